@@ -1,0 +1,89 @@
+/**
+ * Links: fixed rings between an element's output port and another's input port (after
+ * Snabb's core/link.h). A full ring drops the packet and counts it: backpressure is
+ * visible as a link's `drops`, never as unbounded memory. Transmitting into an empty ring
+ * queues the link on the scheduler, which later calls the consumer to drain it.
+ *
+ * Captures hook here: `tap`, when set, sees every packet transmitted (one branch when not).
+ */
+import type { Packet } from './packet.js';
+import type { Element, InPort, OutPort } from './element.js';
+import type { Engine } from './engine.js';
+
+export const DEFAULT_LINK_CAPACITY = 1024;
+
+export type LinkTap = (p: Packet) => void;
+
+export class Link {
+  readonly name: string;
+  readonly capacity: number;
+  private readonly ring: (Packet | null)[];
+  private readonly mask: number;
+  private head = 0;
+  private tail = 0;
+  txPackets = 0;
+  txBytes = 0;
+  drops = 0;
+  /** The element that drains this link, and the index of its input port. */
+  consumer: Element | null = null;
+  port = 0;
+  /** The ports this link joins (null once disconnected). */
+  from: OutPort | null = null;
+  to: InPort | null = null;
+  /** True while the link sits in the scheduler's ready queue. */
+  queued = false;
+  tap: LinkTap | null = null;
+  private readonly engine: Engine;
+
+  constructor(engine: Engine, name: string, capacity = DEFAULT_LINK_CAPACITY) {
+    let cap = 1;
+    while (cap < capacity) cap <<= 1;
+    this.engine = engine;
+    this.name = name;
+    this.capacity = cap;
+    this.mask = cap - 1;
+    this.ring = new Array<Packet | null>(cap).fill(null);
+  }
+
+  get size(): number {
+    return this.tail - this.head;
+  }
+
+  empty(): boolean {
+    return this.tail === this.head;
+  }
+
+  transmit(p: Packet): void {
+    if (this.tail - this.head === this.capacity) {
+      this.drops++;
+      this.engine.dropAtLink(p, this);
+      return;
+    }
+    if (this.tap !== null) this.tap(p);
+    this.ring[this.tail & this.mask] = p;
+    this.tail++;
+    this.txPackets++;
+    this.txBytes += p.end - p.start;
+    if (!this.queued && this.consumer !== null) this.engine.scheduler.wake(this);
+  }
+
+  /** The next packet, or null when empty. */
+  receive(): Packet | null {
+    if (this.head === this.tail) return null;
+    const i = this.head & this.mask;
+    const p = this.ring[i]!;
+    this.ring[i] = null;
+    this.head++;
+    return p;
+  }
+
+  /** Frees every queued packet (used when a link is torn down). */
+  flush(): number {
+    let n = 0;
+    for (let p = this.receive(); p !== null; p = this.receive()) {
+      this.engine.pool.free(p);
+      n++;
+    }
+    return n;
+  }
+}

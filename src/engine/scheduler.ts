@@ -1,0 +1,227 @@
+/**
+ * The scheduler: a ready queue of links that have packets, and a timer heap.
+ *
+ * `runUntilIdle()` drains ready links (calling each consumer's `push`) until none is left:
+ * deterministic, and what tests use. Time moves in two ways: in virtual time `advance(ms)`
+ * fires due timers in order (running until idle after each) and moves the clock; in wall
+ * time `startRealtime()` arms one host timer for the earliest deadline, and external
+ * sources (TAP devices, sockets) call `kick()` after injecting packets.
+ */
+import type { Link } from './link.js';
+import type { Clock, VirtualClock } from './clock.js';
+
+export interface Timer {
+  readonly at: number;
+  cancelled: boolean;
+}
+
+interface TimerEntry extends Timer {
+  readonly seq: number;
+  readonly fn: () => void;
+}
+
+/** Steps without becoming idle after which runUntilIdle gives up (a forwarding loop). */
+export const DEFAULT_STEP_LIMIT = 50_000_000;
+
+export class Scheduler {
+  private queue: (Link | null)[] = new Array<Link | null>(1024).fill(null);
+  private qhead = 0;
+  private qtail = 0;
+  private readonly heap: TimerEntry[] = [];
+  private seq = 0;
+  private hostTimer: NodeJS.Timeout | null = null;
+  private hostTimerAt = Infinity;
+  private realtime = false;
+  private running = false;
+  /** Times runUntilIdle stopped at the step limit (a loop that never idles). */
+  loopAborts = 0;
+
+  constructor(private clock: () => Clock) {}
+
+  wake(link: Link): void {
+    link.queued = true;
+    if (this.qtail - this.qhead === this.queue.length) this.grow();
+    this.queue[this.qtail % this.queue.length] = link;
+    this.qtail++;
+  }
+
+  private grow(): void {
+    const old = this.queue;
+    const n = old.length;
+    const next = new Array<Link | null>(n * 2).fill(null);
+    for (let i = 0; i < n; i++) next[i] = old[(this.qhead + i) % n]!;
+    this.queue = next;
+    this.qtail = n;
+    this.qhead = 0;
+  }
+
+  get pending(): number {
+    return this.qtail - this.qhead;
+  }
+
+  /** Drains every ready link; returns the number of link services performed. */
+  runUntilIdle(stepLimit = DEFAULT_STEP_LIMIT): number {
+    if (this.running) return 0; // re-entrant call from inside an element: the outer loop drains
+    this.running = true;
+    let steps = 0;
+    try {
+      while (this.qhead !== this.qtail) {
+        if (steps >= stepLimit) {
+          this.loopAborts++;
+          break;
+        }
+        steps++;
+        const len = this.queue.length;
+        const i = this.qhead % len;
+        const link = this.queue[i]!;
+        this.queue[i] = null;
+        this.qhead++;
+        link.queued = false;
+        const el = link.consumer;
+        if (el === null) {
+          link.flush();
+          continue;
+        }
+        el.push(link.port, link);
+        if (!link.empty() && !link.queued && link.consumer !== null) this.wake(link);
+      }
+    } finally {
+      this.running = false;
+    }
+    return steps;
+  }
+
+  /** Runs `fn` at clock time `at` (milliseconds in the engine timebase). */
+  at(at: number, fn: () => void): Timer {
+    const t: TimerEntry = { at, seq: this.seq++, fn, cancelled: false };
+    this.heapPush(t);
+    if (this.realtime && at < this.hostTimerAt) this.arm();
+    return t;
+  }
+
+  /** Runs `fn` after `ms` milliseconds. */
+  after(ms: number, fn: () => void): Timer {
+    return this.at(this.clock().now() + ms, fn);
+  }
+
+  cancel(t: Timer): void {
+    t.cancelled = true;
+  }
+
+  /** Earliest pending timer deadline, or Infinity. */
+  nextDeadline(): number {
+    this.dropCancelled();
+    return this.heap.length > 0 ? this.heap[0]!.at : Infinity;
+  }
+
+  /** Fires every timer due at the current clock time, running until idle after each. */
+  runDue(): number {
+    const now = this.clock().now();
+    let n = 0;
+    this.runUntilIdle();
+    for (;;) {
+      this.dropCancelled();
+      const top = this.heap[0];
+      if (top === undefined || top.at > now) break;
+      this.heapPop();
+      top.fn();
+      n++;
+      this.runUntilIdle();
+    }
+    return n;
+  }
+
+  /** Virtual time only: moves the clock forward by `ms`, firing due timers in order. */
+  advance(ms: number): void {
+    const clock = this.clock();
+    if (clock.kind !== 'virtual') throw new Error('advance() needs the virtual clock; the wall clock moves by itself');
+    const vc = clock as VirtualClock;
+    const target = vc.now() + ms;
+    this.runUntilIdle();
+    for (;;) {
+      this.dropCancelled();
+      const top = this.heap[0];
+      if (top === undefined || top.at > target) break;
+      this.heapPop();
+      vc.set(top.at);
+      top.fn();
+      this.runUntilIdle();
+    }
+    vc.set(target);
+  }
+
+  /** Wall time: keep one host timer armed for the earliest deadline. */
+  startRealtime(): void {
+    this.realtime = true;
+    this.arm();
+  }
+
+  stopRealtime(): void {
+    this.realtime = false;
+    if (this.hostTimer !== null) clearTimeout(this.hostTimer);
+    this.hostTimer = null;
+    this.hostTimerAt = Infinity;
+  }
+
+  /** Called by external packet sources after injecting: process now, fire due timers, re-arm. */
+  kick(): void {
+    this.runDue();
+    if (this.realtime) this.arm();
+  }
+
+  private arm(): void {
+    if (this.hostTimer !== null) clearTimeout(this.hostTimer);
+    this.hostTimer = null;
+    const at = this.nextDeadline();
+    this.hostTimerAt = at;
+    if (at === Infinity) return;
+    const delay = Math.max(0, at - this.clock().now());
+    this.hostTimer = setTimeout(() => {
+      this.hostTimer = null;
+      this.hostTimerAt = Infinity;
+      this.kick();
+    }, Math.min(delay, 2_147_483_000));
+    this.hostTimer.unref();
+  }
+
+  private dropCancelled(): void {
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.heapPop();
+  }
+
+  private less(a: TimerEntry, b: TimerEntry): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  private heapPush(t: TimerEntry): void {
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  private heapPop(): TimerEntry | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last !== undefined) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

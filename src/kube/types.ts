@@ -1,0 +1,151 @@
+/**
+ * The topology of an emulated cluster, as read from a topology file (YAML) or an API body,
+ * after validation with every default filled in (`validateTopology` in topology.ts).
+ *
+ * Addresses stay strings here: a `Topology` is what the user wrote (plus defaults) and
+ * serialises back to the same YAML/JSON. `planCluster` (ipam.ts) turns it into a
+ * `ClusterPlan` of numbers for the builder.
+ */
+
+export type OverlayMode = 'vxlan' | 'routed';
+export type ProxyMode = 'iptables' | 'ipvs';
+export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'dh' | 'sed' | 'nq';
+/** `linux`: netfilter's defaults; `kube-proxy`: the values kube-proxy sets (tcp established 24h, close-wait 1h). */
+export type ConntrackTimeouts = 'linux' | 'kube-proxy';
+export type AppType = 'http' | 'tcp-echo' | 'udp-echo' | 'dns';
+export type Protocol = 'TCP' | 'UDP';
+export type ServiceType = 'ClusterIP' | 'NodePort';
+export type SessionAffinity = 'None' | 'ClientIP';
+export type ExternalTrafficPolicy = 'Cluster' | 'Local';
+
+export interface VxlanConfig {
+  /** VXLAN network identifier, 24 bits (flannel uses 1). */
+  vni: number;
+  /** Destination UDP port (flannel/Linux: 8472; IANA: 4789). */
+  port: number;
+  /** Outer UDP source ports are hashed from the inner flow into this range (inclusive). */
+  sourcePortRange: [number, number];
+  /** Whether the outer UDP header carries a checksum (Linux default: no). */
+  udpChecksum: boolean;
+}
+
+export interface ConntrackConfig {
+  /** Table capacity (nf_conntrack_max). */
+  max: number;
+  timeouts: ConntrackTimeouts;
+}
+
+export interface ClusterConfig {
+  name: string;
+  podCIDR: string;
+  serviceCIDR: string;
+  /** Underlay network of the nodes' eth0. */
+  nodeCIDR: string;
+  overlay: OverlayMode;
+  /** Underlay MTU; pods get `mtu - 50` under vxlan. */
+  mtu: number;
+  vxlan: VxlanConfig;
+  proxyMode: ProxyMode;
+  ipvsScheduler: IpvsScheduler;
+  conntrack: ConntrackConfig;
+  /** Delete UDP conntrack entries towards an endpoint that goes away (kube-proxy does). */
+  flushStaleUdp: boolean;
+  /** Number of kube-dns pods, placed on the first (emulated) nodes in turn. */
+  dnsReplicas: number;
+  /** Seed of the RNG (iptables-mode random endpoint choice, jitter, loss). */
+  seed: number;
+}
+
+export interface VtepBind {
+  /** "host:port" of the UDP socket that carries VXLAN to and from a real host. */
+  bind: string;
+}
+
+export interface NodeSpec {
+  name: string;
+  /** Underlay address; filled in: .11, .12, ... of nodeCIDR in node order (skipping given ones). */
+  ip: string;
+  /** Filled in: the next free /24 of cluster.podCIDR from index 1 (node1 -> 10.244.1.0/24). */
+  podCIDR: string;
+  bridge: string;
+  /** A real host reached through VXLAN; its pods are not emulated. */
+  external: boolean;
+  /** Only for external nodes: the real host's VTEP address and MAC. */
+  vtepIP?: string;
+  vtepMAC?: string;
+  vtep?: VtepBind;
+}
+
+export interface AppSpec {
+  type: AppType;
+  /** Defaults: http 80, tcp-echo 7, udp-echo 7, dns 53. */
+  port: number;
+}
+
+/** A real network namespace that joins the cluster as this pod, through a TAP. */
+export type AttachSpec = { netns: string } | { pid: number };
+
+export interface PodSpec {
+  name: string;
+  namespace: string;
+  node: string;
+  /** Optional: allocated by `planCluster` (next free from .2 upward) when absent. */
+  ip?: string;
+  labels: Record<string, string>;
+  apps: AppSpec[];
+  attach?: AttachSpec;
+}
+
+export interface ServicePortSpec {
+  /** Required when the service has more than one port. */
+  name?: string;
+  port: number;
+  /** Filled in: defaults to `port`. */
+  targetPort: number;
+  protocol: Protocol;
+  /** Only for type NodePort; allocated from 30000 upward when absent. */
+  nodePort?: number;
+}
+
+export interface ServiceSpec {
+  name: string;
+  namespace: string;
+  type: ServiceType;
+  /** Optional: allocated from serviceCIDR by `planCluster` when absent. */
+  clusterIP?: string;
+  selector: Record<string, string>;
+  ports: ServicePortSpec[];
+  sessionAffinity: SessionAffinity;
+  /** Seconds (ClientIP affinity). */
+  sessionAffinityTimeout: number;
+  externalTrafficPolicy: ExternalTrafficPolicy;
+  /** Per-service IPVS scheduler; absent: cluster.ipvsScheduler. */
+  scheduler?: IpvsScheduler;
+  /** Pod name -> weight, for wrr/wlc; pods not listed weigh 1. */
+  weights?: Record<string, number>;
+}
+
+export interface Topology {
+  cluster: ClusterConfig;
+  nodes: NodeSpec[];
+  pods: PodSpec[];
+  services: ServiceSpec[];
+}
+
+/**
+ * A mistake (or, in `warnings`, a doubt) in a topology: `path` in bracketed style
+ * (`pods[2].node`, empty for the document itself), the offending value, and a message that
+ * quotes it. Text form (`formatTopologyError`): `pods[2].node: "node9" is not a node`.
+ */
+export interface TopologyError {
+  path: string;
+  value: unknown;
+  message: string;
+  /** 1-based position in the source text, when the topology came from YAML. */
+  line?: number;
+  column?: number;
+}
+
+export type TopologyResult =
+  | { ok: true; topology: Topology; warnings: TopologyError[] }
+  | { ok: false; errors: TopologyError[]; warnings: TopologyError[] };
