@@ -211,16 +211,18 @@ export function formatCidr(c: Cidr): string {
   return `${formatIpv4(c.addr)}/${c.prefix}`;
 }
 
-function parseCidrParts(s: string): { addr: number; prefix: number } | string {
+/** The block, or an error message naming `s`. */
+function parseCidrParts(s: string): Cidr | string {
+  const bad = `invalid CIDR ${JSON.stringify(s)}`;
   const slash = s.indexOf('/');
-  if (slash < 0) return 'expected address/prefix like "10.244.0.0/16"';
-  const addr = tryParseIpv4(s.slice(0, slash));
-  if (addr === null) return 'expected address/prefix like "10.244.0.0/16"';
+  const addr = slash < 0 ? null : tryParseIpv4(s.slice(0, slash));
+  if (addr === null) return `${bad}: expected address/prefix like "10.244.0.0/16"`;
   const p = s.slice(slash + 1);
-  if (!/^(0|[1-9][0-9]?)$/.test(p) || Number(p) > 32) return 'prefix length must be 0..32';
+  if (!/^(0|[1-9][0-9]?)$/.test(p) || Number(p) > 32) return `${bad}: prefix length must be 0..32`;
   const prefix = Number(p);
-  if (((addr & ~prefixMask(prefix)) >>> 0) !== 0) {
-    return `has host bits set (did you mean ${formatIpv4((addr & prefixMask(prefix)) >>> 0)}/${prefix}?)`;
+  const mask = prefixMask(prefix);
+  if (((addr & ~mask) >>> 0) !== 0) {
+    return `CIDR ${JSON.stringify(s)} has host bits set (did you mean ${formatIpv4((addr & mask) >>> 0)}/${prefix}?)`;
   }
   return { addr, prefix };
 }
@@ -234,7 +236,7 @@ export function tryParseCidr(s: string): Cidr | null {
 /** Like `tryParseCidr`, but throws an Error naming the value and what is wrong with it. */
 export function parseCidr(s: string): Cidr {
   const r = parseCidrParts(s);
-  if (typeof r === 'string') throw new Error(`invalid CIDR ${JSON.stringify(s)}: ${r}`);
+  if (typeof r === 'string') throw new Error(r);
   return r;
 }
 

@@ -1,0 +1,298 @@
+/**
+ * IPv4, RFC 791 (header), RFC 2474/3168 (DSCP/ECN), RFC 1071/1624 (header checksum).
+ *
+ *      0                   1                   2                   3
+ *      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *     |Version|  IHL  |   DSCP    |ECN|          Total Length         |  0
+ *     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *     |         Identification        |R|D|M|     Fragment Offset     |  4
+ *     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *     |  Time to Live |    Protocol   |         Header Checksum       |  8
+ *     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *     |                       Source Address                          | 12
+ *     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *     |                    Destination Address                        | 16
+ *     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *     |                    Options (IHL > 5)          |    Padding    | 20
+ *     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * IHL counts 32-bit words (5..15, so 20..60 bytes). R is reserved (ignored here), D is
+ * Don't Fragment, M is More Fragments. The fragment offset field counts 8-byte units: the
+ * view exposes both `fragOffsetUnits()` (as on the wire) and `fragOffsetBytes()`; the Repr
+ * uses bytes. The checksum covers the header only.
+ *
+ * The buffer may hold more than Total Length bytes (Ethernet pads short frames to 60):
+ * `payloadLen()` is computed from Total Length, never from the buffer.
+ */
+
+import { readU16, readU32, writeU16, writeU32 } from './addr.js';
+import { checksum, update16, update32 } from './checksum.js';
+import { WireError } from './errors.js';
+
+/** IP protocol numbers (IANA registry); an open set: any 8-bit number is valid. */
+export const IpProtocol = {
+  HopByHop: 0,
+  Icmp: 1,
+  Igmp: 2,
+  IpIp: 4,
+  Tcp: 6,
+  Udp: 17,
+  Ipv6: 41,
+  Gre: 47,
+  Esp: 50,
+  Ah: 51,
+  Icmpv6: 58,
+  Sctp: 132,
+} as const;
+export type IpProtocol = (typeof IpProtocol)[keyof typeof IpProtocol];
+
+/** Header length without options. */
+export const IPV4_MIN_HEADER_LEN = 20;
+/** Header length with the most options IHL can describe (15 words). */
+export const IPV4_MAX_HEADER_LEN = 60;
+
+const VER_IHL = 0;
+const DSCP_ECN = 1;
+const TOTAL_LEN = 2;
+const IDENT = 4;
+const FLAGS_FRAG = 6;
+const TTL = 8;
+const PROTOCOL = 9;
+const CHECKSUM = 10;
+const SRC = 12;
+const DST = 16;
+
+const FLAG_DF = 0x4000;
+const FLAG_MF = 0x2000;
+const FRAG_MASK = 0x1fff;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A view over an IPv4 packet, re-pointed per packet with `wrap`. `check()` validates the
+ * lengths once; then every accessor is safe. Offsets it returns are absolute in `buf`.
+ */
+export class Ipv4Packet {
+  buf: Uint8Array = EMPTY;
+  off = 0;
+  len = 0;
+
+  wrap(buf: Uint8Array, off: number, len: number): this {
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    return this;
+  }
+
+  /**
+   * 0, or: Truncated (fewer than 20 bytes), BadVersion (version != 4), BadHeaderLength
+   * (IHL < 5 or header past the available bytes), BadLength (total length below the header
+   * length or above the available bytes). Does not look at the checksum: `verifyChecksum()`.
+   */
+  check(): number {
+    if (this.len < IPV4_MIN_HEADER_LEN || this.off + this.len > this.buf.length) return WireError.Truncated;
+    if (this.version() !== 4) return WireError.BadVersion;
+    const hl = this.headerLen();
+    if (hl < IPV4_MIN_HEADER_LEN || hl > this.len) return WireError.BadHeaderLength;
+    const tl = this.totalLen();
+    if (tl < hl || tl > this.len) return WireError.BadLength;
+    return WireError.Ok;
+  }
+
+  version(): number { return this.buf[this.off + VER_IHL]! >>> 4; }
+  /** Header length in 32-bit words (5..15 when valid). */
+  ihl(): number { return this.buf[this.off + VER_IHL]! & 0x0f; }
+  /** Header length in bytes (ihl * 4). */
+  headerLen(): number { return (this.buf[this.off + VER_IHL]! & 0x0f) << 2; }
+  dscp(): number { return this.buf[this.off + DSCP_ECN]! >>> 2; }
+  ecn(): number { return this.buf[this.off + DSCP_ECN]! & 0x03; }
+  /** Total Length: header plus payload, in bytes. */
+  totalLen(): number { return readU16(this.buf, this.off + TOTAL_LEN); }
+  ident(): number { return readU16(this.buf, this.off + IDENT); }
+  /** The whole flags + fragment offset word. */
+  flagsFragWord(): number { return readU16(this.buf, this.off + FLAGS_FRAG); }
+  dontFrag(): boolean { return (this.flagsFragWord() & FLAG_DF) !== 0; }
+  moreFrags(): boolean { return (this.flagsFragWord() & FLAG_MF) !== 0; }
+  /** Fragment offset as on the wire, in 8-byte units (0..8191). */
+  fragOffsetUnits(): number { return this.flagsFragWord() & FRAG_MASK; }
+  /** Fragment offset in bytes (units * 8). */
+  fragOffsetBytes(): number { return (this.flagsFragWord() & FRAG_MASK) << 3; }
+  ttl(): number { return this.buf[this.off + TTL]!; }
+  protocol(): number { return this.buf[this.off + PROTOCOL]!; }
+  checksum(): number { return readU16(this.buf, this.off + CHECKSUM); }
+  srcAddr(): number { return readU32(this.buf, this.off + SRC); }
+  dstAddr(): number { return readU32(this.buf, this.off + DST); }
+  optionsOffset(): number { return this.off + IPV4_MIN_HEADER_LEN; }
+  optionsLen(): number { return this.headerLen() - IPV4_MIN_HEADER_LEN; }
+  payloadOffset(): number { return this.off + this.headerLen(); }
+  /** Total Length minus the header: Ethernet padding after the packet is not payload. */
+  payloadLen(): number { return this.totalLen() - this.headerLen(); }
+
+  /** True when the header checksum verifies (the one's complement sum of the header is 0xffff). */
+  verifyChecksum(): boolean {
+    return checksum(this.buf, this.off, this.headerLen()) === 0;
+  }
+  /** Computes the header checksum from scratch and writes it. */
+  fillChecksum(): void {
+    writeU16(this.buf, this.off + CHECKSUM, 0);
+    writeU16(this.buf, this.off + CHECKSUM, checksum(this.buf, this.off, this.headerLen()));
+  }
+
+  /** Writes version 4 and the header length in bytes (a multiple of 4, 20..60). */
+  setHeaderLen(bytes: number): void { this.buf[this.off + VER_IHL] = 0x40 | ((bytes >>> 2) & 0x0f); }
+  setDscp(v: number): void {
+    const i = this.off + DSCP_ECN;
+    this.buf[i] = ((v & 0x3f) << 2) | (this.buf[i]! & 0x03);
+  }
+  setEcn(v: number): void {
+    const i = this.off + DSCP_ECN;
+    this.buf[i] = (this.buf[i]! & 0xfc) | (v & 0x03);
+  }
+  setTotalLen(v: number): void { writeU16(this.buf, this.off + TOTAL_LEN, v); }
+  setIdent(v: number): void { writeU16(this.buf, this.off + IDENT, v); }
+  /** Writes the whole flags + fragment offset word. */
+  setFlagsFragWord(v: number): void { writeU16(this.buf, this.off + FLAGS_FRAG, v); }
+  setDontFrag(on: boolean): void {
+    const w = this.flagsFragWord();
+    this.setFlagsFragWord(on ? w | FLAG_DF : w & ~FLAG_DF);
+  }
+  setMoreFrags(on: boolean): void {
+    const w = this.flagsFragWord();
+    this.setFlagsFragWord(on ? w | FLAG_MF : w & ~FLAG_MF);
+  }
+  /** Fragment offset in bytes: a multiple of 8, at most 65528 (lower bits are dropped). */
+  setFragOffsetBytes(bytes: number): void {
+    this.setFlagsFragWord((this.flagsFragWord() & ~FRAG_MASK) | ((bytes >>> 3) & FRAG_MASK));
+  }
+  setTtl(v: number): void { this.buf[this.off + TTL] = v; }
+  setProtocol(v: number): void { this.buf[this.off + PROTOCOL] = v; }
+  setChecksum(v: number): void { writeU16(this.buf, this.off + CHECKSUM, v); }
+  setSrcAddr(ip: number): void { writeU32(this.buf, this.off + SRC, ip); }
+  setDstAddr(ip: number): void { writeU32(this.buf, this.off + DST, ip); }
+
+  // Rewrites that keep a valid header checksum valid (RFC 1624 eqn. 3, see checksum.ts).
+
+  /** SNAT: writes the source address and updates the header checksum incrementally. */
+  setSrcAddrFixChecksum(ip: number): void {
+    this.setChecksum(update32(this.checksum(), this.srcAddr(), ip >>> 0));
+    this.setSrcAddr(ip);
+  }
+  /** DNAT: writes the destination address and updates the header checksum incrementally. */
+  setDstAddrFixChecksum(ip: number): void {
+    this.setChecksum(update32(this.checksum(), this.dstAddr(), ip >>> 0));
+    this.setDstAddr(ip);
+  }
+  /** Writes the TTL and updates the checksum through the TTL/protocol word. */
+  setTtlFixChecksum(v: number): void {
+    const p = this.protocol();
+    this.setChecksum(update16(this.checksum(), (this.ttl() << 8) | p, ((v & 0xff) << 8) | p));
+    this.setTtl(v);
+  }
+  /**
+   * Forwarding: TTL - 1 with the checksum fixed incrementally, as Click's DecIPTTL does.
+   * Returns the new TTL, or -1 (packet untouched) when the TTL was already 0; a router
+   * drops TTL <= 1 with ICMP time exceeded before calling this.
+   *
+   * The TTL is the high byte of the 16-bit word m = ttl << 8 | protocol, so decrementing
+   * it makes m' = m - 0x0100. RFC 1624 eqn. 3 gives
+   *     HC' = ~(~HC + ~m + m') = ~(~HC + ~m + m - 0x0100)
+   * and since ~m + m = 0xffff = -0 in one's complement, ~m + m - 0x0100 = -0x0100, whose
+   * one's complement encoding is ~0x0100 = 0xfeff:
+   *     HC' = ~(~HC + 0xfeff)
+   * One end-around carry suffices: ~HC + 0xfeff <= 0x1fefe, which folds to <= 0xffff.
+   */
+  decTtlFixChecksum(): number {
+    const ttl = this.ttl();
+    if (ttl === 0) return -1;
+    const s = (~this.checksum() & 0xffff) + 0xfeff;
+    this.setChecksum(~((s & 0xffff) + (s >>> 16)) & 0xffff);
+    this.setTtl(ttl - 1);
+    return ttl - 1;
+  }
+}
+
+/** True when the packet is a fragment: More Fragments set or a non-zero offset. */
+export function isFragment(p: Ipv4Packet): boolean {
+  return (p.flagsFragWord() & (FLAG_MF | FRAG_MASK)) !== 0;
+}
+
+/** The meaning of an IPv4 header. */
+export interface Ipv4Repr {
+  readonly src: number;
+  readonly dst: number;
+  readonly protocol: number;
+  readonly ttl: number;
+  /** Bytes after the header (Total Length = header length + payloadLen). */
+  readonly payloadLen: number;
+  readonly ident: number;
+  readonly dscp: number;
+  readonly ecn: number;
+  readonly dontFrag: boolean;
+  readonly moreFrags: boolean;
+  /** Fragment offset in bytes (a multiple of 8). */
+  readonly fragOffset: number;
+  /** Raw option bytes, padding included (a multiple of 4, at most 40); absent when none. */
+  readonly options?: Uint8Array;
+}
+
+export interface Ipv4ParseOptions {
+  /** Accept any header checksum: captures of checksum-offloaded traffic carry 0. */
+  readonly ignoreChecksum?: boolean;
+}
+
+/**
+ * Reads the header; returns a WireError code when `check()` fails or (unless
+ * `ignoreChecksum`) the checksum does not verify. Allocates (not for the hot path);
+ * `options` is a copy.
+ */
+export function parseIpv4(p: Ipv4Packet, opts?: Ipv4ParseOptions): Ipv4Repr | number {
+  const err = p.check();
+  if (err !== WireError.Ok) return err;
+  if (opts?.ignoreChecksum !== true && !p.verifyChecksum()) return WireError.BadChecksum;
+  const base = {
+    src: p.srcAddr(), dst: p.dstAddr(), protocol: p.protocol(), ttl: p.ttl(), payloadLen: p.payloadLen(),
+    ident: p.ident(), dscp: p.dscp(), ecn: p.ecn(), dontFrag: p.dontFrag(), moreFrags: p.moreFrags(),
+    fragOffset: p.fragOffsetBytes(),
+  };
+  const ol = p.optionsLen();
+  if (ol === 0) return base;
+  const o = p.optionsOffset();
+  return { ...base, options: new Uint8Array(p.buf.subarray(o, o + ol)) };
+}
+
+/** Header length `emitIpv4` writes for `repr`: 20 plus the options. */
+export function ipv4HeaderLen(repr: Ipv4Repr): number {
+  return IPV4_MIN_HEADER_LEN + (repr.options?.length ?? 0);
+}
+
+/**
+ * Writes the header at `off` with a computed checksum (the payload is the caller's) and
+ * returns the header length. Throws RangeError for a header that cannot be encoded
+ * (options not a multiple of 4 or over 40 bytes, fragment offset not a multiple of 8,
+ * total length over 65535) or a buffer too small: bugs of the caller, not bad packets.
+ */
+export function emitIpv4(repr: Ipv4Repr, buf: Uint8Array, off: number): number {
+  const hl = ipv4HeaderLen(repr);
+  const ol = hl - IPV4_MIN_HEADER_LEN;
+  if (ol % 4 !== 0 || hl > IPV4_MAX_HEADER_LEN) throw new RangeError(`emitIpv4: options length ${ol} must be a multiple of 4, at most 40`);
+  if (repr.fragOffset % 8 !== 0 || repr.fragOffset < 0 || repr.fragOffset > FRAG_MASK * 8) {
+    throw new RangeError(`emitIpv4: fragment offset ${repr.fragOffset} must be a multiple of 8 in 0..65528`);
+  }
+  const total = hl + repr.payloadLen;
+  if (repr.payloadLen < 0 || total > 0xffff) throw new RangeError(`emitIpv4: total length ${total} out of range 20..65535`);
+  if (off < 0 || off + hl > buf.length) throw new RangeError(`emitIpv4: ${hl} bytes do not fit at offset ${off} of ${buf.length}`);
+  buf[off + VER_IHL] = 0x40 | (hl >>> 2);
+  buf[off + DSCP_ECN] = ((repr.dscp & 0x3f) << 2) | (repr.ecn & 0x03);
+  writeU16(buf, off + TOTAL_LEN, total);
+  writeU16(buf, off + IDENT, repr.ident);
+  writeU16(buf, off + FLAGS_FRAG, (repr.dontFrag ? FLAG_DF : 0) | (repr.moreFrags ? FLAG_MF : 0) | (repr.fragOffset >>> 3));
+  buf[off + TTL] = repr.ttl;
+  buf[off + PROTOCOL] = repr.protocol;
+  writeU16(buf, off + CHECKSUM, 0);
+  writeU32(buf, off + SRC, repr.src);
+  writeU32(buf, off + DST, repr.dst);
+  if (repr.options !== undefined) buf.set(repr.options, off + IPV4_MIN_HEADER_LEN);
+  writeU16(buf, off + CHECKSUM, checksum(buf, off, hl));
+  return hl;
+}
