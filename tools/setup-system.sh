@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(tshark iperf3 dnsutils curl iproute2 iptables vde2 python3 make g++ procps)
+pkgs=(tshark iperf3 dnsutils curl iputils-ping iproute2 iptables kmod vde2 python3 make g++ procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

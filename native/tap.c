@@ -1,0 +1,220 @@
+/*
+ * podwire_tap: TAP devices for Node.js through N-API (plain C, node_api.h only).
+ *
+ *   open(name, vnetHdr, vnetHdrSize, offloads, counters) -> { handle, fd, name }
+ *       Opens /dev/net/tun non-blocking, TUNSETIFF with IFF_TAP | IFF_NO_PI (| IFF_VNET_HDR),
+ *       optional TUNSETVNETHDRSZ and TUNSETOFFLOAD. `name` may be "" or contain "%d"; the
+ *       kernel's choice comes back in `name`. `counters` is a Float64Array(COUNTER_COUNT)
+ *       the addon increments in place (no call needed to read statistics).
+ *   readStart(handle, slab, slotSize, lengths, batch, cb)
+ *       Watches the fd with uv_poll on the main loop. When readable, reads frames until
+ *       EAGAIN or `batch` frames into slab[i * slotSize ..], lengths[i] = bytes, then calls
+ *       cb(count) ONCE per batch; on a fatal read/poll error cb(count, err) and stops.
+ *   readStop(handle)                      stops watching (the fd stays open).
+ *   write(handle, buf, off, len) -> bool  one frame; false on EAGAIN (txDrops) or error (txErrors).
+ *   writeBatch(handle, slab, offsets, lengths, count) -> written
+ *       One write() per frame; stops at the first EAGAIN (the rest are the caller's drops);
+ *       a frame failing with another errno is skipped and counted in txErrors.
+ *   setRef(handle, bool)                  uv_ref / uv_unref the poll handle.
+ *   close(handle)                         stops polling, closes the fd; idempotent.
+ *
+ * Never blocks (O_NONBLOCK everywhere), never uses the libuv threadpool. Errors thrown to JS
+ * are Error objects with `code` = errno name (EPERM, ENOENT, EBUSY, ...), `errno`, `syscall`
+ * and `device`; the message names both the errno name and the device.
+ *
+ * Lifetime: the handle is a napi_external owning a TapHandle. While reading, the addon holds
+ * strong references to the external itself, the callback, the slab and the lengths array, so
+ * an active device is never collected (like a socket); readStop/close drop them. The uv_poll_t
+ * is allocated separately and freed in its uv_close callback, so the TapHandle may be
+ * finalized while a close is still pending.
+ */
+#include "tap.h"
+
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  (void)hint;
+  TapHandle *t = (TapHandle *)data;
+  pw_close_handle(t);
+  pw_drop_ref(env, &t->counters_ref);
+  pw_drop_ref(env, &t->self_ref);
+  free(t);
+}
+
+static bool get_string(napi_env env, napi_value v, char *buf, size_t cap, size_t *len) {
+  return napi_get_value_string_utf8(env, v, buf, cap, len) == napi_ok;
+}
+
+static napi_value tap_open(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) { napi_throw_type_error(env, "ERR_MISSING_ARGS", "open(name, vnetHdr, vnetHdrSize, offloads, counters)"); return NULL; }
+  char name[256];
+  size_t name_len = 0;
+  if (!get_string(env, argv[0], name, sizeof name, &name_len)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "TAP device name must be a string");
+    return NULL;
+  }
+  const char *shown = name_len > 0 ? name : "(kernel-chosen tap%d)";
+  if (name_len >= IFNAMSIZ) {
+    char msg[384];
+    snprintf(msg, sizeof msg, "opening TAP device %.64s failed: ENAMETOOLONG (name of %zu bytes, at most %d)",
+             name, name_len, IFNAMSIZ - 1);
+    napi_throw(env, pw_errno_error(env, ENAMETOOLONG, "open", name, msg));
+    return NULL;
+  }
+  bool vnet = false;
+  int32_t vnet_size = 0;
+  uint32_t offloads = 0;
+  CHECK(napi_get_value_bool(env, argv[1], &vnet));
+  CHECK(napi_get_value_int32(env, argv[2], &vnet_size));
+  CHECK(napi_get_value_uint32(env, argv[3], &offloads));
+  napi_typedarray_type ctype;
+  size_t clen;
+  void *cdata;
+  if (napi_get_typedarray_info(env, argv[4], &ctype, &clen, &cdata, NULL, NULL) != napi_ok ||
+      ctype != napi_float64_array || clen < COUNTER_COUNT) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "counters must be a Float64Array of at least 8 slots");
+    return NULL;
+  }
+
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) { pw_throw_open_error(env, errno, "open /dev/net/tun", shown); return NULL; }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
+  memcpy(ifr.ifr_name, name, name_len);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno; close(fd); pw_throw_open_error(env, e, "ioctl TUNSETIFF", shown); return NULL;
+  }
+  char actual[IFNAMSIZ];
+  memcpy(actual, ifr.ifr_name, IFNAMSIZ);
+  actual[IFNAMSIZ - 1] = '\0';
+  if (vnet && vnet_size > 0 && ioctl(fd, TUNSETVNETHDRSZ, &vnet_size) < 0) {
+    int e = errno; close(fd); pw_throw_open_error(env, e, "ioctl TUNSETVNETHDRSZ", actual); return NULL;
+  }
+  if (offloads != 0 && ioctl(fd, TUNSETOFFLOAD, (unsigned long)offloads) < 0) {
+    int e = errno; close(fd); pw_throw_open_error(env, e, "ioctl TUNSETOFFLOAD", actual); return NULL;
+  }
+
+  TapHandle *t = calloc(1, sizeof *t);
+  if (t == NULL) { close(fd); napi_throw_error(env, "ENOMEM", "podwire_tap: out of memory"); return NULL; }
+  t->env = env;
+  t->fd = fd;
+  t->ref = true;
+  t->counters = (double *)cdata;
+  memcpy(t->name, actual, IFNAMSIZ);
+  napi_value handle, result, v;
+  if (napi_create_external(env, t, finalize_handle, NULL, &handle) != napi_ok) {
+    close(fd); free(t); pw_throw_last(env, "napi_create_external"); return NULL;
+  }
+  CHECK(napi_create_reference(env, handle, 0, &t->self_ref));
+  CHECK(napi_create_reference(env, argv[4], 1, &t->counters_ref));
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_set_named_property(env, result, "handle", handle));
+  CHECK(napi_create_int32(env, fd, &v));
+  CHECK(napi_set_named_property(env, result, "fd", v));
+  CHECK(napi_create_string_utf8(env, actual, NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, result, "name", v));
+  return result;
+}
+
+static napi_value tap_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  TapHandle *t = argc >= 1 ? pw_get_handle(env, argv[0]) : NULL;
+  if (t != NULL) pw_close_handle(t);
+  return NULL;
+}
+
+/* One write(); 1 written, 0 EAGAIN, -errno otherwise. Counts into the handle's counters. */
+static int write_frame(TapHandle *t, const uint8_t *p, size_t len) {
+  for (;;) {
+    ssize_t r = write(t->fd, p, len);
+    if (r >= 0) { t->counters[C_TX_FRAMES] += 1; return 1; }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) { t->counters[C_TX_DROPS] += 1; return 0; }
+    t->counters[C_TX_ERRORS] += 1;
+    t->counters[C_LAST_TX_ERRNO] = errno;
+    return -errno;
+  }
+}
+
+static napi_value tap_write(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  TapHandle *t = argc >= 4 ? pw_get_handle(env, argv[0]) : NULL;
+  if (t == NULL) return NULL;
+  void *buf;
+  size_t buf_len;
+  uint32_t off, len;
+  if (napi_get_buffer_info(env, argv[1], &buf, &buf_len) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &off) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &len) != napi_ok || (size_t)off + len > buf_len) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "write: need a Buffer and off + len within it");
+    return NULL;
+  }
+  int ok = t->fd >= 0 ? write_frame(t, (uint8_t *)buf + off, len) : 0;
+  if (t->fd < 0) t->counters[C_TX_DROPS] += 1;
+  CHECK(napi_get_boolean(env, ok == 1, &out));
+  return out;
+}
+
+static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], out;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  TapHandle *t = argc >= 5 ? pw_get_handle(env, argv[0]) : NULL;
+  if (t == NULL) return NULL;
+  void *slab, *offs, *lens;
+  size_t slab_len, noffs, nlens;
+  napi_typedarray_type to, tl;
+  uint32_t count;
+  if (napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &to, &noffs, &offs, NULL, NULL) != napi_ok ||
+      napi_get_typedarray_info(env, argv[3], &tl, &nlens, &lens, NULL, NULL) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &count) != napi_ok ||
+      (to != napi_int32_array && to != napi_uint32_array) ||
+      (tl != napi_int32_array && tl != napi_uint32_array) || count > noffs || count > nlens) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
+                           "writeBatch: need a Buffer, Int32Array/Uint32Array offsets and lengths of at least count");
+    return NULL;
+  }
+  uint32_t written = 0;
+  if (t->fd < 0) t->counters[C_TX_DROPS] += count;
+  else {
+    for (uint32_t i = 0; i < count; i++) {
+      uint32_t o = ((uint32_t *)offs)[i], l = ((uint32_t *)lens)[i];
+      if ((uint64_t)o + l > slab_len) { /* a bad descriptor: skip it, never read past the slab */
+        t->counters[C_TX_ERRORS] += 1;
+        t->counters[C_LAST_TX_ERRNO] = EINVAL;
+        continue;
+      }
+      int r = write_frame(t, (uint8_t *)slab + o, l);
+      if (r == 1) written++;
+      else if (r == 0) { t->counters[C_TX_DROPS] += count - i - 1; break; }
+    }
+  }
+  CHECK(napi_create_uint32(env, written, &out));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  static const struct { const char *name; napi_callback fn; } fns[] = {
+    {"open", tap_open}, {"readStart", tap_read_start}, {"readStop", tap_read_stop},
+    {"setRef", tap_set_ref}, {"write", tap_write}, {"writeBatch", tap_write_batch},
+    {"close", tap_close},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f));
+    CHECK(napi_set_named_property(env, exports, fns[i].name, f));
+  }
+  napi_value n;
+  CHECK(napi_create_uint32(env, COUNTER_COUNT, &n));
+  CHECK(napi_set_named_property(env, exports, "COUNTER_COUNT", n));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,67 @@
+/* podwire_tap: shared declarations of the TAP addon (see tap.c for the JS API). */
+#ifndef PODWIRE_TAP_H
+#define PODWIRE_TAP_H
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* Slots of the counters Float64Array; keep in sync with src/io/tap.ts (TapCounter). */
+enum {
+  C_RX_FRAMES, C_RX_BATCHES, C_RX_ERRORS, C_TX_FRAMES, C_TX_DROPS, C_TX_ERRORS,
+  C_LAST_RX_ERRNO, C_LAST_TX_ERRNO, COUNTER_COUNT
+};
+
+/* One open TAP device; owned by a napi_external (see the lifetime note in tap.c). */
+typedef struct {
+  napi_env env;
+  int fd;                 /* -1 once closed */
+  char name[IFNAMSIZ];
+  uv_poll_t *poll;        /* NULL unless initialised; freed in on_poll_closed */
+  bool reading;
+  bool ref;               /* whether the poll handle keeps the loop alive */
+  napi_ref self_ref;      /* weak (0) normally, strong (1) while reading */
+  napi_ref cb_ref, slab_ref, lens_ref, counters_ref;
+  napi_async_context async_ctx;
+  napi_async_context cb_ctx; /* the context of the callback in flight: destroyed after it returns */
+  uint8_t *slab;
+  size_t slot_size;
+  int32_t *lens;
+  uint32_t batch;
+  double *counters;       /* COUNTER_COUNT doubles, kept alive by counters_ref */
+} TapHandle;
+
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      pw_throw_last(env, #call);                                           \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+/* tap_errors.c */
+void pw_throw_last(napi_env env, const char *what);
+const char *pw_errno_name(int err, char *buf, size_t len);
+napi_value pw_errno_error(napi_env env, int err, const char *syscall, const char *device, const char *hint);
+void pw_throw_open_error(napi_env env, int err, const char *syscall, const char *device);
+TapHandle *pw_get_handle(napi_env env, napi_value v);
+
+/* tap_poll.c */
+void pw_drop_ref(napi_env env, napi_ref *ref);
+void pw_stop_reading(TapHandle *t);
+void pw_close_handle(TapHandle *t);
+napi_value tap_read_start(napi_env env, napi_callback_info info);
+napi_value tap_read_stop(napi_env env, napi_callback_info info);
+napi_value tap_set_ref(napi_env env, napi_callback_info info);
+
+#endif

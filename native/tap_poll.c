@@ -1,0 +1,202 @@
+/*
+ * podwire_tap: readiness through the event loop (uv_poll on the main loop, no threadpool)
+ * and batched reads into the JS-provided slab; one JS call per batch.
+ */
+#include "tap.h"
+
+static void on_poll_closed(uv_handle_t *h) { free(h); }
+
+void pw_drop_ref(napi_env env, napi_ref *ref) {
+  if (*ref != NULL) { napi_delete_reference(env, *ref); *ref = NULL; }
+}
+
+/* Stops the poll and releases the read-side references. Safe to call repeatedly. */
+void pw_stop_reading(TapHandle *t) {
+  napi_env env = t->env;
+  if (t->poll != NULL) uv_poll_stop(t->poll);
+  if (!t->reading) return;
+  t->reading = false;
+  pw_drop_ref(env, &t->cb_ref);
+  pw_drop_ref(env, &t->slab_ref);
+  pw_drop_ref(env, &t->lens_ref);
+  if (t->async_ctx != NULL) {
+    if (t->async_ctx != t->cb_ctx) napi_async_destroy(env, t->async_ctx);
+    t->async_ctx = NULL;
+  }
+  t->slab = NULL;
+  t->lens = NULL;
+  uint32_t rc;
+  if (t->self_ref != NULL) napi_reference_unref(env, t->self_ref, &rc);
+}
+
+void pw_close_handle(TapHandle *t) {
+  pw_stop_reading(t);
+  if (t->poll != NULL) {
+    t->poll->data = NULL;
+    uv_close((uv_handle_t *)t->poll, on_poll_closed);
+    t->poll = NULL;
+  }
+  if (t->fd >= 0) { close(t->fd); t->fd = -1; }
+}
+
+/*
+ * Calls the JS batch callback with (count) or (count, err); a throw becomes an uncaught
+ * exception. The callback may call readStop/readStart/close: the async context in flight is
+ * destroyed only after it returns, and the handle is pinned by a local handle meanwhile.
+ */
+static void deliver(TapHandle *t, uint32_t count, int err, const char *syscall) {
+  napi_env env = t->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value self = NULL, cb = NULL, recv, argv[2];
+  napi_get_reference_value(env, t->self_ref, &self);
+  napi_get_reference_value(env, t->cb_ref, &cb);
+  napi_async_context ctx = t->async_ctx;
+  if (self != NULL && cb != NULL) {
+    size_t argc = 1;
+    t->cb_ctx = ctx;
+    napi_create_uint32(env, count, &argv[0]);
+    if (err != 0) {
+      char hint[256];
+      const char *h = NULL;
+      if (strcmp(syscall, "poll") == 0) {
+        char code[32];
+        snprintf(hint, sizeof hint, "TAP device %s: poll reported an error (%s): the device was deleted, "
+                 "or the namespace holding it was", t->name, pw_errno_name(err, code, sizeof code));
+        h = hint;
+      }
+      argv[1] = pw_errno_error(env, err, syscall, t->name, h);
+      argc = 2;
+      pw_stop_reading(t); /* a failing fd would otherwise spin the loop */
+    }
+    napi_get_global(env, &recv);
+    napi_value result;
+    napi_status st = napi_make_callback(env, ctx, recv, cb, argc, argv, &result);
+    t->cb_ctx = NULL;
+    if (ctx != t->async_ctx) napi_async_destroy(env, ctx); /* released during the call */
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (st != napi_ok || pending) {
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  TapHandle *t = (TapHandle *)poll->data;
+  if (t == NULL || !t->reading) return;
+  if (status < 0) {
+    t->counters[C_RX_ERRORS] += 1;
+    t->counters[C_LAST_RX_ERRNO] = -status;
+    deliver(t, 0, -status, "poll");
+    return;
+  }
+  if (!(events & UV_READABLE)) return;
+  uint32_t n = 0;
+  int err = 0;
+  while (n < t->batch) {
+    ssize_t r = read(t->fd, t->slab + (size_t)n * t->slot_size, t->slot_size);
+    if (r > 0) { t->lens[n++] = (int32_t)r; continue; }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    err = r < 0 ? errno : EIO; /* r == 0: the device went away */
+    break;
+  }
+  if (err != 0) {
+    t->counters[C_RX_ERRORS] += 1;
+    t->counters[C_LAST_RX_ERRNO] = err;
+  }
+  if (n == 0 && err == 0) return;
+  t->counters[C_RX_FRAMES] += n;
+  t->counters[C_RX_BATCHES] += 1;
+  deliver(t, n, err, "read");
+}
+
+napi_value tap_read_start(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) { napi_throw_type_error(env, "ERR_MISSING_ARGS", "readStart(handle, slab, slotSize, lengths, batch, cb)"); return NULL; }
+  TapHandle *t = pw_get_handle(env, argv[0]);
+  if (t == NULL) return NULL;
+  if (t->fd < 0) { napi_throw(env, pw_errno_error(env, EBADF, "readStart", t->name, "TAP device is closed (EBADF)")); return NULL; }
+  void *slab;
+  size_t slab_len;
+  uint32_t slot, batch;
+  napi_typedarray_type ltype;
+  size_t llen;
+  void *ldata;
+  napi_valuetype cbt;
+  if (napi_get_buffer_info(env, argv[1], &slab, &slab_len) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &slot) != napi_ok ||
+      napi_get_typedarray_info(env, argv[3], &ltype, &llen, &ldata, NULL, NULL) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &batch) != napi_ok ||
+      napi_typeof(env, argv[5], &cbt) != napi_ok || cbt != napi_function ||
+      (ltype != napi_int32_array && ltype != napi_uint32_array) ||
+      slot == 0 || batch == 0 || llen < batch || (size_t)slot * batch > slab_len) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
+                          "readStart: need a Buffer of batch*slotSize bytes, an Int32Array of batch lengths, a function");
+    return NULL;
+  }
+  pw_stop_reading(t); /* replacing a previous reader */
+  if (t->poll == NULL) {
+    uv_loop_t *loop;
+    CHECK(napi_get_uv_event_loop(env, &loop));
+    t->poll = malloc(sizeof *t->poll);
+    if (t->poll == NULL) { napi_throw_error(env, "ENOMEM", "podwire_tap: out of memory"); return NULL; }
+    int r = uv_poll_init(loop, t->poll, t->fd);
+    if (r < 0) {
+      free(t->poll); t->poll = NULL;
+      napi_throw(env, pw_errno_error(env, -r, "uv_poll_init", t->name, NULL));
+      return NULL;
+    }
+    t->poll->data = t;
+    if (!t->ref) uv_unref((uv_handle_t *)t->poll);
+  }
+  napi_value resource, rname;
+  CHECK(napi_create_object(env, &resource));
+  CHECK(napi_create_string_utf8(env, "podwire:tap", NAPI_AUTO_LENGTH, &rname));
+  CHECK(napi_async_init(env, resource, rname, &t->async_ctx));
+  CHECK(napi_create_reference(env, argv[5], 1, &t->cb_ref));
+  CHECK(napi_create_reference(env, argv[1], 1, &t->slab_ref));
+  CHECK(napi_create_reference(env, argv[3], 1, &t->lens_ref));
+  uint32_t rc;
+  CHECK(napi_reference_ref(env, t->self_ref, &rc));
+  t->slab = slab;
+  t->slot_size = slot;
+  t->lens = ldata;
+  t->batch = batch;
+  t->reading = true;
+  int r = uv_poll_start(t->poll, UV_READABLE, on_readable);
+  if (r < 0) {
+    pw_stop_reading(t);
+    napi_throw(env, pw_errno_error(env, -r, "uv_poll_start", t->name, NULL));
+    return NULL;
+  }
+  return NULL;
+}
+
+napi_value tap_read_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  TapHandle *t = argc >= 1 ? pw_get_handle(env, argv[0]) : NULL;
+  if (t != NULL) pw_stop_reading(t);
+  return NULL;
+}
+
+napi_value tap_set_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  TapHandle *t = argc >= 2 ? pw_get_handle(env, argv[0]) : NULL;
+  if (t == NULL) return NULL;
+  CHECK(napi_get_value_bool(env, argv[1], &t->ref));
+  if (t->poll != NULL) {
+    if (t->ref) uv_ref((uv_handle_t *)t->poll);
+    else uv_unref((uv_handle_t *)t->poll);
+  }
+  return NULL;
+}
