@@ -7,6 +7,8 @@
  * `ClusterPlan` of numbers for the builder.
  */
 
+import type { Cidr } from '../wire/addr.js';
+
 export type OverlayMode = 'vxlan' | 'routed';
 export type ProxyMode = 'iptables' | 'ipvs';
 export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'dh' | 'sed' | 'nq';
@@ -141,7 +143,8 @@ export interface TopologyError {
   path: string;
   value: unknown;
   message: string;
-  /** 1-based position in the source text, when the topology came from YAML. */
+  /** Where it came from, when the topology came from YAML text: source name, 1-based line and column. */
+  source?: string;
   line?: number;
   column?: number;
 }
@@ -149,3 +152,96 @@ export interface TopologyError {
 export type TopologyResult =
   | { ok: true; topology: Topology; warnings: TopologyError[] }
   | { ok: false; errors: TopologyError[]; warnings: TopologyError[] };
+
+// ---------------------------------------------------------------------------------------
+// The resolved plan (ipam.ts `planCluster`): every address a number, every name decided.
+
+export interface NodePlan {
+  name: string;
+  /** Position in `topology.nodes`. */
+  index: number;
+  external: boolean;
+  /** Underlay address of eth0. */
+  ip: number;
+  /** eth0 MAC: 02:00 + the 4 bytes of `ip`. */
+  mac: number;
+  podCIDR: Cidr;
+  bridge: string;
+  /** .1 of podCIDR: the pods' default gateway. */
+  bridgeIp: number;
+  /** 02:42 + the 4 bytes of `bridgeIp`. */
+  bridgeMac: number;
+  /** VXLAN endpoint: `ip` for an emulated node, `vtepIP` for an external one. */
+  vtepIp: number;
+  /** 02:58 + the 4 bytes of `ip` for an emulated node, `vtepMAC` for an external one. */
+  vtepMac: number;
+  /** "host:port" of a real UDP socket for this VTEP, when given. */
+  vtepBind?: string;
+}
+
+export interface PodPlan {
+  name: string;
+  namespace: string;
+  node: string;
+  nodeIndex: number;
+  ip: number;
+  /** 02:42 + the 4 bytes of `ip` (Docker's convention). */
+  mac: number;
+  /** The node bridge's address. */
+  gateway: number;
+  /** Prefix length of the node's podCIDR (the pod's on-link route). */
+  prefixLength: number;
+  /** cluster.mtu - 50 under vxlan, cluster.mtu when routed. */
+  mtu: number;
+  /** Host-side veth name in the node's root namespace (`veth0`, `veth1`, ... per node). */
+  veth: string;
+  /** Host-side veth MAC: 02:ee + the 4 bytes of `ip`. */
+  vethMac: number;
+  labels: Record<string, string>;
+  apps: AppSpec[];
+  attach?: AttachSpec;
+  /** Added by podwire (kube-dns), not in the topology file. */
+  system: boolean;
+}
+
+export interface ServicePortPlan {
+  name?: string;
+  port: number;
+  targetPort: number;
+  protocol: Protocol;
+  nodePort?: number;
+}
+
+export interface ServicePlan {
+  name: string;
+  namespace: string;
+  type: ServiceType;
+  clusterIP: number;
+  ports: ServicePortPlan[];
+  selector: Record<string, string>;
+  sessionAffinity: SessionAffinity;
+  sessionAffinityTimeout: number;
+  externalTrafficPolicy: ExternalTrafficPolicy;
+  /** The service's scheduler, or cluster.ipvsScheduler. */
+  scheduler: IpvsScheduler;
+  weights: Record<string, number>;
+  /** Names of the pods (same namespace) the selector matches, in plan order. */
+  endpoints: string[];
+  system: boolean;
+}
+
+export interface ClusterPlan {
+  cluster: ClusterConfig;
+  podCIDR: Cidr;
+  serviceCIDR: Cidr;
+  nodeCIDR: Cidr;
+  podMtu: number;
+  /** .1 of serviceCIDR (reserved; podwire does not emulate the API server). */
+  kubernetesServiceIp: number;
+  /** .10 of serviceCIDR: the kube-dns service (when cluster.dnsReplicas > 0). */
+  dnsServiceIp: number;
+  dnsDomain: string;
+  nodes: NodePlan[];
+  pods: PodPlan[];
+  services: ServicePlan[];
+}

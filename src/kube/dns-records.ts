@@ -1,0 +1,298 @@
+/**
+ * Cluster DNS records: what CoreDNS's `kubernetes` plugin answers, as pure data and logic
+ * (no sockets, no clock). The emulated kube-dns in `src/apps` feeds UDP payloads through
+ * `answerQuery`; the builder keeps the records in step with the topology through
+ * `setService`/`removeService`/`setPod`/`removePod`.
+ *
+ * Modelled on kubeadm's default Corefile:
+ *
+ *     kubernetes cluster.local in-addr.arpa ip6.arpa { pods insecure; fallthrough in-addr.arpa ip6.arpa; ttl 30 }
+ *     forward . /etc/resolv.conf
+ *
+ * Names answered (zone = the cluster domain, `cluster.local` by default):
+ * - `<svc>.<ns>.svc.<zone>`: A = the cluster IP (ANY is answered like A); SRV = one record
+ *   per service port, target the service name, priority 0, weight 100 split evenly
+ *   (CoreDNS: floor(100 / records of that priority)), the A record in additional.
+ * - `_<port>._<proto>.<svc>.<ns>.svc.<zone>`: SRV for the named port (priority 0, weight 100,
+ *   additional A); A = the cluster IP; an unknown port name or protocol is NXDOMAIN.
+ * - `<a-b-c-d>.<ns>.pod.<zone>`: A per the `pods` mode (`insecure`: echo the address;
+ *   `verified`: only a registered pod of that namespace with that IP; `disabled`: NXDOMAIN).
+ * - `<d.c.b.a>.in-addr.arpa`: PTR to the service owning that cluster IP.
+ * - `kubernetes.default.svc.<zone>`: registered at construction (10.96.0.1, https 443/TCP).
+ * - The apex answers SOA (`ns.dns.<zone>` / `hostmaster.<zone>`, refresh 7200, retry 1800,
+ *   expire 86400, minimum = TTL; the serial counts changes, as no clock is injected here).
+ * - A known name asked for another type is NODATA (NOERROR, no answer); empty non-terminals
+ *   (`svc.<zone>`, `<existing ns>.svc.<zone>`, ...) too; any other name in the zone is
+ *   NXDOMAIN. Both carry the SOA in authority (RFC 2308).
+ * - Names outside the zone, and reverse names that are no service's: a real cluster
+ *   forwards them upstream (`fallthrough` + `forward`). podwire has no upstream, so the
+ *   answer is REFUSED (CoreDNS's answer when no server block serves a zone), or SERVFAIL
+ *   (what a pod sees when the upstream is unreachable) with `outsideZone: 'servfail'`.
+ * Names are compared case-insensitively. TTL 30 is the `ttl 30` of kubeadm's Corefile (the
+ * plugin's own default is 5). Headless services and AAAA (IPv6) records are not modelled.
+ */
+import {
+  DnsClass, DnsHeader, DnsOpcode, DnsRcode, DnsType, DNS_UDP_MIN, emitDnsMessage, parseDnsMessage,
+} from '../wire/dns.js';
+import type { DnsMessage, DnsRecord } from '../wire/dns.js';
+
+export type ServiceProtocol = 'TCP' | 'UDP' | 'SCTP';
+export interface DnsServicePort { name?: string; port: number; protocol: ServiceProtocol }
+export interface DnsService { name: string; namespace: string; clusterIP: number; ports: readonly DnsServicePort[] }
+export interface DnsPod { name: string; namespace: string; ip: number }
+
+export interface DnsAnswer { rcode: number; answers: DnsRecord[]; authority: DnsRecord[]; additional: DnsRecord[] }
+
+export interface ClusterDnsOptions {
+  /** Cluster domain (kubelet `--cluster-domain`), default `cluster.local`. */
+  domain?: string;
+  /** TTL of every record, default 30. */
+  ttl?: number;
+  /** CoreDNS `pods` mode, default `insecure` (kubeadm). */
+  pods?: 'disabled' | 'insecure' | 'verified';
+  /** Cluster IP of `kubernetes.default`, default 10.96.0.1; null registers no such service. */
+  kubernetesClusterIP?: number | null;
+  /** Answer for names nobody here serves, default `refused`. */
+  outsideZone?: 'refused' | 'servfail';
+}
+
+export interface SearchOptions {
+  domain?: string;
+  /** resolv.conf `ndots`, 5 in a pod (kubelet). */
+  ndots?: number;
+  /** Replaces the search list (default `<ns>.svc.<domain> svc.<domain> <domain>`). */
+  search?: readonly string[];
+}
+
+/** UDP size the server advertises in its OPT record (the DNS flag day 2020 value). */
+export const DNS_SERVER_UDP_SIZE = 1232;
+const BUILTIN_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+const lower = (s: string): string => s.toLowerCase();
+
+function trimDot(name: string): string {
+  return name.endsWith('.') && !name.endsWith('\\.') ? name.slice(0, -1) : name;
+}
+
+/** Four decimal octets 0..255 without leading zeros, most significant first; else null. */
+function parseIpv4(parts: readonly string[]): number | null {
+  if (parts.length !== 4) return null;
+  let ip = 0;
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
+    const v = Number(p);
+    if (v > 255) return null;
+    ip = ip * 256 + v;
+  }
+  return ip;
+}
+
+/**
+ * The names a pod's stub resolver (glibc) tries for `name`, in order: a trailing dot means
+ * exactly that name; with at least `ndots` dots the name as given comes first and then the
+ * search list; with fewer, the search list first and the name as given last. Candidates
+ * longer than 253 characters are skipped, as the resolver cannot send them.
+ */
+export function searchCandidates(name: string, podNamespace: string, opts: SearchOptions = {}): string[] {
+  const domain = lower(trimDot(opts.domain ?? 'cluster.local'));
+  const ndots = opts.ndots ?? 5;
+  const search = opts.search ?? [`${podNamespace}.svc.${domain}`, `svc.${domain}`, domain];
+  if (name === '' || name === '.') return [];
+  if (name.endsWith('.') && !name.endsWith('\\.')) return [name.slice(0, -1)];
+  const dots = name.split('.').length - 1;
+  const expanded = search.map((s) => `${name}.${trimDot(s)}`);
+  const all = dots >= ndots ? [name, ...expanded] : [...expanded, name];
+  return all.filter((c) => c.length <= 253);
+}
+
+export class ClusterDnsRecords {
+  readonly domain: string;
+  readonly ttl: number;
+  private readonly podsMode: 'disabled' | 'insecure' | 'verified';
+  private readonly outsideRcode: number;
+  private readonly services = new Map<string, DnsService>();
+  private readonly pods = new Map<string, DnsPod>();
+  private serial = 1;
+
+  constructor(opts: ClusterDnsOptions = {}) {
+    this.domain = lower(trimDot(opts.domain ?? 'cluster.local'));
+    this.ttl = opts.ttl ?? 30;
+    this.podsMode = opts.pods ?? 'insecure';
+    this.outsideRcode = opts.outsideZone === 'servfail' ? DnsRcode.ServFail : DnsRcode.Refused;
+    const apiIP = opts.kubernetesClusterIP === undefined ? 0x0a600001 : opts.kubernetesClusterIP;
+    if (apiIP !== null) {
+      this.setService({ name: 'kubernetes', namespace: 'default', clusterIP: apiIP, ports: [{ name: 'https', port: 443, protocol: 'TCP' }] });
+    }
+  }
+
+  /** Adds or replaces a service (matched by name and namespace, case-insensitively). */
+  setService(svc: DnsService): void {
+    const s: DnsService = { name: lower(svc.name), namespace: lower(svc.namespace), clusterIP: svc.clusterIP >>> 0, ports: svc.ports.map((p) => ({ ...p })) };
+    this.services.set(`${s.namespace}/${s.name}`, s);
+    this.serial++;
+  }
+
+  removeService(name: string, namespace: string): boolean {
+    const gone = this.services.delete(`${lower(namespace)}/${lower(name)}`);
+    if (gone) this.serial++;
+    return gone;
+  }
+
+  setPod(pod: DnsPod): void {
+    const p: DnsPod = { name: lower(pod.name), namespace: lower(pod.namespace), ip: pod.ip >>> 0 };
+    this.pods.set(`${p.namespace}/${p.name}`, p);
+    this.serial++;
+  }
+
+  removePod(name: string, namespace: string): boolean {
+    const gone = this.pods.delete(`${lower(namespace)}/${lower(name)}`);
+    if (gone) this.serial++;
+    return gone;
+  }
+
+  /** `searchCandidates` with this cluster's domain. */
+  searchCandidates(name: string, podNamespace: string, ndots = 5): string[] {
+    return searchCandidates(name, podNamespace, { domain: this.domain, ndots });
+  }
+
+  /** Answers one question (class IN). `qname` may carry a trailing dot and any case. */
+  answer(qname: string, qtype: number): DnsAnswer {
+    const name = lower(trimDot(qname));
+    const zone = this.domain;
+    if (name === zone || name.endsWith(`.${zone}`)) {
+      const rel = name === zone ? [] : name.slice(0, name.length - zone.length - 1).split('.');
+      return this.answerInZone(name, rel.reverse(), qtype);
+    }
+    if (name.endsWith('.in-addr.arpa')) {
+      const ip = parseIpv4(name.slice(0, -'.in-addr.arpa'.length).split('.').reverse());
+      const svc = ip === null ? undefined : this.serviceByIP(ip);
+      if (svc !== undefined) {
+        if (qtype !== DnsType.PTR && qtype !== DnsType.ANY) return this.result(DnsRcode.NoError, []);
+        return this.result(DnsRcode.NoError, [this.rec(name, DnsType.PTR, { kind: 'name', target: this.serviceName(svc) })]);
+      }
+    }
+    return { rcode: this.outsideRcode, answers: [], authority: [], additional: [] };
+  }
+
+  /** `labels` run from the zone outwards: `service1.default.svc` is [svc, default, service1]. */
+  private answerInZone(qname: string, labels: readonly string[], qtype: number): DnsAnswer {
+    const [kind, ns, l3, l4, l5, ...more] = labels;
+    if (kind === undefined) {
+      if (qtype === DnsType.SOA || qtype === DnsType.ANY) return this.result(DnsRcode.NoError, [this.soa()]);
+      return this.result(DnsRcode.NoError, []);
+    }
+    if (kind === 'svc') {
+      if (ns === undefined) return this.result(DnsRcode.NoError, []);
+      if (l3 === undefined) return this.result(this.namespaceKnown(ns) ? DnsRcode.NoError : DnsRcode.NXDomain, []);
+      const svc = this.services.get(`${ns}/${l3}`);
+      if (svc === undefined || more.length > 0) return this.nx();
+      if (l4 === undefined) return this.answerService(qname, svc, qtype, svc.ports);
+      const proto = l4.startsWith('_') ? l4.slice(1) : '';
+      const withProto = svc.ports.filter((p) => lower(p.protocol) === proto);
+      if (withProto.length === 0) return this.nx();
+      if (l5 === undefined) return this.result(DnsRcode.NoError, []); // `_tcp.<svc>...`: empty non-terminal
+      const portName = l5.startsWith('_') ? l5.slice(1) : '';
+      const ports = withProto.filter((p) => p.name !== undefined && lower(p.name) === portName);
+      if (ports.length === 0) return this.nx();
+      return this.answerService(qname, svc, qtype, ports);
+    }
+    if (kind === 'pod') {
+      if (ns === undefined || l3 === undefined) return this.result(DnsRcode.NoError, []);
+      if (this.podsMode === 'disabled' || l4 !== undefined) return this.nx();
+      const ip = parseIpv4(l3.split('-'));
+      if (ip === null) return this.nx();
+      if (this.podsMode === 'verified' && ![...this.pods.values()].some((p) => p.namespace === ns && p.ip === ip)) return this.nx();
+      if (qtype !== DnsType.A && qtype !== DnsType.ANY) return this.result(DnsRcode.NoError, []);
+      return this.result(DnsRcode.NoError, [this.rec(qname, DnsType.A, { kind: 'a', address: ip })]);
+    }
+    return this.nx();
+  }
+
+  private answerService(qname: string, svc: DnsService, qtype: number, ports: readonly DnsServicePort[]): DnsAnswer {
+    const target = this.serviceName(svc);
+    if (qtype === DnsType.A || qtype === DnsType.ANY) {
+      return this.result(DnsRcode.NoError, [this.rec(qname, DnsType.A, { kind: 'a', address: svc.clusterIP })]);
+    }
+    if (qtype === DnsType.SRV && ports.length > 0) {
+      const weight = Math.floor(100 / ports.length);
+      const answers = ports.map((p) => this.rec(qname, DnsType.SRV, { kind: 'srv', priority: 0, weight, port: p.port, target }));
+      const res = this.result(DnsRcode.NoError, answers);
+      res.additional.push(this.rec(target, DnsType.A, { kind: 'a', address: svc.clusterIP }));
+      return res;
+    }
+    return this.result(DnsRcode.NoError, []);
+  }
+
+  /**
+   * Answers the DNS query in `req` into out[outOff..]. Returns the bytes written, 0 when
+   * there is nothing to send (shorter than a header, or a response rather than a query),
+   * or -1 when `out` cannot hold even the header and question. Over UDP the response is
+   * cut to the client's size (512, or its EDNS size) and then has TC=1 and no records.
+   */
+  answerQuery(req: Uint8Array, out: Uint8Array, outOff = 0, opts: { tcp?: boolean } = {}): number {
+    const h = new DnsHeader().wrap(req, 0, req.length);
+    if (h.check() !== 0 || h.qr()) return 0;
+    const res: DnsMessage = {
+      id: h.id(), qr: true, opcode: h.opcode(), aa: false, tc: false, rd: h.rd(), ra: false, ad: false, cd: h.cd(),
+      rcode: DnsRcode.NoError, questions: [], answers: [], authority: [], additional: [],
+    };
+    const room = out.length - outOff;
+    if (h.opcode() !== DnsOpcode.Query) return emitDnsMessage({ ...res, rcode: DnsRcode.NotImp }, out, outOff, room);
+    const q = parseDnsMessage(req, 0, req.length);
+    if (typeof q === 'number' || q.questions.length !== 1) return emitDnsMessage({ ...res, rcode: DnsRcode.FormErr }, out, outOff, room);
+    const question = q.questions[0]!;
+    res.questions.push(question);
+    if (q.edns !== undefined) {
+      res.edns = { udpSize: DNS_SERVER_UDP_SIZE, extRcode: 0, version: 0, dnssecOk: q.edns.dnssecOk, options: [] };
+      if (q.edns.version !== 0) { // RFC 6891 §6.1.3: BADVERS (16) = extRcode 1, header RCODE 0
+        res.edns.extRcode = DnsRcode.BadVers >>> 4;
+        return emitDnsMessage(res, out, outOff, room);
+      }
+    }
+    const a = question.class === DnsClass.IN || question.class === DnsClass.ANY
+      ? this.answer(question.name, question.type)
+      : { rcode: DnsRcode.Refused, answers: [], authority: [], additional: [] };
+    res.rcode = a.rcode;
+    res.aa = a.rcode === DnsRcode.NoError || a.rcode === DnsRcode.NXDomain;
+    res.answers = a.answers; res.authority = a.authority; res.additional = a.additional;
+    const max = opts.tcp === true ? 0xffff : q.edns !== undefined ? Math.max(DNS_UDP_MIN, q.edns.udpSize) : DNS_UDP_MIN;
+    const limit = Math.min(room, max);
+    const n = emitDnsMessage(res, out, outOff, limit);
+    if (n >= 0) return n;
+    return emitDnsMessage({ ...res, tc: true, answers: [], authority: [], additional: [] }, out, outOff, limit);
+  }
+
+  private serviceName(svc: DnsService): string {
+    return `${svc.name}.${svc.namespace}.svc.${this.domain}`;
+  }
+
+  private serviceByIP(ip: number): DnsService | undefined {
+    for (const s of this.services.values()) if (s.clusterIP === ip) return s;
+    return undefined;
+  }
+
+  private namespaceKnown(ns: string): boolean {
+    if (BUILTIN_NAMESPACES.includes(ns)) return true;
+    for (const s of this.services.values()) if (s.namespace === ns) return true;
+    for (const p of this.pods.values()) if (p.namespace === ns) return true;
+    return false;
+  }
+
+  private rec(name: string, type: number, data: DnsRecord['data']): DnsRecord {
+    return { name, type, class: DnsClass.IN, ttl: this.ttl, data };
+  }
+
+  private soa(): DnsRecord {
+    return this.rec(this.domain, DnsType.SOA, {
+      kind: 'soa', mname: `ns.dns.${this.domain}`, rname: `hostmaster.${this.domain}`,
+      serial: this.serial >>> 0, refresh: 7200, retry: 1800, expire: 86400, minimum: this.ttl,
+    });
+  }
+
+  /** NOERROR with answers, or NODATA (no answers) with the SOA in authority. */
+  private result(rcode: number, answers: DnsRecord[]): DnsAnswer {
+    return { rcode, answers, authority: answers.length === 0 ? [this.soa()] : [], additional: [] };
+  }
+
+  private nx(): DnsAnswer { return this.result(DnsRcode.NXDomain, []); }
+}

@@ -1,0 +1,209 @@
+/**
+ * The JSON Schema (draft-07, as Ajv 8's default class reads it) of a podwire topology file.
+ *
+ * One schema for every edge: the topology loader validates YAML documents with
+ * `topologySchema`; the REST API validates request bodies with the sub-schemas
+ * `nodeSchema`, `podSchema` and `serviceSchema` (the same objects, embedded by value, so
+ * each works on its own without `$ref`). Defaults are written here as `default` and applied
+ * by Ajv (`useDefaults`); the few that depend on other fields (node ip and podCIDR, app
+ * port, targetPort) are filled in by topology.ts.
+ *
+ * `additionalProperties: false` everywhere: a typo is an error, not a silently ignored key.
+ * Address formats are `pattern`s (no ajv-formats needed); `PATTERN_NAMES` gives the
+ * readable noun for each so that errors read `"10.244.1.0/33" is not a CIDR`.
+ */
+
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
+const IPV4 = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}`;
+
+export const IPV4_PATTERN = `^${IPV4}$`;
+export const CIDR_PATTERN = `^${IPV4}/(3[0-2]|[12]?[0-9])$`;
+export const MAC_PATTERN = '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$';
+/** RFC 1123 label, as Kubernetes names objects: lower-case alphanumerics and '-', max 63. */
+export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+/** Kubernetes port names (IANA service names): like a name, at most 15 characters. */
+export const PORT_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$';
+/** Label keys: optional DNS-subdomain prefix and '/', then a name of up to 63 characters. */
+export const LABEL_KEY_PATTERN =
+  '^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
+/** Label values: empty, or up to 63 characters of alphanumerics, '-', '_' and '.'. */
+export const LABEL_VALUE_PATTERN = '^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$';
+/** Linux interface names: 1..15 characters, no '/', ':' or white space. */
+export const IFNAME_PATTERN = '^[A-Za-z0-9_.-]{1,15}$';
+/** "host:port" of a UDP socket: an IPv4 address or a host name, then a port. */
+export const HOSTPORT_PATTERN = `^(${IPV4}|[A-Za-z0-9]([-A-Za-z0-9.]{0,252}[A-Za-z0-9])?):([1-9][0-9]{0,4})$`;
+/** Names of network namespaces under /var/run/netns. */
+export const NETNS_PATTERN = '^[A-Za-z0-9_.-]{1,255}$';
+
+/** What each pattern stands for, for error messages ("... is not a CIDR"). */
+export const PATTERN_NAMES: Readonly<Record<string, string>> = {
+  [IPV4_PATTERN]: 'an IPv4 address',
+  [CIDR_PATTERN]: 'a CIDR',
+  [MAC_PATTERN]: 'a MAC address',
+  [NAME_PATTERN]:
+    "a valid name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)",
+  [PORT_NAME_PATTERN]:
+    "a valid port name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 15 characters)",
+  [LABEL_KEY_PATTERN]: 'a valid label key',
+  [LABEL_VALUE_PATTERN]: "a valid label value (at most 63 letters, digits, '-', '_' or '.')",
+  [IFNAME_PATTERN]: "a valid interface name (1 to 15 letters, digits, '-', '_' or '.')",
+  [HOSTPORT_PATTERN]: 'a "host:port" address',
+  [NETNS_PATTERN]: 'a valid network namespace name',
+};
+
+const ipv4 = { type: 'string', pattern: IPV4_PATTERN } as const;
+const cidr = { type: 'string', pattern: CIDR_PATTERN } as const;
+const name = { type: 'string', pattern: NAME_PATTERN } as const;
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+const labels = {
+  type: 'object',
+  propertyNames: { pattern: LABEL_KEY_PATTERN },
+  additionalProperties: { type: 'string', pattern: LABEL_VALUE_PATTERN },
+  default: {},
+} as const;
+const ipvsScheduler = { type: 'string', enum: ['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'sed', 'nq'] } as const;
+
+export const clusterSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    name: { ...name, default: 'podwire' },
+    podCIDR: { ...cidr, default: '10.244.0.0/16' },
+    serviceCIDR: { ...cidr, default: '10.96.0.0/12' },
+    nodeCIDR: { ...cidr, default: '192.168.56.0/24' },
+    overlay: { type: 'string', enum: ['vxlan', 'routed'], default: 'vxlan' },
+    mtu: { type: 'integer', minimum: 576, maximum: 9216, default: 1500 },
+    vxlan: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        vni: { type: 'integer', minimum: 0, maximum: 16777215, default: 1 },
+        port: { ...port, default: 8472 },
+        sourcePortRange: { type: 'array', items: port, minItems: 2, maxItems: 2, default: [32768, 60999] },
+        udpChecksum: { type: 'boolean', default: false },
+      },
+    },
+    proxyMode: { type: 'string', enum: ['iptables', 'ipvs'], default: 'iptables' },
+    ipvsScheduler: { ...ipvsScheduler, default: 'rr' },
+    conntrack: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        max: { type: 'integer', minimum: 16, maximum: 16777216, default: 262144 },
+        timeouts: { type: 'string', enum: ['linux', 'kube-proxy'], default: 'linux' },
+      },
+    },
+    flushStaleUdp: { type: 'boolean', default: true },
+    dnsReplicas: { type: 'integer', minimum: 0, maximum: 16, default: 1 },
+    seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 1 },
+  },
+} as const;
+
+export const nodeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name,
+    ip: ipv4,
+    podCIDR: cidr,
+    bridge: { type: 'string', pattern: IFNAME_PATTERN, default: 'cbr0' },
+    external: { type: 'boolean', default: false },
+    vtepIP: ipv4,
+    vtepMAC: { type: 'string', pattern: MAC_PATTERN },
+    vtep: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['bind'],
+      properties: { bind: { type: 'string', pattern: HOSTPORT_PATTERN } },
+    },
+  },
+} as const;
+
+export const appSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { type: 'string', enum: ['http', 'tcp-echo', 'udp-echo', 'dns'] },
+    port,
+  },
+} as const;
+
+export const podSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'node'],
+  properties: {
+    name,
+    node: name,
+    namespace: { ...name, default: 'default' },
+    ip: ipv4,
+    labels,
+    apps: { type: 'array', items: appSchema, default: [] },
+    attach: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: {
+        netns: { type: 'string', pattern: NETNS_PATTERN },
+        pid: { type: 'integer', minimum: 1, maximum: 4194304 },
+      },
+    },
+  },
+} as const;
+
+export const servicePortSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['port'],
+  properties: {
+    name: { type: 'string', pattern: PORT_NAME_PATTERN },
+    port,
+    targetPort: port,
+    protocol: { type: 'string', enum: ['TCP', 'UDP'], default: 'TCP' },
+    nodePort: { type: 'integer', minimum: 30000, maximum: 32767 },
+  },
+} as const;
+
+export const serviceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'ports'],
+  properties: {
+    name,
+    namespace: { ...name, default: 'default' },
+    type: { type: 'string', enum: ['ClusterIP', 'NodePort'], default: 'ClusterIP' },
+    clusterIP: ipv4,
+    selector: labels,
+    ports: { type: 'array', items: servicePortSchema, minItems: 1 },
+    sessionAffinity: { type: 'string', enum: ['None', 'ClientIP'], default: 'None' },
+    sessionAffinityTimeout: { type: 'integer', minimum: 1, maximum: 86400, default: 10800 },
+    externalTrafficPolicy: { type: 'string', enum: ['Cluster', 'Local'], default: 'Cluster' },
+    scheduler: ipvsScheduler,
+    weights: {
+      type: 'object',
+      propertyNames: { pattern: NAME_PATTERN },
+      additionalProperties: { type: 'integer', minimum: 0, maximum: 65535 },
+    },
+  },
+} as const;
+
+export const topologySchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://podwire.dev/schemas/topology.json',
+  title: 'podwire topology',
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodes'],
+  properties: {
+    cluster: clusterSchema,
+    nodes: { type: 'array', items: nodeSchema, minItems: 1 },
+    pods: { type: 'array', items: podSchema, default: [] },
+    services: { type: 'array', items: serviceSchema, default: [] },
+  },
+} as const;

@@ -1,0 +1,210 @@
+/**
+ * Loading a topology: YAML text -> plain data -> JSON Schema (schema.ts) -> semantic checks
+ * (semantic.ts) -> a `Topology` with every default filled in.
+ *
+ * Errors name the field in bracketed style and quote the bad value as JSON; when the input was
+ * YAML they also carry the line and column it came from:
+ *
+ *     pods[2].node: "node9" is not a node
+ *     nodes[0].podCIDR: "10.244.1.0/33" is not a CIDR
+ *     pods[1]: unknown field "nmae"
+ *
+ * The second pass runs only when the first passes (it relies on the schema's types); each
+ * pass reports everything it finds. Warnings (a selector that matches no pod, ...) never make
+ * a topology invalid.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { Ajv } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+import { PATTERN_NAMES, topologySchema } from './schema.js';
+import { checkTopology, joinPath } from './semantic.js';
+import type { SchemaTopology } from './semantic.js';
+import type { TopologyError, TopologyResult } from './types.js';
+
+export type { TopologyError, TopologyResult } from './types.js';
+
+const q = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v));
+
+/** The compiled schema; it fills schema defaults into the data it checks (`useDefaults`). */
+const validate: ValidateFunction = new Ajv({ allErrors: true, useDefaults: true, verbose: true }).compile(topologySchema);
+
+/**
+ * Text form: `pods[2].node: "node9" is not a node`; with `location`, prefixed by
+ * `source:line:column: ` when the error came from YAML text (`demo.yaml:41:11: pods[2].node: ...`).
+ */
+export function formatTopologyError(e: TopologyError, opts: { location?: boolean } = {}): string {
+  const where = opts.location === true && e.line !== undefined ? `${e.source ?? 'topology'}:${e.line}:${e.column ?? 1}: ` : '';
+  return `${where}${e.path === '' ? '' : `${e.path}: `}${e.message}`;
+}
+
+/** Validates a parsed document (an object from YAML, JSON or an API body). Does not modify `obj`. */
+export function validateTopology(obj: unknown): TopologyResult {
+  return validateLocated(obj).result;
+}
+
+/** Parses YAML text and validates it; errors carry `sourceName`, line and column. */
+export function parseTopology(yamlText: string, sourceName = 'topology'): TopologyResult {
+  const lc = new LineCounter();
+  const doc = parseDocument(yamlText, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const errors = doc.errors.map((e): TopologyError => {
+      const { line, col } = lc.linePos(e.pos[0]);
+      const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      return { path: '', value: undefined, message: `YAML syntax error at line ${line}, column ${col}: ${message}`, source: sourceName, line, column: col };
+    });
+    return { ok: false, errors, warnings: [] };
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    return { ok: false, errors: [{ path: '', value: undefined, message: (e as Error).message, source: sourceName }], warnings: [] };
+  }
+  if (data === null || data === undefined) {
+    return { ok: false, errors: [{ path: '', value: null, message: 'the document is empty', source: sourceName }], warnings: [] };
+  }
+  const { result, at } = validateLocated(data);
+  const place = (e: TopologyError): TopologyError => {
+    const off = locate(doc, at.get(e) ?? e.path);
+    if (off === undefined) return { ...e, source: sourceName };
+    const { line, col } = lc.linePos(off);
+    return { ...e, source: sourceName, line, column: col };
+  };
+  return result.ok
+    ? { ok: true, topology: result.topology, warnings: result.warnings.map(place) }
+    : { ok: false, errors: result.errors.map(place), warnings: result.warnings.map(place) };
+}
+
+/** Reads and validates a topology file. A file that cannot be read is an error result, not an exception. */
+export async function loadTopologyFile(path: string): Promise<TopologyResult> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    return { ok: false, errors: [{ path: '', value: path, message: `cannot read ${q(path)}: ${reason}`, source: path }], warnings: [] };
+  }
+  return parseTopology(text, path);
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** The result plus, per error, the path to point at in the source (the unknown key itself, ...). */
+function validateLocated(obj: unknown): { result: TopologyResult; at: Map<TopologyError, string> } {
+  const at = new Map<TopologyError, string>();
+  const data: unknown = structuredClone(obj);
+  if (!validate(data)) {
+    const seen = new Set<string>();
+    const errors: TopologyError[] = [];
+    for (const e of validate.errors ?? []) {
+      const t = translate(e);
+      if (t === null) continue;
+      const key = `${t.error.path}\n${t.error.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      errors.push(t.error);
+      at.set(t.error, t.at);
+    }
+    return { result: { ok: false, errors, warnings: [] }, at };
+  }
+  const checked = checkTopology(data as SchemaTopology);
+  const result: TopologyResult = checked.topology !== undefined && checked.errors.length === 0
+    ? { ok: true, topology: checked.topology, warnings: checked.warnings }
+    : { ok: false, errors: checked.errors, warnings: checked.warnings };
+  return { result, at };
+}
+
+/** "/pods/1/name" -> "pods[1].name". */
+function pointerToPath(pointer: string): string {
+  let path = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    path = joinPath(path, /^(0|[1-9][0-9]*)$/.test(seg) ? Number(seg) : seg);
+  }
+  return path;
+}
+
+const TYPE_NOUNS: Readonly<Record<string, string>> = {
+  integer: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false',
+  object: 'a mapping', array: 'a list', null: 'null',
+};
+
+type Schemaish = Record<string, unknown> & { properties?: Record<string, unknown>; propertyNames?: { pattern?: string } };
+
+function translate(e: ErrorObject): { error: TopologyError; at: string } | null {
+  const path = pointerToPath(e.instancePath);
+  const v: unknown = e.data;
+  const ps = (e.parentSchema ?? {}) as Schemaish;
+  const p = e.params as Record<string, unknown>;
+  const out = (message: string, value: unknown = v, loc = path) => ({ error: { path, value, message }, at: loc });
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const f = String(p['additionalProperty']);
+      return out(`unknown field ${q(f)}`, f, joinPath(path, f));
+    }
+    case 'required':
+      return out(`missing required field ${q(p['missingProperty'])}`, undefined);
+    case 'enum':
+      return out(`${q(v)} must be one of ${(p['allowedValues'] as unknown[]).join(', ')}`);
+    case 'type': {
+      const types = String(p['type']).split(',').map((t) => TYPE_NOUNS[t] ?? t);
+      return out(`${q(v)} must be ${types.join(' or ')}`);
+    }
+    case 'pattern': {
+      if (e.schemaPath.includes('/propertyNames/')) return null; // reported by the propertyNames error
+      const noun = PATTERN_NAMES[String(p['pattern'])];
+      return out(noun !== undefined ? `${q(v)} is not ${noun}` : `${q(v)} must match ${String(p['pattern'])}`);
+    }
+    case 'propertyNames': {
+      const key = String(p['propertyName']);
+      const noun = PATTERN_NAMES[ps.propertyNames?.pattern ?? ''] ?? 'a valid key';
+      return out(`key ${q(key)} is not ${noun}`, key, joinPath(path, key));
+    }
+    case 'minimum':
+    case 'maximum': {
+      const { minimum: lo, maximum: hi } = ps;
+      if (lo !== undefined && hi !== undefined) return out(`${q(v)} must be between ${String(lo)} and ${String(hi)}`);
+      return out(`${q(v)} must be at ${e.keyword === 'minimum' ? 'least' : 'most'} ${String(p['limit'])}`);
+    }
+    case 'minItems':
+    case 'maxItems': {
+      const n = (k: number): string => `${k} item${k === 1 ? '' : 's'}`;
+      if (ps['minItems'] === ps['maxItems']) return out(`${q(v)} must have exactly ${n(Number(p['limit']))}`);
+      return out(`${q(v)} must have at ${e.keyword === 'minItems' ? 'least' : 'most'} ${n(Number(p['limit']))}`);
+    }
+    case 'minProperties':
+    case 'maxProperties': {
+      const names = Object.keys(ps.properties ?? {}).join(', ');
+      if (ps['minProperties'] === 1 && ps['maxProperties'] === 1) return out(`${q(v)} must have exactly one of ${names}`);
+      return out(`${q(v)} ${e.message ?? 'is invalid'}`);
+    }
+    default:
+      return out(`${q(v)} ${e.message ?? 'is invalid'}`);
+  }
+}
+
+/** Offset in the source of the node at `path` (or of its deepest existing ancestor). */
+function locate(doc: Document, path: string): number | undefined {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as { range?: [number, number, number] } | null)?.range?.[0];
+  const segs = path.matchAll(/(?:^|\.)([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g);
+  for (const m of segs) {
+    const key: string | number = m[1] ?? (m[2] !== undefined ? Number(m[2]) : (JSON.parse(m[3]!) as string));
+    let next: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === String(key));
+      if (pair === undefined) break;
+      next = pair.value ?? pair.key;
+    } else if (isSeq(node) && typeof key === 'number') {
+      next = node.items[key];
+    }
+    const r = (next as { range?: [number, number, number] } | null | undefined)?.range;
+    if (r === undefined) break;
+    offset = r[0];
+    node = next;
+  }
+  return offset;
+}
