@@ -40,12 +40,18 @@ export class Engine {
   onFirstDrop: ((e: DropEvent) => void) | null = null;
   readonly firstDrops: DropEvent[] = [];
   private clockImpl: Clock;
+  private lastId = 0;
 
   constructor(opts: EngineOptions = {}) {
     this.pool = new PacketPool(opts.pool);
     this.clockImpl = opts.clock ?? new VirtualClock();
     this.scheduler = new Scheduler(() => this.clockImpl);
     this.rng = new Rng(opts.seed ?? 1);
+  }
+
+  /** A number unique within this engine (element ids). */
+  nextId(): number {
+    return ++this.lastId;
   }
 
   get clock(): Clock {
@@ -63,14 +69,15 @@ export class Engine {
     this.scheduler.startRealtime();
   }
 
-  add<E extends Element>(el: E): E {
-    if (this.elements.has(el.name)) throw new Error(`element "${el.name}" exists`);
-    this.elements.set(el.name, el);
+  /** Registers an element under `key` (default: its name; namespaces use `node/netns`). */
+  add<E extends Element>(el: E, key: string = el.name): E {
+    if (this.elements.has(key)) throw new Error(`element "${key}" exists`);
+    this.elements.set(key, el);
     return el;
   }
 
-  remove(el: Element): void {
-    if (this.elements.get(el.name) === el) this.elements.delete(el.name);
+  remove(el: Element, key: string = el.name): void {
+    if (this.elements.get(key) === el) this.elements.delete(key);
   }
 
   runUntilIdle(): number {

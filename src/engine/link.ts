@@ -32,7 +32,9 @@ export class Link {
   to: InPort | null = null;
   /** True while the link sits in the scheduler's ready queue. */
   queued = false;
+  /** Fast path for observers: null, the one observer, or a fan-out over `taps`. */
   tap: LinkTap | null = null;
+  private taps: LinkTap[] = [];
   private readonly engine: Engine;
 
   constructor(engine: Engine, name: string, capacity = DEFAULT_LINK_CAPACITY) {
@@ -43,6 +45,24 @@ export class Link {
     this.capacity = cap;
     this.mask = cap - 1;
     this.ring = new Array<Packet | null>(cap).fill(null);
+  }
+
+  /** Adds an observer (a capture) that sees every packet transmitted on this link. */
+  addTap(fn: LinkTap): void {
+    this.taps = [...this.taps, fn];
+    this.retap();
+  }
+
+  removeTap(fn: LinkTap): void {
+    this.taps = this.taps.filter((t) => t !== fn);
+    this.retap();
+  }
+
+  private retap(): void {
+    const taps = this.taps;
+    if (taps.length === 0) this.tap = null;
+    else if (taps.length === 1) this.tap = taps[0]!;
+    else this.tap = (p) => { for (const t of taps) t(p); };
   }
 
   get size(): number {

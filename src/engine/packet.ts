@@ -34,6 +34,12 @@ export class Packet {
   ctDir = 0;
   /** Offset of the L3 header once a device has found it, -1 before. */
   l3 = -1;
+  /**
+   * The bridge port a frame entered a bridge by, as (bridge id * 65536 + port + 1); 0 for none.
+   * It survives the trip up to L3 and back (DNAT on the node), so a bridge can tell that a
+   * frame is going back out of the port it came in by: br_netfilter's hairpin case.
+   */
+  brIn = 0;
   /** True while the packet sits in the free list. */
   inPool = true;
 
@@ -121,6 +127,7 @@ export class PacketPool {
     p.ct = -1;
     p.ctDir = 0;
     p.l3 = -1;
+    p.brIn = 0;
     return p;
   }
 
@@ -143,6 +150,7 @@ export class PacketPool {
     q.ct = p.ct;
     q.ctDir = p.ctDir;
     q.l3 = p.l3;
+    q.brIn = p.brIn;
     return q;
   }
 

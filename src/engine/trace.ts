@@ -51,10 +51,32 @@ export class TraceRecorder {
     return this.journeys.get(id) ?? [];
   }
 
+  private readonly replies = new Map<number, number>();
+
+  /**
+   * The trace id of the reply journey to trace `id`, created on first use (an echo reply,
+   * a SYN-ACK): the trace tool shows request and reply as two journeys.
+   */
+  replyOf(id: number): number {
+    if (id === 0 || !this.journeys.has(id)) return 0;
+    let r = this.replies.get(id);
+    if (r === undefined) {
+      r = this.begin();
+      this.replies.set(id, r);
+    }
+    return r;
+  }
+
+  /** The reply journey of `id` if one was started. */
+  replyIdOf(id: number): number {
+    return this.replies.get(id) ?? 0;
+  }
+
   /** Forgets a trace and returns its hops. */
   end(id: number): Hop[] {
     const hops = this.journeys.get(id) ?? [];
     this.journeys.delete(id);
+    this.replies.delete(id);
     return hops;
   }
 }

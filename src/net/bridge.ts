@@ -1,0 +1,288 @@
+/**
+ * Bridge: a Linux learning bridge (`cbr0`, `br0`, `docker0`); with `hopAction:
+ * 'underlay'` it is also the switch of the cluster network between nodes.
+ *
+ * Ports: one input and one output per bridge port, both named after it (`addPort`);
+ * the port number is the input port's index. One port may be marked local
+ * (`setLocalPort`): it leads to the bridge device's own interface in the host namespace.
+ *
+ * Behaviour, per frame (Linux `br_handle_frame` / `br_handle_frame_finish`):
+ *   - shorter than an Ethernet header: `runt`; arriving on a port that is down: `port-down`;
+ *   - a multicast or all-zero source MAC is invalid: `bad-source` (Linux drops it too);
+ *     otherwise the source is learned on the ingress port, except the bridge's own MAC
+ *     (Linux never moves its local entry);
+ *   - destination = the bridge's own MAC: out of the local port (hop `bridge-local`);
+ *   - unicast destination in the FDB: out of that port (hop `bridge-forward`, fdb 'hit');
+ *     when that port is the ingress port the frame is dropped (`hairpin-off`) unless the
+ *     port has hairpin mode on, which is what lets a pod reach itself through a service;
+ *   - unknown unicast, broadcast, multicast: flooded to every other port that is up and
+ *     connected, the local port included (Linux delivers broadcasts to the bridge device),
+ *     plus the ingress port when it is in hairpin mode (hop `bridge-flood`). Every copy
+ *     but the last is a clone (`pool-exhausted` when the pool is dry); nowhere to send:
+ *     `no-ports`. A target port that is down when the FDB points at it: `port-down`.
+ * VLAN tags are carried, not interpreted (vlan_filtering off).
+ *
+ * State exposed: `fdb` (the Fdb, port numbers), `portName(n)`, `portList()`.
+ * Counters: rx-packets, rx-bytes, tx-packets, tx-bytes, forwarded, flooded, local.
+ * Drop reasons: runt, bad-source, hairpin-off, no-ports, pool-exhausted, port-down.
+ * Trace: `bridge-forward` { dstMac, port, fdb: 'hit' }, `bridge-flood` { dstMac, ports,
+ * fdb: 'miss' | 'broadcast' | 'multicast' }, `bridge-local` { dstMac, port }; with a
+ * `hopAction` override every decision is recorded under that action with the same detail.
+ */
+import { Counters, indexOf } from '../engine/counters.js';
+import { Ports, type OutPort } from '../engine/element.js';
+import type { Element } from '../engine/element.js';
+import type { Engine } from '../engine/engine.js';
+import type { Link } from '../engine/link.js';
+import type { Packet } from '../engine/packet.js';
+import type { Where } from '../engine/trace.js';
+import { formatMac, isMulticastMac, MAC_BROADCAST, readMac } from '../wire/addr.js';
+import { Fdb } from './fdb.js';
+
+export interface BridgeOptions {
+  where: Where;
+  /** The bridge device's own MAC. */
+  mac: number;
+  ageingMs?: number;
+  fdbCapacity?: number;
+  /** Trace action: 'bridge' (default) records bridge-forward/-flood/-local; anything else is used as is. */
+  hopAction?: string;
+}
+
+export interface BridgePortInfo {
+  port: number;
+  name: string;
+  hairpin: boolean;
+  local: boolean;
+  up: boolean;
+  connected: boolean;
+}
+
+export const BRIDGE_COUNTERS = ['rx-packets', 'rx-bytes', 'tx-packets', 'tx-bytes', 'forwarded', 'flooded', 'local'] as const;
+export const BRIDGE_DROPS = ['runt', 'bad-source', 'hairpin-off', 'no-ports', 'pool-exhausted', 'port-down'] as const;
+const C = indexOf(BRIDGE_COUNTERS);
+const D = indexOf(BRIDGE_DROPS);
+
+const ETH_HLEN = 14;
+
+export class Bridge implements Element {
+  readonly kind = 'bridge';
+  readonly ports: Ports;
+  readonly counters = new Counters(BRIDGE_COUNTERS);
+  readonly drops = new Counters(BRIDGE_DROPS);
+  readonly fdb: Fdb;
+  readonly where: Where;
+  readonly mac: number;
+  private readonly hopAction: string;
+  /** Per port number (input index); null where no port is. */
+  private readonly outs: (OutPort | null)[] = [];
+  private readonly names: (string | null)[] = [];
+  private readonly hairpin: boolean[] = [];
+  private readonly up: boolean[] = [];
+  private readonly byName = new Map<string, number>();
+  private localPort = -1;
+  /** Base of the `Packet.brIn` stamps of this bridge. */
+  private readonly brBase: number;
+
+  constructor(private readonly engine: Engine, readonly name: string, opts: BridgeOptions) {
+    this.ports = new Ports(engine, this);
+    this.where = opts.where;
+    this.mac = opts.mac;
+    this.hopAction = opts.hopAction ?? 'bridge';
+    this.brBase = engine.nextId() * 65536;
+    this.fdb = new Fdb({
+      ...(opts.ageingMs !== undefined ? { ageingMs: opts.ageingMs } : {}),
+      ...(opts.fdbCapacity !== undefined ? { capacity: opts.fdbCapacity } : {}),
+    });
+  }
+
+  /** Adds a bridge port (an input and an output named `name`); returns its port number. */
+  addPort(name: string, opts: { hairpin?: boolean } = {}): number {
+    if (this.byName.has(name)) throw new Error(`${this.name}: bridge port "${name}" exists`);
+    const n = this.ports.addIn(name).index;
+    this.outs[n] = this.ports.addOut(name);
+    this.names[n] = name;
+    this.hairpin[n] = opts.hairpin ?? false;
+    this.up[n] = true;
+    this.byName.set(name, n);
+    return n;
+  }
+
+  /** Removes a port: its links are disconnected (queued frames freed) and its FDB entries flushed. */
+  removePort(name: string): void {
+    const n = this.portNumber(name);
+    this.ports.removeIn(name);
+    this.ports.removeOut(name);
+    this.outs[n] = null;
+    this.names[n] = null;
+    this.hairpin[n] = false;
+    this.up[n] = false;
+    this.byName.delete(name);
+    if (this.localPort === n) this.localPort = -1;
+    this.fdb.flushPort(n);
+  }
+
+  setHairpin(name: string, on: boolean): void {
+    this.hairpin[this.portNumber(name)] = on;
+  }
+
+  /** Marks the port leading to the bridge device's own interface (frames to `mac` go there). */
+  setLocalPort(name: string): void {
+    this.localPort = this.portNumber(name);
+  }
+
+  /** Administrative state of a port (`ip link set vethX down`); a down port neither receives nor sends. */
+  setPortUp(name: string, up: boolean): void {
+    const n = this.portNumber(name);
+    this.up[n] = up;
+    if (!up) this.fdb.flushPort(n);
+  }
+
+  /** The port number of `name`; throws naming the bridge and the port when there is none. */
+  portNumber(name: string): number {
+    const n = this.byName.get(name);
+    if (n === undefined) throw new Error(`${this.name}: no bridge port "${name}"`);
+    return n;
+  }
+
+  /** The name of port number `n`, or '' when there is none. */
+  portName(n: number): string {
+    return this.names[n] ?? '';
+  }
+
+  portList(): BridgePortInfo[] {
+    const out: BridgePortInfo[] = [];
+    for (let n = 0; n < this.names.length; n++) {
+      const name = this.names[n];
+      if (name === null || name === undefined) continue;
+      out.push({
+        port: n, name, hairpin: this.hairpin[n]!, local: n === this.localPort, up: this.up[n]!,
+        connected: (this.outs[n]?.link ?? null) !== null,
+      });
+    }
+    return out;
+  }
+
+  push(port: number, link: Link): void {
+    const v = this.counters.values;
+    const fdb = this.fdb;
+    const now = this.engine.now();
+    for (let p = link.receive(); p !== null; p = link.receive()) {
+      const len = p.end - p.start;
+      v[C['rx-packets']]!++;
+      v[C['rx-bytes']]! += len;
+      if (len < ETH_HLEN) {
+        this.engine.drop(p, this, D.runt, this.where);
+        continue;
+      }
+      if (this.up[port] !== true) {
+        this.engine.drop(p, this, D['port-down'], this.where);
+        continue;
+      }
+      const buf = p.buf;
+      const dst = readMac(buf, p.start);
+      const src = readMac(buf, p.start + 6);
+      if (src === 0 || isMulticastMac(src)) {
+        this.engine.drop(p, this, D['bad-source'], this.where);
+        continue;
+      }
+      if (src !== this.mac) fdb.learn(src, port, now);
+      if (port !== this.localPort) p.brIn = this.brBase + port + 1;
+
+      if (dst === this.mac && this.localPort >= 0) {
+        v[C.local]!++;
+        this.forward(p, port, this.localPort, dst, 'local');
+        continue;
+      }
+      if (!isMulticastMac(dst)) {
+        const to = fdb.lookup(dst, now);
+        if (to >= 0) {
+          v[C.forwarded]!++;
+          this.forward(p, port, to, dst, 'hit');
+          continue;
+        }
+      }
+      this.flood(p, port, dst);
+    }
+  }
+
+  /** Sends `p` out of port `to` (an FDB hit or the local port). */
+  private forward(p: Packet, ingress: number, to: number, dst: number, kind: 'hit' | 'local'): void {
+    // Back out of its own ingress port: directly (FDB), or after a trip up to the node's
+    // L3 (kube-proxy's DNAT of a pod to itself; Linux does that inside the bridge with
+    // br_netfilter). Either way only a port in hairpin mode sends it back.
+    const back = to === ingress || (ingress === this.localPort && p.brIn === this.brBase + to + 1);
+    if (back && this.hairpin[to] !== true) {
+      this.engine.drop(p, this, D['hairpin-off'], this.where);
+      return;
+    }
+    const out = this.outs[to];
+    if (out === null || out === undefined || this.up[to] !== true) {
+      this.engine.drop(p, this, D['port-down'], this.where);
+      return;
+    }
+    if (p.trace !== 0) {
+      const detail = kind === 'hit'
+        ? { dstMac: formatMac(dst), port: this.portName(to), fdb: 'hit' }
+        : { dstMac: formatMac(dst), port: this.portName(to) };
+      const action = this.hopAction !== 'bridge' ? this.hopAction : kind === 'hit' ? 'bridge-forward' : 'bridge-local';
+      this.engine.trace.hop(p.trace, this.where, action, detail);
+    }
+    this.transmit(p, out);
+  }
+
+  /** Whether port `n` receives a flooded copy of a frame that came in on `ingress`. */
+  private floods(n: number, ingress: number): boolean {
+    const out = this.outs[n];
+    if (out === null || out === undefined || out.link === null || this.up[n] !== true) return false;
+    return n !== ingress || this.hairpin[n] === true;
+  }
+
+  private flood(p: Packet, ingress: number, dst: number): void {
+    const count = this.outs.length;
+    let last = -1;
+    let targets = 0;
+    for (let n = 0; n < count; n++) {
+      if (this.floods(n, ingress)) {
+        last = n;
+        targets++;
+      }
+    }
+    if (targets === 0) {
+      this.engine.drop(p, this, D['no-ports'], this.where);
+      return;
+    }
+    this.counters.values[C.flooded]!++;
+    if (p.trace !== 0) {
+      const ports: string[] = [];
+      for (let n = 0; n < count; n++) if (this.floods(n, ingress)) ports.push(this.portName(n));
+      const fdb = dst === MAC_BROADCAST ? 'broadcast' : isMulticastMac(dst) ? 'multicast' : 'miss';
+      const detail = { dstMac: formatMac(dst), ports, fdb };
+      this.engine.trace.hop(p.trace, this.where, this.hopAction !== 'bridge' ? this.hopAction : 'bridge-flood', detail);
+    }
+    const pool = this.engine.pool;
+    for (let n = 0; n < last; n++) {
+      if (!this.floods(n, ingress)) continue;
+      const q = pool.clone(p);
+      if (q === null) {
+        this.countDrop(D['pool-exhausted'], p.trace);
+        continue;
+      }
+      this.transmit(q, this.outs[n]!);
+    }
+    this.transmit(p, this.outs[last]!);
+  }
+
+  private transmit(p: Packet, out: OutPort): void {
+    const v = this.counters.values;
+    v[C['tx-packets']]!++;
+    v[C['tx-bytes']]! += p.end - p.start;
+    out.send(p);
+  }
+
+  /** A drop without a packet to free (a clone that could not be made). */
+  private countDrop(reason: number, trace: number): void {
+    this.drops.values[reason]!++;
+    if (trace !== 0) this.engine.trace.hop(trace, this.where, 'drop', { reason: BRIDGE_DROPS[reason] });
+  }
+}

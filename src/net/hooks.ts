@@ -1,0 +1,21 @@
+/**
+ * Netfilter-style hook points a namespace offers (prerouting, input, output, postrouting),
+ * as an interface: src/netfilter implements it and src/kube plugs it in, so src/net never
+ * imports src/netfilter (ARCHITECTURE.md).
+ *
+ * Every hook sees the packet with its IPv4 header at `l3` and may rewrite it in place
+ * (NAT). It returns a Verdict: Accept (carry on), Drop (the namespace drops the packet
+ * and counts `netfilter-drop`), or Stolen (the hook took the packet: it forwarded it or
+ * dropped it itself under a reason of its own, e.g. `conntrack-table-full`).
+ */
+import type { Packet } from '../engine/packet.js';
+
+export const Verdict = { Accept: 0, Drop: 1, Stolen: 2 } as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+export interface PacketHooks {
+  prerouting(p: Packet, l3: number, inIf: number): number;
+  input(p: Packet, l3: number, inIf: number): number;
+  output(p: Packet, l3: number): number;
+  postrouting(p: Packet, l3: number, outIf: number): number;
+}

@@ -1,0 +1,205 @@
+/**
+ * Local delivery of a namespace: the socket table (protocol + port -> handler) and what
+ * the kernel does when nothing listens. ICMP echo requests are answered; other ICMP goes
+ * to handlers bound on protocol 1 by echo identifier (echo replies) or, for errors, to the
+ * handler of the embedded original's protocol and source port. UDP and TCP checksums are
+ * verified; a datagram to a closed UDP port gets ICMP port unreachable, a TCP segment to a
+ * closed port gets a RST (RFC 9293 3.10.7.1). Fragments are not reassembled: dropped as
+ * `fragment`.
+ */
+import type { Packet } from '../engine/packet.js';
+import { formatIpv4, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
+import { checksum, fold, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { IpProtocol } from '../wire/ipv4.js';
+import type { NetIf } from './iface.js';
+import type { L4Handler, L4Info } from './ip-host.js';
+import type { NetNamespace } from './netns.js';
+import { NetnsDrop } from './netns.js';
+
+const EPHEMERAL_LOW = 32768;
+const EPHEMERAL_HIGH = 60999;
+
+export class L4Delivery {
+  readonly info: L4Info = {
+    src: 0, dst: 0, protocol: 0, sport: 0, dport: 0, ttl: 0, l3: 0, l4: 0, payload: 0, payloadLen: 0, ifindex: 0,
+  };
+  private readonly udp = new Map<number, L4Handler>();
+  private readonly tcp = new Map<number, L4Handler>();
+  private readonly icmp = new Map<number, L4Handler>();
+
+  constructor(private readonly ns: NetNamespace) {}
+
+  private table(protocol: number): Map<number, L4Handler> {
+    if (protocol === IpProtocol.Udp) return this.udp;
+    if (protocol === IpProtocol.Tcp) return this.tcp;
+    if (protocol === IpProtocol.Icmp) return this.icmp;
+    throw new Error(`${this.ns.name}: cannot bind protocol ${protocol} (udp 17, tcp 6, icmp 1)`);
+  }
+
+  bind(protocol: number, port: number, handler: L4Handler): number {
+    const t = this.table(protocol);
+    let p = port;
+    if (p === 0) {
+      const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+      const first = EPHEMERAL_LOW + (this.ns.random() % span);
+      for (let i = 0; i < span; i++) {
+        const c = EPHEMERAL_LOW + ((first - EPHEMERAL_LOW + i) % span);
+        if (!t.has(c)) { p = c; break; }
+      }
+      if (p === 0) throw new Error(`${this.ns.name}: no free ephemeral port`);
+    }
+    if (p < 1 || p > 65535) throw new Error(`${this.ns.name}: port ${p} out of range 1-65535`);
+    if (t.has(p)) throw new Error(`${this.ns.name}: ${protoName(protocol)} port ${p} is in use`);
+    t.set(p, handler);
+    return p;
+  }
+
+  unbind(protocol: number, port: number): void {
+    this.table(protocol).delete(port);
+  }
+
+  bound(protocol: number): number[] {
+    return [...this.table(protocol).keys()];
+  }
+
+  deliver(p: Packet, l3: number, nif: NetIf): void {
+    const ns = this.ns;
+    const b = p.buf;
+    const hl = (b[l3]! & 0x0f) << 2;
+    const ff = readU16(b, l3 + 6);
+    if ((ff & 0x3fff) !== 0) return ns.dropAt(p, NetnsDrop.fragment, nif.where);
+    const proto = b[l3 + 9]!;
+    const l4 = l3 + hl;
+    const l4len = p.end - l4;
+    const info = this.info;
+    info.src = readU32(b, l3 + 12);
+    info.dst = readU32(b, l3 + 16);
+    info.protocol = proto;
+    info.ttl = b[l3 + 8]!;
+    info.l3 = l3;
+    info.l4 = l4;
+    info.ifindex = nif.ifindex;
+    if (proto === IpProtocol.Icmp) {
+      if (l4len < 8) return ns.dropAt(p, NetnsDrop['ipv4-truncated'], nif.where);
+      if (checksum(b, l4, l4len) !== 0) return ns.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
+      const type = b[l4]!;
+      info.sport = 0;
+      info.dport = 0;
+      info.payload = l4 + 8;
+      info.payloadLen = l4len - 8;
+      if (type === 8 && ns.icmpEcho) {
+        this.hopDeliver(p, nif, 'icmp', 'echo-reply (kernel)');
+        ns.echoReply(p, l3, l4);
+        return;
+      }
+      // Echo replies by identifier; errors to the socket of the quoted packet.
+      let key = readU16(b, l4 + 4);
+      let table = this.icmp;
+      if ((type === 3 || type === 11) && l4len >= 8 + 20 + 4) {
+        const inner = l4 + 8;
+        const iproto = b[inner + 9]!;
+        const ihl = (b[inner]! & 0x0f) << 2;
+        if (iproto === IpProtocol.Udp || iproto === IpProtocol.Tcp) {
+          table = iproto === IpProtocol.Udp ? this.udp : this.tcp;
+          key = readU16(b, inner + ihl);
+        } else if (iproto === IpProtocol.Icmp) {
+          key = readU16(b, inner + ihl + 4);
+        }
+      }
+      const h = table.get(key);
+      if (h === undefined) return ns.dropAt(p, NetnsDrop['no-socket'], nif.where);
+      this.hopDeliver(p, nif, 'icmp', `type ${type}`);
+      h(p, info);
+      return;
+    }
+    if (proto !== IpProtocol.Udp && proto !== IpProtocol.Tcp) {
+      ns.icmpError(p, l3, 3, 2, 0, nif);
+      return ns.dropAt(p, NetnsDrop['no-socket'], nif.where);
+    }
+    const minLen = proto === IpProtocol.Udp ? 8 : 20;
+    if (l4len < minLen) return ns.dropAt(p, NetnsDrop['ipv4-truncated'], nif.where);
+    const ck = readU16(b, l4 + (proto === IpProtocol.Udp ? 6 : 16));
+    if (proto === IpProtocol.Tcp || ck !== 0) {
+      const s = sum16(b, l4, l4len, pseudoHeaderSum(info.src, info.dst, proto, l4len));
+      if (fold(s) !== 0xffff) return ns.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
+    }
+    info.sport = readU16(b, l4);
+    info.dport = readU16(b, l4 + 2);
+    if (proto === IpProtocol.Udp) {
+      const ulen = readU16(b, l4 + 4);
+      if (ulen < 8 || ulen > l4len) return ns.dropAt(p, NetnsDrop['ipv4-bad-length'], nif.where);
+      info.payload = l4 + 8;
+      info.payloadLen = ulen - 8;
+    } else {
+      const doff = (b[l4 + 12]! >>> 4) << 2;
+      if (doff < 20 || doff > l4len) return ns.dropAt(p, NetnsDrop['ipv4-bad-header-length'], nif.where);
+      info.payload = l4 + doff;
+      info.payloadLen = l4len - doff;
+    }
+    const h = (proto === IpProtocol.Udp ? this.udp : this.tcp).get(info.dport);
+    if (h === undefined) {
+      if (proto === IpProtocol.Udp) ns.icmpError(p, l3, 3, 3, 0, nif);
+      else this.sendRst(p, l3, l4, nif);
+      return ns.dropAt(p, NetnsDrop['no-socket'], nif.where);
+    }
+    this.hopDeliver(p, nif, protoName(proto), info.dport);
+    h(p, info);
+  }
+
+  private hopDeliver(p: Packet, nif: NetIf, proto: string, port: number | string): void {
+    this.ns.counters.values[2]!++;
+    if (p.trace !== 0) {
+      this.ns.engine.trace.hop(p.trace, nif.where, 'deliver', {
+        src: formatIpv4(this.info.src), dst: formatIpv4(this.info.dst), protocol: proto, port,
+      });
+    }
+  }
+
+  /** RST for a segment to a closed port (never in answer to a RST). */
+  private sendRst(p: Packet, l3: number, l4: number, nif: NetIf): void {
+    const b = p.buf;
+    const flags = b[l4 + 13]!;
+    if ((flags & 0x04) !== 0) return;
+    const q = this.ns.alloc();
+    if (q === null) return;
+    const seq = readU32(b, l4 + 4);
+    const ack = readU32(b, l4 + 8);
+    const doff = (b[l4 + 12]! >>> 4) << 2;
+    let segLen = p.end - l4 - doff;
+    if ((flags & 0x02) !== 0) segLen++;
+    if ((flags & 0x01) !== 0) segLen++;
+    const o = q.buf;
+    const s = q.start;
+    o[s] = 0x45; o[s + 1] = 0;
+    writeU16(o, s + 2, 40);
+    writeU16(o, s + 4, 0);
+    writeU16(o, s + 6, 0x4000);
+    o[s + 8] = 64; o[s + 9] = IpProtocol.Tcp;
+    writeU16(o, s + 10, 0);
+    writeU32(o, s + 12, readU32(b, l3 + 16));
+    writeU32(o, s + 16, readU32(b, l3 + 12));
+    writeU16(o, s + 10, checksum(o, s, 20));
+    const t = s + 20;
+    writeU16(o, t, readU16(b, l4 + 2));
+    writeU16(o, t + 2, readU16(b, l4));
+    const hasAck = (flags & 0x10) !== 0;
+    writeU32(o, t + 4, hasAck ? ack : 0);
+    writeU32(o, t + 8, hasAck ? 0 : (seq + segLen) >>> 0);
+    o[t + 12] = 5 << 4;
+    o[t + 13] = hasAck ? 0x04 : 0x14;
+    writeU16(o, t + 14, 0);
+    writeU16(o, t + 16, 0);
+    writeU16(o, t + 18, 0);
+    const src = readU32(o, s + 12);
+    const dst = readU32(o, s + 16);
+    writeU16(o, t + 16, checksum(o, t, 20, pseudoHeaderSum(src, dst, IpProtocol.Tcp, 20)));
+    q.end = s + 40;
+    q.trace = this.ns.replyTrace(p.trace);
+    if (p.trace !== 0) this.ns.engine.trace.hop(p.trace, nif.where, 'tcp-rst', { port: readU16(b, l4 + 2), reason: 'no listener' });
+    this.ns.output(q);
+  }
+}
+
+function protoName(p: number): string {
+  return p === IpProtocol.Udp ? 'udp' : p === IpProtocol.Tcp ? 'tcp' : p === IpProtocol.Icmp ? 'icmp' : `proto-${p}`;
+}
