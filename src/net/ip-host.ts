@@ -52,6 +52,8 @@ export interface IpHost {
   output(p: Packet): void;
   /** The source address this host would use towards `dst` (0 when there is no route). */
   sourceFor(dst: number): number;
+  /** The MTU of the interface the route to `dst` leaves by (TCP derives its MSS from it); 1500 when unknown. */
+  mtuFor(dst: number): number;
   /** Binds a protocol/port (UDP 17, TCP 6); throws when taken. Port 0 picks a free ephemeral port. Returns the port. */
   bind(protocol: number, port: number, handler: L4Handler): number;
   unbind(protocol: number, port: number): void;

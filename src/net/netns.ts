@@ -430,6 +430,11 @@ export class NetNamespace implements Element, IpHost {
     return this.ifaces[r.dev]?.addrFor(r.via !== 0 ? r.via : dst) ?? 0;
   }
 
+  mtuFor(dst: number): number {
+    const r = this.routes.lookup(dst);
+    return r !== null ? (this.ifaces[r.dev]?.mtu ?? 1500) : 1500;
+  }
+
   bind(protocol: number, port: number, handler: L4Handler): number {
     return this.l4.bind(protocol, port, handler);
   }
