@@ -46,7 +46,7 @@ export function checkPrereq(p: Prereq): string | null {
   } else if (p === 'vxlan') {
     if (process.getuid?.() !== 0) why = 'kernel vxlan devices need root';
     else {
-      try { execFileSync('sh', ['-c', 'modprobe -n vxlan 2>/dev/null || test -d /sys/module/vxlan || ip link add pwprobevx0 type vxlan id 1 dstport 8472 && ip link del pwprobevx0'], { stdio: 'ignore' }); }
+      try { execFileSync('sh', ['-c', 'modprobe -n vxlan 2>/dev/null || test -d /sys/module/vxlan || { ip link add pwprobevx0 type vxlan id 1 dstport 8472 && ip link del pwprobevx0; }'], { stdio: 'ignore' }); }
       catch { why = 'kernel vxlan device unavailable'; }
     }
   }

@@ -1,0 +1,43 @@
+/**
+ * Small helpers shared by the CLI commands: parsing with node:util's parseArgs (strict, so
+ * an unknown flag is a usage error naming the flag), usage errors (exit 2), colour only on
+ * a TTY.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {}
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  isTTY: boolean;
+}
+
+export const processIo = (): Io => ({
+  out: (s) => { process.stdout.write(s.endsWith('\n') ? s : `${s}\n`); },
+  err: (s) => { process.stderr.write(s.endsWith('\n') ? s : `${s}\n`); },
+  isTTY: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
+});
+
+export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, command: string): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError(`podwire ${command}: ${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}`);
+  }
+}
+
+export function intFlag(v: string | boolean | undefined, flag: string, command: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`podwire ${command}: --${flag} ${JSON.stringify(v)} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+export function colour(io: Io): { bold: (s: string) => string; green: (s: string) => string; red: (s: string) => string; dim: (s: string) => string } {
+  const wrap = (code: number) => (s: string) => (io.isTTY ? `\x1b[${code}m${s}\x1b[0m` : s);
+  return { bold: wrap(1), green: wrap(32), red: wrap(31), dim: wrap(2) };
+}

@@ -1,0 +1,127 @@
+/**
+ * The table of CLI commands: name, one-line summary, --help text, and the runner.
+ */
+import { relative } from 'node:path';
+import { colour, intFlag, parse, UsageError, type Io } from './args.js';
+import { runDemo } from '../control/demo.js';
+import { loadCluster, TopologyInvalidError } from '../control/load.js';
+import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
+import { runTrace, type TraceProto } from '../kube/trace.js';
+import { renderJourney, renderTrace } from '../kube/trace-text.js';
+
+export interface Command {
+  name: string;
+  summary: string;
+  help: string;
+  run(argv: string[], io: Io): Promise<number>;
+}
+
+const demo: Command = {
+  name: 'demo',
+  summary: 'run the built-in two-node cluster, trace the journeys, write captures',
+  help: `usage: podwire demo [--out DIR] [--json] [--topology FILE]
+
+Builds the built-in cluster (examples/demo.yaml: node1 with pod1 and pod2, node2 with
+pod3), sends the journeys of "Kubernetes networking under the hood" with the trace flag
+set, prints each journey hop by hop, and writes a pcapng capture of every interface the
+packets crossed. Needs no root.
+
+options:
+  --out DIR        where captures go (default: captures/)
+  --json           print { "journeys": [ { name, request, reply } ], "captures": [...] }
+  --topology FILE  use another topology with pods pod1, pod2, pod3`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, topology: { type: 'string' } }, 'demo');
+    if (positionals.length > 0) throw new UsageError(`podwire demo: unexpected argument ${JSON.stringify(positionals[0])}`);
+    const r = await runDemo({
+      ...(typeof values['out'] === 'string' ? { out: values['out'] } : {}),
+      ...(typeof values['topology'] === 'string' ? { topology: values['topology'] } : {}),
+    });
+    if (values['json'] === true) {
+      io.out(JSON.stringify({ journeys: r.journeys.map((j) => ({ name: j.name, request: j.request, reply: j.reply })), captures: r.captures }, null, 2));
+      return 0;
+    }
+    const c = colour(io);
+    r.journeys.forEach((j, i) => {
+      io.out(c.bold(`Journey ${i + 1}: ${j.name} (${j.result.from} -> ${j.result.to}, ${j.result.dst})`));
+      io.out(renderJourney(j.request));
+      io.out(c.dim('  reply:'));
+      io.out(j.reply !== null ? renderJourney(j.reply) : '  (no reply)');
+      io.out('');
+    });
+    io.out(c.bold(`Captures (${r.captures.length} interfaces, open them in Wireshark or tshark):`));
+    for (const f of r.captures) io.out(`  ${relative(process.cwd(), f.file) || f.file}  ${f.packets} packets`);
+    return r.journeys.every((j) => j.request.delivered) ? 0 : 1;
+  },
+};
+
+const trace: Command = {
+  name: 'trace',
+  summary: 'send one traced packet between pods and print its journey',
+  help: `usage: podwire trace TOPOLOGY --from POD --to POD|IP|SERVICE [--proto icmp|udp|tcp] [--port N] [--json]
+
+Builds the cluster in TOPOLOGY, sends one packet (ICMP echo, UDP datagram or TCP SYN)
+from POD with the trace flag set, and prints its journey and its reply's, hop by hop:
+every FDB lookup, route, ARP, veth crossing, encapsulation, NAT and drop reason.
+
+options:
+  --from POD       source pod
+  --to TARGET      destination pod, IPv4 address, or service (name or name.namespace)
+  --proto P        icmp (default), udp or tcp
+  --port N         destination port for udp/tcp (default 7 for udp, 80 for tcp)
+  --json           print { "request": Journey, "reply": Journey|null }`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, {
+      from: { type: 'string' }, to: { type: 'string' }, proto: { type: 'string' }, port: { type: 'string' }, json: { type: 'boolean' },
+    }, 'trace');
+    const [file, extra] = positionals;
+    if (file === undefined) throw new UsageError('podwire trace: missing TOPOLOGY');
+    if (extra !== undefined) throw new UsageError(`podwire trace: unexpected argument ${JSON.stringify(extra)}`);
+    if (typeof values['from'] !== 'string') throw new UsageError('podwire trace: --from POD is required');
+    if (typeof values['to'] !== 'string') throw new UsageError('podwire trace: --to POD|IP|SERVICE is required');
+    const proto = values['proto'] ?? 'icmp';
+    if (proto !== 'icmp' && proto !== 'udp' && proto !== 'tcp') throw new UsageError(`podwire trace: --proto ${JSON.stringify(proto)} must be icmp, udp or tcp`);
+    const port = intFlag(values['port'], 'port', 'trace', 1, 65535);
+    const cluster = await loadCluster(file);
+    try {
+      const r = runTrace(cluster, { from: values['from'], to: values['to'], proto: proto as TraceProto, ...(port !== undefined ? { port } : {}) });
+      if (values['json'] === true) io.out(JSON.stringify({ request: r.request, reply: r.reply }, null, 2));
+      else io.out(renderTrace(r));
+      return r.request.delivered ? 0 : 1;
+    } finally {
+      cluster.close();
+    }
+  },
+};
+
+const validate: Command = {
+  name: 'validate',
+  summary: 'check a topology file and print every error with its path',
+  help: `usage: podwire validate TOPOLOGY [--json]
+
+Checks TOPOLOGY against the schema and the cluster's rules (known nodes, unique names,
+CIDRs that do not overlap, addresses inside their ranges, ...) and prints every error
+with its path, e.g. pods[2].node: "node9" is not a node. Exit code 0 when valid, 1 when not.`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 'validate');
+    const [file, extra] = positionals;
+    if (file === undefined) throw new UsageError('podwire validate: missing TOPOLOGY');
+    if (extra !== undefined) throw new UsageError(`podwire validate: unexpected argument ${JSON.stringify(extra)}`);
+    const r = await loadTopologyFile(file);
+    if (values['json'] === true) {
+      io.out(JSON.stringify(r.ok ? { ok: true, warnings: r.warnings } : { ok: false, errors: r.errors, warnings: r.warnings }, null, 2));
+      return r.ok ? 0 : 1;
+    }
+    for (const w of r.warnings) io.err(`warning: ${formatTopologyError(w, { location: true })}`);
+    if (!r.ok) {
+      for (const e of r.errors) io.err(`${file}: ${formatTopologyError(e, { location: true })}`);
+      io.err(`${r.errors.length} error${r.errors.length === 1 ? '' : 's'}`);
+      return 1;
+    }
+    io.out(`${file}: valid (${r.topology.nodes.length} nodes, ${r.topology.pods.length} pods, ${r.topology.services.length} services)`);
+    return 0;
+  },
+};
+
+export const COMMANDS: Command[] = [demo, trace, validate];
+export { TopologyInvalidError };

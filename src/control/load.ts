@@ -1,0 +1,38 @@
+/**
+ * Loading topologies for the CLI and the API: read, validate (every error with its path),
+ * build. Errors carry the formatted topology errors so the edges can print them.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cluster, type ClusterOptions } from '../kube/cluster.js';
+import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
+import type { Topology, TopologyError } from '../kube/types.js';
+
+export class TopologyInvalidError extends Error {
+  constructor(readonly source: string, readonly errors: TopologyError[]) {
+    super(`${source}: invalid topology:\n${errors.map((e) => `  ${formatTopologyError(e, { location: true })}`).join('\n')}`);
+  }
+}
+
+/** Path of a file under the package's `examples/` (works from src/ under vitest and from dist/). */
+export function examplePath(name: string): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const p = join(dir, 'examples', name);
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  throw new Error(`examples/${name} not found next to the podwire package`);
+}
+
+export async function loadTopology(path: string): Promise<Topology> {
+  if (!existsSync(path)) throw new TopologyInvalidError(path, [{ path: '', value: path, message: `file ${JSON.stringify(path)} does not exist` }]);
+  const r = await loadTopologyFile(path);
+  if (!r.ok) throw new TopologyInvalidError(path, r.errors);
+  return r.topology;
+}
+
+export async function loadCluster(path: string, opts: ClusterOptions = {}): Promise<Cluster> {
+  return new Cluster(await loadTopology(path), opts);
+}

@@ -1,0 +1,276 @@
+/**
+ * The builder and runtime of an emulated cluster: turns a ClusterPlan into namespaces,
+ * bridges, veth pairs, the underlay switch and routes, and keeps them for inspection,
+ * tracing, capture and live changes (pods added and removed while running).
+ *
+ * Per emulated node: a root namespace (IP forwarding on) with `eth0` on the underlay
+ * (node IP), the bridge device (`cbr0`, holding the pods' gateway address .1), and the
+ * overlay's routes to the other nodes' pod CIDRs. Per pod: a namespace with `eth0`
+ * (pod IP, MTU, default route via the bridge address) joined by a veth pair whose host
+ * end is a port of the node's bridge. Nodes' `eth0`s meet on one emulated L2 switch,
+ * the underlay (trace hop `underlay`).
+ */
+import { Engine, type EngineOptions } from '../engine/engine.js';
+import { connect, type Element } from '../engine/element.js';
+import { Bridge } from '../net/bridge.js';
+import { Veth } from '../net/veth.js';
+import { NetNamespace } from '../net/netns.js';
+import type { CapturePoint } from '../io/capture.js';
+import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';
+import { macFromIpv4 } from '../wire/addr.js';
+import type { ClusterPlan, NodePlan, PodPlan, ServicePlan, Topology } from './types.js';
+import { Ipam, planCluster } from './ipam.js';
+import { startPodApps, type DnsAppFactory, type PodApps } from './pod-apps.js';
+import { installOverlay, type Overlay } from './overlay.js';
+import { ServiceController, type ServiceInput } from './services.js';
+
+export interface NodeRuntime {
+  readonly plan: NodePlan;
+  readonly root: NetNamespace;
+  readonly bridge: Bridge;
+  overlay: Overlay | null;
+}
+
+export interface PodRuntime {
+  readonly plan: PodPlan;
+  readonly ns: NetNamespace;
+  readonly veth: Veth;
+  apps: PodApps;
+}
+
+/**
+ * A pod whose network namespace is real (a process or container joined through a TAP,
+ * src/io/attach.ts): the builder does not emulate it. `port` stands where the veth host
+ * end would (bridge port `plan.veth` of its node); the attach layer owns and closes it.
+ */
+export interface AttachedPodRuntime {
+  readonly plan: PodPlan;
+  readonly port: Element;
+  /** Closes the device (idempotent); called by `Cluster.close()`. */
+  close(): void;
+}
+
+export interface ClusterOptions {
+  engine?: EngineOptions;
+  /**
+   * Emulate only this node; every other node is a peer reached over VXLAN at its
+   * `vtep.bind` address (multi-host: one topology file, one podwire per host).
+   */
+  hostNode?: string;
+  /** Opens the UDP sockets of nodes with `vtep.bind` (src/io/vxlan-socket.ts `openVxlanSocket`). */
+  vxlanTransport?: VxlanTransportFactory;
+}
+
+export const UNDERLAY = 'underlay';
+
+export class Cluster {
+  readonly engine: Engine;
+  readonly plan: ClusterPlan;
+  readonly ipam: Ipam;
+  readonly nodes = new Map<string, NodeRuntime>();
+  readonly pods = new Map<string, PodRuntime>();
+  /** Pods with `attach:` that are joined to a real namespace (`attachPod` in src/io/attach.ts), by pod key. */
+  readonly attached = new Map<string, AttachedPodRuntime>();
+  readonly underlay: Bridge;
+  /** Starts the cluster DNS server in a kube-dns pod (installed by the service layer). */
+  dnsApp: DnsAppFactory | null = null;
+  /** Services: endpoints, kube-proxy on every node (NAT hooks + conntrack), cluster DNS records. */
+  readonly services: ServiceController;
+  /** Socket factory for `vtep.bind` nodes, or null (then such nodes are an error). */
+  readonly vxlanTransport: VxlanTransportFactory | null;
+
+  constructor(readonly topology: Topology, opts: ClusterOptions = {}) {
+    this.engine = new Engine({ seed: topology.cluster.seed, ...opts.engine });
+    this.ipam = new Ipam(topology.cluster);
+    this.plan = planCluster(topology, this.ipam);
+    this.services = new ServiceController(this);
+    this.dnsApp = this.services.dnsApp;
+    const e = this.engine;
+    this.underlay = e.add(new Bridge(e, UNDERLAY, {
+      where: { node: UNDERLAY, netns: UNDERLAY, device: 'switch' }, mac: macFromIpv4(this.plan.nodeCIDR.addr, 0x02fe),
+      hopAction: 'underlay',
+    }));
+    this.vxlanTransport = opts.vxlanTransport ?? null;
+    const host = opts.hostNode;
+    if (host !== undefined) {
+      const hn = this.plan.nodes.find((n) => n.name === host);
+      if (hn === undefined || hn.external) {
+        throw new Error(`hostNode ${JSON.stringify(host)} is not an emulated node of the topology (have ${this.plan.nodes.filter((n) => !n.external).map((n) => n.name).join(', ')})`);
+      }
+    }
+    for (const n of this.plan.nodes) if (!n.external && (host === undefined || n.name === host)) this.buildNode(n);
+    for (const n of this.nodes.values()) n.overlay = installOverlay(this, n);
+    // Pods with `attach:` are real: src/io/attach.ts `attachTopologyPods` wires them in later.
+    for (const p of this.plan.pods) if (p.attach === undefined) this.buildPod(p);
+    this.services.install();
+  }
+
+  private buildNode(n: NodePlan): void {
+    const e = this.engine;
+    const c = this.plan.cluster;
+    const root = e.add(new NetNamespace(e, { node: n.name, name: 'root', forwarding: true }), `${n.name}/root`);
+    const bridge = e.add(new Bridge(e, `${n.name}/${n.bridge}`, { where: { node: n.name, netns: 'root', device: n.bridge }, mac: n.bridgeMac }));
+    // The bridge device: an interface of the root namespace whose frames go to the bridge's local port.
+    root.addInterface(n.bridge, 'bridge', n.bridgeMac, this.plan.podMtu);
+    root.addAddress(n.bridge, n.bridgeIp, n.podCIDR.prefix);
+    bridge.addPort(n.bridge);
+    bridge.setLocalPort(n.bridge);
+    connect(e, root.ports.out(`if:${n.bridge}`), bridge.ports.in(n.bridge));
+    connect(e, bridge.ports.out(n.bridge), root.ports.in(`if:${n.bridge}`));
+    // eth0 on the underlay switch.
+    root.addInterface('eth0', 'ether', n.mac, c.mtu);
+    root.addAddress('eth0', n.ip, this.plan.nodeCIDR.prefix);
+    this.underlay.addPort(n.name);
+    connect(e, root.ports.out('if:eth0'), this.underlay.ports.in(n.name));
+    connect(e, this.underlay.ports.out(n.name), root.ports.in('if:eth0'));
+    this.nodes.set(n.name, { plan: n, root, bridge, overlay: null });
+  }
+
+  private buildPod(p: PodPlan): PodRuntime | null {
+    const node = this.nodes.get(p.node);
+    if (node === undefined) return null; // on an external node: not emulated here
+    const e = this.engine;
+    const key = podKey(p);
+    if (this.pods.has(key)) throw new Error(`pod "${key}" exists`);
+    const ns = e.add(new NetNamespace(e, { node: p.node, name: key }), `${p.node}/${key}`);
+    const eth0 = ns.addInterface('eth0', 'veth', p.mac, p.mtu);
+    ns.addAddress('eth0', p.ip, p.prefixLength);
+    ns.addRoute({ dst: 0, prefix: 0, via: p.gateway, dev: 'eth0' });
+    const veth = e.add(new Veth(e, `${p.node}/${p.veth}`, {
+      a: { where: eth0.where, ifindex: eth0.ifindex, mac: p.mac, mtu: p.mtu },
+      b: { where: { node: p.node, netns: 'root', device: p.veth }, ifindex: 0, mac: p.vethMac, mtu: p.mtu },
+    }));
+    connect(e, ns.ports.out('if:eth0'), veth.ports.in('a'));
+    connect(e, veth.ports.out('a'), ns.ports.in('if:eth0'));
+    // kubelet's hairpinMode hairpin-veth: a pod may reach itself through a service.
+    node.bridge.addPort(p.veth, { hairpin: this.plan.cluster.hairpinMode });
+    connect(e, veth.ports.out('b'), node.bridge.ports.in(p.veth));
+    connect(e, node.bridge.ports.out(p.veth), veth.ports.in('b'));
+    const rt: PodRuntime = { plan: p, ns, veth, apps: startPodApps(ns, p, this) };
+    this.pods.set(key, rt);
+    return rt;
+  }
+
+  /** True once kube-proxy's service translation is installed on the nodes (services issue). */
+  get supportsServices(): boolean {
+    return this.services.proxies.size > 0;
+  }
+
+  /** Stops apps and overlays (closing any real sockets); the cluster is unusable afterwards. */
+  close(): void {
+    for (const p of this.pods.values()) p.apps.stop();
+    for (const a of this.attached.values()) a.close();
+    for (const n of this.nodes.values()) n.overlay?.stop();
+    this.engine.scheduler.stopRealtime();
+  }
+
+  /** Resolves once every real socket (nodes with `vtep.bind`) is bound; rejects with a bind error. */
+  async ready(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((n) => n.overlay?.ready));
+  }
+
+  pod(name: string): PodRuntime {
+    const p = this.pods.get(name);
+    if (p === undefined) throw new Error(`no pod "${name}" (have ${[...this.pods.keys()].join(', ')})`);
+    return p;
+  }
+
+  node(name: string): NodeRuntime {
+    const n = this.nodes.get(name);
+    if (n === undefined) throw new Error(`no emulated node "${name}" (have ${[...this.nodes.keys()].join(', ')})`);
+    return n;
+  }
+
+  /** The pod (or node root namespace) that owns an IPv4 address, if any. */
+  ownerOf(ip: number): NetNamespace | null {
+    for (const p of this.pods.values()) if (p.plan.ip === ip) return p.ns;
+    for (const n of this.nodes.values()) if (n.root.isLocal(ip)) return n.root;
+    return null;
+  }
+
+  /** Adds a pod while running: allocates its address (unless given) and wires it in. */
+  addPod(spec: { name: string; namespace?: string; node: string; ip?: number; labels?: Record<string, string>; apps?: PodPlan['apps'] }): PodRuntime {
+    const node = this.nodes.get(spec.node);
+    if (node === undefined) throw new Error(`pod "${spec.name}": node "${spec.node}" is not an emulated node`);
+    const namespace = spec.namespace ?? 'default';
+    const key = namespace === 'default' ? spec.name : `${spec.name}.${namespace}`;
+    if (this.pods.has(key)) throw new Error(`pod "${key}" exists`);
+    const ip = this.ipam.allocatePodIp(spec.node, spec.ip);
+    const plan: PodPlan = {
+      name: spec.name, namespace, node: spec.node, nodeIndex: node.plan.index, ip, mac: macFromIpv4(ip),
+      gateway: node.plan.bridgeIp, prefixLength: node.plan.podCIDR.prefix, mtu: this.plan.podMtu,
+      veth: this.ipam.allocateVeth(spec.node), vethMac: macFromIpv4(ip, 0x02ee), labels: { ...spec.labels },
+      apps: spec.apps ?? [], system: false,
+    };
+    this.plan.pods.push(plan);
+    const rt = this.buildPod(plan)!;
+    this.services.sync();
+    return rt;
+  }
+
+  /** Removes a pod while running: stops its apps, unwires and frees its devices and address. */
+  removePod(name: string): void {
+    const rt = this.pod(name);
+    const node = this.node(rt.plan.node);
+    rt.apps.stop();
+    node.bridge.removePort(rt.plan.veth);
+    for (const el of [rt.veth, rt.ns]) {
+      for (const inp of el.ports.inputs) if (inp !== null) el.ports.removeIn(inp.name);
+      for (const out of [...el.ports.outputs.keys()]) el.ports.removeOut(out);
+      this.engine.remove(el, el === rt.ns ? `${rt.plan.node}/${rt.ns.name}` : el.name);
+    }
+    this.ipam.releasePodIp(rt.plan.node, rt.plan.ip);
+    this.ipam.releaseVeth(rt.plan.node, rt.plan.veth);
+    this.pods.delete(name);
+    const i = this.plan.pods.indexOf(rt.plan);
+    if (i >= 0) this.plan.pods.splice(i, 1);
+    this.services.podRemoved(rt.plan.name, rt.plan.namespace);
+  }
+
+  /** Adds a service while running (cluster IP from the IPAM unless given); endpoints, rules and DNS follow. */
+  addService(spec: ServiceInput): ServicePlan {
+    return this.services.addService(spec);
+  }
+
+  /** Removes a service while running: rules, DNS name, cluster IP and NodePorts go. */
+  removeService(name: string, namespace = 'default'): void {
+    this.services.removeService(name, namespace);
+  }
+
+  /** Every interface that can be captured, named `node1/eth0`, `node1/cbr0`, `node1/veth0`, `pod1/eth0`. */
+  capturePoints(): CapturePoint[] {
+    const out: CapturePoint[] = [];
+    for (const n of this.nodes.values()) {
+      for (const nif of n.root.interfaces()) {
+        out.push({ name: `${n.plan.name}/${nif.name}`, description: `${nif.kind} in ${n.plan.name}'s root namespace`, rx: nif.inPort?.link ?? null, tx: nif.outPort?.link ?? null });
+      }
+      for (const p of this.pods.values()) {
+        if (p.plan.node !== n.plan.name) continue;
+        out.push({
+          name: `${n.plan.name}/${p.plan.veth}`, description: `host end of ${p.ns.name}'s veth pair`,
+          rx: p.veth.ports.out('b').link, tx: p.veth.ports.in('b').link,
+        });
+      }
+      for (const a of this.attached.values()) {
+        if (a.plan.node !== n.plan.name || !n.bridge.ports.outputs.has(a.plan.veth)) continue;
+        out.push({
+          name: `${n.plan.name}/${a.plan.veth}`, description: `host end of attached pod ${podKey(a.plan)} (TAP)`,
+          rx: n.bridge.ports.in(a.plan.veth).link, tx: n.bridge.ports.out(a.plan.veth).link,
+        });
+        out.push({
+          name: `${podKey(a.plan)}/eth0`, description: `eth0 of attached pod ${podKey(a.plan)} on ${a.plan.node} (TAP)`,
+          rx: n.bridge.ports.out(a.plan.veth).link, tx: n.bridge.ports.in(a.plan.veth).link,
+        });
+      }
+    }
+    for (const p of this.pods.values()) {
+      const nif = p.ns.iface('eth0')!;
+      out.push({ name: `${p.ns.name}/eth0`, description: `eth0 of pod ${p.ns.name} on ${p.plan.node}`, rx: nif.inPort?.link ?? null, tx: nif.outPort?.link ?? null });
+    }
+    return out;
+  }
+}
+
+export function podKey(p: { name: string; namespace: string }): string {
+  return p.namespace === 'default' ? p.name : `${p.name}.${p.namespace}`;
+}

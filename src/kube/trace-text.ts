@@ -1,0 +1,149 @@
+/**
+ * Renders a journey as the textbook walk-through of "Kubernetes networking under the hood":
+ * one numbered sentence per hop, naming where the packet is (node, namespace, device) and
+ * what was decided there. The words follow ../shared/JOURNEYS.md where they fit.
+ */
+import type { Hop } from '../engine/trace.js';
+import type { Journey, TraceResult } from './trace.js';
+
+const PROTO: Record<string, string> = { '1': 'ICMP', '6': 'TCP', '17': 'UDP' };
+
+function place(h: Hop): string {
+  if (h.netns === 'root') return `the root namespace of ${h.node}`;
+  if (h.node === 'underlay') return 'the cluster network';
+  return `${h.netns}`;
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** One sentence for one hop. */
+export function describeHop(h: Hop): string {
+  const d = h.detail;
+  switch (h.action) {
+    case 'send':
+      return `${h.netns} sends ${article(PROTO[str(d['protocol'])] ?? `protocol ${str(d['protocol'])}`)} packet from ${str(d['src'])} to ${str(d['dst'])} (TTL ${str(d['ttl'])}).`;
+    case 'route':
+      return d['via'] !== null && d['via'] !== undefined
+        ? `${cap(place(h))} looks up ${str(d['dst'])} in its routing table: \`${str(d['route'])}\`, so the next hop is ${str(d['via'])} out of ${str(d['dev'])}.`
+        : `${cap(place(h))} looks up ${str(d['dst'])} in its routing table: \`${str(d['route'])}\`, directly reachable on ${str(d['dev'])}.`;
+    case 'arp-request':
+      return `${cap(place(h))} does not know the MAC address of ${str(d['who'])} yet: it queues the packet and broadcasts an ARP request on ${h.device} ("who has ${str(d['who'])}?").`;
+    case 'arp-reply':
+      return d['mac'] !== undefined
+        ? `The ARP reply arrives: ${str(d['ip'])} is at ${str(d['mac'])}; the queued packet leaves ${h.device}.`
+        : `${cap(place(h))} answers the ARP request for ${str(d['ip'])} on ${h.device}.`;
+    case 'veth':
+      return `The packet crosses the veth pair (${str(d['from'])} -> ${str(d['to'])})${vethInto(str(d['to']), h.node)}.`;
+    case 'bridge-forward':
+      return `It reaches the bridge ${h.device} on ${h.node}: the FDB says ${str(d['dstMac'])} is on port ${str(d['port'])}, so the bridge sends the frame out of ${str(d['port'])}.`;
+    case 'bridge-flood':
+      return `It reaches the bridge ${h.device} on ${h.node}: no FDB entry for ${str(d['dstMac'])}, so the frame is flooded to ${list(d['ports'])}.`;
+    case 'bridge-local':
+      return `It reaches the bridge ${h.device} on ${h.node}: the frame is addressed to ${h.device} itself (the pods' gateway), so it goes up into ${h.node}'s root namespace.`;
+    case 'forward':
+      return `The root namespace of ${h.node} forwards the packet from ${str(d['from'])} to ${str(d['to'])}, decrementing the TTL to ${str(d['ttl'])}.`;
+    case 'underlay':
+      return `The frame leaves eth0 and crosses the cluster network (the underlay switch) to ${str(d['port'])}, entering it on eth0.`;
+    case 'vxlan-encap':
+      return `${h.device} on ${h.node} wraps the frame in VXLAN (VNI ${str(d['vni'])}): outer UDP ${str(d['outerSrc'])}:${str(d['srcPort'])} -> ${str(d['outerDst'])}:${str(d['dstPort'])}.`;
+    case 'vxlan-decap':
+      return `${h.node} receives the VXLAN packet on port ${str(d['port'] ?? d['dstPort'] ?? '')} from ${str(d['from'])} and unwraps it (VNI ${str(d['vni'])}); the inner frame appears on ${h.device}.`.replace(' on port  from', ' from');
+    case 'dnat':
+      return describeDnat(h);
+    case 'un-dnat':
+      return `conntrack recognises the reply and reverses the DNAT: the source ${str(d['from'])} becomes ${str(d['to'] ?? d['vip'])} again, the address the client sent to.`;
+    case 'snat':
+      return d['conntrack'] === 'new' || d['conntrack'] === undefined
+        ? `kube-proxy's masquerade rule (KUBE-POSTROUTING) rewrites the source ${str(d['from'])} to ${str(d['to'])}, ${h.node}'s own address on the way out, so the reply comes back through ${h.node}.`
+        : `conntrack applies the same SNAT: the source ${str(d['from'])} becomes ${str(d['to'])}.`;
+    case 'un-snat':
+      return `conntrack reverses the SNAT: the destination ${str(d['from'])} becomes ${str(d['to'])} again.`;
+    case 'conntrack':
+      return describeConntrack(h);
+    case 'deliver':
+      return `It arrives on ${h.netns}'s ${h.device}: delivered to ${str(d['protocol'])}${d['port'] !== undefined ? ` ${str(d['port'])}` : ''} (${str(d['src'])} -> ${str(d['dst'])}).`;
+    case 'icmp-error':
+      return `${cap(place(h))} answers with ICMP type ${str(d['type'])} code ${str(d['code'])}${d['mtu'] !== undefined ? ` (next-hop MTU ${str(d['mtu'])})` : ''} to ${str(d['to'])}.`;
+    case 'tcp-rst':
+      return `Nothing listens on TCP port ${str(d['port'])} in ${place(h)}: it answers with a RST.`;
+    case 'tap':
+      return `The frame ${str(d['dir'] ?? 'crosses')} the TAP device ${h.device} (a real namespace).`;
+    case 'drop':
+      return `DROPPED at ${h.node}/${h.netns}/${h.device}: ${str(d['reason'])}.`;
+    default:
+      return `${h.action} at ${h.node}/${h.netns}/${h.device} ${JSON.stringify(d)}`;
+  }
+}
+
+/** conntrack's view of the packet: a NEW connection, a packet of a known one, a reply. */
+function describeConntrack(h: Hop): string {
+  const d = h.detail;
+  const tuple = d['orig'] !== undefined ? ` ${str(d['orig'])}` : '';
+  switch (d['state']) {
+    case 'new': return `conntrack in ${place(h)} sees a NEW ${str(d['proto'] ?? '')} connection${tuple}.`.replace('  ', ' ');
+    case 'established': return `conntrack in ${place(h)} finds the connection${tuple} it already tracks${d['tcp'] !== undefined ? ` (${str(d['tcp'])})` : ''}.`;
+    case 'reply': return `conntrack in ${place(h)} recognises a reply of the connection${tuple}${d['tcp'] !== undefined ? ` (${str(d['tcp'])})` : ''}.`;
+    case 'related': return `conntrack in ${place(h)} relates this ICMP error to the connection${tuple}.`;
+    case 'invalid': return `conntrack in ${place(h)} cannot place the packet in any connection (INVALID): no NAT.`;
+    default: return `conntrack in ${place(h)}: ${str(d['state'])}.`;
+  }
+}
+
+/** The service translation: iptables or IPVS, set up by kube-proxy, rewrites the VIP to a pod. */
+function describeDnat(h: Hop): string {
+  const d = h.detail;
+  if (d['conntrack'] !== undefined && d['conntrack'] !== 'new') {
+    return `conntrack applies the connection's DNAT again: ${str(d['from'])} -> ${str(d['to'])}.`;
+  }
+  const ipvs = d['mode'] === 'ipvs';
+  const engine = ipvs ? 'IPVS' : 'iptables';
+  const vip = d['port'] !== undefined ? `${str(d['vip'])}:${str(d['port'])}` : str(d['vip']);
+  const what = d['nodePort'] !== undefined ? `NodePort ${str(d['nodePort'])} on ${h.node}'s address ${str(d['vip'])}` : `the service address ${vip}`;
+  const svc = d['service'] !== undefined ? ` (${str(d['service'])})` : '';
+  const rule = d['rule'] !== undefined ? ` [${str(d['rule'])}]` : '';
+  if (d['reason'] !== undefined) {
+    return `${engine}, set up by kube-proxy, matches ${what}${svc}, but the service has no endpoint to send it to${d['reason'] === 'no-local-endpoints' ? ' on this node (externalTrafficPolicy Local)' : ''}: the packet is rejected (${str(d['reason'])})${rule}.`;
+  }
+  const s = d['scheduler'];
+  const how = s === 'affinity' ? 'the same pod as before (ClientIP session affinity)'
+    : s === 'random' || (s === undefined && !ipvs) ? "chosen at random by the KUBE-SVC chain's probability rules"
+      : s !== undefined ? `chosen by the ${str(s)} scheduler` : 'chosen by the load-balancing algorithm';
+  const pod = d['pod'] !== undefined ? ` (${str(d['pod'])})` : '';
+  const masq = d['hairpin'] === true ? '; the pod is reaching itself (hairpin), so the source will be masqueraded'
+    : d['masquerade'] === true ? '; marked for masquerade' : '';
+  return `${engine}, set up by kube-proxy, matches ${what}${svc} and rewrites the destination to one of its pods: DNAT to ${str(d['endpoint'])}${pod}, ${how}${rule}${masq}; conntrack remembers the translation.`;
+}
+
+function vethInto(to: string, node: string): string {
+  return to.startsWith('root/') ? ` into the root namespace of ${node}` : ` into ${to.split('/')[0] ?? to}`;
+}
+
+/** Capitalises a sentence start, but never a name (pods and nodes keep their case). */
+function cap(s: string): string {
+  return s.startsWith('the ') ? `T${s.slice(1)}` : s;
+}
+
+function article(word: string): string {
+  return /^[AEFHILMNORSX]/.test(word) ? `an ${word}` : `a ${word}`;
+}
+
+function list(v: unknown): string {
+  return Array.isArray(v) ? v.map(String).join(', ') : str(v);
+}
+
+export function renderJourney(j: Journey, indent = '  '): string {
+  const lines = j.hops.map((h, i) => `${indent}${String(i + 1).padStart(2)}. ${describeHop(h)}`);
+  const end = j.delivered ? 'delivered' : j.dropReason !== null ? `dropped (${j.dropReason})` : 'not delivered (no answer)';
+  lines.push(`${indent}=> ${end}`);
+  return lines.join('\n');
+}
+
+export function renderTrace(r: TraceResult): string {
+  const what = r.proto === 'icmp' ? 'ICMP echo' : `${r.proto.toUpperCase()} port ${r.port ?? ''}`;
+  const out = [`${r.from} -> ${r.to} (${r.dst}), ${what}`, renderJourney(r.request)];
+  if (r.reply !== null) out.push(`reply:`, renderJourney(r.reply));
+  else out.push('reply: none');
+  return out.join('\n');
+}

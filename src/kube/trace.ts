@@ -1,0 +1,163 @@
+/**
+ * `podwire trace`: sends one packet (ICMP echo, UDP datagram or TCP SYN) from a pod with
+ * the trace flag set, lets the cluster run, and returns the packet's journey and its
+ * reply's, hop by hop, in the JSON shape of the CLI and the API:
+ *
+ *   { request: Journey, reply: Journey | null }
+ *   Journey = { delivered: boolean, dropReason: string | null, hops: Hop[] }
+ *
+ * A request is delivered when a `deliver` hop was recorded and the journey does not end in
+ * a drop; its reply (echo reply, UDP echo, SYN-ACK or RST, or an ICMP error) is the
+ * journey the destination's answer took back.
+ */
+import type { Hop } from '../engine/trace.js';
+import { formatIpv4, tryParseIpv4 } from '../wire/addr.js';
+import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
+import { writeU16, writeU32 } from '../wire/addr.js';
+import type { Cluster } from './cluster.js';
+
+export type TraceProto = 'icmp' | 'udp' | 'tcp';
+
+export interface TraceOptions {
+  from: string;
+  /** A pod name, an IPv4 address, or a service name (`svc` or `svc.namespace`). */
+  to: string;
+  proto?: TraceProto;
+  port?: number;
+  /** Virtual milliseconds to let pass for ARP retries and late replies (default 5000). */
+  waitMs?: number;
+}
+
+export interface Journey {
+  delivered: boolean;
+  dropReason: string | null;
+  hops: Hop[];
+}
+
+export interface TraceResult {
+  from: string;
+  to: string;
+  dst: string;
+  proto: TraceProto;
+  port: number | null;
+  request: Journey;
+  reply: Journey | null;
+}
+
+export class TraceInputError extends Error {
+  constructor(readonly field: string, readonly value: unknown, message: string) {
+    super(`${field}: ${JSON.stringify(value)} ${message}`);
+  }
+}
+
+/** Resolves a trace target to an address: pod name, service name, or dotted IPv4. */
+export function resolveTarget(cluster: Cluster, to: string): number {
+  const pod = cluster.pods.get(to);
+  if (pod !== undefined) return pod.plan.ip;
+  const ip = tryParseIpv4(to);
+  if (ip !== null) return ip;
+  const [name, ns = 'default'] = to.split('.');
+  const svc = cluster.plan.services.find((s) => s.name === name && s.namespace === ns);
+  if (svc !== undefined) return svc.clusterIP;
+  throw new TraceInputError('to', to, 'is not a pod, a service or an IPv4 address');
+}
+
+export function defaultPort(proto: TraceProto): number | null {
+  return proto === 'icmp' ? null : proto === 'udp' ? 7 : 80;
+}
+
+const TRACE_PAYLOAD = Buffer.from('podwire trace\n');
+
+export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
+  const proto = opts.proto ?? 'icmp';
+  if (proto !== 'icmp' && proto !== 'udp' && proto !== 'tcp') throw new TraceInputError('proto', proto, 'must be one of icmp, udp, tcp');
+  const srcPod = cluster.pods.get(opts.from);
+  if (srcPod === undefined) throw new TraceInputError('from', opts.from, `is not a pod (have ${[...cluster.pods.keys()].join(', ')})`);
+  const dst = resolveTarget(cluster, opts.to);
+  const port = proto === 'icmp' ? null : (opts.port ?? defaultPort(proto));
+  if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new TraceInputError('port', port, 'must be an integer 1-65535');
+  const e = cluster.engine;
+  const ns = srcPod.ns;
+  const src = ns.sourceFor(dst);
+  const p = ns.alloc();
+  if (p === null) throw new Error('packet pool exhausted');
+  const b = p.buf;
+  const s = p.start;
+  const ident = e.rng.u32() & 0xffff;
+  let l4len: number;
+  let protoNum: number;
+  let bound: number;
+  if (proto === 'icmp') {
+    protoNum = 1;
+    l4len = 8 + 56;
+    b[s + 20] = 8; b[s + 21] = 0;
+    writeU16(b, s + 22, 0);
+    writeU16(b, s + 24, ident);
+    writeU16(b, s + 26, 1);
+    for (let i = 0; i < 56; i++) b[s + 28 + i] = i < TRACE_PAYLOAD.length ? TRACE_PAYLOAD[i]! : i;
+    writeU16(b, s + 22, checksum(b, s + 20, l4len));
+    bound = ns.bind(1, ident, (q) => ns.free(q));
+  } else if (proto === 'udp') {
+    protoNum = 17;
+    l4len = 8 + TRACE_PAYLOAD.length;
+    bound = ns.bind(17, 0, (q) => ns.free(q));
+    writeU16(b, s + 20, bound);
+    writeU16(b, s + 22, port!);
+    writeU16(b, s + 24, l4len);
+    writeU16(b, s + 26, 0);
+    TRACE_PAYLOAD.copy(b, s + 28);
+  } else {
+    protoNum = 6;
+    l4len = 24;
+    bound = ns.bind(6, 0, (q) => ns.free(q));
+    writeU16(b, s + 20, bound);
+    writeU16(b, s + 22, port!);
+    writeU32(b, s + 24, e.rng.u32());
+    writeU32(b, s + 28, 0);
+    b[s + 32] = 6 << 4; b[s + 33] = 0x02; // SYN
+    writeU16(b, s + 34, 64240);
+    writeU16(b, s + 36, 0);
+    writeU16(b, s + 38, 0);
+    b[s + 40] = 2; b[s + 41] = 4;
+    writeU16(b, s + 42, Math.min(1460, srcPod.plan.mtu - 40));
+  }
+  // IPv4 header
+  b[s] = 0x45; b[s + 1] = 0;
+  writeU16(b, s + 2, 20 + l4len);
+  writeU16(b, s + 4, ident);
+  writeU16(b, s + 6, 0x4000);
+  b[s + 8] = 64; b[s + 9] = protoNum;
+  writeU16(b, s + 10, 0);
+  writeU32(b, s + 12, src);
+  writeU32(b, s + 16, dst);
+  writeU16(b, s + 10, checksum(b, s, 20));
+  if (proto !== 'icmp') {
+    const off = proto === 'udp' ? s + 26 : s + 36;
+    const c = checksum(b, s + 20, l4len, pseudoHeaderSum(src, dst, protoNum, l4len));
+    writeU16(b, off, c === 0 && proto === 'udp' ? 0xffff : c);
+  }
+  p.end = s + 20 + l4len;
+  const id = e.trace.begin();
+  p.trace = id;
+  try {
+    ns.output(p);
+    if (e.clock.kind === 'virtual') e.advance(opts.waitMs ?? 5000);
+    else e.runUntilIdle();
+  } finally {
+    ns.unbind(protoNum, bound);
+  }
+  const replyId = e.trace.replyIdOf(id);
+  const request = journey(e.trace.end(id));
+  const reply = replyId !== 0 ? journey(e.trace.end(replyId)) : null;
+  return { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply };
+}
+
+function journey(hops: Hop[]): Journey {
+  const last = hops[hops.length - 1];
+  const dropped = last !== undefined && last.action === 'drop';
+  return {
+    delivered: !dropped && hops.some((h) => h.action === 'deliver'),
+    dropReason: dropped ? String(last.detail['reason'] ?? 'unknown') : null,
+    hops,
+  };
+}
