@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+/**
+ * podwire benchmarks: `node tools/bench/run.mjs [--quick] [--filter REGEX] [--json PATH] [--runs N]`
+ * (after `npm run build`: the figures exercise the compiled code in dist/).
+ *
+ * stdout: one figure per line, `name  value unit`; lines starting with `#` are context
+ * (machine, skipped figures and why, unexpected drops). stderr: a progress line when it
+ * is a TTY. JSON: bench-results/latest.json plus a timestamped copy (or --json PATH).
+ * See docs/benchmarks.md for what each figure measures.
+ *
+ * `runBench(opts, io)` is the same run as a function (for a `podwire bench` command).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { entryNames } from './entry.mjs';
+import { formatLine, makeProgress, parseBenchArgs, USAGE } from './harness.mjs';
+
+const SECTIONS = ['./foundation.mjs', './cluster.mjs', './conntrack.mjs'];
+const RESULTS_DIR = fileURLToPath(new URL('../../bench-results/', import.meta.url));
+
+export function machineInfo() {
+  const cpus = os.cpus();
+  return {
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30 * 10) / 10,
+    loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+/**
+ * Runs the benchmarks. `opts`: { quick, filter, json, runs, write } (write: false skips the
+ * JSON file). `io`: { out(line), stderr (a stream, for the progress line) }.
+ * Resolves to the results object that is written as JSON.
+ */
+export async function runBench(opts = {}, io = defaultIo()) {
+  const quick = opts.quick === true;
+  const cfg = {
+    runs: opts.runs ?? (quick ? 3 : 7),
+    warmMs: quick ? 100 : 300,
+    sliceMs: quick ? 30 : 200,
+    quick,
+  };
+  const filter = opts.filter ? new RegExp(opts.filter) : null;
+  const match = (name) => filter === null || filter.test(name);
+  const progress = makeProgress(io.stderr);
+  const out = (line) => { progress.clear(); io.out(line); };
+  const results = {
+    machine: machineInfo(), node: process.version, v8: process.versions.v8, date: new Date().toISOString(),
+    runsPerFigure: cfg.runs, quick, filter: opts.filter ?? null, figures: [], skipped: [], failed: [], notes: [],
+  };
+  const m = results.machine;
+  out(`# podwire bench, node ${results.node}, ${m.cpu} x${m.cores}, ${m.os}, load ${m.loadavg.join(' ')}; median of ${cfg.runs} runs${quick ? ' (quick)' : ''}`);
+  const emit = (fig) => {
+    results.figures.push(fig);
+    out(formatLine(fig.name, fig.value, fig.unit));
+  };
+  const note = (text) => {
+    results.notes.push(text);
+    out(`# ${text}`);
+  };
+
+  for (const section of SECTIONS) {
+    const mod = await import(section);
+    if (!mod.NAMES.some(match)) continue;
+    const entries = await mod.benchmarks({ quick });
+    for (let index = 0; index < entries.length; index++) {
+      const e = entries[index];
+      if (e.skip !== undefined) {
+        if (!match(e.skip)) continue;
+        results.skipped.push({ name: e.skip, reason: e.reason });
+        out(`# skipped ${e.skip}: ${e.reason}`);
+        continue;
+      }
+      const names = entryNames(e);
+      if (!names.some(match)) continue;
+      try {
+        await inWorker({ section, index, cfg, filter: opts.filter ?? null }, { emit, note, progress: progress.update });
+      } catch (err) {
+        results.failed.push({ names, error: String(err?.message ?? err) });
+        out(`# FAILED ${names.join(', ')}: ${String(err?.message ?? err).split('\n')[0]}`);
+      }
+    }
+  }
+  progress.clear();
+  results.loadavgEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
+  if (opts.write !== false) writeResults(results, opts.json ?? null);
+  return results;
+}
+
+/** Runs one entry in a fresh worker thread (own V8 isolate: no JIT feedback shared between figures). */
+function inWorker(workerData, out) {
+  return new Promise((resolveRun, reject) => {
+    const w = new Worker(new URL('./worker.mjs', import.meta.url), { workerData });
+    w.on('message', (m) => {
+      if (m.type === 'figure') out.emit(m.figure);
+      else if (m.type === 'note') out.note(m.text);
+      else if (m.type === 'progress') out.progress(m.text);
+    });
+    w.on('error', reject);
+    w.on('exit', (code) => (code === 0 ? resolveRun() : reject(new Error(`worker exited with code ${code}`))));
+  });
+}
+
+function writeResults(results, jsonPath) {
+  const text = `${JSON.stringify(results, null, 2)}\n`;
+  if (jsonPath !== null) {
+    mkdirSync(dirname(resolve(jsonPath)), { recursive: true });
+    writeFileSync(jsonPath, text);
+    return;
+  }
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(resolve(RESULTS_DIR, 'latest.json'), text);
+  const stamp = results.date.replace(/[:.]/g, '-');
+  writeFileSync(resolve(RESULTS_DIR, `${stamp}.json`), text);
+}
+
+function defaultIo() {
+  return { out: (line) => process.stdout.write(`${line}\n`), stderr: process.stderr };
+}
+
+async function listNames(io) {
+  for (const section of SECTIONS) {
+    const mod = await import(section);
+    for (const n of mod.NAMES) io.out(n);
+  }
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseBenchArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`bench: ${e.message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (opts.list) {
+    await listNames(defaultIo());
+    return 0;
+  }
+  const results = await runBench(opts);
+  if (results.failed.length > 0) return 1;
+  if (results.figures.length === 0 && results.skipped.length === 0) {
+    process.stderr.write(`bench: no figure matches --filter ${JSON.stringify(opts.filter)} (see --list)\n`);
+    return 1;
+  }
+  return 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().then((code) => { process.exitCode = code; }, (e) => {
+    process.stderr.write(`bench: ${e?.stack ?? e}\n`);
+    process.exitCode = 1;
+  });
+}
