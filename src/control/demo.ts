@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Capture } from '../io/capture.js';
 import { MemorySink } from '../io/sink.js';
+import type { Cluster } from '../kube/cluster.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../kube/trace.js';
 import { loadCluster, examplePath } from './load.js';
 
@@ -52,6 +53,14 @@ export interface DemoOptions {
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const topology = opts.topology ?? examplePath('demo.yaml');
   const cluster = await loadCluster(topology);
+  try {
+    return runJourneys(cluster, topology, opts);
+  } finally {
+    cluster.close(); // also when a journey throws (a topology without pod1/pod2/pod3)
+  }
+}
+
+function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): DemoResult {
   const points = cluster.capturePoints();
   const sinks = points.map(() => new MemorySink());
   const caps = points.map((pt, i) => new Capture(() => cluster.engine.clock, [pt], sinks[i]!));
@@ -73,6 +82,5 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     if (opts.write !== false) writeFileSync(file, sinks[i]!.bytes());
     captures.push({ interface: name, file, packets: c.packets });
   });
-  cluster.close();
   return { topology, journeys, captures };
 }

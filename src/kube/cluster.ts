@@ -158,6 +158,7 @@ export class Cluster {
 
   /** Stops apps and overlays (closing any real sockets); the cluster is unusable afterwards. */
   close(): void {
+    this.services.stop();
     for (const p of this.pods.values()) p.apps.stop();
     for (const a of this.attached.values()) a.close();
     for (const n of this.nodes.values()) n.overlay?.stop();

@@ -97,6 +97,7 @@ export const clusterSchema = {
       },
     },
     flushStaleUdp: { type: 'boolean', default: true },
+    hairpinMode: { type: 'boolean', default: true },
     dnsReplicas: { type: 'integer', minimum: 0, maximum: 16, default: 1 },
     seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 1 },
   },

@@ -44,7 +44,7 @@ describe('valid topologies', () => {
         name: 'podwire', podCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12', nodeCIDR: '192.168.56.0/24',
         overlay: 'vxlan', mtu: 1500, vxlan: { vni: 1, port: 8472, sourcePortRange: [32768, 60999], udpChecksum: false },
         proxyMode: 'iptables', ipvsScheduler: 'rr', conntrack: { max: 262144, timeouts: 'linux' },
-        flushStaleUdp: true, dnsReplicas: 1, seed: 1,
+        flushStaleUdp: true, hairpinMode: true, dnsReplicas: 1, seed: 1,
       },
       nodes: [{ name: 'n1', ip: '192.168.56.11', podCIDR: '10.244.1.0/24', bridge: 'cbr0', external: false }],
       pods: [{ name: 'p', node: 'n1', namespace: 'default', labels: {}, apps: [{ type: 'dns', port: 53 }] }],
@@ -133,6 +133,10 @@ describe('schema errors', () => {
       `pods[1].name: "${'a'.repeat(64)}" is not a valid name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
       'pods[2].labels: key "bad key" is not a valid label key',
     ]);
+  });
+  it('cluster.hairpinMode is a boolean (default true, see the defaults test)', () => {
+    expect(ok((d) => { d.cluster = { hairpinMode: false }; }).topology.cluster.hairpinMode).toBe(false);
+    expect(errorsOf((d) => { d.cluster = { hairpinMode: 'yes' }; })).toEqual(['cluster.hairpinMode: "yes" must be true or false']);
   });
   it('types and ranges', () => {
     expect(errorsOf((d) => {

@@ -18,13 +18,25 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-/** One sentence for one hop. */
-export function describeHop(h: Hop): string {
+/**
+ * One sentence for one hop. `prev` (the hop before, if any) lets a sentence say what the
+ * step means in context: the UDP packet a node sends right after `vxlan-encap` is the outer
+ * packet of the tunnel.
+ */
+export function describeHop(h: Hop, prev?: Hop): string {
   const d = h.detail;
   switch (h.action) {
-    case 'send':
-      return `${h.netns} sends ${article(PROTO[str(d['protocol'])] ?? `protocol ${str(d['protocol'])}`)} packet from ${str(d['src'])} to ${str(d['dst'])} (TTL ${str(d['ttl'])}).`;
+    case 'send': {
+      const proto = PROTO[str(d['protocol'])] ?? `protocol ${str(d['protocol'])}`;
+      if (h.netns === 'root' && prev?.action === 'vxlan-encap') {
+        return `The root namespace of ${h.node} sends the encapsulated frame as an outer UDP packet from ${str(d['src'])} to ${str(d['dst'])} (TTL ${str(d['ttl'])}).`;
+      }
+      return `${cap(place(h))} sends ${article(proto)} packet from ${str(d['src'])} to ${str(d['dst'])} (TTL ${str(d['ttl'])}).`;
+    }
     case 'route':
+      if (String(d['route']).startsWith('default')) {
+        return `${cap(place(h))} looks up ${str(d['dst'])} in its routing table: only the default route matches (\`${str(d['route'])}\`), so the packet goes to the gateway ${str(d['via'])} out of ${str(d['dev'])}.`;
+      }
       return d['via'] !== null && d['via'] !== undefined
         ? `${cap(place(h))} looks up ${str(d['dst'])} in its routing table: \`${str(d['route'])}\`, so the next hop is ${str(d['via'])} out of ${str(d['dev'])}.`
         : `${cap(place(h))} looks up ${str(d['dst'])} in its routing table: \`${str(d['route'])}\`, directly reachable on ${str(d['dev'])}.`;
@@ -33,7 +45,7 @@ export function describeHop(h: Hop): string {
     case 'arp-reply':
       return d['mac'] !== undefined
         ? `The ARP reply arrives: ${str(d['ip'])} is at ${str(d['mac'])}; the queued packet leaves ${h.device}.`
-        : `${cap(place(h))} answers the ARP request for ${str(d['ip'])} on ${h.device}.`;
+        : `${cap(place(h))} answers the ARP request for ${str(d['ip'])} from ${str(d['answeredTo'])} on ${h.device}.`;
     case 'veth':
       return `The packet crosses the veth pair (${str(d['from'])} -> ${str(d['to'])})${vethInto(str(d['to']), h.node)}.`;
     case 'bridge-forward':
@@ -43,9 +55,13 @@ export function describeHop(h: Hop): string {
     case 'bridge-local':
       return `It reaches the bridge ${h.device} on ${h.node}: the frame is addressed to ${h.device} itself (the pods' gateway), so it goes up into ${h.node}'s root namespace.`;
     case 'forward':
-      return `The root namespace of ${h.node} forwards the packet from ${str(d['from'])} to ${str(d['to'])}, decrementing the TTL to ${str(d['ttl'])}.`;
+      return d['from'] === d['to']
+        ? `The root namespace of ${h.node} forwards the packet back out of ${str(d['to'])} (the destination sits behind the same bridge), decrementing the TTL to ${str(d['ttl'])}.`
+        : `The root namespace of ${h.node} forwards the packet from ${str(d['from'])} to ${str(d['to'])}, decrementing the TTL to ${str(d['ttl'])}.`;
     case 'underlay':
-      return `The frame leaves eth0 and crosses the cluster network (the underlay switch) to ${str(d['port'])}, entering it on eth0.`;
+      return d['fdb'] === 'hit' || d['fdb'] === undefined
+        ? `The frame leaves eth0, crosses the cluster network (the underlay switch) and enters ${str(d['port'])} on eth0.`
+        : `The frame leaves eth0 and the cluster network (the underlay switch) floods it to ${list(d['ports'] ?? d['port'])}.`;
     case 'vxlan-encap':
       return `${h.device} on ${h.node} wraps the frame in VXLAN (VNI ${str(d['vni'])}): outer UDP ${str(d['outerSrc'])}:${str(d['srcPort'])} -> ${str(d['outerDst'])}:${str(d['dstPort'])}.`;
     case 'vxlan-decap':
@@ -53,7 +69,7 @@ export function describeHop(h: Hop): string {
     case 'dnat':
       return describeDnat(h);
     case 'un-dnat':
-      return `conntrack recognises the reply and reverses the DNAT: the source ${str(d['from'])} becomes ${str(d['to'] ?? d['vip'])} again, the address the client sent to.`;
+      return `${d['bridged'] === true ? `On the bridge ${h.device} (br_netfilter), ` : ''}conntrack recognises the reply and reverses the DNAT: the source ${str(d['from'])} becomes ${str(d['to'] ?? d['vip'])} again, the address the client sent to.`.replace(/^c/, 'C');
     case 'snat':
       return d['conntrack'] === 'new' || d['conntrack'] === undefined
         ? `kube-proxy's masquerade rule (KUBE-POSTROUTING) rewrites the source ${str(d['from'])} to ${str(d['to'])}, ${h.node}'s own address on the way out, so the reply comes back through ${h.node}.`
@@ -63,15 +79,19 @@ export function describeHop(h: Hop): string {
     case 'conntrack':
       return describeConntrack(h);
     case 'deliver':
-      return `It arrives on ${h.netns}'s ${h.device}: delivered to ${str(d['protocol'])}${d['port'] !== undefined ? ` ${str(d['port'])}` : ''} (${str(d['src'])} -> ${str(d['dst'])}).`;
+      return describeDeliver(h);
     case 'icmp-error':
       return `${cap(place(h))} answers with ICMP type ${str(d['type'])} code ${str(d['code'])}${d['mtu'] !== undefined ? ` (next-hop MTU ${str(d['mtu'])})` : ''} to ${str(d['to'])}.`;
     case 'tcp-rst':
       return `Nothing listens on TCP port ${str(d['port'])} in ${place(h)}: it answers with a RST.`;
+    case 'tcp-syn':
+      return `The server listening on TCP port ${str(d['port'])} in ${place(h)} accepts the SYN and answers with a SYN-ACK (the connection is now ${str(d['state'] ?? 'syn-received').toUpperCase()}).`;
     case 'tap':
       return `The frame ${str(d['dir'] ?? 'crosses')} the TAP device ${h.device} (a real namespace).`;
-    case 'drop':
-      return `DROPPED at ${h.node}/${h.netns}/${h.device}: ${str(d['reason'])}.`;
+    case 'drop': {
+      const why = DROP_WHY[str(d['reason'])];
+      return `DROPPED at ${h.node}/${h.netns}/${h.device}: ${str(d['reason'])}${why !== undefined ? ` (${why})` : ''}.`;
+    }
     default:
       return `${h.action} at ${h.node}/${h.netns}/${h.device} ${JSON.stringify(d)}`;
   }
@@ -116,6 +136,40 @@ function describeDnat(h: Hop): string {
   return `${engine}, set up by kube-proxy, matches ${what}${svc} and rewrites the destination to one of its pods: DNAT to ${str(d['endpoint'])}${pod}, ${how}${rule}${masq}; conntrack remembers the translation.`;
 }
 
+const ICMP_TYPES: Record<string, string> = { '0': 'echo reply', '3': 'destination unreachable', '8': 'echo request', '11': 'time exceeded' };
+
+/** A few drop reasons in words (the reason itself is always printed). */
+const DROP_WHY: Record<string, string> = {
+  'other-host': 'the frame is addressed to another MAC address; a flooded copy ends here',
+  'arp-not-for-us': 'an ARP request for another address',
+  'neighbor-unreachable': 'no answer to 3 ARP requests',
+  'neighbor-queue-full': 'too many packets already wait for this ARP reply',
+  'no-route': 'no route to the destination',
+  'ttl-exceeded': 'the TTL ran out',
+  'frag-needed': 'too big for the next link, and Don\'t Fragment is set',
+  'no-socket': 'nothing listens there',
+  'bad-checksum': 'the checksum does not verify',
+  'hairpin-off': 'the bridge never sends a frame back out of the port it came in by unless hairpin mode is on',
+};
+
+/** The destination namespace takes the packet in: a pod's socket, a pod's kernel answering ping, or a node. */
+function describeDeliver(h: Hop): string {
+  const d = h.detail;
+  const flow = `${str(d['src'])} -> ${str(d['dst'])}`;
+  const proto = str(d['protocol']);
+  const port = d['port'];
+  if (h.netns === 'root') {
+    const what = proto === 'udp' || proto === 'tcp' ? `${proto.toUpperCase()} port ${str(port)}` : proto.toUpperCase();
+    return `It enters ${h.node} on ${h.device}: the packet (${flow}) is addressed to ${h.node} itself and goes to ${what}.`;
+  }
+  if (proto === 'icmp') {
+    if (typeof port === 'string' && port.startsWith('echo-reply')) return `It arrives on ${h.netns}'s ${h.device} (${flow}): ${h.netns}'s kernel answers the echo request with an echo reply.`;
+    const t = typeof port === 'string' ? port.replace(/^type /, '') : '';
+    return `It arrives on ${h.netns}'s ${h.device} (${flow}) and is delivered to the socket waiting for this ICMP ${ICMP_TYPES[t] ?? `type ${t}`}.`;
+  }
+  return `It arrives on ${h.netns}'s ${h.device} (${flow}) and is delivered to the socket on ${proto.toUpperCase()} port ${str(port)}.`;
+}
+
 function vethInto(to: string, node: string): string {
   return to.startsWith('root/') ? ` into the root namespace of ${node}` : ` into ${to.split('/')[0] ?? to}`;
 }
@@ -133,8 +187,22 @@ function list(v: unknown): string {
   return Array.isArray(v) ? v.map(String).join(', ') : str(v);
 }
 
+/**
+ * conntrack bookkeeping that changes nothing (a NEW entry without NAT, a known connection
+ * passing through) stays in the JSON but out of the prose; it is told when NAT follows.
+ */
+function told(hops: readonly Hop[], i: number): boolean {
+  const h = hops[i]!;
+  if (h.action !== 'conntrack') return true;
+  const state = h.detail['state'];
+  if (state !== 'new' && state !== 'established' && state !== 'reply') return true;
+  const next = hops[i + 1];
+  return next !== undefined && next.node === h.node && ['dnat', 'un-snat', 'drop'].includes(next.action);
+}
+
 export function renderJourney(j: Journey, indent = '  '): string {
-  const lines = j.hops.map((h, i) => `${indent}${String(i + 1).padStart(2)}. ${describeHop(h)}`);
+  const shown = j.hops.filter((_, i) => told(j.hops, i));
+  const lines = shown.map((h, i) => `${indent}${String(i + 1).padStart(2)}. ${describeHop(h, shown[i - 1])}`);
   const end = j.delivered ? 'delivered' : j.dropReason !== null ? `dropped (${j.dropReason})` : 'not delivered (no answer)';
   lines.push(`${indent}=> ${end}`);
   return lines.join('\n');

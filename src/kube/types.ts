@@ -52,6 +52,11 @@ export interface ClusterConfig {
   conntrack: ConntrackConfig;
   /** Delete UDP conntrack entries towards an endpoint that goes away (kube-proxy does). */
   flushStaleUdp: boolean;
+  /**
+   * Pod bridge ports in hairpin mode (kubelet `hairpinMode: hairpin-veth`), so a pod can reach
+   * itself through a service; false: such packets are dropped at the bridge (`hairpin-off`).
+   */
+  hairpinMode: boolean;
   /** Number of kube-dns pods, placed on the first (emulated) nodes in turn. */
   dnsReplicas: number;
   /** Seed of the RNG (iptables-mode random endpoint choice, jitter, loss). */

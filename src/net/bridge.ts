@@ -21,10 +21,13 @@
  *     but the last is a clone (`pool-exhausted` when the pool is dry); nowhere to send:
  *     `no-ports`. A target port that is down when the FDB points at it: `port-down`.
  * VLAN tags are carried, not interpreted (vlan_filtering off).
+ * br_netfilter: with `netfilter` set, an untagged IPv4 frame switched between two ports
+ * (FDB hit, neither the local port) goes through `netfilter.bridged` (the host's
+ * PREROUTING + POSTROUTING, see hooks.ts); Drop: `netfilter-drop`, Stolen: taken.
  *
  * State exposed: `fdb` (the Fdb, port numbers), `portName(n)`, `portList()`.
  * Counters: rx-packets, rx-bytes, tx-packets, tx-bytes, forwarded, flooded, local.
- * Drop reasons: runt, bad-source, hairpin-off, no-ports, pool-exhausted, port-down.
+ * Drop reasons: runt, bad-source, hairpin-off, no-ports, pool-exhausted, port-down, netfilter-drop.
  * Trace: `bridge-forward` { dstMac, port, fdb: 'hit' }, `bridge-flood` { dstMac, ports,
  * fdb: 'miss' | 'broadcast' | 'multicast' }, `bridge-local` { dstMac, port }; with a
  * `hopAction` override every decision is recorded under that action with the same detail.
@@ -37,6 +40,7 @@ import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { formatMac, isMulticastMac, MAC_BROADCAST, readMac } from '../wire/addr.js';
+import { Verdict, type BridgeNetfilter } from './hooks.js';
 import { Fdb } from './fdb.js';
 
 export interface BridgeOptions {
@@ -59,7 +63,7 @@ export interface BridgePortInfo {
 }
 
 export const BRIDGE_COUNTERS = ['rx-packets', 'rx-bytes', 'tx-packets', 'tx-bytes', 'forwarded', 'flooded', 'local'] as const;
-export const BRIDGE_DROPS = ['runt', 'bad-source', 'hairpin-off', 'no-ports', 'pool-exhausted', 'port-down'] as const;
+export const BRIDGE_DROPS = ['runt', 'bad-source', 'hairpin-off', 'no-ports', 'pool-exhausted', 'port-down', 'netfilter-drop'] as const;
 const C = indexOf(BRIDGE_COUNTERS);
 const D = indexOf(BRIDGE_DROPS);
 
@@ -81,6 +85,8 @@ export class Bridge implements Element {
   private readonly up: boolean[] = [];
   private readonly byName = new Map<string, number>();
   private localPort = -1;
+  /** br_netfilter: hooks for IPv4 frames switched between two ports (null: off). */
+  netfilter: BridgeNetfilter | null = null;
   /** Base of the `Packet.brIn` stamps of this bridge. */
   private readonly brBase: number;
 
@@ -220,6 +226,16 @@ export class Bridge implements Element {
     if (out === null || out === undefined || this.up[to] !== true) {
       this.engine.drop(p, this, D['port-down'], this.where);
       return;
+    }
+    const nf = this.netfilter;
+    if (nf !== null && kind === 'hit' && ingress !== this.localPort && to !== this.localPort
+      && p.buf[p.start + 12] === 0x08 && p.buf[p.start + 13] === 0x00) {
+      const verdict = nf.bridged(p, p.start + ETH_HLEN);
+      if (verdict === Verdict.Stolen) return;
+      if (verdict !== Verdict.Accept) {
+        this.engine.drop(p, this, D['netfilter-drop'], this.where);
+        return;
+      }
     }
     if (p.trace !== 0) {
       const detail = kind === 'hit'

@@ -19,3 +19,14 @@ export interface PacketHooks {
   output(p: Packet, l3: number): number;
   postrouting(p: Packet, l3: number, outIf: number): number;
 }
+
+/**
+ * br_netfilter: IPv4 frames a bridge switches between two of its ports (never up to the
+ * host) go through the host's netfilter hooks when `bridge-nf-call-iptables` is 1, as
+ * kube-proxy requires. That is how the reply of a pod DNATed to a pod on the same node is
+ * un-DNATed although it never leaves the bridge. `bridged` returns a Verdict; on Drop the
+ * bridge drops the frame as `netfilter-drop`; Stolen means the hook took it.
+ */
+export interface BridgeNetfilter {
+  bridged(p: Packet, l3: number): number;
+}

@@ -451,15 +451,21 @@ export class NetNamespace implements Element, IpHost {
     if (trace !== 0) this.engine.trace.hop(trace, this.where, action, detail);
   }
 
-  output(p: Packet): void {
+  /**
+   * Sends a locally generated IPv4 packet. As in Linux, the route (and with it a missing
+   * source address) is chosen before the OUTPUT hook, and chosen again after it when NAT
+   * changed the destination. `encap` marks the outer packet of a tunnel: it is part of the
+   * inner packet's journey, so no second `send` hop is recorded for it.
+   */
+  output(p: Packet, encap = false): void {
     const l3 = p.start;
     p.brIn = 0; // locally generated, even when an app reuses a received packet
-
     const ip = this.ip.wrap(p.buf, l3, p.end - l3);
     if (ip.check() !== 0) return this.dropAt(p, NetnsDrop['ipv4-bad-length'], this.where);
     p.l3 = l3;
     this.counters.values[4]!++;
-    if (p.trace !== 0) {
+    if (ip.srcAddr() === 0) this.fillSource(p, l3, this.sourceFor(ip.dstAddr()));
+    if (p.trace !== 0 && !encap) {
       this.engine.trace.hop(p.trace, this.where, 'send', {
         src: formatIpv4(ip.srcAddr()), dst: formatIpv4(ip.dstAddr()), protocol: ip.protocol(), ttl: ip.ttl(),
       });
@@ -471,7 +477,6 @@ export class NetNamespace implements Element, IpHost {
     }
     const dst = this.ip.wrap(p.buf, l3, p.end - l3).dstAddr();
     if (this.localAddrs.has(dst) || (dst >>> 24) === 127) {
-      this.fillSource(p, l3, dst);
       const lo = this.ifaces[this.localAddrs.get(dst)?.ifindex ?? 0] ?? this.interfaces()[0];
       if (lo === undefined) return this.dropAt(p, NetnsDrop['no-route'], this.where);
       this.l4.deliver(p, l3, lo);
@@ -481,7 +486,6 @@ export class NetNamespace implements Element, IpHost {
     if (r === null) return this.dropAt(p, NetnsDrop['no-route'], this.where);
     const out = this.ifaces[r.dev]!;
     if (p.trace !== 0) this.hopRoute(p.trace, r, out, dst);
-    if (this.ip.srcAddr() === 0) this.fillSource(p, l3, r.src !== 0 ? r.src : out.addrFor(r.via !== 0 ? r.via : dst));
     if (this.ip.totalLen() > out.mtu) {
       return this.dropAt(p, this.ip.dontFrag() ? NetnsDrop['frag-needed'] : NetnsDrop['fragmentation-unsupported'], out.where);
     }

@@ -250,7 +250,7 @@ export class VxlanTunnel implements Element {
     }
     p.l3 = -1;
     if (p.trace !== 0) this.hopEncap(p.trace, remote, srcPort, dstMac, 'netns');
-    this.ns.output(p);
+    this.ns.output(p, true); // the outer packet: part of the inner journey, no new `send` hop
   }
 
   private writeVxlan(b: Buffer, off: number): void {

@@ -1,0 +1,121 @@
+/**
+ * ProxyHooks: a node's netfilter hook points as kube-proxy leaves them: conntrack + NAT
+ * (src/netfilter NatHooks, with the node's ServiceProxy as its policy) plus the filter rule
+ * kube-proxy adds for service ports without endpoints (KUBE-SERVICES / KUBE-EXTERNAL-SERVICES
+ * `-j REJECT`).
+ *
+ * At PREROUTING/OUTPUT the packet goes through NatHooks first; when the proxy refused the
+ * NEW connection (`ServiceProxy.takeReject`), the half-made conntrack entry is deleted (an
+ * unconfirmed entry dies with its packet in Linux), a forwarded packet is answered with ICMP
+ * port unreachable (REJECT's default), and the packet is dropped under the proxy's reason,
+ * with a `dnat` hop that says why (detail.reason) before the `drop` hop.
+ *
+ * Drop reasons: `no-endpoints`, `no-local-endpoints` (PROXY_DROPS).
+ *
+ * BridgedHooks: the same hooks as the bridge calls them for frames it switches between two
+ * pods (br_netfilter, see src/net/bridge.ts). conntrack runs as for routed packets, but its
+ * hops stay out of the trace unless it rewrote the packet: journey 1 reads as the bridge
+ * story, and a same-node service reply shows its `un-dnat` hop.
+ */
+import { Counters } from '../engine/counters.js';
+import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
+import type { Engine } from '../engine/engine.js';
+import type { Packet } from '../engine/packet.js';
+import type { Where } from '../engine/trace.js';
+import { Verdict, type BridgeNetfilter, type PacketHooks } from '../net/hooks.js';
+import type { NetNamespace } from '../net/netns.js';
+import type { NatHooks } from '../netfilter/nat-hooks.js';
+import { PROXY_DROPS, type ServiceProxy } from './service-proxy.js';
+
+const ICMP_UNREACH = 3;
+const ICMP_PORT_UNREACH = 3;
+
+export class ProxyHooks implements PacketHooks {
+  readonly drops = new Counters(PROXY_DROPS);
+  readonly name: string;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly where: Where,
+    private readonly root: NetNamespace,
+    readonly nat: NatHooks,
+    readonly proxy: ServiceProxy,
+  ) {
+    this.name = `${where.node}/kube-proxy`;
+  }
+
+  prerouting(p: Packet, l3: number, inIf: number): number {
+    const v = this.nat.prerouting(p, l3, inIf);
+    const r = this.proxy.takeReject();
+    if (r < 0 || v !== Verdict.Accept) return v;
+    return this.reject(p, l3, inIf, r);
+  }
+
+  output(p: Packet, l3: number): number {
+    const v = this.nat.output(p, l3);
+    const r = this.proxy.takeReject();
+    if (r < 0 || v !== Verdict.Accept) return v;
+    return this.reject(p, l3, 0, r);
+  }
+
+  input(p: Packet, l3: number, inIf: number): number {
+    return this.nat.input(p, l3, inIf);
+  }
+
+  postrouting(p: Packet, l3: number, outIf: number): number {
+    return this.nat.postrouting(p, l3, outIf);
+  }
+
+  private reject(p: Packet, l3: number, inIf: number, reason: number): number {
+    if (p.ct >= 0) {
+      this.nat.table.delete(p.ct);
+      p.ct = -1;
+    }
+    if (p.trace !== 0 && this.proxy.rejectDetail !== null) this.engine.trace.hop(p.trace, this.where, 'dnat', this.proxy.rejectDetail);
+    const nif = inIf > 0 ? this.root.ifaceAt(inIf) : null;
+    if (nif !== null) this.root.icmpError(p, l3, ICMP_UNREACH, ICMP_PORT_UNREACH, 0, nif);
+    this.engine.dropCounted(p, this.name, this.drops, reason, this.where);
+    return Verdict.Stolen;
+  }
+}
+
+export class BridgedHooks implements BridgeNetfilter {
+  constructor(
+    private readonly engine: Engine,
+    private readonly where: Where,
+    private readonly hooks: PacketHooks,
+    /** The bridge device's ifindex in the host namespace (the packets' in and out interface). */
+    private readonly ifindex: number,
+  ) {}
+
+  bridged(p: Packet, l3: number): number {
+    const b = p.buf;
+    // br_validate_ipv4: only well-formed IPv4 reaches the hooks (anything else passes as is).
+    if (p.end - l3 < 20) return Verdict.Accept;
+    const vihl = b[l3]!;
+    const total = readU16(b, l3 + 2);
+    if (vihl >>> 4 !== 4 || (vihl & 0x0f) < 5 || total < (vihl & 0x0f) << 2 || total > p.end - l3) return Verdict.Accept;
+    const t = p.trace;
+    const src = readU32(b, l3 + 12);
+    const dst = readU32(b, l3 + 16);
+    p.trace = 0;
+    let v = this.hooks.prerouting(p, l3, this.ifindex);
+    if (v === Verdict.Accept) v = this.hooks.postrouting(p, l3, this.ifindex);
+    p.trace = t;
+    if (v === Verdict.Accept && t !== 0) this.hopIfNat(p, l3, src, dst);
+    return v;
+  }
+
+  /** Records what conntrack rewrote on a bridged packet (reply direction: un-DNAT / un-SNAT). */
+  private hopIfNat(p: Packet, l3: number, src: number, dst: number): void {
+    const b = p.buf;
+    const nsrc = readU32(b, l3 + 12);
+    const ndst = readU32(b, l3 + 16);
+    if (nsrc === src && ndst === dst) return;
+    const l4 = l3 + ((b[l3]! & 0x0f) << 2);
+    const ports = b[l3 + 9] === 6 || b[l3 + 9] === 17;
+    const at = (ip: number, off: number): string => (ports ? `${formatIpv4(ip)}:${readU16(b, off)}` : formatIpv4(ip));
+    if (nsrc !== src) this.engine.trace.hop(p.trace, this.where, 'un-dnat', { from: formatIpv4(src), to: at(nsrc, l4), conntrack: 'reply', bridged: true });
+    if (ndst !== dst) this.engine.trace.hop(p.trace, this.where, 'un-snat', { from: formatIpv4(dst), to: at(ndst, l4 + 2), conntrack: 'reply', bridged: true });
+  }
+}

@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../engine/engine.js';
+import { NetNamespace } from '../net/netns.js';
+import { parseCidr, parseIpv4 } from '../wire/addr.js';
+import { MARK_MASQ, type DnatDecision } from '../netfilter/nat-policy.js';
+import { ServiceProxy, type ResolvedService } from './service-proxy.js';
+import type { ProxyMode, ServicePlan } from './types.js';
+
+const ip = parseIpv4;
+const TCP = 6;
+const UDP = 17;
+const VIP = ip('10.96.0.2');
+const POD1 = ip('10.244.1.2');
+const POD2 = ip('10.244.1.3');
+const POD3 = ip('10.244.2.2');
+const NODE1 = ip('192.168.56.11');
+const OUTSIDE = ip('192.168.56.1');
+
+function service(over: Partial<ServicePlan> = {}): ServicePlan {
+  return {
+    name: 'service1', namespace: 'default', type: 'NodePort', clusterIP: VIP,
+    ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30080 }],
+    selector: { app: 'web' }, sessionAffinity: 'None', sessionAffinityTimeout: 10800, externalTrafficPolicy: 'Cluster',
+    scheduler: 'rr', weights: {}, endpoints: ['pod2', 'pod3'], system: false, ...over,
+  };
+}
+
+const WEB = [{ pod: 'pod2', node: 'node1', ip: POD2 }, { pod: 'pod3', node: 'node2', ip: POD3 }];
+
+function setup(mode: ProxyMode = 'iptables', services: ResolvedService[] = [{ plan: service(), endpoints: WEB }]) {
+  const engine = new Engine({ seed: 3 });
+  const root = new NetNamespace(engine, { node: 'node1', name: 'root', forwarding: true });
+  root.addInterface('eth0', 'ether', 0x020000000001, 1500);
+  root.addAddress('eth0', NODE1, 24);
+  root.addInterface('cbr0', 'bridge', 0x024200000001, 1450);
+  root.addAddress('cbr0', ip('10.244.1.1'), 24);
+  const proxy = new ServiceProxy({ engine, node: 'node1', root, podCIDR: parseCidr('10.244.0.0/16'), mode });
+  proxy.sync(services);
+  return { engine, root, proxy };
+}
+
+function decision(): DnatDecision {
+  return { ip: 0, port: 0, mark: 0, tag: 0, detail: {} };
+}
+
+describe('ServiceProxy', () => {
+  it('DNATs VIP:port to an endpoint podIP:targetPort, no masquerade from a pod', () => {
+    const { proxy } = setup();
+    const out = decision();
+    expect(proxy.dnat(TCP, POD1, VIP, 40000, 80, 2, true, out)).toBe(true);
+    expect([POD2, POD3]).toContain(out.ip);
+    expect(out.port).toBe(8080);
+    expect(out.mark).toBe(0);
+    expect(out.tag).toBeGreaterThan(0);
+    expect(out.detail).toMatchObject({ service: 'default/service1', mode: 'iptables', vip: '10.96.0.2', port: 80, scheduler: 'random' });
+    expect(String(out.detail['rule'])).toMatch(/^KUBE-SVC-[A-Z2-7]{16} -> KUBE-SEP-[A-Z2-7]{16}$/);
+  });
+
+  it('leaves other traffic alone: other ports, other protocols, ICMP, non-service addresses', () => {
+    const { proxy } = setup();
+    const out = decision();
+    expect(proxy.dnat(TCP, POD1, VIP, 40000, 81, 2, false, out)).toBe(false);
+    expect(proxy.dnat(UDP, POD1, VIP, 40000, 80, 2, false, out)).toBe(false);
+    expect(proxy.dnat(1, POD1, VIP, 1, 8 << 8, 2, false, out)).toBe(false);
+    expect(proxy.dnat(TCP, POD1, POD3, 40000, 80, 2, false, out)).toBe(false);
+    // A NodePort on an address that is not this node's:
+    expect(proxy.dnat(TCP, POD1, ip('192.168.56.12'), 40000, 30080, 2, false, out)).toBe(false);
+    expect(proxy.takeReject()).toBe(-1);
+  });
+
+  it('marks for masquerade: from outside the pod CIDR, and hairpin (an endpoint reaching itself)', () => {
+    const { proxy } = setup('ipvs');
+    const out = decision();
+    proxy.dnat(TCP, OUTSIDE, VIP, 40000, 80, 1, false, out);
+    expect(out.mark & MARK_MASQ).toBe(MARK_MASQ);
+    // rr from pod2: first pick is pod2 itself -> hairpin
+    const { proxy: p2 } = setup('ipvs');
+    p2.dnat(TCP, POD2, VIP, 40000, 80, 2, true, out);
+    expect(out.ip).toBe(POD2);
+    expect(out.mark).toBe(MARK_MASQ);
+    expect(out.detail['hairpin']).toBe(true);
+  });
+
+  it('SNATs marked connections to the egress interface address (MASQUERADE)', () => {
+    const { proxy, root } = setup();
+    const eth0 = root.iface('eth0')!.ifindex;
+    const cbr0 = root.iface('cbr0')!.ifindex;
+    expect(proxy.snat(TCP, POD2, VIP, POD2, 8080, cbr0, MARK_MASQ)).toBe(ip('10.244.1.1'));
+    expect(proxy.snat(TCP, OUTSIDE, VIP, POD3, 8080, eth0, MARK_MASQ)).toBe(NODE1);
+    expect(proxy.snat(TCP, POD1, VIP, POD3, 8080, eth0, 0)).toBe(0);
+  });
+
+  it('NodePort on this node\'s addresses; policy Cluster masquerades', () => {
+    const { proxy } = setup();
+    const out = decision();
+    expect(proxy.dnat(TCP, OUTSIDE, NODE1, 40000, 30080, 1, true, out)).toBe(true);
+    expect(out.port).toBe(8080);
+    expect(out.mark).toBe(MARK_MASQ);
+    expect(out.detail['nodePort']).toBe(30080);
+    expect(proxy.dnat(TCP, POD1, ip('10.244.1.1'), 40001, 30080, 2, false, out)).toBe(true); // any local address
+    expect(out.mark).toBe(MARK_MASQ);
+  });
+
+  it('externalTrafficPolicy Local: only this node\'s endpoints, client address kept; none -> refused', () => {
+    const { proxy } = setup('iptables', [{ plan: service({ externalTrafficPolicy: 'Local' }), endpoints: WEB }]);
+    const out = decision();
+    for (let k = 0; k < 20; k++) {
+      expect(proxy.dnat(TCP, OUTSIDE, NODE1, 40000 + k, 30080, 1, false, out)).toBe(true);
+      expect([out.ip, out.mark]).toEqual([POD2, 0]);
+    }
+    const remoteOnly = setup('iptables', [{ plan: service({ externalTrafficPolicy: 'Local' }), endpoints: [WEB[1]!] }]).proxy;
+    expect(remoteOnly.dnat(TCP, OUTSIDE, NODE1, 40000, 30080, 1, true, out)).toBe(false);
+    expect(remoteOnly.takeReject()).toBe(1);
+    expect(remoteOnly.rejectDetail?.['reason']).toBe('no-local-endpoints');
+    // From a pod, Local does not apply (kube-proxy short-circuits pod traffic to every endpoint).
+    expect(remoteOnly.dnat(TCP, POD1, NODE1, 40000, 30080, 2, false, out)).toBe(true);
+    expect(out.ip).toBe(POD3);
+  });
+
+  it('a service without endpoints: no DNAT, a reject verdict with reason no-endpoints', () => {
+    const { proxy } = setup('iptables', [{ plan: service({ endpoints: [] }), endpoints: [] }]);
+    const out = decision();
+    expect(proxy.dnat(TCP, POD1, VIP, 40000, 80, 2, true, out)).toBe(false);
+    expect(proxy.takeReject()).toBe(0);
+    expect(proxy.takeReject()).toBe(-1); // taken once
+    expect(proxy.rejectDetail).toMatchObject({ reason: 'no-endpoints', vip: '10.96.0.2', port: 80 });
+    expect(proxy.refused).toEqual([1, 0]);
+    expect(proxy.rules().some((r) => r.includes('no endpoints'))).toBe(true);
+  });
+
+  it('ipvs lc follows load through released(tag); load survives a resync', () => {
+    const { proxy } = setup('ipvs', [{ plan: service({ scheduler: 'lc' }), endpoints: WEB }]);
+    const out = decision();
+    const tags: number[] = [];
+    for (let k = 0; k < 4; k++) {
+      proxy.dnat(TCP, POD1, VIP, 40000 + k, 80, 2, false, out);
+      tags.push(out.tag);
+    }
+    expect(proxy.load('default/service1:http/TCP')).toEqual({ pod2: 2, pod3: 2 });
+    proxy.released(tags[0]!);
+    proxy.released(tags[2]!);
+    expect(proxy.load('default/service1:http/TCP')).toEqual({ pod2: 0, pod3: 2 });
+    proxy.sync([{ plan: service({ scheduler: 'lc' }), endpoints: WEB }]);
+    expect(proxy.load('default/service1:http/TCP')).toEqual({ pod2: 0, pod3: 2 });
+    proxy.dnat(TCP, POD1, VIP, 41000, 80, 2, true, out);
+    expect(out.ip).toBe(POD2);
+    expect(out.detail['rule']).toBe('TCP 10.96.0.2:80 lc -> 10.244.1.3:8080');
+    proxy.released(9999); // unknown tags are ignored
+  });
+
+  it('ClientIP affinity: the same client keeps its endpoint until the timeout, in engine time', () => {
+    const { proxy, engine } = setup('ipvs', [{ plan: service({ sessionAffinity: 'ClientIP', sessionAffinityTimeout: 60 }), endpoints: WEB }]);
+    const out = decision();
+    proxy.dnat(TCP, POD1, VIP, 40000, 80, 2, false, out);
+    const first = out.ip;
+    for (let k = 1; k < 10; k++) {
+      engine.advance(30_000);
+      proxy.dnat(TCP, POD1, VIP, 40000 + k, 80, 2, true, out);
+      expect(out.ip).toBe(first);
+      expect(out.detail['scheduler']).toBe('affinity');
+    }
+    engine.advance(61_000);
+    proxy.dnat(TCP, POD1, VIP, 50000, 80, 2, true, out);
+    expect(out.detail['scheduler']).toBe('rr');
+    // rr continues where it left off: the other endpoint.
+    expect(out.ip).not.toBe(first);
+  });
+
+  it('endpoints follow sync: a removed endpoint is never chosen again, even by affinity', () => {
+    const { proxy } = setup('ipvs', [{ plan: service({ sessionAffinity: 'ClientIP' }), endpoints: WEB }]);
+    const out = decision();
+    proxy.dnat(TCP, POD1, VIP, 40000, 80, 2, false, out);
+    expect(out.ip).toBe(POD2);
+    proxy.sync([{ plan: service({ sessionAffinity: 'ClientIP' }), endpoints: [WEB[1]!] }]);
+    for (let k = 0; k < 5; k++) {
+      proxy.dnat(TCP, POD1, VIP, 40001 + k, 80, 2, false, out);
+      expect(out.ip).toBe(POD3);
+    }
+  });
+});

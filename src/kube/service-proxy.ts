@@ -1,0 +1,310 @@
+/**
+ * ServiceProxy: kube-proxy's rules on one node, as the NAT policy of the node's netfilter
+ * hooks (src/netfilter NatHooks asks it about every NEW connection; conntrack does the rest,
+ * including the reverse translation of replies).
+ *
+ * Rules, per service port (`sync` rebuilds them from the services and their endpoints, as
+ * kube-proxy's syncProxyRules does; scheduler load and affinity survive for endpoints that stay):
+ *   - ClusterIP: dst VIP:port/proto -> one endpoint podIP:targetPort (iptables mode: the
+ *     KUBE-SVC chain's random rules; ipvs mode: the service's IPVS scheduler).
+ *   - NodePort: dst any local address of this node (not 127/8) : nodePort/proto -> endpoint.
+ *     externalTrafficPolicy Local: traffic from outside the pod CIDR only to endpoints on
+ *     this node, client address kept (no masquerade); none here -> dropped, `no-local-endpoints`.
+ *     From inside the pod CIDR it is short-circuited to every endpoint, as kube-proxy does.
+ *   - Masquerade (KUBE-MARK-MASQ, mark 0x4000; SNAT to the egress interface's address at
+ *     POSTROUTING): ClusterIP traffic from outside the pod CIDR, NodePort traffic under
+ *     policy Cluster, and hairpin traffic (an endpoint reaching itself through its service).
+ *   - A service port without endpoints: no DNAT and a reject verdict (`takeReject`): ProxyHooks
+ *     answers ICMP port unreachable and drops the packet as `no-endpoints` (kube-proxy REJECTs).
+ *   - ClientIP session affinity: per service port and node (iptables `recent` lists / IPVS
+ *     persistence), sticky until the timeout since the last new connection.
+ *
+ * State exposed: `rules()` (one line per service port and endpoint, iptables/IPVS names).
+ * Trace (via NatHooks): dnat detail { service, mode, vip, port, endpoint, pod, scheduler, rule,
+ * nodePort? }. Counters: `connections` per endpoint through the Backends load counters.
+ */
+import type { Engine } from '../engine/engine.js';
+import type { NetNamespace } from '../net/netns.js';
+import { cidrContains, formatIpv4, type Cidr } from '../wire/addr.js';
+import { MARK_MASQ, type DnatDecision, type NatPolicy } from '../netfilter/nat-policy.js';
+import { Affinity, Backends, type SchedulerName } from './schedulers.js';
+import { endpointChainName, ipvsRuleName, serviceChainName, servicePortName } from './proxy-names.js';
+import type { ProxyMode, ServicePlan, ServicePortPlan } from './types.js';
+
+const TCP = 6;
+const UDP = 17;
+
+/** A service with its endpoints resolved to addresses (services.ts computes these). */
+export interface ResolvedEndpoint {
+  pod: string;
+  node: string;
+  ip: number;
+}
+export interface ResolvedService {
+  plan: ServicePlan;
+  endpoints: readonly ResolvedEndpoint[];
+}
+
+/** Why a NEW connection to a service was refused (ProxyHooks' drop reasons). */
+export const PROXY_DROPS = ['no-endpoints', 'no-local-endpoints'] as const;
+
+interface Endpoint {
+  pod: string;
+  node: string;
+  ip: number;
+  port: number;
+  /** ip * 65536 + port: the identity affinity and load carry over by. */
+  key: number;
+  /** Tag handed to conntrack; `released(tag)` finds the endpoint again. */
+  tag: number;
+  sepChain: string;
+}
+
+interface VirtualService {
+  svc: ServicePlan;
+  port: ServicePortPlan;
+  proto: number;
+  name: string;
+  endpoints: Endpoint[];
+  backends: Backends;
+  /** Indices (into endpoints) of the endpoints on this node, and their own load view. */
+  local: number[];
+  localBackends: Backends;
+  affinity: Affinity | null;
+  svcChain: string;
+  scheduler: SchedulerName;
+}
+
+export interface ServiceProxyOptions {
+  engine: Engine;
+  node: string;
+  root: NetNamespace;
+  podCIDR: Cidr;
+  mode: ProxyMode;
+}
+
+const keyOf = (ip: number, port: number, proto: number): number => (ip * 65536 + port) * 2 + (proto === UDP ? 1 : 0);
+
+export class ServiceProxy implements NatPolicy {
+  readonly node: string;
+  readonly mode: ProxyMode;
+  /** Connections refused by reason (PROXY_DROPS order). */
+  readonly refused = [0, 0];
+  private readonly engine: Engine;
+  private readonly root: NetNamespace;
+  private readonly podCIDR: Cidr;
+  private vips = new Map<number, VirtualService>();
+  private nodePorts = new Map<number, VirtualService>();
+  /** tag -> [service port name, endpoint key]; stable across syncs. */
+  private readonly tags = new Map<number, { vs: string; key: number }>();
+  private readonly tagOf = new Map<string, number>();
+  private byName = new Map<string, VirtualService>();
+  private nextTag = 1;
+  /** Set by `dnat` when it refuses a connection: PROXY_DROPS index + 1 (0: none). */
+  private reject = 0;
+  /** The trace detail of the last refusal (when traced). */
+  rejectDetail: Record<string, unknown> | null = null;
+
+  constructor(opts: ServiceProxyOptions) {
+    this.engine = opts.engine;
+    this.node = opts.node;
+    this.root = opts.root;
+    this.podCIDR = opts.podCIDR;
+    this.mode = opts.mode;
+  }
+
+  /** Reprograms every rule from `services`; keeps load counts and affinities of endpoints that stay. */
+  sync(services: readonly ResolvedService[]): void {
+    const vips = new Map<number, VirtualService>();
+    const nodePorts = new Map<number, VirtualService>();
+    const byName = new Map<string, VirtualService>();
+    for (const s of services) {
+      for (const port of s.plan.ports) {
+        const proto = port.protocol === 'UDP' ? UDP : TCP;
+        const name = servicePortName(s.plan.namespace, s.plan.name, port.name);
+        const old = this.byName.get(`${name}/${port.protocol}`);
+        const vs = this.build(s, port, proto, name, old);
+        byName.set(`${name}/${port.protocol}`, vs);
+        vips.set(keyOf(s.plan.clusterIP, port.port, proto), vs);
+        if (port.nodePort !== undefined) nodePorts.set(keyOf(0, port.nodePort, proto), vs);
+      }
+    }
+    this.vips = vips;
+    this.nodePorts = nodePorts;
+    this.byName = byName;
+  }
+
+  private build(s: ResolvedService, port: ServicePortPlan, proto: number, name: string, old: VirtualService | undefined): VirtualService {
+    const full = `${name}/${port.protocol}`;
+    const endpoints: Endpoint[] = s.endpoints.map((e) => {
+      const key = e.ip * 65536 + port.targetPort;
+      const tkey = `${full}|${key}`;
+      let tag = this.tagOf.get(tkey);
+      if (tag === undefined) {
+        tag = this.nextTag++;
+        this.tagOf.set(tkey, tag);
+        this.tags.set(tag, { vs: full, key });
+      }
+      const ep = `${formatIpv4(e.ip)}:${port.targetPort}`;
+      return { pod: e.pod, node: e.node, ip: e.ip, port: port.targetPort, key, tag, sepChain: endpointChainName(name, port.protocol, ep) };
+    });
+    const weights = endpoints.map((e) => s.plan.weights[e.pod] ?? 1);
+    const backends = new Backends(weights);
+    const local: number[] = [];
+    endpoints.forEach((e, i) => { if (e.node === this.node) local.push(i); });
+    const localBackends = new Backends(local.map((i) => weights[i]!));
+    const timeoutMs = s.plan.sessionAffinityTimeout * 1000;
+    let affinity: Affinity | null = null;
+    if (s.plan.sessionAffinity === 'ClientIP') {
+      affinity = old?.affinity !== null && old?.affinity !== undefined && old.affinity.timeoutMs === timeoutMs ? old.affinity : new Affinity(timeoutMs);
+    }
+    if (old !== undefined) {
+      // Carry the load of endpoints that stay; forget affinities to endpoints that left.
+      const stays = new Set(endpoints.map((e) => e.key));
+      old.endpoints.forEach((e, i) => {
+        const j = endpoints.findIndex((n) => n.key === e.key);
+        if (j >= 0) backends.active[j] = old.backends.active[i]!;
+        if (!stays.has(e.key)) affinity?.forgetKey(e.key);
+      });
+      local.forEach((i, k) => { localBackends.active[k] = backends.active[i]!; });
+    }
+    return {
+      svc: s.plan, port, proto, name, endpoints, backends, local, localBackends, affinity,
+      svcChain: serviceChainName(name, port.protocol),
+      scheduler: this.mode === 'iptables' ? 'random' : s.plan.scheduler,
+    };
+  }
+
+  dnat(proto: number, src: number, dst: number, sport: number, dport: number, inIf: number, traced: boolean, out: DnatDecision): boolean {
+    if (proto !== TCP && proto !== UDP) return false;
+    let vs = this.vips.get(keyOf(dst, dport, proto));
+    let nodePort = false;
+    if (vs === undefined) {
+      if (this.nodePorts.size === 0 || (dst >>> 24) === 127 || !this.root.isLocal(dst)) return false;
+      vs = this.nodePorts.get(keyOf(0, dport, proto));
+      if (vs === undefined) return false;
+      nodePort = true;
+    }
+    const fromPods = cidrContains(this.podCIDR, src);
+    const localOnly = nodePort && vs.svc.externalTrafficPolicy === 'Local' && !fromPods;
+    const n = localOnly ? vs.local.length : vs.endpoints.length;
+    if (n === 0) return this.refuse(vs, localOnly ? 1 : 0, dst, dport, nodePort, traced);
+    const now = this.engine.now();
+    let i = -1;
+    if (vs.affinity !== null) {
+      const k = vs.affinity.lookup(src, now);
+      if (k >= 0) i = this.indexOfKey(vs, k, localOnly);
+    }
+    let chosen = '';
+    if (i < 0) {
+      const b = localOnly ? vs.localBackends : vs.backends;
+      const j = b.pick(vs.scheduler, this.engine.rng, src, dst);
+      if (j < 0) return this.refuse(vs, localOnly ? 1 : 0, dst, dport, nodePort, traced);
+      i = localOnly ? vs.local[j]! : j;
+      chosen = vs.scheduler;
+    } else {
+      chosen = 'affinity';
+    }
+    const ep = vs.endpoints[i]!;
+    this.acquire(vs, i);
+    vs.affinity?.record(src, ep.key, now);
+    // KUBE-MARK-MASQ: NodePort traffic (unless Local keeps the client address), ClusterIP
+    // traffic from outside the pod CIDR, and hairpin (the endpoint is the client).
+    const masq = (nodePort && !localOnly) || (!nodePort && !fromPods) || src === ep.ip;
+    out.ip = ep.ip;
+    out.port = ep.port;
+    out.mark = masq ? MARK_MASQ : 0;
+    out.tag = ep.tag;
+    if (traced) {
+      out.detail = {
+        service: `${vs.svc.namespace}/${vs.svc.name}`, mode: this.mode, vip: formatIpv4(dst), port: dport,
+        endpoint: `${formatIpv4(ep.ip)}:${ep.port}`, pod: ep.pod, scheduler: chosen,
+        rule: this.ruleName(vs, ep, nodePort), masquerade: masq,
+        ...(nodePort ? { nodePort: dport } : {}),
+        ...(src === ep.ip ? { hairpin: true } : {}),
+      };
+    }
+    return true;
+  }
+
+  snat(proto: number, origSrc: number, origDst: number, natDst: number, natDport: number, outIf: number, mark: number): number {
+    if ((mark & MARK_MASQ) === 0) return 0;
+    // MASQUERADE: the egress interface's address towards the new destination.
+    return this.root.ifaceAt(outIf)?.addrFor(natDst) ?? 0;
+  }
+
+  released(tag: number): void {
+    const t = this.tags.get(tag);
+    if (t === undefined) return;
+    const vs = this.byName.get(t.vs);
+    if (vs === undefined) return;
+    const i = this.indexOfKey(vs, t.key, false);
+    if (i < 0) return;
+    vs.backends.release(i);
+    const j = vs.local.indexOf(i);
+    if (j >= 0) vs.localBackends.release(j);
+  }
+
+  /** Active connections per endpoint of a service port (`ns/name:port/PROTO`), by pod. */
+  load(servicePort: string): Record<string, number> {
+    const vs = this.byName.get(servicePort);
+    const out: Record<string, number> = {};
+    if (vs !== undefined) vs.endpoints.forEach((e, i) => { out[e.pod] = vs.backends.active[i]!; });
+    return out;
+  }
+
+  /** The rules as kube-proxy would list them: iptables chains, or ipvsadm-style lines. */
+  rules(): string[] {
+    const out: string[] = [];
+    for (const vs of this.byName.values()) {
+      const vip = `${formatIpv4(vs.svc.clusterIP)}:${vs.port.port}/${vs.port.protocol}`;
+      if (vs.endpoints.length === 0) out.push(`${vip} ${vs.name}: no endpoints (REJECT)`);
+      for (const ep of vs.endpoints) out.push(`${vip} ${this.ruleName(vs, ep, false)}`);
+      if (vs.port.nodePort !== undefined) out.push(`*:${vs.port.nodePort}/${vs.port.protocol} -> ${vs.svcChain} (NodePort, ${vs.svc.externalTrafficPolicy})`);
+    }
+    return out;
+  }
+
+  private ruleName(vs: VirtualService, ep: Endpoint, nodePort: boolean): string {
+    if (this.mode === 'ipvs') return ipvsRuleName(vs.port.protocol, nodePort ? 'NodePort' : formatIpv4(vs.svc.clusterIP), nodePort ? vs.port.nodePort! : vs.port.port, vs.scheduler, `${formatIpv4(ep.ip)}:${ep.port}`);
+    return `${nodePort ? 'KUBE-NODEPORTS -> ' : ''}${vs.svcChain} -> ${ep.sepChain}`;
+  }
+
+  private indexOfKey(vs: VirtualService, key: number, localOnly: boolean): number {
+    const eps = vs.endpoints;
+    for (let i = 0; i < eps.length; i++) {
+      if (eps[i]!.key === key) return localOnly && !vs.local.includes(i) ? -1 : i;
+    }
+    return -1;
+  }
+
+  private acquire(vs: VirtualService, i: number): void {
+    vs.backends.acquire(i);
+    const j = vs.local.indexOf(i);
+    if (j >= 0) vs.localBackends.acquire(j);
+  }
+
+  /**
+   * No endpoint: no DNAT, and the connection is to be rejected. The caller (ProxyHooks)
+   * takes the verdict with `takeReject()` right after the conntrack hook returns.
+   */
+  private refuse(vs: VirtualService, reason: number, dst: number, dport: number, nodePort: boolean, traced: boolean): boolean {
+    this.refused[reason]!++;
+    this.reject = reason + 1;
+    this.rejectDetail = traced
+      ? {
+        service: `${vs.svc.namespace}/${vs.svc.name}`, mode: this.mode, vip: formatIpv4(dst), port: dport,
+        ...(nodePort ? { nodePort: dport } : {}),
+        reason: PROXY_DROPS[reason], rule: `${nodePort ? 'KUBE-NODEPORTS -> ' : ''}${vs.svcChain} -> REJECT`,
+      }
+      : null;
+    return false;
+  }
+
+  /** The reject verdict of the last `dnat` call (a PROXY_DROPS index), or -1; clears it. */
+  takeReject(): number {
+    const r = this.reject - 1;
+    this.reject = 0;
+    return r;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The service layer of a cluster: what the API server's endpoints controller, kube-proxy
+ * and CoreDNS's watch do together, in one object the builder owns.
+ *
+ * - Endpoints follow pods: every service's endpoints are recomputed from the pods' labels
+ *   whenever pods or services are added or removed at run time (`sync`).
+ * - kube-proxy, per emulated node: a `ServiceProxy` (the rules) as the NAT policy of the
+ *   node's netfilter hooks (`NatHooks`), with one conntrack table per node, as in Linux
+ *   (`cluster.conntrack.max` entries, netfilter's or kube-proxy's timeouts).
+ * - When an endpoint goes away and `cluster.flushStaleUdp` is on, every node deletes the UDP
+ *   conntrack entries whose reply comes from it (kube-proxy's `conntrack -D`); off, the
+ *   stale entries keep sending datagrams to the dead address until they time out.
+ * - Cluster DNS: one `ClusterDnsRecords` for the cluster, kept in step with the services;
+ *   the kube-dns pods' `dns` app serves it (`dnsApp`).
+ */
+import type { Timer } from '../engine/scheduler.js';
+import type { NetNamespace } from '../net/netns.js';
+import { formatIpv4, parseIpv4 } from '../wire/addr.js';
+import { DnsServer } from '../apps/dns-server.js';
+import { ConntrackTable, KUBE_PROXY_TIMEOUTS, LINUX_TIMEOUTS } from '../netfilter/conntrack.js';
+import { NatHooks } from '../netfilter/nat-hooks.js';
+import { ClusterDnsRecords } from './dns-records.js';
+import { selectorMatches } from './ipam.js';
+import type { Closable } from './pod-apps.js';
+import { ServiceProxy, type ResolvedService } from './service-proxy.js';
+import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
+import type { Cluster } from './cluster.js';
+import type {
+  ExternalTrafficPolicy, IpvsScheduler, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
+} from './types.js';
+
+/** A service added at run time; defaults as in the topology schema. */
+export interface ServiceInput {
+  name: string;
+  namespace?: string;
+  type?: ServiceType;
+  /** Dotted IPv4 or uint32; allocated from serviceCIDR when absent. */
+  clusterIP?: string | number;
+  selector?: Record<string, string>;
+  ports: { name?: string; port: number; targetPort?: number; protocol?: Protocol; nodePort?: number }[];
+  sessionAffinity?: SessionAffinity;
+  sessionAffinityTimeout?: number;
+  externalTrafficPolicy?: ExternalTrafficPolicy;
+  scheduler?: IpvsScheduler;
+  weights?: Record<string, number>;
+}
+
+const UDP = 17;
+/** conntrack's garbage collection: every 10 s of engine time, up to 4096 entries per node (Linux's gc worker). */
+const GC_INTERVAL_MS = 10_000;
+const GC_BUDGET = 4096;
+
+export class ServiceController {
+  readonly records: ClusterDnsRecords;
+  readonly proxies = new Map<string, ServiceProxy>();
+  readonly conntrack = new Map<string, ConntrackTable>();
+  readonly hooks = new Map<string, ProxyHooks>();
+  /** UDP endpoints (ip:port) per service port, as last synced: what a flush compares against. */
+  private udpEndpoints = new Set<string>();
+  private gcTimer: Timer | null = null;
+
+  constructor(private readonly cluster: Cluster) {
+    const plan = cluster.plan;
+    this.records = new ClusterDnsRecords({ domain: plan.dnsDomain, kubernetesClusterIP: plan.kubernetesServiceIp });
+    for (const s of plan.services) this.records.setService(dnsService(s));
+    for (const p of plan.pods) this.records.setPod({ name: p.name, namespace: p.namespace, ip: p.ip });
+  }
+
+  /** The `dns` pod app: the cluster DNS server over these records. */
+  readonly dnsApp = (ns: NetNamespace, port: number): Closable => DnsServer.start(ns, this.records, port);
+
+  /** Programs kube-proxy on every emulated node (call once the nodes exist). */
+  install(): void {
+    const c = this.cluster;
+    const cfg = c.plan.cluster;
+    for (const [name, node] of c.nodes) {
+      const proxy = new ServiceProxy({ engine: c.engine, node: name, root: node.root, podCIDR: c.plan.podCIDR, mode: cfg.proxyMode });
+      const table = new ConntrackTable({
+        capacity: cfg.conntrack.max, timeouts: cfg.conntrack.timeouts === 'kube-proxy' ? KUBE_PROXY_TIMEOUTS : LINUX_TIMEOUTS,
+      });
+      const where = { node: name, netns: 'root', device: cfg.proxyMode };
+      const hooks = new ProxyHooks(c.engine, where, node.root, new NatHooks(c.engine, where, table, proxy), proxy);
+      node.root.hooks = hooks;
+      const br = node.root.iface(node.plan.bridge);
+      if (br !== undefined) node.bridge.netfilter = new BridgedHooks(c.engine, { ...where, device: node.plan.bridge }, hooks, br.ifindex);
+      this.proxies.set(name, proxy);
+      this.conntrack.set(name, table);
+      this.hooks.set(name, hooks);
+    }
+    this.sync();
+    if (this.hooks.size > 0) this.scheduleGc();
+  }
+
+  /** Stops the conntrack sweeper (the cluster is closing). */
+  stop(): void {
+    if (this.gcTimer !== null) this.cluster.engine.scheduler.cancel(this.gcTimer);
+    this.gcTimer = null;
+  }
+
+  /** Expired entries are reclaimed on lookup anyway; the sweep releases their scheduler load (lc, wlc, sed, nq). */
+  private scheduleGc(): void {
+    this.gcTimer = this.cluster.engine.scheduler.after(GC_INTERVAL_MS, () => {
+      for (const h of this.hooks.values()) h.nat.gc(GC_BUDGET);
+      this.scheduleGc();
+    });
+  }
+
+  /** Recomputes endpoints from the pods, reprograms every node, flushes stale UDP entries. */
+  sync(): void {
+    const c = this.cluster;
+    const plan = c.plan;
+    const byName = new Map(plan.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+    const resolved: ResolvedService[] = [];
+    const udpNow = new Set<string>();
+    for (const s of plan.services) {
+      s.endpoints = plan.pods.filter((p) => p.namespace === s.namespace && selectorMatches(s.selector, p.labels)).map((p) => p.name);
+      const endpoints = s.endpoints.map((n) => byName.get(`${s.namespace}/${n}`)!).map((p) => ({ pod: p.name, node: p.node, ip: p.ip }));
+      resolved.push({ plan: s, endpoints });
+      for (const port of s.ports) {
+        if (port.protocol !== 'UDP') continue;
+        for (const e of endpoints) udpNow.add(`${e.ip}:${port.targetPort}`);
+      }
+    }
+    for (const proxy of this.proxies.values()) proxy.sync(resolved);
+    if (plan.cluster.flushStaleUdp) {
+      const now = c.engine.now();
+      for (const gone of this.udpEndpoints) {
+        if (udpNow.has(gone)) continue;
+        const [ip, port] = gone.split(':').map(Number) as [number, number];
+        for (const t of this.conntrack.values()) t.deleteWhere({ proto: UDP, replySrc: ip, replySport: port }, now);
+      }
+    }
+    this.udpEndpoints = udpNow;
+    for (const p of plan.pods) this.records.setPod({ name: p.name, namespace: p.namespace, ip: p.ip });
+  }
+
+  /** A pod went away: forget its DNS record, then resync. */
+  podRemoved(name: string, namespace: string): void {
+    this.records.removePod(name, namespace);
+    this.sync();
+  }
+
+  /** Adds a service while running: allocates its cluster IP and NodePorts (unless given). */
+  addService(spec: ServiceInput): ServicePlan {
+    const c = this.cluster;
+    const namespace = spec.namespace ?? 'default';
+    if (c.plan.services.some((s) => s.name === spec.name && s.namespace === namespace)) {
+      throw new Error(`service "${spec.name}" exists in namespace "${namespace}"`);
+    }
+    const type = spec.type ?? 'ClusterIP';
+    const given = typeof spec.clusterIP === 'string' ? parseIpv4(spec.clusterIP) : spec.clusterIP;
+    const clusterIP = c.ipam.allocateServiceIp(given);
+    const taken: number[] = [];
+    try {
+      const ports = spec.ports.map((p): ServicePortPlan => {
+        const out: ServicePortPlan = { port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP' };
+        if (p.name !== undefined) out.name = p.name;
+        if (p.nodePort !== undefined || type === 'NodePort') {
+          const np = p.nodePort !== undefined && taken.includes(p.nodePort) ? p.nodePort : c.ipam.allocateNodePort(p.nodePort);
+          if (!taken.includes(np)) taken.push(np);
+          out.nodePort = np;
+        }
+        return out;
+      });
+      const plan: ServicePlan = {
+        name: spec.name, namespace, type, clusterIP, ports, selector: { ...spec.selector },
+        sessionAffinity: spec.sessionAffinity ?? 'None', sessionAffinityTimeout: spec.sessionAffinityTimeout ?? 10800,
+        externalTrafficPolicy: spec.externalTrafficPolicy ?? 'Cluster', scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
+        weights: { ...spec.weights }, endpoints: [], system: false,
+      };
+      c.plan.services.push(plan);
+      this.records.setService(dnsService(plan));
+      this.sync();
+      return plan;
+    } catch (e) {
+      c.ipam.releaseServiceIp(clusterIP);
+      for (const np of taken) c.ipam.releaseNodePort(np);
+      throw e;
+    }
+  }
+
+  /** Removes a service while running: its rules, DNS name, cluster IP and NodePorts go. */
+  removeService(name: string, namespace = 'default'): void {
+    const c = this.cluster;
+    const i = c.plan.services.findIndex((s) => s.name === name && s.namespace === namespace);
+    if (i < 0) throw new Error(`no service "${name}" in namespace "${namespace}"`);
+    const s = c.plan.services[i]!;
+    c.plan.services.splice(i, 1);
+    this.records.removeService(name, namespace);
+    if (s.clusterIP !== c.plan.dnsServiceIp) c.ipam.releaseServiceIp(s.clusterIP); // .10 is reserved, never allocated
+    for (const np of new Set(s.ports.map((p) => p.nodePort).filter((p): p is number => p !== undefined))) c.ipam.releaseNodePort(np);
+    this.sync();
+  }
+
+  /** kube-proxy's rules on `node`, one line each (for `podwire rules`, the API and tests). */
+  rules(node: string): string[] {
+    return this.proxies.get(node)?.rules() ?? [];
+  }
+
+  /** `ns/name` -> cluster IP, for messages. */
+  describe(): string[] {
+    return this.cluster.plan.services.map((s) => `${s.namespace}/${s.name} ${formatIpv4(s.clusterIP)} -> ${s.endpoints.join(', ') || '(no endpoints)'}`);
+  }
+}
+
+function dnsService(s: ServicePlan): { name: string; namespace: string; clusterIP: number; ports: { name?: string; port: number; protocol: Protocol }[] } {
+  return {
+    name: s.name, namespace: s.namespace, clusterIP: s.clusterIP,
+    ports: s.ports.map((p) => (p.name !== undefined ? { name: p.name, port: p.port, protocol: p.protocol } : { port: p.port, protocol: p.protocol })),
+  };
+}

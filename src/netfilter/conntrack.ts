@@ -1,0 +1,408 @@
+/**
+ * ConntrackTable: the connection tracking table of one namespace (a node's root netns),
+ * after Linux nf_conntrack and gVisor's `pkg/tcpip/stack/conntrack.go`.
+ *
+ * Every connection is one entry with two tuples, the original (as the first packet was
+ * seen) and the reply (what a reply looks like after NAT: for a DNATed connection the
+ * reply source is the endpoint). Both tuples are keys of one open-addressing hash index,
+ * so a packet in either direction finds its entry with one probe sequence; the index
+ * value is `entry << 1 | dir` (dir 0 original, 1 reply).
+ *
+ * Storage (no objects per entry, no allocation per packet): one ArrayBuffer of 48-byte
+ * rows, one per entry, seen through Uint32/Uint8/Float64 views, so a lookup touches two
+ * cache lines (the index slot, the row) however big the table is:
+ *
+ *   word 0..2   original src, dst, sport << 16 | dport
+ *   word 3..5   reply src, dst, sport << 16 | dport
+ *   word 6      bytes: protocol, TCP state, status bits (CtStatus), NAT bits (NatFlag)
+ *   word 7, 8   mark, tag
+ *   word 10-11  deadline (float64, ms)
+ *
+ * plus a free stack (Int32Array) and the index (conntrack-index.ts: value/hash pairs in
+ * one Int32Array, a power of two >= 4 x capacity slots: two keys per entry, load factor
+ * <= 0.5; linear probing with backward-shift deletion, no tombstones, so probe lengths
+ * stay flat however many entries come and go). Measured: 84 bytes per entry at 1M
+ * capacity (see the test).
+ *
+ * Time: `now` is the engine clock in milliseconds; timeouts are in seconds, as sysctl
+ * `net.netfilter.nf_conntrack_*_timeout*` gives them. Expiry needs no timer: each entry
+ * stores its deadline; an entry with `now > deadline` is absent for `lookup` (which
+ * reclaims it on the spot), and `gc(now, budget)` sweeps a bounded number of entries per
+ * call for a periodic timer of the caller's.
+ *
+ * ICMP tuples (the encoding used by every caller): sport = echo identifier, dport =
+ * type << 8 | code, so the original tuple of a ping is (A, B, id, 8 << 8) and its reply
+ * tuple (B, A, id, 0 << 8): request and reply are told apart as Linux tells them by type.
+ *
+ * Protocols: TCP (state machine in conntrack-tcp.ts), UDP, ICMP; any other protocol is
+ * tracked like UDP. UDP: an entry is UNREPLIED (30 s) until the first packet in the reply
+ * direction, which sets SEEN_REPLY and ASSURED and the stream timeout (120 s) from then on.
+ * (Linux >= 5.x only moves to the stream timeout and ASSURED when traffic is still seen
+ * 2 s after the entry was created; podwire does it on the first reply.)
+ *
+ * Stats: searched, found, inserted, insertFailed (table full), expired, deleted, invalid
+ * (TCP packets that fit no transition).
+ */
+
+import { TcpFlag } from '../wire/tcp.js';
+import { TcpState, TCP_IG, TCP_IV, tcpNextState } from './conntrack-tcp.js';
+import { entryView, formatEntry, type ConntrackEntryView } from './conntrack-dump.js';
+import {
+  CtDir, CtStatus, DEFAULT_CONNTRACK_CAPACITY, LINUX_TIMEOUTS,
+  type ConntrackFilter, type ConntrackOptions, type ConntrackTimeouts,
+} from './conntrack-defs.js';
+import { hash5, TupleIndex } from './conntrack-index.js';
+
+export { TcpState } from './conntrack-tcp.js';
+export type { ConntrackEntryView, TupleView } from './conntrack-dump.js';
+export {
+  CtDir, CtStatus, NatFlag, DEFAULT_CONNTRACK_CAPACITY, LINUX_TIMEOUTS, KUBE_PROXY_TIMEOUTS,
+  type ConntrackFilter, type ConntrackOptions, type ConntrackTimeouts,
+} from './conntrack-defs.js';
+
+const TCP = 6;
+const ICMP = 1;
+
+/** Row layout, in 32-bit words (see the header). */
+const W = 12;
+const O_SRC = 0, O_DST = 1, O_PORTS = 2, R_SRC = 3, R_DST = 4, R_PORTS = 5, MARK = 7, TAG = 8;
+/** Byte offsets within a row (word 6). */
+const B_PROTO = 24, B_STATE = 25, B_STATUS = 26, B_NAT = 27;
+/** Float64 index of the deadline within a row (byte 40). */
+const F_DEADLINE = 5;
+
+export class ConntrackTable {
+  readonly capacity: number;
+  readonly timeouts: Readonly<ConntrackTimeouts>;
+  readonly stats = { searched: 0, found: 0, inserted: 0, insertFailed: 0, expired: 0, deleted: 0, invalid: 0 };
+  /** Called with the entry index just before an entry is deleted or expires (its fields still readable). */
+  onRelease: ((entry: number) => void) | null = null;
+
+  /** Entry rows as words, bytes and float64 (same buffer). */
+  private readonly row: Uint32Array;
+  private readonly rowB: Uint8Array;
+  private readonly rowF: Float64Array;
+  private readonly freeStack: Int32Array;
+  private top: number;
+  /** Both tuples of every entry: value entry << 1 | dir. */
+  private readonly index: TupleIndex;
+  /** TCP timeout per state (ms), indexed by TcpState. */
+  private readonly tcpMs: Float64Array;
+  private readonly udpMs: number;
+  private readonly udpStreamMs: number;
+  private readonly icmpMs: number;
+  private live = 0;
+  private highWater = 0;
+  private gcCursor = 0;
+
+  constructor(opts: ConntrackOptions = {}) {
+    const cap = opts.capacity ?? DEFAULT_CONNTRACK_CAPACITY;
+    if (!Number.isInteger(cap) || cap < 1 || cap > 1 << 26) throw new RangeError(`conntrack capacity ${cap} must be an integer in 1..${1 << 26}`);
+    this.capacity = cap;
+    const t = opts.timeouts ?? LINUX_TIMEOUTS;
+    this.timeouts = t;
+    const rows = new ArrayBuffer(cap * W * 4);
+    this.row = new Uint32Array(rows);
+    this.rowB = new Uint8Array(rows);
+    this.rowF = new Float64Array(rows);
+    this.freeStack = new Int32Array(cap);
+    for (let i = 0; i < cap; i++) this.freeStack[i] = cap - 1 - i;
+    this.top = cap;
+    this.index = new TupleIndex(cap * 2);
+    this.tcpMs = Float64Array.from([
+      t.tcpSynSent, t.tcpSynSent, t.tcpSynRecv, t.tcpEstablished, t.tcpFinWait, t.tcpCloseWait, t.tcpLastAck,
+      t.tcpTimeWait, t.tcpClose, t.tcpSynSent,
+    ], (s) => s * 1000);
+    this.udpMs = t.udp * 1000;
+    this.udpStreamMs = t.udpStream * 1000;
+    this.icmpMs = t.icmp * 1000;
+  }
+
+  /** Bytes of typed-array storage the table holds (rows, free stack, index). */
+  get byteSize(): number {
+    return this.row.byteLength + this.freeStack.byteLength + this.index.tab.byteLength;
+  }
+
+  /** Live entries (some may be past their deadline until looked up or swept). */
+  get count(): number {
+    return this.live;
+  }
+
+  /** Looks a tuple up in either direction: `entry << 1 | dir`, or -1. Reclaims an expired hit. */
+  lookup(proto: number, src: number, dst: number, sport: number, dport: number, now: number): number {
+    this.stats.searched++;
+    const v = this.find(proto, src, dst, sport, dport);
+    if (v < 0) return -1;
+    const e = v >> 1;
+    if (now > this.rowF[e * 6 + F_DEADLINE]!) {
+      this.release(e, true);
+      return -1;
+    }
+    this.stats.found++;
+    return v;
+  }
+
+  /** True when a live, unexpired entry has this tuple in either direction (no stats; reclaims an expired hit). */
+  inUse(proto: number, src: number, dst: number, sport: number, dport: number, now: number): boolean {
+    const v = this.find(proto, src, dst, sport, dport);
+    if (v < 0) return false;
+    if (now > this.rowF[(v >> 1) * 6 + F_DEADLINE]!) {
+      this.release(v >> 1, true);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Creates an entry: original tuple as seen, reply tuple as given. Returns the entry, or
+   * -1 when the table is full (stats.insertFailed++). The caller makes sure neither tuple
+   * is in the table already (`lookup`/`inUse`). State NONE, no flags; the timeout is the
+   * protocol's first one (TCP SYN_SENT, UDP unreplied, ICMP) until `update`.
+   */
+  create(
+    proto: number, src: number, dst: number, sport: number, dport: number,
+    rsrc: number, rdst: number, rsport: number, rdport: number, now: number,
+  ): number {
+    if (this.top === 0) {
+      this.stats.insertFailed++;
+      return -1;
+    }
+    const e = this.freeStack[--this.top]!;
+    const w = e * W;
+    const r = this.row;
+    r[w + O_SRC] = src;
+    r[w + O_DST] = dst;
+    r[w + O_PORTS] = ((sport & 0xffff) << 16) | (dport & 0xffff);
+    r[w + R_SRC] = rsrc;
+    r[w + R_DST] = rdst;
+    r[w + R_PORTS] = ((rsport & 0xffff) << 16) | (rdport & 0xffff);
+    r[w + MARK] = 0;
+    r[w + TAG] = 0;
+    const b = w * 4;
+    this.rowB[b + B_PROTO] = proto;
+    this.rowB[b + B_STATE] = TcpState.None;
+    this.rowB[b + B_STATUS] = CtStatus.Live;
+    this.rowB[b + B_NAT] = 0;
+    this.rowF[e * 6 + F_DEADLINE] = now + (proto === TCP ? this.tcpMs[TcpState.SynSent]! : proto === ICMP ? this.icmpMs : this.udpMs);
+    this.index.insert(hash5(proto, src >>> 0, dst >>> 0, sport, dport), e << 1);
+    this.index.insert(hash5(proto, rsrc >>> 0, rdst >>> 0, rsport, rdport), (e << 1) | 1);
+    this.live++;
+    if (e >= this.highWater) this.highWater = e + 1;
+    this.stats.inserted++;
+    return e;
+  }
+
+  /** Changes an entry's reply tuple (SNAT decided at POSTROUTING after DNAT at PREROUTING), re-indexing it. */
+  setReply(entry: number, rsrc: number, rdst: number, rsport: number, rdport: number): void {
+    if (!this.isLive(entry)) return;
+    const w = entry * W;
+    const r = this.row;
+    const p = this.rowB[w * 4 + B_PROTO]!;
+    this.index.remove(this.keyHash(entry, CtDir.Reply), (entry << 1) | 1);
+    r[w + R_SRC] = rsrc;
+    r[w + R_DST] = rdst;
+    r[w + R_PORTS] = ((rsport & 0xffff) << 16) | (rdport & 0xffff);
+    this.index.insert(hash5(p, rsrc >>> 0, rdst >>> 0, rsport, rdport), (entry << 1) | 1);
+  }
+
+  /**
+   * Advances the entry for one packet in direction `dir` and sets its timeout. TCP: the
+   * state machine of conntrack-tcp.ts on `tcpFlags` (header byte 13); returns false for an
+   * invalid transition (entry unchanged, stats.invalid++). ASSURED is set when a TCP
+   * connection with a reply seen moves SYN_RECV/ESTABLISHED -> ESTABLISHED (the third
+   * packet of the handshake); an RST before any reply closes the entry at once (deadline
+   * now, as Linux kills it). UDP/other: see the header. ICMP: 30 s per packet, SEEN_REPLY
+   * on the first reply (never ASSURED).
+   */
+  update(entry: number, dir: number, tcpFlags: number, now: number): boolean {
+    const b = entry * W * 4;
+    const f = entry * 6 + F_DEADLINE;
+    const bytes = this.rowB;
+    const proto = bytes[b + B_PROTO]!;
+    let st = bytes[b + B_STATUS]!;
+    if (proto === TCP) {
+      const old = bytes[b + B_STATE]!;
+      const next = tcpNextState(old, dir, tcpFlags);
+      if (next === TCP_IV) {
+        this.stats.invalid++;
+        return false;
+      }
+      if (next === TCP_IG) {
+        if (dir === CtDir.Reply) bytes[b + B_STATUS] = st | CtStatus.SeenReply;
+        return true;
+      }
+      if (dir === CtDir.Original && next === TcpState.SynSent && old >= TcpState.TimeWait) {
+        st &= ~(CtStatus.SeenReply | CtStatus.Assured); // reopened
+      }
+      bytes[b + B_STATE] = next;
+      if ((st & CtStatus.SeenReply) === 0 && (tcpFlags & TcpFlag.RST) !== 0) {
+        bytes[b + B_STATE] = TcpState.Close;
+        this.rowF[f] = now;
+      } else {
+        if ((st & (CtStatus.SeenReply | CtStatus.Assured)) === CtStatus.SeenReply && next === TcpState.Established
+          && (old === TcpState.SynRecv || old === TcpState.Established)) {
+          st |= CtStatus.Assured;
+        }
+        this.rowF[f] = now + this.tcpMs[next]!;
+      }
+      if (dir === CtDir.Reply) st |= CtStatus.SeenReply;
+      bytes[b + B_STATUS] = st;
+      return true;
+    }
+    if (proto === ICMP) {
+      if (dir === CtDir.Reply) bytes[b + B_STATUS] = st | CtStatus.SeenReply;
+      this.rowF[f] = now + this.icmpMs;
+      return true;
+    }
+    if (dir === CtDir.Reply && (st & CtStatus.SeenReply) === 0) {
+      st |= CtStatus.SeenReply | CtStatus.Assured;
+      bytes[b + B_STATUS] = st;
+    }
+    this.rowF[f] = now + ((st & CtStatus.SeenReply) !== 0 ? this.udpStreamMs : this.udpMs);
+    return true;
+  }
+
+  /** Deletes a live entry (onRelease first). */
+  delete(entry: number): void {
+    if (this.isLive(entry)) this.release(entry, false);
+  }
+
+  /** Deletes the unexpired entries matching `filter` and returns how many (expired matches are reclaimed, not counted). */
+  deleteWhere(filter: ConntrackFilter, now: number): number {
+    let n = 0;
+    const hw = this.highWater;
+    for (let e = 0; e < hw; e++) {
+      if (!this.isLive(e) || !this.matches(e, filter)) continue;
+      const expired = now > this.deadlineOf(e);
+      this.release(e, expired);
+      if (!expired) n++;
+    }
+    return n;
+  }
+
+  /** Sweeps at most `budget` entry slots from where the last sweep stopped; returns how many expired entries it reclaimed. */
+  gc(now: number, budget: number): number {
+    const hw = this.highWater;
+    if (hw === 0) return 0;
+    let n = 0;
+    const steps = Math.min(budget, hw);
+    for (let k = 0; k < steps; k++) {
+      if (this.gcCursor >= hw) this.gcCursor = 0;
+      const e = this.gcCursor++;
+      if (this.isLive(e) && now > this.deadlineOf(e)) {
+        this.release(e, true);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** JSON-ready views of the live, unexpired entries (matching `filter`), in entry order. */
+  entries(now: number, filter?: ConntrackFilter): ConntrackEntryView[] {
+    const out: ConntrackEntryView[] = [];
+    this.forEachLive(now, filter, (e) => { out.push(entryView(this, e, now)); });
+    return out;
+  }
+
+  /**
+   * The entries as `conntrack -L` prints them on stdout, one line each ending in "\n".
+   * The tool's summary (`conntrack v1.4.8 (conntrack-tools): N flow entries have been
+   * shown.`) goes to stderr there: see `conntrackSummary()` in conntrack-dump.ts.
+   */
+  dump(now: number, filter?: ConntrackFilter): string {
+    let s = '';
+    this.forEachLive(now, filter, (e) => { s += formatEntry(this, e, now) + '\n'; });
+    return s;
+  }
+
+  // Per-entry accessors.
+  isLive(e: number): boolean { return e >= 0 && e < this.capacity && (this.rowB[e * W * 4 + B_STATUS]! & CtStatus.Live) !== 0; }
+  proto(e: number): number { return this.rowB[e * W * 4 + B_PROTO]!; }
+  origSrc(e: number): number { return this.row[e * W + O_SRC]!; }
+  origDst(e: number): number { return this.row[e * W + O_DST]!; }
+  origSport(e: number): number { return this.row[e * W + O_PORTS]! >>> 16; }
+  origDport(e: number): number { return this.row[e * W + O_PORTS]! & 0xffff; }
+  replySrc(e: number): number { return this.row[e * W + R_SRC]!; }
+  replyDst(e: number): number { return this.row[e * W + R_DST]!; }
+  replySport(e: number): number { return this.row[e * W + R_PORTS]! >>> 16; }
+  replyDport(e: number): number { return this.row[e * W + R_PORTS]! & 0xffff; }
+  tcpState(e: number): number { return this.rowB[e * W * 4 + B_STATE]!; }
+  /** CtStatus bits. */
+  status(e: number): number { return this.rowB[e * W * 4 + B_STATUS]!; }
+  isConfirmed(e: number): boolean { return (this.status(e) & CtStatus.Confirmed) !== 0; }
+  confirm(e: number): void { this.rowB[e * W * 4 + B_STATUS]! |= CtStatus.Confirmed; }
+  natFlags(e: number): number { return this.rowB[e * W * 4 + B_NAT]!; }
+  setNatFlags(e: number, flags: number): void { this.rowB[e * W * 4 + B_NAT] = flags; }
+  mark(e: number): number { return this.row[e * W + MARK]!; }
+  setMark(e: number, v: number): void { this.row[e * W + MARK] = v; }
+  tag(e: number): number { return this.row[e * W + TAG]!; }
+  setTag(e: number, v: number): void { this.row[e * W + TAG] = v; }
+  /** Deadline in ms (engine clock). */
+  deadlineOf(e: number): number { return this.rowF[e * 6 + F_DEADLINE]!; }
+  /** Whole seconds left before expiry, as conntrack -L shows them. */
+  timeoutLeft(e: number, now: number): number { return Math.max(0, Math.floor((this.deadlineOf(e) - now) / 1000)); }
+
+  /** Keys in the index and their displacement from their home slots (tests). */
+  probeStats(): ReturnType<TupleIndex['probeStats']> {
+    return this.index.probeStats();
+  }
+
+  private forEachLive(now: number, filter: ConntrackFilter | undefined, fn: (e: number) => void): void {
+    const hw = this.highWater;
+    for (let e = 0; e < hw; e++) {
+      if (!this.isLive(e) || now > this.deadlineOf(e)) continue;
+      if (filter !== undefined && !this.matches(e, filter)) continue;
+      fn(e);
+    }
+  }
+
+  private matches(e: number, f: ConntrackFilter): boolean {
+    return (f.proto === undefined || this.proto(e) === f.proto)
+      && (f.src === undefined || this.origSrc(e) === f.src >>> 0)
+      && (f.dst === undefined || this.origDst(e) === f.dst >>> 0)
+      && (f.sport === undefined || this.origSport(e) === f.sport)
+      && (f.dport === undefined || this.origDport(e) === f.dport)
+      && (f.replySrc === undefined || this.replySrc(e) === f.replySrc >>> 0)
+      && (f.replyDst === undefined || this.replyDst(e) === f.replyDst >>> 0)
+      && (f.replySport === undefined || this.replySport(e) === f.replySport)
+      && (f.replyDport === undefined || this.replyDport(e) === f.replyDport);
+  }
+
+  private find(proto: number, srcIn: number, dstIn: number, sport: number, dport: number): number {
+    const src = srcIn >>> 0;
+    const dst = dstIn >>> 0;
+    const ports = (((sport & 0xffff) << 16) | (dport & 0xffff)) >>> 0;
+    const h = hash5(proto, src, dst, sport, dport) | 0;
+    const tab = this.index.tab;
+    const mask = this.index.mask;
+    const row = this.row;
+    let i = h & mask;
+    for (;;) {
+      const v = tab[i << 1]!;
+      if (v === -1) return -1;
+      if (tab[(i << 1) + 1] === h) {
+        const w = (v >> 1) * W + ((v & 1) === 0 ? O_SRC : R_SRC);
+        if (row[w] === src && row[w + 1] === dst && row[w + 2] === ports && this.rowB[(v >> 1) * W * 4 + B_PROTO] === proto) return v;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** The index hash of an entry's tuple in direction `dir`. */
+  private keyHash(e: number, dir: number): number {
+    const w = e * W + (dir === CtDir.Original ? O_SRC : R_SRC);
+    const ports = this.row[w + 2]!;
+    return hash5(this.proto(e), this.row[w]!, this.row[w + 1]!, ports >>> 16, ports & 0xffff);
+  }
+
+  private release(e: number, expired: boolean): void {
+    this.onRelease?.(e);
+    this.index.remove(this.keyHash(e, CtDir.Original), e << 1);
+    this.index.remove(this.keyHash(e, CtDir.Reply), (e << 1) | 1);
+    this.rowB[e * W * 4 + B_STATUS] = 0;
+    this.freeStack[this.top++] = e;
+    this.live--;
+    if (expired) this.stats.expired++;
+    else this.stats.deleted++;
+  }
+}

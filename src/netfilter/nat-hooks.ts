@@ -1,0 +1,365 @@
+/**
+ * NatHooks: the conntrack + NAT data path of one namespace (a node's root netns), plugged
+ * into the namespace's hook points (src/net/hooks.ts) by the builder in src/kube.
+ *
+ * Behaviour, as Linux's nf_conntrack + nf_nat at their default priorities:
+ *   PREROUTING / OUTPUT  parse the 5-tuple (TCP/UDP ports; ICMP echo: sport = identifier,
+ *       dport = type << 8 | code), look it up in either direction.
+ *       hit, original direction: advance the state, DNAT as the entry says
+ *           (dst := reply source), hops `conntrack` {state: 'established'} and `dnat`;
+ *       hit, reply direction: advance the state, un-SNAT (dst := original source) when
+ *           the entry is SNATed, hops `conntrack` {state: 'reply'} and `un-snat`;
+ *       miss: a NEW connection (TCP: a plain SYN; ICMP: an echo request), the policy's
+ *           `dnat()` decides, the entry is created with the reply tuple of that decision,
+ *           the packet is DNATed, hops `conntrack` {state: 'new'} and `dnat` (the policy's
+ *           detail). Table full: dropped as `conntrack-table-full` (only NEW connections
+ *           ever get there);
+ *       ICMP errors: the quoted datagram's tuple (inverted) finds the RELATED connection;
+ *           the outer header and the quote are NATed together (nat.ts).
+ *   POSTROUTING  for an entry not yet confirmed, the policy's `snat()` decides (masquerade,
+ *       hairpin SNAT), the reply tuple is changed (`setReply`, source port remapped when
+ *       the tuple is taken, as Linux's get_unique_tuple) and the packet SNATed, hop `snat`.
+ *       Later packets: SNAT in the original direction, un-DNAT (src := original dst) in
+ *       the reply direction, hops `snat` / `un-dnat`.
+ *   INPUT  as POSTROUTING without asking the policy (kube-proxy has no SNAT at INPUT).
+ * Linux too does un-SNAT at PREROUTING and un-DNAT at POSTROUTING/INPUT: the routing
+ * decision sees the real destination, the sender sees the VIP.
+ *
+ * Packet.ct / Packet.ctDir are set at PREROUTING/OUTPUT (-1 when untracked) for the later
+ * hooks of the same packet in this namespace.
+ *
+ * INVALID packets (TCP that fits no transition, e.g. a first packet that is not a SYN;
+ * an echo reply without request; truncated L4 headers) are accepted untouched and counted
+ * `invalid`: Linux marks them INVALID and does no NAT; kube-proxy drops them only with an
+ * explicit rule, which podwire leaves to the policy layer. Fragments and protocols other
+ * than TCP/UDP/ICMP are not tracked (`untracked`).
+ *
+ * Two tuples must stay unique in the table: when a DNAT decision makes a reply tuple that
+ * another entry has, the source port (ICMP: identifier) is remapped and the entry marked
+ * SNAT with the source address unchanged (counter `port-remap`).
+ *
+ * Counters: NAT_HOOK_COUNTERS. Drop reasons: `conntrack-table-full`, `nat-port-exhausted`.
+ * The policy contract (NatPolicy, DnatDecision, MARK_MASQ) lives in nat-policy.ts and is
+ * re-exported here; the tuple parser in packet-tuple.ts.
+ */
+
+import { Counters, indexOf } from '../engine/counters.js';
+import type { Engine } from '../engine/engine.js';
+import type { Packet } from '../engine/packet.js';
+import type { Where } from '../engine/trace.js';
+import { Verdict, type PacketHooks } from '../net/hooks.js';
+import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
+import { isIcmpError } from '../wire/icmp.js';
+import { ConntrackTable, CtDir, NatFlag, TcpState } from './conntrack.js';
+import { TCP_STATE_NAMES, tcpNewOk } from './conntrack-tcp.js';
+import { protoName } from './conntrack-dump.js';
+import { NatSide, natRewriteDst, natRewriteIcmpErrorInner, natRewriteSrc } from './nat.js';
+import type { DnatDecision, NatPolicy } from './nat-policy.js';
+import { PacketTuple, TupleKind } from './packet-tuple.js';
+
+export { MARK_MASQ, type DnatDecision, type NatPolicy } from './nat-policy.js';
+
+export const NAT_HOOK_COUNTERS = [
+  'new', 'established', 'reply', 'related', 'invalid', 'untracked', 'dnat', 'snat', 'un-dnat', 'un-snat', 'port-remap',
+] as const;
+export const NatHookCounter = indexOf(NAT_HOOK_COUNTERS);
+export const NAT_HOOK_DROPS = ['conntrack-table-full', 'nat-port-exhausted'] as const;
+export const NatHookDrop = indexOf(NAT_HOOK_DROPS);
+
+const TCP = 6;
+const ICMP = 1;
+const ICMP_ECHO_REQUEST = 8;
+/** Candidate ports tried when a tuple is taken. */
+const PORT_TRIES = 128;
+
+export class NatHooks implements PacketHooks {
+  readonly counters = new Counters(NAT_HOOK_COUNTERS);
+  readonly drops = new Counters(NAT_HOOK_DROPS);
+  /** Owner name for drops: `<node>/conntrack`. */
+  readonly name: string;
+  private readonly decision: DnatDecision = { ip: 0, port: 0, mark: 0, tag: 0, detail: {} };
+  /** The tuple of the packet being processed (of the quoted datagram, inverted, for ICMP errors). */
+  private readonly tu = new PacketTuple();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly where: Where,
+    readonly table: ConntrackTable,
+    private readonly policy: NatPolicy,
+  ) {
+    this.name = `${where.node}/conntrack`;
+    const released = policy.released;
+    if (released !== undefined) {
+      table.onRelease = (e) => {
+        if ((table.natFlags(e) & NatFlag.Dnat) !== 0) released.call(policy, table.tag(e));
+      };
+    }
+  }
+
+  prerouting(p: Packet, l3: number, inIf: number): number {
+    return this.track(p, l3, inIf);
+  }
+
+  output(p: Packet, l3: number): number {
+    return this.track(p, l3, 0);
+  }
+
+  postrouting(p: Packet, l3: number, outIf: number): number {
+    return this.post(p, l3, outIf, true);
+  }
+
+  input(p: Packet, l3: number, inIf: number): number {
+    return this.post(p, l3, inIf, false);
+  }
+
+  /** Sweeps expired entries (for a periodic timer): `table.gc(now, budget)`. */
+  gc(budget = 4096): number {
+    return this.table.gc(this.engine.now(), budget);
+  }
+
+  private track(p: Packet, l3: number, inIf: number): number {
+    p.ct = -1;
+    p.ctDir = 0;
+    const kind = this.tu.parse(p.buf, l3);
+    if (kind === TupleKind.Untracked) {
+      this.counters.values[NatHookCounter.untracked]!++;
+      return Verdict.Accept;
+    }
+    if (kind === TupleKind.Invalid) return this.invalid(p);
+    const t = this.table;
+    const now = this.engine.now();
+    if (kind === TupleKind.IcmpError) return this.relatedPre(p, l3, now);
+    let v = t.lookup(this.tu.proto, this.tu.src, this.tu.dst, this.tu.sport, this.tu.dport, now);
+    if (v >= 0 && this.tu.proto === TCP && (v & 1) === CtDir.Original && tcpNewOk(this.tu.flags)) {
+      const s = t.tcpState(v >> 1);
+      if (s === TcpState.TimeWait || s === TcpState.Close) {
+        t.delete(v >> 1); // a new connection on the old tuple: Linux kills the entry and starts over
+        v = -1;
+      }
+    }
+    if (v < 0) return this.newConnection(p, l3, inIf, now);
+    const e = v >> 1;
+    const dir = v & 1;
+    if (!t.update(e, dir, this.tu.flags, now)) return this.invalid(p);
+    p.ct = e;
+    p.ctDir = dir;
+    const nat = t.natFlags(e);
+    const icmp = this.tu.proto === ICMP;
+    if (dir === CtDir.Original) {
+      this.counters.values[NatHookCounter.established]!++;
+      if (p.trace !== 0) this.hopConntrack(p, 'established', e);
+      if ((nat & NatFlag.Dnat) !== 0) {
+        natRewriteDst(p.buf, l3, t.replySrc(e), t.replySport(e));
+        this.counters.values[NatHookCounter.dnat]!++;
+        if (p.trace !== 0) this.hopNat(p, 'dnat', this.tu.dst, this.tu.dport, t.replySrc(e), t.replySport(e), icmp, 'established');
+      }
+    } else {
+      this.counters.values[NatHookCounter.reply]!++;
+      if (p.trace !== 0) this.hopConntrack(p, 'reply', e);
+      if ((nat & NatFlag.Snat) !== 0) {
+        natRewriteDst(p.buf, l3, t.origSrc(e), t.origSport(e));
+        this.counters.values[NatHookCounter['un-snat']]!++;
+        if (p.trace !== 0) this.hopNat(p, 'un-snat', this.tu.dst, this.tu.dport, t.origSrc(e), t.origSport(e), icmp, 'reply');
+      }
+    }
+    return Verdict.Accept;
+  }
+
+  private newConnection(p: Packet, l3: number, inIf: number, now: number): number {
+    const proto = this.tu.proto;
+    if (proto === TCP ? !tcpNewOk(this.tu.flags) : proto === ICMP && this.tu.dport >>> 8 !== ICMP_ECHO_REQUEST) {
+      return this.invalid(p);
+    }
+    const t = this.table;
+    const { src, dst, sport, dport } = this.tu;
+    const d = this.decision;
+    d.mark = 0;
+    d.tag = 0;
+    const dnat = this.policy.dnat(proto, src, dst, sport, dport, inIf, p.trace !== 0, d);
+    const icmp = proto === ICMP;
+    const rsrc = dnat ? d.ip >>> 0 : dst;
+    let rsport = dnat ? d.port & 0xffff : icmp ? sport : dport;
+    let rdport = icmp ? dport & 0xff : sport; // ICMP reply tuple: echo reply (type 0), same code
+    let nat = dnat ? NatFlag.Dnat : 0;
+    if (t.inUse(proto, rsrc, src, rsport, rdport, now)) {
+      const q = this.freePort(proto, rsrc, src, rsport, rdport, now);
+      if (q < 0) {
+        this.engine.dropCounted(p, this.name, this.drops, NatHookDrop['nat-port-exhausted'], this.where);
+        return Verdict.Stolen;
+      }
+      if (icmp) rsport = q;
+      else rdport = q;
+      nat |= NatFlag.Snat; // source address kept, port (identifier) changed at POSTROUTING
+      this.counters.values[NatHookCounter['port-remap']]!++;
+    }
+    const e = t.create(proto, src, dst, sport, dport, rsrc, src, rsport, rdport, now);
+    if (e < 0) {
+      this.engine.dropCounted(p, this.name, this.drops, NatHookDrop['conntrack-table-full'], this.where);
+      return Verdict.Stolen;
+    }
+    t.update(e, CtDir.Original, this.tu.flags, now);
+    t.setNatFlags(e, nat);
+    if (dnat) {
+      t.setMark(e, d.mark >>> 0);
+      t.setTag(e, d.tag >>> 0);
+      p.mark |= d.mark;
+    }
+    p.ct = e;
+    p.ctDir = CtDir.Original;
+    this.counters.values[NatHookCounter.new]!++;
+    if (p.trace !== 0) this.hopConntrack(p, 'new', e);
+    if (dnat) {
+      natRewriteDst(p.buf, l3, rsrc, rsport);
+      this.counters.values[NatHookCounter.dnat]!++;
+      if (p.trace !== 0) this.engine.trace.hop(p.trace, this.where, 'dnat', d.detail);
+    }
+    return Verdict.Accept;
+  }
+
+  private post(p: Packet, l3: number, outIf: number, askPolicy: boolean): number {
+    const e = p.ct;
+    const t = this.table;
+    if (e < 0 || !t.isLive(e)) return Verdict.Accept;
+    const buf = p.buf;
+    const l4 = l3 + ((buf[l3]! & 0x0f) << 2);
+    const icmp = t.proto(e) === ICMP;
+    const related = buf[l3 + 9] === ICMP && isIcmpError(buf[l4]!);
+    if (p.ctDir === CtDir.Original) {
+      if (!related && !t.isConfirmed(e)) {
+        if (askPolicy && !this.decideSnat(e, outIf)) {
+          this.engine.dropCounted(p, this.name, this.drops, NatHookDrop['nat-port-exhausted'], this.where);
+          return Verdict.Stolen;
+        }
+        t.confirm(e);
+      }
+      if ((t.natFlags(e) & NatFlag.Snat) === 0) return Verdict.Accept;
+      const ip = t.replyDst(e);
+      const port = icmp ? t.replySport(e) : t.replyDport(e);
+      const from = readU32(buf, l3 + 12);
+      const fromPort = related || buf[l3 + 9] === ICMP ? readU16(buf, l4 + 4) : readU16(buf, l4);
+      if (related) this.natIcmpError(buf, l3, NatSide.Src, ip, port);
+      else natRewriteSrc(buf, l3, ip, port);
+      this.counters.values[NatHookCounter.snat]!++;
+      if (p.trace !== 0) this.hopNat(p, 'snat', from, fromPort, ip, port, icmp || related, related ? 'related' : 'new');
+    } else {
+      if ((t.natFlags(e) & NatFlag.Dnat) === 0) return Verdict.Accept;
+      const ip = t.origDst(e);
+      const port = icmp ? t.origSport(e) : t.origDport(e);
+      const from = readU32(buf, l3 + 12);
+      const fromPort = related || buf[l3 + 9] === ICMP ? readU16(buf, l4 + 4) : readU16(buf, l4);
+      if (related) this.natIcmpError(buf, l3, NatSide.Src, ip, port);
+      else natRewriteSrc(buf, l3, ip, port);
+      this.counters.values[NatHookCounter['un-dnat']]!++;
+      if (p.trace !== 0) this.hopNat(p, 'un-dnat', from, fromPort, ip, port, icmp || related, related ? 'related' : 'reply');
+    }
+    return Verdict.Accept;
+  }
+
+  /** First packet at POSTROUTING: asks the policy for SNAT and re-keys the reply tuple. False: no free port. */
+  private decideSnat(e: number, outIf: number): boolean {
+    const t = this.table;
+    const proto = t.proto(e);
+    const snat = this.policy.snat(proto, t.origSrc(e), t.origDst(e), t.replySrc(e), t.replySport(e), outIf, t.mark(e)) >>> 0;
+    if (snat === 0 || snat === t.replyDst(e)) return true;
+    const now = this.engine.now();
+    const rsrc = t.replySrc(e);
+    const rsport = t.replySport(e);
+    const rdport = t.replyDport(e);
+    let q = proto === ICMP ? rsport : rdport;
+    if (t.inUse(proto, rsrc, snat, rsport, rdport, now)) {
+      q = this.freePort(proto, rsrc, snat, rsport, rdport, now);
+      if (q < 0) return false;
+      this.counters.values[NatHookCounter['port-remap']]!++;
+    }
+    if (proto === ICMP) t.setReply(e, rsrc, snat, q, rdport);
+    else t.setReply(e, rsrc, snat, rsport, q);
+    t.setNatFlags(e, t.natFlags(e) | NatFlag.Snat);
+    return true;
+  }
+
+  /**
+   * A free value for the varying field of a reply tuple (TCP/UDP: its dport, the client's
+   * port as the server sees it; ICMP: its sport, the identifier), or -1. Ports keep their
+   * range as Linux does: below 1024 stay in 1..1023, others in 1024..65535.
+   */
+  private freePort(proto: number, rsrc: number, rdst: number, rsport: number, rdport: number, now: number): number {
+    const t = this.table;
+    const icmp = proto === ICMP;
+    const start = icmp ? rsport : rdport;
+    for (let i = 0; i < PORT_TRIES; i++) {
+      const q = icmp ? (start + i) & 0xffff
+        : start < 1024 ? 1 + ((start - 1 + i) % 1023) : 1024 + ((start - 1024 + i) % 64512);
+      if (icmp ? !t.inUse(proto, rsrc, rdst, q, rdport, now) : !t.inUse(proto, rsrc, rdst, rsport, q, now)) return q;
+    }
+    return -1;
+  }
+
+  /** ICMP error at PREROUTING/OUTPUT: find the connection of the quoted datagram; DNAT / un-SNAT outer and quote. */
+  private relatedPre(p: Packet, l3: number, now: number): number {
+    const t = this.table;
+    const v = t.lookup(this.tu.proto, this.tu.src, this.tu.dst, this.tu.sport, this.tu.dport, now);
+    if (v < 0) {
+      this.counters.values[NatHookCounter.untracked]!++;
+      return Verdict.Accept;
+    }
+    const e = v >> 1;
+    const dir = v & 1;
+    p.ct = e;
+    p.ctDir = dir;
+    this.counters.values[NatHookCounter.related]!++;
+    if (p.trace !== 0) this.hopConntrack(p, 'related', e);
+    const nat = t.natFlags(e);
+    const from = readU32(p.buf, l3 + 16);
+    if (dir === CtDir.Original && (nat & NatFlag.Dnat) !== 0) {
+      this.natIcmpError(p.buf, l3, NatSide.Dst, t.replySrc(e), t.replySport(e));
+      this.counters.values[NatHookCounter.dnat]!++;
+      if (p.trace !== 0) this.hopNat(p, 'dnat', from, 0, t.replySrc(e), 0, true, 'related');
+    } else if (dir === CtDir.Reply && (nat & NatFlag.Snat) !== 0) {
+      this.natIcmpError(p.buf, l3, NatSide.Dst, t.origSrc(e), t.origSport(e));
+      this.counters.values[NatHookCounter['un-snat']]!++;
+      if (p.trace !== 0) this.hopNat(p, 'un-snat', from, 0, t.origSrc(e), 0, true, 'related');
+    }
+    return Verdict.Accept;
+  }
+
+  /**
+   * NAT of an ICMP error: the outer header's `side` becomes `ip`, and the quote's opposite
+   * side (the quote travelled the other way) becomes `ip`/`port`.
+   */
+  private natIcmpError(buf: Uint8Array, l3: number, side: number, ip: number, port: number): void {
+    natRewriteIcmpErrorInner(buf, l3, side === NatSide.Dst ? NatSide.Src : NatSide.Dst, ip, port);
+    if (side === NatSide.Dst) natRewriteDst(buf, l3, ip, 0);
+    else natRewriteSrc(buf, l3, ip, 0);
+  }
+
+  private invalid(p: Packet): number {
+    this.counters.values[NatHookCounter.invalid]!++;
+    if (p.trace !== 0) this.engine.trace.hop(p.trace, this.where, 'conntrack', { state: 'invalid', proto: protoName(this.tu.proto) });
+    return Verdict.Accept;
+  }
+
+  private hopConntrack(p: Packet, state: string, e: number): void {
+    const t = this.table;
+    const proto = t.proto(e);
+    const detail: Record<string, unknown> = {
+      state, proto: protoName(proto),
+      orig: tupleText(proto, t.origSrc(e), t.origDst(e), t.origSport(e), t.origDport(e)),
+      reply: tupleText(proto, t.replySrc(e), t.replyDst(e), t.replySport(e), t.replyDport(e)),
+    };
+    if (proto === TCP) detail.tcp = TCP_STATE_NAMES[t.tcpState(e)];
+    this.engine.trace.hop(p.trace, this.where, 'conntrack', detail);
+  }
+
+  private hopNat(p: Packet, action: string, fromIp: number, fromPort: number, toIp: number, toPort: number, noPorts: boolean, ct: string): void {
+    this.engine.trace.hop(p.trace, this.where, action, {
+      from: noPorts ? formatIpv4(fromIp) : `${formatIpv4(fromIp)}:${fromPort}`,
+      to: noPorts ? formatIpv4(toIp) : `${formatIpv4(toIp)}:${toPort}`,
+      conntrack: ct,
+    });
+  }
+}
+
+function tupleText(proto: number, src: number, dst: number, sport: number, dport: number): string {
+  if (proto === ICMP) return `${formatIpv4(src)} -> ${formatIpv4(dst)} type=${dport >>> 8} id=${sport}`;
+  return `${formatIpv4(src)}:${sport} -> ${formatIpv4(dst)}:${dport}`;
+}

@@ -1,0 +1,163 @@
+/**
+ * NAT rewrites of an IPv4 packet in place, with incremental checksum updates (RFC 1624
+ * eqn. 3 through src/wire/checksum.ts; never a full recompute).
+ *
+ * A rewrite of one side (source or destination) changes, for the packet at `l3`:
+ *   - the IPv4 address: header checksum HC' = ~(~HC + ~a_hi + ~a_lo + a'_hi + a'_lo);
+ *   - TCP/UDP: the port, and the L4 checksum for both the address (it is part of the
+ *     pseudo-header) and the port. A UDP checksum of 0 ("none") stays 0, a computed 0 is
+ *     sent as 0xffff (udpFinal);
+ *   - ICMP echo request/reply: the identifier plays the port (conntrack tuples carry it as
+ *     sport), so `newPort` is written into it; pass the current identifier to leave it.
+ *     The ICMP checksum has no pseudo-header: only the identifier enters it;
+ *   - other protocols, other ICMP types and non-first fragments: the address only.
+ *
+ * ICMP errors quote the packet that caused them: when the error travels back through the
+ * NAT, `natRewriteIcmpErrorInner` rewrites one side of the quoted header too (address,
+ * its header checksum, port or echo identifier, the quoted UDP/TCP/ICMP checksum when the
+ * quote reaches it) and carries every changed 16-bit word into the outer ICMP checksum,
+ * which covers the quote. All quoted fields sit at even offsets from the ICMP header
+ * (quote at +8, IHL a multiple of 4), so each change is a plain update16/update32.
+ *
+ * Lengths come from the IPv4 header, which the namespace validated before any hook; L4
+ * fields are only touched when the packet (or quote) is long enough to hold them.
+ */
+
+import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
+import { udpFinal, update16, update32 } from '../wire/checksum.js';
+
+/** Which side of a packet a rewrite changes. */
+export const NatSide = { Src: 0, Dst: 1 } as const;
+export type NatSide = (typeof NatSide)[keyof typeof NatSide];
+
+const TCP = 6;
+const UDP = 17;
+const ICMP = 1;
+const ICMP_ECHO_REPLY = 0;
+const ICMP_ECHO_REQUEST = 8;
+
+/** True for the ICMP types whose identifier conntrack uses as the "port". */
+export function isIcmpEcho(type: number): boolean {
+  return type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY;
+}
+
+/**
+ * RFC 1624 eqn. 3 yields 0 where a full recompute yields 0xffff for one message only: all
+ * bytes zero (an echo reply with identifier, sequence and data 0). Scanned only then.
+ */
+function icmpFinal(buf: Uint8Array, off: number, len: number, c: number): number {
+  if (c !== 0 || buf[off] !== 0 || buf[off + 1] !== 0) return c;
+  const end = off + len;
+  for (let i = off + 4; i < end; i++) if (buf[i] !== 0) return c;
+  return 0xffff;
+}
+
+/** SNAT / un-DNAT: rewrites the source address and port (or echo identifier) of the packet at `l3`. */
+export function natRewriteSrc(buf: Uint8Array, l3: number, newIp: number, newPort: number): void {
+  natRewrite(buf, l3, NatSide.Src, newIp, newPort);
+}
+
+/** DNAT / un-SNAT: rewrites the destination address and port (or echo identifier) of the packet at `l3`. */
+export function natRewriteDst(buf: Uint8Array, l3: number, newIp: number, newPort: number): void {
+  natRewrite(buf, l3, NatSide.Dst, newIp, newPort);
+}
+
+/** Rewrites one side of the packet at `l3` (see the header). */
+export function natRewrite(buf: Uint8Array, l3: number, side: number, newIpIn: number, newPortIn: number): void {
+  const newIp = newIpIn >>> 0;
+  const newPort = newPortIn & 0xffff;
+  const ihl = (buf[l3]! & 0x0f) << 2;
+  const total = readU16(buf, l3 + 2);
+  const proto = buf[l3 + 9]!;
+  const addrOff = l3 + (side === NatSide.Dst ? 16 : 12);
+  const oldIp = readU32(buf, addrOff);
+  if (oldIp !== newIp) {
+    writeU16(buf, l3 + 10, update32(readU16(buf, l3 + 10), oldIp, newIp));
+    writeU32(buf, addrOff, newIp);
+  }
+  if ((readU16(buf, l3 + 6) & 0x1fff) !== 0) return; // a non-first fragment has no L4 header
+  const l4 = l3 + ihl;
+  const l4len = Math.min(total, buf.length - l3) - ihl;
+  if (proto === TCP) {
+    if (l4len < 20) return;
+    const portOff = l4 + (side === NatSide.Dst ? 2 : 0);
+    const oldPort = readU16(buf, portOff);
+    writeU16(buf, l4 + 16, update16(update32(readU16(buf, l4 + 16), oldIp, newIp), oldPort, newPort));
+    writeU16(buf, portOff, newPort);
+  } else if (proto === UDP) {
+    if (l4len < 8) return;
+    const portOff = l4 + (side === NatSide.Dst ? 2 : 0);
+    const oldPort = readU16(buf, portOff);
+    const c = readU16(buf, l4 + 6);
+    if (c !== 0) writeU16(buf, l4 + 6, udpFinal(update16(update32(c, oldIp, newIp), oldPort, newPort)));
+    writeU16(buf, portOff, newPort);
+  } else if (proto === ICMP) {
+    if (l4len < 8 || !isIcmpEcho(buf[l4]!)) return;
+    const oldId = readU16(buf, l4 + 4);
+    if (oldId === newPort) return;
+    writeU16(buf, l4 + 4, newPort);
+    writeU16(buf, l4 + 2, icmpFinal(buf, l4, l4len, update16(readU16(buf, l4 + 2), oldId, newPort)));
+  }
+}
+
+/**
+ * Rewrites one side of the datagram quoted by the ICMP error at `l3` (address, port or
+ * echo identifier) and fixes the quoted header checksum, the quoted L4 checksum when the
+ * quote holds it, and the outer ICMP checksum. The outer IPv4 header is the caller's
+ * (`natRewriteSrc/Dst`). Returns false (nothing changed) when the quote holds no IPv4 header.
+ */
+export function natRewriteIcmpErrorInner(buf: Uint8Array, l3: number, side: number, newIpIn: number, newPortIn: number): boolean {
+  const newIp = newIpIn >>> 0;
+  const newPort = newPortIn & 0xffff;
+  const ihl = (buf[l3]! & 0x0f) << 2;
+  const icmp = l3 + ihl;
+  const icmpLen = Math.min(readU16(buf, l3 + 2), buf.length - l3) - ihl;
+  const inner = icmp + 8;
+  const quoteLen = icmpLen - 8;
+  if (quoteLen < 20 || buf[inner]! >>> 4 !== 4) return false;
+  const innerIhl = (buf[inner]! & 0x0f) << 2;
+  if (innerIhl < 20 || innerIhl > quoteLen) return false;
+  let ic = readU16(buf, icmp + 2);
+
+  const addrOff = inner + (side === NatSide.Dst ? 16 : 12);
+  const oldIp = readU32(buf, addrOff);
+  if (oldIp !== newIp) {
+    const ck = readU16(buf, inner + 10);
+    const nck = update32(ck, oldIp, newIp);
+    writeU16(buf, inner + 10, nck);
+    writeU32(buf, addrOff, newIp);
+    ic = update32(update16(ic, ck, nck), oldIp, newIp);
+  }
+  const proto = buf[inner + 9]!;
+  const l4 = inner + innerIhl;
+  const l4len = quoteLen - innerIhl;
+  if ((readU16(buf, inner + 6) & 0x1fff) === 0) {
+    if ((proto === TCP || proto === UDP) && l4len >= 4) {
+      const portOff = l4 + (side === NatSide.Dst ? 2 : 0);
+      const oldPort = readU16(buf, portOff);
+      writeU16(buf, portOff, newPort);
+      ic = update16(ic, oldPort, newPort);
+      const ckOff = proto === UDP ? l4 + 6 : l4 + 16;
+      if (l4len >= ckOff - l4 + 2) {
+        const c = readU16(buf, ckOff);
+        if (proto === TCP || c !== 0) {
+          let nc = update16(update32(c, oldIp, newIp), oldPort, newPort);
+          if (proto === UDP) nc = udpFinal(nc);
+          writeU16(buf, ckOff, nc);
+          ic = update16(ic, c, nc);
+        }
+      }
+    } else if (proto === ICMP && l4len >= 8 && isIcmpEcho(buf[l4]!)) {
+      const oldId = readU16(buf, l4 + 4);
+      if (oldId !== newPort) {
+        const c = readU16(buf, l4 + 2);
+        const nc = update16(c, oldId, newPort);
+        writeU16(buf, l4 + 4, newPort);
+        writeU16(buf, l4 + 2, nc);
+        ic = update16(update16(ic, oldId, newPort), c, nc);
+      }
+    }
+  }
+  writeU16(buf, icmp + 2, ic);
+  return true;
+}

@@ -1,0 +1,88 @@
+/**
+ * PacketTuple: reads the conntrack tuple of an IPv4 packet into reused fields (one
+ * instance per NatHooks; nothing allocated per packet).
+ *
+ * TCP/UDP: addresses and ports (TCP also the flags byte). ICMP echo request/reply:
+ * sport = identifier, dport = type << 8 | code. ICMP errors (dest unreachable, source
+ * quench, redirect, time exceeded, parameter problem): the tuple of the quoted datagram,
+ * inverted, i.e. the tuple of the connection as seen from the error's own direction.
+ * Fragments and other protocols are untracked; L4 headers cut short are invalid.
+ */
+
+import { readU16, readU32 } from '../wire/addr.js';
+import { isIcmpError } from '../wire/icmp.js';
+
+export const TupleKind = { Untracked: 0, Invalid: 1, Normal: 2, IcmpError: 3 } as const;
+
+const TCP = 6;
+const UDP = 17;
+const ICMP = 1;
+const ICMP_ECHO_REQUEST = 8;
+const ICMP_ECHO_REPLY = 0;
+
+export class PacketTuple {
+  proto = 0;
+  src = 0;
+  dst = 0;
+  sport = 0;
+  dport = 0;
+  /** TCP flags (header byte 13), 0 for other protocols. */
+  flags = 0;
+
+  /**
+   * Reads the tuple of the packet at `l3` into the fields and returns its TupleKind. ICMP
+   * errors: the inverted tuple of the quoted datagram (what the connection's tuple looks
+   * like from the error's direction), as Linux's icmp_error_message.
+   */
+  parse(buf: Uint8Array, l3: number): number {
+    const ihl = (buf[l3]! & 0x0f) << 2;
+    if ((readU16(buf, l3 + 6) & 0x3fff) !== 0) return TupleKind.Untracked; // fragments: no reassembly
+    const proto = buf[l3 + 9]!;
+    const l4 = l3 + ihl;
+    const l4len = Math.min(readU16(buf, l3 + 2), buf.length - l3) - ihl;
+    this.proto = proto;
+    this.src = readU32(buf, l3 + 12);
+    this.dst = readU32(buf, l3 + 16);
+    this.flags = 0;
+    if (proto === TCP || proto === UDP) {
+      if (l4len < (proto === TCP ? 20 : 8)) return TupleKind.Invalid;
+      this.sport = readU16(buf, l4);
+      this.dport = readU16(buf, l4 + 2);
+      if (proto === TCP) this.flags = buf[l4 + 13]!;
+      return TupleKind.Normal;
+    }
+    if (proto !== ICMP) return TupleKind.Untracked;
+    if (l4len < 8) return TupleKind.Invalid;
+    const type = buf[l4]!;
+    if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) {
+      this.sport = readU16(buf, l4 + 4);
+      this.dport = (type << 8) | buf[l4 + 1]!;
+      return TupleKind.Normal;
+    }
+    if (!isIcmpError(type)) return TupleKind.Untracked;
+    const inner = l4 + 8;
+    const qlen = l4len - 8;
+    if (qlen < 20 || buf[inner]! >>> 4 !== 4) return TupleKind.Untracked;
+    const iihl = (buf[inner]! & 0x0f) << 2;
+    if (iihl < 20 || iihl > qlen) return TupleKind.Untracked;
+    const ip = buf[inner + 9]!;
+    const il4 = inner + iihl;
+    const il4len = qlen - iihl;
+    this.proto = ip;
+    this.src = readU32(buf, inner + 16);
+    this.dst = readU32(buf, inner + 12);
+    if ((ip === TCP || ip === UDP) && il4len >= 4) {
+      this.sport = readU16(buf, il4 + 2);
+      this.dport = readU16(buf, il4);
+      return TupleKind.IcmpError;
+    }
+    if (ip === ICMP && il4len >= 8) {
+      const it = buf[il4]!;
+      if (it !== ICMP_ECHO_REQUEST && it !== ICMP_ECHO_REPLY) return TupleKind.Untracked;
+      this.sport = readU16(buf, il4 + 4);
+      this.dport = ((it === ICMP_ECHO_REQUEST ? ICMP_ECHO_REPLY : ICMP_ECHO_REQUEST) << 8) | buf[il4 + 1]!;
+      return TupleKind.IcmpError;
+    }
+    return TupleKind.Untracked;
+  }
+}
