@@ -160,7 +160,8 @@ function describeDeliver(h: Hop): string {
   const port = d['port'];
   if (h.netns === 'root') {
     const what = proto === 'udp' || proto === 'tcp' ? `${proto.toUpperCase()} port ${str(port)}` : proto.toUpperCase();
-    return `It enters ${h.node} on ${h.device}: the packet (${flow}) is addressed to ${h.node} itself and goes to ${what}.`;
+    const vxlan = proto === 'udp' && (port === 8472 || port === 4789) ? ' (the VXLAN socket of flannel.1)' : '';
+    return `The packet (${flow}) on ${h.device} is addressed to ${h.node} itself, so ${h.node} takes it in on ${what}${vxlan}.`;
   }
   if (proto === 'icmp') {
     if (typeof port === 'string' && port.startsWith('echo-reply')) return `It arrives on ${h.netns}'s ${h.device} (${flow}): ${h.netns}'s kernel answers the echo request with an echo reply.`;
