@@ -1,0 +1,121 @@
+/**
+ * Helpers for the attach e2e tests: build dist/ once, drive test/e2e/fixtures/attach-runner.mjs
+ * (a podwire process with attached pods) over stdin/stdout, run commands in namespaces, and
+ * keep track of every background process started so afterAll can end exactly those.
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+
+const runP = promisify(execFile);
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const DIST = join(ROOT, 'dist');
+export const RUNNER = join(import.meta.dirname, 'fixtures', 'attach-runner.mjs');
+
+export function buildDist(): void {
+  try {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+  } catch {
+    // tsc emits despite type errors elsewhere in the tree; the runner only needs these files.
+  }
+  for (const f of ['kube/cluster.js', 'io/attach.js', 'io/tap-port.js', 'io/capture.js']) {
+    if (!existsSync(join(DIST, f))) throw new Error(`build did not produce dist/${f}`);
+  }
+}
+
+export const sh = async (...args: string[]): Promise<string> => (await runP(args[0]!, args.slice(1), { maxBuffer: 16 << 20 })).stdout;
+export const inNs = (ns: string, ...args: string[]): Promise<string> => sh('ip', 'netns', 'exec', ns, ...args);
+
+export type Reply = Record<string, unknown> & { ok?: boolean; error?: string };
+
+/** One attach-runner child, spoken to in text commands, answering in JSON lines (in order). */
+export class Runner {
+  readonly child: ChildProcess;
+  readonly ready: Promise<Reply>;
+  stderr = '';
+  private readonly queue: ((r: Reply) => void)[] = [];
+  readonly exited: Promise<void>;
+
+  constructor(topo: string) {
+    this.child = spawn(process.execPath, [RUNNER, DIST, topo], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.exited = new Promise((res) => this.child.once('exit', () => res()));
+    const lines = createInterface({ input: this.child.stdout! });
+    this.ready = new Promise((res, rej) => {
+      this.child.once('exit', (code, sig) => rej(new Error(`runner exited (${code ?? sig}): ${this.stderr}`)));
+      lines.on('line', (l) => {
+        const msg = JSON.parse(l) as Reply;
+        if ('ready' in msg) {
+          if (msg['ready'] === true) res(msg);
+          else rej(new Error(String(msg['error'])));
+          return;
+        }
+        this.queue.shift()?.(msg);
+      });
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  cmd(line: string): Promise<Reply> {
+    return new Promise((res) => {
+      this.queue.push(res);
+      this.child.stdin!.write(`${line}\n`);
+    });
+  }
+
+  /** `quit`, then SIGKILL after 3 s if it is still there (only this child). */
+  async stop(): Promise<void> {
+    if (!this.alive) return;
+    this.child.stdin!.end('quit\n');
+    const t = setTimeout(() => { if (this.alive) this.child.kill('SIGKILL'); }, 3000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+/** Background processes (servers in namespaces) started by a test, ended by PID in afterAll. */
+export class Procs {
+  readonly list: ChildProcess[] = [];
+
+  /** `ip netns exec NS cmd...` in the background (ip execs the command: same PID). */
+  start(ns: string, ...cmd: string[]): ChildProcess {
+    const c = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: 'ignore' });
+    this.list.push(c);
+    return c;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const c of this.list) {
+      if (c.exitCode !== null || c.signalCode !== null) continue;
+      const gone = new Promise<void>((res) => c.once('exit', () => res()));
+      c.kill('SIGKILL');
+      await gone;
+    }
+  }
+}
+
+/** Resolves when `check` returns true, polling every 50 ms; false after `ms`. */
+export async function waitFor(check: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/** Sum of every drop counter in a runner `stats` reply. */
+export function totalDrops(stats: Reply): number {
+  let n = 0;
+  const add = (o: unknown): void => { for (const v of Object.values(o as Record<string, number>)) n += v; };
+  for (const a of Object.values(stats['attached'] as Record<string, { drops: unknown }>)) add(a.drops);
+  for (const nd of Object.values(stats['nodes'] as Record<string, { bridge: unknown; root: unknown }>)) { add(nd.bridge); add(nd.root); }
+  for (const p of Object.values(stats['pods'] as Record<string, unknown>)) add(p);
+  return n;
+}
