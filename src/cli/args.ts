@@ -13,6 +13,14 @@ export interface Io {
   isTTY: boolean;
 }
 
+/** A CLI command: name, one-line summary, --help text, and the runner (exit code). */
+export interface Command {
+  name: string;
+  summary: string;
+  help: string;
+  run(argv: string[], io: Io): Promise<number>;
+}
+
 export const processIo = (): Io => ({
   out: (s) => { process.stdout.write(s.endsWith('\n') ? s : `${s}\n`); },
   err: (s) => { process.stderr.write(s.endsWith('\n') ? s : `${s}\n`); },

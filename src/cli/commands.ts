@@ -2,19 +2,18 @@
  * The table of CLI commands: name, one-line summary, --help text, and the runner.
  */
 import { relative } from 'node:path';
-import { colour, intFlag, parse, UsageError, type Io } from './args.js';
+import { colour, intFlag, parse, UsageError, type Command } from './args.js';
+import { captureCommand } from './cmd-capture.js';
+import { LOCAL_COMMANDS } from './cmd-local.js';
+import { REMOTE_COMMANDS } from './cmd-remote.js';
+import { upCommand } from './cmd-up.js';
 import { runDemo } from '../control/demo.js';
 import { loadCluster, TopologyInvalidError } from '../control/load.js';
 import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
 import { runTrace, type TraceProto } from '../kube/trace.js';
 import { renderJourney, renderTrace } from '../kube/trace-text.js';
 
-export interface Command {
-  name: string;
-  summary: string;
-  help: string;
-  run(argv: string[], io: Io): Promise<number>;
-}
+export type { Command };
 
 const demo: Command = {
   name: 'demo',
@@ -114,7 +113,8 @@ with its path, e.g. pods[2].node: "node9" is not a node. Exit code 0 when valid,
     }
     for (const w of r.warnings) io.err(`warning: ${formatTopologyError(w, { location: true })}`);
     if (!r.ok) {
-      for (const e of r.errors) io.err(`${file}: ${formatTopologyError(e, { location: true })}`);
+      // With a line number the location already starts with the file (`demo.yaml:41:11: pods[2].node: ...`).
+      for (const e of r.errors) io.err(e.line !== undefined ? formatTopologyError(e, { location: true }) : `${file}: ${formatTopologyError(e)}`);
       io.err(`${r.errors.length} error${r.errors.length === 1 ? '' : 's'}`);
       return 1;
     }
@@ -123,5 +123,5 @@ with its path, e.g. pods[2].node: "node9" is not a node. Exit code 0 when valid,
   },
 };
 
-export const COMMANDS: Command[] = [demo, trace, validate];
+export const COMMANDS: Command[] = [demo, trace, validate, upCommand, ...REMOTE_COMMANDS, captureCommand, ...LOCAL_COMMANDS];
 export { TopologyInvalidError };

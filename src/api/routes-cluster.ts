@@ -1,0 +1,89 @@
+/**
+ * Routes over the cluster's state: topology, pods, services, per-node tables, conntrack,
+ * trace, stats, health. Thin: each validates through its schema and calls the Controller.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ConntrackQuery, Controller, PodBody, ServiceBody, TraceBody } from '../control/controller.js';
+import {
+  conntrackDeleteQuery, conntrackQuery, emptyQuery, keyParams, nodeParams, podSchema, serviceSchema, traceBody,
+} from './schemas.js';
+
+type Q = Record<string, string | number | undefined>;
+
+function filterOf(q: Q): ConntrackQuery {
+  const out: ConntrackQuery = {};
+  for (const k of ['proto', 'src', 'dst', 'sport', 'dport', 'node'] as const) {
+    const v = q[k];
+    if (v !== undefined) (out as Record<string, string | number>)[k] = v;
+  }
+  return out;
+}
+
+export function clusterRoutes(app: FastifyInstance, ctl: Controller): void {
+  app.get('/topology', {
+    schema: { summary: 'The cluster as it runs now: nodes, pods (with attach state), services with endpoints', tags: ['cluster'], querystring: emptyQuery },
+  }, () => ctl.topology());
+
+  app.post('/pods', {
+    schema: { summary: 'Add a pod while running (emulated, or attached when `attach` is given)', tags: ['pods'], body: podSchema },
+    config: { errors: [400, 404, 409, 501], status: 201 },
+  }, async (req, reply) => reply.code(201).send(await ctl.addPod(req.body as PodBody)));
+
+  app.delete('/pods/:name', {
+    schema: { summary: 'Remove a pod (an attached one is detached)', tags: ['pods'], params: keyParams },
+    config: { errors: [400, 404, 409] },
+  }, (req) => ctl.removePod((req.params as { name: string }).name));
+
+  app.post('/services', {
+    schema: { summary: 'Add a service while running (cluster IP allocated unless given)', tags: ['services'], body: serviceSchema },
+    config: { errors: [400, 404, 409, 501], status: 201 },
+  }, async (req, reply) => reply.code(201).send(await ctl.addService(req.body as ServiceBody)));
+
+  app.delete('/services/:name', {
+    schema: { summary: 'Remove a service: its rules, DNS name, cluster IP and NodePorts go', tags: ['services'], params: keyParams },
+    config: { errors: [400, 404, 501] },
+  }, (req) => ctl.removeService((req.params as { name: string }).name));
+
+  app.get('/services/:name/endpoints', {
+    schema: { summary: 'The pods behind a service', tags: ['services'], params: keyParams },
+    config: { errors: [400, 404, 501] },
+  }, (req) => ctl.endpoints((req.params as { name: string }).name));
+
+  for (const table of ['fdb', 'routes', 'neighbors', 'interfaces'] as const) {
+    const what = { fdb: 'the bridge\'s forwarding database', routes: 'the root namespace\'s routing table', neighbors: 'the root namespace\'s ARP table', interfaces: 'interfaces with counters' }[table];
+    app.get(`/nodes/:name/${table}`, {
+      schema: { summary: `A node's ${what}`, tags: ['nodes'], params: nodeParams },
+      config: { errors: [400, 404, 409] },
+    }, (req) => ctl.nodeTable((req.params as { name: string }).name, table));
+  }
+
+  app.get('/conntrack', {
+    schema: { summary: 'Conntrack entries of every node (or ?node=), filtered; JSON or `conntrack -L` text', tags: ['conntrack'], querystring: conntrackQuery },
+    config: { errors: [400, 404, 501], produces: ['application/json', 'text/plain'] },
+  }, (req, reply) => {
+    const q = req.query as Q;
+    if (q['format'] === 'text') {
+      const r = ctl.conntrackText(filterOf(q));
+      return reply.header('content-type', 'text/plain; charset=utf-8').header('x-podwire-count', String(r.count)).send(r.text);
+    }
+    return ctl.conntrack(filterOf(q));
+  });
+
+  app.delete('/conntrack', {
+    schema: { summary: 'Delete the conntrack entries matching the filters (`conntrack -D`)', tags: ['conntrack'], querystring: conntrackDeleteQuery },
+    config: { errors: [400, 404, 501] },
+  }, (req) => ctl.deleteConntrack(filterOf(req.query as Q)));
+
+  app.post('/trace', {
+    schema: { summary: 'Send one traced packet and return its journey and its reply\'s, hop by hop', tags: ['trace'], body: traceBody },
+    config: { errors: [400, 404] },
+  }, (req) => ctl.trace(req.body as TraceBody));
+
+  app.get('/stats', {
+    schema: { summary: 'Counters: per interface, per element (with drop reasons), link drops, packet pool', tags: ['stats'], querystring: emptyQuery },
+  }, () => ctl.stats());
+
+  app.get('/healthz', {
+    schema: { summary: 'Liveness and a summary of the instance', tags: ['stats'], querystring: emptyQuery },
+  }, () => ctl.health());
+}

@@ -1,0 +1,180 @@
+/**
+ * Commands that act on a running `podwire up` through its API: attach, detach, stats,
+ * conntrack. Each takes `--api URL` and `--token T`; `--json` prints the API's answer.
+ */
+import { colour, intFlag, parse, UsageError, type Command, type Io } from './args.js';
+import { apiTarget, query, request, requestJson } from './client.js';
+
+export const REMOTE_FLAGS = { api: { type: 'string' }, token: { type: 'string' } } as const;
+export const REMOTE_HELP = `  --api URL        the running podwire (default http://127.0.0.1:7070, or $PODWIRE_API)
+  --token T        its bearer token (default $PODWIRE_TOKEN)`;
+
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+export const target = (values: Record<string, string | boolean | undefined>) => apiTarget(str(values['api']), str(values['token']));
+
+const attach: Command = {
+  name: 'attach',
+  summary: 'join a real network namespace (netns or process) to a running cluster as a pod',
+  help: `usage: podwire attach POD (--netns NAME | --pid N) [--node NODE] [--ip IP] [--namespace NS] [--json]
+
+Creates a TAP device for POD, moves it into the namespace (a name under /run/netns, or
+the network namespace of process N, e.g. a container's), names it eth0 there, gives it
+the pod's address and a default route, and wires it to the node's bridge. POD is a pod of
+the topology (with or without attach:), or a new pod when --node is given.
+
+options:
+  --netns NAME     a named network namespace (ip netns add NAME)
+  --pid N          the network namespace of process N
+  --node NODE      add POD on NODE (for a pod not in the topology)
+  --ip IP          its address (default: the next free one of the node's pod CIDR)
+  --namespace NS   its Kubernetes namespace (default "default")
+  --json           print the pod as the API returns it
+${REMOTE_HELP}`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, {
+      ...REMOTE_FLAGS, netns: { type: 'string' }, pid: { type: 'string' }, node: { type: 'string' }, ip: { type: 'string' },
+      namespace: { type: 'string' }, json: { type: 'boolean' },
+    }, 'attach');
+    const [pod, extra] = positionals;
+    if (pod === undefined) throw new UsageError('podwire attach: missing POD');
+    if (extra !== undefined) throw new UsageError(`podwire attach: unexpected argument ${JSON.stringify(extra)}`);
+    const pid = intFlag(values['pid'], 'pid', 'attach', 1, 4194304);
+    const netns = str(values['netns']);
+    if ((pid === undefined) === (netns === undefined)) throw new UsageError('podwire attach: give exactly one of --netns NAME or --pid N');
+    const body = {
+      pod, ...(netns !== undefined ? { netns } : {}), ...(pid !== undefined ? { pid } : {}),
+      ...(str(values['node']) !== undefined ? { node: str(values['node']) } : {}),
+      ...(str(values['ip']) !== undefined ? { ip: str(values['ip']) } : {}),
+      ...(str(values['namespace']) !== undefined ? { namespace: str(values['namespace']) } : {}),
+    };
+    const r = await requestJson<{ key: string; ip: string; node: string; veth: string }>(target(values), 'POST', '/attach', body);
+    if (values['json'] === true) io.out(JSON.stringify(r, null, 2));
+    else io.out(`attached ${r.key}: eth0 ${r.ip} in ${netns !== undefined ? `netns ${netns}` : `pid ${pid}`}, bridged on ${r.node} as ${r.veth}`);
+    return 0;
+  },
+};
+
+const detach: Command = {
+  name: 'detach',
+  summary: 'remove an attached pod\'s TAP device from a running cluster',
+  help: `usage: podwire detach POD [--json]
+
+Closes the pod's TAP device (it disappears from the namespace it was moved into) and
+unwires it from the node's bridge. A pod added by attach --node is forgotten.
+
+options:
+  --json           print the API's answer
+${REMOTE_HELP}`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, { ...REMOTE_FLAGS, json: { type: 'boolean' } }, 'detach');
+    const [pod, extra] = positionals;
+    if (pod === undefined) throw new UsageError('podwire detach: missing POD');
+    if (extra !== undefined) throw new UsageError(`podwire detach: unexpected argument ${JSON.stringify(extra)}`);
+    const r = await requestJson(target(values), 'DELETE', `/attach/${encodeURIComponent(pod)}`);
+    io.out(values['json'] === true ? JSON.stringify(r, null, 2) : `detached ${pod}`);
+    return 0;
+  },
+};
+
+interface Stats {
+  clock: string;
+  pool: { size: number; available: number; exhausted: number };
+  engine: { linkDrops: number; unconnectedDrops: number };
+  dropReasons: Record<string, number>;
+  linkDrops: { link: string; drops: number }[];
+  conntrack: Record<string, number>;
+  interfaces: Record<string, { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number; rxDropped: number; txDropped: number }>;
+}
+
+function renderStats(s: Stats, io: Io): void {
+  const c = colour(io);
+  const rows = Object.entries(s.interfaces);
+  const w = Math.max(9, ...rows.map(([n]) => n.length));
+  const num = (n: number, width = 10): string => String(n).padStart(width);
+  io.out(c.bold(`${'interface'.padEnd(w)}  ${'rx pkts'.padStart(10)} ${'rx bytes'.padStart(12)}  ${'tx pkts'.padStart(10)} ${'tx bytes'.padStart(12)}  ${'dropped'.padStart(8)}`));
+  for (const [n, v] of rows) io.out(`${n.padEnd(w)}  ${num(v.rxPackets)} ${num(v.rxBytes, 12)}  ${num(v.txPackets)} ${num(v.txBytes, 12)}  ${num(v.rxDropped + v.txDropped, 8)}`);
+  const drops = Object.entries(s.dropReasons).sort((a, b) => b[1] - a[1]);
+  io.out('');
+  io.out(c.bold('drop reasons:') + (drops.length === 0 ? ' none' : ''));
+  for (const [r, n] of drops) io.out(`  ${c.red(r)} ${n}`);
+  io.out(`link drops: ${s.engine.linkDrops} (full links), unconnected ports: ${s.engine.unconnectedDrops}`);
+  for (const l of s.linkDrops) io.out(`  ${l.link}: ${l.drops}`);
+  io.out(`conntrack entries: ${Object.entries(s.conntrack).map(([n, v]) => `${n} ${v}`).join(', ') || 'none'}`);
+  io.out(`packet pool: ${s.pool.available} of ${s.pool.size} free, ${s.pool.exhausted} allocation failures; clock: ${s.clock}`);
+}
+
+const stats: Command = {
+  name: 'stats',
+  summary: 'counters of a running cluster: interfaces, drop reasons, link drops',
+  help: `usage: podwire stats [--json]
+
+Prints every interface's packet and byte counters, the drop reasons counted by the
+elements (bridges, namespaces, veths, tunnels, conntrack), drops at full links, the
+conntrack table sizes and the packet pool. --json prints the API's full answer, with
+every element's counters.
+
+options:
+  --json           print GET /stats as JSON
+${REMOTE_HELP}`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, { ...REMOTE_FLAGS, json: { type: 'boolean' } }, 'stats');
+    if (positionals.length > 0) throw new UsageError(`podwire stats: unexpected argument ${JSON.stringify(positionals[0])}`);
+    const s = await requestJson<Stats>(target(values), 'GET', '/stats');
+    if (values['json'] === true) io.out(JSON.stringify(s, null, 2));
+    else renderStats(s, io);
+    return 0;
+  },
+};
+
+const conntrack: Command = {
+  name: 'conntrack',
+  summary: 'list or delete conntrack entries of a running cluster (conntrack -L / -D)',
+  help: `usage: podwire conntrack [-L | -D] [-p PROTO] [-s SRC] [-d DST] [--sport N] [--dport N] [--node NODE] [--json]
+
+Lists (-L, the default) the connection tracking entries of every node, or of --node,
+in conntrack-tools' format (one "# node" comment line per node), with the tool's summary
+line on stderr; -D (--delete) deletes the matching entries instead. Filters match the
+original direction's tuple, as conntrack's do.
+
+options:
+  -L, --list       list (default)
+  -D, --delete     delete the matching entries
+  -p, --proto P    tcp, udp, icmp or a protocol number
+  -s, --src IP     original source address
+  -d, --dst IP     original destination address
+  --sport N        original source port
+  --dport N        original destination port
+  --node NODE      only this node's table
+  --json           print JSON (entries with both tuples, state, timeout, NAT flags)
+${REMOTE_HELP}`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, {
+      ...REMOTE_FLAGS, list: { type: 'boolean', short: 'L' }, delete: { type: 'boolean', short: 'D' },
+      proto: { type: 'string', short: 'p' }, src: { type: 'string', short: 's' }, dst: { type: 'string', short: 'd' },
+      sport: { type: 'string' }, dport: { type: 'string' }, node: { type: 'string' }, json: { type: 'boolean' },
+    }, 'conntrack');
+    if (positionals.length > 0) throw new UsageError(`podwire conntrack: unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (values['list'] === true && values['delete'] === true) throw new UsageError('podwire conntrack: give -L or -D, not both');
+    const sport = intFlag(values['sport'], 'sport', 'conntrack', 0, 65535);
+    const dport = intFlag(values['dport'], 'dport', 'conntrack', 0, 65535);
+    const filters = { proto: str(values['proto']), src: str(values['src']), dst: str(values['dst']), sport, dport, node: str(values['node']) };
+    const t = target(values);
+    if (values['delete'] === true) {
+      const r = await requestJson<{ deleted: number }>(t, 'DELETE', `/conntrack${query(filters)}`);
+      if (values['json'] === true) io.out(JSON.stringify(r, null, 2));
+      else io.err(`conntrack v1.4.8 (conntrack-tools): ${r.deleted} flow entries have been deleted.`);
+      return 0;
+    }
+    if (values['json'] === true) {
+      io.out(JSON.stringify(await requestJson(t, 'GET', `/conntrack${query({ ...filters, format: 'json' })}`), null, 2));
+      return 0;
+    }
+    const res = await request(t, 'GET', `/conntrack${query({ ...filters, format: 'text' })}`);
+    const text = await res.text();
+    if (text !== '') io.out(text.replace(/\n$/, ''));
+    io.err(`conntrack v1.4.8 (conntrack-tools): ${res.headers.get('x-podwire-count') ?? '0'} flow entries have been shown.`);
+    return 0;
+  },
+};
+
+export const REMOTE_COMMANDS: Command[] = [attach, detach, stats, conntrack];

@@ -1,0 +1,399 @@
+/**
+ * Controller: the one façade the CLI and the REST API both call for a running cluster
+ * (Click's read/write handlers, as one object). Reads answer from the cluster as it is;
+ * every mutation (pods, services, conntrack deletes, captures, attach, traces) runs under
+ * one FIFO lock, so an asynchronous step (attach waits for `ip` commands) never lets
+ * another request see or build on a half-applied change. The engine itself is
+ * single-threaded: a synchronous mutation is atomic by construction.
+ *
+ * Errors are ControlErrors (status 400/404/409/501/503, the JSON pointer of the bad field
+ * and its value); errors from the layers below are mapped here, nowhere else.
+ */
+import { attachPod, cleanupLeftovers, detachPod, type AttachedPod } from '../io/attach.js';
+import type { Cluster, NodeRuntime } from '../kube/cluster.js';
+import { podKey } from '../kube/cluster.js';
+import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
+import { runTrace, type TraceProto, type Journey } from '../kube/trace.js';
+import type { AppType, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
+import { conntrackSummary } from '../netfilter/conntrack-dump.js';
+import type { ConntrackFilter, ConntrackTable } from '../netfilter/conntrack.js';
+import type { ConntrackEntryView } from '../netfilter/conntrack-dump.js';
+import { parseIpv4 } from '../wire/addr.js';
+import { CaptureManager } from './captures.js';
+import { badRequest, conflict, ControlError, Mutex, notAvailable, notFound, toControlError } from './errors.js';
+import { attachError, attachTarget, conntrackFilter } from './inputs.js';
+import { fdbView, interfacesView, neighborsView, podView, routesView, serviceView, statsView, topologyView, type PodView, type ServiceView } from './views.js';
+
+export interface PodBody {
+  name: string;
+  node: string;
+  namespace?: string;
+  ip?: string;
+  labels?: Record<string, string>;
+  apps?: { type: AppType; port?: number }[];
+  attach?: { netns?: string; pid?: number };
+}
+
+export interface ServiceBody {
+  name: string;
+  namespace?: string;
+  type?: ServiceType;
+  clusterIP?: string;
+  selector?: Record<string, string>;
+  ports: { name?: string; port: number; targetPort?: number; protocol?: Protocol; nodePort?: number }[];
+  sessionAffinity?: 'None' | 'ClientIP';
+  sessionAffinityTimeout?: number;
+  externalTrafficPolicy?: 'Cluster' | 'Local';
+  scheduler?: IpvsScheduler;
+  weights?: Record<string, number>;
+}
+
+export interface AttachBody {
+  pod: string;
+  netns?: string;
+  pid?: number;
+  /** For a pod that is not in the topology: it is added on this node. */
+  node?: string;
+  namespace?: string;
+  ip?: string;
+  labels?: Record<string, string>;
+}
+
+export interface TraceBody {
+  from: string;
+  to: string;
+  proto?: TraceProto;
+  port?: number;
+}
+
+/** Conntrack filters as they come from a query string or CLI flags (strings or numbers). */
+export interface ConntrackQuery {
+  proto?: string | number;
+  src?: string;
+  dst?: string;
+  sport?: string | number;
+  dport?: string | number;
+  node?: string;
+}
+
+export interface ControllerOptions {
+  /** Folder for capture files (default `captures`). */
+  capturesDir?: string;
+}
+
+const APP_PROTOCOLS: Readonly<Record<AppType, readonly string[]>> = { http: ['TCP'], 'tcp-echo': ['TCP'], 'udp-echo': ['UDP'], dns: ['UDP', 'TCP'] };
+
+export class Controller {
+  readonly captures: CaptureManager;
+  readonly startedAt = new Date();
+  private readonly lock = new Mutex();
+  private closing = false;
+
+  constructor(readonly cluster: Cluster, opts: ControllerOptions = {}) {
+    this.captures = new CaptureManager(cluster, opts.capturesDir ?? 'captures', this.startedAt);
+  }
+
+  // ---- reads --------------------------------------------------------------------------
+
+  topology(): Record<string, unknown> {
+    return topologyView(this.cluster, (k) => this.attachedTarget(k));
+  }
+
+  nodeTable(name: string, table: 'fdb' | 'routes' | 'neighbors' | 'interfaces'): Record<string, unknown> {
+    const c = this.cluster;
+    const n = c.nodes.get(name);
+    if (n === undefined) {
+      if (c.plan.nodes.some((p) => p.name === name)) throw conflict('/name', name, 'is not emulated by this podwire instance (an external node or another host\'s)');
+      throw notFound('/name', name, 'node', c.plan.nodes.map((p) => p.name));
+    }
+    switch (table) {
+      case 'fdb': return fdbView(c, n);
+      case 'routes': return routesView(n);
+      case 'neighbors': return neighborsView(c, n);
+      case 'interfaces': return interfacesView(c, n);
+    }
+  }
+
+  endpoints(name: string, namespace?: string): Record<string, unknown> {
+    this.needServices('service endpoints');
+    const s = this.findService(name, namespace);
+    const pods = new Map(this.cluster.plan.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+    return {
+      service: s.name, namespace: s.namespace, clusterIP: serviceView(s).clusterIP,
+      ports: s.ports.map((p) => ({ ...p })),
+      endpoints: s.endpoints.map((n) => {
+        const p = pods.get(`${s.namespace}/${n}`);
+        return { pod: n, node: p?.node ?? null, ip: p === undefined ? null : podView(this.cluster, p, null).ip, ports: s.ports.map((sp) => `${sp.targetPort}/${sp.protocol}`) };
+      }),
+    };
+  }
+
+  conntrack(q: ConntrackQuery): { entries: (ConntrackEntryView & { node: string })[]; count: number } {
+    const { filter, tables } = this.conntrackSelect(q);
+    const now = this.cluster.engine.now();
+    const entries: (ConntrackEntryView & { node: string })[] = [];
+    for (const [node, t] of tables) for (const e of t.entries(now, filter)) entries.push({ node, ...e });
+    return { entries, count: entries.length };
+  }
+
+  /** `conntrack -L` text, one `# node` header line per node, then its entries; the summary line last. */
+  conntrackText(q: ConntrackQuery): { text: string; count: number; summary: string } {
+    const { filter, tables } = this.conntrackSelect(q);
+    const now = this.cluster.engine.now();
+    let text = '';
+    let count = 0;
+    for (const [node, t] of tables) {
+      const body = t.dump(now, filter);
+      const n = body === '' ? 0 : body.split('\n').length - 1;
+      count += n;
+      text += `# ${node}: ${n} flow entries\n${body}`;
+    }
+    return { text, count, summary: conntrackSummary(count) };
+  }
+
+  stats(): Record<string, unknown> {
+    return statsView(this.cluster);
+  }
+
+  health(): Record<string, unknown> {
+    const c = this.cluster;
+    return {
+      status: this.closing ? 'stopping' : 'ok', cluster: c.plan.cluster.name, startedAt: this.startedAt.toISOString(),
+      uptimeMs: Date.now() - this.startedAt.getTime(), clock: c.engine.clock.kind,
+      nodes: c.nodes.size, pods: c.pods.size, attached: [...c.attached.keys()], services: c.plan.services.length,
+      captures: this.captures.runningCount, liveCaptures: this.captures.liveCount, supportsServices: c.supportsServices,
+      pendingOperations: this.lock.pending,
+    };
+  }
+
+  // ---- mutations ----------------------------------------------------------------------
+
+  addPod(body: PodBody): Promise<PodView> {
+    return this.mutate(async () => {
+      const c = this.cluster;
+      const namespace = body.namespace ?? 'default';
+      const key = podKey({ name: body.name, namespace });
+      const node = this.emulatedNode(body.node, '/node');
+      if (c.plan.pods.some((p) => podKey(p) === key)) throw conflict('/name', body.name, `is already a pod${namespace === 'default' ? '' : ` in namespace ${namespace}`}`);
+      const ip = body.ip === undefined ? undefined : parseIpv4(body.ip);
+      if (ip !== undefined && c.plan.pods.some((p) => p.ip === ip)) throw conflict('/ip', body.ip, 'is already used by another pod');
+      const apps = (body.apps ?? []).map((a) => ({ type: a.type, port: a.port ?? DEFAULT_APP_PORTS[a.type] }));
+      const seen = new Map<string, number>();
+      apps.forEach((a, i) => {
+        for (const proto of APP_PROTOCOLS[a.type]) {
+          if (seen.has(`${proto}/${a.port}`)) throw conflict(`/apps/${i}/port`, a.port, `is already used by apps[${seen.get(`${proto}/${a.port}`)}] (${proto})`);
+          seen.set(`${proto}/${a.port}`, i);
+        }
+      });
+      if (apps.some((a) => a.type === 'dns') && c.dnsApp === null) throw notAvailable('the dns app', 'this cluster has no DNS records (services layer)');
+      const fields = { 'pod IP': '/ip', [`node ${JSON.stringify(body.node)} podCIDR`]: '/ip' };
+      if (body.attach !== undefined) {
+        if (apps.length > 0) throw badRequest('/apps', body.apps, 'must be empty for an attached pod: the real namespace runs its own processes');
+        const target = attachTarget(body.attach, '/attach');
+        await this.doAttach({ name: body.name, namespace, node: node.plan.name, ...(body.ip !== undefined ? { ip: body.ip } : {}), ...(body.labels !== undefined ? { labels: body.labels } : {}) }, target, fields);
+      } else {
+        try {
+          c.addPod({ name: body.name, namespace, node: body.node, ...(ip !== undefined ? { ip } : {}), labels: body.labels ?? {}, apps });
+        } catch (e) {
+          throw toControlError(e, fields);
+        }
+      }
+      return podView(c, c.plan.pods.find((p) => podKey(p) === key)!, this.attachedTarget(key));
+    });
+  }
+
+  removePod(name: string): Promise<{ removed: string; detached: boolean }> {
+    return this.mutate(async () => {
+      const c = this.cluster;
+      if (c.attached.has(name)) {
+        await this.runDetach(name);
+        return { removed: name, detached: true };
+      }
+      if (!c.pods.has(name)) {
+        if (c.plan.pods.some((p) => podKey(p) === name)) throw conflict('/name', name, 'is not emulated by this podwire instance (on an external node, or an attach: pod not attached)');
+        throw notFound('/name', name, 'pod', c.plan.pods.map(podKey));
+      }
+      c.removePod(name);
+      return { removed: name, detached: false };
+    });
+  }
+
+  addService(body: ServiceBody): Promise<ServiceView> {
+    return this.mutate(() => {
+      this.needServices('services');
+      const c = this.cluster;
+      const namespace = body.namespace ?? 'default';
+      if (c.plan.services.some((s) => s.name === body.name && s.namespace === namespace)) throw conflict('/name', body.name, `is already a service in namespace ${namespace}`);
+      const ports = new Set<string>();
+      body.ports.forEach((p, i) => {
+        const k = `${p.port}/${p.protocol ?? 'TCP'}`;
+        if (ports.has(k)) throw conflict(`/ports/${i}/port`, p.port, `is listed twice (${k})`);
+        ports.add(k);
+        if (p.nodePort !== undefined && (body.type ?? 'ClusterIP') !== 'NodePort') throw badRequest(`/ports/${i}/nodePort`, p.nodePort, 'needs type NodePort');
+      });
+      try {
+        const plan = c.addService({ ...body, namespace });
+        return serviceView(plan);
+      } catch (e) {
+        throw toControlError(e, { 'service IP': '/clusterIP', nodePort: '/ports' });
+      }
+    });
+  }
+
+  removeService(name: string, namespace?: string): Promise<{ removed: string }> {
+    return this.mutate(() => {
+      this.needServices('services');
+      const s = this.findService(name, namespace);
+      this.cluster.removeService(s.name, s.namespace);
+      return { removed: `${s.namespace}/${s.name}` };
+    });
+  }
+
+  deleteConntrack(q: ConntrackQuery): Promise<{ deleted: number; perNode: Record<string, number> }> {
+    return this.mutate(() => {
+      const { filter, tables } = this.conntrackSelect(q);
+      const now = this.cluster.engine.now();
+      const perNode: Record<string, number> = {};
+      let deleted = 0;
+      for (const [node, t] of tables) {
+        perNode[node] = t.deleteWhere(filter, now);
+        deleted += perNode[node];
+      }
+      return { deleted, perNode };
+    });
+  }
+
+  trace(body: TraceBody): Promise<{ request: Journey; reply: Journey | null }> {
+    return this.mutate(() => {
+      try {
+        const r = runTrace(this.cluster, { from: body.from, to: body.to, ...(body.proto !== undefined ? { proto: body.proto } : {}), ...(body.port !== undefined ? { port: body.port } : {}) });
+        return { request: r.request, reply: r.reply };
+      } catch (e) {
+        throw toControlError(e);
+      }
+    });
+  }
+
+  attach(body: AttachBody): Promise<PodView> {
+    return this.mutate(async () => {
+      const c = this.cluster;
+      const target = attachTarget(body, '');
+      const namespace = body.namespace ?? 'default';
+      const key = body.pod.includes('.') || namespace === 'default' ? body.pod : `${body.pod}.${namespace}`;
+      if (c.attached.has(key)) throw conflict('/pod', body.pod, 'is already attached');
+      if (c.pods.has(key)) throw conflict('/pod', body.pod, 'is an emulated pod: remove it first (DELETE /pods/NAME) or attach under a new name');
+      const planned = c.plan.pods.find((p) => podKey(p) === key);
+      if (planned !== undefined) {
+        this.emulatedNode(planned.node, '/pod');
+        await this.doAttach(key, target, {});
+      } else {
+        if (body.node === undefined) throw notFound('/pod', body.pod, 'pod (give node to add it)', c.plan.pods.map(podKey));
+        this.emulatedNode(body.node, '/node');
+        const spec = { name: body.pod.split('.')[0]!, namespace, node: body.node, ...(body.ip !== undefined ? { ip: body.ip } : {}), ...(body.labels !== undefined ? { labels: body.labels } : {}) };
+        await this.doAttach(spec, target, { 'pod IP': '/ip', [`node ${JSON.stringify(body.node)} podCIDR`]: '/ip' });
+      }
+      return podView(c, c.plan.pods.find((p) => podKey(p) === key)!, this.attachedTarget(key));
+    });
+  }
+
+  detach(pod: string): Promise<{ detached: string }> {
+    return this.mutate(async () => {
+      if (!this.cluster.attached.has(pod)) {
+        throw notFound('/pod', pod, 'attached pod', this.cluster.attached.keys());
+      }
+      await this.runDetach(pod);
+      return { detached: pod };
+    });
+  }
+
+  /** `podwire cleanup`: removes TAP devices a podwire left behind (idempotent). */
+  static async cleanup(): Promise<{ removed: { netns: string; name: string }[]; failed: { netns: string; name: string; error: string }[] }> {
+    try {
+      return await cleanupLeftovers();
+    } catch (e) {
+      throw new ControlError(500, `cleanup failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Runs under the lock; refused (503) once closing. */
+  mutate<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new ControlError(503, 'podwire is shutting down'));
+    return this.lock.run(() => {
+      if (this.closing) throw new ControlError(503, 'podwire is shutting down');
+      return fn();
+    });
+  }
+
+  /** Stops captures and live streams (files flushed, closed), detaches attached pods, closes the cluster. */
+  async close(): Promise<{ errors: string[] }> {
+    const errors: string[] = [];
+    await this.lock.run(async () => {
+      if (this.closing) return;
+      this.closing = true;
+      try { this.captures.close(); } catch (e) { errors.push(`captures: ${(e as Error).message}`); }
+      for (const pod of [...this.cluster.attached.keys()]) {
+        try { await detachPod(this.cluster, pod); } catch (e) { errors.push(`detach ${pod}: ${(e as Error).message}`); }
+      }
+      this.cluster.close();
+    });
+    return { errors };
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  // ---- helpers ------------------------------------------------------------------------
+
+  private attachedTarget(key: string): AttachSpec | null {
+    const a = this.cluster.attached.get(key) as AttachedPod | undefined;
+    return a === undefined ? null : { ...a.target };
+  }
+
+  private emulatedNode(name: string, field: string): NodeRuntime {
+    const c = this.cluster;
+    const n = c.nodes.get(name);
+    if (n !== undefined) return n;
+    if (c.plan.nodes.some((p) => p.name === name)) throw conflict(field, name, 'is not a node this podwire instance emulates');
+    throw notFound(field, name, 'node', c.plan.nodes.map((p) => p.name));
+  }
+
+  private needServices(what: string): void {
+    if (!this.cluster.supportsServices) throw notAvailable(what, 'this cluster has no service proxy (kube-proxy layer) installed');
+  }
+
+  private findService(name: string, namespace?: string): ServicePlan {
+    const [n, ns] = namespace !== undefined ? [name, namespace] : name.includes('.') ? name.split('.', 2) as [string, string] : [name, 'default'];
+    const s = this.cluster.plan.services.find((x) => x.name === n && x.namespace === ns);
+    if (s === undefined) throw notFound('/name', name, 'service', this.cluster.plan.services.map((x) => (x.namespace === 'default' ? x.name : `${x.name}.${x.namespace}`)));
+    return s;
+  }
+
+  private conntrackSelect(q: ConntrackQuery): { filter: ConntrackFilter; tables: [string, ConntrackTable][] } {
+    this.needServices('conntrack');
+    const filter = conntrackFilter(q);
+    const all = [...this.cluster.services.conntrack.entries()];
+    if (q.node !== undefined) {
+      const t = all.filter(([n]) => n === q.node);
+      if (t.length === 0) throw notFound('/node', q.node, 'node', all.map(([n]) => n));
+      return { filter, tables: t };
+    }
+    return { filter, tables: all };
+  }
+
+  private async doAttach(pod: Parameters<typeof attachPod>[1], target: AttachSpec, fields: Readonly<Record<string, string>>): Promise<void> {
+    try {
+      await attachPod(this.cluster, pod, target);
+    } catch (e) {
+      throw attachError(e, fields);
+    }
+  }
+
+  private async runDetach(pod: string): Promise<void> {
+    try {
+      await detachPod(this.cluster, pod);
+    } catch (e) {
+      throw attachError(e, {});
+    }
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Inputs of the control façade that need translating: conntrack filters (as a query
+ * string or CLI flags give them), attach targets, and the attach layer's errors.
+ */
+import { AttachError } from '../io/attach.js';
+import type { AttachSpec } from '../kube/types.js';
+import type { ConntrackFilter } from '../netfilter/conntrack.js';
+import { tryParseIpv4 } from '../wire/addr.js';
+import { badRequest, conflict, ControlError, notAvailable, notFound, toControlError } from './errors.js';
+import type { ConntrackQuery } from './controller.js';
+
+const PROTO_NUMBERS: Readonly<Record<string, number>> = { icmp: 1, tcp: 6, udp: 17 };
+
+/** Query values -> a ConntrackFilter over the original tuple; bad values are 400s naming the key. */
+export function conntrackFilter(q: ConntrackQuery): ConntrackFilter {
+  const filter: ConntrackFilter = {};
+  if (q.proto !== undefined) {
+    const s = String(q.proto).toLowerCase();
+    const n = PROTO_NUMBERS[s] ?? (/^[0-9]{1,3}$/.test(s) && Number(s) <= 255 ? Number(s) : undefined);
+    if (n === undefined) throw badRequest('/proto', q.proto, 'is not a protocol (tcp, udp, icmp or a number 0-255)');
+    filter.proto = n;
+  }
+  for (const f of ['src', 'dst'] as const) {
+    const v = q[f];
+    if (v === undefined) continue;
+    const ip = tryParseIpv4(v);
+    if (ip === null) throw badRequest(`/${f}`, v, 'is not an IPv4 address');
+    filter[f] = ip;
+  }
+  for (const f of ['sport', 'dport'] as const) {
+    const v = q[f];
+    if (v === undefined) continue;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535 || String(v).trim() === '') throw badRequest(`/${f}`, v, 'is not a port (0-65535)');
+    filter[f] = n;
+  }
+  return filter;
+}
+
+export function attachTarget(a: { netns?: string; pid?: number }, base: string): AttachSpec {
+  if (a.netns !== undefined && a.pid !== undefined) throw badRequest(`${base}/pid`, a.pid, 'cannot be given together with netns (one target: netns or pid)');
+  if (a.netns !== undefined) return { netns: a.netns };
+  if (a.pid !== undefined) return { pid: a.pid };
+  throw badRequest(base === '' ? '/netns' : base, null, 'needs a target: netns (a name under /run/netns) or pid (a process)');
+}
+
+/** AttachError (src/io/attach.ts) and the TAP addon's errors, as ControlErrors. */
+export function attachError(e: unknown, fields: Readonly<Record<string, string>>): ControlError {
+  if (e instanceof ControlError) return e;
+  if (!(e instanceof AttachError)) return toControlError(e, fields);
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code === 'ERR_PODWIRE_TAP_ADDON') return notAvailable('attach', cause.message ?? e.message);
+  if (cause !== undefined && (cause.code === 'EPERM' || cause.code === 'EACCES')) return new ControlError(500, `${e.message} (attach needs root or CAP_NET_ADMIN)`);
+  if (e.field === 'attach.netns') return notFound('/netns', e.value, 'network namespace');
+  if (e.field === 'attach.pid') return notFound('/pid', e.value, 'process');
+  if (e.field === 'pod') return /already attached|is emulated/.test(e.message) ? conflict('/pod', e.value, e.message) : new ControlError(404, e.message, '/pod', e.value);
+  if (e.field === 'target') return new ControlError(400, e.message, '/netns', null);
+  if (cause !== undefined) {
+    const mapped = toControlError(cause, fields);
+    if (mapped.status !== 500) return mapped;
+  }
+  return new ControlError(500, e.message);
+}

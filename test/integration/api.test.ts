@@ -1,0 +1,329 @@
+/**
+ * The REST API over the demo cluster: every route through fastify's inject, every class
+ * of error (400 with the field's JSON pointer and value, 404, 409, 501), the OpenAPI
+ * document, then the same server over a real socket on 127.0.0.1: bearer tokens, the
+ * loopback rule, a live pcapng stream, and 50 concurrent clients that must leave the
+ * topology consistent.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildApi, startApi, ApiConfigError, type StartedApi } from '../../src/api/server.js';
+import { isLoopbackHost, listenRefusal, parseListen } from '../../src/api/auth.js';
+import { podSchema } from '../../src/kube/schema.js';
+import { Controller } from '../../src/control/controller.js';
+import { consistencyProblems, demoController, pcapngBlocks, PCAPNG_EPB, PCAPNG_SHB, type Harness } from './helpers.js';
+
+let h: Harness;
+let app: FastifyInstance;
+const covered = new Set<string>();
+
+/** Calls `METHOD /api/v1<template>` with `{param}`s filled in, recording the route as covered. */
+async function call(method: string, template: string, params: Record<string, string> = {}, body?: unknown, qs = ''): Promise<LightMyRequestResponse> {
+  covered.add(`${method.toLowerCase()} /api/v1${template}`);
+  const url = `/api/v1${template.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k]!))}${qs}`;
+  return app.inject({ method: method as 'GET', url, ...(body !== undefined ? { payload: body as object } : {}) });
+}
+
+function expectError(r: LightMyRequestResponse, status: number, field: string | null, value?: unknown): Record<string, unknown> {
+  expect(r.statusCode, r.body).toBe(status);
+  const b = r.json<Record<string, unknown>>();
+  expect(typeof b['error']).toBe('string');
+  expect(b['field']).toBe(field);
+  if (value !== undefined) expect(b['value']).toEqual(value);
+  return b;
+}
+
+beforeAll(async () => {
+  h = await demoController();
+  app = buildApi(h.ctl);
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app.close();
+  await h.done();
+});
+
+describe('API routes through inject', () => {
+  it('GET /topology describes nodes, pods and services', async () => {
+    const t = (await call('GET', '/topology')).json<{ nodes: { name: string }[]; pods: { name: string; ip: string }[]; services: { name: string; endpoints: string[] }[] }>();
+    expect(t.nodes.map((n) => n.name)).toEqual(['node1', 'node2']);
+    expect(t.pods.find((p) => p.name === 'pod1')?.ip).toBe('10.244.1.2');
+    expect(t.services.find((s) => s.name === 'service1')?.endpoints.sort()).toEqual(['pod2', 'pod3']);
+  });
+
+  it('POST /pods adds a reachable pod, DELETE /pods/:name removes it', async () => {
+    const r = await call('POST', '/pods', {}, { name: 'pod7', node: 'node2', labels: { app: 'web' }, apps: [{ type: 'udp-echo', port: 9000 }] });
+    expect(r.statusCode, r.body).toBe(201);
+    expect(r.json()).toMatchObject({ name: 'pod7', node: 'node2', emulated: true, apps: [{ type: 'udp-echo', port: 9000 }] });
+    const tr = (await call('POST', '/trace', {}, { from: 'pod1', to: 'pod7', proto: 'udp', port: 9000 })).json<{ request: { delivered: boolean }; reply: { delivered: boolean } | null }>();
+    expect(tr.request.delivered).toBe(true);
+    expect(tr.reply?.delivered).toBe(true);
+    expect((await call('GET', '/services/{name}/endpoints', { name: 'service1' })).json<{ endpoints: { pod: string }[] }>().endpoints.map((e) => e.pod)).toContain('pod7');
+    expect((await call('DELETE', '/pods/{name}', { name: 'pod7' })).statusCode).toBe(200);
+    expectError(await call('DELETE', '/pods/{name}', { name: 'pod7' }), 404, '/name', 'pod7');
+    expect(consistencyProblems(h.cluster)).toEqual([]);
+  });
+
+  it('rejects bad pod bodies with 400 naming the field and the value', async () => {
+    expect(expectError(await call('POST', '/pods', {}, { name: 'Pod9', node: 'node1' }), 400, '/name', 'Pod9')['in']).toBe('body');
+    expectError(await call('POST', '/pods', {}, { name: 'pod9', node: 'node1', nmae: 'x' }), 400, '/nmae', 'x');
+    expectError(await call('POST', '/pods', {}, { node: 'node1' }), 400, '/name', null);
+    expectError(await call('POST', '/pods', {}, { name: 'pod9', node: 'node1', ip: '10.244.1.300' }), 400, '/ip', '10.244.1.300');
+    expectError(await call('POST', '/pods', {}, { name: 'pod9', node: 'node1', apps: [{ type: 'ftp' }] }), 400, '/apps/0/type', 'ftp');
+    expectError(await call('POST', '/pods', {}, { name: 'pod9', node: 'node1', ip: '10.244.2.50' }), 400, '/ip', '10.244.2.50');
+    const bad = await app.inject({ method: 'POST', url: '/api/v1/pods', headers: { 'content-type': 'application/json' }, payload: '{"name": ' });
+    expectError(bad, 400, '');
+  });
+
+  it('answers 404 for unknown names and 409 for conflicts', async () => {
+    expectError(await call('POST', '/pods', {}, { name: 'pod9', node: 'node9' }), 404, '/node', 'node9');
+    expectError(await call('POST', '/pods', {}, { name: 'pod1', node: 'node1' }), 409, '/name', 'pod1');
+    expectError(await call('POST', '/pods', {}, { name: 'pod9', node: 'node1', ip: '10.244.1.2' }), 409, '/ip', '10.244.1.2');
+    expectError(await call('POST', '/pods', {}, { name: 'pod9', node: 'node1', apps: [{ type: 'http', port: 80 }, { type: 'tcp-echo', port: 80 }] }), 409, '/apps/1/port', 80);
+    expectError(await call('GET', '/nodes/{name}/fdb', { name: 'node9' }), 404, '/name', 'node9');
+    expect(expectError(await call('GET', '/nodes/{name}/fdb', { name: 'Node_1' }), 400, '/name', 'Node_1')['in']).toBe('params');
+    expectError(await call('GET', '/services/{name}/endpoints', { name: 'nope' }), 404, '/name', 'nope');
+    expect((await app.inject({ method: 'GET', url: '/api/v1/nothing-here' })).statusCode).toBe(404);
+    expect(consistencyProblems(h.cluster)).toEqual([]);
+  });
+
+  it('POST /services, endpoints, DELETE /services/:name', async () => {
+    const r = await call('POST', '/services', {}, { name: 'web2', selector: { app: 'web' }, ports: [{ port: 81, targetPort: 8080 }] });
+    expect(r.statusCode, r.body).toBe(201);
+    const vip = r.json<{ clusterIP: string }>().clusterIP;
+    const ep = (await call('GET', '/services/{name}/endpoints', { name: 'web2' })).json<{ clusterIP: string; endpoints: { pod: string; ip: string }[] }>();
+    expect(ep.clusterIP).toBe(vip);
+    expect(ep.endpoints.map((e) => e.pod).sort()).toEqual(['pod2', 'pod3']);
+    const tr = (await call('POST', '/trace', {}, { from: 'pod1', to: 'web2', proto: 'tcp', port: 81 })).json<{ request: { delivered: boolean } }>();
+    expect(tr.request.delivered).toBe(true);
+    expectError(await call('POST', '/services', {}, { name: 'web2', ports: [{ port: 82 }] }), 409, '/name', 'web2');
+    expectError(await call('POST', '/services', {}, { name: 'web3', clusterIP: vip, ports: [{ port: 82 }] }), 409, '/clusterIP', vip);
+    expectError(await call('POST', '/services', {}, { name: 'web3', ports: [] }), 400, '/ports', []);
+    expectError(await call('POST', '/services', {}, { name: 'web3', ports: [{ port: 82, protocol: 'SCTP' }] }), 400, '/ports/0/protocol', 'SCTP');
+    expect((await call('DELETE', '/services/{name}', { name: 'web2' })).statusCode).toBe(200);
+    expectError(await call('DELETE', '/services/{name}', { name: 'web2' }), 404, '/name', 'web2');
+  });
+
+  it('GET /nodes/:name/fdb|routes|neighbors|interfaces', async () => {
+    await call('POST', '/trace', {}, { from: 'pod1', to: 'pod2' });
+    const fdb = (await call('GET', '/nodes/{name}/fdb', { name: 'node1' })).json<{ entries: { mac: string; portName: string }[] }>();
+    expect(fdb.entries.some((e) => e.mac === '02:42:0a:f4:01:02' && e.portName === 'veth0')).toBe(true);
+    const routes = (await call('GET', '/nodes/{name}/routes', { name: 'node1' })).json<{ routes: string[] }>();
+    expect(routes.routes.some((r) => r.startsWith('10.244.1.0/24 dev cbr0'))).toBe(true);
+    const neigh = (await call('GET', '/nodes/{name}/neighbors', { name: 'node1' })).json<{ neighbors: { ip: string }[] }>();
+    expect(neigh.neighbors.some((n) => n.ip === '10.244.1.2')).toBe(true);
+    const ifs = (await call('GET', '/nodes/{name}/interfaces', { name: 'node1' })).json<{ interfaces: { name: string; counters: { rxPackets: number } }[] }>();
+    expect(ifs.interfaces.map((i) => i.name)).toEqual(expect.arrayContaining(['eth0', 'cbr0', 'veth0', 'veth1']));
+    expect(ifs.interfaces.find((i) => i.name === 'veth0')!.counters.rxPackets).toBeGreaterThan(0);
+  });
+
+  it('conntrack: list (JSON and text) with filters, delete with the same filters', async () => {
+    await call('POST', '/trace', {}, { from: 'pod1', to: 'service1', proto: 'tcp', port: 80 });
+    const all = (await call('GET', '/conntrack')).json<{ entries: { node: string; proto: string; orig: { dport: number } }[]; count: number }>();
+    expect(all.entries.some((e) => e.proto === 'tcp' && e.orig.dport === 80 && e.node === 'node1')).toBe(true);
+    expect((await call('GET', '/conntrack', {}, undefined, '?proto=udp&dport=80')).json<{ count: number }>().count).toBe(0);
+    const text = await call('GET', '/conntrack', {}, undefined, '?format=text&proto=tcp&dst=10.96.0.2&node=node1');
+    expect(text.headers['content-type']).toMatch(/^text\/plain/);
+    expect(text.body).toMatch(/^tcp {6}6 \d+ \w+ src=10\.244\.1\.2 dst=10\.96\.0\.2 sport=\d+ dport=80 /m);
+    expectError(await call('GET', '/conntrack', {}, undefined, '?src=10.0.0'), 400, '/src', '10.0.0');
+    expectError(await call('GET', '/conntrack', {}, undefined, '?node=node9'), 404, '/node', 'node9');
+    const del = (await call('DELETE', '/conntrack', {}, undefined, '?proto=tcp&dport=80')).json<{ deleted: number }>();
+    expect(del.deleted).toBeGreaterThanOrEqual(1);
+    expect((await call('GET', '/conntrack', {}, undefined, '?proto=tcp&dport=80')).json<{ count: number }>().count).toBe(0);
+  });
+
+  it('POST /trace returns the CLI\'s Journey JSON; bad targets are 404, bad protocols 400', async () => {
+    const r = (await call('POST', '/trace', {}, { from: 'pod1', to: 'pod3' })).json<{ request: { delivered: boolean; hops: { action: string }[] }; reply: unknown }>();
+    expect(Object.keys(r).sort()).toEqual(['reply', 'request']);
+    expect(r.request.delivered).toBe(true);
+    expect(r.request.hops.map((x) => x.action)).toContain('deliver');
+    expectError(await call('POST', '/trace', {}, { from: 'pod42', to: 'pod3' }), 404, '/from', 'pod42');
+    expectError(await call('POST', '/trace', {}, { from: 'pod1', to: 'nowhere' }), 404, '/to', 'nowhere');
+    expectError(await call('POST', '/trace', {}, { from: 'pod1', to: 'pod3', proto: 'sctp' }), 400, '/proto', 'sctp');
+  });
+
+  it('captures: start, list, download, stop; a ring keeps N files; unknown interfaces are 404', async () => {
+    const r = await call('POST', '/captures', {}, { interfaces: ['node1/cbr0', 'pod1/eth0'] });
+    expect(r.statusCode, r.body).toBe(201);
+    const id = r.json<{ id: string }>().id;
+    await call('POST', '/trace', {}, { from: 'pod1', to: 'pod3' });
+    const list = (await call('GET', '/captures')).json<{ captures: { id: string; packets: number; state: string }[] }>();
+    expect(list.captures.find((c) => c.id === id)!.packets).toBeGreaterThan(0);
+    const running = await call('GET', '/captures/{id}', { id });
+    expect(running.headers['content-type']).toBe('application/x-pcapng');
+    const blocks = pcapngBlocks(running.rawPayload);
+    expect(blocks.slice(0, 3)).toEqual([PCAPNG_SHB, 1, 1]);
+    expect(blocks.filter((b) => b === PCAPNG_EPB).length).toBeGreaterThan(0);
+    const stopped = (await call('DELETE', '/captures/{id}', { id })).json<{ state: string; files: string[]; packets: number }>();
+    expect(stopped.state).toBe('stopped');
+    expect(pcapngBlocks(readFileSync(stopped.files[0]!)).filter((b) => b === PCAPNG_EPB).length).toBe(stopped.packets);
+    expect((await call('GET', '/captures/{id}', { id })).rawPayload.equals(readFileSync(stopped.files[0]!))).toBe(true);
+    expectError(await call('POST', '/captures', {}, { interfaces: ['node1/cbr0', 'node7/eth0'] }), 404, '/interfaces/1', 'node7/eth0');
+    expectError(await call('POST', '/captures', {}, { interfaces: 'all', format: 'erf' }), 400, '/format', 'erf');
+    expectError(await call('GET', '/captures/{id}', { id: 'c999' }), 404, '/id', 'c999');
+    expectError(await call('DELETE', '/captures/{id}', { id: 'x1' }), 400, '/id', 'x1');
+
+    const ring = (await call('POST', '/captures', {}, { interfaces: 'all', format: 'pcap', ring: { files: 2, packets: 4 } })).json<{ id: string }>();
+    for (let i = 0; i < 4; i++) await call('POST', '/trace', {}, { from: 'pod1', to: 'pod3' });
+    const info = (await call('DELETE', '/captures/{id}', { id: ring.id })).json<{ files: string[]; filesDeleted: number }>();
+    expect(info.files).toHaveLength(2);
+    expect(info.filesDeleted).toBeGreaterThan(0);
+    for (const f of info.files) {
+      const b = readFileSync(f);
+      expect(b.readUInt32LE(0)).toBe(0xa1b23c4d); // pcap, nanosecond timestamps: every file has its header
+      expect(b.length).toBeGreaterThan(24);
+    }
+    const first = await call('GET', '/captures/{id}', { id: ring.id }, undefined, '?file=1');
+    expect(first.headers['content-type']).toBe('application/vnd.tcpdump.pcap');
+  });
+
+  it('GET /captures/live streams pcapng blocks as packets pass', async () => {
+    const pending = call('GET', '/captures/live', {}, undefined, '?iface=pod1/eth0&count=2');
+    await new Promise((r) => setTimeout(r, 20));
+    await h.ctl.trace({ from: 'pod1', to: 'pod2' });
+    const r = await pending;
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toBe('application/x-pcapng');
+    const blocks = pcapngBlocks(r.rawPayload);
+    expect(blocks[0]).toBe(PCAPNG_SHB);
+    expect(blocks.filter((b) => b === PCAPNG_EPB).length).toBeGreaterThanOrEqual(2);
+    expectError(await call('GET', '/captures/live', {}, undefined, '?iface=pod99/eth0'), 404, '/iface', 'pod99/eth0');
+    expectError(await call('GET', '/captures/live', {}, undefined, ''), 400, '/iface', null);
+  });
+
+  it('attach: 409 for an emulated pod, 404 for unknown pods and namespaces, 400 without a target', async () => {
+    expectError(await call('POST', '/attach', {}, { pod: 'pod1', netns: 'pw-none' }), 409, '/pod', 'pod1');
+    expectError(await call('POST', '/attach', {}, { pod: 'ghost', netns: 'pw-none' }), 404, '/pod', 'ghost');
+    expectError(await call('POST', '/attach', {}, { pod: 'ghost', node: 'node1' }), 400, '/netns', null);
+    expectError(await call('POST', '/attach', {}, { pod: 'ghost', pid: 0 }), 400, '/pid', 0);
+    expectError(await call('DELETE', '/attach/{pod}', { pod: 'pod1' }), 404, '/pod', 'pod1');
+    expect(consistencyProblems(h.cluster)).toEqual([]);
+  });
+
+  it('GET /stats and GET /healthz', async () => {
+    const s = (await call('GET', '/stats')).json<{ elements: { name: string; kind: string }[]; interfaces: Record<string, { rxPackets: number }>; pool: { size: number } }>();
+    expect(s.elements.some((e) => e.name === 'node1/cbr0' && e.kind === 'bridge')).toBe(true);
+    expect(s.interfaces['pod1/eth0']!.rxPackets).toBeGreaterThan(0);
+    expect(s.pool.size).toBeGreaterThan(0);
+    expect((await call('GET', '/healthz')).json()).toMatchObject({ status: 'ok', cluster: 'demo', nodes: 2 });
+  });
+
+  it('answers 501 where the cluster has no service layer', async () => {
+    const x = await demoController();
+    Object.defineProperty(x.cluster, 'supportsServices', { value: false });
+    const a = buildApi(x.ctl);
+    expectError(await a.inject({ method: 'POST', url: '/api/v1/services', payload: { name: 's', ports: [{ port: 1 }] } }), 501, null);
+    expectError(await a.inject({ method: 'GET', url: '/api/v1/conntrack' }), 501, null);
+    await a.close();
+    await x.done();
+  });
+
+  it('serves an OpenAPI document generated from the route schemas, covering every route tested here', async () => {
+    const doc = (await call('GET', '/openapi.json')).json<{ openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>> }>();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
+    const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
+    expect(all.length).toBe(23);
+    expect(all.filter((r) => !covered.has(r))).toEqual([]);
+  });
+});
+
+describe('API over a real socket', () => {
+  let api: StartedApi;
+  beforeAll(async () => { api = await startApi(h.ctl, { host: '127.0.0.1', port: 0 }); });
+  afterAll(async () => { await api.close(); });
+
+  it('listens on 127.0.0.1 with a random port', async () => {
+    expect(api.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/v1$/);
+    const r = await fetch(`${api.url}/healthz`);
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { status: string }).status).toBe('ok');
+  });
+
+  it('keeps the topology consistent under 50 concurrent trace and pod create/delete requests', async () => {
+    for (let i = 0; i < 10; i++) await h.ctl.addPod({ name: `old${i}`, node: i % 2 === 0 ? 'node1' : 'node2' });
+    const before = h.cluster.pods.size;
+    const post = (path: string, body: unknown) => fetch(`${api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const reqs: Promise<Response>[] = [];
+    for (let i = 0; i < 20; i++) reqs.push(post('/pods', { name: `new${i}`, node: i % 2 === 0 ? 'node1' : 'node2' }));
+    for (let i = 0; i < 10; i++) reqs.push(fetch(`${api.url}/pods/old${i}`, { method: 'DELETE' }));
+    for (let i = 0; i < 20; i++) reqs.push(post('/trace', { from: 'pod1', to: i % 2 === 0 ? 'pod2' : 'pod3', proto: 'icmp' }));
+    const res = await Promise.all(reqs);
+    expect(res.map((r) => r.status)).toEqual([...new Array(20).fill(201), ...new Array(10).fill(200), ...new Array(20).fill(200)]);
+    const traces = await Promise.all(res.slice(30).map((r) => r.json() as Promise<{ request: { delivered: boolean } }>));
+    expect(traces.every((t) => t.request.delivered)).toBe(true);
+    expect(h.cluster.pods.size).toBe(before + 20 - 10);
+    expect(consistencyProblems(h.cluster)).toEqual([]);
+    // The same name created 10 times at once: one wins, nine conflict.
+    const same = await Promise.all(new Array(10).fill(0).map(() => post('/pods', { name: 'twin', node: 'node1' })));
+    expect(same.map((r) => r.status).sort()).toEqual([201, ...new Array(9).fill(409)]);
+    // Every new pod answers, then all of them go again concurrently.
+    for (let i = 0; i < 20; i += 7) expect((await h.ctl.trace({ from: 'pod1', to: `new${i}` })).request.delivered).toBe(true);
+    const del = await Promise.all([...new Array(20).keys()].map((i) => fetch(`${api.url}/pods/new${i}`, { method: 'DELETE' })));
+    expect(del.every((r) => r.status === 200)).toBe(true);
+    await fetch(`${api.url}/pods/twin`, { method: 'DELETE' });
+    expect(h.cluster.pods.size).toBe(before - 10);
+    expect(consistencyProblems(h.cluster)).toEqual([]);
+  });
+
+  it('streams a live capture over HTTP chunk by chunk', async () => {
+    const res = await fetch(`${api.url}/captures/live?iface=node1/cbr0,pod1/eth0&count=4`);
+    expect(res.headers.get('content-type')).toBe('application/x-pcapng');
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(Buffer.from(first.value!).readUInt32LE(0)).toBe(PCAPNG_SHB);
+    await h.ctl.trace({ from: 'pod1', to: 'pod3' });
+    const chunks = [Buffer.from(first.value!)];
+    for (;;) {
+      const c = await reader.read();
+      if (c.done) break;
+      chunks.push(Buffer.from(c.value));
+    }
+    expect(pcapngBlocks(Buffer.concat(chunks)).filter((b) => b === PCAPNG_EPB).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('requires the bearer token when one is set, compared on every request', async () => {
+    const secured = await startApi(h.ctl, { host: '127.0.0.2', port: 0 }, { token: 'correct-horse-battery' });
+    try {
+      expect(secured.url).toMatch(/^http:\/\/127\.0\.0\.2:/);
+      expect((await fetch(`${secured.url}/healthz`)).status).toBe(401);
+      expect((await fetch(`${secured.url}/healthz`, { headers: { authorization: 'Bearer correct-horse-batterx' } })).status).toBe(401);
+      expect((await fetch(`${secured.url}/healthz`, { headers: { authorization: 'Bearer correct' } })).status).toBe(401);
+      const ok = await fetch(`${secured.url}/healthz`, { headers: { authorization: 'Bearer correct-horse-battery' } });
+      expect(ok.status).toBe(200);
+      const doc = (await (await fetch(`${secured.url}/openapi.json`, { headers: { authorization: 'Bearer correct-horse-battery' } })).json()) as { security?: unknown };
+      expect(doc.security).toEqual([{ bearer: [] }]);
+    } finally {
+      await secured.close();
+    }
+  });
+
+  it('refuses to start off loopback without a token, before binding', async () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', '127.255.255.254', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '[::1]', 'localhost']) expect(isLoopbackHost(host), host).toBe(true);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', '192.168.1.1', '::2', '::ffff:10.0.0.1', 'fe80::1', 'example.com']) expect(isLoopbackHost(host), host).toBe(false);
+    expect(listenRefusal('127.0.0.1', null)).toBeNull();
+    expect(listenRefusal('0.0.0.0', null)).toMatch(/not a loopback address, without a token/);
+    expect(listenRefusal('0.0.0.0', 'a-long-enough-token')).toBeNull();
+    expect(listenRefusal('0.0.0.0', 'short')).toMatch(/too short/);
+    await expect(startApi(h.ctl, { host: '0.0.0.0', port: 0 })).rejects.toBeInstanceOf(ApiConfigError);
+    await expect(startApi(h.ctl, { host: '192.0.2.1', port: 0 }, { token: '' })).rejects.toThrow(/refusing to listen on 192\.0\.2\.1/);
+    expect(parseListen('127.0.0.1:0')).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(parseListen('[::1]:7070')).toEqual({ host: '::1', port: 7070 });
+    expect(parseListen('7070')).toEqual({ host: '127.0.0.1', port: 7070 });
+    expect(() => parseListen('::1:7070')).toThrow(/brackets/);
+    expect(() => parseListen('127.0.0.1:70000')).toThrow(/0-65535/);
+  });
+
+  it('answers 503 once the controller is closing', async () => {
+    const x = await demoController();
+    const a = await startApi(x.ctl, { host: '127.0.0.1', port: 0 });
+    await x.ctl.close();
+    const r = await fetch(`${a.url}/pods`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'late', node: 'node1' }) });
+    expect(r.status).toBe(503);
+    await a.close();
+    await x.done();
+    expect(x.ctl).toBeInstanceOf(Controller);
+  });
+});

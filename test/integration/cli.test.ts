@@ -1,0 +1,193 @@
+/**
+ * The `podwire` command: every command's --help (exit 0), usage errors (exit 2), and a
+ * run against a live `podwire up` started as a real process (compiled into a scratch
+ * folder first, so the test never depends on a stale dist/): stats, conntrack, capture
+ * start/list/stop/download, a remote error (exit 1), then SIGINT and a clean exit 0.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { COMMANDS } from '../../src/cli/commands.js';
+import type { Io } from '../../src/cli/args.js';
+import { pcapngBlocks, PCAPNG_EPB, PCAPNG_SHB } from './helpers.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+function memIo(): Io & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { stdout, stderr, out: (s) => { stdout.push(s); }, err: (s) => { stderr.push(s); }, isTTY: false };
+}
+
+describe('podwire commands in-process', () => {
+  it('has the commands of a running instance next to demo/trace/validate', () => {
+    expect(COMMANDS.map((c) => c.name)).toEqual(['demo', 'trace', 'validate', 'up', 'attach', 'detach', 'stats', 'conntrack', 'capture', 'cleanup', 'bench']);
+  });
+
+  for (const cmd of COMMANDS) {
+    it(`${cmd.name} --help exits 0; an unknown flag exits 2`, async () => {
+      const io = memIo();
+      expect(await main([cmd.name, '--help'], io)).toBe(0);
+      expect(io.stdout.join('\n')).toMatch(new RegExp(`usage: podwire ${cmd.name}`));
+      const bad = memIo();
+      expect(await main([cmd.name, '--no-such-flag'], bad)).toBe(2);
+      expect(bad.stderr.join('\n')).toMatch(/no-such-flag/);
+    });
+  }
+
+  it('names what is wrong in usage errors (exit 2)', async () => {
+    const cases: [string[], RegExp][] = [
+      [['up'], /missing TOPOLOGY/],
+      [['up', 'examples/demo.yaml', '--listen', 'nowhere'], /HOST:PORT/],
+      [['up', 'examples/demo.yaml', '--listen', '0.0.0.0:0'], /not a loopback address, without a token/],
+      [['capture'], /give a subcommand/],
+      [['capture', 'rewind'], /unknown subcommand "rewind"/],
+      [['capture', 'start', 'all', '--ring-files', '3'], /a ring needs/],
+      [['conntrack', '-L', '-D'], /not both/],
+      [['conntrack', '--sport', 'http'], /--sport "http" must be an integer/],
+      [['attach', 'pod1'], /exactly one of --netns NAME or --pid N/],
+      [['detach'], /missing POD/],
+      [['stats', 'extra'], /unexpected argument "extra"/],
+    ];
+    for (const [argv, re] of cases) {
+      const io = memIo();
+      const saved = process.env['PODWIRE_TOKEN'];
+      delete process.env['PODWIRE_TOKEN'];
+      expect(await main(argv, io), argv.join(' ')).toBe(2);
+      if (saved !== undefined) process.env['PODWIRE_TOKEN'] = saved;
+      expect(io.stderr.join('\n'), argv.join(' ')).toMatch(re);
+    }
+  });
+
+  it('exits 1 with a clear message when no instance answers', async () => {
+    const srv = createServer();
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    const port = (srv.address() as AddressInfo).port;
+    await new Promise((res) => srv.close(res));
+    const io = memIo();
+    expect(await main(['stats', '--api', `http://127.0.0.1:${port}`], io)).toBe(1);
+    expect(io.stderr.join('\n')).toContain(`cannot reach podwire at http://127.0.0.1:${port}/api/v1 (ECONNREFUSED)`);
+  });
+});
+
+describe('podwire up as a process, driven by the other commands', () => {
+  let build: string;
+  let tmp: string;
+  let child: ChildProcess;
+  let api: string;
+  let childErr = '';
+  const exited = { code: null as number | null, signal: null as string | null, done: null as Promise<void> | null };
+
+  const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => new Promise((res) => {
+    execFile(process.execPath, [join(build, 'podwire.mjs'), ...args], { cwd: tmp, encoding: 'utf8' }, (err, stdout, stderr) => {
+      res({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
+    });
+  });
+
+  beforeAll(async () => {
+    mkdirSync(join(ROOT, 'node_modules', '.cache'), { recursive: true });
+    build = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'podwire-cli-test-'));
+    await new Promise<void>((res, rej) => {
+      execFile(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', build, '--noEmitOnError', 'false'],
+        { cwd: ROOT }, () => res()).on('error', rej);
+    });
+    writeFileSync(join(build, 'podwire.mjs'), "const { main } = await import('./cli/main.js');\nprocess.exitCode = await main(process.argv.slice(2));\n");
+    tmp = mkdtempSync(join(tmpdir(), 'podwire-cli-'));
+    child = spawn(process.execPath, [join(build, 'podwire.mjs'), 'up', join(ROOT, 'examples/demo.yaml'), '--listen', '127.0.0.1:0', '--captures', join(tmp, 'caps')],
+      { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PODWIRE_TOKEN: '' } });
+    child.stderr!.on('data', (b: Buffer) => { childErr += b.toString(); });
+    exited.done = new Promise((res) => child.on('exit', (code, signal) => { exited.code = code; exited.signal = signal; res(); }));
+    api = await new Promise<string>((res, rej) => {
+      let out = '';
+      const t = setTimeout(() => rej(new Error(`podwire up did not print its URL: ${out} ${childErr}`)), 30_000);
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /API listening on (http:\/\/\S+)/.exec(out);
+        if (m !== null) { clearTimeout(t); res(m[1]!); }
+      });
+      child.on('exit', () => rej(new Error(`podwire up exited early: ${childErr}`)));
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    if (exited.code === null && exited.signal === null) child.kill('SIGKILL');
+    rmSync(build, { recursive: true, force: true });
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('prints the real port it listens on', () => {
+    expect(api).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*\/api\/v1$/);
+  });
+
+  it('stats --json', async () => {
+    const r = await run(['stats', '--json', '--api', api]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as { clock: string; interfaces: Record<string, unknown> };
+    expect(s.clock).toBe('wall');
+    expect(Object.keys(s.interfaces)).toContain('node1/eth0');
+    const text = await run(['stats', '--api', api]);
+    expect(text.stdout).toMatch(/^interface\s+rx pkts/m);
+  });
+
+  it('conntrack lists (text and JSON) and deletes', async () => {
+    await fetch(`${api}/trace`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'pod1', to: 'service1', proto: 'tcp', port: 80 }) });
+    const l = await run(['conntrack', '--api', api, '-p', 'tcp']);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout).toMatch(/^tcp {6}6 \d+ \w+ src=10\.244\.1\.2 dst=10\.96\.0\.2 /m);
+    expect(l.stderr).toMatch(/conntrack v1\.4\.8 \(conntrack-tools\): [1-9]\d* flow entries have been shown\./);
+    const j = JSON.parse((await run(['conntrack', '--api', api, '--json', '--dport', '80'])).stdout) as { count: number };
+    expect(j.count).toBeGreaterThan(0);
+    const d = await run(['conntrack', '-D', '--api', api, '-p', 'tcp', '--dport', '80']);
+    expect(d.code).toBe(0);
+    expect(d.stderr).toMatch(/[1-9]\d* flow entries have been deleted/);
+  });
+
+  it('capture start, list, stop, download', async () => {
+    const s = await run(['capture', 'start', 'node1/cbr0', 'pod1/eth0', '--json', '--api', api]);
+    expect(s.code, s.stderr).toBe(0);
+    const id = (JSON.parse(s.stdout) as { id: string }).id;
+    await fetch(`${api}/trace`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'pod1', to: 'pod2' }) });
+    const l = await run(['capture', 'list', '--api', api]);
+    expect(l.stdout).toMatch(new RegExp(`^${id}\\s+running\\s+[1-9]\\d* pkts`, 'm'));
+    const st = await run(['capture', 'stop', id, '--api', api]);
+    expect(st.stdout).toMatch(new RegExp(`^${id} stopped: [1-9]\\d* packets`));
+    const dl = await run(['capture', 'download', id, '-o', 'out.pcapng', '--api', api]);
+    expect(dl.code, dl.stderr).toBe(0);
+    const blocks = pcapngBlocks(readFileSync(join(tmp, 'out.pcapng')));
+    expect(blocks[0]).toBe(PCAPNG_SHB);
+    expect(blocks.filter((b) => b === PCAPNG_EPB).length).toBeGreaterThan(0);
+  });
+
+  it('capture live writes the pcapng stream', async () => {
+    const pending = run(['capture', 'live', 'pod1/eth0', '--count', '2', '-o', 'live.pcapng', '--api', api]);
+    await new Promise((r) => setTimeout(r, 500));
+    await fetch(`${api}/trace`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'pod1', to: 'pod3' }) });
+    const r = await pending;
+    expect(r.code, r.stderr).toBe(0);
+    const blocks = pcapngBlocks(readFileSync(join(tmp, 'live.pcapng')));
+    expect(blocks[0]).toBe(PCAPNG_SHB);
+    expect(blocks.filter((b) => b === PCAPNG_EPB).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a remote error exits 1 with the API\'s message', async () => {
+    const r = await run(['attach', 'pod1', '--netns', 'pw-nope', '--api', api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/is an emulated pod.*\(HTTP 409\)/);
+  });
+
+  it('stops on SIGINT, closes its captures and exits 0', async () => {
+    const s = await run(['capture', 'start', 'all', '--json', '--api', api]);
+    const file = (JSON.parse(s.stdout) as { files: string[] }).files[0]!;
+    child.kill('SIGINT');
+    await exited.done;
+    expect(exited.code, childErr).toBe(0);
+    expect(childErr).toMatch(/SIGINT: shutting down[\s\S]*stopped/);
+    expect(pcapngBlocks(readFileSync(file))[0]).toBe(PCAPNG_SHB);
+    const after = await run(['stats', '--api', api]);
+    expect(after.code).toBe(1);
+  });
+});
