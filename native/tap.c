@@ -6,15 +6,20 @@
  *       optional TUNSETVNETHDRSZ and TUNSETOFFLOAD. `name` may be "" or contain "%d"; the
  *       kernel's choice comes back in `name`. `counters` is a Float64Array(COUNTER_COUNT)
  *       the addon increments in place (no call needed to read statistics).
- *   readStart(handle, slab, slotSize, lengths, batch, cb)
+ *   readStart(handle, slab, slotSize, lengths, batch, cb[, offsets])
  *       Watches the fd with uv_poll on the main loop. When readable, reads frames until
  *       EAGAIN or `batch` frames into slab[i * slotSize ..], lengths[i] = bytes, then calls
  *       cb(count) ONCE per batch; on a fatal read/poll error cb(count, err) and stops.
+ *       With `offsets` (an Int32Array of batch entries, read live at every read), frame i
+ *       goes to slab[offsets[i] ..] and takes at most slotSize bytes: JS points the entries
+ *       at free packet slots of its pool and so receives frames without a copy.
  *   readStop(handle)                      stops watching (the fd stays open).
  *   write(handle, buf, off, len) -> bool  one frame; false on EAGAIN (txDrops) or error (txErrors).
- *   writeBatch(handle, slab, offsets, lengths, count) -> written
+ *   writeBatch(handle, slab, offsets, lengths, count[, flags]) -> written
  *       One write() per frame; stops at the first EAGAIN (the rest are the caller's drops);
- *       a frame failing with another errno is skipped and counted in txErrors.
+ *       a frame failing with another errno is skipped and counted in txErrors. flags
+ *       PW_TX_ZERO_VNET_HDR (1): the device has IFF_VNET_HDR and the frames are plain: each
+ *       goes out behind a zeroed virtio_net_hdr (writev), so no byte in front is touched.
  *   setRef(handle, bool)                  uv_ref / uv_unref the poll handle.
  *   close(handle)                         stops polling, closes the fd; idempotent.
  *
@@ -102,6 +107,7 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   t->fd = fd;
   t->ref = true;
   t->counters = (double *)cdata;
+  t->vnet_hdr_sz = vnet ? (vnet_size > 0 ? vnet_size : 10) : 0;
   memcpy(t->name, actual, IFNAMSIZ);
   napi_value handle, result, v;
   if (napi_create_external(env, t, finalize_handle, NULL, &handle) != napi_ok) {
@@ -128,9 +134,11 @@ static napi_value tap_close(napi_env env, napi_callback_info info) {
 }
 
 /* One write(); 1 written, 0 EAGAIN, -errno otherwise. Counts into the handle's counters. */
-static int write_frame(TapHandle *t, const uint8_t *p, size_t len) {
+static int write_frame(TapHandle *t, const uint8_t *p, size_t len, bool zero_hdr) {
+  static const uint8_t zero[16];
+  struct iovec iov[2] = { { (void *)zero, (size_t)t->vnet_hdr_sz }, { (void *)p, len } };
   for (;;) {
-    ssize_t r = write(t->fd, p, len);
+    ssize_t r = zero_hdr ? writev(t->fd, iov, 2) : write(t->fd, p, len);
     if (r >= 0) { t->counters[C_TX_FRAMES] += 1; return 1; }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) { t->counters[C_TX_DROPS] += 1; return 0; }
@@ -155,18 +163,21 @@ static napi_value tap_write(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "write: need a Buffer and off + len within it");
     return NULL;
   }
-  int ok = t->fd >= 0 ? write_frame(t, (uint8_t *)buf + off, len) : 0;
+  int ok = t->fd >= 0 ? write_frame(t, (uint8_t *)buf + off, len, false) : 0;
   if (t->fd < 0) t->counters[C_TX_DROPS] += 1;
   CHECK(napi_get_boolean(env, ok == 1, &out));
   return out;
 }
 
 static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], out;
+  size_t argc = 6;
+  napi_value argv[6], out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   TapHandle *t = argc >= 5 ? pw_get_handle(env, argv[0]) : NULL;
   if (t == NULL) return NULL;
+  uint32_t flags = 0;
+  if (argc >= 6 && napi_get_value_uint32(env, argv[5], &flags) != napi_ok) flags = 0;
+  bool zero_hdr = (flags & PW_TX_ZERO_VNET_HDR) != 0 && t->vnet_hdr_sz > 0;
   void *slab, *offs, *lens;
   size_t slab_len, noffs, nlens;
   napi_typedarray_type to, tl;
@@ -191,7 +202,7 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
         t->counters[C_LAST_TX_ERRNO] = EINVAL;
         continue;
       }
-      int r = write_frame(t, (uint8_t *)slab + o, l);
+      int r = write_frame(t, (uint8_t *)slab + o, l, zero_hdr);
       if (r == 1) written++;
       else if (r == 0) { t->counters[C_TX_DROPS] += count - i - 1; break; }
     }

@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
+
+/* writeBatch flags: prepend a zeroed virtio_net_hdr (no GSO, no checksum offload) to each frame. */
+#define PW_TX_ZERO_VNET_HDR 1
 
 /* Slots of the counters Float64Array; keep in sync with src/io/tap.ts (TapCounter). */
 enum {
@@ -31,12 +35,15 @@ typedef struct {
   bool reading;
   bool ref;               /* whether the poll handle keeps the loop alive */
   napi_ref self_ref;      /* weak (0) normally, strong (1) while reading */
-  napi_ref cb_ref, slab_ref, lens_ref, counters_ref;
+  napi_ref cb_ref, slab_ref, lens_ref, offs_ref, counters_ref;
   napi_async_context async_ctx;
   napi_async_context cb_ctx; /* the context of the callback in flight: destroyed after it returns */
   uint8_t *slab;
-  size_t slot_size;
+  size_t slab_len;
+  size_t slot_size;       /* bytes per read: the slot (slot mode) or the most a frame may take */
+  int32_t *offs;          /* NULL: frame i at slab[i * slot_size]; else at slab[offs[i]] (pool slots) */
   int32_t *lens;
+  int vnet_hdr_sz;        /* 0 without IFF_VNET_HDR, else 10 or 12 */
   uint32_t batch;
   double *counters;       /* COUNTER_COUNT doubles, kept alive by counters_ref */
 } TapHandle;

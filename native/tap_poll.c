@@ -19,12 +19,14 @@ void pw_stop_reading(TapHandle *t) {
   pw_drop_ref(env, &t->cb_ref);
   pw_drop_ref(env, &t->slab_ref);
   pw_drop_ref(env, &t->lens_ref);
+  pw_drop_ref(env, &t->offs_ref);
   if (t->async_ctx != NULL) {
     if (t->async_ctx != t->cb_ctx) napi_async_destroy(env, t->async_ctx);
     t->async_ctx = NULL;
   }
   t->slab = NULL;
   t->lens = NULL;
+  t->offs = NULL;
   uint32_t rc;
   if (t->self_ref != NULL) napi_reference_unref(env, t->self_ref, &rc);
 }
@@ -97,7 +99,9 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   uint32_t n = 0;
   int err = 0;
   while (n < t->batch) {
-    ssize_t r = read(t->fd, t->slab + (size_t)n * t->slot_size, t->slot_size);
+    size_t at = t->offs != NULL ? (size_t)(uint32_t)t->offs[n] : (size_t)n * t->slot_size;
+    if (at + t->slot_size > t->slab_len) { err = EINVAL; break; } /* a bad slot offset from JS */
+    ssize_t r = read(t->fd, t->slab + at, t->slot_size);
     if (r > 0) { t->lens[n++] = (int32_t)r; continue; }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
@@ -115,10 +119,10 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
 }
 
 napi_value tap_read_start(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6) { napi_throw_type_error(env, "ERR_MISSING_ARGS", "readStart(handle, slab, slotSize, lengths, batch, cb)"); return NULL; }
+  if (argc < 6) { napi_throw_type_error(env, "ERR_MISSING_ARGS", "readStart(handle, slab, slotSize, lengths, batch, cb[, offsets])"); return NULL; }
   TapHandle *t = pw_get_handle(env, argv[0]);
   if (t == NULL) return NULL;
   if (t->fd < 0) { napi_throw(env, pw_errno_error(env, EBADF, "readStart", t->name, "TAP device is closed (EBADF)")); return NULL; }
@@ -135,10 +139,22 @@ napi_value tap_read_start(napi_env env, napi_callback_info info) {
       napi_get_value_uint32(env, argv[4], &batch) != napi_ok ||
       napi_typeof(env, argv[5], &cbt) != napi_ok || cbt != napi_function ||
       (ltype != napi_int32_array && ltype != napi_uint32_array) ||
-      slot == 0 || batch == 0 || llen < batch || (size_t)slot * batch > slab_len) {
+      slot == 0 || batch == 0 || llen < batch || (argc < 7 && (size_t)slot * batch > slab_len) || slot > slab_len) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
                           "readStart: need a Buffer of batch*slotSize bytes, an Int32Array of batch lengths, a function");
     return NULL;
+  }
+  void *odata = NULL;
+  napi_valuetype ot = napi_undefined;
+  if (argc >= 7) CHECK(napi_typeof(env, argv[6], &ot));
+  if (ot != napi_undefined && ot != napi_null) {
+    napi_typedarray_type otype;
+    size_t olen;
+    if (napi_get_typedarray_info(env, argv[6], &otype, &olen, &odata, NULL, NULL) != napi_ok ||
+        otype != napi_int32_array || olen < batch) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "readStart: offsets must be an Int32Array of at least batch slot offsets");
+      return NULL;
+    }
   }
   pw_stop_reading(t); /* replacing a previous reader */
   if (t->poll == NULL) {
@@ -162,9 +178,12 @@ napi_value tap_read_start(napi_env env, napi_callback_info info) {
   CHECK(napi_create_reference(env, argv[5], 1, &t->cb_ref));
   CHECK(napi_create_reference(env, argv[1], 1, &t->slab_ref));
   CHECK(napi_create_reference(env, argv[3], 1, &t->lens_ref));
+  if (odata != NULL) CHECK(napi_create_reference(env, argv[6], 1, &t->offs_ref));
   uint32_t rc;
   CHECK(napi_reference_ref(env, t->self_ref, &rc));
   t->slab = slab;
+  t->slab_len = slab_len;
+  t->offs = odata;
   t->slot_size = slot;
   t->lens = ldata;
   t->batch = batch;

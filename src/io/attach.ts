@@ -31,7 +31,7 @@ import { connect, type Element } from '../engine/element.js';
 import type { AttachSpec, PodPlan } from '../kube/types.js';
 import { formatIpv4, formatMac, macFromIpv4, parseIpv4 } from '../wire/addr.js';
 import * as ipx from './netlink-ip.js';
-import { TapDevice, type TapOpenOptions } from './tap.js';
+import { TapDevice, TunOffload, type TapOpenOptions } from './tap.js';
 import { TapPort } from './tap-port.js';
 
 /** Name prefix of podwire's attach TAPs in the root namespace (before the move). */
@@ -54,6 +54,13 @@ export interface AttachOptions {
   ifname?: string;
   /** TAP options (slot/batch sizes, addon path). */
   tap?: TapOpenOptions;
+  /**
+   * Offload mode: the TAP gets IFF_VNET_HDR with TUN_F_CSUM|TSO4|TSO6, so the pod's kernel
+   * hands over TCP segments of up to 64 KiB and partial checksums; GSO frames between two
+   * such pods on one node pass through the bridge whole (see src/io/tap-port-vnet.ts).
+   * Default false.
+   */
+  offloads?: boolean;
 }
 
 export interface AttachedPod extends AttachedPodRuntime {
@@ -183,7 +190,9 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
   let port: TapPort | null = null;
   let step = 'open the TAP device';
   try {
-    tap = TapDevice.open(tapName, opts.tap ?? {});
+    tap = TapDevice.open(tapName, opts.offloads === true
+      ? { vnetHdr: true, offloads: TunOffload.Csum | TunOffload.Tso4 | TunOffload.Tso6, ...opts.tap }
+      : opts.tap ?? {});
     step = 'set its alias, MAC and MTU';
     await ipx.ip(['link', 'set', 'dev', tapName, 'alias', tapAliasFor(clusterName, key)]);
     await ipx.setLinkMac(tapName, formatMac(plan.mac));

@@ -84,7 +84,7 @@ describe('TapPort', () => {
     expect(port.counters.get('rx-batches')).toBe(1);
   });
 
-  it('writes frames from the bridge in batches of at most 64, straight from the pool slab', () => {
+  it('writes frames from the bridge in batches of at most TAP_WRITE_BATCH, straight from the pool slab', () => {
     const { e, tap, port, feed } = setup();
     const before = e.pool.available;
     for (let i = 0; i < TAP_WRITE_BATCH + 6; i++) {
@@ -131,5 +131,44 @@ describe('TapPort', () => {
     tap.errorHandler!(new Error('gone'));
     expect(port.error?.message).toBe('gone');
     expect(errs).toHaveLength(1);
+  });
+});
+
+/** A TapDevice stand-in with onFramesAt: "reads" land in the pool slots the port handed out. */
+class SlotTap extends FakeTap {
+  at: { slab: Buffer; offsets: Int32Array; maxLen: number; h: FramesHandler } | null = null;
+  readonly batchSize = 4;
+  onFramesAt(slab: Buffer, offsets: Int32Array, maxLen: number, h: FramesHandler): void {
+    this.at = { slab, offsets, maxLen, h };
+  }
+  deliverAt(frames: Buffer[]): number[] {
+    const a = this.at!;
+    const used = frames.map((f, i) => { f.copy(a.slab, a.offsets[i]!); this.lens[i] = f.length; return a.offsets[i]!; });
+    a.h(a.slab, a.maxLen, this.lens, frames.length);
+    return used;
+  }
+}
+
+describe('TapPort zero-copy reads (onFramesAt)', () => {
+  it('sends the very packets the addon read into, re-points the slots, and returns them to the pool on close', () => {
+    const e = new Engine();
+    const tap = new SlotTap();
+    const total = e.pool.available;
+    const port = e.add(new TapPort(e, 'node1/veth0', tap, { where: { node: 'node1', netns: 'root', device: 'veth0' }, mtu: 1450, peer: 'pod1/eth0' }));
+    const sink = e.add(new Sink(e, 'sink'));
+    connect(e, port.ports.out('out'), sink.ports.in('in'));
+    expect(tap.at).not.toBeNull();
+    expect(tap.handler).toBeNull(); // the copying path is not used
+    expect(e.pool.available).toBe(total - 4);
+    const seen: number[] = [];
+    sink.observer = (p) => seen.push(p.buf.byteOffset + p.start);
+    const used = tap.deliverAt([frame(60), frame(14).subarray(0, 10), frame(1465), frame(100)]);
+    e.runUntilIdle();
+    expect(seen).toEqual([used[0], used[3]]); // no copy: the packets are the slots read into
+    expect(port.drops.toJSON()).toEqual({ runt: 1, 'mtu-exceeded': 1 });
+    expect(tap.at!.offsets[0]).not.toBe(used[0]);
+    expect(tap.at!.offsets[1]).toBe(used[1]); // a dropped frame's slot is reused
+    port.close();
+    expect(e.pool.available).toBe(total);
   });
 });

@@ -7,9 +7,10 @@
  * `out` (frames the real namespace transmitted: read from the TAP, sent to the bridge).
  *
  * Behaviour:
- *   - from the TAP, once per batch the addon delivers: each frame is copied into a pool
- *     packet and sent out of `out`; then one `scheduler.kick()` runs the engine for the
- *     whole batch. A frame shorter than an Ethernet header is dropped `runt`; one the
+ *   - from the TAP, once per batch the addon delivers: each frame was read straight into a
+ *     pool packet (the port keeps one batch of free packets whose slots the addon reads
+ *     into, `onFramesAt`; an endpoint without it gets the frames copied from its slab) and
+ *     is sent out of `out`; then one `scheduler.kick()` runs the engine for the whole batch. A frame shorter than an Ethernet header is dropped `runt`; one the
  *     kernel reported longer than the read slot (tun truncates it) or longer than a pool
  *     packet holds, `oversize`; one longer than the pod MTU + 14 (+4 when 802.1Q tagged),
  *     `mtu-exceeded` (Linux's bridge drops it too, `is_skb_forwardable`); no free packet,
@@ -22,11 +23,20 @@
  *     `tap-full`, like a NIC with a full ring; any other write error, `tap-error`; a closed
  *     or vanished device, `closed`.
  *
+ *   - offload mode (the device has IFF_VNET_HDR, `vnetHdrSize` > 0; see tap-port-vnet.ts):
+ *     frames arrive behind a virtio_net_hdr; a TCP GSO frame whose destination is another
+ *     offload TapPort on the same bridge is written there whole (`fast-path`), anything
+ *     else is made an ordinary frame first (checksum completed, TSO frames segmented).
+ *
  * State exposed: `device` (the TapDevice), `mtu`, `error` (the device's read error once it
  * vanished, e.g. the container's namespace was destroyed), `onDeviceError`.
  * Counters: rx-frames, rx-bytes, rx-batches (read from the TAP), tx-frames, tx-bytes,
  * tx-batches (written to it).
- * Drop reasons: runt, oversize, mtu-exceeded, pool-exhausted, tap-full, tap-error, closed.
+ * Offload mode counters: fast-path (GSO frames passed through whole), segmented (GSO frames
+ * cut in software), csum-completed.
+ * Drop reasons: runt, oversize, mtu-exceeded, pool-exhausted, tap-full, tap-error, closed,
+ * bad-offload (a virtio_net_hdr that does not fit its frame), gso-unsupported (UDP GSO),
+ * netfilter-drop (br_netfilter refused a passed-through GSO frame).
  * Trace: hop `tap` when a traced frame is written to the TAP ({ to: '<pod>/eth0', tap }).
  */
 import { Counters, indexOf } from '../engine/counters.js';
@@ -36,16 +46,23 @@ import type { Engine } from '../engine/engine.js';
 import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
-import { TapCounter, type FramesHandler } from './tap.js';
+import { TapCounter, TapWrite, type FramesHandler } from './tap.js';
+import { VnetRx } from './tap-port-vnet.js';
 
 /** What TapPort needs of a TapDevice (unit tests pass a fake). */
 export interface TapEndpoint {
   readonly name: string;
   readonly counters: Float64Array;
   readonly closed: boolean;
+  /** Frames per read batch (default 64). */
+  readonly batchSize?: number;
+  /** virtio_net_hdr bytes in front of every frame (IFF_VNET_HDR); 0 or absent: plain frames. */
+  readonly vnetHdrSize?: number;
   onFrames(handler: FramesHandler): void;
+  /** Reads frame i into slab[offsets[i] ..] (zero copy into pool slots); optional. */
+  onFramesAt?(slab: Buffer, offsets: Int32Array, maxLen: number, handler: FramesHandler): void;
   onError(handler: (err: Error) => void): void;
-  writeBatch(slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): number;
+  writeBatch(slab: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, flags?: number): number;
   close(): void;
 }
 
@@ -58,16 +75,18 @@ export interface TapPortOptions {
   peer: string;
 }
 
-export const TAP_PORT_COUNTERS = ['rx-frames', 'rx-bytes', 'rx-batches', 'tx-frames', 'tx-bytes', 'tx-batches'] as const;
-export const TAP_PORT_DROPS = ['runt', 'oversize', 'mtu-exceeded', 'pool-exhausted', 'tap-full', 'tap-error', 'closed'] as const;
-const C = indexOf(TAP_PORT_COUNTERS);
-const D = indexOf(TAP_PORT_DROPS);
+export const TAP_PORT_COUNTERS = ['rx-frames', 'rx-bytes', 'rx-batches', 'tx-frames', 'tx-bytes', 'tx-batches',
+  'fast-path', 'segmented', 'csum-completed'] as const;
+export const TAP_PORT_DROPS = ['runt', 'oversize', 'mtu-exceeded', 'pool-exhausted', 'tap-full', 'tap-error', 'closed',
+  'bad-offload', 'gso-unsupported', 'netfilter-drop'] as const;
+export const C = indexOf(TAP_PORT_COUNTERS);
+export const D = indexOf(TAP_PORT_DROPS);
 
 const ETH_HLEN = 14;
 const VLAN_HLEN = 4;
 const ETH_P_8021Q = 0x8100;
 /** Frames per writeBatch call. */
-export const TAP_WRITE_BATCH = 64;
+export const TAP_WRITE_BATCH = 128;
 
 export class TapPort implements Element {
   readonly kind = 'tap';
@@ -88,6 +107,12 @@ export class TapPort implements Element {
   private readonly lengths = new Int32Array(TAP_WRITE_BATCH);
   /** A Buffer over the whole pool slab (every packet's `buf` is a window of it), made on first use. */
   private slab: Buffer | null = null;
+  /** Zero-copy reads: the packets whose slots the addon reads the next batch into. */
+  private rxRing: (Packet | null)[] = [];
+  private rxOffsets: Int32Array | null = null;
+  /** Offload mode (IFF_VNET_HDR): virtio_net_hdr bytes in front of frames, and its receive side. */
+  readonly vnetHdrSize: number;
+  readonly vnet: VnetRx | null;
 
   constructor(private readonly engine: Engine, readonly name: string, readonly device: TapEndpoint, opts: TapPortOptions) {
     this.where = opts.where;
@@ -100,8 +125,67 @@ export class TapPort implements Element {
       this.error = err;
       this.onDeviceError?.(err);
     });
-    device.onFrames(this.onFrames);
+    this.vnetHdrSize = device.vnetHdrSize ?? 0;
+    this.vnet = this.vnetHdrSize > 0 ? new VnetRx(engine, this, this.out, this.vnetHdrSize) : null;
+    if (this.vnet !== null) device.onFrames(this.vnet.onFrames);
+    else if (!this.startZeroCopy()) device.onFrames(this.onFrames);
   }
+
+  /** Hands the addon one batch of free pool packets to read into; false when not possible. */
+  private startZeroCopy(): boolean {
+    const d = this.device;
+    const pool = this.engine.pool;
+    const n = d.batchSize ?? 64;
+    if (d.onFramesAt === undefined || pool.available < n * 4) return false;
+    const offsets = new Int32Array(n);
+    const ring: (Packet | null)[] = new Array<Packet | null>(n).fill(null);
+    for (let i = 0; i < n; i++) {
+      const p = pool.alloc()!;
+      ring[i] = p;
+      offsets[i] = p.buf.byteOffset + p.start;
+    }
+    this.rxRing = ring;
+    this.rxOffsets = offsets;
+    const slab = Buffer.from(ring[0]!.buf.buffer, 0, ring[0]!.buf.buffer.byteLength);
+    d.onFramesAt(slab, offsets, pool.maxFrame, this.onSlots);
+    return true;
+  }
+
+  /** Frames the addon read into the ring's packets: send them, give the addon fresh ones. */
+  private readonly onSlots = (_slab: Buffer, maxLen: number, lengths: Int32Array, count: number): void => {
+    const e = this.engine;
+    const pool = e.pool;
+    const v = this.counters.values;
+    const ring = this.rxRing;
+    const offs = this.rxOffsets!;
+    v[C['rx-batches']]!++;
+    for (let i = 0; i < count; i++) {
+      const len = lengths[i]!;
+      const p = ring[i]!;
+      v[C['rx-frames']]!++;
+      v[C['rx-bytes']]! += len;
+      let reason = -1;
+      if (len < ETH_HLEN) reason = D.runt;
+      else if (len >= maxLen) reason = D.oversize; // tun truncates to the slot: maxLen may be a cut frame
+      else {
+        const tagged = ((p.buf[p.start + 12]! << 8) | p.buf[p.start + 13]!) === ETH_P_8021Q;
+        if (len > this.mtu + ETH_HLEN + (tagged ? VLAN_HLEN : 0)) reason = D['mtu-exceeded'];
+      }
+      let q = reason < 0 ? pool.alloc() : null;
+      if (q === null) {
+        // Dropped (or no replacement slot: pool-exhausted): the packet goes back to the pool
+        // and straight out again as this slot (the free list is LIFO).
+        e.drop(p, this, reason < 0 ? D['pool-exhausted'] : reason, this.where);
+        q = pool.alloc()!;
+      } else {
+        p.end = p.start + len;
+        this.out.send(p);
+      }
+      ring[i] = q;
+      offs[i] = q.buf.byteOffset + q.start;
+    }
+    e.scheduler.kick();
+  };
 
   /** Frames read from the TAP: the real pod transmitted them. */
   private readonly onFrames = (slab: Buffer, slotSize: number, lengths: Int32Array, count: number): void => {
@@ -182,7 +266,7 @@ export class TapPort implements Element {
     const dc = this.device.counters;
     const full0 = dc[TapCounter.TxDrops]!;
     const err0 = dc[TapCounter.TxErrors]!;
-    const written = this.device.writeBatch(this.slab!, this.offsets, this.lengths, n);
+    const written = this.device.writeBatch(this.slab!, this.offsets, this.lengths, n, this.vnetHdrSize > 0 ? TapWrite.ZeroVnetHdr : 0);
     const full = Math.min(n, dc[TapCounter.TxDrops]! - full0);
     const errs = dc[TapCounter.TxErrors]! - err0;
     const v = this.counters.values;
@@ -210,6 +294,12 @@ export class TapPort implements Element {
   /** Stops reading and closes the device (a non-persistent TAP then vanishes from its namespace). */
   close(): void {
     this.device.close();
+    const pool = this.engine.pool;
+    for (let i = 0; i < this.rxRing.length; i++) {
+      const p = this.rxRing[i];
+      if (p !== null && p !== undefined && !p.inPool) pool.free(p);
+      this.rxRing[i] = null;
+    }
   }
 
   /** Counters, drops and the device's own counters, for the API/CLI (allocates). */

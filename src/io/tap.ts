@@ -6,6 +6,13 @@
  * is full into one preallocated slab of fixed-size slots and calls the handler once:
  * frame i is `slab[i * slotSize, i * slotSize + lengths[i])`. Nothing is allocated per frame
  * or per batch; the slab and lengths are reused, so a handler copies what it keeps.
+ * `onFramesAt(slab, offsets, maxLen, handler)` reads frame i into slab[offsets[i]] instead:
+ * the caller (TapPort) points the offsets at free pool packets and so receives without a copy.
+ *
+ * Offloads: `vnetHdr: true` (IFF_VNET_HDR) puts a virtio_net_hdr in front of every frame read
+ * and expected on write; `offloads` (TUNSETOFFLOAD) lets the kernel hand over partial
+ * checksums and TSO frames of up to 64 KiB (slots then default to 64 KiB + 12, 16 per batch).
+ * `writeBatch(..., TapWrite.ZeroVnetHdr)` sends plain frames behind a zeroed header.
  *
  * Writing: `write(buf, off, len)` sends one frame, `writeBatch(slab, offsets, lengths, count)`
  * sends many in one call. Never blocks: on EAGAIN the frame (and the rest of the batch) is
@@ -57,12 +64,12 @@ export interface TapAddon {
   open(name: string, vnetHdr: boolean, vnetHdrSize: number, offloads: number, counters: Float64Array):
     { handle: TapHandle; fd: number; name: string };
   readStart(handle: TapHandle, slab: Buffer, slotSize: number, lengths: Int32Array, batch: number,
-    cb: (count: number, err?: Error) => void): void;
+    cb: (count: number, err?: Error) => void, offsets?: Int32Array): void;
   readStop(handle: TapHandle): void;
   setRef(handle: TapHandle, ref: boolean): void;
   write(handle: TapHandle, buf: Uint8Array, off: number, len: number): boolean;
   writeBatch(handle: TapHandle, slab: Uint8Array, offsets: Int32Array | Uint32Array,
-    lengths: Int32Array | Uint32Array, count: number): number;
+    lengths: Int32Array | Uint32Array, count: number, flags?: number): number;
   close(handle: TapHandle): void;
 }
 
@@ -109,7 +116,16 @@ export interface TapOpenOptions {
   readonly addonPath?: string;
 }
 
-/** Called once per batch: frame i is slab[i * slotSize, i * slotSize + lengths[i]). */
+/** writeBatch flags (native/tap.h). */
+export const TapWrite = {
+  /** The device has IFF_VNET_HDR, the frames are plain: each goes out behind a zeroed virtio_net_hdr. */
+  ZeroVnetHdr: 1,
+} as const;
+
+/**
+ * Called once per batch: frame i is slab[i * slotSize, i * slotSize + lengths[i]), or with
+ * `onFramesAt`, slab[offsets[i], offsets[i] + lengths[i]) (slotSize is then the read limit).
+ */
 export type FramesHandler = (slab: Buffer, slotSize: number, lengths: Int32Array, count: number) => void;
 
 const GSO_OFFLOADS = TunOffload.Tso4 | TunOffload.Tso6 | TunOffload.Ufo | TunOffload.Uso4 | TunOffload.Uso6;
@@ -120,6 +136,10 @@ export class TapDevice {
   /** The kernel's name for the device at open time (a `%d` resolved); renames elsewhere are not seen. */
   readonly name: string;
   readonly vnetHdr: boolean;
+  /** Bytes of virtio_net_hdr in front of every frame read or written raw: 0, 10 or 12. */
+  readonly vnetHdrSize: number;
+  /** The TUNSETOFFLOAD flags the device was opened with. */
+  readonly offloads: number;
   /** Read slab, slot size and lengths handed to the frames handler (reused for every batch). */
   readonly slab: Buffer;
   readonly slotSize: number;
@@ -134,9 +154,15 @@ export class TapDevice {
   #closed = false;
   #reading = false;
   #frames: FramesHandler | null = null;
+  /** Set by onFramesAt: frames are read into caller-owned slots. */
+  #at: { slab: Buffer; offsets: Int32Array; maxLen: number } | null = null;
   #onError: ((err: Error) => void) | null = null;
   readonly #onBatch = (count: number, err?: Error): void => {
-    if (count > 0 && this.#frames !== null) this.#frames(this.slab, this.slotSize, this.lengths, count);
+    if (count > 0 && this.#frames !== null) {
+      const at = this.#at;
+      if (at === null) this.#frames(this.slab, this.slotSize, this.lengths, count);
+      else this.#frames(at.slab, at.maxLen, this.lengths, count);
+    }
     if (err !== undefined) {
       this.#reading = false;
       if (this.#onError !== null) this.#onError(err);
@@ -145,12 +171,14 @@ export class TapDevice {
   };
 
   private constructor(addon: TapAddon, opened: { handle: TapHandle; fd: number; name: string },
-    counters: Float64Array, vnetHdr: boolean, slotSize: number, batchSize: number) {
+    counters: Float64Array, vnetHdr: boolean, vnetHdrSize: number, offloads: number, slotSize: number, batchSize: number) {
     this.#addon = addon;
     this.#handle = opened.handle;
     this.#fd = opened.fd;
     this.name = opened.name;
     this.vnetHdr = vnetHdr;
+    this.vnetHdrSize = vnetHdrSize;
+    this.offloads = offloads;
     this.counters = counters;
     this.slotSize = slotSize;
     this.batchSize = batchSize;
@@ -173,7 +201,7 @@ export class TapDevice {
     }
     const hdr = vnetHdr ? (opts.vnetHdrSize ?? 10) : 0;
     const slotSize = opts.slotSize ?? ((offloads & GSO_OFFLOADS) !== 0 ? 65536 + 12 : 2048);
-    const batchSize = opts.batchSize ?? 64;
+    const batchSize = opts.batchSize ?? (slotSize > 4096 ? 16 : 64);
     if (!Number.isInteger(slotSize) || slotSize < 64 + hdr || slotSize > 65536 + 64) {
       throw new RangeError(`TAP device ${name}: slotSize must be an integer in [${64 + hdr}, ${65536 + 64}], got ${String(slotSize)}`);
     }
@@ -183,17 +211,40 @@ export class TapDevice {
     const addon = loadTapAddon(opts.addonPath);
     const counters = new Float64Array(COUNTER_SLOTS);
     const opened = addon.open(name, vnetHdr, opts.vnetHdrSize ?? 0, offloads, counters);
-    return new TapDevice(addon, opened, counters, vnetHdr, slotSize, batchSize);
+    return new TapDevice(addon, opened, counters, vnetHdr, hdr, offloads, slotSize, batchSize);
   }
 
   /** Sets the batch handler and starts reading (replacing any previous handler). */
   onFrames(handler: FramesHandler): void {
     if (this.#closed) throw this.#closedError('onFrames');
+    if (this.#at !== null && this.#reading) this.pause();
     this.#frames = handler;
-    if (!this.#reading) {
-      this.#addon.readStart(this.#handle, this.slab, this.slotSize, this.lengths, this.batchSize, this.#onBatch);
-      this.#reading = true;
+    this.#at = null;
+    if (!this.#reading) this.#start();
+  }
+
+  /**
+   * Like onFrames, but frame i of a batch is read straight into slab[offsets[i] ..], at most
+   * `maxLen` bytes (a longer frame is reported with its full length, truncated): the caller
+   * points `offsets` (batchSize entries, read by the addon at every read) at free slots of
+   * its own, e.g. pool packets, and re-points the entries it consumed before returning.
+   */
+  onFramesAt(slab: Buffer, offsets: Int32Array, maxLen: number, handler: FramesHandler): void {
+    if (this.#closed) throw this.#closedError('onFramesAt');
+    if (offsets.length < this.batchSize || !Number.isInteger(maxLen) || maxLen < 1) {
+      throw new RangeError(`TAP device ${this.name}: onFramesAt needs ${this.batchSize} offsets and a positive maxLen`);
     }
+    if (this.#reading) this.pause();
+    this.#frames = handler;
+    this.#at = { slab, offsets, maxLen };
+    this.#start();
+  }
+
+  #start(): void {
+    const at = this.#at;
+    if (at === null) this.#addon.readStart(this.#handle, this.slab, this.slotSize, this.lengths, this.batchSize, this.#onBatch);
+    else this.#addon.readStart(this.#handle, at.slab, at.maxLen, this.lengths, this.batchSize, this.#onBatch, at.offsets);
+    this.#reading = true;
   }
 
   /** Handler for read/poll errors (reading has stopped when it runs). */
@@ -209,7 +260,7 @@ export class TapDevice {
 
   /** Restarts reading with the current handler after pause(). */
   resume(): void {
-    if (this.#frames !== null && !this.#reading) this.onFrames(this.#frames);
+    if (this.#frames !== null && !this.#reading) this.#start();
   }
 
   get reading(): boolean { return this.#reading; }
@@ -227,10 +278,10 @@ export class TapDevice {
   /**
    * Writes `count` frames, frame i at slab[offsets[i], offsets[i] + lengths[i]), one write()
    * each, in one call. Returns the number written; the rest were dropped (EAGAIN: txDrops)
-   * or failed (txErrors).
+   * or failed (txErrors). `flags`: TapWrite.ZeroVnetHdr to send plain frames on a vnet-hdr device.
    */
-  writeBatch(slab: Uint8Array, offsets: Int32Array | Uint32Array, lengths: Int32Array | Uint32Array, count: number): number {
-    return this.#addon.writeBatch(this.#handle, slab, offsets, lengths, count);
+  writeBatch(slab: Uint8Array, offsets: Int32Array | Uint32Array, lengths: Int32Array | Uint32Array, count: number, flags = 0): number {
+    return this.#addon.writeBatch(this.#handle, slab, offsets, lengths, count, flags);
   }
 
   /** Stops reading and closes the fd (a non-persistent TAP then disappears). Idempotent. */

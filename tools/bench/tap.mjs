@@ -1,172 +1,184 @@
 #!/usr/bin/env node
 /**
- * TAP dataplane benchmark (root only): real processes in two network namespaces talk
- *   podwire.same-node   through podwire: TAP -> node1 bridge -> TAP (attached pods)
- *   podwire.two-nodes   through podwire: TAP -> node1 -> VXLAN -> underlay -> node2 -> TAP
- *   kernel-bridge       through the kernel: veth -> bridge (in a third namespace) -> veth
- *   vde-switch          through vde_switch (vde2) with two TAPs (`vde_switch -t A -t B`)
- * and prints, per path: 64-byte UDP frames/s received (iperf3 -u -l 18 -b 0: 18 bytes of
- * payload + 8 UDP + 20 IP + 14 Ethernet = 60, 64 with the FCS), TCP throughput (iperf3),
- * ping RTT (100 echoes, 10 ms apart); then podwire's ratios to the other two.
+ * TAP dataplane benchmark (root only): real processes in network namespaces talk through
+ * podwire and through reference switches (paths in tap-paths.mjs), and for each path:
+ *   pps    64-byte frames/s delivered: tools/bench/udp-flood.c sends 18-byte UDP payloads
+ *          with sendmmsg (14 + 20 + 8 + 18 = 60 bytes, 64 with the FCS) for SECONDS; the
+ *          figure is the growth of rx_packets of the receiver's eth0 over that time;
+ *   tcp    iperf3 TCP throughput, one stream, SECONDS;
+ *   rtt    ping RTT, 50 echoes 10 ms apart (average).
+ * Every round measures every path one after the other (side by side, so a noisy
+ * neighbour hits all alike); figures are medians over the rounds, and each ratio is the
+ * median of the per-round ratios.
  *
- *   node tools/bench/tap.mjs [--seconds N]     (after `npm run build`; uses dist/)
+ *   node tools/bench/tap.mjs [--seconds N] [--runs N] [--only REGEX] [--json PATH]
  *
- * Addresses (10.250.0.1, .2 for the kernel and vde paths; the cluster's own for podwire)
- * exist only inside the namespaces made here, which are deleted at the end, as are the
- * processes started (by PID). podwire runs in this process; the tools run as children.
+ * (after `npm run build`: uses dist/). Prints `tap.<path>.<metric>  value unit` lines, the
+ * ratios to the targets, and writes the JSON (default bench-results/tap-latest.json).
+ * Addresses exist only inside the namespaces made here; everything made is removed at the
+ * end, on failure and on SIGINT/SIGTERM too. `runTapBench` is the same run for run.mjs.
  */
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  Lab, TCP_PORT, UDP_PORT, copierPath, inNs, kernelBridgePath, podwirePaths, sleep, vdePath,
+} from './tap-paths.mjs';
 
-const run = promisify(execFile);
-const dist = new URL('../../dist/', import.meta.url);
-const load = (p) => import(new URL(p, dist).href);
-const secIdx = process.argv.indexOf('--seconds');
-const SECONDS = secIdx > 0 ? Number(process.argv[secIdx + 1]) : 3;
+/** [figure of a, figure of b, metric, target, higher is better] */
+export const TARGETS = [
+  ['podwire.same-node', 'vde-switch', 'pps', 1.2, true],
+  ['podwire.same-node', 'c-copier', 'pps', 0.9, true],
+  ['podwire.same-node', 'vde-switch', 'tcp', 1.0, true],
+  ['podwire.offloads', 'c-copier.vnet', 'tcp', 0.8, true],
+  ['podwire.same-node', 'vde-switch', 'rtt', 1.0, false],
+  ['podwire.two-nodes', 'podwire.same-node', 'pps', 1 / 1.5, true],
+  ['podwire.two-nodes', 'podwire.same-node', 'tcp', 1 / 1.5, true],
+  ['podwire.two-nodes', 'podwire.same-node', 'rtt', 1.5, false],
+  ['podwire.cluster-ip', 'podwire.same-node', 'pps', 1 / 1.5, true],
+  ['podwire.cluster-ip', 'podwire.same-node', 'tcp', 1 / 1.5, true],
+  ['podwire.offloads', 'podwire.same-node', 'tcp', 1.0, true],
+  ['podwire.same-node', 'kernel-bridge', 'tcp', 0, true],
+  ['podwire.same-node', 'kernel-bridge.no-offload', 'tcp', 0, true],
+];
+const UNITS = { pps: 'kpps', tcp: 'Mbit/s', rtt: 'ms' };
 
-if (process.getuid?.() !== 0) {
-  console.log('# tap bench skipped: needs root (TAP devices, network namespaces)');
-  process.exit(0);
-}
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
-const tag = process.pid.toString(36);
-const nsNames = [];
-const children = [];
-const sh = async (...a) => (await run(a[0], a.slice(1), { maxBuffer: 16 << 20 })).stdout;
-const inNs = (ns, ...a) => sh('ip', 'netns', 'exec', ns, ...a);
-async function netns(name) { await sh('ip', 'netns', 'add', name); nsNames.push(name); await sh('ip', '-n', name, 'link', 'set', 'lo', 'up'); return name; }
-function bg(cmd, args, opts = {}) { const c = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'ignore'], ...opts }); children.push(c); return c; }
-async function stop(c) {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const gone = new Promise((r) => c.once('exit', r));
-  c.kill('SIGKILL');
-  await gone;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const rxPackets = async (ns) => Number(await inNs(ns, 'cat', '/sys/class/net/eth0/statistics/rx_packets'));
 
-/** iperf3 UDP 64-byte frames, iperf3 TCP, ping: from namespace `a` to `ip` (iperf3 -s runs in `b`). */
-async function measure(a, b, ip) {
-  const server = bg('ip', ['netns', 'exec', b, 'iperf3', '-s', '-p', '5299']);
-  for (let i = 0; i < 50 && !(await inNs(b, 'ss', '-Hltn').catch(() => '')).includes(':5299'); i++) await sleep(50);
+async function measurePath(lab, p, seconds) {
+  const r0 = await rxPackets(p.b);
+  const t0 = process.hrtime.bigint();
+  await inNs(p.a, lab.flood, 'send', p.ip, String(UDP_PORT), String(seconds));
+  const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  const pps = (await rxPackets(p.b) - r0) / dt;
+  await sleep(200); // let queues drain before the next test
+  let tcp = NaN;
   try {
-    const ping = await inNs(a, 'ping', '-q', '-c', '100', '-i', '0.01', '-W', '2', ip);
-    const rtt = /= [\d.]+\/([\d.]+)\//.exec(ping)?.[1];
-    const udp = JSON.parse(await inNs(a, 'iperf3', '-c', ip, '-p', '5299', '-u', '-l', '18', '-b', '0', '-t', String(SECONDS), '-J'));
-    const s = udp.end.sum;
-    const tcp = JSON.parse(await inNs(a, 'iperf3', '-c', ip, '-p', '5299', '-t', String(SECONDS), '-J'));
-    return {
-      udpPps: (s.packets - s.lost_packets) / s.seconds, udpLost: s.lost_percent,
-      tcpMbps: tcp.end.sum_received.bits_per_second / 1e6, rttMs: rtt !== undefined ? Number(rtt) : NaN,
-    };
+    const j = JSON.parse(await inNs(p.a, 'iperf3', '-c', p.ip, '-p', String(TCP_PORT), '-t', String(seconds), '-J'));
+    tcp = j.end.sum_received.bits_per_second / 1e6;
+  } catch { /* counted as missing */ }
+  let rtt = NaN;
+  if (p.rttIp !== null) {
+    const out = await inNs(p.a, 'ping', '-q', '-c', '50', '-i', '0.01', '-W', '2', p.rttIp).catch(() => '');
+    const m = /= [\d.]+\/([\d.]+)\//.exec(out);
+    if (m !== null) rtt = Number(m[1]);
+  }
+  return { pps: pps / 1e3, tcp, rtt };
+}
+
+/** Drops the podwire clusters' TapPorts counted (context for the report). */
+function podwireDrops(paths) {
+  const out = {};
+  for (const c of new Set(paths.map((p) => p.cluster).filter(Boolean))) {
+    for (const a of c.attached.values()) {
+      for (const [k, v] of Object.entries(a.port.drops.toJSON())) if (v > 0) out[`${c.plan.cluster.name}/${a.pod}.${k}`] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * The whole run. opts: { seconds, runs, only (RegExp|null) }; io: { out(line), figure(name,
+ * value, unit, runs) }. Resolves to { paths: {name: {pps, tcp, rtt, runs}}, ratios, notes }.
+ */
+export async function runTapBench(opts, io) {
+  const seconds = opts.seconds ?? 2;
+  const runs = opts.runs ?? 5;
+  const only = opts.only ?? null;
+  const lab = new Lab();
+  const onSignal = () => { lab.cleanup().finally(() => process.exit(130)); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const notes = [];
+  const note = (t) => { notes.push(t); io.out(`# ${t}`); };
+  try {
+    lab.flood = await lab.compile('udp-flood');
+    const paths = [];
+    const makers = [
+      ['podwire', () => podwirePaths(lab, false)], ['podwire.offloads', () => podwirePaths(lab, true)],
+      ['c-copier', () => copierPath(lab, false)], ['c-copier.vnet', () => copierPath(lab, true)],
+      ['vde-switch', () => vdePath(lab)], ['kernel-bridge', () => kernelBridgePath(lab, true)],
+      ['kernel-bridge.no-offload', () => kernelBridgePath(lab, false)],
+    ];
+    for (const [name, make] of makers) {
+      if (only !== null && !only.test(name)) continue;
+      try {
+        const made = await make();
+        paths.push(...(Array.isArray(made) ? made : [made]));
+      } catch (e) {
+        note(`${name} skipped: ${String(e?.message ?? e).split('\n')[0]}`);
+      }
+    }
+    for (const p of paths) await inNs(p.a, 'ping', '-q', '-c', '3', '-i', '0.05', p.rttIp ?? p.ip).catch(() => ''); // ARP, FDB
+    const per = Object.fromEntries(paths.map((p) => [p.name, []]));
+    for (let r = 0; r < runs; r++) {
+      for (const p of paths) {
+        per[p.name].push(await measurePath(lab, p, seconds));
+        if (process.stderr.isTTY) process.stderr.write(`\r# round ${r + 1}/${runs} ${p.name}        `);
+      }
+    }
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    const result = { paths: {}, ratios: [], notes, seconds, runs, drops: podwireDrops(paths) };
+    for (const p of paths) {
+      const rs = per[p.name];
+      const fig = { runs: rs };
+      for (const m of ['pps', 'tcp', 'rtt']) {
+        fig[m] = median(rs.map((x) => x[m]));
+        if (Number.isFinite(fig[m])) io.figure(`tap.${p.name}.${m}`, fig[m], UNITS[m], rs.map((x) => x[m]));
+      }
+      result.paths[p.name] = fig;
+    }
+    for (const [x, y, m, target, higher] of TARGETS) {
+      if (per[x] === undefined || per[y] === undefined) continue;
+      const ratio = median(per[x].map((rx, i) => rx[m] / per[y][i][m]));
+      if (!Number.isFinite(ratio)) continue;
+      const met = target === 0 ? null : higher ? ratio >= target : ratio <= target;
+      result.ratios.push({ of: x, to: y, metric: m, ratio, target, met });
+      const want = target === 0 ? '(context)' : `target ${higher ? '>=' : '<='} ${target.toFixed(2)}: ${met ? 'met' : 'MISSED'}`;
+      io.out(`ratio ${x} / ${y} ${m}  ${ratio.toFixed(2)} x  ${want}`);
+    }
+    if (Object.keys(result.drops).length > 0) note(`podwire TapPort drops: ${JSON.stringify(result.drops)}`);
+    return result;
   } finally {
-    await stop(server);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await lab.cleanup();
   }
 }
 
-async function podwirePath(twoNodes) {
-  const { Cluster } = await load('kube/cluster.js');
-  const { validateTopology } = await load('kube/topology.js');
-  const { attachTopologyPods } = await load('io/attach.js');
-  const { formatIpv4 } = await load('wire/addr.js');
-  const a = await netns(`pwbA${tag}`);
-  const b = await netns(`pwbB${tag}`);
-  const r = validateTopology({
-    cluster: { name: `pwbench${tag}`, dnsReplicas: 0 },
-    nodes: [{ name: 'node1' }, { name: 'node2' }],
-    pods: [{ name: 'a', node: 'node1', attach: { netns: a } }, { name: 'b', node: twoNodes ? 'node2' : 'node1', attach: { netns: b } }],
-    services: [],
+async function main() {
+  const arg = (k) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : undefined; };
+  if (process.getuid?.() !== 0) {
+    console.log('# tap bench skipped: needs root (TAP devices, network namespaces)');
+    return;
+  }
+  const opts = {
+    seconds: Number(arg('--seconds') ?? 2), runs: Number(arg('--runs') ?? 5),
+    only: arg('--only') !== undefined ? new RegExp(arg('--only')) : null,
+  };
+  console.log(`# podwire tap bench, node ${process.version}, ${os.cpus()[0]?.model.trim()} x${os.cpus().length}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; median of ${opts.runs} rounds of ${opts.seconds} s`);
+  const figures = [];
+  const res = await runTapBench(opts, {
+    out: (l) => console.log(l),
+    figure: (name, value, unit, all) => {
+      figures.push({ name, value, unit, runs: all });
+      console.log(`${name.padEnd(36)} ${value.toFixed(unit === 'ms' ? 3 : 1).padStart(10)} ${unit}`);
+    },
   });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const cluster = new Cluster(r.topology);
-  try {
-    const [, pb] = await attachTopologyPods(cluster);
-    const res = await measure(a, b, formatIpv4(pb.plan.ip));
-    const drops = {};
-    for (const p of cluster.attached.values()) Object.assign(drops, ...Object.entries(p.port.drops.toJSON()).map(([k, v]) => ({ [`${p.plan.name}.${k}`]: v })));
-    return { ...res, drops, linkDrops: cluster.engine.linkDrops };
-  } finally {
-    cluster.close();
-    await cleanupNs();
-  }
+  const json = arg('--json') ?? fileURLToPath(new URL('../../bench-results/tap-latest.json', import.meta.url));
+  mkdirSync(dirname(resolve(json)), { recursive: true });
+  writeFileSync(json, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, loadavgEnd: os.loadavg(), figures, ...res }, null, 2)}\n`);
+  console.log(`# json: ${json}`);
 }
 
-async function kernelBridge() {
-  const a = await netns(`pwbA${tag}`);
-  const b = await netns(`pwbB${tag}`);
-  const k = await netns(`pwbK${tag}`);
-  try {
-    await sh('ip', '-n', k, 'link', 'add', 'br0', 'type', 'bridge');
-    await sh('ip', '-n', k, 'link', 'set', 'br0', 'up');
-    for (const [ns, peer, addr] of [[a, 'vA', '10.250.0.1/24'], [b, 'vB', '10.250.0.2/24']]) {
-      await sh('ip', '-n', k, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-      await sh('ip', '-n', k, 'link', 'set', peer, 'master', 'br0', 'up');
-      await sh('ip', '-n', ns, 'addr', 'add', addr, 'dev', 'eth0');
-      await sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up');
-    }
-    return await measure(a, b, '10.250.0.2');
-  } finally {
-    await cleanupNs();
-  }
-}
-
-async function vdeSwitch() {
-  const a = await netns(`pwbA${tag}`);
-  const b = await netns(`pwbB${tag}`);
-  const dir = mkdtempSync(join(tmpdir(), 'podwire-vde-'));
-  const tapA = `pwbva${tag}`.slice(0, 15);
-  const tapB = `pwbvb${tag}`.slice(0, 15);
-  // vde_switch exits on EOF of its console (stdin): the pipe stays open until we kill it.
-  const sw = bg('vde_switch', ['-s', join(dir, 'sock'), '-t', tapA, '-t', tapB]);
-  try {
-    for (let i = 0; i < 50; i++) {
-      const links = await sh('ip', '-o', 'link', 'show', 'type', 'tun');
-      if (links.includes(tapA) && links.includes(tapB)) break;
-      await sleep(50);
-    }
-    for (const [tap, ns, addr] of [[tapA, a, '10.250.0.1/24'], [tapB, b, '10.250.0.2/24']]) {
-      await sh('ip', 'link', 'set', 'dev', tap, 'netns', ns);
-      await sh('ip', '-n', ns, 'link', 'set', 'dev', tap, 'name', 'eth0');
-      await sh('ip', '-n', ns, 'addr', 'add', addr, 'dev', 'eth0');
-      await sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up');
-    }
-    return await measure(a, b, '10.250.0.2');
-  } finally {
-    await stop(sw);
-    rmSync(dir, { recursive: true, force: true });
-    await cleanupNs();
-  }
-}
-
-async function cleanupNs() {
-  while (nsNames.length > 0) await sh('ip', 'netns', 'delete', nsNames.pop()).catch(() => undefined);
-}
-
-const fmt = (r) => `${(r.udpPps / 1e3).toFixed(1).padStart(8)} kpps (64 B UDP, ${r.udpLost.toFixed(1)}% lost)  `
-  + `${r.tcpMbps.toFixed(0).padStart(6)} Mbit/s TCP  ${r.rttMs.toFixed(3)} ms RTT`;
-
-const results = {};
-try {
-  for (const [name, fn] of [['podwire.same-node', () => podwirePath(false)], ['podwire.two-nodes', () => podwirePath(true)],
-    ['kernel-bridge', kernelBridge], ['vde-switch', vdeSwitch]]) {
-    try {
-      results[name] = await fn();
-      console.log(`${name.padEnd(18)} ${fmt(results[name])}`);
-      if (results[name].drops !== undefined && Object.keys(results[name].drops).length > 0) console.log(`#   drops: ${JSON.stringify(results[name].drops)}`);
-    } catch (e) {
-      console.log(`# ${name} skipped: ${String(e?.message ?? e).split('\n')[0]}`);
-    }
-  }
-  for (const p of ['podwire.same-node', 'podwire.two-nodes']) {
-    for (const ref of ['kernel-bridge', 'vde-switch']) {
-      const x = results[p]; const y = results[ref];
-      if (x === undefined || y === undefined) continue;
-      console.log(`ratio ${p} / ${ref}: UDP pps ${(x.udpPps / y.udpPps).toFixed(2)}  TCP ${(x.tcpMbps / y.tcpMbps).toFixed(2)}  RTT ${(x.rttMs / y.rttMs).toFixed(2)}`);
-    }
-  }
-} finally {
-  for (const c of children) await stop(c);
-  await cleanupNs();
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().catch((e) => { console.error(`tap bench: ${e?.stack ?? e}`); process.exitCode = 1; });
 }
