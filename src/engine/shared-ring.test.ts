@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
 import { copyWords, Doorbell, SharedRing, type FrameSink } from './shared-ring.js';
-import { ensureDist } from './shared-ring-dist.js';
+import { existsSync } from 'node:fs';
 
 /** Collects frames as arrays of numbers. */
 function collector(): FrameSink & { frames: number[][] } {
@@ -128,7 +128,7 @@ describe('SharedRing', () => {
 describe('SharedRing between two threads', () => {
   let distOk = false;
   beforeAll(() => {
-    distOk = ensureDist();
+    distOk = existsSync(new URL('../../dist/engine/shared-ring.js', import.meta.url)); // built by test/global-setup.ts
   }, 120_000);
   const workers: Worker[] = [];
   afterAll(async () => {

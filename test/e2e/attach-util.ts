@@ -15,11 +15,7 @@ export const DIST = join(ROOT, 'dist');
 export const RUNNER = join(import.meta.dirname, 'fixtures', 'attach-runner.mjs');
 
 export function buildDist(): void {
-  try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-  } catch {
-    // tsc emits despite type errors elsewhere in the tree; the runner only needs these files.
-  }
+  // dist/ is built once by test/global-setup.ts.
   for (const f of ['kube/cluster.js', 'io/attach.js', 'io/tap-port.js', 'io/capture.js']) {
     if (!existsSync(join(DIST, f))) throw new Error(`build did not produce dist/${f}`);
   }

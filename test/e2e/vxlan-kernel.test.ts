@@ -27,11 +27,7 @@ const DIST = join(ROOT, 'dist');
 const RUNNER = join(import.meta.dirname, 'fixtures', 'run-node.mjs');
 
 function buildDist(): void {
-  try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-  } catch {
-    // tsc emits despite type errors elsewhere in the tree; the runner only needs these files.
-  }
+  // dist/ is built once by test/global-setup.ts.
   for (const f of ['kube/cluster.js', 'io/vxlan-socket.js', 'apps/tcp.js']) {
     if (!existsSync(join(DIST, f))) throw new Error(`build did not produce dist/${f}`);
   }

@@ -6,12 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShardedCluster } from '../../src/kube/sharded-cluster.js';
 import { topology } from './cluster-util.js';
-import { ensureDist } from '../../src/engine/shared-ring-dist.js';
+import { existsSync } from 'node:fs';
 
 const DEMO = new URL('../../examples/demo.yaml', import.meta.url).pathname;
 
 beforeAll(() => {
-  if (!ensureDist()) throw new Error('dist/ could not be built (npx tsc -p tsconfig.build.json)');
+  if (!existsSync(new URL('../../dist/kube/shard-worker.js', import.meta.url))) throw new Error('dist/ is missing (test/global-setup.ts builds it)');
 }, 120_000);
 
 describe.each(['vxlan', 'routed'] as const)('demo cluster sharded over two workers (%s)', (overlay) => {
