@@ -11,14 +11,20 @@ import type { Element, InPort, OutPort } from './element.js';
 import type { Engine } from './engine.js';
 
 export const DEFAULT_LINK_CAPACITY = 1024;
+/**
+ * Slots a ring starts with; it doubles (up to `capacity`) when a packet finds it full, so a
+ * cluster of 10,000 pods does not hold 40,000 idle rings of 1024 slots (8 KiB each).
+ */
+const INITIAL_RING = 16;
 
 export type LinkTap = (p: Packet) => void;
 
 export class Link {
   readonly name: string;
   readonly capacity: number;
-  private readonly ring: (Packet | null)[];
-  private readonly mask: number;
+  private ring: (Packet | null)[];
+  /** ring.length - 1 (the ring grows to `capacity` on demand). */
+  private mask: number;
   private head = 0;
   private tail = 0;
   txPackets = 0;
@@ -43,8 +49,20 @@ export class Link {
     this.engine = engine;
     this.name = name;
     this.capacity = cap;
-    this.mask = cap - 1;
-    this.ring = new Array<Packet | null>(cap).fill(null);
+    const start = Math.min(cap, INITIAL_RING);
+    this.mask = start - 1;
+    this.ring = new Array<Packet | null>(start).fill(null);
+  }
+
+  /** Doubles the ring (cold: at most log2(capacity / 16) times per link), keeping the queued packets in place. */
+  private grow(): void {
+    const old = this.ring;
+    const oldMask = this.mask;
+    const size = old.length * 2;
+    const ring = new Array<Packet | null>(size).fill(null);
+    for (let k = this.head; k !== this.tail; k++) ring[k & (size - 1)] = old[k & oldMask]!;
+    this.ring = ring;
+    this.mask = size - 1;
   }
 
   /** Adds an observer (a capture) that sees every packet transmitted on this link. */
@@ -74,10 +92,13 @@ export class Link {
   }
 
   transmit(p: Packet): void {
-    if (this.tail - this.head === this.capacity) {
-      this.drops++;
-      this.engine.dropAtLink(p, this);
-      return;
+    if (this.tail - this.head > this.mask) {
+      if (this.mask + 1 < this.capacity) this.grow();
+      else {
+        this.drops++;
+        this.engine.dropAtLink(p, this);
+        return;
+      }
     }
     if (this.tap !== null) this.tap(p);
     this.ring[this.tail & this.mask] = p;

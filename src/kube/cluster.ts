@@ -17,6 +17,7 @@ import { Veth } from '../net/veth.js';
 import { NetNamespace } from '../net/netns.js';
 import type { CapturePoint } from '../io/capture.js';
 import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';
+import type { Route } from '../net/route-table.js';
 import { macFromIpv4 } from '../wire/addr.js';
 import type { ClusterPlan, NodePlan, PodPlan, ServicePlan, Topology } from './types.js';
 import { Ipam, planCluster } from './ipam.js';
@@ -76,6 +77,8 @@ export class Cluster {
   dnsApp: DnsAppFactory | null = null;
   /** Services: endpoints, kube-proxy on every node (NAT hooks + conntrack), cluster DNS records. */
   readonly services: ServiceController;
+  /** The overlay's frozen routes, shared by every node (overlay.ts `sharedRoutes`), by mode and device. */
+  readonly overlayRoutes = new Map<string, readonly Route[]>();
   /** Socket factory for `vtep.bind` nodes, or null (then such nodes are an error). */
   readonly vxlanTransport: VxlanTransportFactory | null;
 

@@ -23,6 +23,7 @@ import {
   cidrContains, cidrOverlaps, cidrSize, cidrSubnet, formatCidr, formatIpv4, macFromIpv4, nthHost, parseCidr, parseIpv4, parseMac,
 } from '../wire/addr.js';
 import type { Cidr } from '../wire/addr.js';
+import { PodIndex } from './selector.js';
 import type { AppSpec, ClusterPlan, NodePlan, PodPlan, PodSpec, ServicePlan, Topology } from './types.js';
 
 /** Every node's pod range is a /24 of the cluster podCIDR; node i (0-based) gets block i+1. */
@@ -126,6 +127,8 @@ export class Ipam {
   private readonly nodeIps: Pool;
   /** podCIDRs handed to nodes (explicit or allocated). */
   private readonly nodeRanges: Cidr[] = [];
+  /** Every /24 block below this one is taken (allocation resumes here; a release resets it). */
+  private blockHint = 1;
   private readonly serviceIps: Pool;
   private readonly nodePorts = new Pool(NODE_PORT_MIN, NODE_PORT_MAX);
   private readonly nodes = new Map<string, NodePool>();
@@ -164,10 +167,11 @@ export class Ipam {
   allocateNodePodCidr(cidr?: Cidr): Cidr {
     if (cidr === undefined) {
       const blocks = this.podCIDR.prefix <= NODE_POD_PREFIX ? 2 ** (NODE_POD_PREFIX - this.podCIDR.prefix) : 0;
-      for (let b = 1; b < blocks; b++) {
+      for (let b = this.blockHint; b < blocks; b++) {
         const sub = cidrSubnet(this.podCIDR, NODE_POD_PREFIX, b);
         if (!this.nodeRanges.some((r) => cidrOverlaps(r, sub))) {
           this.nodeRanges.push(sub);
+          this.blockHint = b + 1;
           return sub;
         }
       }
@@ -190,6 +194,7 @@ export class Ipam {
     const i = this.nodeRanges.findIndex((r) => r.addr === cidr.addr && r.prefix === cidr.prefix);
     if (i < 0) throw new IpamError('not-allocated', 'node podCIDR', formatCidr(cidr), `node podCIDR ${formatCidr(cidr)} is not allocated`);
     this.nodeRanges.splice(i, 1);
+    this.blockHint = 1;
   }
 
   /** Registers a node's pod range: its IPs become allocatable (.1 is the bridge). */
@@ -329,11 +334,7 @@ export const VXLAN_OVERHEAD = 50;
 /** Port of an app that does not give one. */
 export const DEFAULT_APP_PORTS: Readonly<Record<AppSpec['type'], number>> = { http: 80, 'tcp-echo': 7, 'udp-echo': 7, dns: 53 };
 
-/** Kubernetes selector semantics: every key equal; an empty selector selects nothing (no endpoints). */
-export function selectorMatches(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(selector);
-  return keys.length > 0 && keys.every((k) => Object.hasOwn(labels, k) && labels[k] === selector[k]);
-}
+export { selectorMatches } from './selector.js';
 
 /** The kube-dns pods of a topology: replica i goes to the i-th emulated node, round robin. */
 export function dnsPods(t: {
@@ -423,9 +424,8 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
       scheduler: c.ipvsScheduler, weights: {}, endpoints: [], system: true,
     });
   }
-  for (const s of services) {
-    s.endpoints = pods.filter((p) => p.namespace === s.namespace && selectorMatches(s.selector, p.labels)).map((p) => p.name);
-  }
+  const index = new PodIndex(pods);
+  for (const s of services) s.endpoints = index.select(s.namespace, s.selector).map((p) => p.name);
 
   return {
     cluster: c, podCIDR: ipam.podCIDR, serviceCIDR: ipam.serviceCIDR, nodeCIDR: ipam.nodeCIDR, podMtu,

@@ -18,7 +18,7 @@
 import { formatIpv4 } from '../wire/addr.js';
 import { VxlanTunnel, type VxlanTransport } from '../net/vxlan-tunnel.js';
 import type { Cluster, NodeRuntime } from './cluster.js';
-import type { Overlay } from './overlay.js';
+import { sharedRoutes, type Overlay } from './overlay.js';
 
 export const VXLAN_IFNAME = 'flannel.1';
 
@@ -39,10 +39,14 @@ export function installVxlan(cluster: Cluster, node: NodeRuntime): VxlanOverlay 
   }));
   root.addAddress(VXLAN_IFNAME, n.podCIDR.addr, 32);
   const peers = new Map<number, string>();
+  // flannel: the remote subnet's network address is the gateway (frozen routes shared by all nodes).
+  const routes = sharedRoutes(cluster, 'vxlan', tunnel.ifindex, (other) => ({
+    dst: other.podCIDR.addr, prefix: other.podCIDR.prefix, via: other.podCIDR.addr, dev: tunnel.ifindex, onlink: true, metric: 0, proto: 'static', src: 0,
+  }));
   for (const other of cluster.plan.nodes) {
     if (other.name === n.name) continue;
-    const gw = other.podCIDR.addr; // flannel: the remote subnet's network address is the gateway
-    root.addRoute({ dst: other.podCIDR.addr, prefix: other.podCIDR.prefix, via: gw, dev: VXLAN_IFNAME, onlink: true });
+    const gw = other.podCIDR.addr;
+    root.routes.add(routes[other.index]!);
     root.neighbors.update(gw, other.vtepMac, tunnel.ifindex, e.now(), true);
     tunnel.fdb.add(other.vtepMac, other.vtepIp);
     if (other.vtepBind !== undefined) peers.set(other.vtepIp, other.vtepBind);

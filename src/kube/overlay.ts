@@ -5,6 +5,7 @@
  *   the packet leaves eth0 unchanged and the underlay carries it to that node.
  * - `vxlan` (flannel's vxlan backend): a `flannel.1` VXLAN device; see overlay-vxlan.ts.
  */
+import type { Route } from '../net/route-table.js';
 import type { Cluster, NodeRuntime } from './cluster.js';
 import { installVxlan } from './overlay-vxlan.js';
 
@@ -19,16 +20,33 @@ export interface Overlay {
 export function installOverlay(cluster: Cluster, node: NodeRuntime): Overlay {
   if (cluster.plan.cluster.overlay === 'vxlan') return installVxlan(cluster, node);
   const root = node.root;
-  const added: { dst: number; prefix: number }[] = [];
-  for (const other of cluster.plan.nodes) {
-    if (other.name === node.plan.name) continue;
-    root.addRoute({ dst: other.podCIDR.addr, prefix: other.podCIDR.prefix, via: other.ip, dev: 'eth0' });
-    added.push({ dst: other.podCIDR.addr, prefix: other.podCIDR.prefix });
-  }
+  const eth0 = root.iface('eth0');
+  if (eth0 === undefined) throw new Error(`${node.plan.name}/root: no interface "eth0"`);
+  const routes = sharedRoutes(cluster, 'routed', eth0.ifindex, (other) => ({
+    dst: other.podCIDR.addr, prefix: other.podCIDR.prefix, via: other.ip, dev: eth0.ifindex, onlink: false, metric: 0, proto: 'static', src: 0,
+  }));
+  const self = node.plan.index;
+  for (let i = 0; i < routes.length; i++) if (i !== self) root.routes.add(routes[i]!);
   return {
     mode: 'routed',
     stop(): void {
-      for (const r of added) root.routes.remove(r.dst, r.prefix);
+      for (let i = 0; i < routes.length; i++) if (i !== self) root.routes.remove(routes[i]!.dst, routes[i]!.prefix);
     },
   };
+}
+
+/**
+ * The overlay's route to every node's pod CIDR (index = node index), frozen and built once
+ * per cluster and device: every node programmes the same route objects but its own (the
+ * route table keeps a frozen route instead of copying it), so n nodes hold n^2 map entries
+ * but only n route objects. Each node's table still lists exactly what flannel programmes.
+ */
+export function sharedRoutes(cluster: Cluster, mode: string, dev: number, make: (n: Cluster['plan']['nodes'][number]) => Route): readonly Route[] {
+  const key = `${mode}/${dev}`;
+  let routes = cluster.overlayRoutes.get(key);
+  if (routes === undefined) {
+    routes = cluster.plan.nodes.map((n) => Object.freeze(make(n)));
+    cluster.overlayRoutes.set(key, routes);
+  }
+  return routes;
 }

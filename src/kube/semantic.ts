@@ -14,8 +14,9 @@ import { cidrContains, cidrOf, cidrOverlaps, cidrSize, formatCidr, formatIpv4, i
 import type { Cidr } from '../wire/addr.js';
 import {
   DEFAULT_APP_PORTS, DNS_NAMESPACE, DNS_SERVICE_HOST, DNS_SERVICE_NAME, Ipam, IpamError, KUBERNETES_SERVICE_HOST,
-  dnsPods, planCluster, selectorMatches,
+  dnsPods, planCluster,
 } from './ipam.js';
+import { PodIndex } from './selector.js';
 import type {
   AppSpec, AppType, ClusterConfig, NodeSpec, PodSpec, Protocol, ServicePortSpec, ServiceSpec, Topology, TopologyError,
 } from './types.js';
@@ -261,6 +262,7 @@ export function checkTopology(t: SchemaTopology): CheckResult {
   const svcIndex = new Map<string, number>();
   const vipOwner = new Map<number, number>();
   const nodePortOwner = new Map<number, { svc: number; port: number; protocol: Protocol }>();
+  const podsBy = new PodIndex(t.pods);
   t.services.forEach((s, i) => {
     const at = `services[${i}]`;
     const key = `${s.namespace}/${s.name}`;
@@ -289,7 +291,7 @@ export function checkTopology(t: SchemaTopology): CheckResult {
       }
     }
     checkServicePorts(r, s, i, nodePortOwner);
-    checkSelection(r, t, s, i);
+    checkSelection(r, t, podsBy, s, i);
   });
 
   if (sc !== null && sc.prefix <= 28 && t.services.length > cidrSize(sc) - 4) {
@@ -343,10 +345,12 @@ function checkServicePorts(
 }
 
 /** Warnings about what a service selects, and errors in its weights. */
-function checkSelection(r: Report, t: SchemaTopology, s: SchemaTopology['services'][number], i: number): void {
+function checkSelection(
+  r: Report, t: SchemaTopology, podsBy: PodIndex<SchemaTopology['pods'][number]>, s: SchemaTopology['services'][number], i: number,
+): void {
   const at = `services[${i}]`;
-  const inNs = t.pods.filter((p) => p.namespace === s.namespace);
-  const selected = inNs.filter((p) => selectorMatches(s.selector, p.labels));
+  const inNs = podsBy.inNamespace(s.namespace);
+  const selected = podsBy.select(s.namespace, s.selector);
   if (Object.keys(s.selector).length === 0) {
     r.warn(`${at}.selector`, s.selector, '{} selects no pods: the service has no endpoints');
   } else if (selected.length === 0) {

@@ -57,6 +57,7 @@ interface Endpoint {
   key: number;
   /** Tag handed to conntrack; `released(tag)` finds the endpoint again. */
   tag: number;
+  /** KUBE-SEP-... (a sha256: computed when first shown, see `ruleName`). */
   sepChain: string;
 }
 
@@ -100,6 +101,8 @@ export class ServiceProxy implements NatPolicy {
   private readonly tagOf = new Map<string, number>();
   private byName = new Map<string, VirtualService>();
   private nextTag = 1;
+  /** Services synced but not built into rules yet (see `sync`). */
+  private pending: readonly ResolvedService[] | null = null;
   /** Set by `dnat` when it refuses a connection: PROXY_DROPS index + 1 (0: none). */
   private reject = 0;
   /** The trace detail of the last refusal (when traced). */
@@ -113,8 +116,19 @@ export class ServiceProxy implements NatPolicy {
     this.mode = opts.mode;
   }
 
-  /** Reprograms every rule from `services`; keeps load counts and affinities of endpoints that stay. */
+  /**
+   * Reprograms every rule from `services`; keeps load counts and affinities of endpoints that
+   * stay. The rules are built on first use (a NEW connection, a release, a listing), from the
+   * last services synced: in a cluster of many nodes most nodes never see most services, and
+   * building every node's rules up front is O(nodes x endpoints).
+   */
   sync(services: readonly ResolvedService[]): void {
+    this.pending = services;
+  }
+
+  private materialize(): void {
+    const services = this.pending!;
+    this.pending = null;
     const vips = new Map<number, VirtualService>();
     const nodePorts = new Map<number, VirtualService>();
     const byName = new Map<string, VirtualService>();
@@ -145,8 +159,7 @@ export class ServiceProxy implements NatPolicy {
         this.tagOf.set(tkey, tag);
         this.tags.set(tag, { vs: full, key });
       }
-      const ep = `${formatIpv4(e.ip)}:${port.targetPort}`;
-      return { pod: e.pod, node: e.node, ip: e.ip, port: port.targetPort, key, tag, sepChain: endpointChainName(name, port.protocol, ep) };
+      return { pod: e.pod, node: e.node, ip: e.ip, port: port.targetPort, key, tag, sepChain: '' };
     });
     const weights = endpoints.map((e) => s.plan.weights[e.pod] ?? 1);
     const backends = new Backends(weights);
@@ -177,6 +190,7 @@ export class ServiceProxy implements NatPolicy {
 
   dnat(proto: number, src: number, dst: number, sport: number, dport: number, inIf: number, traced: boolean, out: DnatDecision): boolean {
     if (proto !== TCP && proto !== UDP) return false;
+    if (this.pending !== null) this.materialize();
     let vs = this.vips.get(keyOf(dst, dport, proto));
     let nodePort = false;
     if (vs === undefined) {
@@ -234,6 +248,7 @@ export class ServiceProxy implements NatPolicy {
   }
 
   released(tag: number): void {
+    if (this.pending !== null) this.materialize();
     const t = this.tags.get(tag);
     if (t === undefined) return;
     const vs = this.byName.get(t.vs);
@@ -247,6 +262,7 @@ export class ServiceProxy implements NatPolicy {
 
   /** Active connections per endpoint of a service port (`ns/name:port/PROTO`), by pod. */
   load(servicePort: string): Record<string, number> {
+    if (this.pending !== null) this.materialize();
     const vs = this.byName.get(servicePort);
     const out: Record<string, number> = {};
     if (vs !== undefined) vs.endpoints.forEach((e, i) => { out[e.pod] = vs.backends.active[i]!; });
@@ -255,6 +271,7 @@ export class ServiceProxy implements NatPolicy {
 
   /** The rules as kube-proxy would list them: iptables chains, or ipvsadm-style lines. */
   rules(): string[] {
+    if (this.pending !== null) this.materialize();
     const out: string[] = [];
     for (const vs of this.byName.values()) {
       const vip = `${formatIpv4(vs.svc.clusterIP)}:${vs.port.port}/${vs.port.protocol}`;
@@ -267,6 +284,7 @@ export class ServiceProxy implements NatPolicy {
 
   private ruleName(vs: VirtualService, ep: Endpoint, nodePort: boolean): string {
     if (this.mode === 'ipvs') return ipvsRuleName(vs.port.protocol, nodePort ? 'NodePort' : formatIpv4(vs.svc.clusterIP), nodePort ? vs.port.nodePort! : vs.port.port, vs.scheduler, `${formatIpv4(ep.ip)}:${ep.port}`);
+    if (ep.sepChain === '') ep.sepChain = endpointChainName(vs.name, vs.port.protocol, `${formatIpv4(ep.ip)}:${ep.port}`);
     return `${nodePort ? 'KUBE-NODEPORTS -> ' : ''}${vs.svcChain} -> ${ep.sepChain}`;
   }
 

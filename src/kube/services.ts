@@ -20,7 +20,7 @@ import { DnsServer } from '../apps/dns-server.js';
 import { ConntrackTable, KUBE_PROXY_TIMEOUTS, LINUX_TIMEOUTS } from '../netfilter/conntrack.js';
 import { NatHooks } from '../netfilter/nat-hooks.js';
 import { ClusterDnsRecords } from './dns-records.js';
-import { selectorMatches } from './ipam.js';
+import { PodIndex } from './selector.js';
 import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
@@ -109,12 +109,13 @@ export class ServiceController {
   sync(): void {
     const c = this.cluster;
     const plan = c.plan;
-    const byName = new Map(plan.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+    const index = new PodIndex(plan.pods);
     const resolved: ResolvedService[] = [];
     const udpNow = new Set<string>();
     for (const s of plan.services) {
-      s.endpoints = plan.pods.filter((p) => p.namespace === s.namespace && selectorMatches(s.selector, p.labels)).map((p) => p.name);
-      const endpoints = s.endpoints.map((n) => byName.get(`${s.namespace}/${n}`)!).map((p) => ({ pod: p.name, node: p.node, ip: p.ip }));
+      const selected = index.select(s.namespace, s.selector);
+      s.endpoints = selected.map((p) => p.name);
+      const endpoints = selected.map((p) => ({ pod: p.name, node: p.node, ip: p.ip }));
       resolved.push({ plan: s, endpoints });
       for (const port of s.ports) {
         if (port.protocol !== 'UDP') continue;

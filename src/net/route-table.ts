@@ -13,6 +13,8 @@
  * not a non-negative integer) or that does not fit (`capacity`, counted in `overflow`)
  * throws an Error naming the route, and changes nothing.
  *
+ * Every change bumps `version` (the namespace's DstCache compares it).
+ *
  * `list()` is ordered like `ip route` prints the main table (the FIB trie walks keys in
  * order): by destination ascending, then longer prefix first, then lower metric first;
  * so `default` comes first.
@@ -49,6 +51,8 @@ export class RouteTable {
   /** Prefix lengths with at least one route, longest first. */
   private lens: number[] = [];
   private count = 0;
+  /** Bumped by every change: caches of lookup results (the namespace's DstCache) compare it. */
+  version = 0;
 
   constructor(opts: RouteTableOptions = {}) {
     const capacity = opts.capacity ?? 65536;
@@ -70,11 +74,14 @@ export class RouteTable {
     if (bad !== null) throw new Error(`invalid route ${describe(r)}: ${bad}`);
     const map = this.byLen[r.prefix]!;
     let list = map.get(r.dst);
-    const copy: Route = { dst: r.dst, prefix: r.prefix, via: r.via, dev: r.dev, onlink: r.onlink, metric: r.metric, proto: r.proto, src: r.src };
+    // A frozen route is kept as it is, not copied: the overlay hands every node the same
+    // frozen objects (one per remote node, src/kube/overlay.ts), 1M routes at 1000 nodes.
+    const copy: Route = Object.isFrozen(r) ? r : { dst: r.dst, prefix: r.prefix, via: r.via, dev: r.dev, onlink: r.onlink, metric: r.metric, proto: r.proto, src: r.src };
     if (list !== undefined) {
       const i = list.findIndex((x) => x.metric === r.metric);
       if (i >= 0) {
         list[i] = copy;
+        this.version++;
         return;
       }
     }
@@ -83,13 +90,14 @@ export class RouteTable {
       throw new Error(`route table full (${this.capacity} routes): cannot add ${describe(r)}`);
     }
     if (list === undefined) {
-      list = [];
-      map.set(r.dst, list);
+      map.set(r.dst, [copy]); // exact-size backing store (a splice into [] reserves 17 slots)
+    } else {
+      let at = list.length;
+      while (at > 0 && list[at - 1]!.metric > r.metric) at--;
+      list.splice(at, 0, copy);
     }
-    let at = list.length;
-    while (at > 0 && list[at - 1]!.metric > r.metric) at--;
-    list.splice(at, 0, copy);
     this.count++;
+    this.version++;
     if (this.lenCount[r.prefix]!++ === 0) this.relens();
   }
 
@@ -146,12 +154,14 @@ export class RouteTable {
     this.lenCount.fill(0);
     this.lens = [];
     this.count = 0;
+    this.version++;
   }
 
   private dropFrom(map: Map<number, Route[]>, dst: number, prefix: number, keep: Route[], removed: number): void {
     if (keep.length === 0) map.delete(dst);
     else map.set(dst, keep);
     this.count -= removed;
+    this.version++;
     this.lenCount[prefix]! -= removed;
     if (this.lenCount[prefix] === 0) this.relens();
   }

@@ -17,7 +17,7 @@
 
 import { formatIpv4 } from '../wire/addr.js';
 import type { ConntrackTable } from './conntrack.js';
-import { CtStatus, NatFlag } from './conntrack-defs.js';
+import { CtStatus, NatFlag, type ConntrackFilter } from './conntrack-defs.js';
 import { TCP_STATE_NAMES } from './conntrack-tcp.js';
 
 const SEEN_REPLY = CtStatus.SeenReply;
@@ -132,4 +132,17 @@ export function formatEntry(t: ConntrackTable, e: number, now: number): string {
 /** The summary line conntrack -L writes to stderr. */
 export function conntrackSummary(n: number): string {
   return `conntrack v1.4.8 (conntrack-tools): ${n} flow entries have been shown.`;
+}
+
+/** True when entry `e` matches every field `f` gives (original and reply tuples). */
+export function matchesFilter(t: ConntrackTable, e: number, f: ConntrackFilter): boolean {
+  return (f.proto === undefined || t.proto(e) === f.proto)
+    && (f.src === undefined || t.origSrc(e) === f.src >>> 0)
+    && (f.dst === undefined || t.origDst(e) === f.dst >>> 0)
+    && (f.sport === undefined || t.origSport(e) === f.sport)
+    && (f.dport === undefined || t.origDport(e) === f.dport)
+    && (f.replySrc === undefined || t.replySrc(e) === f.replySrc >>> 0)
+    && (f.replyDst === undefined || t.replyDst(e) === f.replyDst >>> 0)
+    && (f.replySport === undefined || t.replySport(e) === f.replySport)
+    && (f.replyDport === undefined || t.replyDport(e) === f.replyDport);
 }

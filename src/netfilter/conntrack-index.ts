@@ -47,6 +47,12 @@ export class TupleIndex {
     tab[(i << 1) + 1] = h;
   }
 
+  /** Inserts every key of `other` (a smaller index being outgrown). */
+  insertAll(other: TupleIndex): void {
+    const t = other.tab;
+    for (let i = 0; i < t.length; i += 2) if (t[i] !== -1) this.insert(t[i + 1]! >>> 0, t[i]!);
+  }
+
   /** Removes the slot holding `v`, found from its hash; shifts later keys of the run back. */
   remove(h: number, v: number): void {
     const mask = this.mask;

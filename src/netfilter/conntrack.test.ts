@@ -389,14 +389,57 @@ describe('ConntrackTable: index, capacity, deletion', () => {
     }), { numRuns: 300 });
   });
 
-  it('fits in 128 bytes per entry at 1M capacity', () => {
+  it('fits in 128 bytes per entry at 1M live entries', () => {
     const before = process.memoryUsage().arrayBuffers;
-    const t = new ConntrackTable({ capacity: 1 << 20 });
+    const cap = 1 << 20;
+    const t = new ConntrackTable({ capacity: cap });
+    expect(t.byteSize).toBeLessThan(200 * 1024); // nothing big until entries arrive
+    let wrong = 0;
+    for (let k = 0; k < cap; k++) if (t.create(UDP, 0x0a000000 + k, VIP, 1024, 53, EP, 0x0a000000 + k, 53, 1024, 0) !== k) wrong++;
+    expect(wrong).toBe(0);
+    expect(t.create(UDP, CLIENT, VIP, 1, 2, EP, CLIENT, 2, 1, 0)).toBe(-1);
     const measured = (process.memoryUsage().arrayBuffers - before) / t.capacity;
-    console.log(`conntrack at 1M capacity: ${t.byteSize / t.capacity} bytes/entry held, ${measured.toFixed(1)} bytes/entry measured (arrayBuffers)`);
+    console.log(`conntrack at 1M live entries: ${t.byteSize / t.capacity} bytes/entry held, ${measured.toFixed(1)} bytes/entry measured (arrayBuffers)`);
+    expect(t.allocated).toBe(cap);
     expect(t.byteSize / t.capacity).toBe(84); // 48-byte row + 4 free stack + 2 index slots x 2 x 4 bytes
     expect(t.byteSize / t.capacity).toBeLessThanOrEqual(128);
     expect(measured).toBeGreaterThan(40); // the allocator saw the table (a GC in between may hide a little)
+  });
+
+  it('grows on demand: entry numbers, keys and free-list order survive every resize (against a model)', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 5000 }),
+      fc.array(fc.tuple(fc.boolean(), fc.nat()), { minLength: 1, maxLength: 3000 }),
+      (cap, ops) => {
+        const t = new ConntrackTable({ capacity: cap });
+        // Naive model: a fixed array of `cap` slots handed out lowest-fresh-first, released ones LIFO.
+        const free: number[] = [];
+        let fresh = 0;
+        const live = new Map<number, number>(); // entry -> source address
+        let serial = 0;
+        for (const [add, pick] of ops) {
+          if (add || live.size === 0) {
+            const src = 0x0a000000 + serial++;
+            const want = free.length > 0 ? free.pop()! : fresh < cap ? fresh++ : -1;
+            const e = t.create(UDP, src, VIP, 1000, 53, EP, src, 53, 1000, 0);
+            expect(e).toBe(want);
+            if (e >= 0) live.set(e, src);
+          } else {
+            const e = [...live.keys()][pick % live.size]!;
+            t.delete(e);
+            live.delete(e);
+            free.push(e);
+          }
+        }
+        expect(t.count).toBe(live.size);
+        expect(t.allocated).toBeLessThanOrEqual(cap);
+        for (const [e, src] of live) {
+          expect(t.lookup(UDP, src, VIP, 1000, 53, 0)).toBe(e << 1);
+          expect(t.lookup(UDP, EP, src, 53, 1000, 0)).toBe((e << 1) | 1);
+        }
+        expect(t.probeStats().keys).toBe(2 * live.size);
+      },
+    ), { numRuns: 60 });
   });
 });
 

@@ -22,7 +22,9 @@
  * one Int32Array, a power of two >= 4 x capacity slots: two keys per entry, load factor
  * <= 0.5; linear probing with backward-shift deletion, no tombstones, so probe lengths
  * stay flat however many entries come and go). Measured: 84 bytes per entry at 1M
- * capacity (see the test).
+ * capacity (see the test). Storage grows on demand: it starts at 256 rows and doubles,
+ * rows copied and keys re-indexed, when an entry is created in a full table, until
+ * `capacity` (entry numbers never change).
  *
  * Time: `now` is the engine clock in milliseconds; timeouts are in seconds, as sysctl
  * `net.netfilter.nf_conntrack_*_timeout*` gives them. Expiry needs no timer: each entry
@@ -46,14 +48,16 @@
 
 import { TcpFlag } from '../wire/tcp.js';
 import { TcpState, TCP_IG, TCP_IV, tcpNextState } from './conntrack-tcp.js';
-import { entryView, formatEntry, type ConntrackEntryView } from './conntrack-dump.js';
+import { entryView, formatEntry, matchesFilter, type ConntrackEntryView } from './conntrack-dump.js';
 import {
   CtDir, CtStatus, DEFAULT_CONNTRACK_CAPACITY, LINUX_TIMEOUTS,
   type ConntrackFilter, type ConntrackOptions, type ConntrackTimeouts,
 } from './conntrack-defs.js';
 import { hash5, TupleIndex } from './conntrack-index.js';
+import { findBurst, type ConntrackBurst } from './conntrack-batch.js';
 
 export { TcpState } from './conntrack-tcp.js';
+export { ConntrackBurst } from './conntrack-batch.js';
 export type { ConntrackEntryView, TupleView } from './conntrack-dump.js';
 export {
   CtDir, CtStatus, NatFlag, DEFAULT_CONNTRACK_CAPACITY, LINUX_TIMEOUTS, KUBE_PROXY_TIMEOUTS,
@@ -70,6 +74,8 @@ const O_SRC = 0, O_DST = 1, O_PORTS = 2, R_SRC = 3, R_DST = 4, R_PORTS = 5, MARK
 const B_PROTO = 24, B_STATE = 25, B_STATUS = 26, B_NAT = 27;
 /** Float64 index of the deadline within a row (byte 40). */
 const F_DEADLINE = 5;
+/** Rows a table starts with (see `allocated`). */
+const INITIAL_ROWS = 256;
 
 export class ConntrackTable {
   readonly capacity: number;
@@ -79,13 +85,14 @@ export class ConntrackTable {
   onRelease: ((entry: number) => void) | null = null;
 
   /** Entry rows as words, bytes and float64 (same buffer). */
-  private readonly row: Uint32Array;
-  private readonly rowB: Uint8Array;
-  private readonly rowF: Float64Array;
-  private readonly freeStack: Int32Array;
-  private top: number;
+  private row!: Uint32Array;
+  private rowB!: Uint8Array;
+  private rowF!: Float64Array;
+  /** Entries released and free again (LIFO); fresh entries come from `highWater`. */
+  private freeStack!: Int32Array;
+  private top = 0;
   /** Both tuples of every entry: value entry << 1 | dir. */
-  private readonly index: TupleIndex;
+  private index!: TupleIndex;
   /** TCP timeout per state (ms), indexed by TcpState. */
   private readonly tcpMs: Float64Array;
   private readonly udpMs: number;
@@ -101,14 +108,7 @@ export class ConntrackTable {
     this.capacity = cap;
     const t = opts.timeouts ?? LINUX_TIMEOUTS;
     this.timeouts = t;
-    const rows = new ArrayBuffer(cap * W * 4);
-    this.row = new Uint32Array(rows);
-    this.rowB = new Uint8Array(rows);
-    this.rowF = new Float64Array(rows);
-    this.freeStack = new Int32Array(cap);
-    for (let i = 0; i < cap; i++) this.freeStack[i] = cap - 1 - i;
-    this.top = cap;
-    this.index = new TupleIndex(cap * 2);
+    this.resize(Math.min(cap, INITIAL_ROWS));
     this.tcpMs = Float64Array.from([
       t.tcpSynSent, t.tcpSynSent, t.tcpSynRecv, t.tcpEstablished, t.tcpFinWait, t.tcpCloseWait, t.tcpLastAck,
       t.tcpTimeWait, t.tcpClose, t.tcpSynSent,
@@ -116,6 +116,15 @@ export class ConntrackTable {
     this.udpMs = t.udp * 1000;
     this.udpStreamMs = t.udpStream * 1000;
     this.icmpMs = t.icmp * 1000;
+  }
+
+  /**
+   * Rows allocated so far: storage starts at INITIAL_ROWS and doubles (up to `capacity`) when
+   * an entry is created in a full table, so a 1000-node cluster's default 262,144-entry
+   * tables cost nothing until traffic fills them.
+   */
+  get allocated(): number {
+    return this.freeStack.length;
   }
 
   /** Bytes of typed-array storage the table holds (rows, free stack, index). */
@@ -142,6 +151,26 @@ export class ConntrackTable {
     return v;
   }
 
+  /**
+   * `lookup` for the first n tuples of a burst (conntrack-batch.ts): the same answers and
+   * stats, with the memory loads of different tuples overlapped. Results in `b.result`.
+   */
+  lookupBurst(b: ConntrackBurst, n: number, now: number): void {
+    findBurst(b, n, this.index.tab, this.index.mask, this.row, this.rowB, W, R_SRC, B_PROTO, hash5);
+    const res = b.result;
+    let found = 0;
+    for (let i = 0; i < n; i++) {
+      const v = res[i]!;
+      if (v < 0) continue;
+      if (now > this.rowF[(v >> 1) * 6 + F_DEADLINE]!) {
+        this.release(v >> 1, true);
+        res[i] = -1;
+      } else found++;
+    }
+    this.stats.searched += n;
+    this.stats.found += found;
+  }
+
   /** True when a live, unexpired entry has this tuple in either direction (no stats; reclaims an expired hit). */
   inUse(proto: number, src: number, dst: number, sport: number, dport: number, now: number): boolean {
     const v = this.find(proto, src, dst, sport, dport);
@@ -163,11 +192,16 @@ export class ConntrackTable {
     proto: number, src: number, dst: number, sport: number, dport: number,
     rsrc: number, rdst: number, rsport: number, rdport: number, now: number,
   ): number {
-    if (this.top === 0) {
+    let e: number;
+    if (this.top > 0) e = this.freeStack[--this.top]!;
+    else if (this.highWater < this.freeStack.length) e = this.highWater++;
+    else if (this.highWater < this.capacity) {
+      this.resize(Math.min(this.capacity, this.highWater * 2));
+      e = this.highWater++;
+    } else {
       this.stats.insertFailed++;
       return -1;
     }
-    const e = this.freeStack[--this.top]!;
     const w = e * W;
     const r = this.row;
     r[w + O_SRC] = src;
@@ -187,7 +221,6 @@ export class ConntrackTable {
     this.index.insert(hash5(proto, src >>> 0, dst >>> 0, sport, dport), e << 1);
     this.index.insert(hash5(proto, rsrc >>> 0, rdst >>> 0, rsport, rdport), (e << 1) | 1);
     this.live++;
-    if (e >= this.highWater) this.highWater = e + 1;
     this.stats.inserted++;
     return e;
   }
@@ -272,7 +305,7 @@ export class ConntrackTable {
     let n = 0;
     const hw = this.highWater;
     for (let e = 0; e < hw; e++) {
-      if (!this.isLive(e) || !this.matches(e, filter)) continue;
+      if (!this.isLive(e) || !matchesFilter(this, e, filter)) continue;
       const expired = now > this.deadlineOf(e);
       this.release(e, expired);
       if (!expired) n++;
@@ -316,7 +349,7 @@ export class ConntrackTable {
   }
 
   // Per-entry accessors.
-  isLive(e: number): boolean { return e >= 0 && e < this.capacity && (this.rowB[e * W * 4 + B_STATUS]! & CtStatus.Live) !== 0; }
+  isLive(e: number): boolean { return e >= 0 && e < this.highWater && (this.rowB[e * W * 4 + B_STATUS]! & CtStatus.Live) !== 0; }
   proto(e: number): number { return this.rowB[e * W * 4 + B_PROTO]!; }
   origSrc(e: number): number { return this.row[e * W + O_SRC]!; }
   origDst(e: number): number { return this.row[e * W + O_DST]!; }
@@ -351,22 +384,11 @@ export class ConntrackTable {
     const hw = this.highWater;
     for (let e = 0; e < hw; e++) {
       if (!this.isLive(e) || now > this.deadlineOf(e)) continue;
-      if (filter !== undefined && !this.matches(e, filter)) continue;
+      if (filter !== undefined && !matchesFilter(this, e, filter)) continue;
       fn(e);
     }
   }
 
-  private matches(e: number, f: ConntrackFilter): boolean {
-    return (f.proto === undefined || this.proto(e) === f.proto)
-      && (f.src === undefined || this.origSrc(e) === f.src >>> 0)
-      && (f.dst === undefined || this.origDst(e) === f.dst >>> 0)
-      && (f.sport === undefined || this.origSport(e) === f.sport)
-      && (f.dport === undefined || this.origDport(e) === f.dport)
-      && (f.replySrc === undefined || this.replySrc(e) === f.replySrc >>> 0)
-      && (f.replyDst === undefined || this.replyDst(e) === f.replyDst >>> 0)
-      && (f.replySport === undefined || this.replySport(e) === f.replySport)
-      && (f.replyDport === undefined || this.replyDport(e) === f.replyDport);
-  }
 
   private find(proto: number, srcIn: number, dstIn: number, sport: number, dport: number): number {
     const src = srcIn >>> 0;
@@ -393,6 +415,22 @@ export class ConntrackTable {
     const w = e * W + (dir === CtDir.Original ? O_SRC : R_SRC);
     const ports = this.row[w + 2]!;
     return hash5(this.proto(e), this.row[w]!, this.row[w + 1]!, ports >>> 16, ports & 0xffff);
+  }
+
+  /** (Re)allocates storage for `rows` entries, copying the rows and re-indexing every key (cold). */
+  private resize(rows: number): void {
+    const buf = new ArrayBuffer(rows * W * 4);
+    const row = new Uint32Array(buf);
+    if (this.highWater > 0) row.set(this.row.subarray(0, this.highWater * W));
+    this.row = row;
+    this.rowB = new Uint8Array(buf);
+    this.rowF = new Float64Array(buf);
+    const free = new Int32Array(rows);
+    if (this.top > 0) free.set(this.freeStack.subarray(0, this.top));
+    this.freeStack = free;
+    const index = new TupleIndex(rows * 2);
+    if (this.highWater > 0) index.insertAll(this.index);
+    this.index = index;
   }
 
   private release(e: number, expired: boolean): void {

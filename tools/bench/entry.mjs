@@ -14,12 +14,21 @@ export async function runEntry(e, cfg, match, out) {
     out.emit({ ...summarize(e.static, e.unit, [await e.compute()]), ...(e.detail ? { detail: e.detail() } : {}) });
     return;
   }
+  if (e.multi !== undefined) {
+    // Several figures from one measurement (tools/bench/scale.mjs: cold builds in child processes).
+    if (!e.multi.some(match)) return;
+    collectGarbage();
+    const figs = await e.compute(out.progress);
+    for (const f of figs) if (match(f.name)) out.emit({ ...summarize(f.name, f.unit, f.runs), ...(f.detail ? { detail: f.detail } : {}) });
+    return;
+  }
   await runGroup(e.group ?? [e], e.ratios ?? [], cfg, match, out);
 }
 
 /** Names an entry would print under `match` (for the main thread, to skip entries with none). */
 export function entryNames(e) {
   if (e.static !== undefined) return [e.static];
+  if (e.multi !== undefined) return e.multi;
   if (e.skip !== undefined) return [];
   const members = e.group ?? [e];
   return [...members.flatMap((b) => [b.name, ...(b.derive ?? []).map((d) => d.name)]), ...(e.ratios ?? []).map((r) => r.name)];
