@@ -4,7 +4,7 @@
  *
  * UdpGenerator builds one template (IPv4 + UDP header + zero payload, checksums filled)
  * at construction; `burst(n)` allocates n packets, copies the template into each with
- * Buffer#copy and hands them to host.output(): no object, closure or promise per packet.
+ * TypedArray#set and hands them to host.output(): no object, closure or promise per packet.
  * `frameSize` is the Ethernet frame the datagram becomes on the wire, FCS included: the
  * default 64 bytes = 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload + 4 FCS. Pool exhaustion
  * ends the burst; the packets not sent are counted as `pool-exhausted`.
@@ -70,7 +70,7 @@ export class UdpGenerator {
     for (; i < n; i++) {
       const p = host.alloc();
       if (p === null) break;
-      t.copy(p.buf, p.start, 0, len);
+      p.buf.set(t, p.start); // TypedArray#set: Buffer#copy allocates a view per call
       p.end = p.start + len;
       host.output(p);
     }

@@ -39,7 +39,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
-import { formatMac, isMulticastMac, MAC_BROADCAST, readMac } from '../wire/addr.js';
+import { formatMac, isMulticastMac, MAC_BROADCAST, readU32 } from '../wire/addr.js';
 import { Verdict, type BridgeNetfilter } from './hooks.js';
 import { Fdb } from './fdb.js';
 
@@ -68,6 +68,7 @@ const C = indexOf(BRIDGE_COUNTERS);
 const D = indexOf(BRIDGE_DROPS);
 
 const ETH_HLEN = 14;
+const TWO_32 = 0x1_0000_0000;
 
 export class Bridge implements Element {
   readonly kind = 'bridge';
@@ -173,34 +174,41 @@ export class Bridge implements Element {
     const v = this.counters.values;
     const fdb = this.fdb;
     const now = this.engine.now();
+    const portUp = this.up[port] === true;
+    const local = this.localPort;
+    const stamp = port !== local ? this.brBase + port + 1 : 0;
+    let rx = 0;
+    let rxBytes = 0;
     for (let p = link.receive(); p !== null; p = link.receive()) {
-      const len = p.end - p.start;
-      v[C['rx-packets']]!++;
-      v[C['rx-bytes']]! += len;
+      const s = p.start;
+      const len = p.end - s;
+      rx++;
+      rxBytes += len;
       if (len < ETH_HLEN) {
         this.engine.drop(p, this, D.runt, this.where);
         continue;
       }
-      if (this.up[port] !== true) {
+      if (!portUp) {
         this.engine.drop(p, this, D['port-down'], this.where);
         continue;
       }
       const buf = p.buf;
-      const dst = readMac(buf, p.start);
-      const src = readMac(buf, p.start + 6);
-      if (src === 0 || isMulticastMac(src)) {
+      // MACs as 48-bit numbers; the I/G (multicast) bit is bit 0 of the first octet.
+      const dst = ((buf[s]! << 8) | buf[s + 1]!) * TWO_32 + readU32(buf, s + 2);
+      const src = ((buf[s + 6]! << 8) | buf[s + 7]!) * TWO_32 + readU32(buf, s + 8);
+      if (src === 0 || (buf[s + 6]! & 1) !== 0) {
         this.engine.drop(p, this, D['bad-source'], this.where);
         continue;
       }
       if (src !== this.mac) fdb.learn(src, port, now);
-      if (port !== this.localPort) p.brIn = this.brBase + port + 1;
+      if (stamp !== 0) p.brIn = stamp;
 
-      if (dst === this.mac && this.localPort >= 0) {
+      if (dst === this.mac && local >= 0) {
         v[C.local]!++;
-        this.forward(p, port, this.localPort, dst, 'local');
+        this.forward(p, port, local, dst, 'local');
         continue;
       }
-      if (!isMulticastMac(dst)) {
+      if ((buf[s]! & 1) === 0) {
         const to = fdb.lookup(dst, now);
         if (to >= 0) {
           v[C.forwarded]!++;
@@ -210,6 +218,8 @@ export class Bridge implements Element {
       }
       this.flood(p, port, dst);
     }
+    v[C['rx-packets']]! += rx;
+    v[C['rx-bytes']]! += rxBytes;
   }
 
   /** Sends `p` out of port `to` (an FDB hit or the local port). */

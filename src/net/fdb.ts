@@ -4,7 +4,9 @@
  *
  * Storage: fixed-capacity slots in typed arrays (port, last-seen time, static flag) with
  * a free list, and one Map from MAC (a 48-bit integer) to slot. Learning an existing MAC
- * writes two array cells and allocates nothing; lookup is one Map.get.
+ * writes two array cells and allocates nothing. A MAC is a double, which makes Map.get
+ * comparatively slow, so a small direct-mapped cache (MAC -> slot, checked against the
+ * slot's own MAC) answers the MACs a bridge sees over and over without it.
  *
  * Ageing (Linux semantics, `has_expired()`): a dynamic entry last refreshed at `seen`
  * is expired once `now - seen >= ageingMs` (default 300 s, the Linux default), so it
@@ -17,6 +19,10 @@
  * the learn is refused and counted in `overflow` (frames are still forwarded, by flood).
  */
 import { formatMac } from '../wire/addr.js';
+
+/** Slots of the MAC -> slot cache (a power of two) and the shift that maps a 32-bit hash onto them. */
+const CACHE = 64;
+const CACHE_SHIFT = 26;
 
 export interface FdbEntry {
   mac: number;
@@ -42,6 +48,11 @@ export class Fdb {
   private readonly seen: Float64Array;
   private readonly statics: Uint8Array;
   private readonly freeSlots: Int32Array;
+  /** The MAC held by each slot (-1 when free): validates cache hits. */
+  private readonly macs: Float64Array;
+  /** Direct-mapped cache: MAC -> slot (CACHE slots; -1 MAC = empty). */
+  private readonly cacheMac = new Float64Array(CACHE).fill(-1);
+  private readonly cacheSlot = new Int32Array(CACHE);
   private freeTop: number;
   /** No dynamic entry expires before this time (a lower bound; refreshes only push expiry later). */
   private nextSweep = -Infinity;
@@ -57,6 +68,7 @@ export class Fdb {
     this.seen = new Float64Array(capacity);
     this.statics = new Uint8Array(capacity);
     this.freeSlots = new Int32Array(capacity);
+    this.macs = new Float64Array(capacity).fill(-1);
     for (let i = 0; i < capacity; i++) this.freeSlots[i] = capacity - 1 - i;
     this.freeTop = capacity;
   }
@@ -67,8 +79,8 @@ export class Fdb {
 
   /** Inserts `mac` at `port` or refreshes it (a MAC that moved follows to the new port); static entries stay. */
   learn(mac: number, port: number, now: number): void {
-    const slot = this.index.get(mac);
-    if (slot !== undefined) {
+    const slot = this.find(mac);
+    if (slot >= 0) {
       if (this.statics[slot] === 1) return;
       this.ports[slot] = port;
       this.seen[slot] = now;
@@ -83,8 +95,8 @@ export class Fdb {
 
   /** The port of `mac`, or -1 (unknown or expired; an expired entry is removed). */
   lookup(mac: number, now: number): number {
-    const slot = this.index.get(mac);
-    if (slot === undefined) return -1;
+    const slot = this.find(mac);
+    if (slot < 0) return -1;
     if (this.statics[slot] === 0 && now - this.seen[slot]! >= this.ageingMs) {
       this.release(mac, slot);
       return -1;
@@ -150,8 +162,23 @@ export class Fdb {
     return out.sort((a, b) => a.mac - b.mac);
   }
 
+  /** The slot of `mac`, or -1: the cache first, then the Map (whose answer is cached). */
+  private find(mac: number): number {
+    const c = Math.imul(mac | 0, 0x9e3779b1) >>> CACHE_SHIFT;
+    if (this.cacheMac[c] === mac) {
+      const slot = this.cacheSlot[c]!;
+      if (this.macs[slot] === mac) return slot;
+    }
+    const slot = this.index.get(mac);
+    if (slot === undefined) return -1;
+    this.cacheMac[c] = mac;
+    this.cacheSlot[c] = slot;
+    return slot;
+  }
+
   private insert(mac: number, port: number, now: number, isStatic: number): void {
     const slot = this.freeSlots[--this.freeTop]!;
+    this.macs[slot] = mac;
     this.ports[slot] = port;
     this.seen[slot] = now;
     this.statics[slot] = isStatic;
@@ -161,6 +188,7 @@ export class Fdb {
 
   private release(mac: number, slot: number): void {
     this.index.delete(mac);
+    this.macs[slot] = -1;
     this.freeSlots[this.freeTop++] = slot;
   }
 

@@ -9,12 +9,12 @@
  */
 import type { Packet } from '../engine/packet.js';
 import { formatIpv4, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
-import { checksum, fold, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { checksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import { IpProtocol } from '../wire/ipv4.js';
 import type { NetIf } from './iface.js';
 import type { L4Handler, L4Info } from './ip-host.js';
 import type { NetNamespace } from './netns.js';
-import { NetnsDrop } from './netns.js';
+import { NetnsDrop } from './netns-drops.js';
 
 const EPHEMERAL_LOW = 32768;
 const EPHEMERAL_HIGH = 60999;
@@ -26,6 +26,14 @@ export class L4Delivery {
   private readonly udp = new Map<number, L4Handler>();
   private readonly tcp = new Map<number, L4Handler>();
   private readonly icmp = new Map<number, L4Handler>();
+  /**
+   * The last UDP and TCP sockets a datagram was delivered to (port, handler): a flow's
+   * packets skip the Map lookup. Cleared by bind/unbind.
+   */
+  private udpPort = -1;
+  private udpHandler: L4Handler | null = null;
+  private tcpPort = -1;
+  private tcpHandler: L4Handler | null = null;
 
   constructor(private readonly ns: NetNamespace) {}
 
@@ -51,11 +59,40 @@ export class L4Delivery {
     if (p < 1 || p > 65535) throw new Error(`${this.ns.name}: port ${p} out of range 1-65535`);
     if (t.has(p)) throw new Error(`${this.ns.name}: ${protoName(protocol)} port ${p} is in use`);
     t.set(p, handler);
+    this.forgetLast();
     return p;
   }
 
   unbind(protocol: number, port: number): void {
     this.table(protocol).delete(port);
+    this.forgetLast();
+  }
+
+  private forgetLast(): void {
+    this.udpPort = -1;
+    this.udpHandler = null;
+    this.tcpPort = -1;
+    this.tcpHandler = null;
+  }
+
+  /** The socket bound to `port` (UDP or TCP), through the one-entry cache. */
+  private socket(udp: boolean, port: number): L4Handler | undefined {
+    if (udp) {
+      if (port === this.udpPort) return this.udpHandler!;
+      const h = this.udp.get(port);
+      if (h !== undefined) {
+        this.udpPort = port;
+        this.udpHandler = h;
+      }
+      return h;
+    }
+    if (port === this.tcpPort) return this.tcpHandler!;
+    const h = this.tcp.get(port);
+    if (h !== undefined) {
+      this.tcpPort = port;
+      this.tcpHandler = h;
+    }
+    return h;
   }
 
   bound(protocol: number): number[] {
@@ -120,8 +157,11 @@ export class L4Delivery {
     if (l4len < minLen) return ns.dropAt(p, NetnsDrop['ipv4-truncated'], nif.where);
     const ck = readU16(b, l4 + (proto === IpProtocol.Udp ? 6 : 16));
     if (proto === IpProtocol.Tcp || ck !== 0) {
-      const s = sum16(b, l4, l4len, pseudoHeaderSum(info.src, info.dst, proto, l4len));
-      if (fold(s) !== 0xffff) return ns.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
+      // Below 2^32 for any IPv4 datagram (at most 32768 words + the pseudo-header): fold with bit operations.
+      let s = sum16(b, l4, l4len, pseudoHeaderSum(info.src, info.dst, proto, l4len));
+      s = (s & 0xffff) + (s >>> 16);
+      s = (s & 0xffff) + (s >>> 16);
+      if (s !== 0xffff) return ns.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
     }
     info.sport = readU16(b, l4);
     info.dport = readU16(b, l4 + 2);
@@ -136,7 +176,7 @@ export class L4Delivery {
       info.payload = l4 + doff;
       info.payloadLen = l4len - doff;
     }
-    const h = (proto === IpProtocol.Udp ? this.udp : this.tcp).get(info.dport);
+    const h = this.socket(proto === IpProtocol.Udp, info.dport);
     if (h === undefined) {
       if (proto === IpProtocol.Udp) ns.icmpError(p, l3, 3, 3, 0, nif);
       else this.sendRst(p, l3, l4, nif);

@@ -75,6 +75,11 @@ export class NeighborTable {
   readonly maxProbes: number;
   /** Entries refused because the table was full. */
   overflow = 0;
+  /**
+   * Bumped by every change that can alter what `lookup` answers for some address (learn,
+   * resolution started or failed, removal): the namespace's DstCache compares it.
+   */
+  version = 0;
   private readonly map = new Map<number, Entry>();
   private readonly spare: Entry[] = [];
 
@@ -111,6 +116,22 @@ export class NeighborTable {
   }
 
   /**
+   * Until when (exclusive) `lookup(ip, now')` keeps answering what it answers now without
+   * changing the entry: PERMANENT forever, REACHABLE until it would turn STALE, STALE until
+   * it would expire; -Infinity for an address without a usable entry. Valid while
+   * `version` is unchanged. Lets a caller cache the answer without changing behaviour.
+   */
+  stableUntil(ip: number): number {
+    const e = this.map.get(ip);
+    if (e === undefined) return -Infinity;
+    const st = e.state;
+    if (st === NeighState.Permanent) return Infinity;
+    if (st === NeighState.Reachable) return e.updated + Math.min(this.reachableMs, this.staleMs);
+    if (st === NeighState.Stale) return e.updated + this.staleMs;
+    return -Infinity;
+  }
+
+  /**
    * Learns or confirms ip -> mac on `ifindex` (an ARP reply, or a request seen). Returns the
    * packets that waited for `ip`, in arrival order (the caller sends them), or null.
    * A PERMANENT entry is only changed by another permanent update.
@@ -127,6 +148,7 @@ export class NeighborTable {
     e.ifindex = ifindex;
     e.updated = now;
     e.probes = 0;
+    this.version++;
     e.state = permanent ? NeighState.Permanent : NeighState.Reachable;
     if (e.pending.length === 0) return null;
     const out = e.pending;
@@ -153,6 +175,7 @@ export class NeighborTable {
     }
     if (e.pending.length >= this.pendingMax) return Enqueue.QueueFull;
     if (fresh) {
+      this.version++;
       e.state = NeighState.Incomplete;
       e.ifindex = ifindex;
       e.updated = now;
@@ -171,6 +194,7 @@ export class NeighborTable {
     const e = this.map.get(ip);
     if (e === undefined || e.state !== NeighState.Incomplete) return Probe.Done;
     if (e.probes >= this.maxProbes) {
+      this.version++;
       e.state = NeighState.Failed;
       e.updated = now;
       return Probe.Failed;
@@ -253,10 +277,12 @@ export class NeighborTable {
     e.updated = now;
     e.probes = 0;
     this.map.set(ip, e);
+    this.version++;
     return e;
   }
 
   private release(e: Entry): void {
+    this.version++;
     this.map.delete(e.ip);
     e.state = 0;
     if (this.spare.length < 64) this.spare.push(e);

@@ -77,27 +77,37 @@ export class Veth implements Element {
     const out = fromA ? this.outB : this.outA;
     const tx = fromA ? 0 : B;
     const rx = fromA ? B + 2 : 2;
-    const v = this.counters.values;
+    // Counted per batch: the counters are only read between scheduler steps.
+    let txN = 0;
+    let txBytes = 0;
+    let rxN = 0;
+    let rxBytes = 0;
+    const ifindex = dst.ifindex;
     for (let p = link.receive(); p !== null; p = link.receive()) {
       const len = p.end - p.start;
-      v[tx]!++;
-      v[tx + 1]! += len;
+      txN++;
+      txBytes += len;
       if (len < ETH_HLEN) {
         this.engine.drop(p, this, VethDrop.runt, src.where);
         continue;
       }
-      const tagged = ((p.buf[p.start + 12]! << 8) | p.buf[p.start + 13]!) === ETH_P_8021Q;
-      if (len > dst.mtu + ETH_HLEN + (tagged ? VLAN_HLEN : 0)) {
+      const max = dst.mtu + ETH_HLEN;
+      if (len > max && (len > max + VLAN_HLEN || ((p.buf[p.start + 12]! << 8) | p.buf[p.start + 13]!) !== ETH_P_8021Q)) {
         this.engine.drop(p, this, VethDrop['mtu-exceeded'], src.where);
         continue;
       }
       if (p.trace !== 0) {
         this.engine.trace.hop(p.trace, src.where, 'veth', fromA ? { from: this.aName, to: this.bName } : { from: this.bName, to: this.aName });
       }
-      p.inIf = dst.ifindex;
-      v[rx]!++;
-      v[rx + 1]! += len;
+      p.inIf = ifindex;
+      rxN++;
+      rxBytes += len;
       out.send(p);
     }
+    const v = this.counters.values;
+    v[tx]! += txN;
+    v[tx + 1]! += txBytes;
+    v[rx]! += rxN;
+    v[rx + 1]! += rxBytes;
   }
 }

@@ -86,6 +86,9 @@ export type VxlanTransportFactory = (opts: VxlanTransportOptions) => VxlanTransp
 export class VtepFdb {
   overflow = 0;
   private readonly map = new Map<number, number>();
+  /** The last MAC looked up and its VTEP (a Map.get keyed by a double is slow); -1 = none. */
+  private lastMac = -1;
+  private lastVtep = -1;
   constructor(readonly capacity = 4096) {}
 
   get size(): number {
@@ -99,16 +102,22 @@ export class VtepFdb {
       throw new Error(`vxlan fdb full (${this.capacity} entries): cannot add ${formatMac(mac)}`);
     }
     this.map.set(mac, vtep >>> 0);
+    this.lastMac = -1;
   }
 
   remove(mac: number): boolean {
+    this.lastMac = -1;
     return this.map.delete(mac);
   }
 
   /** The VTEP of `mac`, or -1. */
   lookup(mac: number): number {
+    if (mac === this.lastMac) return this.lastVtep;
     const v = this.map.get(mac);
-    return v === undefined ? -1 : v;
+    if (v === undefined) return -1;
+    this.lastMac = mac;
+    this.lastVtep = v;
+    return v;
   }
 
   entries(): { mac: string; dst: string }[] {
@@ -227,18 +236,26 @@ export class VxlanTunnel implements Element {
     const total = p.end - ip;
     const innerTos = etype === 0x0800 && len >= ETH_LEN + IP_LEN ? b[inner + ETH_LEN + 1]! : 0;
     const innerEcn = innerTos & 3;
+    const tos = innerEcn === 3 ? 2 : innerEcn; // INET_ECN_encapsulate: CE becomes ECT(0)
+    const id = (this.ipId + 1) & 0xffff;
+    this.ipId = id;
+    const frag = this.df ? 0x4000 : 0;
+    const local = this.vtepIp;
     b[ip] = 0x45;
-    b[ip + 1] = innerEcn === 3 ? 2 : innerEcn; // INET_ECN_encapsulate: CE becomes ECT(0)
+    b[ip + 1] = tos;
     writeU16(b, ip + 2, total);
-    this.ipId = (this.ipId + 1) & 0xffff;
-    writeU16(b, ip + 4, this.ipId);
-    writeU16(b, ip + 6, this.df ? 0x4000 : 0);
+    writeU16(b, ip + 4, id);
+    writeU16(b, ip + 6, frag);
     b[ip + 8] = this.ttl;
     b[ip + 9] = 17;
-    writeU16(b, ip + 10, 0);
-    writeU32(b, ip + 12, this.vtepIp);
+    writeU32(b, ip + 12, local);
     writeU32(b, ip + 16, remote);
-    writeU16(b, ip + 10, checksum(b, ip, IP_LEN));
+    // The header checksum from the values just written (RFC 1071 over the ten words, field 0).
+    let sum = (0x4500 | tos) + total + id + frag + ((this.ttl << 8) | 17)
+      + (local >>> 16) + (local & 0xffff) + (remote >>> 16) + (remote & 0xffff);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    writeU16(b, ip + 10, ~sum & 0xffff);
     writeU16(b, udp, srcPort);
     writeU16(b, udp + 2, this.port);
     writeU16(b, udp + 4, total - IP_LEN);

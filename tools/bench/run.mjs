@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { entryNames } from './entry.mjs';
 import { formatLine, makeProgress, parseBenchArgs, USAGE } from './harness.mjs';
 
-const SECTIONS = ['./foundation.mjs', './cluster.mjs', './conntrack.mjs'];
+const SECTIONS = ['./foundation.mjs', './cluster.mjs', './conntrack.mjs', './scale.mjs', './shard.mjs'];
 const RESULTS_DIR = fileURLToPath(new URL('../../bench-results/', import.meta.url));
 
 export function machineInfo() {
@@ -86,10 +86,66 @@ export async function runBench(opts = {}, io = defaultIo()) {
       }
     }
   }
+  await runTapFigures({ quick, match, emit, out, results });
+  await runKernelFigures({ quick, match, emit, out, results });
   progress.clear();
+  // Sections that draw something from the whole run (scale.mjs: docs/scale.svg).
+  if (opts.write !== false) for (const section of SECTIONS) (await import(section)).afterRun?.(results, note);
   results.loadavgEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
   if (opts.write !== false) writeResults(results, opts.json ?? null);
   return results;
+}
+
+/** The TAP dataplane figures (tools/bench/tap.mjs, real namespaces and TAPs): root only. */
+async function runTapFigures({ quick, match, emit, out, results }) {
+  if (!['tap.podwire.same-node.pps', 'tap.podwire.offloads.tcp', 'tap.vde-switch.pps'].some(match)) return;
+  if (process.getuid?.() !== 0) {
+    results.skipped.push({ name: 'tap.*', reason: 'needs root (TAP devices, network namespaces)' });
+    out('# skipped tap.*: needs root (TAP devices, network namespaces); run tools/bench/tap.mjs as root');
+    return;
+  }
+  const { runTapBench } = await import('./tap.mjs');
+  try {
+    const r = await runTapBench({ runs: quick ? 3 : 5, seconds: quick ? 1 : 2 }, {
+      out,
+      figure: (name, value, unit, runs) => emit({ name, unit, value, median: value, min: Math.min(...runs), max: Math.max(...runs), runs }),
+    });
+    results.tapRatios = r.ratios;
+  } catch (err) {
+    results.failed.push({ names: ['tap.*'], error: String(err?.message ?? err) });
+    out(`# FAILED tap.*: ${String(err?.message ?? err).split('\n')[0]}`);
+  }
+}
+
+/**
+ * The kernel forwarding the fwd.* topologies (tools/bench/kernel.mjs, root only), after the
+ * in-process figures of the same run; each fwd.* figure then carries `ratio: {to, value}`
+ * (median over median, both from this run) and a `<fwd>/kernel` line is printed.
+ */
+async function runKernelFigures({ quick, match, emit, out, results }) {
+  const { KERNEL_NAMES, KERNEL_RATIOS, runKernelBench } = await import('./kernel.mjs');
+  if (!KERNEL_NAMES.some(match)) return;
+  if (process.getuid?.() !== 0) {
+    results.skipped.push({ name: 'kernel.*', reason: 'needs root (network namespaces, veth, bridge, vxlan, iptables)' });
+    out('# skipped kernel.*: needs root (network namespaces, veth, bridge, vxlan, iptables); run tools/bench/kernel.mjs as root');
+    return;
+  }
+  let figs;
+  try {
+    figs = await runKernelBench({ runs: quick ? 3 : 5, seconds: quick ? 0.5 : 1, match });
+  } catch (err) {
+    results.failed.push({ names: ['kernel.*'], error: String(err?.message ?? err) });
+    out(`# FAILED kernel.*: ${String(err?.message ?? err).split('\n')[0]}`);
+    return;
+  }
+  for (const f of figs) emit(f);
+  for (const [of, to] of KERNEL_RATIOS) {
+    const a = results.figures.find((f) => f.name === of);
+    const k = figs.find((f) => f.name === to);
+    if (a === undefined || k === undefined || !(k.value > 0)) continue;
+    a.ratio = { to, value: a.value / k.value, measure: 'rate (median / median, same run)' };
+    out(formatLine(`${of}/kernel`, a.ratio.value, 'x'));
+  }
 }
 
 /** Runs one entry in a fresh worker thread (own V8 isolate: no JIT feedback shared between figures). */
@@ -128,6 +184,7 @@ async function listNames(io) {
     const mod = await import(section);
     for (const n of mod.NAMES) io.out(n);
   }
+  for (const n of (await import('./kernel.mjs')).KERNEL_NAMES) io.out(n);
 }
 
 async function main() {

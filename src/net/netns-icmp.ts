@@ -1,0 +1,92 @@
+/**
+ * ICMP a NetNamespace generates itself (Linux's icmp.c): echo replies built in place from
+ * the request, and errors (RFC 792: destination unreachable, time exceeded, fragmentation
+ * needed) quoting the offending packet's header and first 8 payload bytes. Both leave
+ * through the namespace's `output()` like any local packet.
+ *
+ * Trace hops: icmp-error (on the offending packet's journey); the error and the echo reply
+ * travel on the reply journey of the packet that caused them.
+ */
+import type { Packet } from '../engine/packet.js';
+import { formatIpv4, readU16, writeU16, writeU32 } from '../wire/addr.js';
+import { Ipv4Packet, IpProtocol } from '../wire/ipv4.js';
+import { checksum } from '../wire/checksum.js';
+import type { NetIf } from './iface.js';
+import type { NetNamespace } from './netns.js';
+
+const ICMP_ECHO_REQUEST = 8;
+const ICMP_ECHO_REPLY = 0;
+
+export class IcmpSender {
+  private readonly ip = new Ipv4Packet();
+
+  constructor(private readonly ns: NetNamespace) {}
+
+  /** Answers an echo request in place (swap addresses, type 0, checksums fixed). */
+  echoReply(p: Packet, l3: number, l4: number): void {
+    const b = p.buf;
+    const ip = this.ip.wrap(b, l3, p.end - l3);
+    const src = ip.srcAddr();
+    const dst = ip.dstAddr();
+    writeU32(b, l3 + 12, dst);
+    writeU32(b, l3 + 16, src);
+    b[l3 + 8] = 64;
+    writeU16(b, l3 + 10, 0);
+    writeU16(b, l3 + 10, checksum(b, l3, ip.headerLen()));
+    // Type 8 -> 0: the ICMP checksum word holding the type drops by 0x0800.
+    b[l4] = ICMP_ECHO_REPLY;
+    const old = readU16(b, l4 + 2);
+    let s = old + (ICMP_ECHO_REQUEST << 8);
+    s = (s & 0xffff) + (s >>> 16);
+    writeU16(b, l4 + 2, s & 0xffff);
+    p.trace = this.ns.replyTrace(p.trace);
+    p.start = l3;
+    this.ns.output(p);
+  }
+
+  /**
+   * Sends an ICMP error about the packet at `l3` (RFC 792: the original header and its
+   * first 8 payload bytes), from the address of the interface it arrived on. Never about
+   * an ICMP error, a broadcast, or a fragment other than the first.
+   */
+  error(orig: Packet, l3: number, type: number, code: number, mtu: number, inIf: NetIf): void {
+    const ns = this.ns;
+    const ip = this.ip.wrap(orig.buf, l3, orig.end - l3);
+    const osrc = ip.srcAddr();
+    if (ip.fragOffsetBytes() !== 0 || ip.dstAddr() === 0xffffffff) return;
+    if (ip.protocol() === IpProtocol.Icmp) {
+      const t = orig.buf[l3 + ip.headerLen()];
+      if (t !== 0 && t !== 8) return;
+    }
+    const q = ns.engine.pool.alloc();
+    if (q === null) return;
+    const hl = ip.headerLen();
+    const quote = Math.min(orig.end - l3, hl + 8);
+    const b = q.buf;
+    const s = q.start;
+    const total = 20 + 8 + quote;
+    b[s] = 0x45; b[s + 1] = 0;
+    writeU16(b, s + 2, total);
+    writeU16(b, s + 4, ns.engine.rng.u32() & 0xffff);
+    writeU16(b, s + 6, 0);
+    b[s + 8] = 64; b[s + 9] = IpProtocol.Icmp;
+    writeU16(b, s + 10, 0);
+    writeU32(b, s + 12, inIf.addrFor(osrc) || ns.sourceFor(osrc));
+    writeU32(b, s + 16, osrc);
+    writeU16(b, s + 10, checksum(b, s, 20));
+    const l4 = s + 20;
+    b[l4] = type; b[l4 + 1] = code;
+    writeU16(b, l4 + 2, 0);
+    writeU16(b, l4 + 4, 0);
+    writeU16(b, l4 + 6, type === 3 && code === 4 ? mtu : 0);
+    orig.buf.copy(b, l4 + 8, l3, l3 + quote);
+    writeU16(b, l4 + 2, checksum(b, l4, 8 + quote));
+    q.end = s + total;
+    q.trace = ns.replyTrace(orig.trace);
+    ns.counters.values[5]!++;
+    if (orig.trace !== 0) {
+      ns.engine.trace.hop(orig.trace, inIf.where, 'icmp-error', { type, code, mtu: mtu || undefined, to: formatIpv4(osrc) });
+    }
+    ns.output(q);
+  }
+}
