@@ -4,6 +4,11 @@
  * needed) quoting the offending packet's header and first 8 payload bytes. Both leave
  * through the namespace's `output()` like any local packet.
  *
+ * Errors are built as Linux builds them (icmp_send): the quote is as much of the original
+ * datagram as fits in a 576-byte error (RFC 1812 4.3.2.3: 548 bytes after the two headers),
+ * measured by its Total Length (never Ethernet padding), and the TOS is the original's TOS
+ * bits with precedence "internetwork control" (0xc0), TTL 64, DF clear.
+ *
  * Trace hops: icmp-error (on the offending packet's journey); the error and the echo reply
  * travel on the reply journey of the packet that caused them.
  */
@@ -15,6 +20,11 @@ import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
 
 const ICMP_ECHO_REQUEST = 8;
+/** 576 - 20 (IPv4) - 8 (ICMP): the most of the original an error quotes (RFC 1812 4.3.2.3). */
+export const ICMP_ERROR_MAX_QUOTE = 548;
+/** IPTOS_PREC_INTERNETCONTROL, and the TOS bits of the original kept beside it (RT_TOS). */
+const TOS_INTERNETCONTROL = 0xc0;
+const TOS_MASK = 0x1e;
 const ICMP_ECHO_REPLY = 0;
 
 export class IcmpSender {
@@ -45,9 +55,10 @@ export class IcmpSender {
   }
 
   /**
-   * Sends an ICMP error about the packet at `l3` (RFC 792: the original header and its
-   * first 8 payload bytes), from the address of the interface it arrived on. Never about
-   * an ICMP error, a broadcast, or a fragment other than the first.
+   * Sends an ICMP error about the packet at `l3` (quoting its header and as much of its
+   * payload as fits in 576 bytes, at least the 8 bytes RFC 792 asks for), from the address
+   * of the interface it arrived on. Never about an ICMP error, a broadcast, or a fragment
+   * other than the first.
    */
   error(orig: Packet, l3: number, type: number, code: number, mtu: number, inIf: NetIf): void {
     const ns = this.ns;
@@ -60,12 +71,11 @@ export class IcmpSender {
     }
     const q = ns.engine.pool.alloc();
     if (q === null) return;
-    const hl = ip.headerLen();
-    const quote = Math.min(orig.end - l3, hl + 8);
+    const quote = Math.min(ip.totalLen(), orig.end - l3, ICMP_ERROR_MAX_QUOTE);
     const b = q.buf;
     const s = q.start;
     const total = 20 + 8 + quote;
-    b[s] = 0x45; b[s + 1] = 0;
+    b[s] = 0x45; b[s + 1] = TOS_INTERNETCONTROL | (orig.buf[l3 + 1]! & TOS_MASK);
     writeU16(b, s + 2, total);
     writeU16(b, s + 4, ns.engine.rng.u32() & 0xffff);
     writeU16(b, s + 6, 0);

@@ -132,7 +132,8 @@ describe('NetNamespace TTL and MTU', () => {
     if (m.kind !== 'time-exceeded') return;
     expect(m.code).toBe(0);
     // RFC 792: the original IP header (TTL still 1, ident 77) and the first 8 bytes of its payload.
-    expect(m.original.length).toBe(28);
+    expect(m.original.length).toBe(64); // the whole datagram: it fits in a 576-byte error (RFC 1812, as Linux quotes)
+    expect(d.ip.dscp).toBe(0xc0 >> 2); // TOS 0xc0: precedence internetwork control, as Linux sends errors
     expect(m.original[8]).toBe(1);
     expect((m.original[4]! << 8) | m.original[5]!).toBe(77);
     expect(m.original[20]).toBe(8); // the quoted echo request
