@@ -239,7 +239,8 @@ export async function attachTopologyPods(cluster: Cluster, opts: AttachOptions =
   const out: AttachedPod[] = [];
   for (const p of cluster.plan.pods) {
     if (p.attach === undefined || !cluster.nodes.has(p.node) || cluster.attached.has(podKey(p))) continue;
-    out.push(await attachPod(cluster, podKey(p), undefined, opts));
+    const offloads = p.attach.offloads ?? opts.offloads;
+    out.push(await attachPod(cluster, podKey(p), undefined, offloads !== undefined ? { ...opts, offloads } : opts));
   }
   return out;
 }

@@ -148,11 +148,11 @@ export const podSchema = {
     attach: {
       type: 'object',
       additionalProperties: false,
-      minProperties: 1,
-      maxProperties: 1,
       properties: {
         netns: { type: 'string', pattern: NETNS_PATTERN },
         pid: { type: 'integer', minimum: 1, maximum: 4194304 },
+        /** Open the TAP with IFF_VNET_HDR and pass GSO/TSO frames through (docs/attach.md). */
+        offloads: { type: 'boolean', default: false },
       },
     },
   },

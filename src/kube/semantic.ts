@@ -242,7 +242,13 @@ export function checkTopology(t: SchemaTopology): CheckResult {
       if (p.apps.length > 0) {
         r.err(`${at}.apps`, p.apps, `must be empty for an attached pod: the real namespace runs its own processes`);
       }
-      const [field, value] = 'netns' in p.attach ? ['netns', p.attach.netns] : ['pid', p.attach.pid];
+      const hasNetns = 'netns' in p.attach;
+      if (hasNetns === ('pid' in p.attach)) {
+        const { offloads: _default, ...written } = p.attach as Record<string, unknown>;
+        r.err(`${at}.attach`, p.attach, `${q(written)} must have exactly one of netns, pid`);
+        return;
+      }
+      const [field, value] = hasNetns ? ['netns', (p.attach as { netns: string }).netns] : ['pid', (p.attach as { pid: number }).pid];
       const owner = attachOwner.get(`${field}:${value}`);
       if (owner !== undefined) r.err(`${at}.attach.${field}`, value, `${q(value)} is already attached as pods[${owner}]`);
       else attachOwner.set(`${field}:${value}`, i);

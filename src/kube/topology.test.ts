@@ -155,9 +155,24 @@ describe('schema errors', () => {
     expect(texts(validateTopology('x'))).toEqual(['"x" must be a mapping']);
     expect(errorsOf((d) => { d.nodes = []; })).toEqual(['nodes: [] must have at least 1 item']);
   });
+  it('attach takes offloads (default false) beside netns or pid', () => {
+    const r = validateTopology({ nodes: [{ name: 'node1' }], pods: [
+      { name: 'a', node: 'node1', attach: { netns: 'blue', offloads: true } },
+      { name: 'b', node: 'node1', attach: { pid: 42 } },
+    ] });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.topology.pods[0]!.attach).toEqual({ netns: 'blue', offloads: true });
+    expect(r.topology.pods[1]!.attach).toEqual({ pid: 42, offloads: false });
+    const bad = validateTopology({ nodes: [{ name: 'node1' }], pods: [{ name: 'a', node: 'node1', attach: { netns: 'blue', offloads: 'yes' } }] });
+    expect(bad.ok).toBe(false);
+  });
+
   it('attach names exactly one of netns, pid', () => {
     expect(errorsOf((d) => { d.pods[0].attach = { netns: 'a', pid: 4 }; d.pods[1].attach = {}; })).toEqual([
       'pods[0].attach: {"netns":"a","pid":4} must have exactly one of netns, pid',
+      // pods[1] of the fixture runs apps: the semantic pass reports that too
+      'pods[1].apps: must be empty for an attached pod: the real namespace runs its own processes',
       'pods[1].attach: {} must have exactly one of netns, pid',
     ]);
   });

@@ -90,7 +90,10 @@ export interface AppSpec {
 }
 
 /** A real network namespace that joins the cluster as this pod, through a TAP. */
-export type AttachSpec = { netns: string } | { pid: number };
+export type AttachSpec = ({ netns: string } | { pid: number }) & {
+  /** IFF_VNET_HDR with checksum/TSO offloads: GSO frames pass through (docs/attach.md). */
+  offloads?: boolean;
+};
 
 export interface PodSpec {
   name: string;
