@@ -121,6 +121,7 @@ export const attachBody = {
     namespace: { type: 'string', pattern: NAME_PATTERN },
     ip: { type: 'string', pattern: IPV4_PATTERN },
     labels: podSchema.properties.labels,
+    offloads: { type: 'boolean' },
   },
 } as const;
 

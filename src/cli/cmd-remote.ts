@@ -15,7 +15,7 @@ export const target = (values: Record<string, string | boolean | undefined>) => 
 const attach: Command = {
   name: 'attach',
   summary: 'join a real network namespace (netns or process) to a running cluster as a pod',
-  help: `usage: podwire attach POD (--netns NAME | --pid N) [--node NODE] [--ip IP] [--namespace NS] [--json]
+  help: `usage: podwire attach POD (--netns NAME | --pid N) [--node NODE] [--ip IP] [--namespace NS] [--offloads] [--json]
 
 Creates a TAP device for POD, moves it into the namespace (a name under /run/netns, or
 the network namespace of process N, e.g. a container's), names it eth0 there, gives it
@@ -28,12 +28,13 @@ options:
   --node NODE      add POD on NODE (for a pod not in the topology)
   --ip IP          its address (default: the next free one of the node's pod CIDR)
   --namespace NS   its Kubernetes namespace (default "default")
+  --offloads       open the TAP with IFF_VNET_HDR: GSO/TSO frames pass through (faster TCP)
   --json           print the pod as the API returns it
 ${REMOTE_HELP}`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
       ...REMOTE_FLAGS, netns: { type: 'string' }, pid: { type: 'string' }, node: { type: 'string' }, ip: { type: 'string' },
-      namespace: { type: 'string' }, json: { type: 'boolean' },
+      namespace: { type: 'string' }, offloads: { type: 'boolean' }, json: { type: 'boolean' },
     }, 'attach');
     const [pod, extra] = positionals;
     if (pod === undefined) throw new UsageError('podwire attach: missing POD');
@@ -46,6 +47,7 @@ ${REMOTE_HELP}`,
       ...(str(values['node']) !== undefined ? { node: str(values['node']) } : {}),
       ...(str(values['ip']) !== undefined ? { ip: str(values['ip']) } : {}),
       ...(str(values['namespace']) !== undefined ? { namespace: str(values['namespace']) } : {}),
+      ...(values['offloads'] === true ? { offloads: true } : {}),
     };
     const r = await requestJson<{ key: string; ip: string; node: string; veth: string }>(target(values), 'POST', '/attach', body);
     if (values['json'] === true) io.out(JSON.stringify(r, null, 2));

@@ -57,6 +57,8 @@ export interface AttachBody {
   namespace?: string;
   ip?: string;
   labels?: Record<string, string>;
+  /** TAP offload mode (IFF_VNET_HDR, GSO pass-through); default: the topology's attach.offloads, else off. */
+  offloads?: boolean;
 }
 
 export interface TraceBody {
@@ -285,12 +287,13 @@ export class Controller {
       const planned = c.plan.pods.find((p) => podKey(p) === key);
       if (planned !== undefined) {
         this.emulatedNode(planned.node, '/pod');
-        await this.doAttach(key, target, {});
+        const offloads = body.offloads ?? planned.attach?.offloads;
+        await this.doAttach(key, target, {}, offloads);
       } else {
         if (body.node === undefined) throw notFound('/pod', body.pod, 'pod (give node to add it)', c.plan.pods.map(podKey));
         this.emulatedNode(body.node, '/node');
         const spec = { name: body.pod.split('.')[0]!, namespace, node: body.node, ...(body.ip !== undefined ? { ip: body.ip } : {}), ...(body.labels !== undefined ? { labels: body.labels } : {}) };
-        await this.doAttach(spec, target, { 'pod IP': '/ip', [`node ${JSON.stringify(body.node)} podCIDR`]: '/ip' });
+        await this.doAttach(spec, target, { 'pod IP': '/ip', [`node ${JSON.stringify(body.node)} podCIDR`]: '/ip' }, body.offloads);
       }
       return podView(c, c.plan.pods.find((p) => podKey(p) === key)!, this.attachedTarget(key));
     });
@@ -381,9 +384,9 @@ export class Controller {
     return { filter, tables: all };
   }
 
-  private async doAttach(pod: Parameters<typeof attachPod>[1], target: AttachSpec, fields: Readonly<Record<string, string>>): Promise<void> {
+  private async doAttach(pod: Parameters<typeof attachPod>[1], target: AttachSpec, fields: Readonly<Record<string, string>>, offloads?: boolean): Promise<void> {
     try {
-      await attachPod(this.cluster, pod, target);
+      await attachPod(this.cluster, pod, target, offloads !== undefined ? { offloads } : {});
     } catch (e) {
       throw attachError(e, fields);
     }

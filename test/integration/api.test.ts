@@ -198,6 +198,7 @@ describe('API routes through inject', () => {
     expectError(await call('POST', '/attach', {}, { pod: 'ghost', netns: 'pw-none' }), 404, '/pod', 'ghost');
     expectError(await call('POST', '/attach', {}, { pod: 'ghost', node: 'node1' }), 400, '/netns', null);
     expectError(await call('POST', '/attach', {}, { pod: 'ghost', pid: 0 }), 400, '/pid', 0);
+    expectError(await call('POST', '/attach', {}, { pod: 'ghost', netns: 'pw-none', offloads: 'yes' }), 400, '/offloads', 'yes');
     expectError(await call('DELETE', '/attach/{pod}', { pod: 'pod1' }), 404, '/pod', 'pod1');
     expect(consistencyProblems(h.cluster)).toEqual([]);
   });
