@@ -5,12 +5,13 @@ import { relative } from 'node:path';
 import { colour, intFlag, parse, UsageError, type Command } from './args.js';
 import { captureCommand } from './cmd-capture.js';
 import { LOCAL_COMMANDS } from './cmd-local.js';
-import { REMOTE_COMMANDS } from './cmd-remote.js';
+import { REMOTE_COMMANDS, REMOTE_FLAGS, target } from './cmd-remote.js';
+import { requestJson } from './client.js';
 import { upCommand } from './cmd-up.js';
 import { runDemo } from '../control/demo.js';
 import { loadCluster, TopologyInvalidError } from '../control/load.js';
 import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
-import { runTrace, type TraceProto } from '../kube/trace.js';
+import { defaultPort, runTrace, type TraceProto, type TraceResult } from '../kube/trace.js';
 import { renderJourney, renderTrace } from '../kube/trace-text.js';
 
 export type { Command };
@@ -58,35 +59,68 @@ const trace: Command = {
   name: 'trace',
   summary: 'send one traced packet between pods and print its journey',
   help: `usage: podwire trace TOPOLOGY --from POD --to POD|IP|SERVICE [--proto icmp|udp|tcp] [--port N] [--json]
+       podwire trace --api URL --from POD --to POD|IP|SERVICE [--proto icmp|udp|tcp] [--port N] [--json] [--token T]
 
-Builds the cluster in TOPOLOGY, sends one packet (ICMP echo, UDP datagram or TCP SYN)
-from POD with the trace flag set, and prints its journey and its reply's, hop by hop:
-every FDB lookup, route, ARP, veth crossing, encapsulation, NAT and drop reason.
+Sends one packet (ICMP echo, UDP datagram or TCP SYN) from POD with the trace flag set,
+and prints its journey and its reply's, hop by hop: every FDB lookup, route, ARP, veth
+crossing, encapsulation, NAT and drop reason.
+
+With TOPOLOGY it builds that cluster for this one trace (virtual time, fresh ARP and
+conntrack tables). With --api URL (or $PODWIRE_API) and no TOPOLOGY it asks a running
+\`podwire up\` instead (POST /api/v1/trace): the packet crosses that cluster as it is now,
+its caches and conntrack entries included. Give one of TOPOLOGY or --api, not both.
+
+Exit code 0 when the packet is delivered, 1 when it is not or the API refuses the request
+(its message names the field and the value, e.g. from: "pod9" is not a pod), 2 for usage.
 
 options:
   --from POD       source pod
   --to TARGET      destination pod, IPv4 address, or service (name or name.namespace)
   --proto P        icmp (default), udp or tcp
   --port N         destination port for udp/tcp (default 7 for udp, 80 for tcp)
-  --json           print { "request": Journey, "reply": Journey|null }`,
+  --json           print { "request": Journey, "reply": Journey|null }
+  --api URL        trace on a running podwire instead of TOPOLOGY (default $PODWIRE_API)
+  --token T        its bearer token (default $PODWIRE_TOKEN)`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
-      from: { type: 'string' }, to: { type: 'string' }, proto: { type: 'string' }, port: { type: 'string' }, json: { type: 'boolean' },
+      ...REMOTE_FLAGS, from: { type: 'string' }, to: { type: 'string' }, proto: { type: 'string' }, port: { type: 'string' }, json: { type: 'boolean' },
     }, 'trace');
     const [file, extra] = positionals;
-    if (file === undefined) throw new UsageError('podwire trace: missing TOPOLOGY');
     if (extra !== undefined) throw new UsageError(`podwire trace: unexpected argument ${JSON.stringify(extra)}`);
+    const api = typeof values['api'] === 'string' ? values['api'] : undefined;
+    const envApi = process.env['PODWIRE_API'];
+    if (file !== undefined && api !== undefined) {
+      throw new UsageError('podwire trace: give TOPOLOGY (build a cluster for this trace) or --api URL (trace on a running podwire), not both');
+    }
+    const remote = file === undefined;
+    if (remote && api === undefined && (envApi === undefined || envApi === '')) {
+      throw new UsageError('podwire trace: missing TOPOLOGY or --api URL (a topology file to build, or a running podwire: --api or $PODWIRE_API)');
+    }
+    if (!remote && typeof values['token'] === 'string') throw new UsageError('podwire trace: --token goes with --api URL, not with TOPOLOGY');
     if (typeof values['from'] !== 'string') throw new UsageError('podwire trace: --from POD is required');
     if (typeof values['to'] !== 'string') throw new UsageError('podwire trace: --to POD|IP|SERVICE is required');
     const proto = values['proto'] ?? 'icmp';
     if (proto !== 'icmp' && proto !== 'udp' && proto !== 'tcp') throw new UsageError(`podwire trace: --proto ${JSON.stringify(proto)} must be icmp, udp or tcp`);
     const port = intFlag(values['port'], 'port', 'trace', 1, 65535);
-    const cluster = await loadCluster(file);
-    try {
-      const r = runTrace(cluster, { from: values['from'], to: values['to'], proto: proto as TraceProto, ...(port !== undefined ? { port } : {}) });
+    const opts = { from: values['from'], to: values['to'], proto: proto as TraceProto, ...(port !== undefined ? { port } : {}) };
+    const print = (r: TraceResult): number => {
       if (values['json'] === true) io.out(JSON.stringify({ request: r.request, reply: r.reply }, null, 2));
       else io.out(renderTrace(r));
       return r.request.delivered ? 0 : 1;
+    };
+    if (remote) {
+      // The API answers { request, reply }; the header line's resolved address (a service's
+      // cluster IP, a pod's IP) is the destination the first hop sent to.
+      const r = await requestJson<Pick<TraceResult, 'request' | 'reply'>>(target(values), 'POST', '/trace', opts);
+      const sent = r.request.hops.find((h) => h.action === 'send')?.detail['dst'];
+      return print({
+        from: opts.from, to: opts.to, dst: typeof sent === 'string' ? sent : opts.to, proto: opts.proto,
+        port: opts.proto === 'icmp' ? null : (port ?? defaultPort(opts.proto)), request: r.request, reply: r.reply,
+      });
+    }
+    const cluster = await loadCluster(file);
+    try {
+      return print(runTrace(cluster, opts));
     } finally {
       cluster.close();
     }

@@ -2,7 +2,8 @@
  * The `podwire` command: every command's --help (exit 0), usage errors (exit 2), and a
  * run against a live `podwire up` started as a real process (compiled into a scratch
  * folder first, so the test never depends on a stale dist/): stats, conntrack, capture
- * start/list/stop/download, a remote error (exit 1), then SIGINT and a clean exit 0.
+ * start/list/stop/download, trace --api (text, JSON, undelivered, API errors), a remote
+ * error (exit 1), then SIGINT and a clean exit 0.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,13 +53,20 @@ describe('podwire commands in-process', () => {
       [['attach', 'pod1'], /exactly one of --netns NAME or --pid N/],
       [['detach'], /missing POD/],
       [['stats', 'extra'], /unexpected argument "extra"/],
+      [['trace', 'examples/demo.yaml', '--api', 'http://127.0.0.1:1', '--from', 'pod1', '--to', 'pod2'], /give TOPOLOGY .* or --api URL .*, not both/],
+      [['trace', '--from', 'pod1', '--to', 'pod2'], /missing TOPOLOGY or --api URL/],
+      [['trace', 'examples/demo.yaml', '--token', 'secret-token', '--from', 'pod1', '--to', 'pod2'], /--token goes with --api URL/],
+      [['trace', '--api', 'http://127.0.0.1:1', '--to', 'pod2'], /--from POD is required/],
+      [['trace', '--api', 'http://127.0.0.1:1', '--from', 'pod1', '--to', 'pod2', '--proto', 'sctp'], /--proto "sctp" must be icmp, udp or tcp/],
     ];
     for (const [argv, re] of cases) {
       const io = memIo();
-      const saved = process.env['PODWIRE_TOKEN'];
+      const saved = { token: process.env['PODWIRE_TOKEN'], api: process.env['PODWIRE_API'] };
       delete process.env['PODWIRE_TOKEN'];
+      delete process.env['PODWIRE_API'];
       expect(await main(argv, io), argv.join(' ')).toBe(2);
-      if (saved !== undefined) process.env['PODWIRE_TOKEN'] = saved;
+      if (saved.token !== undefined) process.env['PODWIRE_TOKEN'] = saved.token;
+      if (saved.api !== undefined) process.env['PODWIRE_API'] = saved.api;
       expect(io.stderr.join('\n'), argv.join(' ')).toMatch(re);
     }
   });
@@ -82,8 +90,8 @@ describe('podwire up as a process, driven by the other commands', () => {
   let childErr = '';
   const exited = { code: null as number | null, signal: null as string | null, done: null as Promise<void> | null };
 
-  const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => new Promise((res) => {
-    execFile(process.execPath, [join(build, 'podwire.mjs'), ...args], { cwd: tmp, encoding: 'utf8' }, (err, stdout, stderr) => {
+  const run = (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> => new Promise((res) => {
+    execFile(process.execPath, [join(build, 'podwire.mjs'), ...args], { cwd: tmp, encoding: 'utf8', env }, (err, stdout, stderr) => {
       res({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
     });
   });
@@ -171,6 +179,54 @@ describe('podwire up as a process, driven by the other commands', () => {
     const blocks = pcapngBlocks(readFileSync(join(tmp, 'live.pcapng')));
     expect(blocks[0]).toBe(PCAPNG_SHB);
     expect(blocks.filter((b) => b === PCAPNG_EPB).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('trace --api prints the same journey text as the local form, exit 0 when delivered', async () => {
+    const r = await run(['trace', '--api', api, '--from', 'pod1', '--to', 'pod3']);
+    expect(r.code, r.stderr).toBe(0);
+    const local = await run(['trace', join(ROOT, 'examples/demo.yaml'), '--from', 'pod1', '--to', 'pod3']);
+    expect(local.code, local.stderr).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('pod1 -> pod3 (10.244.2.2), ICMP echo');
+    expect(r.stdout.split('\n')[0]).toBe(local.stdout.split('\n')[0]);
+    expect(r.stdout).toContain("It arrives on pod3's eth0");
+    expect(r.stdout).toMatch(/^reply:$/m);
+    expect(r.stdout).toMatch(/=> delivered/);
+    const svc = await run(['trace', '--api', api, '--from', 'pod1', '--to', 'service1', '--proto', 'tcp', '--port', '80']);
+    expect(svc.code, svc.stderr).toBe(0);
+    expect(svc.stdout.split('\n')[0]).toBe('pod1 -> service1 (10.96.0.2), TCP port 80');
+  });
+
+  it('trace --api --json prints { request, reply } as the local form does', async () => {
+    const r = await run(['trace', '--api', api, '--from', 'pod1', '--to', '10.244.1.3', '--proto', 'udp', '--port', '9000', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { request: { delivered: boolean; dropReason: string | null; hops: { node: string; netns: string; device: string; action: string; detail: object }[] }; reply: { delivered: boolean } | null };
+    expect(Object.keys(j).sort()).toEqual(['reply', 'request']);
+    expect(j.request.delivered).toBe(true);
+    expect(j.request.dropReason).toBeNull();
+    expect(j.request.hops[0]).toMatchObject({ node: 'node1', netns: 'pod1', action: 'send' });
+    expect(j.request.hops.some((h) => h.action === 'deliver')).toBe(true);
+    for (const h of j.request.hops) expect(Object.keys(h).sort()).toEqual(['action', 'detail', 'device', 'netns', 'node']);
+    expect(j.reply?.delivered).toBe(true);
+  });
+
+  it('trace --api exits 1 when the packet is not delivered; $PODWIRE_API stands for --api', async () => {
+    const r = await run(['trace', '--from', 'pod1', '--to', 'pod3', '--proto', 'udp', '--port', '9999'], { ...process.env, PODWIRE_API: api, PODWIRE_TOKEN: '' });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout.split('\n')[0]).toBe('pod1 -> pod3 (10.244.2.2), UDP port 9999');
+    expect(r.stdout).toContain('dropped (no-socket)');
+  });
+
+  it('trace --api: an unknown pod or target exits 1 with the field and value the API names', async () => {
+    const from = await run(['trace', '--api', api, '--from', 'pod9', '--to', 'pod3']);
+    expect(from.code).toBe(1);
+    expect(from.stdout).toBe('');
+    expect(from.stderr).toMatch(/^podwire trace: from: "pod9" is not a pod \(have .*pod1.*\) \(HTTP 404\)/);
+    const to = await run(['trace', '--api', api, '--from', 'pod1', '--to', 'nowhere', '--json']);
+    expect(to.code).toBe(1);
+    expect(to.stderr).toMatch(/to: "nowhere" is not a pod, a service or an IPv4 address \(HTTP 404\)/);
+    const bad = await run(['trace', '--api', api, '--from', 'Pod_1', '--to', 'pod3']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/body\/from: "Pod_1" .*\(HTTP 400\)/);
   });
 
   it('a remote error exits 1 with the API\'s message', async () => {
