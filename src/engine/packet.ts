@@ -40,6 +40,17 @@ export class Packet {
    * frame is going back out of the port it came in by: br_netfilter's hairpin case.
    */
   brIn = 0;
+  /**
+   * Every checksum in the packet (IPv4 header, UDP/TCP/ICMP) is known to be valid, like
+   * Linux's skb->ip_summed = CHECKSUM_UNNECESSARY over veth: set by the namespace's output
+   * path (packets podwire's own stack built; a tunnel's outer packet keeps its inner
+   * packet's value); kept by in-place rewrites (they update checksums incrementally,
+   * RFC 1624, so a valid checksum stays valid); false after `alloc()`, so bytes from
+   * outside (TAP reads, datagrams from the VXLAN socket, shard links, frames injected by
+   * tests or pcap) are verified. Receivers skip verification when it is set; they do not
+   * set it after verifying (a verified UDP datagram may carry an unverified VXLAN frame).
+   */
+  csumOk = false;
   /** True while the packet sits in the free list. */
   inPool = true;
 
@@ -128,6 +139,7 @@ export class PacketPool {
     p.ctDir = 0;
     p.l3 = -1;
     p.brIn = 0;
+    p.csumOk = false;
     return p;
   }
 
@@ -151,6 +163,7 @@ export class PacketPool {
     q.ctDir = p.ctDir;
     q.l3 = p.l3;
     q.brIn = p.brIn;
+    q.csumOk = p.csumOk;
     return q;
   }
 

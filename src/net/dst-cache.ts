@@ -5,7 +5,9 @@
  * into the 16 + 32-bit halves the Ethernet header is written from.
  *
  * Direct-mapped, SIZE slots in typed arrays indexed by a hash of the destination; a
- * colliding destination simply replaces the slot. Nothing is allocated after construction.
+ * colliding destination simply replaces the slot. Nothing is allocated after construction;
+ * a namespace constructs its cache on its first routing decision (~21 KiB each: a
+ * 1000-node cluster has 11,000 namespaces, most of which never route while it is built).
  *
  * Validity, so that a cached answer is always the one the tables would give:
  *   - the route part carries the generation it was filled at (route table version plus the

@@ -118,7 +118,7 @@ export class L4Delivery {
     info.ifindex = nif.ifindex;
     if (proto === IpProtocol.Icmp) {
       if (l4len < 8) return ns.dropAt(p, NetnsDrop['ipv4-truncated'], nif.where);
-      if (checksum(b, l4, l4len) !== 0) return ns.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
+      if (!p.csumOk && checksum(b, l4, l4len) !== 0) return ns.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
       const type = b[l4]!;
       info.sport = 0;
       info.dport = 0;
@@ -156,7 +156,7 @@ export class L4Delivery {
     const minLen = proto === IpProtocol.Udp ? 8 : 20;
     if (l4len < minLen) return ns.dropAt(p, NetnsDrop['ipv4-truncated'], nif.where);
     const ck = readU16(b, l4 + (proto === IpProtocol.Udp ? 6 : 16));
-    if (proto === IpProtocol.Tcp || ck !== 0) {
+    if (!p.csumOk && (proto === IpProtocol.Tcp || ck !== 0)) {
       // Below 2^32 for any IPv4 datagram (at most 32768 words + the pseudo-header): fold with bit operations.
       let s = sum16(b, l4, l4len, pseudoHeaderSum(info.src, info.dst, proto, l4len));
       s = (s & 0xffff) + (s >>> 16);

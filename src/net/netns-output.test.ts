@@ -57,3 +57,35 @@ describe('NetNamespace.output', () => {
     expect(fold(sum16(f, 34, 12, pseudoHeaderSum(parseIpv4('10.244.1.2'), parseIpv4('10.96.0.10'), 17, 12)))).toBe(0xffff);
   });
 });
+
+describe('checksum state (csumOk, CHECKSUM_UNNECESSARY over veth)', () => {
+  function rig() {
+    const e = new Engine({ pool: { size: 64 } });
+    const ns = new NetNamespace(e, { node: 'n', name: 'pod' });
+    ns.addInterface('eth0', 'veth', 0x02420af40102, 1500);
+    ns.addAddress('eth0', parseIpv4('10.244.1.2'), 24);
+    ns.addRoute({ dst: 0, prefix: 0, via: parseIpv4('10.244.1.1'), dev: 'eth0' });
+    ns.neighbors.update(parseIpv4('10.244.1.1'), 0x02420af40101, ns.iface('eth0')!.ifindex, 0, true);
+    const sink = new Sink(e, 'wire');
+    const seen: boolean[] = [];
+    sink.observer = (p) => seen.push(p.csumOk);
+    connect(e, ns.ports.out('if:eth0'), sink.ports.in('in'));
+    return { e, ns, seen };
+  }
+
+  it('marks what the stack sends; a tunnel\'s outer packet keeps the inner packet\'s state; alloc clears it', () => {
+    const { e, ns, seen } = rig();
+    ns.output(udpFromAny(ns, parseIpv4('10.96.0.10')));
+    const unverified = udpFromAny(ns, parseIpv4('10.96.0.11'));
+    ns.output(unverified, true); // as VxlanTunnel.encap sends an outer packet around a frame from outside
+    const verified = udpFromAny(ns, parseIpv4('10.96.0.12'));
+    verified.csumOk = true;
+    ns.output(verified, true);
+    e.runUntilIdle();
+    expect(seen).toEqual([true, false, true]);
+    const p = ns.alloc()!;
+    p.csumOk = true;
+    ns.free(p);
+    expect(e.pool.alloc()!.csumOk).toBe(false); // LIFO: the same slot, bytes from outside are verified
+  });
+});

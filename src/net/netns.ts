@@ -76,7 +76,8 @@ export class NetNamespace implements Element, IpHost {
   /** Where the namespace itself is (hops not tied to one interface). */
   readonly where: Where;
   private readonly ifs: IfaceTable;
-  private readonly cache = new DstCache();
+  /** Allocated on the first routing decision: most of a large cluster's namespaces never route. */
+  private cache: DstCache | null = null;
   private readonly arp: ArpHandler;
   private readonly icmp: IcmpSender;
 
@@ -144,7 +145,7 @@ export class NetNamespace implements Element, IpHost {
 
   /** The DstCache slot holding the decision for `dst` (filled from the tables on a miss). */
   private decide(dst: number): number {
-    const c = this.cache;
+    const c = this.cache ?? (this.cache = new DstCache());
     const i = c.slot(dst);
     const gen = this.routes.version + this.ifs.gen;
     if (c.dst[i] === (dst | 0) && c.rgen[i] === gen) return i;
@@ -205,7 +206,8 @@ export class NetNamespace implements Element, IpHost {
     if (hl < 20 || hl > len) return this.dropAt(p, NetnsDrop['ipv4-bad-header-length'], nif.where);
     const total = (b[l3 + 2]! << 8) | b[l3 + 3]!;
     if (total < hl || total > len) return this.dropAt(p, NetnsDrop['ipv4-bad-length'], nif.where);
-    if (!headerChecksumOk(b, l3, hl)) return this.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
+    // csumOk: built by podwire's own stack (CHECKSUM_UNNECESSARY over veth); from outside: verified.
+    if (!p.csumOk && !headerChecksumOk(b, l3, hl)) return this.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
     p.end = l3 + total; // strip Ethernet padding
     p.l3 = l3;
     const src = readU32(b, l3 + 12);
@@ -217,7 +219,7 @@ export class NetNamespace implements Element, IpHost {
     }
     const dst = readU32(b, l3 + 16);
     const i = dst === 0xffffffff ? -1 : this.decide(dst);
-    if (i < 0 || this.cache.kind[i] === DstKind.Local) {
+    if (i < 0 || this.cache!.kind[i] === DstKind.Local) {
       if (hooks !== null) {
         const v = hooks.input(p, l3, nif.ifindex);
         if (v !== Verdict.Accept) return this.verdictDrop(p, v, nif.where);
@@ -231,7 +233,7 @@ export class NetNamespace implements Element, IpHost {
 
   private forward(p: Packet, l3: number, inIf: NetIf, dst: number, i: number): void {
     const b = p.buf;
-    const c = this.cache;
+    const c = this.cache!; // filled by decide()
     const ttl = b[l3 + 8]!;
     if (ttl <= 1) {
       this.icmp.error(p, l3, 11, 0, 0, inIf);
@@ -273,7 +275,7 @@ export class NetNamespace implements Element, IpHost {
 
   private resolveAndSend(p: Packet, l3: number, nexthop: number, out: NetIf, i: number): void {
     const now = this.engine.now();
-    const c = this.cache;
+    const c = this.cache!; // i >= 0: decide() allocated it
     if (i >= 0 && c.ngen[i] === this.neighbors.version && c.nhop[i] === (nexthop | 0) && c.nout[i] === out
       && now < c.until[i]! && c.srcMac[i] === out.mac) {
       writeEthernetIpv4(p, l3, c.dstHi[i]!, c.dstLo[i]!, c.srcHi[i]!, c.srcLo[i]!);
@@ -381,6 +383,10 @@ export class NetNamespace implements Element, IpHost {
       return this.dropAt(p, NetnsDrop['ipv4-bad-length'], this.where);
     }
     p.l3 = l3;
+    // Built by podwire's stack: its checksums are whole (CHECKSUM_UNNECESSARY). A tunnel's outer
+    // packet keeps its inner packet's state: the outer headers are computed, the inner bytes
+    // (perhaps from a TAP, unverified) are not vouched for.
+    if (!encap) p.csumOk = true;
     this.counters.values[4]!++;
     if (readU32(b, l3 + 12) === 0) fillSource(p, l3, this.sourceFor(readU32(b, l3 + 16)));
     if (p.trace !== 0 && !encap) {
@@ -395,7 +401,8 @@ export class NetNamespace implements Element, IpHost {
     }
     const dst = readU32(b, l3 + 16);
     const i = this.decide(dst);
-    const kind = this.cache.kind[i];
+    const c = this.cache!;
+    const kind = c.kind[i];
     if (kind === DstKind.Local) {
       const lo = this.ifs.byIndex[this.ifs.localAddrs.get(dst)?.ifindex ?? 0] ?? this.interfaces()[0];
       if (lo === undefined) return this.dropAt(p, NetnsDrop['no-route'], this.where);
@@ -403,8 +410,8 @@ export class NetNamespace implements Element, IpHost {
       return;
     }
     if (kind !== DstKind.Route) return this.dropAt(p, NetnsDrop['no-route'], this.where);
-    const out = this.cache.out[i]!;
-    const r = this.cache.route[i]!;
+    const out = c.out[i]!;
+    const r = c.route[i]!;
     if (p.trace !== 0) this.hopRoute(p.trace, r, out, dst);
     if (((b[l3 + 2]! << 8) | b[l3 + 3]!) > out.mtu) {
       return this.dropAt(p, (b[l3 + 6]! & 0x40) !== 0 ? NetnsDrop['frag-needed'] : NetnsDrop['fragmentation-unsupported'], out.where);

@@ -481,3 +481,54 @@ describe('ConntrackTable: conntrack -L output and JSON views', () => {
     expect(JSON.parse(JSON.stringify(t.entries(0)))).toEqual(t.entries(0));
   });
 });
+
+describe('ConntrackTable: lookup against a model', () => {
+  it('answers as a map of both tuples would across creates, deletes, entry reuse and re-keyed replies (property)', () => {
+    const A = [ip('10.0.0.1'), ip('10.0.0.2'), ip('10.96.0.1'), ip('192.168.0.1')];
+    const P = [53, 80, 40000, 40001];
+    const tuple = fc.record({ proto: fc.constantFrom(TCP, UDP, ICMP), s: fc.nat(3), d: fc.nat(3), sp: fc.nat(3), dp: fc.nat(3) });
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('create' as const), o: tuple, r: tuple }),
+      fc.record({ k: fc.constant('delete' as const), n: fc.nat(31) }),
+      fc.record({ k: fc.constant('rekey' as const), n: fc.nat(31), r: tuple }),
+      fc.record({ k: fc.constant('lookup' as const), o: tuple }),
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+      const t = new ConntrackTable({ capacity: 32 });
+      const model = new Map<string, number>(); // tuple -> entry << 1 | dir
+      const key = (p: number, s: number, d: number, sp: number, dp: number): string => `${p}/${s}/${d}/${sp}/${dp}`;
+      const dropEntry = (e: number): void => { for (const [k, v] of model) if (v >> 1 === e) model.delete(k); };
+      let looks = 0, hits = 0;
+      for (const o of ops) {
+        if (o.k === 'lookup') {
+          const { proto, s, d, sp, dp } = o.o;
+          const want = model.get(key(proto, A[s]!, A[d]!, P[sp]!, P[dp]!)) ?? -1;
+          expect(t.lookup(proto, A[s]!, A[d]!, P[sp]!, P[dp]!, 0)).toBe(want);
+          looks++;
+          if (want >= 0) hits++;
+        } else if (o.k === 'create') {
+          const ko = key(o.o.proto, A[o.o.s]!, A[o.o.d]!, P[o.o.sp]!, P[o.o.dp]!);
+          const kr = key(o.o.proto, A[o.r.s]!, A[o.r.d]!, P[o.r.sp]!, P[o.r.dp]!);
+          if (ko === kr || model.has(ko) || model.has(kr)) continue;
+          const e = t.create(o.o.proto, A[o.o.s]!, A[o.o.d]!, P[o.o.sp]!, P[o.o.dp]!, A[o.r.s]!, A[o.r.d]!, P[o.r.sp]!, P[o.r.dp]!, 0);
+          if (e < 0) continue;
+          model.set(ko, e << 1);
+          model.set(kr, (e << 1) | 1);
+        } else if (o.k === 'delete') {
+          if (!t.isLive(o.n)) continue;
+          t.delete(o.n);
+          dropEntry(o.n);
+        } else {
+          if (!t.isLive(o.n)) continue;
+          const p = t.proto(o.n);
+          const kr = key(p, A[o.r.s]!, A[o.r.d]!, P[o.r.sp]!, P[o.r.dp]!);
+          if (model.has(kr)) continue;
+          for (const [k, v] of model) if (v === ((o.n << 1) | 1)) model.delete(k);
+          t.setReply(o.n, A[o.r.s]!, A[o.r.d]!, P[o.r.sp]!, P[o.r.dp]!);
+          model.set(kr, (o.n << 1) | 1);
+        }
+      }
+      expect([t.stats.searched, t.stats.found]).toEqual([looks, hits]); // searched / found count every lookup
+    }), { numRuns: 300 });
+  });
+});
