@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Cluster } from '../kube/cluster.js';
 import { validateTopology } from '../kube/topology.js';
-import { resolvConfLines, tapAliasFor, tapNameFor } from './attach.js';
+import { effectiveOffloads, resolvConfLines, tapAliasFor, tapNameFor } from './attach.js';
 
 function cluster(): Cluster {
   const r = validateTopology({
@@ -18,6 +18,13 @@ function cluster(): Cluster {
 }
 
 describe('attach (no root)', () => {
+  it('offload mode: the caller\'s explicit option wins over the topology\'s attach.offloads', () => {
+    expect(effectiveOffloads({ offloads: true }, { netns: 'a', offloads: false })).toBe(true);
+    expect(effectiveOffloads({ offloads: false }, { netns: 'a', offloads: true })).toBe(false);
+    expect(effectiveOffloads({}, { netns: 'a', offloads: true })).toBe(true);
+    expect(effectiveOffloads({}, { pid: 7 })).toBeUndefined();
+  });
+
   it('names the TAP pwa + 8 hex digits of the cluster and pod, stable and within IFNAMSIZ', () => {
     expect(tapNameFor('demo', 'pod1')).toMatch(/^pwa[0-9a-f]{8}$/);
     expect(tapNameFor('demo', 'pod1')).toBe(tapNameFor('demo', 'pod1'));

@@ -235,11 +235,19 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
 }
 
 /** Attaches every pod of the topology that has `attach:` and is not attached yet. */
+/**
+ * Whether a topology pod is attached in offload mode: an explicit `offloads` of the caller
+ * wins (the benchmarks ask for it), otherwise the pod's `attach.offloads` (default false).
+ */
+export function effectiveOffloads(opts: AttachOptions, attach: AttachSpec | undefined): boolean | undefined {
+  return opts.offloads ?? attach?.offloads;
+}
+
 export async function attachTopologyPods(cluster: Cluster, opts: AttachOptions = {}): Promise<AttachedPod[]> {
   const out: AttachedPod[] = [];
   for (const p of cluster.plan.pods) {
     if (p.attach === undefined || !cluster.nodes.has(p.node) || cluster.attached.has(podKey(p))) continue;
-    const offloads = p.attach.offloads ?? opts.offloads;
+    const offloads = effectiveOffloads(opts, p.attach);
     out.push(await attachPod(cluster, podKey(p), undefined, offloads !== undefined ? { ...opts, offloads } : opts));
   }
   return out;
