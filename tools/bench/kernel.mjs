@@ -12,7 +12,7 @@
  *   kernel.clusterip.cross-node   the same, pod1 -> a ClusterIP: an iptables DNAT rule in
  *                                 node1's PREROUTING (conntrack + NAT, as kube-proxy)
  *
- * Traffic: tools/bench/kernel-udp.c (compiled with cc -O2 into a temporary directory)
+ * Traffic: tools/bench/udp-flood.c (compiled with cc -O2 into a temporary directory)
  * sends 18-byte UDP payloads (64-byte frames) with sendmmsg from the sender pod for
  * SECONDS; a sink in the receiver pod drains them with recvmmsg. The figure is the growth
  * of Udp InDatagrams (/proc/net/snmp of the receiver's namespace) per second: datagrams
@@ -82,8 +82,8 @@ class KernelLab {
   }
 
   async compile() {
-    this.udp = join(this.dir, 'kernel-udp');
-    await sh('cc', '-O2', '-o', this.udp, new URL('./kernel-udp.c', import.meta.url).pathname);
+    this.udp = join(this.dir, 'udp-flood');
+    await sh('cc', '-O2', '-o', this.udp, new URL('./udp-flood.c', import.meta.url).pathname);
   }
 
   /** A node namespace with forwarding on and a bridge br0 holding `gw`/24. */
@@ -228,7 +228,7 @@ export async function runKernelBench(opts = {}, io = { out: () => undefined }) {
       figures.push({
         name, unit: 'Mpps', value: median(rates), median: median(rates), min: Math.min(...rates), max: Math.max(...rates), runs: rates,
         detail: {
-          seconds, cpu, sender: 'kernel-udp.c sendmmsg x64', counted: 'Udp InDatagrams of the receiver namespace',
+          seconds, cpu, sender: 'udp-flood.c sendmmsg x64', counted: 'Udp InDatagrams of the receiver namespace',
           offeredMpps: median(offered),
         },
       });
