@@ -14,6 +14,14 @@ export interface Clock {
   readonly kind: 'virtual' | 'wall';
   now(): number;
   epochMs(): number;
+  /**
+   * Freezes `now()` at the current time until `release()` (calling it again moves the
+   * frozen time forward): the scheduler holds the clock while it runs elements, so a batch
+   * of packets shares one reading, as Linux's dataplane shares `jiffies`. A no-op for the
+   * virtual clock, which only moves when told to.
+   */
+  hold(): void;
+  release(): void;
 }
 
 /** 2026-01-01T00:00:00Z: the epoch virtual captures are stamped from, so they are reproducible. */
@@ -45,12 +53,23 @@ export class VirtualClock implements Clock {
   advance(ms: number): void {
     if (ms > 0) this.t += ms;
   }
+
+  hold(): void {}
+
+  release(): void {}
 }
 
+/**
+ * Wall time. Reading the system clock costs tens of nanoseconds (`performance.now()` is a
+ * call into the runtime), several times per packet in the elements; while the scheduler
+ * holds the clock, `now()` returns the reading taken at `hold()` instead (see Clock.hold).
+ */
 export class WallClock implements Clock {
   readonly kind = 'wall' as const;
   private readonly origin: number;
   private readonly offset: number;
+  private held = false;
+  private heldAt = 0;
 
   /** `startAt`: the value `now()` returns at construction (continuity with a previous clock). */
   constructor(startAt = 0) {
@@ -59,7 +78,16 @@ export class WallClock implements Clock {
   }
 
   now(): number {
-    return performance.now() - this.origin + this.offset;
+    return this.held ? this.heldAt : performance.now() - this.origin + this.offset;
+  }
+
+  hold(): void {
+    this.heldAt = performance.now() - this.origin + this.offset;
+    this.held = true;
+  }
+
+  release(): void {
+    this.held = false;
   }
 
   epochMs(): number {

@@ -6,7 +6,7 @@ import { connect, disconnect, Ports } from './element.js';
 import type { Element } from './element.js';
 import { Counters } from './counters.js';
 import { Rng } from './rng.js';
-import { VirtualClock } from './clock.js';
+import { VirtualClock, WallClock } from './clock.js';
 import type { Link } from './link.js';
 
 describe('PacketPool', () => {
@@ -170,6 +170,42 @@ describe('Rng and clocks', () => {
     expect(e.clock.kind).toBe('wall');
     expect(e.now()).toBeGreaterThanOrEqual(100);
     e.scheduler.stopRealtime();
+  });
+
+  it('wall clock: held while the scheduler runs elements (one reading per batch), live again after', async () => {
+    const wc = new WallClock(0);
+    const e = new Engine({ clock: wc });
+    const seen: number[] = [];
+    const probe: Element = {
+      kind: 'probe', name: 'probe', counters: new Counters([]), drops: new Counters([]),
+      ports: undefined as unknown as Ports,
+      push(_port: number, link: Link): void {
+        for (let p = link.receive(); p !== null; p = link.receive()) {
+          const t0 = performance.now();
+          while (performance.now() - t0 < 2) { /* let real time pass */ }
+          seen.push(e.now());
+          e.pool.free(p);
+        }
+      },
+    };
+    (probe as { ports: Ports }).ports = new Ports(e, probe);
+    const src = new PassThroughFeeder(e);
+    connect(e, src.ports.out('out'), probe.ports.addIn('in'));
+    const before = e.now();
+    for (let i = 0; i < 3; i++) src.ports.out('out').send(e.pool.alloc()!);
+    e.scheduler.runUntilIdle();
+    expect(seen).toHaveLength(3);
+    expect(new Set(seen).size).toBe(1); // 6 ms of real time, one reading
+    expect(seen[0]!).toBeGreaterThanOrEqual(before);
+    const after = e.now(); // released: the live clock, past the work done
+    expect(after - seen[0]!).toBeGreaterThanOrEqual(5);
+    wc.hold();
+    const held = wc.now();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(wc.now()).toBe(held);
+    wc.hold(); // again: moves forward
+    expect(wc.now()).toBeGreaterThan(held);
+    wc.release();
   });
 });
 
