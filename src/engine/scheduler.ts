@@ -183,9 +183,13 @@ export class Scheduler {
   }
 
   private arm(): void {
+    const at = this.nextDeadline();
+    // Armed already for this deadline or an earlier one (a cancelled timer): that wake-up re-arms.
+    // kick() runs once per batch of TAP frames; re-creating the host timer each time cost
+    // microseconds of a ping's round trip.
+    if (this.hostTimer !== null && at >= this.hostTimerAt) return;
     if (this.hostTimer !== null) clearTimeout(this.hostTimer);
     this.hostTimer = null;
-    const at = this.nextDeadline();
     this.hostTimerAt = at;
     if (at === Infinity) return;
     const delay = Math.max(0, at - this.clock().now());
