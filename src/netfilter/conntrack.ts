@@ -81,6 +81,11 @@ export class ConntrackTable {
   readonly capacity: number;
   readonly timeouts: Readonly<ConntrackTimeouts>;
   readonly stats = { searched: 0, found: 0, inserted: 0, insertFailed: 0, expired: 0, deleted: 0, invalid: 0 };
+  /**
+   * Moves whenever a tuple stops leading to the entry it led to (an entry released, a reply
+   * tuple changed): a caller that remembers `lookup` answers (NatHooks' flow cache) checks it.
+   */
+  generation = 0;
   /** Called with the entry index just before an entry is deleted or expires (its fields still readable). */
   onRelease: ((entry: number) => void) | null = null;
 
@@ -142,6 +147,21 @@ export class ConntrackTable {
     this.stats.searched++;
     const v = this.find(proto, src, dst, sport, dport);
     if (v < 0) return -1;
+    const e = v >> 1;
+    if (now > this.rowF[e * 6 + F_DEADLINE]!) {
+      this.release(e, true);
+      return -1;
+    }
+    this.stats.found++;
+    return v;
+  }
+
+  /**
+   * `lookup` again for a tuple whose answer `v` the caller remembers from a lookup made at the
+   * same `generation`: the same answer and stats, without hashing and probing.
+   */
+  lookupAgain(v: number, now: number): number {
+    this.stats.searched++;
     const e = v >> 1;
     if (now > this.rowF[e * 6 + F_DEADLINE]!) {
       this.release(e, true);
@@ -228,6 +248,7 @@ export class ConntrackTable {
   /** Changes an entry's reply tuple (SNAT decided at POSTROUTING after DNAT at PREROUTING), re-indexing it. */
   setReply(entry: number, rsrc: number, rdst: number, rsport: number, rdport: number): void {
     if (!this.isLive(entry)) return;
+    this.generation++;
     const w = entry * W;
     const r = this.row;
     const p = this.rowB[w * 4 + B_PROTO]!;
@@ -434,6 +455,7 @@ export class ConntrackTable {
   }
 
   private release(e: number, expired: boolean): void {
+    this.generation++;
     this.onRelease?.(e);
     this.index.remove(this.keyHash(e, CtDir.Original), e << 1);
     this.index.remove(this.keyHash(e, CtDir.Reply), (e << 1) | 1);

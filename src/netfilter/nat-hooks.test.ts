@@ -313,3 +313,45 @@ describe('NatHooks: UDP, ICMP and RELATED errors', () => {
     expect(policy.releasedTags).toEqual([9]); // the un-DNATed entry is not the policy's
   });
 });
+
+describe('NatHooks: the flow cache', () => {
+  it('answers a repeated tuple as the table does, and never after the entry went (deleted, expired, reply re-keyed)', () => {
+    const { engine, table, policy, hooks } = setup();
+    const send = (): Packet => {
+      const p = packet(engine, { proto: UDP, src: CLIENT, dst: VIP, sport: 40000, dport: 53 });
+      expect(forward(hooks, p)).toBe(Verdict.Accept);
+      return p;
+    };
+    const first = send();
+    const e = first.ct;
+    for (let i = 0; i < 3; i++) {
+      const p = send();
+      expect(p.ct).toBe(e);
+      expect(tuple(p)).toEqual([CLIENT, EP, 40000, 5353]);
+    }
+    expect(hooks.counters.toJSON()).toMatchObject({ new: 1, established: 3, dnat: 4 });
+    expect(table.stats.found).toBe(3);
+
+    table.delete(e); // conntrack -D: the next packet is a new connection, chosen again
+    const again = send();
+    expect(policy.dnatCalls).toBe(2);
+    expect(hooks.counters.toJSON()).toMatchObject({ new: 2, established: 3 });
+    expect(table.isLive(again.ct)).toBe(true);
+
+    engine.scheduler.advance(31_000); // past the UDP timeout (30 s unreplied): expired, new again
+    const late = send();
+    expect(policy.dnatCalls).toBe(3);
+    expect(hooks.counters.toJSON()).toMatchObject({ new: 3, established: 3 });
+    expect(table.stats.expired).toBe(1);
+    expect(late.ct).toBeGreaterThanOrEqual(0);
+
+    // The cached answer for the reply direction goes when SNAT re-keys the reply tuple.
+    const gen = table.generation;
+    table.setReply(late.ct, EP, NODE, 5353, 40000);
+    expect(table.generation).toBeGreaterThan(gen);
+    const reply = packet(engine, { proto: UDP, src: EP, dst: NODE, sport: 5353, dport: 40000 });
+    expect(forward(hooks, reply)).toBe(Verdict.Accept);
+    expect(reply.ct).toBe(late.ct);
+    expect(reply.ctDir).toBe(CtDir.Reply);
+  });
+});

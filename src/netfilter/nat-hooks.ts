@@ -69,6 +69,8 @@ export const NatHookDrop = indexOf(NAT_HOOK_DROPS);
 const TCP = 6;
 const ICMP = 1;
 const ICMP_ECHO_REQUEST = 8;
+/** Slots of the flow cache (a power of two). */
+const FLOW_CACHE = 8;
 /** Candidate ports tried when a tuple is taken. */
 const PORT_TRIES = 128;
 
@@ -80,6 +82,13 @@ export class NatHooks implements PacketHooks {
   private readonly decision: DnatDecision = { ip: 0, port: 0, mark: 0, tag: 0, detail: {} };
   /** The tuple of the packet being processed (of the quoted datagram, inverted, for ICMP errors). */
   private readonly tu = new PacketTuple();
+  /**
+   * Flow cache: FLOW_CACHE slots, each a tuple looked up with a hit, its answer and the table
+   * generation then (6 int32: src, dst, ports, proto, answer, generation; a slot chosen by a
+   * cheap xor of the tuple). Packets come in runs of a few flows (a batch; a tunnel's inner
+   * and outer packets); a repeat skips hash and probe.
+   */
+  private readonly fc = new Int32Array(FLOW_CACHE * 6).fill(-1);
 
   constructor(
     private readonly engine: Engine,
@@ -129,7 +138,7 @@ export class NatHooks implements PacketHooks {
     const t = this.table;
     const now = this.engine.now();
     if (kind === TupleKind.IcmpError) return this.relatedPre(p, l3, now);
-    let v = t.lookup(this.tu.proto, this.tu.src, this.tu.dst, this.tu.sport, this.tu.dport, now);
+    let v = this.lookup(now);
     if (v >= 0 && this.tu.proto === TCP && (v & 1) === CtDir.Original && tcpNewOk(this.tu.flags)) {
       const s = t.tcpState(v >> 1);
       if (s === TcpState.TimeWait || s === TcpState.Close) {
@@ -163,6 +172,31 @@ export class NatHooks implements PacketHooks {
       }
     }
     return Verdict.Accept;
+  }
+
+  /** `table.lookup` of the parsed tuple, through the flow cache. */
+  private lookup(now: number): number {
+    const tu = this.tu;
+    const t = this.table;
+    const src = tu.src | 0;
+    const dst = tu.dst | 0;
+    const ports = ((tu.sport & 0xffff) << 16) | (tu.dport & 0xffff);
+    const x = src ^ dst ^ ports;
+    const fc = this.fc;
+    const i = ((x ^ (x >>> 16) ^ (x >>> 8)) & (FLOW_CACHE - 1)) * 6;
+    if (fc[i] === src && fc[i + 1] === dst && fc[i + 2] === ports && fc[i + 3] === tu.proto && fc[i + 5] === (t.generation | 0)) {
+      return t.lookupAgain(fc[i + 4]!, now);
+    }
+    const v = t.lookup(tu.proto, tu.src, tu.dst, tu.sport, tu.dport, now);
+    if (v >= 0) {
+      fc[i] = src;
+      fc[i + 1] = dst;
+      fc[i + 2] = ports;
+      fc[i + 3] = tu.proto;
+      fc[i + 4] = v;
+      fc[i + 5] = t.generation;
+    }
+    return v;
   }
 
   private newConnection(p: Packet, l3: number, inIf: number, now: number): number {
