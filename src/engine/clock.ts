@@ -15,13 +15,15 @@ export interface Clock {
   now(): number;
   epochMs(): number;
   /**
-   * Freezes `now()` at the current time until `release()` (calling it again moves the
-   * frozen time forward): the scheduler holds the clock while it runs elements, so a batch
-   * of packets shares one reading, as Linux's dataplane shares `jiffies`. A no-op for the
-   * virtual clock, which only moves when told to.
+   * Freezes `now()` at the current time until the matching `release()` (holds nest: only
+   * the outermost reads the time; `refresh()` moves a held clock to the current time). The
+   * scheduler holds the clock while it runs elements and timers, so a batch of packets
+   * shares one reading, as Linux's dataplane shares `jiffies`. No-ops for the virtual clock,
+   * which only moves when told to.
    */
   hold(): void;
   release(): void;
+  refresh(): void;
 }
 
 /** 2026-01-01T00:00:00Z: the epoch virtual captures are stamped from, so they are reproducible. */
@@ -57,6 +59,8 @@ export class VirtualClock implements Clock {
   hold(): void {}
 
   release(): void {}
+
+  refresh(): void {}
 }
 
 /**
@@ -68,7 +72,8 @@ export class WallClock implements Clock {
   readonly kind = 'wall' as const;
   private readonly origin: number;
   private readonly offset: number;
-  private held = false;
+  /** Holds not yet released (see Clock.hold). */
+  private held = 0;
   private heldAt = 0;
 
   /** `startAt`: the value `now()` returns at construction (continuity with a previous clock). */
@@ -78,16 +83,19 @@ export class WallClock implements Clock {
   }
 
   now(): number {
-    return this.held ? this.heldAt : performance.now() - this.origin + this.offset;
+    return this.held > 0 ? this.heldAt : performance.now() - this.origin + this.offset;
   }
 
   hold(): void {
-    this.heldAt = performance.now() - this.origin + this.offset;
-    this.held = true;
+    if (this.held++ === 0) this.heldAt = performance.now() - this.origin + this.offset;
   }
 
   release(): void {
-    this.held = false;
+    if (this.held > 0) this.held--;
+  }
+
+  refresh(): void {
+    if (this.held > 0) this.heldAt = performance.now() - this.origin + this.offset;
   }
 
   epochMs(): number {

@@ -203,9 +203,16 @@ describe('Rng and clocks', () => {
     const held = wc.now();
     await new Promise((r) => setTimeout(r, 5));
     expect(wc.now()).toBe(held);
-    wc.hold(); // again: moves forward
-    expect(wc.now()).toBeGreaterThan(held);
+    wc.hold(); // nested: keeps the outer reading
+    expect(wc.now()).toBe(held);
+    wc.refresh(); // moves a held clock forward
+    const held2 = wc.now();
+    expect(held2).toBeGreaterThan(held);
     wc.release();
+    await new Promise((r) => setTimeout(r, 2));
+    expect(wc.now()).toBe(held2); // still held once
+    wc.release();
+    expect(wc.now()).toBeGreaterThan(held2);
   });
 });
 

@@ -82,7 +82,7 @@ export class Scheduler {
           break;
         }
         steps++;
-        if ((steps & (STEPS_PER_CLOCK_READ - 1)) === 0) clock.hold();
+        if ((steps & (STEPS_PER_CLOCK_READ - 1)) === 0) clock.refresh();
         const len = this.queue.length;
         const i = this.qhead % len;
         const link = this.queue[i]!;
@@ -129,19 +129,28 @@ export class Scheduler {
 
   /** Fires every timer due at the current clock time, running until idle after each. */
   runDue(): number {
-    const now = this.clock().now();
-    let n = 0;
-    this.runUntilIdle();
-    for (;;) {
-      this.dropCancelled();
-      const top = this.heap[0];
-      if (top === undefined || top.at > now) break;
-      this.heapPop();
-      top.fn();
-      n++;
+    // One clock reading for the call: the timers due at it, and the elements run meanwhile
+    // (runUntilIdle refreshes a held clock on long runs). Timer callbacks (an app's burst of
+    // sends) see it too.
+    const clock = this.clock();
+    clock.hold();
+    try {
+      const now = clock.now();
+      let n = 0;
       this.runUntilIdle();
+      for (;;) {
+        this.dropCancelled();
+        const top = this.heap[0];
+        if (top === undefined || top.at > now) break;
+        this.heapPop();
+        top.fn();
+        n++;
+        this.runUntilIdle();
+      }
+      return n;
+    } finally {
+      clock.release();
     }
-    return n;
   }
 
   /** Virtual time only: moves the clock forward by `ms`, firing due timers in order. */

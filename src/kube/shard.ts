@@ -163,7 +163,14 @@ export class Shard {
     const end = e.now() + ms;
     do {
       if (g !== null) {
-        if (this.link === null || this.link.txFree() >= need) g.burst(burst);
+        if (this.link === null || this.link.txFree() >= need) {
+          e.clock.hold(); // one clock reading for the burst's sends, as inside the scheduler
+          try {
+            g.burst(burst);
+          } finally {
+            e.clock.release();
+          }
+        }
         else {
           // The ring holds milliseconds of work: give the core away briefly (a peer sharing it drains the ring).
           paced++;
