@@ -143,7 +143,7 @@ export async function runTapBench(opts, io) {
       const met = target === 0 ? null : higher ? ratio >= target : ratio <= target;
       result.ratios.push({ of: x, to: y, metric: m, ratio, target, met });
       const want = target === 0 ? '(context)' : `target ${higher ? '>=' : '<='} ${target.toFixed(2)}: ${met ? 'met' : 'MISSED'}`;
-      io.out(`ratio ${x} / ${y} ${m}  ${ratio.toFixed(2)} x  ${want}`);
+      io.out(`ratio ${x} / ${y} ${m}  ${ratio.toFixed(3)} x  ${want}`);
     }
     if (Object.keys(result.drops).length > 0) note(`podwire TapPort drops: ${JSON.stringify(result.drops)}`);
     return result;
