@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { entryNames } from './entry.mjs';
 import { formatLine, makeProgress, parseBenchArgs, USAGE } from './harness.mjs';
+import { judgeTargets, targetLines } from './targets.mjs';
 
 const SECTIONS = ['./foundation.mjs', './cluster.mjs', './conntrack.mjs', './scale.mjs', './shard.mjs'];
 const RESULTS_DIR = fileURLToPath(new URL('../../bench-results/', import.meta.url));
@@ -91,6 +92,8 @@ export async function runBench(opts = {}, io = defaultIo()) {
   progress.clear();
   // Sections that draw something from the whole run (scale.mjs: docs/scale.svg).
   if (opts.write !== false) for (const section of SECTIONS) (await import(section)).afterRun?.(results, note);
+  results.targets = judgeTargets(results);
+  for (const line of targetLines(results.targets)) out(line);
   results.loadavgEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
   if (opts.write !== false) writeResults(results, opts.json ?? null);
   return results;

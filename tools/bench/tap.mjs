@@ -141,7 +141,7 @@ export async function runTapBench(opts, io) {
       const ratio = median(per[x].map((rx, i) => rx[m] / per[y][i][m]));
       if (!Number.isFinite(ratio)) continue;
       const met = target === 0 ? null : higher ? ratio >= target : ratio <= target;
-      result.ratios.push({ of: x, to: y, metric: m, ratio, target, met });
+      result.ratios.push({ of: x, to: y, metric: m, ratio, target, higher, met });
       const want = target === 0 ? '(context)' : `target ${higher ? '>=' : '<='} ${target.toFixed(2)}: ${met ? 'met' : 'MISSED'}`;
       io.out(`ratio ${x} / ${y} ${m}  ${ratio.toFixed(3)} x  ${want}`);
     }
