@@ -46,8 +46,8 @@ export class Packet {
    * path (packets podwire's own stack built; a tunnel's outer packet keeps its inner
    * packet's value); kept by in-place rewrites (they update checksums incrementally,
    * RFC 1624, so a valid checksum stays valid); false after `alloc()`, so bytes from
-   * outside (TAP reads, datagrams from the VXLAN socket, shard links, frames injected by
-   * tests or pcap) are verified. Receivers skip verification when it is set; they do not
+   * outside (TAP reads, datagrams from the VXLAN socket, frames injected by tests or pcap)
+   * are verified. A shard link carries it across with the frame (`FRAME_CSUM_OK`). Receivers skip verification when it is set; they do not
    * set it after verifying (a verified UDP datagram may carry an unverified VXLAN frame).
    */
   csumOk = false;

@@ -18,8 +18,10 @@
  * Drop reasons: runt, ring-full, too-long, pool-exhausted (inbound frame, no packet).
  * Copies move 32-bit words: a frame keeps its address modulo 4 through the ring (the
  * ring's `lead`), so an inbound packet may start up to 3 bytes after the pool's headroom.
- * Not carried across: packet metadata (trace id, mark, conntrack entry): a traced packet
- * ends its journey at the uplink of its shard.
+ * Carried across: the checksum state (`Packet.csumOk`, a record flag), so the receiving
+ * shard verifies what one engine hosting both nodes would verify. Not carried: other
+ * packet metadata (trace id, mark, conntrack entry): a traced packet ends its journey at
+ * the uplink of its shard.
  */
 import { Counters, indexOf } from './counters.js';
 import { Ports, type OutPort } from './element.js';
@@ -27,7 +29,7 @@ import type { Element } from './element.js';
 import type { Engine } from './engine.js';
 import type { Link } from './link.js';
 import type { Where } from './trace.js';
-import { copyWords, type FrameSink, type SharedRing } from './shared-ring.js';
+import { copyWords, FRAME_CSUM_OK, type FrameSink, type SharedRing } from './shared-ring.js';
 import { readMac } from '../wire/addr.js';
 
 export const SHARD_LINK_COUNTERS = ['tx-packets', 'tx-bytes', 'rx-packets', 'rx-bytes', 'flooded'] as const;
@@ -92,12 +94,12 @@ export class ShardLink implements Element, FrameSink {
       }
       if (p.buf.buffer !== this.slab) this.setSlab(p.buf.buffer);
       if (single !== null) {
-        if (!single.write(p.buf, p.start, len, this.slab32)) {
+        if (!single.write(p.buf, p.start, len, this.slab32, p.csumOk ? FRAME_CSUM_OK : 0)) {
           this.engine.drop(p, this, len > single.maxFrame ? D['too-long'] : D['ring-full'], this.where);
           continue;
         }
         this.touched[0] = 1;
-      } else if (!this.route(p.buf, p.start, len)) {
+      } else if (!this.route(p.buf, p.start, len, p.csumOk ? FRAME_CSUM_OK : 0)) {
         this.engine.drop(p, this, D['ring-full'], this.where);
         continue;
       }
@@ -120,19 +122,19 @@ export class ShardLink implements Element, FrameSink {
   }
 
   /** Several peers: the ring of the destination MAC, else all of them; true when at least one took it. */
-  private route(buf: Buffer, off: number, len: number): boolean {
+  private route(buf: Buffer, off: number, len: number, flags: number): boolean {
     const to = (buf[off]! & 1) === 0 ? this.routes.get(readMac(buf, off)) : undefined;
     const tx = this.tx;
     const words = this.slab32;
     if (to !== undefined) {
-      const ok = tx[to]!.write(buf, off, len, words);
+      const ok = tx[to]!.write(buf, off, len, words, flags);
       if (ok) this.touched[to] = 1;
       return ok;
     }
     this.counters.values[C.flooded]!++;
     let any = false;
     for (let i = 0; i < tx.length; i++) {
-      if (tx[i]!.write(buf, off, len, words)) {
+      if (tx[i]!.write(buf, off, len, words, flags)) {
         this.touched[i] = 1;
         any = true;
       } else this.drops.values[len > tx[i]!.maxFrame ? D['too-long'] : D['ring-full']]!++;
@@ -155,7 +157,7 @@ export class ShardLink implements Element, FrameSink {
   }
 
   /** FrameSink: one inbound frame, copied as words into a packet whose start agrees with `off` modulo 4. */
-  onFrame(_bytes: Buffer, off: number, len: number, words: Int32Array): void {
+  onFrame(_bytes: Buffer, off: number, len: number, words: Int32Array, flags: number): void {
     const pool = this.engine.pool;
     if (len > pool.maxFrame - 4) {
       this.drops.values[D['too-long']]!++;
@@ -171,6 +173,9 @@ export class ShardLink implements Element, FrameSink {
     p.start += (off - (base + p.start)) & 3;
     copyWords(words, off, this.slab32, base + p.start, len);
     p.end = p.start + len;
+    // The checksum state crosses with the frame, as the packet keeps it across the underlay
+    // switch when both nodes share one engine.
+    p.csumOk = (flags & FRAME_CSUM_OK) !== 0;
     const v = this.counters.values;
     v[C['rx-packets']]!++;
     v[C['rx-bytes']]! += len;

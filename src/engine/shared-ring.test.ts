@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
-import { copyWords, Doorbell, SharedRing, type FrameSink } from './shared-ring.js';
+import { copyWords, Doorbell, FRAME_CSUM_OK, SharedRing, type FrameSink } from './shared-ring.js';
 import { existsSync } from 'node:fs';
 
 /** Collects frames as arrays of numbers. */
@@ -81,6 +81,19 @@ describe('SharedRing', () => {
     });
     expect(at & 3).toBe(3);
     expect([...dst.subarray(67, 67 + 61)]).toEqual([...frame(7, 61)]);
+  });
+
+  it("hands each frame's flags to the reader (with and without the word copy)", () => {
+    const r = SharedRing.create(4096);
+    const src = new Uint8Array(new ArrayBuffer(256));
+    src.set(frame(1, 60), 1);
+    expect(r.write(src, 1, 60, new Int32Array(src.buffer), FRAME_CSUM_OK)).toBe(true);
+    expect(r.write(frame(2, 60), 0, 60)).toBe(true);
+    expect(r.write(frame(3, 60), 0, 60, null, 0x7fff)).toBe(true);
+    r.publish();
+    const seen: [number, number, number][] = [];
+    r.read({ onFrame(b, off, len, _w, flags) { seen.push([b[off + 14]!, off & 3, flags]); void len; } });
+    expect(seen).toEqual([[frame(1, 60)[14]!, 1, FRAME_CSUM_OK], [frame(2, 60)[14]!, 0, 0], [frame(3, 60)[14]!, 0, 0x7fff]]);
   });
 
   it('behaves as a bounded FIFO (property: random writes, publishes and reads vs an array model)', () => {

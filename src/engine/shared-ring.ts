@@ -10,10 +10,11 @@
  *   256   data: `capacity` bytes (a power of two), records packed back to back:
  *
  *     +----------------+----------------+--------+------------------------+---------+
- *     | length (int32) | lead (int32)   | lead   | frame bytes (length)   | pad to 8|
+ *     | length (int32) | lead | flags<<8| lead   | frame bytes (length)   | pad to 8|
  *     +----------------+----------------+--------+------------------------+---------+
  *
- * `lead` (0..3) keeps the frame at the same address modulo 4 as in the packet it was
+ * `flags` are the writer's, handed to the reader with the frame (ShardLink: the packet's
+ * checksum state, `FRAME_CSUM_OK`). `lead` (0..3) keeps the frame at the same address modulo 4 as in the packet it was
  * copied from, so both copies (packet -> ring, ring -> packet) move 32-bit words, about
  * three times faster than bytes for a 64-byte frame. Writers that pass no word view
  * (`write(bytes, off, len)`) get lead 0 and a byte copy.
@@ -61,8 +62,11 @@ export interface RingStats {
  * only; `words` is an Int32Array over the same memory (from byte 0), for `copyWords`.
  */
 export interface FrameSink {
-  onFrame(bytes: Buffer, off: number, len: number, words: Int32Array): void;
+  onFrame(bytes: Buffer, off: number, len: number, words: Int32Array, flags: number): void;
 }
+
+/** Record flag: every checksum of the frame is known valid (the sender's `Packet.csumOk`). */
+export const FRAME_CSUM_OK = 1;
 
 /**
  * Copies len bytes from byte `so` to byte `dof` as 32-bit words; both are byte offsets into
@@ -161,8 +165,9 @@ export class SharedRing {
   /**
    * Copies bytes[off, off + len) in (not yet visible); false when full or too long (counted).
    * `words`: an Int32Array over bytes.buffer from byte 0, for the word copy (else bytes).
+   * `flags` (0..2^23) reach the reader's sink with the frame.
    */
-  write(bytes: Uint8Array, off: number, len: number, words: Int32Array | null = null): boolean {
+  write(bytes: Uint8Array, off: number, len: number, words: Int32Array | null = null, flags = 0): boolean {
     if (len > this.maxFrame || len < 0) {
       this.dropsTooLong++;
       return false;
@@ -188,7 +193,7 @@ export class SharedRing {
     }
     const at = DATA + pos;
     i32[at >> 2] = len;
-    i32[(at >> 2) + 1] = lead;
+    i32[(at >> 2) + 1] = lead | (flags << 8);
     if (words !== null) copyWords(words, abs, i32, at + REC_HEADER + lead, len);
     else copyBytes(bytes, off, this.u8, at + REC_HEADER, len);
     this.tail = (this.tail + rec) >>> 0;
@@ -231,8 +236,9 @@ export class SharedRing {
         head = (head + this.capacity - pos) >>> 0;
         continue;
       }
-      const lead = i32[((DATA + pos) >> 2) + 1]!;
-      sink.onFrame(u8, DATA + pos + REC_HEADER + lead, len, i32);
+      const lw = i32[((DATA + pos) >> 2) + 1]!;
+      const lead = lw & 3;
+      sink.onFrame(u8, DATA + pos + REC_HEADER + lead, len, i32, lw >>> 8);
       head = (head + ((REC_HEADER + lead + len + 7) & ~7)) >>> 0;
       n++;
       bytes += len;

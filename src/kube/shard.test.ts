@@ -81,6 +81,28 @@ describe.each(['routed', 'vxlan'] as const)('two shards in one thread (%s)', (ov
     b.stop();
   });
 
+  it('carries the checksum state (csumOk) with each frame, as one engine keeps it across the underlay', () => {
+    const [a, b] = pair(topo(overlay));
+    const ip3 = b.cluster.pod('pod3').plan.ip;
+    b.sink('pod3', 5001);
+    a.send({ pod: 'pod1', dst: ip3, dport: 5001, count: 1 });
+    run([a, b], 20);
+    const seen: { ok: boolean; bytes: Uint8Array }[] = [];
+    b.link!.ports.out('uplink').link!.addTap((p) => seen.push({ ok: p.csumOk, bytes: p.buf.slice(p.start, p.end) }));
+    a.send({ pod: 'pod1', dst: ip3, dport: 5001, count: 3 });
+    run([a, b], 2);
+    expect(seen.map((x) => x.ok)).toEqual([true, true, true]); // built by pod1's stack
+    // The same bytes from outside (csumOk false, as a TAP read) cross unvouched for.
+    const q = a.engine.pool.alloc()!;
+    q.buf.set(seen[0]!.bytes, q.start);
+    q.end = q.start + seen[0]!.bytes.length;
+    a.link!.ports.in('uplink').link!.transmit(q);
+    run([a, b], 2);
+    expect(seen.map((x) => x.ok)).toEqual([true, true, true, false]);
+    a.stop();
+    b.stop();
+  });
+
   it('a full ring drops frames and counts them on both books', () => {
     const [a, b] = pair(topo(overlay), 4096);
     const ip3 = b.cluster.pod('pod3').plan.ip;
