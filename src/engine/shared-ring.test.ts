@@ -83,6 +83,19 @@ describe('SharedRing', () => {
     expect([...dst.subarray(67, 67 + 61)]).toEqual([...frame(7, 61)]);
   });
 
+  it('reports the space the consumer freed, however much of the ring was in use (pacing query)', () => {
+    const r = SharedRing.create(4096);
+    let used = 0;
+    while (used < 2048) {
+      expect(r.write(frame(used, 120), 0, 120)).toBe(true);
+      used += 128;
+    }
+    r.publish();
+    expect(r.freeBytes()).toBe(4096 - used); // exactly half in use
+    r.read(collector());
+    expect(r.freeBytes()).toBe(4096); // a stale head here once held a sender back for good
+  });
+
   it("hands each frame's flags to the reader (with and without the word copy)", () => {
     const r = SharedRing.create(4096);
     const src = new Uint8Array(new ArrayBuffer(256));

@@ -147,14 +147,13 @@ export class SharedRing {
 
   // ---- producer side ----
 
-  /** Bytes the producer may still write (from its cached head: a lower bound). */
+  /**
+   * Bytes the producer may still write now (it reads the consumer's head: a pacing query,
+   * once per burst; `write` itself reads it only when its cached copy says full).
+   */
   freeBytes(): number {
-    let free = this.capacity - ((this.tail - this.headCache) >>> 0);
-    if (free < this.capacity / 2) {
-      this.headCache = Atomics.load(this.i32, HEAD) >>> 0;
-      free = this.capacity - ((this.tail - this.headCache) >>> 0);
-    }
-    return free;
+    this.headCache = Atomics.load(this.i32, HEAD) >>> 0;
+    return this.capacity - ((this.tail - this.headCache) >>> 0);
   }
 
   /** True when a frame of `len` bytes is sure to fit now (worst case: a wrap marker first). */
