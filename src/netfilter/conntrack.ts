@@ -144,21 +144,16 @@ export class ConntrackTable {
 
   /** Looks a tuple up in either direction: `entry << 1 | dir`, or -1. Reclaims an expired hit. */
   lookup(proto: number, src: number, dst: number, sport: number, dport: number, now: number): number {
-    this.stats.searched++;
     const v = this.find(proto, src, dst, sport, dport);
-    if (v < 0) return -1;
-    const e = v >> 1;
-    if (now > this.rowF[e * 6 + F_DEADLINE]!) {
-      this.release(e, true);
-      return -1;
-    }
-    this.stats.found++;
-    return v;
+    if (v >= 0) return this.lookupAgain(v, now);
+    this.stats.searched++;
+    return -1;
   }
 
   /**
    * `lookup` again for a tuple whose answer `v` the caller remembers from a lookup made at the
-   * same `generation`: the same answer and stats, without hashing and probing.
+   * same `generation`: the same answer and stats, without hashing and probing (also the
+   * second half of `lookup` itself: the expiry check of a hit).
    */
   lookupAgain(v: number, now: number): number {
     this.stats.searched++;
