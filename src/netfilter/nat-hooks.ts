@@ -26,7 +26,9 @@
  * decision sees the real destination, the sender sees the VIP.
  *
  * Packet.ct / Packet.ctDir are set at PREROUTING/OUTPUT (-1 when untracked) for the later
- * hooks of the same packet in this namespace.
+ * hooks of the same packet in this namespace. The table lookup goes through a small flow
+ * cache (the last tuples found, valid while `ConntrackTable.generation` stands): the same
+ * answers and stats, without hashing and probing for a flow seen just before.
  *
  * INVALID packets (TCP that fits no transition, e.g. a first packet that is not a SYN;
  * an echo reply without request; truncated L4 headers) are accepted untouched and counted
