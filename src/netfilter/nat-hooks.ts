@@ -85,10 +85,9 @@ export class NatHooks implements PacketHooks {
   /** The tuple of the packet being processed (of the quoted datagram, inverted, for ICMP errors). */
   private readonly tu = new PacketTuple();
   /**
-   * Flow cache: FLOW_CACHE slots, each a tuple looked up with a hit, its answer and the table
-   * generation then (6 int32: src, dst, ports, proto, answer, generation; a slot chosen by a
-   * cheap xor of the tuple). Packets come in runs of a few flows (a batch; a tunnel's inner
-   * and outer packets); a repeat skips hash and probe.
+   * Flow cache (see the header): FLOW_CACHE slots of 6 int32 (src, dst, ports, proto, answer,
+   * table generation), a slot chosen by an xor of the tuple. Packets come in runs of a few
+   * flows (a batch; a tunnel's inner and outer packets).
    */
   private readonly fc = new Int32Array(FLOW_CACHE * 6).fill(-1);
 
