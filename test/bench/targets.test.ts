@@ -13,7 +13,7 @@ describe('bench target summary', () => {
       tapRatios: [
         { of: 'podwire.same-node', to: 'vde-switch', metric: 'pps', ratio: 1.1971, target: 1.2, higher: true, met: false },
         { of: 'podwire.same-node', to: 'vde-switch', metric: 'rtt', ratio: 0.8, target: 1, higher: false, met: true },
-        { of: 'podwire.same-node', to: 'kernel-bridge', metric: 'tcp', ratio: 0.2, target: 0, met: null }, // context only
+        { of: 'podwire.same-node', to: 'kernel-bridge', metric: 'tcp', ratio: 0.2, target: 0, higher: true, met: null }, // context only
       ],
     });
     expect(verdicts.map((v) => [v.figure, v.op, v.met])).toEqual([

@@ -9,6 +9,6 @@ export interface TargetVerdict {
 export const TARGETS: ReadonlyArray<readonly [string, 'min' | 'max', number]>;
 export function judgeTargets(results: {
   figures: ReadonlyArray<{ name: string; value: number; unit: string }>;
-  tapRatios?: ReadonlyArray<{ of: string; to: string; metric: string; ratio: number; target: number; higher?: boolean; met: boolean | null }>;
+  tapRatios?: ReadonlyArray<{ of: string; to: string; metric: string; ratio: number; target: number; higher: boolean; met: boolean | null }>;
 }): TargetVerdict[];
 export function targetLines(verdicts: readonly TargetVerdict[]): string[];

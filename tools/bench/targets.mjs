@@ -43,8 +43,7 @@ export function judgeTargets(results) {
   }
   for (const r of results.tapRatios ?? []) {
     if (r.met === null || !Number.isFinite(r.ratio)) continue;
-    const higher = r.higher ?? r.met === (r.ratio >= r.target);
-    out.push({ figure: `tap ${r.of} / ${r.to} ${r.metric}`, op: higher ? '>=' : '<=', threshold: r.target, unit: 'x', value: r.ratio, met: r.met });
+    out.push({ figure: `tap ${r.of} / ${r.to} ${r.metric}`, op: r.higher ? '>=' : '<=', threshold: r.target, unit: 'x', value: r.ratio, met: r.met });
   }
   return out;
 }
