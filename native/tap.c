@@ -138,7 +138,7 @@ static int write_frame(TapHandle *t, const uint8_t *p, size_t len, bool zero_hdr
   static const uint8_t zero[16];
   struct iovec iov[2] = { { (void *)zero, (size_t)t->vnet_hdr_sz }, { (void *)p, len } };
   for (;;) {
-    ssize_t r = zero_hdr ? writev(t->fd, iov, 2) : write(t->fd, p, len);
+    ssize_t r = zero_hdr ? pw_writev(t->fd, iov, 2) : pw_write(t->fd, p, len);
     if (r >= 0) { t->counters[C_TX_FRAMES] += 1; return 1; }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) { t->counters[C_TX_DROPS] += 1; return 0; }

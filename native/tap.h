@@ -13,9 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
+
+/*
+ * read/write/writev as raw system calls. In a multi-threaded process (Node always is) libc's
+ * wrappers are cancellation points: each brackets the call with pthread_enable_asynccancel /
+ * pthread_disable_asynccancel (atomic updates of the thread's cancel state), measurable at one
+ * call per frame. The addon never cancels threads. Same contract: -1 and errno on failure.
+ */
+static inline ssize_t pw_read(int fd, void *buf, size_t len) { return syscall(SYS_read, fd, buf, len); }
+static inline ssize_t pw_write(int fd, const void *buf, size_t len) { return syscall(SYS_write, fd, buf, len); }
+static inline ssize_t pw_writev(int fd, const struct iovec *iov, int n) { return syscall(SYS_writev, fd, iov, n); }
 
 /* writeBatch flags: prepend a zeroed virtio_net_hdr (no GSO, no checksum offload) to each frame. */
 #define PW_TX_ZERO_VNET_HDR 1

@@ -101,7 +101,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   while (n < t->batch) {
     size_t at = t->offs != NULL ? (size_t)(uint32_t)t->offs[n] : (size_t)n * t->slot_size;
     if (at + t->slot_size > t->slab_len) { err = EINVAL; break; } /* a bad slot offset from JS */
-    ssize_t r = read(t->fd, t->slab + at, t->slot_size);
+    ssize_t r = pw_read(t->fd, t->slab + at, t->slot_size);
     if (r > 0) { t->lens[n++] = (int32_t)r; continue; }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
