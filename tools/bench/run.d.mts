@@ -4,7 +4,10 @@ export interface BenchOptions {
   quick?: boolean;
   /** Only figures whose name matches this regular expression. */
   filter?: string | null;
-  /** Write the results here instead of bench-results/latest.json + a timestamped copy. */
+  /**
+   * Write the results here instead of bench-results/latest.json (latest-partial.json for a
+   * filtered or quick run) + a timestamped copy.
+   */
   json?: string | null;
   /** Timed runs per figure (default 7, quick 3). */
   runs?: number | null;
@@ -47,3 +50,5 @@ export interface BenchResults {
 
 export function runBench(opts?: BenchOptions, io?: BenchIo): Promise<BenchResults>;
 export function machineInfo(): BenchResults['machine'];
+/** Writes the JSON (see BenchOptions.json); returns the paths written. `dir`: default bench-results/. */
+export function writeResults(results: BenchResults, jsonPath: string | null, dir?: string): string[];

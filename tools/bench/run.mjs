@@ -5,14 +5,15 @@
  *
  * stdout: one figure per line, `name  value unit`; lines starting with `#` are context
  * (machine, skipped figures and why, unexpected drops). stderr: a progress line when it
- * is a TTY. JSON: bench-results/latest.json plus a timestamped copy (or --json PATH).
+ * is a TTY. JSON: bench-results/latest.json (latest-partial.json for a --filter or --quick
+ * run) plus a timestamped copy, or --json PATH; the last line names the files.
  * See docs/benchmarks.md for what each figure measures.
  *
  * `runBench(opts, io)` is the same run as a function (for a `podwire bench` command).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { entryNames } from './entry.mjs';
@@ -95,7 +96,7 @@ export async function runBench(opts = {}, io = defaultIo()) {
   results.targets = judgeTargets(results);
   for (const line of targetLines(results.targets)) out(line);
   results.loadavgEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
-  if (opts.write !== false) writeResults(results, opts.json ?? null);
+  if (opts.write !== false) out(`# results: ${writeResults(results, opts.json ?? null).join(', ')}`);
   return results;
 }
 
@@ -165,18 +166,31 @@ function inWorker(workerData, out) {
   });
 }
 
-function writeResults(results, jsonPath) {
+/**
+ * Writes the JSON; returns the paths written. Without --json: a timestamped copy, and
+ * latest.json for a full run or latest-partial.json for a --filter or --quick one (so a
+ * partial run never replaces the last full set of figures).
+ */
+export function writeResults(results, jsonPath, dir = RESULTS_DIR) {
   const text = `${JSON.stringify(results, null, 2)}\n`;
   if (jsonPath !== null) {
     mkdirSync(dirname(resolve(jsonPath)), { recursive: true });
     writeFileSync(jsonPath, text);
-    return;
+    return [jsonPath];
   }
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(resolve(RESULTS_DIR, 'latest.json'), text);
-  const stamp = results.date.replace(/[:.]/g, '-');
-  writeFileSync(resolve(RESULTS_DIR, `${stamp}.json`), text);
+  mkdirSync(dir, { recursive: true });
+  const partial = results.filter !== null || results.quick === true;
+  const latest = resolve(dir, partial ? 'latest-partial.json' : 'latest.json');
+  const stamped = resolve(dir, `${results.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(latest, text);
+  writeFileSync(stamped, text);
+  return [latest, stamped].map((f) => relativeToCwd(f));
 }
+
+const relativeToCwd = (f) => {
+  const r = relative(process.cwd(), f);
+  return r.startsWith('..') ? f : r;
+};
 
 function defaultIo() {
   return { out: (line) => process.stdout.write(`${line}\n`), stderr: process.stderr };
