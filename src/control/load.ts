@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type ClusterOptions } from '../kube/cluster.js';
-import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
+import { formatTopologyError, loadTopologyFile, parseTopology, validateTopology } from '../kube/topology.js';
 import type { Topology, TopologyError } from '../kube/types.js';
 
 export class TopologyInvalidError extends Error {
@@ -35,4 +35,14 @@ export async function loadTopology(path: string): Promise<Topology> {
 
 export async function loadCluster(path: string, opts: ClusterOptions = {}): Promise<Cluster> {
   return new Cluster(await loadTopology(path), opts);
+}
+
+/**
+ * A cluster from a topology given as YAML text or as a plain object (the library's front
+ * door: no file needed). Throws TopologyInvalidError with every error and its path.
+ */
+export function clusterFromTopology(source: string | Record<string, unknown>, opts: ClusterOptions = {}): Cluster {
+  const r = typeof source === 'string' ? parseTopology(source) : validateTopology(source);
+  if (!r.ok) throw new TopologyInvalidError('topology', r.errors);
+  return new Cluster(r.topology, opts);
 }
