@@ -167,8 +167,9 @@ describeE2E('attached pods (TAP) in an emulated cluster', ['root', 'tun', 'netns
     const before = await pw.cmd('stats');
     const sent = Number((await inNs(nsA, 'python3', '-c', GARBAGE, '7', '1450')).trim());
     expect(sent).toBe(206);
-    await new Promise((r) => setTimeout(r, 300));
-    const after = await pw.cmd('stats');
+    let after = await pw.cmd('stats');
+    // The frames are counted once podwire has read them all from the TAP.
+    expect(await waitFor(async () => totalDrops(after = await pw.cmd('stats')) - totalDrops(before) >= sent, 10_000)).toBe(true);
     expect(pw.alive).toBe(true);
     const tap = (after['attached'] as Record<string, { drops: Record<string, number> }>)['apod1']!.drops;
     const tap0 = (before['attached'] as Record<string, { drops: Record<string, number> }>)['apod1']!.drops;

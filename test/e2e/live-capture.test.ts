@@ -49,6 +49,15 @@ function curlTshark(url: string): { done: Promise<{ rows: Row[]; stderr: string 
   return { done, stop: () => { curl.kill('SIGTERM'); } };
 }
 
+/** Resolves once the API counts a live stream (GET /healthz liveCaptures): curl is subscribed. */
+async function liveSubscribed(): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (((await (await fetch(`${inst.api.url}/healthz`)).json()) as { liveCaptures: number }).liveCaptures === 0) {
+    if (Date.now() > end) throw new Error('the live capture did not subscribe within 10 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const post = (url: string, body: unknown): Promise<Response> =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
@@ -104,14 +113,13 @@ describeE2E('live capture: the real ping in an attached namespace', ['root', 'tu
     const a = await post(`${inst.api.url}/attach`, { pod: 'client', netns: ns, node: 'node1' });
     expect(a.status, await a.clone().text()).toBe(201);
     const ip = ((await a.json()) as { ip: string }).ip;
-    const live = curlTshark(`${inst.api.url}/captures/live?iface=client/eth0&seconds=30`);
-    await new Promise((r) => setTimeout(r, 300));
+    // count=10: 5 requests and 5 replies, at most 4 of them ARP frames; the API ends the stream.
+    const live = curlTshark(`${inst.api.url}/captures/live?iface=client/eth0&count=10&seconds=30`);
+    await liveSubscribed();
     const ping = await new Promise<number | null>((resolve) => {
       spawn('ip', ['netns', 'exec', ns, 'ping', '-n', '-c', '5', '-i', '0.2', '-W', '2', '10.244.2.2'], { stdio: 'ignore' }).on('exit', resolve);
     });
     expect(ping).toBe(0);
-    await new Promise((r) => setTimeout(r, 300));
-    live.stop();
     const { rows, stderr } = await live.done;
     expect(rows.filter((r) => r.type === '8' && r.src === ip && r.dst === '10.244.2.2').length, stderr).toBeGreaterThanOrEqual(3);
     expect(rows.filter((r) => r.type === '0' && r.src === '10.244.2.2' && r.dst === ip).length, stderr).toBeGreaterThanOrEqual(3);

@@ -12,7 +12,7 @@ import { buildApi, startApi, ApiConfigError, type StartedApi } from '../../src/a
 import { isLoopbackHost, listenRefusal, parseListen } from '../../src/api/auth.js';
 import { podSchema } from '../../src/kube/schema.js';
 import { Controller } from '../../src/control/controller.js';
-import { consistencyProblems, demoController, pcapngBlocks, PCAPNG_EPB, PCAPNG_SHB, type Harness } from './helpers.js';
+import { consistencyProblems, demoController, pcapngBlocks, PCAPNG_EPB, PCAPNG_SHB, until, type Harness } from './helpers.js';
 
 let h: Harness;
 let app: FastifyInstance;
@@ -181,7 +181,7 @@ describe('API routes through inject', () => {
 
   it('GET /captures/live streams pcapng blocks as packets pass', async () => {
     const pending = call('GET', '/captures/live', {}, undefined, '?iface=pod1/eth0&count=2');
-    await new Promise((r) => setTimeout(r, 20));
+    await until('the live capture to subscribe', () => h.ctl.captures.liveCount > 0);
     await h.ctl.trace({ from: 'pod1', to: 'pod2' });
     const r = await pending;
     expect(r.statusCode).toBe(200);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 import type { Io } from '../../src/cli/args.js';
-import { pcapngBlocks, PCAPNG_EPB, PCAPNG_SHB } from './helpers.js';
+import { pcapngBlocks, PCAPNG_EPB, PCAPNG_SHB, until } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -172,7 +172,8 @@ describe('podwire up as a process, driven by the other commands', () => {
 
   it('capture live writes the pcapng stream', async () => {
     const pending = run(['capture', 'live', 'pod1/eth0', '--count', '2', '-o', 'live.pcapng', '--api', api]);
-    await new Promise((r) => setTimeout(r, 500));
+    // The stream is subscribed once the server counts it (GET /healthz liveCaptures).
+    await until('the live capture to subscribe', async () => ((await (await fetch(`${api}/healthz`)).json()) as { liveCaptures: number }).liveCaptures > 0);
     await fetch(`${api}/trace`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from: 'pod1', to: 'pod3' }) });
     const r = await pending;
     expect(r.code, r.stderr).toBe(0);

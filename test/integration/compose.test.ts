@@ -97,8 +97,11 @@ describe('docker-compose.yml', () => {
     const marker = `podwire-pod=test${process.pid}`;
     const child = spawn('sh', ['-c', 'sleep 30', marker], { stdio: 'ignore' });
     try {
-      await new Promise((r) => setTimeout(r, 100));
-      const out = execFileSync(process.execPath, [join(ROOT, 'tools/compose/find-pid.mjs'), marker], { encoding: 'utf8' });
+      // The child may not have exec'd yet: retry until find-pid sees it (exit 0) or 10 s pass.
+      let out = '';
+      for (const end = Date.now() + 10_000; out === '' && Date.now() < end;) {
+        try { out = execFileSync(process.execPath, [join(ROOT, 'tools/compose/find-pid.mjs'), marker], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { await new Promise((r) => setTimeout(r, 10)); }
+      }
       expect(Number(out.trim())).toBe(child.pid);
       expect(() => execFileSync(process.execPath, [join(ROOT, 'tools/compose/find-pid.mjs'), `${marker}-none`], { stdio: 'ignore' })).toThrow();
     } finally {

@@ -71,3 +71,12 @@ export function consistencyProblems(c: Cluster): string[] {
   }
   return problems;
 }
+
+/** Resolves when `check` is true, polling every 10 ms; throws after `ms` naming `what` (a signal, not a sleep). */
+export async function until(what: string, check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
