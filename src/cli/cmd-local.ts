@@ -43,23 +43,26 @@ export const BENCH_MODULE = new URL('../../tools/bench/run.mjs', import.meta.url
 const bench: Command = {
   name: 'bench',
   summary: 'run the benchmarks (tools/bench) and print one figure per line',
-  help: `usage: podwire bench [--quick] [--filter REGEX] [--runs N] [--out PATH]
+  help: `usage: podwire bench [--quick] [--filter REGEX] [--runs N] [--out PATH] [--docs]
 
 Runs podwire's benchmarks (packets per second through the elements and whole clusters,
 checksums, conntrack) and prints one figure per line, "name  value unit", with a progress
 line on stderr when it is a terminal. Results are also written as JSON to
-bench-results/latest.json (or --out PATH). See docs/benchmarks.md.
+bench-results/latest.json (bench-results/latest-partial.json for --quick or --filter runs,
+so a partial run never replaces the last full set) plus a timestamped copy, or to --out PATH;
+the last line names the files. See docs/benchmarks.md.
 
 options:
   --quick          3 short runs per figure (a smoke run; figures are rough)
   --filter REGEX   only figures whose name matches
   --runs N         timed runs per figure (default 7; the median is reported)
   --out PATH       write the JSON results there
+  --docs           a full run also redraws docs/scale.svg (else only bench-results/scale.svg)
 
 The figure names: node tools/bench/run.mjs --list`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
-      quick: { type: 'boolean' }, filter: { type: 'string' }, runs: { type: 'string' }, out: { type: 'string' },
+      quick: { type: 'boolean' }, filter: { type: 'string' }, runs: { type: 'string' }, out: { type: 'string' }, docs: { type: 'boolean' },
     }, 'bench');
     if (positionals.length > 0) throw new UsageError(`podwire bench: unexpected argument ${JSON.stringify(positionals[0])}`);
     const runs = intFlag(values['runs'], 'runs', 'bench', 1, 1000);
@@ -72,6 +75,7 @@ The figure names: node tools/bench/run.mjs --list`,
     if (typeof mod.runBench !== 'function') throw new Error(`${fileURLToPath(BENCH_MODULE)} does not export runBench()`);
     const r = await mod.runBench({
       quick: values['quick'] === true,
+      docs: values['docs'] === true,
       ...(typeof values['filter'] === 'string' ? { filter: values['filter'] } : {}),
       ...(runs !== undefined ? { runs } : {}),
       ...(typeof values['out'] === 'string' ? { json: values['out'] } : {}),

@@ -34,3 +34,29 @@ describe('bench results files', () => {
     expect(existsSync(join(dir, 'latest-partial.json'))).toBe(false);
   });
 });
+
+describe('bench scale plot', () => {
+  let dir = '';
+  afterEach(() => { if (dir !== '') rmSync(dir, { recursive: true, force: true }); });
+
+  const full = (): BenchResults => results({
+    figures: [2, 10, 100, 1000].flatMap((n) => [
+      { name: `scale.vxlan.${n}n.build`, value: n * 1.5, unit: 'ms' },
+      { name: `scale.fwd.vxlan.${n}n`, value: 1.2, unit: 'Mpps' },
+    ]) as BenchResults['figures'],
+  });
+
+  it('a full run draws bench-results/scale.svg and leaves the tracked docs/scale.svg alone unless --docs', async () => {
+    const { afterRun } = await import('../../tools/bench/scale.mjs');
+    dir = mkdtempSync(join(tmpdir(), 'podwire-bench-'));
+    const resultsFile = join(dir, 'results', 'scale.svg');
+    const docsFile = join(dir, 'docs-scale.svg');
+    const notes: string[] = [];
+    afterRun(full(), (n: string) => notes.push(n), { resultsFile, docsFile });
+    expect(readFileSync(resultsFile, 'utf8')).toMatch(/^<svg/);
+    expect(existsSync(docsFile)).toBe(false);
+    afterRun(full(), (n: string) => notes.push(n), { resultsFile, docsFile, docs: true });
+    expect(readFileSync(docsFile, 'utf8')).toBe(readFileSync(resultsFile, 'utf8'));
+    expect(notes.filter((n) => n.includes('--docs'))).toHaveLength(1);
+  });
+});

@@ -125,7 +125,7 @@ function calibrate(step, warmMs, sliceMs, maxN) {
 
 /** Parses argv (without node and script) into options; throws with a message naming the bad flag. */
 export function parseBenchArgs(argv) {
-  const opts = { quick: false, filter: null, json: null, runs: null, list: false };
+  const opts = { quick: false, filter: null, json: null, runs: null, list: false, docs: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -135,6 +135,7 @@ export function parseBenchArgs(argv) {
     };
     if (a === '--quick') opts.quick = true;
     else if (a === '--list') opts.list = true;
+    else if (a === '--docs') opts.docs = true;
     else if (a === '--filter') opts.filter = value();
     else if (a === '--json') opts.json = value();
     else if (a === '--runs') {
@@ -143,7 +144,7 @@ export function parseBenchArgs(argv) {
       if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--runs ${JSON.stringify(v)}: must be an integer 1..1000`);
       opts.runs = n;
     } else if (a === '--help' || a === '-h') opts.help = true;
-    else throw new Error(`unknown argument ${JSON.stringify(a)} (flags: --quick --filter REGEX --json PATH --runs N --list)`);
+    else throw new Error(`unknown argument ${JSON.stringify(a)} (flags: --quick --filter REGEX --json PATH --runs N --docs --list)`);
   }
   if (opts.filter !== null) {
     try {
@@ -155,11 +156,13 @@ export function parseBenchArgs(argv) {
   return opts;
 }
 
-export const USAGE = `usage: node tools/bench/run.mjs [--quick] [--filter REGEX] [--json PATH] [--runs N] [--list]
+export const USAGE = `usage: node tools/bench/run.mjs [--quick] [--filter REGEX] [--json PATH] [--runs N] [--docs] [--list]
   --quick         3 short runs per figure (smoke run; figures are rough)
   --filter REGEX  only figures whose name matches (e.g. checksum, '^fwd\\.', conntrack)
-  --json PATH     write results there instead of bench-results/latest.json + a timestamped copy
+  --json PATH     write results there instead of bench-results/latest.json (latest-partial.json
+                  for --quick/--filter) + a timestamped copy
   --runs N        timed runs per figure (default 7; the median is reported)
+  --docs          also redraw docs/scale.svg (tracked) from a full run; else bench-results/scale.svg only
   --list          print the figure names and exit`;
 
 /** A one-line progress display on stderr, redrawn in place; a no-op when stderr is not a TTY. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * podwire benchmarks: `node tools/bench/run.mjs [--quick] [--filter REGEX] [--json PATH] [--runs N]`
+ * podwire benchmarks: `node tools/bench/run.mjs [--quick] [--filter REGEX] [--json PATH] [--runs N] [--docs]`
  * (after `npm run build`: the figures exercise the compiled code in dist/).
  *
  * stdout: one figure per line, `name  value unit`; lines starting with `#` are context
@@ -35,8 +35,8 @@ export function machineInfo() {
 }
 
 /**
- * Runs the benchmarks. `opts`: { quick, filter, json, runs, write } (write: false skips the
- * JSON file). `io`: { out(line), stderr (a stream, for the progress line) }.
+ * Runs the benchmarks. `opts`: { quick, filter, json, runs, write, docs } (write: false skips the
+ * JSON file; docs: true also redraws the tracked docs/scale.svg). `io`: { out(line), stderr (a stream, for the progress line) }.
  * Resolves to the results object that is written as JSON.
  */
 export async function runBench(opts = {}, io = defaultIo()) {
@@ -91,8 +91,8 @@ export async function runBench(opts = {}, io = defaultIo()) {
   await runTapFigures({ quick, match, emit, out, results });
   await runKernelFigures({ quick, match, emit, out, results });
   progress.clear();
-  // Sections that draw something from the whole run (scale.mjs: docs/scale.svg).
-  if (opts.write !== false) for (const section of SECTIONS) (await import(section)).afterRun?.(results, note);
+  // Sections that draw something from the whole run (scale.mjs: bench-results/scale.svg; docs/ with --docs).
+  if (opts.write !== false) for (const section of SECTIONS) (await import(section)).afterRun?.(results, note, { docs: opts.docs === true });
   results.targets = judgeTargets(results);
   for (const line of targetLines(results.targets)) out(line);
   results.loadavgEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);

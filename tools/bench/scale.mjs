@@ -15,11 +15,13 @@
  *   scale.fwd.vxlan.cost-<N>n/2n    time per packet at N nodes over time per packet at 2
  *                                   nodes, the median of per-round ratios (flat = 1.0)
  *
- * After a full (not --quick) run that measured them, `afterRun` writes docs/scale.svg: build time
- * and per-packet time against the number of nodes (scale-svg.mjs).
+ * After a full (not --quick) run that measured them, `afterRun` writes bench-results/scale.svg
+ * (and docs/scale.svg, the tracked copy, only when asked: `--docs`): build time and per-packet
+ * time against the number of nodes (scale-svg.mjs).
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './harness.mjs';
 import { PORT, scaleTopology } from './scale-topology.mjs';
@@ -28,7 +30,8 @@ import { scaleSvg } from './scale-svg.mjs';
 const dist = new URL('../../dist/', import.meta.url);
 const load = (p) => import(new URL(p, dist).href);
 const CHILD = fileURLToPath(new URL('./scale-build.mjs', import.meta.url));
-const SVG = fileURLToPath(new URL('../../docs/scale.svg', import.meta.url));
+const SVG_RESULTS = fileURLToPath(new URL('../../bench-results/scale.svg', import.meta.url));
+const SVG_DOCS = fileURLToPath(new URL('../../docs/scale.svg', import.meta.url));
 const BURST = 256;
 const OVERLAYS = ['vxlan', 'routed'];
 const STAGES = ['validate', 'plan', 'build', 'total'];
@@ -140,8 +143,12 @@ function forwarding(kube, nodes) {
   };
 }
 
-/** After a full run: docs/scale.svg from this run's figures (skipped for --quick or when a figure is missing). */
-export function afterRun(results, note) {
+/**
+ * After a full run: bench-results/scale.svg from this run's figures, and docs/scale.svg with
+ * `opts.docs` (skipped for --quick or when a figure is missing). `opts.resultsFile` and
+ * `opts.docsFile` move the two files (tests).
+ */
+export function afterRun(results, note, opts = {}) {
   if (results.quick || !results.figures.some((f) => f.name.startsWith('scale.'))) return;
   const get = (name) => results.figures.find((f) => f.name === name)?.value;
   const points = sizes(false).map((n) => ({
@@ -150,9 +157,17 @@ export function afterRun(results, note) {
     nsPerPacket: get(`scale.fwd.vxlan.${n}n`) !== undefined ? 1e3 / get(`scale.fwd.vxlan.${n}n`) : undefined,
   }));
   if (points.some((p) => p.buildMs === undefined || p.nsPerPacket === undefined)) {
-    note('docs/scale.svg not written: a scale figure is missing');
+    note('scale.svg not written: a scale figure is missing');
     return;
   }
-  writeFileSync(SVG, scaleSvg(points, { date: results.date, machine: results.machine }));
-  note('wrote docs/scale.svg');
+  const svg = scaleSvg(points, { date: results.date, machine: results.machine });
+  const out = opts.resultsFile ?? SVG_RESULTS;
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, svg);
+  note(`wrote ${out === SVG_RESULTS ? 'bench-results/scale.svg' : out}`);
+  if (opts.docs === true) {
+    const doc = opts.docsFile ?? SVG_DOCS;
+    writeFileSync(doc, svg);
+    note(`wrote ${doc === SVG_DOCS ? 'docs/scale.svg' : doc} (--docs)`);
+  }
 }
