@@ -193,7 +193,7 @@ export class ServiceController {
     this.sync();
   }
 
-  /** kube-proxy's rules on `node`, one line each (for `podwire rules`, the API and tests). */
+  /** kube-proxy's rules on `node`, one line each (for the API and tests). */
   rules(node: string): string[] {
     return this.proxies.get(node)?.rules() ?? [];
   }
