@@ -101,8 +101,3 @@ export class DnsServer {
     this.host.output(p);
   }
 }
-
-/** Starts the cluster DNS server of a kube-dns pod on UDP 53 (or `port`). */
-export function startDnsServer(host: IpHost, records: DnsResponder, port = DNS_PORT): DnsServer {
-  return DnsServer.start(host, records, port);
-}

@@ -10,7 +10,7 @@ import type { Packet } from '../engine/packet.js';
 import type { Timer } from '../engine/scheduler.js';
 import type { IpHost } from '../net/ip-host.js';
 import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
-import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
+import { checksum } from '../wire/checksum.js';
 import { IpProtocol } from '../wire/ipv4.js';
 import { TcpFlag, TcpOptionKind, fillTcpChecksum } from '../wire/tcp.js';
 
@@ -134,11 +134,6 @@ export function replyRst(host: IpHost, p: Packet, l3: number, l4: number, payloa
   q.trace = host.replyTrace(p.trace);
   host.output(q);
   return true;
-}
-
-/** True when the TCP checksum of the segment at l4 (segLen bytes) verifies; for tests and hosts. */
-export function tcpChecksumOk(buf: Uint8Array, l4: number, segLen: number, src: number, dst: number): boolean {
-  return checksum(buf, l4, segLen, pseudoHeaderSum(src, dst, IpProtocol.Tcp, segLen)) === 0;
 }
 
 /** Bytes written by the app and not sent yet: copied chunks, drained into segments. */

@@ -27,7 +27,6 @@ export const VnetGso = { None: 0, TcpV4: 1, Udp: 3, TcpV6: 4, UdpL4: 5, Ecn: 0x8
 
 const ETH_HLEN = 14;
 const TCP = 6;
-const UDP = 17;
 
 /** Sums [start, end) of a NEEDS_CSUM frame into its checksum field at `start + offset`; false when out of range. */
 export function completeChecksum(buf: Uint8Array, frame: number, len: number, start: number, offset: number): boolean {
@@ -117,9 +116,4 @@ export function emitTcpSegment(src: Buffer, frame: number, len: number, lay: Tcp
   d[l4 + 16] = 0;
   d[l4 + 17] = 0;
   d.writeUInt16BE(checksum(d, l4, tcpLen, pseudo), l4 + 16);
-}
-
-/** Whether protocol `proto` at the IPv4 header is one the partial checksum may be completed for. */
-export function isL4(proto: number): boolean {
-  return proto === TCP || proto === UDP;
 }

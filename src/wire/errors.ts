@@ -21,13 +21,3 @@ export const WireError = {
   Malformed: 7,
 } as const;
 export type WireError = (typeof WireError)[keyof typeof WireError];
-
-const names: Record<number, string> = {
-  0: 'ok', 1: 'truncated', 2: 'bad-version', 3: 'bad-header-length', 4: 'bad-length',
-  5: 'bad-checksum', 6: 'unsupported', 7: 'malformed',
-};
-
-/** Kebab-case name of an error code, as used in drop reasons (`drop.ipv4.bad-checksum`). */
-export function wireErrorName(code: number): string {
-  return names[code] ?? `error-${code}`;
-}
