@@ -103,10 +103,15 @@ export interface StartedApi {
   close(): Promise<void>;
 }
 
+/** Throws ApiConfigError for an address the API refuses to serve (non-loopback without a token). */
+export function checkListen(listen: { host: string }, token: string | null | undefined): void {
+  const why = listenRefusal(listen.host, token);
+  if (why !== null) throw new ApiConfigError(why);
+}
+
 /** Builds and binds the API; refuses (ApiConfigError) a non-loopback address without a token. */
 export async function startApi(ctl: Controller, listen: { host: string; port: number }, opts: ApiOptions = {}): Promise<StartedApi> {
-  const why = listenRefusal(listen.host, opts.token);
-  if (why !== null) throw new ApiConfigError(why);
+  checkListen(listen, opts.token);
   const app = buildApi(ctl, opts);
   await app.listen({ host: listen.host === 'localhost' ? '127.0.0.1' : listen.host, port: listen.port });
   const addr = app.server.address() as AddressInfo;

@@ -4,7 +4,7 @@
  */
 import { parseListen } from '../api/auth.js';
 import { ApiConfigError } from '../api/server.js';
-import { up } from '../control/up.js';
+import { up } from '../api/up.js';
 import { colour, parse, UsageError, type Command } from './args.js';
 import { progress } from './client.js';
 

@@ -19,6 +19,17 @@ const INITIAL_RING = 16;
 
 export type LinkTap = (p: Packet) => void;
 
+/** An interface as a capture sees it: the links of its two directions (src/io/capture.ts taps them). */
+export interface CapturePoint {
+  /** `node1/cbr0`, `pod1/eth0`, ... */
+  readonly name: string;
+  readonly description?: string;
+  /** Frames arriving on the interface. */
+  readonly rx: Link | null;
+  /** Frames leaving it. */
+  readonly tx: Link | null;
+}
+
 export class Link {
   readonly name: string;
   readonly capacity: number;

@@ -8,22 +8,13 @@
  * once per interface it crosses. Stopping removes the observers and closes the file.
  */
 import type { Clock } from '../engine/clock.js';
-import type { Link, LinkTap } from '../engine/link.js';
+import type { CapturePoint, Link, LinkTap } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import { PcapWriter } from './pcap.js';
 import { PcapngWriter } from './pcapng.js';
 import type { ByteSink } from './sink.js';
 
-/** A place packets can be captured: an interface's two directions. */
-export interface CapturePoint {
-  /** `node1/cbr0`, `node1/pod1/eth0`, ... */
-  readonly name: string;
-  readonly description?: string;
-  /** Frames arriving on the interface. */
-  readonly rx: Link | null;
-  /** Frames leaving it. */
-  readonly tx: Link | null;
-}
+export type { CapturePoint } from '../engine/link.js';
 
 export interface CaptureOptions {
   format?: 'pcapng' | 'pcap';

@@ -30,7 +30,7 @@ import { Verdict } from '../net/hooks.js';
 import { isMulticastMac, readMac } from '../wire/addr.js';
 import { completeChecksum, emitTcpSegment, TcpFrameLayout, VnetFlag, VnetGso } from './tap-offload.js';
 import type { TapPort } from './tap-port.js';
-import { C, D } from './tap-port.js';
+import { C, D } from './tap-port-counters.js';
 
 const ETH_HLEN = 14;
 const BC = indexOf(BRIDGE_COUNTERS);

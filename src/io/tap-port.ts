@@ -39,7 +39,7 @@
  * netfilter-drop (br_netfilter refused a passed-through GSO frame).
  * Trace: hop `tap` when a traced frame is written to the TAP ({ to: '<pod>/eth0', tap }).
  */
-import { Counters, indexOf } from '../engine/counters.js';
+import { Counters } from '../engine/counters.js';
 import { Ports, type OutPort } from '../engine/element.js';
 import type { Element } from '../engine/element.js';
 import type { Engine } from '../engine/engine.js';
@@ -48,6 +48,7 @@ import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { TapCounter, TapWrite, type FramesHandler } from './tap.js';
 import { VnetRx } from './tap-port-vnet.js';
+import { C, D, TAP_PORT_COUNTERS, TAP_PORT_DROPS } from './tap-port-counters.js';
 
 /** What TapPort needs of a TapDevice (unit tests pass a fake). */
 export interface TapEndpoint {
@@ -75,12 +76,6 @@ export interface TapPortOptions {
   peer: string;
 }
 
-export const TAP_PORT_COUNTERS = ['rx-frames', 'rx-bytes', 'rx-batches', 'tx-frames', 'tx-bytes', 'tx-batches',
-  'fast-path', 'segmented', 'csum-completed'] as const;
-export const TAP_PORT_DROPS = ['runt', 'oversize', 'mtu-exceeded', 'pool-exhausted', 'tap-full', 'tap-error', 'closed',
-  'bad-offload', 'gso-unsupported', 'netfilter-drop'] as const;
-export const C = indexOf(TAP_PORT_COUNTERS);
-export const D = indexOf(TAP_PORT_DROPS);
 
 const ETH_HLEN = 14;
 const VLAN_HLEN = 4;

@@ -15,7 +15,7 @@ import { connect, type Element } from '../engine/element.js';
 import { Bridge } from '../net/bridge.js';
 import { Veth } from '../net/veth.js';
 import { NetNamespace } from '../net/netns.js';
-import type { CapturePoint } from '../io/capture.js';
+import type { CapturePoint } from '../engine/link.js';
 import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';
 import type { Route } from '../net/route-table.js';
 import { macFromIpv4 } from '../wire/addr.js';

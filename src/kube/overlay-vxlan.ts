@@ -18,7 +18,8 @@
 import { formatIpv4 } from '../wire/addr.js';
 import { VxlanTunnel, type VxlanTransport } from '../net/vxlan-tunnel.js';
 import type { Cluster, NodeRuntime } from './cluster.js';
-import { sharedRoutes, type Overlay } from './overlay.js';
+import type { Overlay } from './overlay.js';
+import { sharedRoutes } from './overlay-routes.js';
 
 export const VXLAN_IFNAME = 'flannel.1';
 

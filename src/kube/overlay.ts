@@ -5,9 +5,9 @@
  *   the packet leaves eth0 unchanged and the underlay carries it to that node.
  * - `vxlan` (flannel's vxlan backend): a `flannel.1` VXLAN device; see overlay-vxlan.ts.
  */
-import type { Route } from '../net/route-table.js';
 import type { Cluster, NodeRuntime } from './cluster.js';
 import { installVxlan } from './overlay-vxlan.js';
+import { sharedRoutes } from './overlay-routes.js';
 
 export interface Overlay {
   readonly mode: 'routed' | 'vxlan';
@@ -33,20 +33,4 @@ export function installOverlay(cluster: Cluster, node: NodeRuntime): Overlay {
       for (let i = 0; i < routes.length; i++) if (i !== self) root.routes.remove(routes[i]!.dst, routes[i]!.prefix);
     },
   };
-}
-
-/**
- * The overlay's route to every node's pod CIDR (index = node index), frozen and built once
- * per cluster and device: every node programmes the same route objects but its own (the
- * route table keeps a frozen route instead of copying it), so n nodes hold n^2 map entries
- * but only n route objects. Each node's table still lists exactly what flannel programmes.
- */
-export function sharedRoutes(cluster: Cluster, mode: string, dev: number, make: (n: Cluster['plan']['nodes'][number]) => Route): readonly Route[] {
-  const key = `${mode}/${dev}`;
-  let routes = cluster.overlayRoutes.get(key);
-  if (routes === undefined) {
-    routes = cluster.plan.nodes.map((n) => Object.freeze(make(n)));
-    cluster.overlayRoutes.set(key, routes);
-  }
-  return routes;
 }

@@ -18,7 +18,7 @@
  */
 import { connect } from '../engine/element.js';
 import type { Clock } from '../engine/clock.js';
-import { ShardLink } from '../engine/shard-link.js';
+import { ShardLink } from '../net/shard-link.js';
 import { Doorbell, SharedRing } from '../engine/shared-ring.js';
 import { UdpGenerator, UdpSink } from '../apps/traffic.js';
 import { Cluster } from './cluster.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { examplePath } from '../../src/control/load.js';
-import { up, type Instance } from '../../src/control/up.js';
+import { up, type Instance } from '../../src/api/up.js';
 import { describeE2E, uniq } from './prereq.js';
 
 interface Row { type: string; src: string; dst: string }

@@ -23,13 +23,13 @@
  * packet metadata (trace id, mark, conntrack entry): a traced packet ends its journey at
  * the uplink of its shard.
  */
-import { Counters, indexOf } from './counters.js';
-import { Ports, type OutPort } from './element.js';
-import type { Element } from './element.js';
-import type { Engine } from './engine.js';
-import type { Link } from './link.js';
-import type { Where } from './trace.js';
-import { copyWords, FRAME_CSUM_OK, type FrameSink, type SharedRing } from './shared-ring.js';
+import { Counters, indexOf } from '../engine/counters.js';
+import { Ports, type OutPort } from '../engine/element.js';
+import type { Element } from '../engine/element.js';
+import type { Engine } from '../engine/engine.js';
+import type { Link } from '../engine/link.js';
+import type { Where } from '../engine/trace.js';
+import { copyWords, FRAME_CSUM_OK, type FrameSink, type SharedRing } from '../engine/shared-ring.js';
 import { readMac } from '../wire/addr.js';
 
 export const SHARD_LINK_COUNTERS = ['tx-packets', 'tx-bytes', 'rx-packets', 'rx-bytes', 'flooded'] as const;

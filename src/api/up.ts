@@ -1,5 +1,6 @@
 /**
- * `podwire up`: a cluster that keeps running, in wall-clock time, behind the REST API.
+ * `podwire up`: a cluster that keeps running, in wall-clock time, behind the REST API (the
+ * daemon's composition root: it joins the façade, the real sockets and TAPs, and the API).
  *
  * Order of start-up: refuse a non-loopback address without a token (before anything is
  * built or bound), build the cluster (this host's node only with `hostNode`; real UDP
@@ -8,13 +9,12 @@
  * and live streams (files flushed and closed), detaches attached pods (their TAPs go),
  * closes the cluster (apps, sockets, timers); then the HTTP server closes.
  */
+import { Controller } from '../control/controller.js';
+import { loadCluster } from '../control/load.js';
 import { attachTopologyPods } from '../io/attach.js';
 import { openVxlanSocket } from '../io/vxlan-socket.js';
 import type { Cluster } from '../kube/cluster.js';
-import { listenRefusal } from '../api/auth.js';
-import { ApiConfigError, startApi, type StartedApi } from '../api/server.js';
-import { Controller } from './controller.js';
-import { loadCluster } from './load.js';
+import { checkListen, startApi, type StartedApi } from './server.js';
 
 export interface UpOptions {
   topology: string;
@@ -37,8 +37,7 @@ export interface Instance {
 
 export async function up(opts: UpOptions): Promise<Instance> {
   const say = opts.progress ?? (() => undefined);
-  const why = listenRefusal(opts.listen.host, opts.token);
-  if (why !== null) throw new ApiConfigError(why);
+  checkListen(opts.listen, opts.token);
   say(`building the cluster from ${opts.topology}`);
   const cluster = await loadCluster(opts.topology, {
     ...(opts.hostNode !== undefined ? { hostNode: opts.hostNode } : {}),
