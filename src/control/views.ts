@@ -120,7 +120,8 @@ function links(c: Cluster): Link[] {
 
 export function statsView(c: Cluster): Record<string, unknown> {
   const e = c.engine;
-  const elements = [...e.elements.entries()].map(([key, el]) => ({ name: key, kind: el.kind, counters: el.counters.toJSON(), drops: el.drops.toJSON() }));
+  // Elements and the drop owners that are not elements (netfilter hooks): every drop reason.
+  const elements = e.countedOwners().map(([key, el]) => ({ name: key, kind: el.kind, counters: el.counters.toJSON(), drops: el.drops.toJSON() }));
   const interfaces: Record<string, unknown> = {};
   for (const n of c.nodes.values()) for (const i of n.root.interfaces()) interfaces[`${n.plan.name}/${i.name}`] = (i.toJSON() as { counters: unknown }).counters;
   for (const p of c.pods.values()) for (const i of p.ns.interfaces()) interfaces[`${p.ns.name}/${i.name}`] = (i.toJSON() as { counters: unknown }).counters;
