@@ -215,7 +215,7 @@ describe('ConntrackTable: TCP states and timeouts', () => {
 });
 
 describe('ConntrackTable: UDP and ICMP', () => {
-  it('UDP: unreplied 30 s; the first reply makes it SEEN_REPLY + ASSURED with 120 s', () => {
+  it('UDP: unreplied 30 s; SEEN_REPLY on the first reply; ASSURED and 120 s for traffic 2 s after creation', () => {
     const t = new ConntrackTable({ capacity: 4 });
     const e = t.create(UDP, CLIENT, VIP, 5353, 53, EP, CLIENT, 53, 5353, 0);
     t.update(e, O, 0, 0);
@@ -226,12 +226,30 @@ describe('ConntrackTable: UDP and ICMP', () => {
     const f = t.create(UDP, CLIENT, VIP, 5353, 53, EP, CLIENT, 53, 5353, 100 * S);
     t.update(f, O, 0, 100 * S);
     t.update(f, R, 0, 101 * S);
-    expect(t.status(f) & (CtStatus.SeenReply | CtStatus.Assured)).toBe(CtStatus.SeenReply | CtStatus.Assured);
-    expect(t.timeoutLeft(f, 101 * S)).toBe(120);
+    // Linux nf_conntrack_udp_packet: the reply refreshes the unreplied timeout; SEEN_REPLY is set after it.
+    expect(t.status(f) & (CtStatus.SeenReply | CtStatus.Assured)).toBe(CtStatus.SeenReply);
+    expect(t.timeoutLeft(f, 101 * S)).toBe(30);
+    t.update(f, O, 0, 102 * S); // not after stream_ts (creation + 2 s): still 30 s, not ASSURED
+    expect(t.status(f) & CtStatus.Assured).toBe(0);
+    expect(t.deadlineOf(f)).toBe(132 * S);
     t.update(f, O, 0, 110 * S);
+    expect(t.status(f) & (CtStatus.SeenReply | CtStatus.Assured)).toBe(CtStatus.SeenReply | CtStatus.Assured);
     expect(t.deadlineOf(f)).toBe(230 * S);
     expect(t.lookup(UDP, EP, CLIENT, 53, 5353, 230 * S)).toBe((f << 1) | 1);
     expect(t.lookup(UDP, EP, CLIENT, 53, 5353, 230 * S + 1)).toBe(-1);
+  });
+
+  it('UDP: a request and its answer (a DNS lookup) never become ASSURED', () => {
+    const t = new ConntrackTable({ capacity: 4 });
+    const e = t.create(UDP, CLIENT, VIP, 5353, 53, EP, CLIENT, 53, 5353, 0);
+    t.update(e, O, 0, 0);
+    t.update(e, R, 0, 5 * S); // a slow answer, after the 2 s: the packet still sees no SEEN_REPLY
+    expect(t.status(e) & (CtStatus.SeenReply | CtStatus.Assured)).toBe(CtStatus.SeenReply);
+    expect(t.timeoutLeft(e, 5 * S)).toBe(30);
+    expect(t.dump(5 * S)).not.toContain('[ASSURED]');
+    t.update(e, R, 0, 6 * S); // a second answer, after the 2 s: a stream
+    expect(t.dump(6 * S)).toContain('[ASSURED]');
+    expect(t.timeoutLeft(e, 6 * S)).toBe(120);
   });
 
   it('ICMP echo: 30 s, the reply sets SEEN_REPLY but never ASSURED', () => {

@@ -16,6 +16,7 @@
  *   word 3..5   reply src, dst, sport << 16 | dport
  *   word 6      bytes: protocol, TCP state, status bits (CtStatus), NAT bits (NatFlag)
  *   word 7, 8   mark, tag
+ *   word 9      UDP stream_ts: creation + 2 s (uint32 ms, compared as Linux's time_after)
  *   word 10-11  deadline (float64, ms)
  *
  * plus a free stack (Int32Array) and the index (conntrack-index.ts: value/hash pairs in
@@ -37,10 +38,12 @@
  * tuple (B, A, id, 0 << 8): request and reply are told apart as Linux tells them by type.
  *
  * Protocols: TCP (state machine in conntrack-tcp.ts), UDP, ICMP; any other protocol is
- * tracked like UDP. UDP: an entry is UNREPLIED (30 s) until the first packet in the reply
- * direction, which sets SEEN_REPLY and ASSURED and the stream timeout (120 s) from then on.
- * (Linux >= 5.x only moves to the stream timeout and ASSURED when traffic is still seen
- * 2 s after the entry was created; podwire does it on the first reply.)
+ * tracked like UDP. UDP, as Linux's nf_conntrack_udp_packet: every packet refreshes the
+ * unreplied timeout (30 s) until the first reply, which sets SEEN_REPLY (after the packet,
+ * as nf_conntrack_in does); a packet with SEEN_REPLY set that comes more than 2 s after the
+ * entry was created (stream_ts) makes it a stream: ASSURED, and the stream timeout (120 s)
+ * from then on. A request and its answer (a DNS lookup) never become ASSURED.
+ * ASSURED, TCP: see `update`; ICMP: never.
  *
  * Stats: searched, found, inserted, insertFailed (table full), expired, deleted, invalid
  * (TCP packets that fit no transition).
@@ -69,13 +72,15 @@ const ICMP = 1;
 
 /** Row layout, in 32-bit words (see the header). */
 const W = 12;
-const O_SRC = 0, O_DST = 1, O_PORTS = 2, R_SRC = 3, R_DST = 4, R_PORTS = 5, MARK = 7, TAG = 8;
+const O_SRC = 0, O_DST = 1, O_PORTS = 2, R_SRC = 3, R_DST = 4, R_PORTS = 5, MARK = 7, TAG = 8, STREAM = 9;
 /** Byte offsets within a row (word 6). */
 const B_PROTO = 24, B_STATE = 25, B_STATUS = 26, B_NAT = 27;
 /** Float64 index of the deadline within a row (byte 40). */
 const F_DEADLINE = 5;
 /** Rows a table starts with (see `allocated`). */
 const INITIAL_ROWS = 256;
+/** UDP: traffic this long after the first packet, with a reply seen, is a stream (Linux: stream_ts = 2 * HZ). */
+const UDP_STREAM_AFTER_MS = 2000;
 
 export class ConntrackTable {
   readonly capacity: number;
@@ -227,6 +232,7 @@ export class ConntrackTable {
     r[w + R_PORTS] = ((rsport & 0xffff) << 16) | (rdport & 0xffff);
     r[w + MARK] = 0;
     r[w + TAG] = 0;
+    r[w + STREAM] = (now + UDP_STREAM_AFTER_MS) >>> 0;
     const b = w * 4;
     this.rowB[b + B_PROTO] = proto;
     this.rowB[b + B_STATE] = TcpState.None;
@@ -303,11 +309,16 @@ export class ConntrackTable {
       this.rowF[f] = now + this.icmpMs;
       return true;
     }
-    if (dir === CtDir.Reply && (st & CtStatus.SeenReply) === 0) {
-      st |= CtStatus.SeenReply | CtStatus.Assured;
-      bytes[b + B_STATUS] = st;
-    }
-    this.rowF[f] = now + ((st & CtStatus.SeenReply) !== 0 ? this.udpStreamMs : this.udpMs);
+    // Linux: nf_conntrack_udp_packet (the status as it was before this packet).
+    let ms = this.udpMs;
+    if ((st & CtStatus.SeenReply) !== 0) {
+      if ((st & CtStatus.Assured) !== 0) ms = this.udpStreamMs;
+      else if ((((now >>> 0) - this.row[entry * W + STREAM]!) | 0) > 0) { // time_after(now, stream_ts)
+        ms = this.udpStreamMs;
+        bytes[b + B_STATUS] = st | CtStatus.Assured;
+      }
+    } else if (dir === CtDir.Reply) bytes[b + B_STATUS] = st | CtStatus.SeenReply;
+    this.rowF[f] = now + ms;
     return true;
   }
 
