@@ -130,7 +130,12 @@ export function statsView(c: Cluster): Record<string, unknown> {
   const dropReasons: Record<string, number> = {};
   for (const el of elements) for (const [r, v] of Object.entries(el.drops)) dropReasons[r] = (dropReasons[r] ?? 0) + v;
   const conntrack: Record<string, number> = {};
-  for (const [node, t] of c.services.conntrack) conntrack[node] = t.count;
+  // Per node, as `conntrack -S` and /proc/sys/net/netfilter/nf_conntrack_{count,max}.
+  const conntrackStats: Record<string, Record<string, number>> = {};
+  for (const [node, t] of c.services.conntrack) {
+    conntrack[node] = t.count;
+    conntrackStats[node] = { entries: t.count, max: t.capacity, ...t.stats };
+  }
   return {
     clock: e.clock.kind,
     now: e.now(),
@@ -139,6 +144,7 @@ export function statsView(c: Cluster): Record<string, unknown> {
     dropReasons,
     linkDrops: dropping,
     conntrack,
+    conntrackStats,
     interfaces,
     elements,
   };

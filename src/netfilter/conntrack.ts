@@ -45,8 +45,14 @@
  * from then on. A request and its answer (a DNS lookup) never become ASSURED.
  * ASSURED, TCP: see `update`; ICMP: never.
  *
- * Stats: searched, found, inserted, insertFailed (table full), expired, deleted, invalid
- * (TCP packets that fit no transition).
+ * Table full, Linux's early_drop (nf_conntrack_core.c, `__nf_conntrack_alloc`): a new entry
+ * in a full table evicts an entry that is not ASSURED near its own hash before it is refused:
+ * see `create`. ASSURED connections are what it protects from a flood of new ones.
+ *
+ * Stats (as `conntrack -S`): searched, found, inserted, insertFailed (table full: nothing
+ * evictable in range; Linux counts this packet as `drop`), earlyDrop (entries evicted for a
+ * new one, Linux's `early_drop`), expired, deleted, invalid (TCP packets that fit no
+ * transition).
  */
 
 import { TcpFlag } from '../wire/tcp.js';
@@ -81,11 +87,18 @@ const F_DEADLINE = 5;
 const INITIAL_ROWS = 256;
 /** UDP: traffic this long after the first packet, with a reply seen, is a stream (Linux: stream_ts = 2 * HZ). */
 const UDP_STREAM_AFTER_MS = 2000;
+/**
+ * Index keys early_drop looks at from the new tuple's home slot. Linux: NF_CT_EVICTION_RANGE
+ * (8) hash buckets, two keys each on average at its default nf_conntrack_max (= buckets).
+ */
+const EVICTION_KEYS = 16;
+/** Why an entry is released (the stat it counts under). */
+const DELETED = 0, EXPIRED = 1, EARLY_DROP = 2;
 
 export class ConntrackTable {
   readonly capacity: number;
   readonly timeouts: Readonly<ConntrackTimeouts>;
-  readonly stats = { searched: 0, found: 0, inserted: 0, insertFailed: 0, expired: 0, deleted: 0, invalid: 0 };
+  readonly stats = { searched: 0, found: 0, inserted: 0, insertFailed: 0, earlyDrop: 0, expired: 0, deleted: 0, invalid: 0 };
   /**
    * Moves whenever a tuple stops leading to the entry it led to (an entry released, a reply
    * tuple changed): a caller that remembers `lookup` answers (NatHooks' flow cache) checks it.
@@ -164,7 +177,7 @@ export class ConntrackTable {
     this.stats.searched++;
     const e = v >> 1;
     if (now > this.rowF[e * 6 + F_DEADLINE]!) {
-      this.release(e, true);
+      this.release(e, EXPIRED);
       return -1;
     }
     this.stats.found++;
@@ -183,7 +196,7 @@ export class ConntrackTable {
       const v = res[i]!;
       if (v < 0) continue;
       if (now > this.rowF[(v >> 1) * 6 + F_DEADLINE]!) {
-        this.release(v >> 1, true);
+        this.release(v >> 1, EXPIRED);
         res[i] = -1;
       } else found++;
     }
@@ -196,7 +209,7 @@ export class ConntrackTable {
     const v = this.find(proto, src, dst, sport, dport);
     if (v < 0) return false;
     if (now > this.rowF[(v >> 1) * 6 + F_DEADLINE]!) {
-      this.release(v >> 1, true);
+      this.release(v >> 1, EXPIRED);
       return false;
     }
     return true;
@@ -204,9 +217,11 @@ export class ConntrackTable {
 
   /**
    * Creates an entry: original tuple as seen, reply tuple as given. Returns the entry, or
-   * -1 when the table is full (stats.insertFailed++). The caller makes sure neither tuple
-   * is in the table already (`lookup`/`inUse`). State NONE, no flags; the timeout is the
-   * protocol's first one (TCP SYN_SENT, UDP unreplied, ICMP) until `update`.
+   * -1 when the table is full and early_drop found nothing to evict (stats.insertFailed++).
+   * The caller makes sure neither tuple is in the table already (`lookup`/`inUse`). State
+   * NONE, no flags; the timeout is the protocol's first one (TCP SYN_SENT, UDP unreplied,
+   * ICMP) until `update`. An entry evicted to make room is released first (`onRelease`,
+   * stats.earlyDrop), and its row is the new entry's.
    */
   create(
     proto: number, src: number, dst: number, sport: number, dport: number,
@@ -219,8 +234,11 @@ export class ConntrackTable {
       this.resize(Math.min(this.capacity, this.highWater * 2));
       e = this.highWater++;
     } else {
-      this.stats.insertFailed++;
-      return -1;
+      e = this.earlyDrop(hash5(proto, src >>> 0, dst >>> 0, sport, dport), now);
+      if (e < 0) {
+        this.stats.insertFailed++;
+        return -1;
+      }
     }
     const w = e * W;
     const r = this.row;
@@ -324,7 +342,7 @@ export class ConntrackTable {
 
   /** Deletes a live entry (onRelease first). */
   delete(entry: number): void {
-    if (this.isLive(entry)) this.release(entry, false);
+    if (this.isLive(entry)) this.release(entry, DELETED);
   }
 
   /** Deletes the unexpired entries matching `filter` and returns how many (expired matches are reclaimed, not counted). */
@@ -334,7 +352,7 @@ export class ConntrackTable {
     for (let e = 0; e < hw; e++) {
       if (!this.isLive(e) || !matchesFilter(this, e, filter)) continue;
       const expired = now > this.deadlineOf(e);
-      this.release(e, expired);
+      this.release(e, expired ? EXPIRED : DELETED);
       if (!expired) n++;
     }
     return n;
@@ -350,7 +368,7 @@ export class ConntrackTable {
       if (this.gcCursor >= hw) this.gcCursor = 0;
       const e = this.gcCursor++;
       if (this.isLive(e) && now > this.deadlineOf(e)) {
-        this.release(e, true);
+        this.release(e, EXPIRED);
         n++;
       }
     }
@@ -460,7 +478,38 @@ export class ConntrackTable {
     this.index = index;
   }
 
-  private release(e: number, expired: boolean): void {
+  /**
+   * Linux: early_drop. The table is full: frees a row near the new tuple's hash `h`. Looks at
+   * EVICTION_KEYS index keys from h's home slot on (Linux: the chains of NF_CT_EVICTION_RANGE
+   * buckets from the tuple's); an expired entry there is reclaimed (Linux's early_drop_list
+   * reclaims it too, but still drops the packet that found the table full: podwire lets it
+   * in), else the first entry that is not ASSURED is evicted (current Linux evicts every one
+   * of the first bucket that has one; this index has no buckets). Returns the freed row,
+   * taken off the free stack, or -1: nothing evictable in range. Runs only when the table is
+   * full; confirmed or not does not matter here: an entry is confirmed before its packet
+   * leaves the hooks, and one that never was belongs to a packet that died in between (in
+   * Linux it would have gone with it).
+   */
+  private earlyDrop(h: number, now: number): number {
+    const tab = this.index.tab;
+    const mask = this.index.mask;
+    const bytes = this.rowB;
+    const rowF = this.rowF;
+    let i = h & mask;
+    for (let k = 0, keys = 0; k <= mask && keys < EVICTION_KEYS; k++, i = (i + 1) & mask) {
+      const v = tab[i << 1]!;
+      if (v === -1) continue;
+      keys++;
+      const e = v >> 1;
+      if (now > rowF[e * 6 + F_DEADLINE]!) this.release(e, EXPIRED);
+      else if ((bytes[e * W * 4 + B_STATUS]! & CtStatus.Assured) === 0) this.release(e, EARLY_DROP);
+      else continue;
+      return this.freeStack[--this.top]!;
+    }
+    return -1;
+  }
+
+  private release(e: number, why: number): void {
     this.generation++;
     this.onRelease?.(e);
     this.index.remove(this.keyHash(e, CtDir.Original), e << 1);
@@ -468,7 +517,8 @@ export class ConntrackTable {
     this.rowB[e * W * 4 + B_STATUS] = 0;
     this.freeStack[this.top++] = e;
     this.live--;
-    if (expired) this.stats.expired++;
+    if (why === EXPIRED) this.stats.expired++;
+    else if (why === EARLY_DROP) this.stats.earlyDrop++;
     else this.stats.deleted++;
   }
 }

@@ -40,7 +40,8 @@
  * another entry has, the source port (ICMP: identifier) is remapped and the entry marked
  * SNAT with the source address unchanged (counter `port-remap`).
  *
- * Counters: NAT_HOOK_COUNTERS. Drop reasons: `conntrack-table-full`, `nat-port-exhausted`. Not an
+ * Counters: NAT_HOOK_COUNTERS. Drop reasons: `conntrack-table-full` (the table is full and
+ * early_drop found no entry to evict, see ConntrackTable.create), `nat-port-exhausted`. Not an
  * element: the builder registers it with the engine (`addCounted`, kind `conntrack`, name
  * `<node>/conntrack`) so that its drops reach the stats.
  * The policy contract (NatPolicy, DnatDecision, MARK_MASQ) lives in nat-policy.ts and is
