@@ -85,6 +85,7 @@ interface Stats {
   dropReasons: Record<string, number>;
   linkDrops: { link: string; drops: number }[];
   conntrack: Record<string, number>;
+  conntrackStats?: Record<string, { max: number; earlyDrop: number }>;
   interfaces: Record<string, { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number; rxDropped: number; txDropped: number }>;
 }
 
@@ -101,7 +102,11 @@ function renderStats(s: Stats, io: Io): void {
   for (const [r, n] of drops) io.out(`  ${c.red(r)} ${n}`);
   io.out(`link drops: ${s.engine.linkDrops} (full links), unconnected ports: ${s.engine.unconnectedDrops}`);
   for (const l of s.linkDrops) io.out(`  ${l.link}: ${l.drops}`);
-  io.out(`conntrack entries: ${Object.entries(s.conntrack).map(([n, v]) => `${n} ${v}`).join(', ') || 'none'}`);
+  const ct = (n: string, v: number): string => {
+    const st = s.conntrackStats?.[n];
+    return st === undefined ? `${n} ${v}` : `${n} ${v} of ${st.max} (early drops ${st.earlyDrop})`;
+  };
+  io.out(`conntrack entries: ${Object.entries(s.conntrack).map(([n, v]) => ct(n, v)).join(', ') || 'none'}`);
   io.out(`packet pool: ${s.pool.available} of ${s.pool.size} free, ${s.pool.exhausted} allocation failures; clock: ${s.clock}`);
 }
 
@@ -111,8 +116,9 @@ const stats: Command = {
   help: `usage: podwire stats [--json]
 
 Prints every interface's packet and byte counters, the drop reasons counted by the
-elements (bridges, namespaces, veths, tunnels, conntrack), drops at full links, the
-conntrack table sizes and the packet pool. --json prints the API's full answer, with
+elements (bridges, namespaces, veths, tunnels, conntrack, kube-proxy), drops at full links,
+the conntrack tables (entries of max, and early drops: entries evicted to make room, as
+conntrack -S counts them) and the packet pool. --json prints the API's full answer, with
 every element's counters.
 
 options:

@@ -120,7 +120,8 @@ function links(c: Cluster): Link[] {
 
 export function statsView(c: Cluster): Record<string, unknown> {
   const e = c.engine;
-  const elements = [...e.elements.entries()].map(([key, el]) => ({ name: key, kind: el.kind, counters: el.counters.toJSON(), drops: el.drops.toJSON() }));
+  // Elements and the drop owners that are not elements (netfilter hooks): every drop reason.
+  const elements = e.countedOwners().map(([key, el]) => ({ name: key, kind: el.kind, counters: el.counters.toJSON(), drops: el.drops.toJSON() }));
   const interfaces: Record<string, unknown> = {};
   for (const n of c.nodes.values()) for (const i of n.root.interfaces()) interfaces[`${n.plan.name}/${i.name}`] = (i.toJSON() as { counters: unknown }).counters;
   for (const p of c.pods.values()) for (const i of p.ns.interfaces()) interfaces[`${p.ns.name}/${i.name}`] = (i.toJSON() as { counters: unknown }).counters;
@@ -129,7 +130,12 @@ export function statsView(c: Cluster): Record<string, unknown> {
   const dropReasons: Record<string, number> = {};
   for (const el of elements) for (const [r, v] of Object.entries(el.drops)) dropReasons[r] = (dropReasons[r] ?? 0) + v;
   const conntrack: Record<string, number> = {};
-  for (const [node, t] of c.services.conntrack) conntrack[node] = t.count;
+  // Per node, as `conntrack -S` and /proc/sys/net/netfilter/nf_conntrack_{count,max}.
+  const conntrackStats: Record<string, Record<string, number>> = {};
+  for (const [node, t] of c.services.conntrack) {
+    conntrack[node] = t.count;
+    conntrackStats[node] = { entries: t.count, max: t.capacity, ...t.stats };
+  }
   return {
     clock: e.clock.kind,
     now: e.now(),
@@ -138,6 +144,7 @@ export function statsView(c: Cluster): Record<string, unknown> {
     dropReasons,
     linkDrops: dropping,
     conntrack,
+    conntrackStats,
     interfaces,
     elements,
   };

@@ -37,6 +37,18 @@ export class Counters {
   }
 }
 
+/**
+ * What counts packets and drops under a name: every element, and the few owners of drop
+ * reasons that are not elements (a namespace's netfilter hooks). The engine lists them all
+ * (`Engine.countedOwners`), so the stats view sees every drop reason.
+ */
+export interface Counted {
+  readonly name: string;
+  readonly kind: string;
+  readonly counters: Counters;
+  readonly drops: Counters;
+}
+
 /** Builds the index object of a closed list of names: `indexOf(['a-b','c'])` -> `{ 'a-b': 0, c: 1 }`. */
 export function indexOf<const T extends readonly string[]>(names: T): { readonly [K in T[number]]: number } {
   const out: Record<string, number> = {};

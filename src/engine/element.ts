@@ -6,11 +6,11 @@
  * reason) every packet it takes (Snabb's rule).
  */
 import type { Packet } from './packet.js';
-import type { Counters } from './counters.js';
+import type { Counted, Counters } from './counters.js';
 import type { Engine } from './engine.js';
 import { Link } from './link.js';
 
-export interface Element {
+export interface Element extends Counted {
   /** Unique within the engine, e.g. `node1/cbr0`. */
   readonly name: string;
   /** The noun: `bridge`, `veth`, `netns`, `vxlan`, ... */

@@ -141,6 +141,25 @@ describe('drops and traces', () => {
     expect(e.trace.hops(t)).toEqual([{ node: 'node1', netns: 'root', device: 'x', action: 'drop', detail: { reason: 'bad-thing' } }]);
     expect(e.pool.available).toBe(4);
   });
+
+  it('lists drop owners that are not elements next to the elements; one that drops unregistered is listed from its first drop', () => {
+    const e = new Engine({ pool: { size: 4 } });
+    const el = e.add(new Dropper(e));
+    const where = { node: 'node1', netns: 'root', device: '' };
+    const hooks = e.addCounted({ name: 'node1/conntrack', kind: 'conntrack', counters: new Counters([]), drops: new Counters(['table-full']) });
+    expect(() => e.addCounted({ ...hooks })).toThrow(/"node1\/conntrack" exists/);
+    const stray = { name: 'node2/conntrack', kind: 'conntrack', counters: new Counters([]), drops: new Counters(['table-full']) };
+    expect(e.countedOwners().map(([k]) => k)).toEqual(['dropper', 'node1/conntrack']);
+    e.dropCounted(e.pool.alloc()!, hooks, 0, where);
+    e.dropCounted(e.pool.alloc()!, stray, 0, where);
+    e.dropCounted(e.pool.alloc()!, stray, 0, where);
+    expect(e.countedOwners()).toEqual([['dropper', el], ['node1/conntrack', hooks], ['node2/conntrack', stray]]);
+    expect(stray.drops.get('table-full')).toBe(2);
+    expect(e.firstDrops).toEqual([{ element: 'node1/conntrack', reason: 'table-full' }, { element: 'node2/conntrack', reason: 'table-full' }]);
+    expect(e.pool.available).toBe(4);
+    e.removeCounted(hooks);
+    expect(e.countedOwners().map(([k]) => k)).toEqual(['dropper', 'node2/conntrack']);
+  });
 });
 
 describe('Rng and clocks', () => {

@@ -1,18 +1,22 @@
 /**
  * The engine: the context every element gets. It owns the packet pool, the scheduler,
  * the clock (virtual until a real device needs wall time), the seeded RNG, the trace
- * recorder and the element registry (per instance: no module-level state).
+ * recorder and the registries (per instance: no module-level state): elements, and the
+ * owners of drop reasons that are not elements (`addCounted`: a node's conntrack/NAT hooks,
+ * kube-proxy's filter). `countedOwners()` lists both: what the stats view reads.
  *
- * Drops go through `drop()`: the packet is freed, the element's drop-reason counter is
- * incremented, a traced packet gets a `drop` hop, and the first occurrence of each
- * (element, reason) is reported to `onFirstDrop` (logging per packet is not allowed).
+ * Drops go through `drop()` (an element) or `dropCounted()` (another owner): the packet is
+ * freed, the owner's drop-reason counter is incremented, a traced packet gets a `drop` hop,
+ * and the first occurrence of each (owner, reason) is reported to `onFirstDrop` (logging
+ * per packet is not allowed). An owner that drops before anyone registered it is registered
+ * then (on that first occurrence, off the hot path): no counted drop stays out of the stats.
  */
 import { PacketPool, type Packet, type PoolOptions } from './packet.js';
 import { Scheduler } from './scheduler.js';
 import { VirtualClock, WallClock, type Clock } from './clock.js';
 import { Rng } from './rng.js';
 import { TraceRecorder, type Where } from './trace.js';
-import type { Counters } from './counters.js';
+import type { Counted, Counters } from './counters.js';
 import type { Element, OutPort } from './element.js';
 import type { Link } from './link.js';
 
@@ -33,6 +37,8 @@ export class Engine {
   readonly rng: Rng;
   readonly trace = new TraceRecorder();
   readonly elements = new Map<string, Element>();
+  /** Owners of counters and drop reasons that are not elements, by name. */
+  readonly counted = new Map<string, Counted>();
   /** Drops that happened outside any element's list (full links, unconnected ports). */
   linkDrops = 0;
   unconnectedDrops = 0;
@@ -80,6 +86,23 @@ export class Engine {
     if (this.elements.get(key) === el) this.elements.delete(key);
   }
 
+  /** Registers an owner of drop reasons that is not an element (its name must be unique). */
+  addCounted<C extends Counted>(c: C): C {
+    const had = this.counted.get(c.name);
+    if (had !== undefined && had !== c) throw new Error(`counted "${c.name}" exists`);
+    this.counted.set(c.name, c);
+    return c;
+  }
+
+  removeCounted(c: Counted): void {
+    if (this.counted.get(c.name) === c) this.counted.delete(c.name);
+  }
+
+  /** Everything that counts, by registry key: the elements, then the other owners (cold: stats). */
+  countedOwners(): [string, Counted][] {
+    return [...this.elements.entries(), ...this.counted.entries()];
+  }
+
   runUntilIdle(): number {
     return this.scheduler.runUntilIdle();
   }
@@ -98,9 +121,13 @@ export class Engine {
     this.pool.free(p);
   }
 
-  /** A drop counted by something that is not an element (a table, an app). */
-  dropCounted(p: Packet, owner: string, drops: Counters, reason: number, where: Where): void {
-    if (drops.values[reason] === 0) this.firstDrop(owner, drops, reason);
+  /** A drop counted by an owner that is not an element (netfilter hooks); see `addCounted`. */
+  dropCounted(p: Packet, owner: Counted, reason: number, where: Where): void {
+    const drops = owner.drops;
+    if (drops.values[reason] === 0) {
+      if (!this.counted.has(owner.name)) this.counted.set(owner.name, owner);
+      this.firstDrop(owner.name, drops, reason);
+    }
     drops.values[reason]!++;
     if (p.trace !== 0) this.trace.hop(p.trace, where, 'drop', { reason: drops.names[reason] });
     this.pool.free(p);

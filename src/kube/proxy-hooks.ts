@@ -10,14 +10,15 @@
  * port unreachable (REJECT's default), and the packet is dropped under the proxy's reason,
  * with a `dnat` hop that says why (detail.reason) before the `drop` hop.
  *
- * Drop reasons: `no-endpoints`, `no-local-endpoints` (PROXY_DROPS).
+ * Drop reasons: `no-endpoints`, `no-local-endpoints` (PROXY_DROPS); registered with the
+ * engine as `<node>/kube-proxy` (kind `kube-proxy`, not an element) by the builder.
  *
  * BridgedHooks: the same hooks as the bridge calls them for frames it switches between two
  * pods (br_netfilter, see src/net/bridge.ts). conntrack runs as for routed packets, but its
  * hops stay out of the trace unless it rewrote the packet: journey 1 reads as the bridge
  * story, and a same-node service reply shows its `un-dnat` hop.
  */
-import { Counters } from '../engine/counters.js';
+import { Counters, type Counted } from '../engine/counters.js';
 import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
 import type { Engine } from '../engine/engine.js';
 import type { Packet } from '../engine/packet.js';
@@ -30,7 +31,9 @@ import { PROXY_DROPS, type ServiceProxy } from './service-proxy.js';
 const ICMP_UNREACH = 3;
 const ICMP_PORT_UNREACH = 3;
 
-export class ProxyHooks implements PacketHooks {
+export class ProxyHooks implements PacketHooks, Counted {
+  readonly kind = 'kube-proxy';
+  readonly counters = new Counters([]);
   readonly drops = new Counters(PROXY_DROPS);
   readonly name: string;
 
@@ -74,7 +77,7 @@ export class ProxyHooks implements PacketHooks {
     if (p.trace !== 0 && this.proxy.rejectDetail !== null) this.engine.trace.hop(p.trace, this.where, 'dnat', this.proxy.rejectDetail);
     const nif = inIf > 0 ? this.root.ifaceAt(inIf) : null;
     if (nif !== null) this.root.icmpError(p, l3, ICMP_UNREACH, ICMP_PORT_UNREACH, 0, nif);
-    this.engine.dropCounted(p, this.name, this.drops, reason, this.where);
+    this.engine.dropCounted(p, this, reason, this.where);
     return Verdict.Stolen;
   }
 }

@@ -79,7 +79,8 @@ export class ServiceController {
         capacity: cfg.conntrack.max, timeouts: cfg.conntrack.timeouts === 'kube-proxy' ? KUBE_PROXY_TIMEOUTS : LINUX_TIMEOUTS,
       });
       const where = { node: name, netns: 'root', device: cfg.proxyMode };
-      const hooks = new ProxyHooks(c.engine, where, node.root, new NatHooks(c.engine, where, table, proxy), proxy);
+      const nat = c.engine.addCounted(new NatHooks(c.engine, where, table, proxy));
+      const hooks = c.engine.addCounted(new ProxyHooks(c.engine, where, node.root, nat, proxy));
       node.root.hooks = hooks;
       const br = node.root.iface(node.plan.bridge);
       if (br !== undefined) node.bridge.netfilter = new BridgedHooks(c.engine, { ...where, device: node.plan.bridge }, hooks, br.ifindex);

@@ -66,7 +66,7 @@ export interface ShardStats {
   unconnectedDrops: number;
   /** Per peer: the ring written to it and the ring read from it. */
   rings: { peer: number; tx: RingStats; rx: RingStats }[];
-  /** Elements with a non-zero counter or drop, by registry key. */
+  /** Elements (and drop owners that are not elements: Engine.countedOwners) with a non-zero counter or drop, by registry key. */
   elements: Record<string, ElementStats>;
   /** UDP sinks (`pod:port`) -> datagrams counted. */
   sinks: Record<string, number>;

@@ -244,7 +244,7 @@ export class Shard {
   stats(): ShardStats {
     const e = this.cluster.engine;
     const elements: Record<string, ElementStats> = {};
-    for (const [key, el] of e.elements) {
+    for (const [key, el] of e.countedOwners()) {
       const counters = el.counters.toJSON();
       const drops = el.drops.toJSON();
       if (Object.keys(counters).length + Object.keys(drops).length > 0) elements[key] = { kind: el.kind, counters, drops };

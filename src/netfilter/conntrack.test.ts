@@ -6,6 +6,7 @@ import {
 } from './conntrack.js';
 import { conntrackSummary } from './conntrack-dump.js';
 import { tcpNextState, TCP_IG, TCP_IV } from './conntrack-tcp.js';
+import { hash5 } from './conntrack-index.js';
 
 const TCP = 6, UDP = 17, ICMP = 1;
 const SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04, PSH = 0x08;
@@ -215,7 +216,7 @@ describe('ConntrackTable: TCP states and timeouts', () => {
 });
 
 describe('ConntrackTable: UDP and ICMP', () => {
-  it('UDP: unreplied 30 s; the first reply makes it SEEN_REPLY + ASSURED with 120 s', () => {
+  it('UDP: unreplied 30 s; SEEN_REPLY on the first reply; ASSURED and 120 s for traffic 2 s after creation', () => {
     const t = new ConntrackTable({ capacity: 4 });
     const e = t.create(UDP, CLIENT, VIP, 5353, 53, EP, CLIENT, 53, 5353, 0);
     t.update(e, O, 0, 0);
@@ -226,12 +227,30 @@ describe('ConntrackTable: UDP and ICMP', () => {
     const f = t.create(UDP, CLIENT, VIP, 5353, 53, EP, CLIENT, 53, 5353, 100 * S);
     t.update(f, O, 0, 100 * S);
     t.update(f, R, 0, 101 * S);
-    expect(t.status(f) & (CtStatus.SeenReply | CtStatus.Assured)).toBe(CtStatus.SeenReply | CtStatus.Assured);
-    expect(t.timeoutLeft(f, 101 * S)).toBe(120);
+    // Linux nf_conntrack_udp_packet: the reply refreshes the unreplied timeout; SEEN_REPLY is set after it.
+    expect(t.status(f) & (CtStatus.SeenReply | CtStatus.Assured)).toBe(CtStatus.SeenReply);
+    expect(t.timeoutLeft(f, 101 * S)).toBe(30);
+    t.update(f, O, 0, 102 * S); // not after stream_ts (creation + 2 s): still 30 s, not ASSURED
+    expect(t.status(f) & CtStatus.Assured).toBe(0);
+    expect(t.deadlineOf(f)).toBe(132 * S);
     t.update(f, O, 0, 110 * S);
+    expect(t.status(f) & (CtStatus.SeenReply | CtStatus.Assured)).toBe(CtStatus.SeenReply | CtStatus.Assured);
     expect(t.deadlineOf(f)).toBe(230 * S);
     expect(t.lookup(UDP, EP, CLIENT, 53, 5353, 230 * S)).toBe((f << 1) | 1);
     expect(t.lookup(UDP, EP, CLIENT, 53, 5353, 230 * S + 1)).toBe(-1);
+  });
+
+  it('UDP: a request and its answer (a DNS lookup) never become ASSURED', () => {
+    const t = new ConntrackTable({ capacity: 4 });
+    const e = t.create(UDP, CLIENT, VIP, 5353, 53, EP, CLIENT, 53, 5353, 0);
+    t.update(e, O, 0, 0);
+    t.update(e, R, 0, 5 * S); // a slow answer, after the 2 s: the packet still sees no SEEN_REPLY
+    expect(t.status(e) & (CtStatus.SeenReply | CtStatus.Assured)).toBe(CtStatus.SeenReply);
+    expect(t.timeoutLeft(e, 5 * S)).toBe(30);
+    expect(t.dump(5 * S)).not.toContain('[ASSURED]');
+    t.update(e, R, 0, 6 * S); // a second answer, after the 2 s: a stream
+    expect(t.dump(6 * S)).toContain('[ASSURED]');
+    expect(t.timeoutLeft(e, 6 * S)).toBe(120);
   });
 
   it('ICMP echo: 30 s, the reply sets SEEN_REPLY but never ASSURED', () => {
@@ -267,9 +286,13 @@ describe('ConntrackTable: index, capacity, deletion', () => {
     expect(t.lookup(TCP, CLIENT, VIP, 40000, 80, 0)).toBe(e << 1);
   });
 
-  it('table full: a new entry fails and is counted, existing entries carry on', () => {
+  it('table full (of ASSURED entries): a new entry fails and is counted, existing entries carry on', () => {
     const t = new ConntrackTable({ capacity: 4 });
-    for (let i = 0; i < 4; i++) expect(t.create(UDP, CLIENT, VIP, 1000 + i, 53, EP, CLIENT, 53, 1000 + i, 0)).toBe(i);
+    for (let i = 0; i < 4; i++) {
+      expect(t.create(UDP, CLIENT, VIP, 1000 + i, 53, EP, CLIENT, 53, 1000 + i, 0)).toBe(i);
+      t.update(i, R, 0, 0);
+      t.update(i, O, 0, 3 * S); // a UDP stream: ASSURED, early_drop leaves it alone
+    }
     expect(t.create(UDP, CLIENT, VIP, 2000, 53, EP, CLIENT, 53, 2000, 0)).toBe(-1);
     expect(t.stats.insertFailed).toBe(1);
     expect(t.count).toBe(4);
@@ -344,6 +367,8 @@ describe('ConntrackTable: index, capacity, deletion', () => {
     );
     fc.assert(fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
       const t = new ConntrackTable({ capacity: 24 });
+      const released: number[] = [];
+      t.onRelease = (e) => released.push(e);
       const model = new Map<string, number>(); // key -> entry << 1 | dir
       const tuples = new Map<number, [string, string]>();
       const key = (s: number, d: number, sp: number, dp: number): string => `${s}|${d}|${sp}|${dp}`;
@@ -352,8 +377,13 @@ describe('ConntrackTable: index, capacity, deletion', () => {
           const ok = key(o.a, o.b, o.c, 80);
           const rk = key(o.b + 100, o.a, o.d, o.c);
           if (model.has(ok) || model.has(rk)) continue; // the caller's contract: tuples unique
+          released.length = 0;
           const e = t.create(TCP, o.a, o.b, o.c, 80, o.b + 100, o.a, o.d, o.c, 0);
-          if (tuples.size === 24) { expect(e).toBe(-1); continue; }
+          if (tuples.size === 24) { // full: early_drop evicts one (none is ASSURED), the new one takes its row
+            expect(released).toEqual([e]);
+            for (const k of tuples.get(e)!) model.delete(k);
+            tuples.delete(e);
+          } else expect(released).toEqual([]);
           expect(e).toBeGreaterThanOrEqual(0);
           model.set(ok, e << 1);
           model.set(rk, (e << 1) | 1);
@@ -397,7 +427,9 @@ describe('ConntrackTable: index, capacity, deletion', () => {
     let wrong = 0;
     for (let k = 0; k < cap; k++) if (t.create(UDP, 0x0a000000 + k, VIP, 1024, 53, EP, 0x0a000000 + k, 53, 1024, 0) !== k) wrong++;
     expect(wrong).toBe(0);
-    expect(t.create(UDP, CLIENT, VIP, 1, 2, EP, CLIENT, 2, 1, 0)).toBe(-1);
+    expect(t.create(UDP, CLIENT, VIP, 1, 2, EP, CLIENT, 2, 1, 0)).toBeGreaterThanOrEqual(0); // full: early_drop made room
+    expect(t.stats.earlyDrop).toBe(1);
+    expect(t.count).toBe(cap);
     const measured = (process.memoryUsage().arrayBuffers - before) / t.capacity;
     console.log(`conntrack at 1M live entries: ${t.byteSize / t.capacity} bytes/entry held, ${measured.toFixed(1)} bytes/entry measured (arrayBuffers)`);
     expect(t.allocated).toBe(cap);
@@ -412,7 +444,10 @@ describe('ConntrackTable: index, capacity, deletion', () => {
       fc.array(fc.tuple(fc.boolean(), fc.nat()), { minLength: 1, maxLength: 3000 }),
       (cap, ops) => {
         const t = new ConntrackTable({ capacity: cap });
-        // Naive model: a fixed array of `cap` slots handed out lowest-fresh-first, released ones LIFO.
+        // Naive model: a fixed array of `cap` slots handed out lowest-fresh-first, released ones LIFO;
+        // in a full table (every entry unreplied) early_drop evicts one and the new entry takes its row.
+        const evicted: number[] = [];
+        t.onRelease = (e) => evicted.push(e);
         const free: number[] = [];
         let fresh = 0;
         const live = new Map<number, number>(); // entry -> source address
@@ -421,9 +456,17 @@ describe('ConntrackTable: index, capacity, deletion', () => {
           if (add || live.size === 0) {
             const src = 0x0a000000 + serial++;
             const want = free.length > 0 ? free.pop()! : fresh < cap ? fresh++ : -1;
+            evicted.length = 0;
             const e = t.create(UDP, src, VIP, 1000, 53, EP, src, 53, 1000, 0);
-            expect(e).toBe(want);
-            if (e >= 0) live.set(e, src);
+            if (want >= 0) {
+              expect(e).toBe(want);
+              expect(evicted).toEqual([]);
+            } else {
+              expect(evicted).toHaveLength(1);
+              expect(e).toBe(evicted[0]);
+              expect(live.has(e)).toBe(true);
+            }
+            live.set(e, src);
           } else {
             const e = [...live.keys()][pick % live.size]!;
             t.delete(e);
@@ -440,6 +483,128 @@ describe('ConntrackTable: index, capacity, deletion', () => {
         expect(t.probeStats().keys).toBe(2 * live.size);
       },
     ), { numRuns: 60 });
+  });
+});
+
+/** An ASSURED TCP connection CLIENT:sport -> VIP:80 (handshake done), DNATed to EP:8080. */
+function assuredTcp(t: ConntrackTable, sport: number, now = 0): number {
+  const e = t.create(TCP, CLIENT, VIP, sport, 80, EP, CLIENT, 8080, sport, now);
+  expect(e).toBeGreaterThanOrEqual(0);
+  t.update(e, O, SYN, now);
+  t.update(e, R, SYN | ACK, now);
+  t.update(e, O, ACK, now);
+  expect(t.status(e) & CtStatus.Assured).toBe(CtStatus.Assured);
+  return e;
+}
+
+/** An unreplied UDP flow CLIENT:sport -> VIP:53 (reply from EP:53). */
+function unrepliedUdp(t: ConntrackTable, sport: number, now = 0): number {
+  const e = t.create(UDP, CLIENT, VIP, sport, 53, EP, CLIENT, 53, sport, now);
+  if (e >= 0) t.update(e, O, 0, now);
+  return e;
+}
+
+/** The index's home slot of a tuple (slots: probeStats().slots, a power of two). */
+function homeSlot(t: ConntrackTable, proto: number, src: number, dst: number, sport: number, dport: number): number {
+  return hash5(proto, src >>> 0, dst >>> 0, sport, dport) & (t.probeStats().slots - 1);
+}
+
+describe('ConntrackTable: early_drop when the table is full (Linux nf_conntrack_core.c)', () => {
+  it('a full table of unreplied entries: the new entry evicts one and is counted as early_drop, not as a failure', () => {
+    const t = new ConntrackTable({ capacity: 16 });
+    for (let i = 0; i < 16; i++) expect(unrepliedUdp(t, 1000 + i)).toBe(i);
+    const released: number[] = [];
+    t.onRelease = (e) => released.push(e);
+    const e = unrepliedUdp(t, 2000, 1);
+    expect(e).toBeGreaterThanOrEqual(0);
+    expect(released).toEqual([e]); // the evicted entry's number is the new one's (the row is reused)
+    expect(t.stats).toMatchObject({ earlyDrop: 1, insertFailed: 0, deleted: 0, expired: 0 });
+    expect(t.count).toBe(16);
+    const found = Array.from({ length: 16 }, (_, i) => t.lookup(UDP, CLIENT, VIP, 1000 + i, 53, 1)).filter((v) => v >= 0);
+    expect(found).toHaveLength(15);
+    expect(t.lookup(UDP, CLIENT, VIP, 2000, 53, 1)).toBe(e << 1);
+    expect(t.lookup(UDP, EP, CLIENT, 53, 2000, 1)).toBe((e << 1) | 1);
+    expect(t.probeStats().keys).toBe(32);
+  });
+
+  it('a full table of ASSURED entries: the new entry is refused (table full) and nothing is evicted', () => {
+    const t = new ConntrackTable({ capacity: 16 });
+    for (let i = 0; i < 8; i++) assuredTcp(t, 40000 + i);
+    for (let i = 0; i < 8; i++) { // UDP streams: a reply, then traffic 3 s later
+      const e = unrepliedUdp(t, 1000 + i);
+      t.update(e, R, 0, 0);
+      t.update(e, O, 0, 3 * S);
+      expect(t.status(e) & CtStatus.Assured).toBe(CtStatus.Assured);
+    }
+    const released: number[] = [];
+    t.onRelease = (e) => released.push(e);
+    expect(unrepliedUdp(t, 2000, 3 * S)).toBe(-1);
+    expect(t.create(TCP, CLIENT, VIP, 50000, 80, EP, CLIENT, 8080, 50000, 3 * S)).toBe(-1);
+    expect(released).toEqual([]);
+    expect(t.stats).toMatchObject({ earlyDrop: 0, insertFailed: 2 });
+    expect(t.count).toBe(16);
+  });
+
+  it('SYN_SENT, SYN_RECV and ICMP entries are not ASSURED: a SYN flood cannot lock established connections out', () => {
+    const t = new ConntrackTable({ capacity: 4 });
+    const est = assuredTcp(t, 40000);
+    const half = t.create(TCP, CLIENT, VIP, 40001, 80, EP, CLIENT, 8080, 40001, 0);
+    t.update(half, O, SYN, 0);
+    t.update(half, R, SYN | ACK, 0); // SYN_RECV, SEEN_REPLY, not ASSURED
+    const syn = t.create(TCP, CLIENT, VIP, 40002, 80, EP, CLIENT, 8080, 40002, 0);
+    t.update(syn, O, SYN, 0);
+    const ping = t.create(ICMP, CLIENT, EP, 7, 8 << 8, EP, CLIENT, 7, 0, 0);
+    t.update(ping, O, 0, 0);
+    t.update(ping, R, 0, 0);
+    for (let k = 0; k < 3; k++) expect(t.create(TCP, CLIENT, VIP, 41000 + k, 80, EP, CLIENT, 8080, 41000 + k, 1)).toBeGreaterThanOrEqual(0);
+    expect(t.stats.earlyDrop).toBe(3);
+    expect(t.lookup(TCP, CLIENT, VIP, 40000, 80, 1)).toBe(est << 1); // the ASSURED one survived
+    expect(t.count).toBe(4);
+  });
+
+  it('an expired entry in range is reclaimed for the new one (counted expired, not early_drop)', () => {
+    const t = new ConntrackTable({ capacity: 16 });
+    for (let i = 0; i < 16; i++) unrepliedUdp(t, 1000 + i); // 30 s each
+    expect(unrepliedUdp(t, 2000, 31 * S)).toBeGreaterThanOrEqual(0);
+    expect(t.stats).toMatchObject({ earlyDrop: 0, expired: 1, insertFailed: 0 });
+  });
+
+  it('looks only near the new tuple\'s hash: an unassured entry out of range is not evicted, one in range is', () => {
+    const t = new ConntrackTable({ capacity: 64 });
+    const victim = unrepliedUdp(t, 1000);
+    for (let i = 0; i < 63; i++) assuredTcp(t, 40000 + i);
+    const slots = t.probeStats().slots;
+    const homes = [homeSlot(t, UDP, CLIENT, VIP, 1000, 53), homeSlot(t, UDP, EP, CLIENT, 53, 1000)];
+    const dist = (a: number, b: number): number => Math.min((a - b + slots) % slots, (b - a + slots) % slots);
+    let far = -1, near = -1;
+    for (let sp = 20000; (far < 0 || near < 0) && sp < 60000; sp++) {
+      const h = homeSlot(t, UDP, CLIENT, VIP, sp, 53);
+      if (far < 0 && homes.every((v) => dist(h, v) >= slots / 4)) far = sp;
+      if (near < 0 && h === homes[0]) near = sp;
+    }
+    expect(far > 0 && near > 0).toBe(true);
+    expect(unrepliedUdp(t, far, 1)).toBe(-1); // an unassured entry exists, but not in range
+    expect(t.stats).toMatchObject({ earlyDrop: 0, insertFailed: 1 });
+    expect(t.lookup(UDP, CLIENT, VIP, 1000, 53, 1)).toBe(victim << 1);
+    expect(unrepliedUdp(t, near, 1)).toBe(victim);
+    expect(t.stats.earlyDrop).toBe(1);
+    expect(t.lookup(UDP, CLIENT, VIP, 1000, 53, 1)).toBe(-1);
+  });
+
+  it('the eviction range is bounded: with one unassured entry among 4096, few new tuples find it', () => {
+    const t = new ConntrackTable({ capacity: 4096 });
+    unrepliedUdp(t, 1000);
+    for (let i = 0; i < 4095; i++) assuredTcp(t, 10000 + i);
+    const attempts = 4000;
+    let evicted = 0;
+    for (let k = 0; k < attempts; k++) if (unrepliedUdp(t, 20000 + k, 1) >= 0) evicted++;
+    // Linux scans 8 buckets (about 16 keys at its default nf_conntrack_max = buckets); a whole-table
+    // scan would evict on every attempt. 16 of 8192 keys near the hash: about 2 x 16 / 8192 per try.
+    expect(t.stats.earlyDrop).toBe(evicted);
+    expect(t.stats.insertFailed).toBe(attempts - evicted);
+    expect(evicted).toBeGreaterThan(0);
+    expect(evicted).toBeLessThan(attempts / 20);
+    expect(t.count).toBe(4096);
   });
 });
 
@@ -498,6 +663,7 @@ describe('ConntrackTable: lookup against a model', () => {
       const model = new Map<string, number>(); // tuple -> entry << 1 | dir
       const key = (p: number, s: number, d: number, sp: number, dp: number): string => `${p}/${s}/${d}/${sp}/${dp}`;
       const dropEntry = (e: number): void => { for (const [k, v] of model) if (v >> 1 === e) model.delete(k); };
+      t.onRelease = dropEntry; // deletes, and early_drop's evictions once the table is full
       let looks = 0, hits = 0;
       for (const o of ops) {
         if (o.k === 'lookup') {

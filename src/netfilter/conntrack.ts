@@ -16,6 +16,7 @@
  *   word 3..5   reply src, dst, sport << 16 | dport
  *   word 6      bytes: protocol, TCP state, status bits (CtStatus), NAT bits (NatFlag)
  *   word 7, 8   mark, tag
+ *   word 9      UDP stream_ts: creation + 2 s (uint32 ms, compared as Linux's time_after)
  *   word 10-11  deadline (float64, ms)
  *
  * plus a free stack (Int32Array) and the index (conntrack-index.ts: value/hash pairs in
@@ -37,13 +38,21 @@
  * tuple (B, A, id, 0 << 8): request and reply are told apart as Linux tells them by type.
  *
  * Protocols: TCP (state machine in conntrack-tcp.ts), UDP, ICMP; any other protocol is
- * tracked like UDP. UDP: an entry is UNREPLIED (30 s) until the first packet in the reply
- * direction, which sets SEEN_REPLY and ASSURED and the stream timeout (120 s) from then on.
- * (Linux >= 5.x only moves to the stream timeout and ASSURED when traffic is still seen
- * 2 s after the entry was created; podwire does it on the first reply.)
+ * tracked like UDP. UDP, as Linux's nf_conntrack_udp_packet: every packet refreshes the
+ * unreplied timeout (30 s) until the first reply, which sets SEEN_REPLY (after the packet,
+ * as nf_conntrack_in does); a packet with SEEN_REPLY set that comes more than 2 s after the
+ * entry was created (stream_ts) makes it a stream: ASSURED, and the stream timeout (120 s)
+ * from then on. A request and its answer (a DNS lookup) never become ASSURED.
+ * ASSURED, TCP: see `update`; ICMP: never.
  *
- * Stats: searched, found, inserted, insertFailed (table full), expired, deleted, invalid
- * (TCP packets that fit no transition).
+ * Table full, Linux's early_drop (nf_conntrack_core.c, `__nf_conntrack_alloc`): a new entry
+ * in a full table evicts an entry that is not ASSURED near its own hash before it is refused:
+ * see `create`. ASSURED connections are what it protects from a flood of new ones.
+ *
+ * Stats (as `conntrack -S`): searched, found, inserted, insertFailed (table full: nothing
+ * evictable in range; Linux counts this packet as `drop`), earlyDrop (entries evicted for a
+ * new one, Linux's `early_drop`), expired, deleted, invalid (TCP packets that fit no
+ * transition).
  */
 
 import { TcpFlag } from '../wire/tcp.js';
@@ -69,18 +78,27 @@ const ICMP = 1;
 
 /** Row layout, in 32-bit words (see the header). */
 const W = 12;
-const O_SRC = 0, O_DST = 1, O_PORTS = 2, R_SRC = 3, R_DST = 4, R_PORTS = 5, MARK = 7, TAG = 8;
+const O_SRC = 0, O_DST = 1, O_PORTS = 2, R_SRC = 3, R_DST = 4, R_PORTS = 5, MARK = 7, TAG = 8, STREAM = 9;
 /** Byte offsets within a row (word 6). */
 const B_PROTO = 24, B_STATE = 25, B_STATUS = 26, B_NAT = 27;
 /** Float64 index of the deadline within a row (byte 40). */
 const F_DEADLINE = 5;
 /** Rows a table starts with (see `allocated`). */
 const INITIAL_ROWS = 256;
+/** UDP: traffic this long after the first packet, with a reply seen, is a stream (Linux: stream_ts = 2 * HZ). */
+const UDP_STREAM_AFTER_MS = 2000;
+/**
+ * Index keys early_drop looks at from the new tuple's home slot. Linux: NF_CT_EVICTION_RANGE
+ * (8) hash buckets, two keys each on average at its default nf_conntrack_max (= buckets).
+ */
+const EVICTION_KEYS = 16;
+/** Why an entry is released (the stat it counts under). */
+const DELETED = 0, EXPIRED = 1, EARLY_DROP = 2;
 
 export class ConntrackTable {
   readonly capacity: number;
   readonly timeouts: Readonly<ConntrackTimeouts>;
-  readonly stats = { searched: 0, found: 0, inserted: 0, insertFailed: 0, expired: 0, deleted: 0, invalid: 0 };
+  readonly stats = { searched: 0, found: 0, inserted: 0, insertFailed: 0, earlyDrop: 0, expired: 0, deleted: 0, invalid: 0 };
   /**
    * Moves whenever a tuple stops leading to the entry it led to (an entry released, a reply
    * tuple changed): a caller that remembers `lookup` answers (NatHooks' flow cache) checks it.
@@ -159,7 +177,7 @@ export class ConntrackTable {
     this.stats.searched++;
     const e = v >> 1;
     if (now > this.rowF[e * 6 + F_DEADLINE]!) {
-      this.release(e, true);
+      this.release(e, EXPIRED);
       return -1;
     }
     this.stats.found++;
@@ -178,7 +196,7 @@ export class ConntrackTable {
       const v = res[i]!;
       if (v < 0) continue;
       if (now > this.rowF[(v >> 1) * 6 + F_DEADLINE]!) {
-        this.release(v >> 1, true);
+        this.release(v >> 1, EXPIRED);
         res[i] = -1;
       } else found++;
     }
@@ -191,7 +209,7 @@ export class ConntrackTable {
     const v = this.find(proto, src, dst, sport, dport);
     if (v < 0) return false;
     if (now > this.rowF[(v >> 1) * 6 + F_DEADLINE]!) {
-      this.release(v >> 1, true);
+      this.release(v >> 1, EXPIRED);
       return false;
     }
     return true;
@@ -199,9 +217,11 @@ export class ConntrackTable {
 
   /**
    * Creates an entry: original tuple as seen, reply tuple as given. Returns the entry, or
-   * -1 when the table is full (stats.insertFailed++). The caller makes sure neither tuple
-   * is in the table already (`lookup`/`inUse`). State NONE, no flags; the timeout is the
-   * protocol's first one (TCP SYN_SENT, UDP unreplied, ICMP) until `update`.
+   * -1 when the table is full and early_drop found nothing to evict (stats.insertFailed++).
+   * The caller makes sure neither tuple is in the table already (`lookup`/`inUse`). State
+   * NONE, no flags; the timeout is the protocol's first one (TCP SYN_SENT, UDP unreplied,
+   * ICMP) until `update`. An entry evicted to make room is released first (`onRelease`,
+   * stats.earlyDrop), and its row is the new entry's.
    */
   create(
     proto: number, src: number, dst: number, sport: number, dport: number,
@@ -214,8 +234,11 @@ export class ConntrackTable {
       this.resize(Math.min(this.capacity, this.highWater * 2));
       e = this.highWater++;
     } else {
-      this.stats.insertFailed++;
-      return -1;
+      e = this.earlyDrop(hash5(proto, src >>> 0, dst >>> 0, sport, dport), now);
+      if (e < 0) {
+        this.stats.insertFailed++;
+        return -1;
+      }
     }
     const w = e * W;
     const r = this.row;
@@ -227,6 +250,7 @@ export class ConntrackTable {
     r[w + R_PORTS] = ((rsport & 0xffff) << 16) | (rdport & 0xffff);
     r[w + MARK] = 0;
     r[w + TAG] = 0;
+    r[w + STREAM] = (now + UDP_STREAM_AFTER_MS) >>> 0;
     const b = w * 4;
     this.rowB[b + B_PROTO] = proto;
     this.rowB[b + B_STATE] = TcpState.None;
@@ -303,17 +327,22 @@ export class ConntrackTable {
       this.rowF[f] = now + this.icmpMs;
       return true;
     }
-    if (dir === CtDir.Reply && (st & CtStatus.SeenReply) === 0) {
-      st |= CtStatus.SeenReply | CtStatus.Assured;
-      bytes[b + B_STATUS] = st;
-    }
-    this.rowF[f] = now + ((st & CtStatus.SeenReply) !== 0 ? this.udpStreamMs : this.udpMs);
+    // Linux: nf_conntrack_udp_packet (the status as it was before this packet).
+    let ms = this.udpMs;
+    if ((st & CtStatus.SeenReply) !== 0) {
+      if ((st & CtStatus.Assured) !== 0) ms = this.udpStreamMs;
+      else if ((((now >>> 0) - this.row[entry * W + STREAM]!) | 0) > 0) { // time_after(now, stream_ts)
+        ms = this.udpStreamMs;
+        bytes[b + B_STATUS] = st | CtStatus.Assured;
+      }
+    } else if (dir === CtDir.Reply) bytes[b + B_STATUS] = st | CtStatus.SeenReply;
+    this.rowF[f] = now + ms;
     return true;
   }
 
   /** Deletes a live entry (onRelease first). */
   delete(entry: number): void {
-    if (this.isLive(entry)) this.release(entry, false);
+    if (this.isLive(entry)) this.release(entry, DELETED);
   }
 
   /** Deletes the unexpired entries matching `filter` and returns how many (expired matches are reclaimed, not counted). */
@@ -323,7 +352,7 @@ export class ConntrackTable {
     for (let e = 0; e < hw; e++) {
       if (!this.isLive(e) || !matchesFilter(this, e, filter)) continue;
       const expired = now > this.deadlineOf(e);
-      this.release(e, expired);
+      this.release(e, expired ? EXPIRED : DELETED);
       if (!expired) n++;
     }
     return n;
@@ -339,7 +368,7 @@ export class ConntrackTable {
       if (this.gcCursor >= hw) this.gcCursor = 0;
       const e = this.gcCursor++;
       if (this.isLive(e) && now > this.deadlineOf(e)) {
-        this.release(e, true);
+        this.release(e, EXPIRED);
         n++;
       }
     }
@@ -449,7 +478,38 @@ export class ConntrackTable {
     this.index = index;
   }
 
-  private release(e: number, expired: boolean): void {
+  /**
+   * Linux: early_drop. The table is full: frees a row near the new tuple's hash `h`. Looks at
+   * EVICTION_KEYS index keys from h's home slot on (Linux: the chains of NF_CT_EVICTION_RANGE
+   * buckets from the tuple's); an expired entry there is reclaimed (Linux's early_drop_list
+   * reclaims it too, but still drops the packet that found the table full: podwire lets it
+   * in), else the first entry that is not ASSURED is evicted (current Linux evicts every one
+   * of the first bucket that has one; this index has no buckets). Returns the freed row,
+   * taken off the free stack, or -1: nothing evictable in range. Runs only when the table is
+   * full; confirmed or not does not matter here: an entry is confirmed before its packet
+   * leaves the hooks, and one that never was belongs to a packet that died in between (in
+   * Linux it would have gone with it).
+   */
+  private earlyDrop(h: number, now: number): number {
+    const tab = this.index.tab;
+    const mask = this.index.mask;
+    const bytes = this.rowB;
+    const rowF = this.rowF;
+    let i = h & mask;
+    for (let k = 0, keys = 0; k <= mask && keys < EVICTION_KEYS; k++, i = (i + 1) & mask) {
+      const v = tab[i << 1]!;
+      if (v === -1) continue;
+      keys++;
+      const e = v >> 1;
+      if (now > rowF[e * 6 + F_DEADLINE]!) this.release(e, EXPIRED);
+      else if ((bytes[e * W * 4 + B_STATUS]! & CtStatus.Assured) === 0) this.release(e, EARLY_DROP);
+      else continue;
+      return this.freeStack[--this.top]!;
+    }
+    return -1;
+  }
+
+  private release(e: number, why: number): void {
     this.generation++;
     this.onRelease?.(e);
     this.index.remove(this.keyHash(e, CtDir.Original), e << 1);
@@ -457,7 +517,8 @@ export class ConntrackTable {
     this.rowB[e * W * 4 + B_STATUS] = 0;
     this.freeStack[this.top++] = e;
     this.live--;
-    if (expired) this.stats.expired++;
+    if (why === EXPIRED) this.stats.expired++;
+    else if (why === EARLY_DROP) this.stats.earlyDrop++;
     else this.stats.deleted++;
   }
 }

@@ -187,6 +187,12 @@ describe('NatHooks: a TCP connection to a service VIP', () => {
     const { engine, table, hooks } = setup(1);
     const syn = packet(engine, { proto: TCP, src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: SYN });
     expect(forward(hooks, syn)).toBe(Verdict.Accept);
+    const synack = packet(engine, { proto: TCP, src: EP, dst: CLIENT, sport: 8080, dport: 40000, flags: SYN | ACK });
+    expect(forward(hooks, synack)).toBe(Verdict.Accept);
+    expect(tuple(synack)).toEqual([VIP, CLIENT, 80, 40000]);
+    const ack = packet(engine, { proto: TCP, src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: ACK });
+    expect(forward(hooks, ack)).toBe(Verdict.Accept);
+    expect(table.status(ack.ct) & CtStatus.Assured).toBe(CtStatus.Assured); // nothing early_drop may evict
     const free = engine.pool.available;
     const other = packet(engine, { proto: TCP, src: CLIENT, dst: VIP, sport: 40001, dport: 80, flags: SYN });
     other.trace = engine.trace.begin();
@@ -194,11 +200,26 @@ describe('NatHooks: a TCP connection to a service VIP', () => {
     expect(engine.pool.available).toBe(free); // the hook freed it
     expect(hooks.drops.toJSON()).toEqual({ 'conntrack-table-full': 1 });
     expect(table.stats.insertFailed).toBe(1);
+    expect(table.stats.earlyDrop).toBe(0);
     expect(engine.firstDrops).toEqual([{ element: 'node1/conntrack', reason: 'conntrack-table-full' }]);
     expect(engine.trace.hops(other.trace).at(-1)).toMatchObject({ action: 'drop', detail: { reason: 'conntrack-table-full' } });
-    const synack = packet(engine, { proto: TCP, src: EP, dst: CLIENT, sport: 8080, dport: 40000, flags: SYN | ACK });
-    expect(forward(hooks, synack)).toBe(Verdict.Accept);
-    expect(tuple(synack)).toEqual([VIP, CLIENT, 80, 40000]);
+    const data = packet(engine, { proto: TCP, src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: ACK | 0x08 });
+    expect(forward(hooks, data)).toBe(Verdict.Accept);
+    expect(tuple(data)).toEqual([CLIENT, EP, 40000, 8080]);
+  });
+
+  it('table full of connections that are not ASSURED: a NEW one evicts one (early_drop) and the policy hears of it', () => {
+    const { engine, table, policy, hooks } = setup(1);
+    const syn = packet(engine, { proto: TCP, src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: SYN });
+    expect(forward(hooks, syn)).toBe(Verdict.Accept); // SYN_SENT: unreplied
+    const other = packet(engine, { proto: TCP, src: CLIENT, dst: VIP2, sport: 40001, dport: 80, flags: SYN });
+    expect(forward(hooks, other)).toBe(Verdict.Accept);
+    expect(tuple(other)).toEqual([CLIENT, EP, 40001, 8080]);
+    expect(table.stats).toMatchObject({ earlyDrop: 1, insertFailed: 0 });
+    expect(policy.releasedTags).toEqual([7]); // the evicted connection's endpoint (lc/wlc load)
+    expect(table.tag(other.ct)).toBe(8);
+    expect(hooks.drops.toJSON()).toEqual({});
+    expect(table.lookup(TCP, CLIENT, VIP, 40000, 80, engine.now())).toBe(-1);
   });
 
   it('accepts a first packet that is not a SYN untouched, as INVALID', () => {

@@ -40,12 +40,15 @@
  * another entry has, the source port (ICMP: identifier) is remapped and the entry marked
  * SNAT with the source address unchanged (counter `port-remap`).
  *
- * Counters: NAT_HOOK_COUNTERS. Drop reasons: `conntrack-table-full`, `nat-port-exhausted`.
+ * Counters: NAT_HOOK_COUNTERS. Drop reasons: `conntrack-table-full` (the table is full and
+ * early_drop found no entry to evict, see ConntrackTable.create), `nat-port-exhausted`. Not an
+ * element: the builder registers it with the engine (`addCounted`, kind `conntrack`, name
+ * `<node>/conntrack`) so that its drops reach the stats.
  * The policy contract (NatPolicy, DnatDecision, MARK_MASQ) lives in nat-policy.ts and is
  * re-exported here; the tuple parser in packet-tuple.ts.
  */
 
-import { Counters, indexOf } from '../engine/counters.js';
+import { Counters, indexOf, type Counted } from '../engine/counters.js';
 import type { Engine } from '../engine/engine.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
@@ -76,7 +79,8 @@ const FLOW_CACHE = 8;
 /** Candidate ports tried when a tuple is taken. */
 const PORT_TRIES = 128;
 
-export class NatHooks implements PacketHooks {
+export class NatHooks implements PacketHooks, Counted {
+  readonly kind = 'conntrack';
   readonly counters = new Counters(NAT_HOOK_COUNTERS);
   readonly drops = new Counters(NAT_HOOK_DROPS);
   /** Owner name for drops: `<node>/conntrack`. */
@@ -219,7 +223,7 @@ export class NatHooks implements PacketHooks {
     if (t.inUse(proto, rsrc, src, rsport, rdport, now)) {
       const q = this.freePort(proto, rsrc, src, rsport, rdport, now);
       if (q < 0) {
-        this.engine.dropCounted(p, this.name, this.drops, NatHookDrop['nat-port-exhausted'], this.where);
+        this.engine.dropCounted(p, this, NatHookDrop['nat-port-exhausted'], this.where);
         return Verdict.Stolen;
       }
       if (icmp) rsport = q;
@@ -229,7 +233,7 @@ export class NatHooks implements PacketHooks {
     }
     const e = t.create(proto, src, dst, sport, dport, rsrc, src, rsport, rdport, now);
     if (e < 0) {
-      this.engine.dropCounted(p, this.name, this.drops, NatHookDrop['conntrack-table-full'], this.where);
+      this.engine.dropCounted(p, this, NatHookDrop['conntrack-table-full'], this.where);
       return Verdict.Stolen;
     }
     t.update(e, CtDir.Original, this.tu.flags, now);
@@ -262,7 +266,7 @@ export class NatHooks implements PacketHooks {
     if (p.ctDir === CtDir.Original) {
       if (!related && !t.isConfirmed(e)) {
         if (askPolicy && !this.decideSnat(e, outIf)) {
-          this.engine.dropCounted(p, this.name, this.drops, NatHookDrop['nat-port-exhausted'], this.where);
+          this.engine.dropCounted(p, this, NatHookDrop['nat-port-exhausted'], this.where);
           return Verdict.Stolen;
         }
         t.confirm(e);

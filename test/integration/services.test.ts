@@ -220,7 +220,7 @@ describe.each(MATRIX)('services over $overlay, $proxyMode mode', ({ overlay, pro
         expect(r?.src).toBe(svc.clusterIP);
         expect(echoOf(c, other).counters.get('rx')).toBe(1);
       } else {
-        // The entry (ASSURED after the reply: 120 s stream timeout) still points at the dead
+        // The entry (ASSURED once the talk goes on past 2 s: 120 s stream timeout) still points at the dead
         // address, and every datagram refreshes it: a blackhole for as long as the client talks.
         for (let k = 0; k < 5; k++) {
           expect(ping()).toBeUndefined();
