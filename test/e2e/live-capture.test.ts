@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { examplePath } from '../../src/control/load.js';
 import { up, type Instance } from '../../src/api/up.js';
+import { until } from '../integration/helpers.js';
 import { describeE2E, uniq } from './prereq.js';
 
 interface Row { type: string; src: string; dst: string }
@@ -47,15 +48,6 @@ function curlTshark(url: string): { done: Promise<{ rows: Row[]; stderr: string 
     });
   });
   return { done, stop: () => { curl.kill('SIGTERM'); } };
-}
-
-/** Resolves once the API counts a live stream (GET /healthz liveCaptures): curl is subscribed. */
-async function liveSubscribed(): Promise<void> {
-  const end = Date.now() + 10_000;
-  while (((await (await fetch(`${inst.api.url}/healthz`)).json()) as { liveCaptures: number }).liveCaptures === 0) {
-    if (Date.now() > end) throw new Error('the live capture did not subscribe within 10 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const post = (url: string, body: unknown): Promise<Response> =>
@@ -115,7 +107,7 @@ describeE2E('live capture: the real ping in an attached namespace', ['root', 'tu
     const ip = ((await a.json()) as { ip: string }).ip;
     // count=10: 5 requests and 5 replies, at most 4 of them ARP frames; the API ends the stream.
     const live = curlTshark(`${inst.api.url}/captures/live?iface=client/eth0&count=10&seconds=30`);
-    await liveSubscribed();
+    await until('the live capture to subscribe', async () => ((await (await fetch(`${inst.api.url}/healthz`)).json()) as { liveCaptures: number }).liveCaptures > 0);
     const ping = await new Promise<number | null>((resolve) => {
       spawn('ip', ['netns', 'exec', ns, 'ping', '-n', '-c', '5', '-i', '0.2', '-W', '2', '10.244.2.2'], { stdio: 'ignore' }).on('exit', resolve);
     });
