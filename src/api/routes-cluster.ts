@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConntrackQuery, Controller, PodBody, ServiceBody, TraceBody } from '../control/controller.js';
 import {
-  conntrackDeleteQuery, conntrackQuery, emptyQuery, keyParams, nodeParams, podSchema, serviceSchema, traceBody,
+  conntrackDeleteQuery, conntrackQuery, emptyQuery, keyParams, nodeParams, podSchema, rulesQuery, serviceSchema, traceBody,
 } from './schemas.js';
 
 type Q = Record<string, string | number | undefined>;
@@ -56,6 +56,22 @@ export function clusterRoutes(app: FastifyInstance, ctl: Controller): void {
       config: { errors: [400, 404, 409] },
     }, (req) => ctl.nodeTable((req.params as { name: string }).name, table));
   }
+
+  app.get('/nodes/:name/rules', {
+    schema: {
+      summary: 'kube-proxy\'s rules on a node as the node\'s tools print them: `iptables-save -t nat|filter` or `ipvsadm -Ln` text',
+      tags: ['nodes'], params: nodeParams, querystring: rulesQuery,
+    },
+    config: { errors: [400, 404, 409], produces: ['text/plain'] },
+  }, (req, reply) => {
+    const q = req.query as Record<string, string | undefined>;
+    const text = ctl.rules((req.params as { name: string }).name, {
+      ...(q['format'] !== undefined ? { format: q['format'] } : {}),
+      ...(q['table'] !== undefined ? { table: q['table'] } : {}),
+      ...(q['service'] !== undefined ? { service: q['service'] } : {}),
+    });
+    return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
+  });
 
   app.get('/conntrack', {
     schema: { summary: 'Conntrack entries of every node (or ?node=), filtered; JSON or `conntrack -L` text', tags: ['conntrack'], querystring: conntrackQuery },

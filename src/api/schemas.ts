@@ -125,4 +125,13 @@ export const attachBody = {
   },
 } as const;
 
+export const rulesQuery = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    format: { type: 'string', enum: ['iptables-save', 'ipvsadm'] },
+    table: { type: 'string', enum: ['nat', 'filter'] },
+    service: { type: 'string', maxLength: 317, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+  },
+} as const;
+
 export const emptyQuery = { type: 'object', additionalProperties: false, properties: {} } as const;

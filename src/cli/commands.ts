@@ -8,6 +8,7 @@ import { LOCAL_COMMANDS } from './cmd-local.js';
 import { REMOTE_COMMANDS, REMOTE_FLAGS, target } from './cmd-remote.js';
 import { requestJson } from './client.js';
 import { upCommand } from './cmd-up.js';
+import { rulesCommand } from './cmd-rules.js';
 import { runDemo } from '../control/demo.js';
 import { loadCluster, TopologyInvalidError } from '../control/load.js';
 import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
@@ -157,5 +158,5 @@ with its path, e.g. pods[2].node: "node9" is not a node. Exit code 0 when valid,
   },
 };
 
-export const COMMANDS: Command[] = [demo, trace, validate, upCommand, ...REMOTE_COMMANDS, captureCommand, ...LOCAL_COMMANDS];
+export const COMMANDS: Command[] = [demo, trace, validate, rulesCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, ...LOCAL_COMMANDS];
 export { TopologyInvalidError };

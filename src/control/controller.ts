@@ -22,6 +22,7 @@ import { parseIpv4 } from '../wire/addr.js';
 import { CaptureManager } from './captures.js';
 import { badRequest, conflict, ControlError, Mutex, notAvailable, notFound, toControlError } from './errors.js';
 import { attachError, attachTarget, conntrackFilter } from './inputs.js';
+import { nodeRules, type RulesQuery } from './rules.js';
 import { fdbView, interfacesView, neighborsView, podView, routesView, serviceView, statsView, topologyView, type PodView, type ServiceView } from './views.js';
 
 export interface PodBody {
@@ -113,6 +114,20 @@ export class Controller {
       case 'routes': return routesView(n);
       case 'neighbors': return neighborsView(c, n);
       case 'interfaces': return interfacesView(c, n);
+    }
+  }
+
+  /** kube-proxy's rules on a node, as iptables-save or ipvsadm print them (src/control/rules.ts). */
+  rules(name: string, q: Omit<RulesQuery, 'node'>): string {
+    const c = this.cluster;
+    if (!c.nodes.has(name) && c.plan.nodes.some((p) => p.name === name)) {
+      throw conflict('/name', name, 'is not emulated by this podwire instance (an external node or another host\'s)');
+    }
+    try {
+      return nodeRules(c, { ...q, node: name });
+    } catch (e) {
+      if (e instanceof ControlError && e.field === '/node') throw new ControlError(e.status, e.message, '/name', e.value);
+      throw e;
     }
   }
 

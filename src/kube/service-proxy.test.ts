@@ -115,6 +115,10 @@ describe('ServiceProxy', () => {
     // From a pod, Local does not apply (kube-proxy short-circuits pod traffic to every endpoint).
     expect(remoteOnly.dnat(TCP, POD1, NODE1, 40000, 30080, 2, false, out)).toBe(true);
     expect(out.ip).toBe(POD3);
+    // From the node itself (src-type LOCAL) neither: kube-proxy's KUBE-EXT chain masquerades
+    // it ("masquerade LOCAL traffic") and routes it to every endpoint ("route LOCAL traffic").
+    expect(remoteOnly.dnat(TCP, NODE1, NODE1, 40001, 30080, 0, false, out)).toBe(true);
+    expect([out.ip, out.mark]).toEqual([POD3, MARK_MASQ]);
   });
 
   it('a service without endpoints: no DNAT, a reject verdict with reason no-endpoints', () => {

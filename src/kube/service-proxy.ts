@@ -10,7 +10,8 @@
  *   - NodePort: dst any local address of this node (not 127/8) : nodePort/proto -> endpoint.
  *     externalTrafficPolicy Local: traffic from outside the pod CIDR only to endpoints on
  *     this node, client address kept (no masquerade); none here -> dropped, `no-local-endpoints`.
- *     From inside the pod CIDR it is short-circuited to every endpoint, as kube-proxy does.
+ *     From inside the pod CIDR or from the node itself it goes to every endpoint, as kube-proxy
+ *     does (the node's own traffic masqueraded).
  *   - Masquerade (KUBE-MARK-MASQ, mark 0x4000; SNAT to the egress interface's address at
  *     POSTROUTING): ClusterIP traffic from outside the pod CIDR, NodePort traffic under
  *     policy Cluster, and hairpin traffic (an endpoint reaching itself through its service).
@@ -200,7 +201,9 @@ export class ServiceProxy implements NatPolicy {
       nodePort = true;
     }
     const fromPods = cidrContains(this.podCIDR, src);
-    const localOnly = nodePort && vs.svc.externalTrafficPolicy === 'Local' && !fromPods;
+    // kube-proxy's KUBE-EXT chain: pod traffic and the node's own (src-type LOCAL) go to
+    // every endpoint (the node's masqueraded, below); only the rest gets Local's.
+    const localOnly = nodePort && vs.svc.externalTrafficPolicy === 'Local' && !fromPods && !this.root.isLocalAddr(src);
     const n = localOnly ? vs.local.length : vs.endpoints.length;
     if (n === 0) return this.refuse(vs, localOnly ? 1 : 0, dst, dport, nodePort, traced);
     const now = this.engine.now();

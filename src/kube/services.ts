@@ -57,6 +57,8 @@ export class ServiceController {
   readonly hooks = new Map<string, ProxyHooks>();
   /** UDP endpoints (ip:port) per service port, as last synced: what a flush compares against. */
   private udpEndpoints = new Set<string>();
+  /** Every service with its endpoints, as last synced (what each node's proxy was given). */
+  private synced: readonly ResolvedService[] = [];
   private gcTimer: Timer | null = null;
 
   constructor(private readonly cluster: Cluster) {
@@ -123,6 +125,7 @@ export class ServiceController {
         for (const e of endpoints) udpNow.add(`${e.ip}:${port.targetPort}`);
       }
     }
+    this.synced = resolved;
     for (const proxy of this.proxies.values()) proxy.sync(resolved);
     if (plan.cluster.flushStaleUdp) {
       const now = c.engine.now();
@@ -192,6 +195,11 @@ export class ServiceController {
     if (s.clusterIP !== c.plan.dnsServiceIp) c.ipam.releaseServiceIp(s.clusterIP); // .10 is reserved, never allocated
     for (const np of new Set(s.ports.map((p) => p.nodePort).filter((p): p is number => p !== undefined))) c.ipam.releaseNodePort(np);
     this.sync();
+  }
+
+  /** The services and their endpoints every node's kube-proxy programs (rules-iptables, rules-ipvs). */
+  resolved(): readonly ResolvedService[] {
+    return this.synced;
   }
 
   /** kube-proxy's rules on `node`, one line each (for the API and tests). */

@@ -119,6 +119,19 @@ describe('API routes through inject', () => {
     expect(ifs.interfaces.find((i) => i.name === 'veth0')!.counters.rxPackets).toBeGreaterThan(0);
   });
 
+  it('GET /nodes/:name/rules: iptables-save text, the same the CLI prints; bad values name their field', async () => {
+    const r = await call('GET', '/nodes/{name}/rules', { name: 'node1' });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/plain/);
+    expect(r.body).toContain('-A KUBE-SERVICES -d 10.96.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU');
+    const filter = await call('GET', '/nodes/{name}/rules', { name: 'node1' }, undefined, '?table=filter&service=default/service1');
+    expect(filter.body.startsWith('*filter\n')).toBe(true);
+    expectError(await call('GET', '/nodes/{name}/rules', { name: 'node1' }, undefined, '?format=ipvsadm'), 400, '/format', 'ipvsadm');
+    expectError(await call('GET', '/nodes/{name}/rules', { name: 'node1' }, undefined, '?table=mangle'), 400, '/table', 'mangle');
+    expectError(await call('GET', '/nodes/{name}/rules', { name: 'node1' }, undefined, '?service=nope'), 404, '/service', 'nope');
+    expectError(await call('GET', '/nodes/{name}/rules', { name: 'node9' }), 404, '/name', 'node9');
+  });
+
   it('conntrack: list (JSON and text) with filters, delete with the same filters', async () => {
     await call('POST', '/trace', {}, { from: 'pod1', to: 'service1', proto: 'tcp', port: 80 });
     const all = (await call('GET', '/conntrack')).json<{ entries: { node: string; proto: string; orig: { dport: number } }[]; count: number }>();
@@ -226,7 +239,7 @@ describe('API routes through inject', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
     const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    expect(all.length).toBe(23);
+    expect(all.length).toBe(24);
     expect(all.filter((r) => !covered.has(r))).toEqual([]);
   });
 });

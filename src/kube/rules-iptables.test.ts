@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { CLUSTER_CIDR, NODE, SERVICES, UPSTREAM_CHAINS } from '../../test/fixtures/kube-proxy/overall.js';
+import { iptablesSave, onlyService, savedProbability } from './rules-iptables.js';
+import type { ResolvedService } from './service-proxy.js';
+
+const input = (services: ResolvedService[] = SERVICES) => ({ node: NODE, clusterCIDR: CLUSTER_CIDR, services });
+const rulesOf = (text: string, chain: string): string[] => text.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
+
+describe('kube-proxy iptables rules as iptables-save prints them', () => {
+  it('names every chain as kube-proxy does (the names of its own TestOverallIPTablesRules)', () => {
+    const nat = iptablesSave(input(), 'nat');
+    for (const [name, c] of Object.entries(UPSTREAM_CHAINS)) {
+      expect(nat, name).toContain(`:${c.svc} - [0:0]`);
+      for (const sep of c.sep) expect(nat, name).toContain(`:${sep} - [0:0]`);
+    }
+    expect(nat).toContain(':KUBE-EXT-GNZBNJ2PO5MGZ6GT - [0:0]');
+    expect(nat).toContain(':KUBE-EXT-X27LE4BHSL4DOUIK - [0:0]');
+  });
+
+  it('prints the probability as the kernel stores it (lround(p * 2^31), %.11f)', () => {
+    // Real iptables 1.8.9 gives back 0.33333333349 for kube-proxy's 0.3333333333.
+    expect(savedProbability(2)).toBe('0.50000000000');
+    expect(savedProbability(3)).toBe('0.33333333349');
+    expect(savedProbability(4)).toBe('0.25000000000');
+    expect(savedProbability(7)).toBe((Math.round(0.1428571429 * 2 ** 31) / 2 ** 31).toFixed(11));
+  });
+
+  it('a service without endpoints has no nat rules and is REJECTed in filter', () => {
+    const nat = iptablesSave(input(), 'nat');
+    const filter = iptablesSave(input(), 'filter');
+    expect(nat).not.toContain('ns6/svc6');
+    expect(rulesOf(filter, 'KUBE-SERVICES')).toEqual([
+      '-A KUBE-SERVICES -d 172.30.0.46/32 -p tcp -m comment --comment "ns6/svc6:p80 has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable',
+    ]);
+  });
+
+  it('externalTrafficPolicy Local without a local endpoint: short-circuits pods and the node, DROPs the rest', () => {
+    const nat = iptablesSave(input(), 'nat');
+    expect(rulesOf(nat, 'KUBE-EXT-GNZBNJ2PO5MGZ6GT')).toEqual([
+      '-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -s 10.0.0.0/8 -m comment --comment "pod traffic for ns2/svc2:p80 external destinations" -j KUBE-SVC-GNZBNJ2PO5MGZ6GT',
+      '-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "masquerade LOCAL traffic for ns2/svc2:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ',
+      '-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "route LOCAL traffic for ns2/svc2:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-GNZBNJ2PO5MGZ6GT',
+    ]);
+    expect(nat).not.toContain('KUBE-SVL-GNZBNJ2PO5MGZ6GT');
+    expect(rulesOf(iptablesSave(input(), 'filter'), 'KUBE-EXTERNAL-SERVICES')).toEqual([
+      '-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "ns2/svc2:p80 has no local endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 3001 -j DROP',
+    ]);
+  });
+
+  it('externalTrafficPolicy Local with a local endpoint: KUBE-SVL lists only this node\'s endpoints', () => {
+    const s = structuredClone(SERVICES[3]!);
+    s.plan.ports[0]!.nodePort = 30044;
+    s.plan.externalTrafficPolicy = 'Local';
+    const nat = iptablesSave(input([s]), 'nat');
+    expect(rulesOf(nat, 'KUBE-EXT-4SW47YFZTEDKD3PK').at(-1)).toBe('-A KUBE-EXT-4SW47YFZTEDKD3PK -j KUBE-SVL-4SW47YFZTEDKD3PK');
+    expect(rulesOf(nat, 'KUBE-SVL-4SW47YFZTEDKD3PK')).toEqual([
+      '-A KUBE-SVL-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" -j KUBE-SEP-C6EBXVWJJZMIWKLZ',
+    ]);
+    expect(iptablesSave(input([s]), 'filter')).not.toContain('KUBE-EXTERNAL-SERVICES -p');
+  });
+
+  it('ClientIP affinity: a recent check per endpoint before the random rules, recent --set before DNAT', () => {
+    const s = structuredClone(SERVICES[3]!);
+    s.plan.sessionAffinity = 'ClientIP';
+    s.plan.sessionAffinityTimeout = 600;
+    const nat = iptablesSave(input([s]), 'nat');
+    expect(rulesOf(nat, 'KUBE-SVC-4SW47YFZTEDKD3PK').slice(1)).toEqual([
+      '-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.4:80" -m recent --rcheck --seconds 600 --reap --name KUBE-SEP-UKSFD7AGPMPPLUHC --mask 255.255.255.255 --rsource -j KUBE-SEP-UKSFD7AGPMPPLUHC',
+      '-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" -m recent --rcheck --seconds 600 --reap --name KUBE-SEP-C6EBXVWJJZMIWKLZ --mask 255.255.255.255 --rsource -j KUBE-SEP-C6EBXVWJJZMIWKLZ',
+      '-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.4:80" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-UKSFD7AGPMPPLUHC',
+      '-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" -j KUBE-SEP-C6EBXVWJJZMIWKLZ',
+    ]);
+    expect(rulesOf(nat, 'KUBE-SEP-UKSFD7AGPMPPLUHC')[1]).toBe(
+      '-A KUBE-SEP-UKSFD7AGPMPPLUHC -p tcp -m comment --comment "ns4/svc4:p80" -m recent --set --name KUBE-SEP-UKSFD7AGPMPPLUHC --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.180.0.4:80',
+    );
+  });
+
+  it('endpoints go in kube-proxy\'s order ("ip:port" as strings), whatever order the pods came in', () => {
+    const s = structuredClone(SERVICES[3]!);
+    s.endpoints = [...s.endpoints].reverse();
+    expect(iptablesSave(input([s]), 'nat')).toBe(iptablesSave(input([SERVICES[3]!]), 'nat'));
+  });
+
+  it('--service keeps that service\'s chains and rules and the fixed ones', () => {
+    const nat = onlyService(iptablesSave(input(), 'nat'), 'ns3', 'svc3');
+    expect(nat).toContain(':KUBE-SVC-X27LE4BHSL4DOUIK');
+    expect(nat).toContain('-A KUBE-NODEPORTS -p tcp -m comment --comment "ns3/svc3:p80" -m tcp --dport 3003 -j KUBE-EXT-X27LE4BHSL4DOUIK');
+    expect(nat).not.toContain('svc1');
+    expect(nat).not.toContain('KUBE-SVC-XPGD46QRK7WJZT7O');
+    expect(nat).toContain(':KUBE-MARK-MASQ - [0:0]');
+    expect(nat.trimEnd().endsWith('COMMIT')).toBe(true);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * kube-proxy's IPVS virtual servers on one node, as `ipvsadm -Ln` prints them there.
+ *
+ * kube-proxy (pkg/proxy/ipvs) makes one virtual server per service port on the cluster IP,
+ * and for a NodePort one on every address of the node (nodePortAddresses unset: all of them
+ * but loopback); the real servers are the endpoints (externalTrafficPolicy Local: a NodePort's
+ * only this node's), forwarded by masquerading, with the service's scheduler and, for ClientIP
+ * affinity, `persistent <timeoutSeconds>`.
+ *
+ * Printed as ipvsadm 1.31 does (ipvsadm.c list_all / print_service_entry): services sorted
+ * by protocol, then address and port compared as ipvsadm compares them (a difference of
+ * unsigned 32-bit addresses read back as a signed int, so 192.168.x sorts before 10.x; over
+ * addresses where that is no order, ipvsadm depends on the kernel's hash order), real
+ * servers by address and port; each real server as `  -> %-28s %-7s %-6d %-10u %-10u`.
+ * ActiveConn / InActConn come from the emulator's per-endpoint connection counts (TCP active,
+ * UDP inactive, as IPVS counts a UDP connection).
+ */
+import { formatIpv4 } from '../wire/addr.js';
+import type { ResolvedService } from './service-proxy.js';
+
+export interface IpvsRulesInput {
+  node: string;
+  /** The node's own addresses (NodePort virtual servers), loopback excluded. */
+  nodeAddrs: readonly number[];
+  services: readonly ResolvedService[];
+  /** Open connections of an endpoint of a service port (`ns/name:port/PROTO`), by pod. */
+  connections?: (servicePort: string) => Record<string, number>;
+}
+
+interface RealServer { ip: number; port: number; weight: number; conns: number }
+interface VirtualServer { proto: number; ip: number; port: number; scheduler: string; persistent: number; reals: RealServer[] }
+
+const TCP = 6;
+const UDP = 17;
+
+/** libipvs ipvs_cmp_services / ipvs_cmp_dests: `int r = ntohl(a) - ntohl(b)`. */
+const cmpAddr = (a: number, b: number): number => (a - b) | 0;
+
+const pad = (s: string | number, w: number): string => String(s).padEnd(w, ' ');
+
+export function ipvsadmList(input: IpvsRulesInput): string {
+  const servers: VirtualServer[] = [];
+  for (const s of input.services) {
+    const plan = s.plan;
+    for (const port of plan.ports) {
+      const proto = port.protocol === 'UDP' ? UDP : TCP;
+      const key = `${plan.namespace}/${plan.name}${port.name !== undefined && port.name !== '' ? `:${port.name}` : ''}/${port.protocol}`;
+      const conns = input.connections?.(key) ?? {};
+      const real = (local: boolean): RealServer[] => s.endpoints
+        .filter((e) => !local || e.node === input.node)
+        .map((e) => ({ ip: e.ip, port: port.targetPort, weight: plan.weights[e.pod] ?? 1, conns: conns[e.pod] ?? 0 }));
+      const persistent = plan.sessionAffinity === 'ClientIP' ? plan.sessionAffinityTimeout : 0;
+      servers.push({ proto, ip: plan.clusterIP, port: port.port, scheduler: plan.scheduler, persistent, reals: real(false) });
+      if (port.nodePort !== undefined) {
+        const local = plan.externalTrafficPolicy === 'Local';
+        for (const a of input.nodeAddrs) {
+          servers.push({ proto, ip: a, port: port.nodePort, scheduler: plan.scheduler, persistent, reals: real(local) });
+        }
+      }
+    }
+  }
+  servers.sort((a, b) => a.proto - b.proto || cmpAddr(a.ip, b.ip) || a.port - b.port);
+  const lines = [
+    'IP Virtual Server version 1.2.1 (size=4096)',
+    'Prot LocalAddress:Port Scheduler Flags',
+    '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+  ];
+  for (const v of servers) {
+    lines.push(`${v.proto === UDP ? 'UDP' : 'TCP'}  ${formatIpv4(v.ip)}:${v.port} ${v.scheduler}${v.persistent > 0 ? ` persistent ${v.persistent}` : ''}`);
+    const reals = [...v.reals].sort((a, b) => cmpAddr(a.ip, b.ip) || a.port - b.port);
+    for (const r of reals) {
+      const active = v.proto === TCP ? r.conns : 0;
+      const inactive = v.proto === UDP ? r.conns : 0;
+      lines.push(`  -> ${pad(`${formatIpv4(r.ip)}:${r.port}`, 28)} ${pad('Masq', 7)} ${pad(r.weight, 6)} ${pad(active, 10)} ${pad(inactive, 10)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
