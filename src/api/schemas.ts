@@ -128,7 +128,7 @@ export const attachBody = {
 export const rulesQuery = {
   type: 'object', additionalProperties: false,
   properties: {
-    format: { type: 'string', enum: ['iptables-save', 'ipvsadm'] },
+    format: { type: 'string', enum: ['iptables-save', 'ipvsadm', 'nft'] },
     table: { type: 'string', enum: ['nat', 'filter'] },
     service: { type: 'string', maxLength: 317, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
   },

@@ -11,12 +11,12 @@ import { nodeRules } from '../control/rules.js';
 export const rulesCommand: Command = {
   name: 'rules',
   summary: 'print kube-proxy\'s rules on a node as iptables-save or ipvsadm -Ln would',
-  help: `usage: podwire rules TOPOLOGY --node NODE [--format iptables-save|ipvsadm] [--table nat|filter] [--service [NS/]NAME]
+  help: `usage: podwire rules TOPOLOGY --node NODE [--format iptables-save|ipvsadm|nft] [--table nat|filter] [--service [NS/]NAME]
        podwire rules --api URL --node NODE [...]
 
 Prints the rules kube-proxy programs on NODE for the cluster's services, in the text the
 node's own tools print, to diff against a real node: \`iptables-save -t nat\` (or -t filter)
-in iptables mode, \`ipvsadm -Ln\` in ipvs mode. Chain names are kube-proxy's
+in iptables mode, \`ipvsadm -Ln\` in ipvs mode, \`nft list table ip kube-proxy\` in nftables mode. Chain names are kube-proxy's
 (KUBE-SVC-/KUBE-SEP-/KUBE-EXT-/KUBE-SVL- + 16 base32 characters of a sha256). A service
 without endpoints has no nat rules: its cluster IP is REJECTed in the filter table.
 
@@ -26,7 +26,8 @@ endpoints may have changed since it started.
 
 options:
   --node NODE      the node (required)
-  --format F       iptables-save (default in iptables mode) or ipvsadm (default in ipvs mode)
+  --format F       iptables-save (iptables mode), ipvsadm (ipvs mode) or nft (nftables mode:
+                   \`nft list table ip kube-proxy\`); the default is the cluster's mode's
   --table T        nat (default) or filter; iptables-save only
   --service S      only this service's rules (NAME in namespace default, or NS/NAME)
 ${REMOTE_HELP}`,

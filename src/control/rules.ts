@@ -1,14 +1,16 @@
 /**
  * `podwire rules` and `GET /nodes/:name/rules`: kube-proxy's rules on one node, in the text
- * the node's own tools print (`iptables-save -t nat|filter`, `ipvsadm -Ln`), so a user can
+ * the node's own tools print (`iptables-save -t nat|filter`, `ipvsadm -Ln`, `nft list table ip
+ * kube-proxy`), so a user can
  * diff them against a real node. One function for the CLI and the API.
  */
 import type { Cluster } from '../kube/cluster.js';
 import { IPTABLES_TABLES, iptablesSave, onlyService, type IptablesTable } from '../kube/rules-iptables.js';
 import { ipvsadmList } from '../kube/rules-ipvs.js';
+import { nftList } from '../kube/rules-nft.js';
 import { badRequest, notFound } from './errors.js';
 
-export const RULE_FORMATS = ['iptables-save', 'ipvsadm'] as const;
+export const RULE_FORMATS = ['iptables-save', 'ipvsadm', 'nft'] as const;
 export type RuleFormat = (typeof RULE_FORMATS)[number];
 
 export interface RulesQuery {
@@ -28,15 +30,15 @@ export function nodeRules(c: Cluster, q: RulesQuery): string {
     throw notFound('/node', q.node, 'node', emulated);
   }
   const mode = c.plan.cluster.proxyMode;
-  const format = q.format ?? (mode === 'ipvs' ? 'ipvsadm' : 'iptables-save');
+  const formatOf = { iptables: 'iptables-save', ipvs: 'ipvsadm', nftables: 'nft' } as const;
+  const format = q.format ?? formatOf[mode];
   if (!(RULE_FORMATS as readonly string[]).includes(format)) {
     throw badRequest('/format', format, `must be one of ${RULE_FORMATS.join(', ')}`);
   }
-  if (format === 'iptables-save' && mode !== 'iptables') {
-    throw badRequest('/format', format, `shows kube-proxy's iptables mode; this cluster's cluster.proxyMode is ${mode} (use ipvsadm)`);
-  }
-  if (format === 'ipvsadm' && mode !== 'ipvs') {
-    throw badRequest('/format', format, `shows kube-proxy's ipvs mode; this cluster's cluster.proxyMode is ${mode} (use iptables-save)`);
+  const modeOf = { 'iptables-save': 'iptables', ipvsadm: 'ipvs', nft: 'nftables' } as const;
+  const wanted = modeOf[format as RuleFormat];
+  if (wanted !== mode) {
+    throw badRequest('/format', format, `shows kube-proxy's ${wanted} mode; this cluster's cluster.proxyMode is ${mode} (use ${formatOf[mode]})`);
   }
   if (q.table !== undefined && format !== 'iptables-save') throw badRequest('/table', q.table, 'applies to --format iptables-save only');
   const table = q.table ?? 'nat';
@@ -53,6 +55,9 @@ export function nodeRules(c: Cluster, q: RulesQuery): string {
     if (services.length === 0) {
       throw notFound('/service', q.service, 'service', c.services.resolved().map((s) => `${s.plan.namespace}/${s.plan.name}`));
     }
+  }
+  if (format === 'nft') {
+    return nftList({ node: q.node, clusterCIDR: c.plan.podCIDR, serviceCIDR: c.ipam.serviceCIDR, nodeIPs: [node.plan.ip], services });
   }
   if (format === 'ipvsadm') {
     const proxy = c.services.proxies.get(q.node);

@@ -7,10 +7,12 @@
  * At PREROUTING/OUTPUT the packet goes through NatHooks first; when the proxy refused the
  * NEW connection (`ServiceProxy.takeReject`), the half-made conntrack entry is deleted (an
  * unconfirmed entry dies with its packet in Linux), a forwarded packet is answered with ICMP
- * port unreachable (REJECT's default), and the packet is dropped under the proxy's reason,
+ * port unreachable when kube-proxy REJECTs (REJECT's default; not for its DROPs: no local
+ * endpoints, an unallocated cluster IP), and the packet is dropped under the proxy's reason,
  * with a `dnat` hop that says why (detail.reason) before the `drop` hop.
  *
- * Drop reasons: `no-endpoints`, `no-local-endpoints` (PROXY_DROPS); registered with the
+ * Drop reasons: `no-endpoints`, `no-local-endpoints`, and in nftables mode
+ * `invalid-cluster-ip-port`, `unallocated-cluster-ip` (PROXY_DROPS); registered with the
  * engine as `<node>/kube-proxy` (kind `kube-proxy`, not an element) by the builder.
  *
  * BridgedHooks: the same hooks as the bridge calls them for frames it switches between two
@@ -26,7 +28,7 @@ import type { Where } from '../engine/trace.js';
 import { Verdict, type BridgeNetfilter, type PacketHooks } from '../net/hooks.js';
 import type { NetNamespace } from '../net/netns.js';
 import type { NatHooks } from '../netfilter/nat-hooks.js';
-import { PROXY_DROPS, type ServiceProxy } from './service-proxy.js';
+import { PROXY_DROPS, PROXY_REJECTS, type ServiceProxy } from './service-proxy.js';
 
 const ICMP_UNREACH = 3;
 const ICMP_PORT_UNREACH = 3;
@@ -75,7 +77,8 @@ export class ProxyHooks implements PacketHooks, Counted {
       p.ct = -1;
     }
     if (p.trace !== 0 && this.proxy.rejectDetail !== null) this.engine.trace.hop(p.trace, this.where, 'dnat', this.proxy.rejectDetail);
-    const nif = inIf > 0 ? this.root.ifaceAt(inIf) : null;
+    // REJECT answers ICMP port unreachable; DROP (no local endpoints, an unallocated cluster IP) is silent.
+    const nif = inIf > 0 && PROXY_REJECTS[reason] === true ? this.root.ifaceAt(inIf) : null;
     if (nif !== null) this.root.icmpError(p, l3, ICMP_UNREACH, ICMP_PORT_UNREACH, 0, nif);
     this.engine.dropCounted(p, this, reason, this.where);
     return Verdict.Stolen;

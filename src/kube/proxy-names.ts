@@ -7,6 +7,10 @@
  *   KUBE-SEP-<h>        h = base32(sha256(servicePortName + protocol + "ip:port"))[:16]
  *   (protocol in lower case: `tcp`, `udp`)
  *
+ * nftables mode (pkg/proxy/nftables): `<prefix>-<HASH8>-<ns>/<name>/<proto>/<port name>`,
+ * prefixes service-, external-, local-, endpoint- (+ `__<ip>/<port>`), affinity-; HASH8 the
+ * first 8 base32 characters of sha256 of what follows it (hashAndTruncate).
+ *
  * IPVS mode has no chains: a rule reads like an `ipvsadm -Ln` line,
  * `TCP 10.96.0.2:80 rr -> 10.244.2.2:8080`.
  */
@@ -52,3 +56,15 @@ export function endpointChainName(servicePort: string, protocol: string, endpoin
 export function ipvsRuleName(protocol: string, vip: string, port: number, scheduler: string, endpoint: string): string {
   return `${protocol} ${vip}:${port} ${scheduler} -> ${endpoint}`;
 }
+
+/** kube-proxy hashAndTruncate: `<prefix>-<HASH8>-<base>`, cut with "..." past 240 characters. */
+export function nftChainName(prefix: string, base: string): string {
+  const hash = base32(createHash('sha256').update(base).digest()).slice(0, 8);
+  const name = `${prefix}-${hash}-${base}`;
+  return name.length > 240 ? `${name.slice(0, 237)}...` : name;
+}
+
+export const nftServiceBase = (ns: string, name: string, proto: string, port: string): string =>
+  `${ns}/${name}/${proto.toLowerCase()}/${port}`;
+
+export const nftEndpointBase = (svcBase: string, ip: string, port: number): string => `${svcBase}__${ip}/${port}`;

@@ -85,7 +85,7 @@ export const clusterSchema = {
         udpChecksum: { type: 'boolean', default: false },
       },
     },
-    proxyMode: { type: 'string', enum: ['iptables', 'ipvs'], default: 'iptables' },
+    proxyMode: { type: 'string', enum: ['iptables', 'ipvs', 'nftables'], default: 'iptables' },
     ipvsScheduler: { ...ipvsScheduler, default: 'rr' },
     conntrack: {
       type: 'object',

@@ -28,13 +28,19 @@ function service(over: Partial<ServicePlan> = {}): ServicePlan {
 const WEB = [{ pod: 'pod2', node: 'node1', ip: POD2 }, { pod: 'pod3', node: 'node2', ip: POD3 }];
 
 function setup(mode: ProxyMode = 'iptables', services: ResolvedService[] = [{ plan: service(), endpoints: WEB }]) {
+  return setupWith(mode, services);
+}
+
+function setupWith(mode: ProxyMode, services: ResolvedService[]) {
   const engine = new Engine({ seed: 3 });
   const root = new NetNamespace(engine, { node: 'node1', name: 'root', forwarding: true });
   root.addInterface('eth0', 'ether', 0x020000000001, 1500);
   root.addAddress('eth0', NODE1, 24);
   root.addInterface('cbr0', 'bridge', 0x024200000001, 1450);
   root.addAddress('cbr0', ip('10.244.1.1'), 24);
-  const proxy = new ServiceProxy({ engine, node: 'node1', root, podCIDR: parseCidr('10.244.0.0/16'), mode });
+  const proxy = new ServiceProxy({
+    engine, node: 'node1', root, podCIDR: parseCidr('10.244.0.0/16'), mode, serviceCIDR: parseCidr('10.96.0.0/12'), primaryIp: NODE1,
+  });
   proxy.sync(services);
   return { engine, root, proxy };
 }
@@ -128,7 +134,7 @@ describe('ServiceProxy', () => {
     expect(proxy.takeReject()).toBe(0);
     expect(proxy.takeReject()).toBe(-1); // taken once
     expect(proxy.rejectDetail).toMatchObject({ reason: 'no-endpoints', vip: '10.96.0.2', port: 80 });
-    expect(proxy.refused).toEqual([1, 0]);
+    expect(proxy.refused).toEqual([1, 0, 0, 0]);
     expect(proxy.rules().some((r) => r.includes('no endpoints'))).toBe(true);
   });
 
@@ -180,5 +186,42 @@ describe('ServiceProxy', () => {
       proxy.dnat(TCP, POD1, VIP, 40001 + k, 80, 2, false, out);
       expect(out.ip).toBe(POD3);
     }
+  });
+
+  describe('nftables mode (cluster-ips-check, --nodeport-addresses primary)', () => {
+    it('rejects a live cluster IP on a port it does not serve, for any protocol; iptables mode lets it through', () => {
+      const { proxy } = setup('nftables');
+      const out = decision();
+      expect(proxy.dnat(TCP, POD1, VIP, 40000, 443, 2, true, out)).toBe(false);
+      expect(proxy.takeReject()).toBe(2);
+      expect(proxy.rejectDetail).toMatchObject({ reason: 'invalid-cluster-ip-port', rule: 'cluster-ips-check: ip daddr @cluster-ips reject' });
+      expect(proxy.dnat(UDP, POD1, VIP, 40000, 80, 2, false, out)).toBe(false); // TCP-only port
+      expect(proxy.takeReject()).toBe(2);
+      expect(proxy.dnat(1, POD1, VIP, 7, 8 << 8, 2, false, out)).toBe(false); // ping
+      expect(proxy.takeReject()).toBe(2);
+      const ipt = setup('iptables').proxy;
+      expect(ipt.dnat(TCP, POD1, VIP, 40000, 443, 2, false, out)).toBe(false);
+      expect(ipt.takeReject()).toBe(-1);
+    });
+
+    it('drops an unallocated address of the service CIDR; leaves other addresses alone', () => {
+      const { proxy } = setup('nftables');
+      const out = decision();
+      expect(proxy.dnat(TCP, POD1, ip('10.96.0.99'), 40000, 80, 2, true, out)).toBe(false);
+      expect(proxy.takeReject()).toBe(3);
+      expect(proxy.rejectDetail?.['reason']).toBe('unallocated-cluster-ip');
+      expect(proxy.dnat(TCP, POD1, POD3, 40000, 80, 2, false, out)).toBe(false);
+      expect(proxy.takeReject()).toBe(-1);
+      expect(proxy.refused).toEqual([0, 0, 0, 1]);
+    });
+
+    it('serves NodePorts on the primary address only (iptables mode: every local address)', () => {
+      const { proxy } = setup('nftables');
+      const out = decision();
+      expect(proxy.dnat(TCP, OUTSIDE, NODE1, 40000, 30080, 1, true, out)).toBe(true);
+      expect(String(out.detail['rule'])).toMatch(/^service-nodeports -> external-[A-Z2-7]{8}-default\/service1\/tcp\/http -> service-[A-Z2-7]{8}-default\/service1\/tcp\/http -> endpoint-[A-Z2-7]{8}-default\/service1\/tcp\/http__10\.244\.\d\.\d\/8080$/);
+      expect(proxy.dnat(TCP, POD1, ip('10.244.1.1'), 40001, 30080, 2, false, out)).toBe(false);
+      expect(setup('iptables').proxy.dnat(TCP, POD1, ip('10.244.1.1'), 40001, 30080, 2, false, out)).toBe(true);
+    });
   });
 });

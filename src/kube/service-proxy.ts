@@ -26,10 +26,10 @@
  */
 import type { Engine } from '../engine/engine.js';
 import type { NetNamespace } from '../net/netns.js';
-import { cidrContains, formatIpv4, type Cidr } from '../wire/addr.js';
+import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { MARK_MASQ, type DnatDecision, type NatPolicy } from '../netfilter/nat-policy.js';
 import { Affinity, Backends, type SchedulerName } from './schedulers.js';
-import { endpointChainName, ipvsRuleName, serviceChainName, servicePortName } from './proxy-names.js';
+import { endpointChainName, ipvsRuleName, nftChainName, nftEndpointBase, nftServiceBase, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ProxyMode, ServicePlan, ServicePortPlan } from './types.js';
 
 const TCP = 6;
@@ -46,8 +46,17 @@ export interface ResolvedService {
   endpoints: readonly ResolvedEndpoint[];
 }
 
-/** Why a NEW connection to a service was refused (ProxyHooks' drop reasons). */
-export const PROXY_DROPS = ['no-endpoints', 'no-local-endpoints'] as const;
+/**
+ * Why a NEW connection to a service was refused (ProxyHooks' drop reasons), and whether
+ * kube-proxy REJECTs it (ICMP port unreachable: the client sees "connection refused") or
+ * DROPs it (the client times out). The last two are nftables mode's `cluster-ips-check`.
+ */
+export const PROXY_DROPS = ['no-endpoints', 'no-local-endpoints', 'invalid-cluster-ip-port', 'unallocated-cluster-ip'] as const;
+export const PROXY_REJECTS: readonly boolean[] = [true, false, true, false];
+const NO_ENDPOINTS = 0;
+const NO_LOCAL_ENDPOINTS = 1;
+const INVALID_PORT = 2;
+const UNALLOCATED = 3;
 
 interface Endpoint {
   pod: string;
@@ -83,6 +92,10 @@ export interface ServiceProxyOptions {
   root: NetNamespace;
   podCIDR: Cidr;
   mode: ProxyMode;
+  /** nftables mode: the service CIDR (`cluster-ips-check` drops its unallocated addresses). */
+  serviceCIDR?: Cidr;
+  /** nftables mode: the node's primary address, the only one NodePorts answer on. */
+  primaryIp?: number;
 }
 
 const keyOf = (ip: number, port: number, proto: number): number => (ip * 65536 + port) * 2 + (proto === UDP ? 1 : 0);
@@ -91,11 +104,15 @@ export class ServiceProxy implements NatPolicy {
   readonly node: string;
   readonly mode: ProxyMode;
   /** Connections refused by reason (PROXY_DROPS order). */
-  readonly refused = [0, 0];
+  readonly refused = PROXY_DROPS.map(() => 0);
   private readonly engine: Engine;
   private readonly root: NetNamespace;
   private readonly podCIDR: Cidr;
   private vips = new Map<number, VirtualService>();
+  /** Every cluster IP with a service port (nftables mode's `cluster-ips` set). */
+  private clusterIps = new Set<number>();
+  private readonly serviceCIDR: Cidr | null;
+  private readonly primaryIp: number;
   private nodePorts = new Map<number, VirtualService>();
   /** tag -> [service port name, endpoint key]; stable across syncs. */
   private readonly tags = new Map<number, { vs: string; key: number }>();
@@ -115,6 +132,8 @@ export class ServiceProxy implements NatPolicy {
     this.root = opts.root;
     this.podCIDR = opts.podCIDR;
     this.mode = opts.mode;
+    this.serviceCIDR = opts.serviceCIDR ?? null;
+    this.primaryIp = opts.primaryIp ?? 0;
   }
 
   /**
@@ -133,7 +152,9 @@ export class ServiceProxy implements NatPolicy {
     const vips = new Map<number, VirtualService>();
     const nodePorts = new Map<number, VirtualService>();
     const byName = new Map<string, VirtualService>();
+    const clusterIps = new Set<number>();
     for (const s of services) {
+      if (s.plan.ports.length > 0) clusterIps.add(s.plan.clusterIP);
       for (const port of s.plan.ports) {
         const proto = port.protocol === 'UDP' ? UDP : TCP;
         const name = servicePortName(s.plan.namespace, s.plan.name, port.name);
@@ -145,6 +166,7 @@ export class ServiceProxy implements NatPolicy {
       }
     }
     this.vips = vips;
+    this.clusterIps = clusterIps;
     this.nodePorts = nodePorts;
     this.byName = byName;
   }
@@ -184,20 +206,23 @@ export class ServiceProxy implements NatPolicy {
     }
     return {
       svc: s.plan, port, proto, name, endpoints, backends, local, localBackends, affinity,
-      svcChain: serviceChainName(name, port.protocol),
-      scheduler: this.mode === 'iptables' ? 'random' : s.plan.scheduler,
+      svcChain: this.mode === 'nftables'
+        ? nftChainName('service', nftServiceBase(s.plan.namespace, s.plan.name, port.protocol, port.name ?? ''))
+        : serviceChainName(name, port.protocol),
+      scheduler: this.mode === 'ipvs' ? s.plan.scheduler : 'random',
     };
   }
 
   dnat(proto: number, src: number, dst: number, sport: number, dport: number, inIf: number, traced: boolean, out: DnatDecision): boolean {
-    if (proto !== TCP && proto !== UDP) return false;
     if (this.pending !== null) this.materialize();
+    if (proto !== TCP && proto !== UDP) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced) : false;
     let vs = this.vips.get(keyOf(dst, dport, proto));
     let nodePort = false;
     if (vs === undefined) {
-      if (this.nodePorts.size === 0 || (dst >>> 24) === 127 || !this.root.isLocal(dst)) return false;
-      vs = this.nodePorts.get(keyOf(0, dport, proto));
-      if (vs === undefined) return false;
+      // nftables mode: NodePorts on the node's primary address only (--nodeport-addresses primary).
+      const nodeAddr = this.mode === 'nftables' ? dst === this.primaryIp : (dst >>> 24) !== 127 && this.root.isLocal(dst);
+      vs = this.nodePorts.size === 0 || !nodeAddr ? undefined : this.nodePorts.get(keyOf(0, dport, proto));
+      if (vs === undefined) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced) : false;
       nodePort = true;
     }
     const fromPods = cidrContains(this.podCIDR, src);
@@ -205,7 +230,7 @@ export class ServiceProxy implements NatPolicy {
     // every endpoint (the node's masqueraded, below); only the rest gets Local's.
     const localOnly = nodePort && vs.svc.externalTrafficPolicy === 'Local' && !fromPods && !this.root.isLocalAddr(src);
     const n = localOnly ? vs.local.length : vs.endpoints.length;
-    if (n === 0) return this.refuse(vs, localOnly ? 1 : 0, dst, dport, nodePort, traced);
+    if (n === 0) return this.refuse(vs, localOnly ? NO_LOCAL_ENDPOINTS : NO_ENDPOINTS, dst, dport, nodePort, traced);
     const now = this.engine.now();
     let i = -1;
     if (vs.affinity !== null) {
@@ -216,7 +241,7 @@ export class ServiceProxy implements NatPolicy {
     if (i < 0) {
       const b = localOnly ? vs.localBackends : vs.backends;
       const j = b.pick(vs.scheduler, this.engine.rng, src, dst);
-      if (j < 0) return this.refuse(vs, localOnly ? 1 : 0, dst, dport, nodePort, traced);
+      if (j < 0) return this.refuse(vs, localOnly ? NO_LOCAL_ENDPOINTS : NO_ENDPOINTS, dst, dport, nodePort, traced);
       i = localOnly ? vs.local[j]! : j;
       chosen = vs.scheduler;
     } else {
@@ -287,6 +312,11 @@ export class ServiceProxy implements NatPolicy {
 
   private ruleName(vs: VirtualService, ep: Endpoint, nodePort: boolean): string {
     if (this.mode === 'ipvs') return ipvsRuleName(vs.port.protocol, nodePort ? 'NodePort' : formatIpv4(vs.svc.clusterIP), nodePort ? vs.port.nodePort! : vs.port.port, vs.scheduler, `${formatIpv4(ep.ip)}:${ep.port}`);
+    if (this.mode === 'nftables') {
+      const base = nftServiceBase(vs.svc.namespace, vs.svc.name, vs.port.protocol, vs.port.name ?? '');
+      if (ep.sepChain === '') ep.sepChain = nftChainName('endpoint', nftEndpointBase(base, formatIpv4(ep.ip), ep.port));
+      return `${nodePort ? `service-nodeports -> ${nftChainName('external', base)} -> ` : 'service-ips -> '}${vs.svcChain} -> ${ep.sepChain}`;
+    }
     if (ep.sepChain === '') ep.sepChain = endpointChainName(vs.name, vs.port.protocol, `${formatIpv4(ep.ip)}:${ep.port}`);
     return `${nodePort ? 'KUBE-NODEPORTS -> ' : ''}${vs.svcChain} -> ${ep.sepChain}`;
   }
@@ -316,7 +346,31 @@ export class ServiceProxy implements NatPolicy {
       ? {
         service: `${vs.svc.namespace}/${vs.svc.name}`, mode: this.mode, vip: formatIpv4(dst), port: dport,
         ...(nodePort ? { nodePort: dport } : {}),
-        reason: PROXY_DROPS[reason], rule: `${nodePort ? 'KUBE-NODEPORTS -> ' : ''}${vs.svcChain} -> REJECT`,
+        reason: PROXY_DROPS[reason],
+        rule: this.mode !== 'nftables' ? `${nodePort ? 'KUBE-NODEPORTS -> ' : ''}${vs.svcChain} -> ${PROXY_REJECTS[reason] === true ? 'REJECT' : 'DROP'}`
+          : reason === NO_LOCAL_ENDPOINTS ? 'no-endpoint-nodeports -> drop'
+            : `${nodePort ? 'no-endpoint-nodeports' : 'no-endpoint-services'} -> reject-chain`,
+      }
+      : null;
+    return false;
+  }
+
+  /**
+   * nftables mode's `cluster-ips-check` (filter forward/output, ct state new): a NEW packet
+   * that no service port DNATed, to a live cluster IP, is rejected ("Reject traffic to invalid
+   * ports of ClusterIPs"); to an unallocated address of the service CIDR, dropped.
+   */
+  private clusterIpsCheck(dst: number, dport: number, traced: boolean): boolean {
+    let reason = -1;
+    if (this.clusterIps.has(dst)) reason = INVALID_PORT;
+    else if (this.serviceCIDR !== null && cidrContains(this.serviceCIDR, dst)) reason = UNALLOCATED;
+    if (reason < 0) return false;
+    this.refused[reason]!++;
+    this.reject = reason + 1;
+    this.rejectDetail = traced
+      ? {
+        mode: this.mode, vip: formatIpv4(dst), port: dport, reason: PROXY_DROPS[reason],
+        rule: reason === INVALID_PORT ? 'cluster-ips-check: ip daddr @cluster-ips reject' : `cluster-ips-check: ip daddr ${formatCidr(this.serviceCIDR!)} drop`,
       }
       : null;
     return false;

@@ -76,7 +76,10 @@ export class ServiceController {
     const c = this.cluster;
     const cfg = c.plan.cluster;
     for (const [name, node] of c.nodes) {
-      const proxy = new ServiceProxy({ engine: c.engine, node: name, root: node.root, podCIDR: c.plan.podCIDR, mode: cfg.proxyMode });
+      const proxy = new ServiceProxy({
+        engine: c.engine, node: name, root: node.root, podCIDR: c.plan.podCIDR, mode: cfg.proxyMode,
+        serviceCIDR: c.ipam.serviceCIDR, primaryIp: node.plan.ip,
+      });
       const table = new ConntrackTable({
         capacity: cfg.conntrack.max, timeouts: cfg.conntrack.timeouts === 'kube-proxy' ? KUBE_PROXY_TIMEOUTS : LINUX_TIMEOUTS,
       });

@@ -10,7 +10,7 @@
 import type { Cidr } from '../wire/addr.js';
 
 export type OverlayMode = 'vxlan' | 'routed';
-export type ProxyMode = 'iptables' | 'ipvs';
+export type ProxyMode = 'iptables' | 'ipvs' | 'nftables';
 export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'dh' | 'sed' | 'nq';
 /** `linux`: netfilter's defaults; `kube-proxy`: the values kube-proxy sets (tcp established 24h, close-wait 1h). */
 export type ConntrackTimeouts = 'linux' | 'kube-proxy';

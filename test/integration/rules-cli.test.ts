@@ -81,7 +81,7 @@ describe('podwire rules', () => {
     const badNode = await run('rules', DEMO, '--node', 'node7');
     expect(badNode.code).toBe(1);
     expect(badNode.err).toContain('node "node7" not found');
-    const badFormat = await run('rules', DEMO, '--node', 'node1', '--format', 'nft');
-    expect(badFormat.err).toContain('format: "nft" must be one of iptables-save, ipvsadm');
+    const badFormat = await run('rules', DEMO, '--node', 'node1', '--format', 'pf');
+    expect(badFormat.err).toContain('format: "pf" must be one of iptables-save, ipvsadm, nft');
   });
 });
