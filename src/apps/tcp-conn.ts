@@ -89,13 +89,13 @@ export class TcpConnection {
     this.deadline = new Deadline(host, () => this.expired());
   }
 
-  /** Opens a connection to `dst:dport` from an ephemeral port; failures arrive through onClose / done. */
+  /** Opens a connection to `dst:dport` from `opts.localPort` or an ephemeral port; failures arrive through onClose / done. */
   static connect(host: IpHost, dst: number | string, dport: number, opts: TcpConnectOptions = {}): TcpConnection {
     const remote = typeof dst === 'string' ? parseIpv4(dst) : dst >>> 0;
     if (!Number.isInteger(dport) || dport < 1 || dport > 65535) throw new Error(`connect: port ${dport} out of range 1-65535`);
     const local = host.sourceFor(remote);
     let conn: TcpConnection | null = null;
-    const lport = host.bind(IpProtocol.Tcp, 0, (p, info) => {
+    const lport = host.bind(IpProtocol.Tcp, opts.localPort ?? 0, (p, info) => {
       if (conn === null) host.free(p);
       else conn.clientInput(p, info);
     });

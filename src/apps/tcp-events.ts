@@ -23,6 +23,8 @@ export interface TcpOptions {
 export interface TcpConnectOptions extends TcpOptions {
   /** Trace id put on the SYN (0 = not traced). */
   trace?: number;
+  /** The local port to connect from (bind() before connect(); throws when taken). Default: a free ephemeral port. */
+  localPort?: number;
 }
 
 export interface TcpStats {

@@ -9,6 +9,9 @@
  * starts a new one. Anything else for an unknown connection gets a RST (RFC 9293
  * 3.10.7.1); segments to ports nobody bound are the host's business.
  *
+ * A traced RST that ends a connection records `tcp-closed` (the state it ended in: a
+ * trace's probe resets the SYN-RECEIVED connection its SYN made).
+ *
  * `close()` stops accepting (new SYNs get a RST, as a closed port would) and unbinds the
  * port once the accepted connections have ended.
  *
@@ -101,7 +104,12 @@ export class TcpListener {
       conn = undefined;
     }
     if (conn !== undefined) {
+      const trace = p.trace;
+      const was = conn.state;
       conn.input(p, info.l4, info.payload, info.payloadLen);
+      if (trace !== 0 && conn.state === 'closed' && (flags & RST) !== 0) {
+        host.hop(trace, 'tcp-closed', { port: this.port, peer: conn.peerName(), was });
+      }
       return;
     }
     if (!isSyn || this.closing) {

@@ -13,7 +13,7 @@ import { runDemo } from '../control/demo.js';
 import { loadCluster, TopologyInvalidError } from '../control/load.js';
 import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
 import { defaultPort, runTrace, type TraceProto, type TraceResult } from '../kube/trace.js';
-import { renderJourney, renderTrace } from '../kube/trace-text.js';
+import { renderJourney, renderTrace, resetHeading } from '../kube/trace-text.js';
 
 export type { Command };
 
@@ -29,7 +29,7 @@ packets crossed. Needs no root.
 
 options:
   --out DIR        where captures go (default: captures/)
-  --json           print { "journeys": [ { name, request, reply } ], "captures": [...] }
+  --json           print { "journeys": [ { name, request, reply, reset } ], "captures": [...] }
   --topology FILE  use another topology with pods pod1, pod2, pod3`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, topology: { type: 'string' } }, 'demo');
@@ -39,7 +39,7 @@ options:
       ...(typeof values['topology'] === 'string' ? { topology: values['topology'] } : {}),
     });
     if (values['json'] === true) {
-      io.out(JSON.stringify({ journeys: r.journeys.map((j) => ({ name: j.name, request: j.request, reply: j.reply })), captures: r.captures }, null, 2));
+      io.out(JSON.stringify({ journeys: r.journeys.map((j) => ({ name: j.name, request: j.request, reply: j.reply, reset: j.reset })), captures: r.captures }, null, 2));
       return 0;
     }
     const c = colour(io);
@@ -48,6 +48,10 @@ options:
       io.out(renderJourney(j.request));
       io.out(c.dim('  reply:'));
       io.out(j.reply !== null ? renderJourney(j.reply) : '  (no reply)');
+      if (j.reset !== null) {
+        io.out(c.dim(`  ${resetHeading(j.result.from)}:`));
+        io.out(renderJourney(j.reset));
+      }
       io.out('');
     });
     io.out(c.bold(`Captures (${r.captures.length} interfaces, open them in Wireshark or tshark):`));
@@ -64,7 +68,8 @@ const trace: Command = {
 
 Sends one packet (ICMP echo, UDP datagram or TCP SYN) from POD with the trace flag set,
 and prints its journey and its reply's, hop by hop: every FDB lookup, route, ARP, veth
-crossing, encapsulation, NAT and drop reason.
+crossing, encapsulation, NAT and drop reason. A TCP SYN's SYN-ACK is answered with a RST
+(the third journey, reset), so the trace leaves no half-open connection behind.
 
 With TOPOLOGY it builds that cluster for this one trace (virtual time, fresh ARP and
 conntrack tables). With --api URL (or $PODWIRE_API) and no TOPOLOGY it asks a running
@@ -79,7 +84,7 @@ options:
   --to TARGET      destination pod, IPv4 address, or service (name or name.namespace)
   --proto P        icmp (default), udp or tcp
   --port N         destination port for udp/tcp (default 7 for udp, 80 for tcp)
-  --json           print { "request": Journey, "reply": Journey|null }
+  --json           print { "request": Journey, "reply": Journey|null, "reset": Journey|null }
   --api URL        trace on a running podwire instead of TOPOLOGY (default $PODWIRE_API)
   --token T        its bearer token (default $PODWIRE_TOKEN)`,
   async run(argv, io) {
@@ -105,18 +110,18 @@ options:
     const port = intFlag(values['port'], 'port', 'trace', 1, 65535);
     const opts = { from: values['from'], to: values['to'], proto: proto as TraceProto, ...(port !== undefined ? { port } : {}) };
     const print = (r: TraceResult): number => {
-      if (values['json'] === true) io.out(JSON.stringify({ request: r.request, reply: r.reply }, null, 2));
+      if (values['json'] === true) io.out(JSON.stringify({ request: r.request, reply: r.reply, reset: r.reset }, null, 2));
       else io.out(renderTrace(r));
       return r.request.delivered ? 0 : 1;
     };
     if (remote) {
-      // The API answers { request, reply }; the header line's resolved address (a service's
+      // The API answers { request, reply, reset }; the header line's resolved address (a service's
       // cluster IP, a pod's IP) is the destination the first hop sent to.
-      const r = await requestJson<Pick<TraceResult, 'request' | 'reply'>>(target(values), 'POST', '/trace', opts);
+      const r = await requestJson<Pick<TraceResult, 'request' | 'reply' | 'reset'>>(target(values), 'POST', '/trace', opts);
       const sent = r.request.hops.find((h) => h.action === 'send')?.detail['dst'];
       return print({
         from: opts.from, to: opts.to, dst: typeof sent === 'string' ? sent : opts.to, proto: opts.proto,
-        port: opts.proto === 'icmp' ? null : (port ?? defaultPort(opts.proto)), request: r.request, reply: r.reply,
+        port: opts.proto === 'icmp' ? null : (port ?? defaultPort(opts.proto)), request: r.request, reply: r.reply, reset: r.reset ?? null,
       });
     }
     const cluster = await loadCluster(file);

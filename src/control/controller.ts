@@ -280,11 +280,11 @@ export class Controller {
     });
   }
 
-  trace(body: TraceBody): Promise<{ request: Journey; reply: Journey | null }> {
+  trace(body: TraceBody): Promise<{ request: Journey; reply: Journey | null; reset: Journey | null }> {
     return this.mutate(() => {
       try {
         const r = runTrace(this.cluster, { from: body.from, to: body.to, ...(body.proto !== undefined ? { proto: body.proto } : {}), ...(body.port !== undefined ? { port: body.port } : {}) });
-        return { request: r.request, reply: r.reply };
+        return { request: r.request, reply: r.reply, reset: r.reset };
       } catch (e) {
         throw toControlError(e);
       }

@@ -20,6 +20,7 @@ export interface DemoJourney {
   name: string;
   request: TraceResult['request'];
   reply: TraceResult['reply'];
+  reset: TraceResult['reset'];
   result: TraceResult;
 }
 
@@ -69,7 +70,7 @@ function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): Dem
   const journeys: DemoJourney[] = [];
   for (const j of specs) {
     const result = runTrace(cluster, j.trace);
-    journeys.push({ name: j.name, request: result.request, reply: result.reply, result });
+    journeys.push({ name: j.name, request: result.request, reply: result.reply, reset: result.reset, result });
   }
   const captures: DemoCaptureFile[] = [];
   const out = opts.out ?? 'captures';

@@ -84,6 +84,10 @@ export function describeHop(h: Hop, prev?: Hop): string {
       return `${cap(place(h))} answers with ICMP type ${str(d['type'])} code ${str(d['code'])}${d['mtu'] !== undefined ? ` (next-hop MTU ${str(d['mtu'])})` : ''} to ${str(d['to'])}.`;
     case 'tcp-rst':
       return `Nothing listens on TCP port ${str(d['port'])} in ${place(h)}: it answers with a RST.`;
+    case 'tcp-closed':
+      return d['was'] === 'syn-received'
+        ? `The server listening on TCP port ${str(d['port'])} in ${place(h)} takes the RST: its half-open connection from ${str(d['peer'])} (SYN-RECEIVED) is closed and forgotten.`
+        : `The server listening on TCP port ${str(d['port'])} in ${place(h)} takes the RST: its connection from ${str(d['peer'])} (${str(d['was']).toUpperCase()}) is closed.`;
     case 'tcp-syn':
       return `The server listening on TCP port ${str(d['port'])} in ${place(h)} accepts the SYN and answers with a SYN-ACK (the connection is now ${str(d['state'] ?? 'syn-received').toUpperCase()}).`;
     case 'tap':
@@ -101,6 +105,9 @@ export function describeHop(h: Hop, prev?: Hop): string {
 function describeConntrack(h: Hop): string {
   const d = h.detail;
   const tuple = d['orig'] !== undefined ? ` ${str(d['orig'])}` : '';
+  if (d['tcp'] === 'CLOSE' && (d['state'] === 'established' || d['state'] === 'reply')) {
+    return `conntrack in ${place(h)} sees the RST of the connection${tuple}: the entry moves to CLOSE (Linux forgets it after 10 s).`;
+  }
   switch (d['state']) {
     case 'new': return `conntrack in ${place(h)} sees a NEW ${str(d['proto'] ?? '')} connection${tuple}.`.replace('  ', ' ');
     case 'established': return `conntrack in ${place(h)} finds the connection${tuple} it already tracks${d['tcp'] !== undefined ? ` (${str(d['tcp'])})` : ''}.`;
@@ -196,7 +203,7 @@ function told(hops: readonly Hop[], i: number): boolean {
   const h = hops[i]!;
   if (h.action !== 'conntrack') return true;
   const state = h.detail['state'];
-  if (state !== 'new' && state !== 'established' && state !== 'reply') return true;
+  if ((state !== 'new' && state !== 'established' && state !== 'reply') || h.detail['tcp'] === 'CLOSE') return true;
   const next = hops[i + 1];
   return next !== undefined && next.node === h.node && ['dnat', 'un-snat', 'drop'].includes(next.action);
 }
@@ -214,5 +221,11 @@ export function renderTrace(r: TraceResult): string {
   const out = [`${r.from} -> ${r.to} (${r.dst}), ${what}`, renderJourney(r.request)];
   if (r.reply !== null) out.push(`reply:`, renderJourney(r.reply));
   else out.push('reply: none');
+  if (r.reset !== null) out.push(`${resetHeading(r.from)}:`, renderJourney(r.reset));
   return out.join('\n');
+}
+
+/** The heading of a TCP trace's third journey: the source's RST for the SYN-ACK. */
+export function resetHeading(from: string): string {
+  return `reset (${from} answers the SYN-ACK with a RST, as a kernel does for a connection it did not open: the trace leaves no half-open connection behind)`;
 }

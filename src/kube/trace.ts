@@ -3,17 +3,28 @@
  * the trace flag set, lets the cluster run, and returns the packet's journey and its
  * reply's, hop by hop, in the JSON shape of the CLI and the API:
  *
- *   { request: Journey, reply: Journey | null }
+ *   { request: Journey, reply: Journey | null, reset: Journey | null }
  *   Journey = { delivered: boolean, dropReason: string | null, hops: Hop[] }
  *
  * A request is delivered when a `deliver` hop was recorded and the journey does not end in
  * a drop; its reply (echo reply, UDP echo, SYN-ACK or RST, or an ICMP error) is the
  * journey the destination's answer took back.
+ *
+ * The trace leaves the cluster as it found it. The TCP probe has no connection behind it
+ * (a SYN scan's probe): a segment that comes back for it gets a RST, as a kernel answers a
+ * segment for a connection it did not open (RFC 9293 3.10.7.1: SEQ = the segment's ACK),
+ * so the listener drops its half-open connection and every conntrack table on the way
+ * moves the entry to CLOSE (Linux nf_conntrack_proto_tcp: 10 s) instead of SYN_RECV (60 s)
+ * that a later real connection from the same port would run into. That RST is the third
+ * journey, `reset`. Each probe takes an echo id / local port that no socket of the pod
+ * holds and no conntrack entry tracks towards the target (`probePort`).
  */
 import type { Hop } from '../engine/trace.js';
 import { formatIpv4, tryParseIpv4 } from '../wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
 import { writeU16, writeU32 } from '../wire/addr.js';
+import { replyRst } from '../apps/tcp-seg.js';
+import type { NetNamespace } from '../net/netns.js';
 import type { Cluster } from './cluster.js';
 
 export type TraceProto = 'icmp' | 'udp' | 'tcp';
@@ -42,6 +53,8 @@ export interface TraceResult {
   port: number | null;
   request: Journey;
   reply: Journey | null;
+  /** The RST the source sent back for the SYN-ACK of a TCP probe (null for ICMP, UDP, and a TCP probe without a SYN-ACK). */
+  reset: Journey | null;
 }
 
 export class TraceInputError extends Error {
@@ -83,24 +96,23 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   if (p === null) throw new Error('packet pool exhausted');
   const b = p.buf;
   const s = p.start;
-  const ident = e.rng.u32() & 0xffff;
   let l4len: number;
   let protoNum: number;
   let bound: number;
   if (proto === 'icmp') {
     protoNum = 1;
     l4len = 8 + 56;
+    bound = ns.bind(1, probePort(cluster, ns, 1, src, dst, 8 << 8), (q) => ns.free(q));
     b[s + 20] = 8; b[s + 21] = 0;
     writeU16(b, s + 22, 0);
-    writeU16(b, s + 24, ident);
+    writeU16(b, s + 24, bound);
     writeU16(b, s + 26, 1);
     for (let i = 0; i < 56; i++) b[s + 28 + i] = i < TRACE_PAYLOAD.length ? TRACE_PAYLOAD[i]! : i;
     writeU16(b, s + 22, checksum(b, s + 20, l4len));
-    bound = ns.bind(1, ident, (q) => ns.free(q));
   } else if (proto === 'udp') {
     protoNum = 17;
     l4len = 8 + TRACE_PAYLOAD.length;
-    bound = ns.bind(17, 0, (q) => ns.free(q));
+    bound = ns.bind(17, probePort(cluster, ns, 17, src, dst, port!), (q) => ns.free(q));
     writeU16(b, s + 20, bound);
     writeU16(b, s + 22, port!);
     writeU16(b, s + 24, l4len);
@@ -109,7 +121,11 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   } else {
     protoNum = 6;
     l4len = 24;
-    bound = ns.bind(6, 0, (q) => ns.free(q));
+    // No socket behind the probe: what comes back (a SYN-ACK) gets a RST, as from a kernel.
+    bound = ns.bind(6, probePort(cluster, ns, 6, src, dst, port!), (q, info) => {
+      if (info.protocol === 6) replyRst(ns, q, info.l3, info.l4, info.payloadLen, e.rng.u32() & 0xffff);
+      ns.free(q);
+    });
     writeU16(b, s + 20, bound);
     writeU16(b, s + 22, port!);
     writeU32(b, s + 24, e.rng.u32());
@@ -121,6 +137,7 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
     b[s + 40] = 2; b[s + 41] = 4;
     writeU16(b, s + 42, Math.min(1460, srcPod.plan.mtu - 40));
   }
+  const ident = proto === 'icmp' ? bound : e.rng.u32() & 0xffff;
   // IPv4 header
   b[s] = 0x45; b[s + 1] = 0;
   writeU16(b, s + 2, 20 + l4len);
@@ -147,9 +164,37 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
     ns.unbind(protoNum, bound);
   }
   const replyId = e.trace.replyIdOf(id);
+  const resetId = replyId !== 0 ? e.trace.replyIdOf(replyId) : 0;
   const request = journey(e.trace.end(id));
   const reply = replyId !== 0 ? journey(e.trace.end(replyId)) : null;
-  return { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply };
+  const reset = resetId !== 0 ? journey(e.trace.end(resetId)) : null;
+  return { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply, reset };
+}
+
+const EPHEMERAL_LOW = 32768; // Linux ip_local_port_range, as l4.ts binds port 0
+const EPHEMERAL_SPAN = 60999 - EPHEMERAL_LOW + 1;
+
+/**
+ * A probe's local port (its echo identifier for ICMP, any of 1-65535) that no socket of
+ * `ns` holds and that no node's conntrack tracks as (src, id/port) -> (dst, `dport`) in
+ * either direction: the probe never joins a ping or a connection in flight (or one whose
+ * entry lingers in TIME_WAIT). Starts at a random candidate and walks on.
+ */
+function probePort(cluster: Cluster, ns: NetNamespace, proto: number, src: number, dst: number, dport: number): number {
+  const icmp = proto === 1;
+  const low = icmp ? 0 : EPHEMERAL_LOW;
+  const span = icmp ? 65536 : EPHEMERAL_SPAN;
+  const taken = new Set(ns.l4.bound(proto));
+  const tables = [...cluster.services.conntrack.values()];
+  const now = cluster.engine.now();
+  const first = cluster.engine.rng.u32() % span;
+  for (let i = 0; i < span; i++) {
+    const c = low + ((first + i) % span);
+    if (c === 0 || taken.has(c)) continue;
+    if (tables.some((t) => t.inUse(proto, src, dst, c, dport, now))) continue;
+    return c;
+  }
+  throw new Error(`${ns.name}: no free ${icmp ? 'echo identifier' : 'local port'} for a trace to ${formatIpv4(dst)}`);
 }
 
 function journey(hops: Hop[]): Journey {

@@ -18,7 +18,7 @@ describeE2E('podwire demo captures, decoded by tshark', ['tshark'], () => {
   let hops: Hop[];
   beforeAll(async () => {
     demo = await runDemo({ out: tmp.dir });
-    hops = demo.journeys.flatMap((j) => [...j.request.hops, ...(j.reply?.hops ?? [])]);
+    hops = demo.journeys.flatMap((j) => [...j.request.hops, ...(j.reply?.hops ?? []), ...(j.reset?.hops ?? [])]);
   });
   afterAll(() => tmp.remove());
 

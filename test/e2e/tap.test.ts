@@ -88,11 +88,17 @@ class Responder {
   }
 }
 
-/** Runs the addon in a child Node; resolves with its exit code, or 'alive' if still running after `ms`. */
-function childExit(body: string, ms: number, opts: { uid?: number; gid?: number } = {}): Promise<{ code: number | 'alive'; out: string }> {
-  const script = `const a = require(${JSON.stringify(defaultAddonPath)}); ${body}`;
+/**
+ * Runs the addon in a child Node; resolves with its exit code, or 'alive' if still running
+ * after `ms`. `dropTo`: the child loads the addon as root, then becomes that user and group
+ * (no supplementary groups; setuid from root clears every capability) before `body` runs, so
+ * it needs no access to the clone's path, which may sit under a 0700 directory (/root/...).
+ */
+function childExit(body: string, ms: number, dropTo?: { uid: number; gid: number }): Promise<{ code: number | 'alive'; out: string }> {
+  const drop = dropTo === undefined ? '' : `process.setgroups([]); process.setgid(${dropTo.gid}); process.setuid(${dropTo.uid}); `;
+  const script = `const a = require(${JSON.stringify(defaultAddonPath)}); ${drop}${body}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], ...opts });
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], cwd: '/' });
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     const timer = setTimeout(() => {
@@ -229,11 +235,13 @@ describeE2E('TAP device through the native addon', ['root', 'tun', 'netns', 'pin
   });
 
   it('tells an unprivileged user that a TAP needs root or CAP_NET_ADMIN', async () => {
-    const body = "try { a.open('pwnoperm0', false, 0, 0, new Float64Array(8)); console.log('opened'); } "
-      + 'catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }';
+    const body = "const id = [process.getuid(), process.geteuid(), process.getgid()]; "
+      + "try { a.open('pwnoperm0', false, 0, 0, new Float64Array(8)); console.log('opened'); } "
+      + 'catch (e) { console.log(JSON.stringify({ id, code: e.code, message: e.message })); }';
     const { code, out } = await childExit(body, 5000, { uid: 65534, gid: 65534 });
     expect(code).toBe(0);
-    const err = JSON.parse(out) as { code: string; message: string };
+    const err = JSON.parse(out) as { id: number[]; code: string; message: string };
+    expect(err.id).toEqual([65534, 65534, 65534]); // nobody when the TAP is opened
     expect(['EPERM', 'EACCES']).toContain(err.code);
     expect(err.message).toContain('opening TAP device pwnoperm0 needs root or CAP_NET_ADMIN');
   });

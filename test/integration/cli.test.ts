@@ -197,11 +197,11 @@ describe('podwire up as a process, driven by the other commands', () => {
     expect(svc.stdout.split('\n')[0]).toBe('pod1 -> service1 (10.96.0.2), TCP port 80');
   });
 
-  it('trace --api --json prints { request, reply } as the local form does', async () => {
+  it('trace --api --json prints { request, reply, reset } as the local form does', async () => {
     const r = await run(['trace', '--api', api, '--from', 'pod1', '--to', '10.244.1.3', '--proto', 'udp', '--port', '9000', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { request: { delivered: boolean; dropReason: string | null; hops: { node: string; netns: string; device: string; action: string; detail: object }[] }; reply: { delivered: boolean } | null };
-    expect(Object.keys(j).sort()).toEqual(['reply', 'request']);
+    expect(Object.keys(j).sort()).toEqual(['reply', 'request', 'reset']);
     expect(j.request.delivered).toBe(true);
     expect(j.request.dropReason).toBeNull();
     expect(j.request.hops[0]).toMatchObject({ node: 'node1', netns: 'pod1', action: 'send' });

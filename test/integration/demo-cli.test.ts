@@ -80,18 +80,25 @@ describe('podwire demo', () => {
     for (const [, f] of files) expect(existsSync(f!), f).toBe(true);
   });
 
-  it('--json prints { journeys: [ { name, request, reply } ], captures }', async () => {
+  it('--json prints { journeys: [ { name, request, reply, reset } ], captures }', async () => {
     const r = await run('demo', '--json', '--out', join(tmp, 'demo-json'));
     expect(r.code, r.err).toBe(0);
     const j = JSON.parse(r.out) as { journeys: Record<string, unknown>[]; captures: Record<string, unknown>[] };
     expect(Object.keys(j).sort()).toEqual(['captures', 'journeys']);
     expect(j.journeys.length).toBeGreaterThanOrEqual(2);
     for (const x of j.journeys) {
-      expect(Object.keys(x).sort()).toEqual(['name', 'reply', 'request']);
+      expect(Object.keys(x).sort()).toEqual(['name', 'reply', 'request', 'reset']);
       expect(typeof x['name']).toBe('string');
       expectJourneyShape(x['request']);
       expectJourneyShape(x['reply']);
+      // The TCP journey's SYN-ACK is answered with a RST that closes the half-open connection.
+      if (x['name'] === 'pod to service') {
+        const reset = x['reset'];
+        expectJourneyShape(reset);
+        expect(reset.hops.at(-1)?.action).toBe('tcp-closed');
+      } else expect(x['reset']).toBeNull();
     }
+    expect(j.journeys.map((x) => x['name'])).toContain('pod to service');
     for (const c of j.captures) expect(Object.keys(c).sort()).toEqual(['file', 'interface', 'packets']);
   });
 
@@ -117,13 +124,14 @@ describe('podwire trace', () => {
     expect(r.out).toMatch(/^reply:$/m);
   });
 
-  it('--json prints { request, reply } with the documented hop shape', async () => {
+  it('--json prints { request, reply, reset } with the documented hop shape', async () => {
     const r = await run('trace', DEMO, '--from', 'pod1', '--to', '10.244.1.3', '--proto', 'udp', '--port', '9000', '--json');
     expect(r.code, r.err).toBe(0);
     const j = JSON.parse(r.out) as Record<string, unknown>;
-    expect(Object.keys(j).sort()).toEqual(['reply', 'request']);
+    expect(Object.keys(j).sort()).toEqual(['reply', 'request', 'reset']);
     expectJourneyShape(j['request']);
     expectJourneyShape(j['reply']);
+    expect(j['reset']).toBeNull();
   });
 
   it('exits 1 when the packet is not delivered (a closed port)', async () => {

@@ -117,7 +117,7 @@ describe('podwire demo', () => {
 
   it('captures, per pod interface, every traced IP packet that crossed its veth pair', () => {
     for (const pod of ['pod1', 'pod2', 'pod3']) {
-      const crossings = demo.journeys.flatMap((j) => [j.request, j.reply ?? { hops: [] }])
+      const crossings = demo.journeys.flatMap((j) => [j.request, j.reply ?? { hops: [] }, j.reset ?? { hops: [] }])
         .flatMap((jj) => jj.hops).filter((h) => h.action === 'veth' && (h.detail['from'] === `${pod}/eth0` || h.detail['to'] === `${pod}/eth0`)).length;
       const f = demo.captures.find((c) => c.interface === `${pod}/eth0`);
       const ipFrames = f === undefined ? 0 : readCapture(readFileSync(f.file)).packets.filter((p) => p.data.readUInt16BE(12) === 0x0800).length;
