@@ -24,6 +24,7 @@ ${pods}
 services:
   - { name: aweb, selector: { app: aweb }, ports: [{ port: 80, targetPort: 8080 }] }
   - { name: eweb, selector: { app: eweb }, ports: [{ port: 80, targetPort: 8080 }] }
+  - { name: nobody, selector: { app: nothing }, ports: [{ port: 80, targetPort: 8080 }] }
 `;
 }
 
@@ -134,6 +135,19 @@ describeE2E('attached pods (TAP) in an emulated cluster', ['root', 'tun', 'netns
     expect(ready['supportsServices']).toBe(true);
     expect(await inNs(nsA, 'curl', '-sf', '-m', '5', `http://${svc['aweb']}/hello.txt`)).toBe('hello from a real pod\n');
     expect(await inNs(nsA, 'curl', '-sf', '-m', '5', `http://${svc['eweb']}/`)).toContain('epod');
+  });
+
+  it('(c2) curl to a service without endpoints: "Connection refused" at once (kube-proxy REJECTs), not a timeout', async () => {
+    const svc = ready['services'] as Record<string, string>;
+    const t0 = performance.now();
+    const r = await inNs(nsA, 'curl', '-sS', '-m', '5', `http://${svc['nobody']}/`).then(() => null, (e: { stderr?: string; code?: number }) => e);
+    const ms = performance.now() - t0;
+    expect(r?.code, r?.stderr).toBe(7); // curl: "Failed to connect", not 28 (timeout)
+    // The upstream e2e expects REFUSED within 3 s; an ICMP port unreachable answers in one round trip.
+    expect(ms).toBeLessThan(1000);
+    // And it is ECONNREFUSED (ICMP port unreachable), not EHOSTUNREACH: curl 7.88 words both alike.
+    const py = await inNs(nsA, 'python3', '-c', `import socket\ntry:\n  socket.create_connection(('${svc['nobody']}', 80), timeout=5)\nexcept OSError as e:\n  print(type(e).__name__)`);
+    expect(py.trim()).toBe('ConnectionRefusedError');
   });
 
   it('(d) dig @10.96.0.10 <service>.default.svc.cluster.local from an attached pod returns the ClusterIP', async () => {
