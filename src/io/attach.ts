@@ -93,9 +93,19 @@ export function tapNameFor(clusterName: string, pod: string): string {
   return TAP_PREFIX + createHash('sha256').update(`${clusterName}/${pod}`).digest('hex').slice(0, 8);
 }
 
-/** The alias podwire gives an attach TAP. */
+/** Linux keeps an interface alias of at most IFALIASZ - 1 = 255 bytes (`dev_set_alias`). */
+const ALIAS_MAX = 255;
+
+/**
+ * The alias podwire gives an attach TAP: `podwire:<cluster>/<pod>`; a pod key too long for
+ * it (pod names go up to 253 characters) keeps its head and ends with `~` + 8 hex digits of
+ * a hash of the whole key, so the alias still names one pod.
+ */
 export function tapAliasFor(clusterName: string, pod: string): string {
-  return `${ALIAS_PREFIX}${clusterName}/${pod}`;
+  const full = `${ALIAS_PREFIX}${clusterName}/${pod}`;
+  if (full.length <= ALIAS_MAX) return full;
+  const hash = createHash('sha256').update(pod).digest('hex').slice(0, 8);
+  return `${full.slice(0, ALIAS_MAX - 9)}~${hash}`;
 }
 
 /** /etc/resolv.conf lines for a pod in Kubernetes `namespace` (kubelet's ClusterFirst policy). */
