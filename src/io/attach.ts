@@ -74,7 +74,7 @@ export interface AttachedPod extends AttachedPodRuntime {
   readonly port: TapPort;
   /** Lines of the pod's /etc/resolv.conf for cluster DNS. */
   readonly resolvConf: string[];
-  /** Capture points: `node1/vethN` (host end) and `<pod>/eth0`. */
+  /** Capture points: `node1/vethN` (host end) and `<pod>/eth0` (the pod's display name: `root.default/eth0`). */
   readonly capturePoints: string[];
   /** Added by attachPod from a spec (forgotten on detach) rather than planned from the topology. */
   readonly runtimeAdded: boolean;
@@ -219,7 +219,7 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
     step = 'wire it to the node bridge';
     e.useWallClock();
     const p = new TapPort(e, `${plan.node}/${plan.veth}`, tap, {
-      where: { node: plan.node, netns: 'root', device: plan.veth }, mtu: plan.mtu, peer: `${key}/eth0`,
+      where: { node: plan.node, netns: 'root', device: plan.veth }, mtu: plan.mtu, peer: `${cluster.podDisplayName(key)}/eth0`,
     });
     port = p;
     e.add(p);
@@ -236,7 +236,7 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
   const a: AttachedPod = {
     pod: key, plan, target: { ...tgt }, tapName, ifname, port, runtimeAdded: added,
     resolvConf: resolvConfLines(cluster, plan.namespace),
-    capturePoints: [`${plan.node}/${plan.veth}`, `${key}/eth0`],
+    capturePoints: [`${plan.node}/${plan.veth}`, `${cluster.podDisplayName(key)}/eth0`],
     close: () => port.close(),
   };
   cluster.attached.set(key, a);
