@@ -10,7 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { podElementKey } from '../../src/kube/names.js';
 import { renderTrace } from '../../src/kube/trace-text.js';
 import { runTrace } from '../../src/kube/trace.js';
-import type { Cluster } from '../../src/kube/cluster.js';
+import { Cluster } from '../../src/kube/cluster.js';
+import { validateTopology } from '../../src/kube/topology.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
 import { consistencyProblems, demoController, type Harness } from './helpers.js';
 
@@ -118,6 +119,38 @@ describe('pods named like podwire\'s own elements', () => {
     }
     // Deleting by the display name works as well.
     expect(await h.ctl.removePod('root.default')).toEqual({ removed: 'root', detached: false });
+  });
+});
+
+describe('a topology file with such pods', () => {
+  it('validates, builds and traces (it used to validate, then fail to build)', () => {
+    const r = validateTopology({
+      cluster: { dnsReplicas: 1 },
+      nodes: [{ name: 'node1' }, { name: 'node2', bridge: 'br-pods' }],
+      pods: [
+        { name: 'root', node: 'node1', apps: [{ type: 'udp-echo', port: 7 }] }, { name: 'cbr0', node: 'node1' }, { name: 'veth0', node: 'node1' },
+        { name: 'flannel', namespace: '1', node: 'node1' }, { name: 'node1', node: 'node2' }, { name: 'br-pods', node: 'node2' },
+        { name: 'web.v1', node: 'node2', labels: { app: 'web' }, apps: [{ type: 'http', port: 80 }] },
+      ],
+      services: [{ name: 'web', selector: { app: 'web' }, ports: [{ port: 80 }] }],
+    });
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    if (!r.ok) return;
+    const c = new Cluster(r.topology);
+    try {
+      expect([...c.pods.keys()].sort()).toEqual(['br-pods', 'cbr0', 'flannel.1', 'kube-dns-1.kube-system', 'node1', 'root', 'veth0', 'web.v1.default']);
+      for (const [from, to] of [['root', 'cbr0'], ['veth0', 'node1'], ['flannel.1', 'br-pods'], ['node1.default', 'root.default'], ['cbr0', 'web.v1.default']]) {
+        const t = runTrace(c, { from: from!, to: to! });
+        expect(t.request.delivered && t.reply?.delivered, `${from} -> ${to}`).toBe(true);
+      }
+      const svc = runTrace(c, { from: 'root', to: 'web', proto: 'tcp', port: 80 });
+      expect(svc.request.delivered, 'root -> service web -> web.v1').toBe(true);
+      expect(c.plan.services.find((s) => s.name === 'web')!.endpoints).toEqual(['web.v1']);
+      const udp = runTrace(c, { from: 'node1', to: 'root', proto: 'udp', port: 7 });
+      expect(udp.reply?.delivered, 'udp-echo in the pod called root answers').toBe(true);
+    } finally {
+      c.close();
+    }
   });
 });
 
