@@ -51,7 +51,7 @@ function sendError(reply: FastifyReply, status: number, body: ApiErrorBody): Fas
 
 export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstance {
   // A pod key in a URL is up to KEY_MAX (317) characters (fastify's default limit is 100); a longer one gets a 400 naming it, not a 404.
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024, return503OnClosing: true, maxParamLength: 2 * KEY_MAX });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024, return503OnClosing: true, routerOptions: { maxParamLength: 2 * KEY_MAX } });
   const routes: RecordedRoute[] = [];
   const token = opts.token ?? null;
   app.setValidatorCompiler(compileValidator);
