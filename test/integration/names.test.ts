@@ -154,6 +154,24 @@ describe('a topology file with such pods', () => {
   });
 });
 
+describe('other names a topology gives', () => {
+  it('a node called underlay: its pods are not "the cluster network" in the trace text', () => {
+    const r = validateTopology({ nodes: [{ name: 'underlay' }, { name: 'node2' }], pods: [{ name: 'a', node: 'underlay' }, { name: 'underlay', node: 'node2' }] });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const c = new Cluster(r.topology);
+    try {
+      const t = runTrace(c, { from: 'a', to: 'underlay' });
+      expect(t.request.delivered && t.reply?.delivered).toBe(true);
+      const text = renderTrace(t);
+      expect(text).toContain('a sends an ICMP packet');
+      expect(text).toContain("arrives on underlay.default's eth0");
+      expect(text.match(/cluster network/g)?.length).toBe(2); // the underlay switch, there and back
+    } finally {
+      c.close();
+    }
+  });
+});
+
 describe('all or nothing', () => {
   it('a pod whose apps fail to start leaves nothing behind, and the name can be used right after', () => {
     const c = h.cluster;
