@@ -11,8 +11,8 @@
  * the underlay (trace hop `underlay`).
  *
  * Names (names.ts): a pod's namespace is registered as `<node>/pod/<key>`, apart from the
- * node's own elements, so any valid pod name works (`root`, `cbr0`, `veth0`, `web.v1`);
- * `addPod` and `removePod` are all or nothing.
+ * node's own elements, so any valid pod name works (`root`, `cbr0`, `veth0`, `web.v1`).
+ * `addPod` is all or nothing: a failure at any step undoes the steps before it.
  */
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { connect, type Element } from '../engine/element.js';
