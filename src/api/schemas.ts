@@ -5,8 +5,12 @@
  */
 import { IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
 
-/** A pod or service key: `name` or `name.namespace`. */
-export const KEY_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$';
+/**
+ * A pod or service key: `name` or `name.namespace` (src/kube/names.ts): a DNS subdomain of
+ * at most 253 + 1 + 63 characters (a pod name, a dot, a namespace).
+ */
+export const KEY_MAX = 317;
+export const KEY_PATTERN = `^(?=.{1,${KEY_MAX}}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`;
 export const CAPTURE_ID_PATTERN = '^c[0-9]{1,9}$';
 /** Interface names as capture points name them: `node1/cbr0`, `pod1/eth0`, `pod1.ns/eth0`. */
 export const IFACE_LIST_PATTERN = '^[A-Za-z0-9_.:/-]+(,[A-Za-z0-9_.:/-]+)*$';
@@ -79,7 +83,7 @@ export const captureBody = {
     interfaces: {
       anyOf: [
         { type: 'string', pattern: IFACE_LIST_PATTERN },
-        { type: 'array', minItems: 1, maxItems: 4096, items: { type: 'string', pattern: '^[A-Za-z0-9_.:/-]{1,200}$' } },
+        { type: 'array', minItems: 1, maxItems: 4096, items: { type: 'string', pattern: '^[A-Za-z0-9_.:/-]{1,400}$' } },
       ],
       description: 'interface names (node1/cbr0, pod1/eth0, ...), a comma-separated list, or "all"',
     },

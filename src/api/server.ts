@@ -20,7 +20,7 @@ import { openapiDocument, recordRoute, type RecordedRoute } from './openapi.js';
 import { captureRoutes } from './routes-captures.js';
 import { clusterRoutes } from './routes-cluster.js';
 import { compileValidator, validationErrorBody, type ApiErrorBody } from './validation.js';
-import { emptyQuery } from './schemas.js';
+import { emptyQuery, KEY_MAX } from './schemas.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -50,7 +50,8 @@ function sendError(reply: FastifyReply, status: number, body: ApiErrorBody): Fas
 }
 
 export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024, return503OnClosing: true });
+  // A pod key in a URL is up to KEY_MAX (317) characters (fastify's default limit is 100); a longer one gets a 400 naming it, not a 404.
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024, return503OnClosing: true, routerOptions: { maxParamLength: 2 * KEY_MAX } });
   const routes: RecordedRoute[] = [];
   const token = opts.token ?? null;
   app.setValidatorCompiler(compileValidator);

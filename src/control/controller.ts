@@ -12,6 +12,7 @@
 import { attachPod, cleanupLeftovers, detachPod, type AttachedPod } from '../io/attach.js';
 import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
+import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names.js';
 import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
 import { runTrace, type TraceProto, type Journey } from '../kube/trace.js';
 import type { AppType, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
@@ -219,16 +220,17 @@ export class Controller {
     });
   }
 
-  removePod(name: string): Promise<{ removed: string; detached: boolean }> {
+  removePod(ref: string): Promise<{ removed: string; detached: boolean }> {
     return this.mutate(async () => {
       const c = this.cluster;
+      const name = canonicalPodKey(ref);
       if (c.attached.has(name)) {
         await this.runDetach(name);
         return { removed: name, detached: true };
       }
       if (!c.pods.has(name)) {
-        if (c.plan.pods.some((p) => podKey(p) === name)) throw conflict('/name', name, 'is not emulated by this podwire instance (on an external node, or an attach: pod not attached)');
-        throw notFound('/name', name, 'pod', c.plan.pods.map(podKey));
+        if (c.plan.pods.some((p) => podKey(p) === name)) throw conflict('/name', ref, 'is not emulated by this podwire instance (on an external node, or an attach: pod not attached)');
+        throw notFound('/name', ref, 'pod', c.plan.pods.map(podKey));
       }
       c.removePod(name);
       return { removed: name, detached: false };
@@ -240,6 +242,8 @@ export class Controller {
       this.needServices('services');
       const c = this.cluster;
       const namespace = body.namespace ?? 'default';
+      const reserved = reservedServiceName(body.name, namespace, c.plan.cluster.dnsReplicas);
+      if (reserved !== null) throw conflict('/name', body.name, reserved);
       if (c.plan.services.some((s) => s.name === body.name && s.namespace === namespace)) throw conflict('/name', body.name, `is already a service in namespace ${namespace}`);
       const ports = new Set<string>();
       body.ports.forEach((p, i) => {
@@ -295,8 +299,10 @@ export class Controller {
     return this.mutate(async () => {
       const c = this.cluster;
       const target = attachTarget(body, '');
-      const namespace = body.namespace ?? 'default';
-      const key = body.pod.includes('.') || namespace === 'default' ? body.pod : `${body.pod}.${namespace}`;
+      // `pod` is a key (`name`, `name.namespace`), or the bare name when `namespace` is given.
+      const ref = body.namespace === undefined ? parsePodRef(body.pod) : { name: body.pod, namespace: body.namespace };
+      const namespace = ref.namespace;
+      const key = podKey(ref);
       if (c.attached.has(key)) throw conflict('/pod', body.pod, 'is already attached');
       if (c.pods.has(key)) throw conflict('/pod', body.pod, 'is an emulated pod: remove it first (DELETE /pods/NAME) or attach under a new name');
       const planned = c.plan.pods.find((p) => podKey(p) === key);
@@ -307,17 +313,18 @@ export class Controller {
       } else {
         if (body.node === undefined) throw notFound('/pod', body.pod, 'pod (give node to add it)', c.plan.pods.map(podKey));
         this.emulatedNode(body.node, '/node');
-        const spec = { name: body.pod.split('.')[0]!, namespace, node: body.node, ...(body.ip !== undefined ? { ip: body.ip } : {}), ...(body.labels !== undefined ? { labels: body.labels } : {}) };
+        const spec = { name: ref.name, namespace, node: body.node, ...(body.ip !== undefined ? { ip: body.ip } : {}), ...(body.labels !== undefined ? { labels: body.labels } : {}) };
         await this.doAttach(spec, target, { 'pod IP': '/ip', [`node ${JSON.stringify(body.node)} podCIDR`]: '/ip' }, body.offloads);
       }
       return podView(c, c.plan.pods.find((p) => podKey(p) === key)!, this.attachedTarget(key));
     });
   }
 
-  detach(pod: string): Promise<{ detached: string }> {
+  detach(ref: string): Promise<{ detached: string }> {
     return this.mutate(async () => {
+      const pod = canonicalPodKey(ref);
       if (!this.cluster.attached.has(pod)) {
-        throw notFound('/pod', pod, 'attached pod', this.cluster.attached.keys());
+        throw notFound('/pod', ref, 'attached pod', this.cluster.attached.keys());
       }
       await this.runDetach(pod);
       return { detached: pod };

@@ -33,6 +33,17 @@ describe('attach (no root)', () => {
     expect(tapAliasFor('demo', 'web.shop')).toBe('podwire:demo/web.shop');
   });
 
+  it('keeps the alias of a pod with a long name within IFALIASZ, and one per pod', () => {
+    const cl = 'c'.repeat(63);
+    const a = tapAliasFor(cl, `${'a'.repeat(253)}.default`);
+    const b = tapAliasFor(cl, `${'a'.repeat(252)}b.default`);
+    expect(a.length).toBe(255);
+    expect(a.startsWith(`podwire:${cl}/aaaa`)).toBe(true);
+    expect(a).toMatch(/~[0-9a-f]{8}$/);
+    expect(b).not.toBe(a);
+    expect(tapAliasFor(cl, 'root')).toBe(`podwire:${cl}/root`);
+  });
+
   it('the builder plans an attach: pod (address, endpoints) but does not emulate it', () => {
     const c = cluster();
     expect([...c.pods.keys()].sort()).toEqual(['emu', 'kube-dns-1.kube-system']);

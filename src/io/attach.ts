@@ -74,7 +74,7 @@ export interface AttachedPod extends AttachedPodRuntime {
   readonly port: TapPort;
   /** Lines of the pod's /etc/resolv.conf for cluster DNS. */
   readonly resolvConf: string[];
-  /** Capture points: `node1/vethN` (host end) and `<pod>/eth0`. */
+  /** Capture points: `node1/vethN` (host end) and `<pod>/eth0` (the pod's display name: `root.default/eth0`). */
   readonly capturePoints: string[];
   /** Added by attachPod from a spec (forgotten on detach) rather than planned from the topology. */
   readonly runtimeAdded: boolean;
@@ -93,9 +93,19 @@ export function tapNameFor(clusterName: string, pod: string): string {
   return TAP_PREFIX + createHash('sha256').update(`${clusterName}/${pod}`).digest('hex').slice(0, 8);
 }
 
-/** The alias podwire gives an attach TAP. */
+/** Linux keeps an interface alias of at most IFALIASZ - 1 = 255 bytes (`dev_set_alias`). */
+const ALIAS_MAX = 255;
+
+/**
+ * The alias podwire gives an attach TAP: `podwire:<cluster>/<pod>`; a pod key too long for
+ * it (pod names go up to 253 characters) keeps its head and ends with `~` + 8 hex digits of
+ * a hash of the whole key, so the alias still names one pod.
+ */
 export function tapAliasFor(clusterName: string, pod: string): string {
-  return `${ALIAS_PREFIX}${clusterName}/${pod}`;
+  const full = `${ALIAS_PREFIX}${clusterName}/${pod}`;
+  if (full.length <= ALIAS_MAX) return full;
+  const hash = createHash('sha256').update(pod).digest('hex').slice(0, 8);
+  return `${full.slice(0, ALIAS_MAX - 9)}~${hash}`;
 }
 
 /** /etc/resolv.conf lines for a pod in Kubernetes `namespace` (kubelet's ClusterFirst policy). */
@@ -209,7 +219,7 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
     step = 'wire it to the node bridge';
     e.useWallClock();
     const p = new TapPort(e, `${plan.node}/${plan.veth}`, tap, {
-      where: { node: plan.node, netns: 'root', device: plan.veth }, mtu: plan.mtu, peer: `${key}/eth0`,
+      where: { node: plan.node, netns: 'root', device: plan.veth }, mtu: plan.mtu, peer: `${cluster.podDisplayName(key)}/eth0`,
     });
     port = p;
     e.add(p);
@@ -226,7 +236,7 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
   const a: AttachedPod = {
     pod: key, plan, target: { ...tgt }, tapName, ifname, port, runtimeAdded: added,
     resolvConf: resolvConfLines(cluster, plan.namespace),
-    capturePoints: [`${plan.node}/${plan.veth}`, `${key}/eth0`],
+    capturePoints: [`${plan.node}/${plan.veth}`, `${cluster.podDisplayName(key)}/eth0`],
     close: () => port.close(),
   };
   cluster.attached.set(key, a);

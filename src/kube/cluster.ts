@@ -9,6 +9,10 @@
  * (pod IP, MTU, default route via the bridge address) joined by a veth pair whose host
  * end is a port of the node's bridge. Nodes' `eth0`s meet on one emulated L2 switch,
  * the underlay (trace hop `underlay`).
+ *
+ * Names (names.ts): a pod's namespace is registered as `<node>/pod/<key>`, apart from the
+ * node's own elements, so any valid pod name works (`root`, `cbr0`, `veth0`, `web.v1`).
+ * `addPod` is all or nothing: a failure at any step undoes the steps before it.
  */
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { connect, type Element } from '../engine/element.js';
@@ -24,6 +28,9 @@ import { Ipam, planCluster } from './ipam.js';
 import { startPodApps, type DnsAppFactory, type PodApps } from './pod-apps.js';
 import { installOverlay, type Overlay } from './overlay.js';
 import { ServiceController, type ServiceInput } from './services.js';
+import { canonicalPodKey, podDisplayName, podElementKey, podKey, UNDERLAY } from './names.js';
+
+export { podKey, UNDERLAY } from './names.js';
 
 export interface NodeRuntime {
   readonly plan: NodePlan;
@@ -62,8 +69,6 @@ export interface ClusterOptions {
   vxlanTransport?: VxlanTransportFactory;
 }
 
-export const UNDERLAY = 'underlay';
-
 export class Cluster {
   readonly engine: Engine;
   readonly plan: ClusterPlan;
@@ -81,11 +86,14 @@ export class Cluster {
   readonly overlayRoutes = new Map<string, readonly Route[]>();
   /** Socket factory for `vtep.bind` nodes, or null (then such nodes are an error). */
   readonly vxlanTransport: VxlanTransportFactory | null;
+  /** Every node of the topology, emulated or not (names a pod's display name must not read as). */
+  private readonly nodeNames: Set<string>;
 
   constructor(readonly topology: Topology, opts: ClusterOptions = {}) {
     this.engine = new Engine({ seed: topology.cluster.seed, ...opts.engine });
     this.ipam = new Ipam(topology.cluster);
     this.plan = planCluster(topology, this.ipam);
+    this.nodeNames = new Set(this.plan.nodes.map((n) => n.name));
     this.services = new ServiceController(this);
     this.dnsApp = this.services.dnsApp;
     const e = this.engine;
@@ -129,29 +137,57 @@ export class Cluster {
     this.nodes.set(n.name, { plan: n, root, bridge, overlay: null });
   }
 
+  /** Builds and wires a pod; on any failure everything it made is undone before the error is thrown. */
   private buildPod(p: PodPlan): PodRuntime | null {
     const node = this.nodes.get(p.node);
     if (node === undefined) return null; // on an external node: not emulated here
     const e = this.engine;
     const key = podKey(p);
     if (this.pods.has(key)) throw new Error(`pod "${key}" exists`);
-    const ns = e.add(new NetNamespace(e, { node: p.node, name: key }), `${p.node}/${key}`);
+    const ns = new NetNamespace(e, { node: p.node, name: this.podDisplayName(key) });
     const eth0 = ns.addInterface('eth0', 'veth', p.mac, p.mtu);
     ns.addAddress('eth0', p.ip, p.prefixLength);
     ns.addRoute({ dst: 0, prefix: 0, via: p.gateway, dev: 'eth0' });
-    const veth = e.add(new Veth(e, `${p.node}/${p.veth}`, {
+    const veth = new Veth(e, `${p.node}/${p.veth}`, {
       a: { where: eth0.where, ifindex: eth0.ifindex, mac: p.mac, mtu: p.mtu },
       b: { where: { node: p.node, netns: 'root', device: p.veth }, ifindex: 0, mac: p.vethMac, mtu: p.mtu },
-    }));
-    connect(e, ns.ports.out('if:eth0'), veth.ports.in('a'));
-    connect(e, veth.ports.out('a'), ns.ports.in('if:eth0'));
-    // kubelet's hairpinMode hairpin-veth: a pod may reach itself through a service.
-    node.bridge.addPort(p.veth, { hairpin: this.plan.cluster.hairpinMode });
-    connect(e, veth.ports.out('b'), node.bridge.ports.in(p.veth));
-    connect(e, node.bridge.ports.out(p.veth), veth.ports.in('b'));
-    const rt: PodRuntime = { plan: p, ns, veth, apps: startPodApps(ns, p, this) };
+    });
+    const rt: PodRuntime = { plan: p, ns, veth, apps: { running: [], stop: () => undefined } };
+    let ported = false;
+    try {
+      e.add(ns, podElementKey(p.node, key));
+      e.add(veth);
+      connect(e, ns.ports.out('if:eth0'), veth.ports.in('a'));
+      connect(e, veth.ports.out('a'), ns.ports.in('if:eth0'));
+      // kubelet's hairpinMode hairpin-veth: a pod may reach itself through a service.
+      node.bridge.addPort(p.veth, { hairpin: this.plan.cluster.hairpinMode });
+      ported = true;
+      connect(e, veth.ports.out('b'), node.bridge.ports.in(p.veth));
+      connect(e, node.bridge.ports.out(p.veth), veth.ports.in('b'));
+      rt.apps = startPodApps(ns, p, this);
+    } catch (err) {
+      this.unwirePod(rt, node, ported);
+      throw err;
+    }
     this.pods.set(key, rt);
     return rt;
+  }
+
+  /** Undoes what `buildPod` did (any part of it): apps, the bridge port (when it added it), links, registrations. */
+  private unwirePod(rt: PodRuntime, node: NodeRuntime, bridgePort: boolean): void {
+    rt.apps.stop();
+    if (bridgePort) node.bridge.removePort(rt.plan.veth);
+    for (const el of [rt.veth, rt.ns]) {
+      for (const inp of el.ports.inputs) if (inp !== null) el.ports.removeIn(inp.name);
+      for (const out of [...el.ports.outputs.keys()]) el.ports.removeOut(out);
+    }
+    this.engine.remove(rt.veth);
+    this.engine.remove(rt.ns, podElementKey(rt.plan.node, podKey(rt.plan)));
+  }
+
+  /** How pod `key` is named in hops, capture points and stats (names.ts `podDisplayName`). */
+  podDisplayName(key: string): string {
+    return podDisplayName(key, this.nodeNames);
   }
 
   /** True once kube-proxy's service translation is installed on the nodes (services issue). */
@@ -173,8 +209,9 @@ export class Cluster {
     await Promise.all([...this.nodes.values()].map((n) => n.overlay?.ready));
   }
 
+  /** A pod by key (`pod1`, `web.v1`) or display name (`root.default`). */
   pod(name: string): PodRuntime {
-    const p = this.pods.get(name);
+    const p = this.pods.get(canonicalPodKey(name));
     if (p === undefined) throw new Error(`no pod "${name}" (have ${[...this.pods.keys()].join(', ')})`);
     return p;
   }
@@ -192,40 +229,54 @@ export class Cluster {
     return null;
   }
 
-  /** Adds a pod while running: allocates its address (unless given) and wires it in. */
+  /** Adds a pod while running: allocates its address (unless given) and wires it in. All or nothing. */
   addPod(spec: { name: string; namespace?: string; node: string; ip?: number; labels?: Record<string, string>; apps?: PodPlan['apps'] }): PodRuntime {
     const node = this.nodes.get(spec.node);
     if (node === undefined) throw new Error(`pod "${spec.name}": node "${spec.node}" is not an emulated node`);
     const namespace = spec.namespace ?? 'default';
-    const key = namespace === 'default' ? spec.name : `${spec.name}.${namespace}`;
-    if (this.pods.has(key)) throw new Error(`pod "${key}" exists`);
+    const key = podKey({ name: spec.name, namespace });
+    if (this.pods.has(key) || this.plan.pods.some((p) => podKey(p) === key)) throw new Error(`pod "${key}" exists`);
     const ip = this.ipam.allocatePodIp(spec.node, spec.ip);
-    const plan: PodPlan = {
-      name: spec.name, namespace, node: spec.node, nodeIndex: node.plan.index, ip, mac: macFromIpv4(ip),
-      gateway: node.plan.bridgeIp, prefixLength: node.plan.podCIDR.prefix, mtu: this.plan.podMtu,
-      veth: this.ipam.allocateVeth(spec.node), vethMac: macFromIpv4(ip, 0x02ee), labels: { ...spec.labels },
-      apps: spec.apps ?? [], system: false,
-    };
-    this.plan.pods.push(plan);
-    const rt = this.buildPod(plan)!;
-    this.services.sync();
-    return rt;
+    let veth: string | null = null;
+    let plan: PodPlan | null = null;
+    try {
+      veth = this.ipam.allocateVeth(spec.node);
+      plan = {
+        name: spec.name, namespace, node: spec.node, nodeIndex: node.plan.index, ip, mac: macFromIpv4(ip),
+        gateway: node.plan.bridgeIp, prefixLength: node.plan.podCIDR.prefix, mtu: this.plan.podMtu,
+        veth, vethMac: macFromIpv4(ip, 0x02ee), labels: { ...spec.labels },
+        apps: spec.apps ?? [], system: false,
+      };
+      this.plan.pods.push(plan);
+      const rt = this.buildPod(plan)!;
+      this.services.sync();
+      return rt;
+    } catch (err) {
+      // Leave nothing behind: the pod, its plan entry, its DNS record, its address and veth name.
+      const rt = this.pods.get(key);
+      if (rt !== undefined && rt.plan === plan) {
+        this.unwirePod(rt, node, true);
+        this.pods.delete(key);
+      }
+      const i = plan === null ? -1 : this.plan.pods.indexOf(plan);
+      if (i >= 0) this.plan.pods.splice(i, 1);
+      this.ipam.releasePodIp(spec.node, ip);
+      if (veth !== null) this.ipam.releaseVeth(spec.node, veth);
+      if (plan !== null) {
+        try { this.services.podRemoved(plan.name, plan.namespace); } catch { /* the first error is the one to report */ }
+      }
+      throw err;
+    }
   }
 
-  /** Removes a pod while running: stops its apps, unwires and frees its devices and address. */
+  /** Removes a pod while running (by key or display name): stops its apps, unwires and frees its devices and address. */
   removePod(name: string): void {
     const rt = this.pod(name);
     const node = this.node(rt.plan.node);
-    rt.apps.stop();
-    node.bridge.removePort(rt.plan.veth);
-    for (const el of [rt.veth, rt.ns]) {
-      for (const inp of el.ports.inputs) if (inp !== null) el.ports.removeIn(inp.name);
-      for (const out of [...el.ports.outputs.keys()]) el.ports.removeOut(out);
-      this.engine.remove(el, el === rt.ns ? `${rt.plan.node}/${rt.ns.name}` : el.name);
-    }
+    this.unwirePod(rt, node, true);
     this.ipam.releasePodIp(rt.plan.node, rt.plan.ip);
     this.ipam.releaseVeth(rt.plan.node, rt.plan.veth);
-    this.pods.delete(name);
+    this.pods.delete(podKey(rt.plan));
     const i = this.plan.pods.indexOf(rt.plan);
     if (i >= 0) this.plan.pods.splice(i, 1);
     this.services.podRemoved(rt.plan.name, rt.plan.namespace);
@@ -257,12 +308,13 @@ export class Cluster {
       }
       for (const a of this.attached.values()) {
         if (a.plan.node !== n.plan.name || !n.bridge.ports.outputs.has(a.plan.veth)) continue;
+        const shown = this.podDisplayName(podKey(a.plan));
         out.push({
-          name: `${n.plan.name}/${a.plan.veth}`, description: `host end of attached pod ${podKey(a.plan)} (TAP)`,
+          name: `${n.plan.name}/${a.plan.veth}`, description: `host end of attached pod ${shown} (TAP)`,
           rx: n.bridge.ports.in(a.plan.veth).link, tx: n.bridge.ports.out(a.plan.veth).link,
         });
         out.push({
-          name: `${podKey(a.plan)}/eth0`, description: `eth0 of attached pod ${podKey(a.plan)} on ${a.plan.node} (TAP)`,
+          name: `${shown}/eth0`, description: `eth0 of attached pod ${shown} on ${a.plan.node} (TAP)`,
           rx: n.bridge.ports.out(a.plan.veth).link, tx: n.bridge.ports.in(a.plan.veth).link,
         });
       }
@@ -275,6 +327,3 @@ export class Cluster {
   }
 }
 
-export function podKey(p: { name: string; namespace: string }): string {
-  return p.namespace === 'default' ? p.name : `${p.name}.${p.namespace}`;
-}

@@ -20,8 +20,9 @@ import { VxlanTunnel, type VxlanTransport } from '../net/vxlan-tunnel.js';
 import type { Cluster, NodeRuntime } from './cluster.js';
 import type { Overlay } from './overlay.js';
 import { sharedRoutes } from './overlay-routes.js';
+import { VXLAN_IFNAME } from './names.js';
 
-export const VXLAN_IFNAME = 'flannel.1';
+export { VXLAN_IFNAME } from './names.js';
 
 export interface VxlanOverlay extends Overlay {
   readonly mode: 'vxlan';

@@ -23,18 +23,23 @@ export interface PodApps {
 
 export function startPodApps(ns: NetNamespace, plan: PodPlan, env: { dnsApp: DnsAppFactory | null }): PodApps {
   const running: { spec: AppSpec; app: Closable }[] = [];
-  for (const spec of plan.apps) {
-    let app: Closable;
-    switch (spec.type) {
-      case 'http': app = HttpServer.listen(ns, spec.port); break;
-      case 'tcp-echo': app = TcpEcho.listen(ns, spec.port); break;
-      case 'udp-echo': app = UdpEcho.start(ns, spec.port); break;
-      case 'dns':
-        if (env.dnsApp === null) throw new Error(`pod "${plan.name}": the dns app needs the cluster DNS records`);
-        app = env.dnsApp(ns, spec.port);
-        break;
+  try {
+    for (const spec of plan.apps) {
+      let app: Closable;
+      switch (spec.type) {
+        case 'http': app = HttpServer.listen(ns, spec.port); break;
+        case 'tcp-echo': app = TcpEcho.listen(ns, spec.port); break;
+        case 'udp-echo': app = UdpEcho.start(ns, spec.port); break;
+        case 'dns':
+          if (env.dnsApp === null) throw new Error(`pod "${plan.name}": the dns app needs the cluster DNS records`);
+          app = env.dnsApp(ns, spec.port);
+          break;
+      }
+      running.push({ spec, app });
     }
-    running.push({ spec, app });
+  } catch (e) {
+    for (const r of running) r.app.close(); // all or nothing: no half-started pod
+    throw e;
   }
   let stopped = false;
   return {

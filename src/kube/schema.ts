@@ -21,6 +21,14 @@ export const CIDR_PATTERN = `^${IPV4}/(3[0-2]|[12]?[0-9])$`;
 export const MAC_PATTERN = '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$';
 /** RFC 1123 label, as Kubernetes names objects: lower-case alphanumerics and '-', max 63. */
 export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+/**
+ * Pod names: a DNS-1123 subdomain, as Kubernetes validates them (ValidatePodName =
+ * NameIsDNSSubdomain; k8s.io/apimachinery/pkg/util/validation IsDNS1123Subdomain:
+ * dns1123SubdomainFmt, at most DNS1123SubdomainMaxLength 253): lower-case alphanumerics,
+ * '-' and '.', starting and ending with an alphanumeric. The length is checked first (the
+ * lookahead), so a long string costs no backtracking.
+ */
+export const POD_NAME_PATTERN = '^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** Kubernetes port names (IANA service names): like a name, at most 15 characters. */
 export const PORT_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$';
 /** Label keys: optional DNS-subdomain prefix and '/', then a name of up to 63 characters. */
@@ -42,6 +50,8 @@ export const PATTERN_NAMES: Readonly<Record<string, string>> = {
   [MAC_PATTERN]: 'a MAC address',
   [NAME_PATTERN]:
     "a valid name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)",
+  [POD_NAME_PATTERN]:
+    "a valid pod name (a DNS subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
   [PORT_NAME_PATTERN]:
     "a valid port name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 15 characters)",
   [LABEL_KEY_PATTERN]: 'a valid label key',
@@ -54,6 +64,7 @@ export const PATTERN_NAMES: Readonly<Record<string, string>> = {
 const ipv4 = { type: 'string', pattern: IPV4_PATTERN } as const;
 const cidr = { type: 'string', pattern: CIDR_PATTERN } as const;
 const name = { type: 'string', pattern: NAME_PATTERN } as const;
+const podName = { type: 'string', pattern: POD_NAME_PATTERN } as const;
 const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
 const labels = {
   type: 'object',
@@ -139,7 +150,7 @@ export const podSchema = {
   additionalProperties: false,
   required: ['name', 'node'],
   properties: {
-    name,
+    name: podName,
     node: name,
     namespace: { ...name, default: 'default' },
     ip: ipv4,
@@ -188,7 +199,7 @@ export const serviceSchema = {
     scheduler: ipvsScheduler,
     weights: {
       type: 'object',
-      propertyNames: { pattern: NAME_PATTERN },
+      propertyNames: { pattern: POD_NAME_PATTERN },
       additionalProperties: { type: 'integer', minimum: 0, maximum: 65535 },
     },
   },

@@ -13,10 +13,11 @@
 import { cidrContains, cidrOf, cidrOverlaps, cidrSize, formatCidr, formatIpv4, isUnicastMac, parseMac, tryParseIpv4 } from '../wire/addr.js';
 import type { Cidr } from '../wire/addr.js';
 import {
-  DEFAULT_APP_PORTS, DNS_NAMESPACE, DNS_SERVICE_HOST, DNS_SERVICE_NAME, Ipam, IpamError, KUBERNETES_SERVICE_HOST,
+  DEFAULT_APP_PORTS, DNS_NAMESPACE, DNS_SERVICE_HOST, Ipam, IpamError, KUBERNETES_SERVICE_HOST,
   dnsPods, planCluster,
 } from './ipam.js';
 import { PodIndex } from './selector.js';
+import { bridgeNameProblem, reservedServiceName, VXLAN_IFNAME } from './names.js';
 import type {
   AppSpec, AppType, ClusterConfig, NodeSpec, PodSpec, Protocol, ServicePortSpec, ServiceSpec, Topology, TopologyError,
 } from './types.js';
@@ -121,6 +122,8 @@ export function checkTopology(t: SchemaTopology): CheckResult {
     const first = nodeIndex.get(n.name);
     if (first !== undefined) r.err(`${at}.name`, n.name, `${q(n.name)} is a duplicate of nodes[${first}]`);
     else nodeIndex.set(n.name, i);
+    const bridgeProblem = bridgeNameProblem(n.bridge, c.overlay === 'vxlan' ? VXLAN_IFNAME : null);
+    if (bridgeProblem !== null) r.err(`${at}.bridge`, n.bridge, `${q(n.bridge)} ${bridgeProblem}`);
     if (n.ip !== undefined) {
       const ip = ipAt(r, `${at}.ip`, n.ip);
       if (ip !== null && nc !== null) {
@@ -275,12 +278,8 @@ export function checkTopology(t: SchemaTopology): CheckResult {
     const first = svcIndex.get(key);
     if (first !== undefined) r.err(`${at}.name`, s.name, `${q(s.name)} is a duplicate of services[${first}] (namespace ${q(s.namespace)})`);
     else svcIndex.set(key, i);
-    if (s.namespace === 'default' && s.name === 'kubernetes') {
-      r.err(`${at}.name`, s.name, `${q(s.name)} is reserved in namespace "default" (the API server's service)`);
-    }
-    if (c.dnsReplicas > 0 && s.namespace === DNS_NAMESPACE && s.name === DNS_SERVICE_NAME) {
-      r.err(`${at}.name`, s.name, `${q(s.name)} is reserved in namespace ${q(DNS_NAMESPACE)} for the cluster DNS (cluster.dnsReplicas)`);
-    }
+    const reserved = reservedServiceName(s.name, s.namespace, c.dnsReplicas);
+    if (reserved !== null) r.err(`${at}.name`, s.name, `${q(s.name)} ${reserved}`);
     if (s.clusterIP !== undefined) {
       const ip = ipAt(r, `${at}.clusterIP`, s.clusterIP);
       if (ip !== null && sc !== null) {

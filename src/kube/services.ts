@@ -25,6 +25,7 @@ import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
 import type { Cluster } from './cluster.js';
+import { reservedServiceName } from './names.js';
 import type {
   ExternalTrafficPolicy, IpvsScheduler, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
 } from './types.js';
@@ -148,10 +149,12 @@ export class ServiceController {
     this.sync();
   }
 
-  /** Adds a service while running: allocates its cluster IP and NodePorts (unless given). */
+  /** Adds a service while running: allocates its cluster IP and NodePorts (unless given). All or nothing. */
   addService(spec: ServiceInput): ServicePlan {
     const c = this.cluster;
     const namespace = spec.namespace ?? 'default';
+    const reserved = reservedServiceName(spec.name, namespace, c.plan.cluster.dnsReplicas);
+    if (reserved !== null) throw new Error(`service ${JSON.stringify(spec.name)} ${reserved}`);
     if (c.plan.services.some((s) => s.name === spec.name && s.namespace === namespace)) {
       throw new Error(`service "${spec.name}" exists in namespace "${namespace}"`);
     }
@@ -159,6 +162,7 @@ export class ServiceController {
     const given = typeof spec.clusterIP === 'string' ? parseIpv4(spec.clusterIP) : spec.clusterIP;
     const clusterIP = c.ipam.allocateServiceIp(given);
     const taken: number[] = [];
+    let added: ServicePlan | null = null;
     try {
       const ports = spec.ports.map((p): ServicePortPlan => {
         const out: ServicePortPlan = { port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP' };
@@ -177,10 +181,16 @@ export class ServiceController {
         weights: { ...spec.weights }, endpoints: [], system: false,
       };
       c.plan.services.push(plan);
+      added = plan;
       this.records.setService(dnsService(plan));
       this.sync();
       return plan;
     } catch (e) {
+      if (added !== null) {
+        c.plan.services.splice(c.plan.services.indexOf(added), 1);
+        this.records.removeService(added.name, added.namespace);
+        try { this.sync(); } catch { /* the first error is the one to report */ }
+      }
       c.ipam.releaseServiceIp(clusterIP);
       for (const np of taken) c.ipam.releaseNodePort(np);
       throw e;

@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { DEFAULT_RING_BYTES, Doorbell, SharedRing, type RingStats } from '../engine/shared-ring.js';
 import { planCluster } from './ipam.js';
 import { podKey } from './cluster.js';
+import { canonicalPodKey } from './names.js';
 import type { PingResult } from './shard-probes.js';
 import type { GeneratorSpec, PumpResult, ShardOp, ShardOps, ShardReply, ShardStats, ShardWorkerData } from './shard-protocol.js';
 import type { ClusterPlan, Topology } from './types.js';
@@ -144,7 +145,8 @@ export class ShardedCluster {
   }
 
   private pod(name: string): ClusterPlan['pods'][number] {
-    const p = this.plan.pods.find((q) => podKey(q) === name);
+    const key = canonicalPodKey(name);
+    const p = this.plan.pods.find((q) => podKey(q) === key);
     if (p === undefined) throw new Error(`no pod ${JSON.stringify(name)} (have ${this.plan.pods.map(podKey).join(', ')})`);
     return p;
   }

@@ -128,11 +128,20 @@ describe('schema errors', () => {
     ]);
   });
   it('names follow Kubernetes rules', () => {
-    expect(errorsOf((d) => { d.pods[0].name = 'Pod_1'; d.pods[1].name = 'a'.repeat(64); d.pods[2].labels = { 'bad key': 'x' }; })).toEqual([
-      `pods[0].name: "Pod_1" is not a valid name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
-      `pods[1].name: "${'a'.repeat(64)}" is not a valid name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+    const pod = "is not a valid pod name (a DNS subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)";
+    expect(errorsOf((d) => { d.pods[0].name = 'Pod_1'; d.pods[1].name = 'a'.repeat(254); d.pods[2].labels = { 'bad key': 'x' }; })).toEqual([
+      `pods[0].name: "Pod_1" ${pod}`,
+      `pods[1].name: "${'a'.repeat(254)}" ${pod}`,
       'pods[2].labels: key "bad key" is not a valid label key',
     ]);
+    expect(errorsOf((d) => { d.nodes[0].name = 'a'.repeat(64); d.services[0].name = 'web.v1'; })).toEqual([
+      `nodes[0].name: "${'a'.repeat(64)}" is not a valid name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+      `services[0].name: "web.v1" is not a valid name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)`,
+    ]);
+    // Kubernetes' IsDNS1123Subdomain: labels of any length up to 253 in all, no empty label, no leading/trailing '-' or '.'.
+    for (const bad of ['.a', 'a.', 'a..b', '-a', 'a-', 'a.-b', 'a_b', 'A', '']) {
+      expect(errorsOf((d) => { d.pods[0].name = bad; }), bad).toEqual([`pods[0].name: ${JSON.stringify(bad)} ${pod}`]);
+    }
   });
   it('cluster.hairpinMode is a boolean (default true, see the defaults test)', () => {
     expect(ok((d) => { d.cluster = { hairpinMode: false }; }).topology.cluster.hairpinMode).toBe(false);
@@ -430,5 +439,57 @@ describe('YAML input', () => {
     writeFileSync(join(dir, 't.yaml'), 'nodes: [ { name: n1 } ]\n');
     const r = await loadTopologyFile(join(dir, 't.yaml'));
     expect(r.ok && r.topology.nodes[0]!.ip).toBe('192.168.56.11');
+  });
+});
+
+describe('names: any valid Kubernetes pod name, podwire\'s own names kept apart', () => {
+  // Names podwire uses for its own elements, or that read like one: every one a valid pod name.
+  const colliding = ['root', 'cbr0', 'veth0', 'veth1', 'flannel', 'flannel.1', 'eth0', 'lo', 'conntrack', 'kube-proxy', 'underlay', 'node1', '1', 'web.v1', 'pod', 'all'];
+  it('accepts pods named like internal elements, dotted names, 253 characters, and namespace "1"', () => {
+    const long = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    expect(long.length).toBe(253);
+    const r = ok((d) => {
+      d.pods = [...colliding.map((name) => ({ name, node: 'node1' })), { name: long, node: 'node2' }, { name: 'flannel', namespace: '1', node: 'node2' }, { name: 'a'.repeat(200), node: 'node2' }];
+      d.services = [];
+      d.cluster = { proxyMode: 'ipvs' };
+    });
+    expect(r.topology.pods.map((p) => p.name)).toEqual([...colliding, long, 'flannel', 'a'.repeat(200)]);
+  });
+  it('service weights may name a dotted pod', () => {
+    ok((d) => {
+      d.cluster = { proxyMode: 'ipvs' };
+      d.pods[1].name = 'web.v1';
+      d.services[0].scheduler = 'wrr';
+      d.services[0].weights = { 'web.v1': 3 };
+    });
+  });
+  it('refuses a node bridge named like an interface the root namespace has, a veth, or a node element', () => {
+    const errs = errorsOf((d) => {
+      d.nodes = ['eth0', 'lo', 'flannel.1', 'veth0', 'veth12', 'root', 'conntrack', 'kube-proxy', '..'].map((bridge, i) => ({ name: `n${i}`, bridge }));
+      d.pods = [];
+      d.services = [];
+    });
+    expect(errs).toEqual([
+      'nodes[0].bridge: "eth0" is an interface every node\'s root namespace already has (lo, eth0, flannel.1)',
+      'nodes[1].bridge: "lo" is an interface every node\'s root namespace already has (lo, eth0, flannel.1)',
+      'nodes[2].bridge: "flannel.1" is an interface every node\'s root namespace already has (lo, eth0, flannel.1)',
+      'nodes[3].bridge: "veth0" is the name of a pod\'s veth host end (veth0, veth1, ... are allocated by podwire)',
+      'nodes[4].bridge: "veth12" is the name of a pod\'s veth host end (veth0, veth1, ... are allocated by podwire)',
+      'nodes[5].bridge: "root" is reserved for podwire\'s own elements of a node (root, conntrack, kube-proxy)',
+      'nodes[6].bridge: "conntrack" is reserved for podwire\'s own elements of a node (root, conntrack, kube-proxy)',
+      'nodes[7].bridge: "kube-proxy" is reserved for podwire\'s own elements of a node (root, conntrack, kube-proxy)',
+      'nodes[8].bridge: ".." is not a valid interface name (Linux: dev_valid_name)',
+    ]);
+  });
+  it('allows flannel.1 as a bridge when routed (no VXLAN device), and any other interface name', () => {
+    ok((d) => { d.cluster = { overlay: 'routed' }; d.nodes[0].bridge = 'flannel.1'; d.nodes[1].bridge = 'br-pods.7'; });
+    ok((d) => { d.nodes[0].bridge = 'veth'; d.nodes[1].bridge = 'veth01'; });
+  });
+  it('reserves kubernetes (default) and kube-dns (kube-system, with cluster DNS) only there', () => {
+    expect(errorsOf((d) => { d.services.push({ name: 'kubernetes', ports: [{ port: 443 }] }); })).toEqual([
+      'services[1].name: "kubernetes" is reserved in namespace "default" (the API server\'s service)',
+    ]);
+    ok((d) => { d.services.push({ name: 'kubernetes', namespace: 'other', ports: [{ port: 443 }] }, { name: 'kube-dns', ports: [{ port: 53 }] }); });
+    ok((d) => { d.cluster = { dnsReplicas: 0 }; d.services.push({ name: 'kube-dns', namespace: 'kube-system', ports: [{ port: 53 }] }); });
   });
 });

@@ -10,7 +10,7 @@ const PROTO: Record<string, string> = { '1': 'ICMP', '6': 'TCP', '17': 'UDP' };
 
 function place(h: Hop): string {
   if (h.netns === 'root') return `the root namespace of ${h.node}`;
-  if (h.node === 'underlay') return 'the cluster network';
+  if (h.netns === 'underlay') return 'the cluster network'; // the switch (a node or pod may be called underlay too)
   return `${h.netns}`;
 }
 

@@ -26,6 +26,7 @@ import { writeU16, writeU32 } from '../wire/addr.js';
 import { replyRst } from '../apps/tcp-seg.js';
 import type { NetNamespace } from '../net/netns.js';
 import type { Cluster } from './cluster.js';
+import { canonicalPodKey } from './names.js';
 
 export type TraceProto = 'icmp' | 'udp' | 'tcp';
 
@@ -63,9 +64,9 @@ export class TraceInputError extends Error {
   }
 }
 
-/** Resolves a trace target to an address: pod name, service name, or dotted IPv4. */
+/** Resolves a trace target to an address: pod key (or display name, `root.default`), service name, or dotted IPv4. */
 export function resolveTarget(cluster: Cluster, to: string): number {
-  const pod = cluster.pods.get(to);
+  const pod = cluster.pods.get(canonicalPodKey(to));
   if (pod !== undefined) return pod.plan.ip;
   const ip = tryParseIpv4(to);
   if (ip !== null) return ip;
@@ -84,7 +85,7 @@ const TRACE_PAYLOAD = Buffer.from('podwire trace\n');
 export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   const proto = opts.proto ?? 'icmp';
   if (proto !== 'icmp' && proto !== 'udp' && proto !== 'tcp') throw new TraceInputError('proto', proto, 'must be one of icmp, udp, tcp');
-  const srcPod = cluster.pods.get(opts.from);
+  const srcPod = cluster.pods.get(canonicalPodKey(opts.from));
   if (srcPod === undefined) throw new TraceInputError('from', opts.from, `is not a pod (have ${[...cluster.pods.keys()].join(', ')})`);
   const dst = resolveTarget(cluster, opts.to);
   const port = proto === 'icmp' ? null : (opts.port ?? defaultPort(proto));

@@ -206,6 +206,20 @@ describeE2E('attached pods (TAP) in an emulated cluster', ['root', 'tun', 'netns
     expect(await pw.cmd('attach nopod nonexistent-ns node1')).toMatchObject({ ok: false, error: expect.stringContaining('no network namespace') });
   });
 
+  it('attaches a pod named like podwire\'s own elements (root, a node\'s name), detaches and re-attaches it', async () => {
+    for (const [pod, node, shown] of [['root', 'node1', 'root.default'], ['node2', 'node1', 'node2.default'], ['root', 'node2', 'root.default']] as const) {
+      const r = await pw.cmd(`attach ${pod} ${nsC} ${node}`);
+      expect(r).toMatchObject({ ok: true, pod, capturePoints: [expect.stringMatching(new RegExp(`^${node}/veth\\d+$`)), `${shown}/eth0`] });
+      const file = join(dir, `${shown}.pcapng`);
+      expect(await pw.cmd(`capture ${shown}/eth0 ${file}`)).toMatchObject({ ok: true });
+      expect(await inNs(nsC, 'ping', '-c', '2', '-i', '0.2', '-W', '2', ipOf('apod1'))).toMatch(/2 received/);
+      expect((await pw.cmd('capture-stop'))['packets']).toBeGreaterThanOrEqual(4);
+      expect(await pw.cmd(`ping epod ${String(r['ip'])}`)).toMatchObject({ ok: true });
+      expect(await pw.cmd(`detach ${pod}`)).toMatchObject({ ok: true });
+      expect(await ipx.listTunLinks(nsC)).toEqual([]);
+    }
+  });
+
   it('SIGKILL of podwire leaves no TAP behind (cleanup finds nothing); a second run with the same names works', async () => {
     const topo = topology(cluster, `  - { name: kpod, node: node1, attach: { netns: ${nsC} } }`);
     const k = start('kill.yaml', topo);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Controller } from '../../src/control/controller.js';
 import { examplePath, loadCluster } from '../../src/control/load.js';
 import type { Cluster } from '../../src/kube/cluster.js';
+import { podElementKey, podKey } from '../../src/kube/names.js';
 
 export interface Harness {
   cluster: Cluster;
@@ -52,7 +53,7 @@ export function pcapngBlocks(b: Buffer): number[] {
 /** Checks that the cluster's books agree: every pod wired once, addresses and veths unique. */
 export function consistencyProblems(c: Cluster): string[] {
   const problems: string[] = [];
-  const keys = new Set(c.plan.pods.filter((p) => c.nodes.has(p.node) && p.attach === undefined).map((p) => (p.namespace === 'default' ? p.name : `${p.name}.${p.namespace}`)));
+  const keys = new Set(c.plan.pods.filter((p) => c.nodes.has(p.node) && p.attach === undefined).map(podKey));
   for (const k of c.pods.keys()) if (!keys.has(k)) problems.push(`runtime pod ${k} not in the plan`);
   for (const k of keys) if (!c.pods.has(k)) problems.push(`planned pod ${k} not built`);
   const ips = new Set<number>();
@@ -66,7 +67,7 @@ export function consistencyProblems(c: Cluster): string[] {
     if (JSON.stringify(ports) !== JSON.stringify(veths)) problems.push(`${name}: bridge ports ${ports.join(',')} vs pods' veths ${veths.join(',')}`);
   }
   for (const p of c.pods.values()) {
-    if (c.engine.elements.get(`${p.plan.node}/${p.ns.name}`) !== p.ns) problems.push(`${p.ns.name}: namespace not registered`);
+    if (c.engine.elements.get(podElementKey(p.plan.node, podKey(p.plan))) !== p.ns) problems.push(`${p.ns.name}: namespace not registered`);
     if (c.engine.elements.get(p.veth.name) !== p.veth) problems.push(`${p.ns.name}: veth not registered`);
   }
   return problems;
