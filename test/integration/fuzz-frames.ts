@@ -342,7 +342,7 @@ function resize(f: Uint8Array, len: number, r: Rand): Uint8Array {
 /** One mutation of `f` (a new array or `f` changed in place). */
 function mutateOnce(f: Uint8Array, r: Rand, a: Addrs, pointFrames: readonly Uint8Array[]): Uint8Array {
   const l3 = l3Of(f);
-  const k = r.int(l3 >= 0 ? 16 : 5);
+  const k = r.int(l3 >= 0 ? 17 : 5);
   switch (k) {
     case 0: { // bit flips
       const g = Uint8Array.from(f);
@@ -427,7 +427,17 @@ function mutateOnce(f: Uint8Array, r: Rand, a: Addrs, pointFrames: readonly Uint
       const to = r.pick(a.nodes);
       return vxlanFrame(from, to, g, r.chance(0.9) ? 1 : r.int(4));
     }
-    case 15: // the quoted header of an ICMP error: IHL and length
+    case 15: { // a coherent bigger packet: payload grown to an MTU edge, IPv4 and UDP lengths follow
+      const hl = (g[l3]! & 0x0f) << 2;
+      const size = r.pick([576, 1400, 1450, 1451, 1472, 1480, 1500, 1501, 1886]);
+      if (hl < 20 || l3 + hl > g.length || size <= g.length - l3) break;
+      const h = resize(g, l3 + size, r);
+      u16(h, l3 + 2, size);
+      if (h[l3 + 9] === 17) u16(h, l3 + hl + 4, size - hl);
+      if (r.chance(0.5)) h[l3 + 6]! |= 0x40;
+      return h;
+    }
+    case 16: // the quoted header of an ICMP error: IHL and length
     default: {
       const hl = (g[l3]! & 0x0f) << 2;
       const inner = l3 + hl + 8;

@@ -11,6 +11,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { examplePath } from '../../src/control/load.js';
+import { statsView } from '../../src/control/views.js';
+import { DEMO_JOURNEYS, SERVICE_JOURNEY } from '../../src/control/demo.js';
 import { Cluster } from '../../src/kube/cluster.js';
 import { runTrace } from '../../src/kube/trace.js';
 import { topology } from './cluster-util.js';
@@ -18,8 +20,8 @@ import { FrameGen, clusterAddrs, corpus, hex, knownElsewhere } from './fuzz-fram
 import { Twin } from './twin.js';
 
 const FC_RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 0);
-/** Frames per run: 100k, or PODWIRE_FC_RUNS when that is more. */
-const FRAMES = Math.max(100_000, Number.isFinite(FC_RUNS) ? FC_RUNS : 0);
+/** Frames per run: 100k, or twice PODWIRE_FC_RUNS when that is more (CI's 100000: 200k frames). */
+const FRAMES = Math.max(100_000, Number.isFinite(FC_RUNS) ? 2 * FC_RUNS : 0);
 const SEED = Number(process.env.PODWIRE_FUZZ_SEED ?? (Math.random() * 0x1_0000_0000) >>> 0);
 /** Virtual time between bursts of frames: ARP retries, TCP retransmissions and conntrack timeouts fire on the way. */
 const BURST = 500;
@@ -32,6 +34,9 @@ describe('dataplane fuzz', () => {
     cc.close();
     const twin = new Twin(topo);
     try {
+      // A running cluster: ARP caches, FDBs and conntrack entries of the demo's journeys in place.
+      expect(twin.both((c) => DEMO_JOURNEYS.map((j) => runTrace(c, j.trace)))[2]).toBeNull();
+      expect(twin.both((c) => runTrace(c, SERVICE_JOURNEY.trace))[2]).toBeNull();
       const addrs = clusterAddrs(twin.a);
       const gen = new FrameGen(SEED, seeds, twin.points.map((p) => p.name), addrs);
       const max = twin.a.engine.pool.maxFrame;
@@ -69,6 +74,8 @@ describe('dataplane fuzz', () => {
       }
       const ms = performance.now() - t0;
       console.log(`dataplane fuzz: ${FRAMES} frames in ${(ms / 1000).toFixed(1)} s (${Math.round(FRAMES / (ms / 1000))} frames/s into both twins): ${JSON.stringify(kinds)}`);
+      const reached = (statsView(twin.a) as { dropReasons: Record<string, number> }).dropReasons;
+      console.log(`dataplane fuzz: drop reasons reached: ${JSON.stringify(reached)}`);
       expect(twin.advance(10 * 60_000)).toBeNull();
       expect(twin.statsDiff()).toBe('');
       for (const c of [twin.a, twin.b]) {

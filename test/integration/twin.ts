@@ -1,12 +1,13 @@
 /**
  * Twin clusters for lockstep tests (issue 13, "Out-of-bounds reads in the dataplane"): two
  * identical clusters built from one topology, whose free pool bytes differ. Every free
- * slot of twin A holds 0x00, every free slot of twin B the bytes 0x23 0x28 repeated (UDP
- * port 9000 big-endian, the demo's echo port: a stale port read then finds a socket in B
- * and none in A; 0x00 against 0xff would not do, as 0x0000 and 0xffff are the same number
- * to a one's complement checksum). Slots are scrubbed again on every free, so a packet
- * allocated later (an injected frame, an ICMP error, an ARP request) also has the pattern
- * past its bytes.
+ * slot of twin A holds 0x00; a free slot of twin B mostly holds the bytes 0x23 0x28
+ * repeated (UDP port 9000 big-endian, the demo's echo port: a stale port read then finds
+ * a socket in B and none in A), now and then another two-byte word (0xffff, an IPv4 first
+ * word, an EtherType). 0x00 against 0xff alone would not do: 0x0000 and 0xffff are the
+ * same number to a one's complement checksum. Slots are scrubbed again on every free, so
+ * a packet allocated later (an injected frame, an ICMP error, an ARP request) also has a
+ * pattern past its bytes.
  *
  * The same frame is injected into the same link of both twins, each runs until idle, and
  * what they did is compared: every frame transmitted on any link (hashed with the link),
@@ -39,8 +40,9 @@ interface Events {
   log: number[];
 }
 
-const PATTERN_A = [0x00, 0x00];
-const PATTERN_B = [0x23, 0x28];
+/** Twin A: zeros. Twin B: port 9000 mostly, and now and then other words a parser may act on. */
+const PATTERNS_A = [[0x00, 0x00]];
+const PATTERNS_B = [[0x23, 0x28], [0x23, 0x28], [0x23, 0x28], [0xff, 0xff], [0x45, 0x00], [0x08, 0x00], [0x01, 0x01]];
 
 function fnv(h: number, b: Uint8Array, start: number, end: number): number {
   let x = h;
@@ -52,10 +54,20 @@ function mix(h: number, v: number): number {
   return Math.imul(h ^ (v >>> 0), 0x01000193) >>> 0;
 }
 
-/** Fills a slot (the whole buffer, headroom included) with a two-byte pattern. */
-function scrub(buf: Buffer, pat: readonly number[]): void {
-  if (pat[0] === pat[1]) buf.fill(pat[0]!);
-  else buf.fill(Buffer.from(pat));
+/** Fills slots (the whole buffer, headroom included) with two-byte patterns, taken in turn. */
+class Scrubber {
+  private readonly pats: Buffer[];
+  private k = 0;
+  constructor(pats: readonly number[][]) {
+    this.pats = pats.map((p) => Buffer.from(p));
+  }
+
+  scrub(buf: Buffer): void {
+    const pat = this.pats[this.k]!;
+    this.k = (this.k + 1) % this.pats.length;
+    if (pat[0] === pat[1]) buf.fill(pat[0]!);
+    else buf.fill(pat);
+  }
 }
 
 export class Twin {
@@ -65,13 +77,15 @@ export class Twin {
   private readonly ev: [Events, Events] = [{ hash: 0x811c9dc5, n: 0, log: [] }, { hash: 0x811c9dc5, n: 0, log: [] }];
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
+  /** Event ids of each drop counter's reasons (interned once). */
+  private readonly dropIds = new Map<object, number[]>();
   private readonly linkNames: string[] = [];
 
   constructor(readonly topology: Topology) {
     this.a = new Cluster(structuredClone(topology));
     this.b = new Cluster(structuredClone(topology));
-    this.instrument(this.a, 0, PATTERN_A);
-    this.instrument(this.b, 1, PATTERN_B);
+    this.instrument(this.a, 0, new Scrubber(PATTERNS_A));
+    this.instrument(this.b, 1, new Scrubber(PATTERNS_B));
     const pa = this.a.capturePoints();
     const pb = this.b.capturePoints();
     pa.forEach((p, i) => {
@@ -93,6 +107,16 @@ export class Twin {
     return id;
   }
 
+  /** The event id of reason `reason` of `owner`'s drop counters. */
+  private dropId(owner: { name: string; drops: { names: readonly string[] } }, reason: number): number {
+    let ids = this.dropIds.get(owner.drops);
+    if (ids === undefined) {
+      ids = owner.drops.names.map((r) => this.intern(`${owner.name}: ${r}`));
+      this.dropIds.set(owner.drops, ids);
+    }
+    return ids[reason] ?? this.intern(`${owner.name}: reason ${reason}`);
+  }
+
   private record(t: number, kind: number, id: number, len: number, h: number): void {
     const e = this.ev[t]!;
     e.hash = mix(mix(mix(mix(e.hash, kind), id), len), h);
@@ -101,28 +125,28 @@ export class Twin {
   }
 
   /** Pattern in every free slot, scrub on free, drops recorded. */
-  private instrument(c: Cluster, t: number, pat: readonly number[]): void {
+  private instrument(c: Cluster, t: number, scrubber: Scrubber): void {
     const pool = c.engine.pool;
     const taken: Packet[] = [];
     for (let p = pool.alloc(); p !== null; p = pool.alloc()) taken.push(p);
     pool.exhausted = 0;
-    for (const p of taken) scrub(p.buf, pat);
+    for (const p of taken) scrubber.scrub(p.buf);
     // Freed in reverse: the free list is in its original order again.
     for (let i = taken.length - 1; i >= 0; i--) pool.free(taken[i]!);
     const free = pool.free.bind(pool);
     pool.free = (p: Packet): void => {
       free(p);
-      scrub(p.buf, pat);
+      scrubber.scrub(p.buf);
     };
     const e = c.engine;
     const drop = e.drop.bind(e);
     e.drop = (p, el, reason, where): void => {
-      this.record(t, 1, this.intern(`${el.name}: ${el.drops.names[reason]}`), p.end - p.start, 0);
+      this.record(t, 1, this.dropId(el, reason), p.end - p.start, 0);
       drop(p, el, reason, where);
     };
     const dropCounted = e.dropCounted.bind(e);
     e.dropCounted = (p, owner, reason, where): void => {
-      this.record(t, 1, this.intern(`${owner.name}: ${owner.drops.names[reason]}`), p.end - p.start, 0);
+      this.record(t, 1, this.dropId(owner, reason), p.end - p.start, 0);
       dropCounted(p, owner, reason, where);
     };
     const dropAtLink = e.dropAtLink.bind(e);
@@ -224,7 +248,7 @@ export class Twin {
   }
 }
 
-/** The stats view (without the pool's free count and the clock) and every app's counters, one line per entry. */
+/** The stats view and every app's counters, one line per entry. */
 function snapshot(c: Cluster): string {
   const s = statsView(c) as Record<string, unknown>;
   const lines: string[] = [];
