@@ -109,6 +109,22 @@ describe('lockstep twins', () => {
     expect(t.a.pod('pod2').ns.drops.get('ipv4-bad-length')).toBe(1);
   });
 
+  it('an ICMP error quoting the VXLAN port is not taken for a VXLAN datagram', () => {
+    // The tunnel's UDP handler got ICMP errors too and decapsulated the quote as VXLAN.
+    const t = demo();
+    const a = clusterAddrs(t.a);
+    const node1 = a.nodes.find((n) => n.name === 'node1')!;
+    const node2 = a.nodes.find((n) => n.name === 'node2')!;
+    // Quoted: IHL 8 (0x48: the VXLAN I flag, 0x08, is set), id 0, flags 0x0100 (read as VNI 1), then UDP from port 8472.
+    const quoted = ipv4({ src: node2.ip, dst: node1.ip, proto: 17, id: 0, flags: 0x0100, options: new Uint8Array(12).fill(1) }, udp(8472, 40000, new Uint8Array(8)));
+    expect(quoted[0]).toBe(0x48);
+    const err = ipv4({ src: node1.ip, dst: node2.ip, proto: 1 }, icmp(3, 3, 0, quoted));
+    expect(t.inject(at(t, 'node2/eth0 rx'), ethernet(node2.mac, node1.mac, 0x0800, err))).toBeNull();
+    const vx = t.a.engine.elements.get('node2/flannel.1')!;
+    expect(vx.drops.get('not-vxlan')).toBe(1);
+    expect(vx.counters.get('rx-packets')).toBe(0);
+  });
+
   it('cuts nothing valid: a DNS query and a TCP SYN through the twins agree', () => {
     const t = demo();
     const a = clusterAddrs(t.a);
