@@ -16,8 +16,10 @@
  * sees a different byte in each twin and, sooner or later, makes them diverge.
  * `statsDiff()` compares the whole stats view and every app's counters.
  *
- * Limit: bytes past a packet's end that belong to the frame as it arrived (Ethernet padding
- * cut by the IPv4 total length) are the same in both twins; such reads go unseen.
+ * Bytes past an IPv4 packet's total length that belong to the frame (Ethernet padding) are
+ * injected differently into B (except into a VXLAN device, which carries the frame as it
+ * is), and left out of the frame hashes: a layer above Ethernet that reads them diverges.
+ * Limit: padding a frame gets inside the cluster (a VXLAN inner frame) is the same in both.
  */
 import { statsView } from '../../src/control/views.js';
 import { Cluster } from '../../src/kube/cluster.js';
@@ -168,8 +170,8 @@ export class Twin {
     if (la.length !== lb.length) throw new Error(`twins differ: ${la.length} vs ${lb.length} links`);
     la.forEach((l, i) => {
       this.linkNames.push(l.name);
-      l.addTap((p) => this.record(0, 0, i, p.end - p.start, fnv(0x811c9dc5, p.buf, p.start, p.end)));
-      lb[i]!.addTap((p) => this.record(1, 0, i, p.end - p.start, fnv(0x811c9dc5, p.buf, p.start, p.end)));
+      l.addTap((p) => this.record(0, 0, i, p.end - p.start, fnv(0x811c9dc5, p.buf, p.start, ipv4End(p.buf, p.start, p.end))));
+      lb[i]!.addTap((p) => this.record(1, 0, i, p.end - p.start, fnv(0x811c9dc5, p.buf, p.start, ipv4End(p.buf, p.start, p.end))));
     });
   }
 
@@ -183,6 +185,12 @@ export class Twin {
       this.ev[t].log.length = 0;
       const p = c.engine.pool.fromBytes(frame, 0, frame.length);
       if (p === null) throw new Error(`twin ${t === 0 ? 'A' : 'B'}: pool exhausted or frame of ${frame.length} bytes too long`);
+      // Twin B gets other bytes past an IPv4 packet's total length (Ethernet padding: no layer above
+      // Ethernet may read it), except into a VXLAN device, which encapsulates the frame as it is.
+      if (t === 1 && !pt.name.includes('flannel.1 tx')) {
+        const end = ipv4End(p.buf, p.start, p.end);
+        for (let k = end; k < p.end; k++) p.buf[k] = p.buf[k]! ^ 0xa5;
+      }
       link.transmit(p);
       c.engine.runUntilIdle();
     }
@@ -263,6 +271,20 @@ function snapshot(c: Cluster): string {
     }
   }
   return lines.join('\n');
+}
+
+/**
+ * Where the bytes of a frame that matter end: for an IPv4 frame (EtherType 0x0800, one
+ * 802.1Q tag at most) whose total length fits, the end of the IPv4 packet (what follows is
+ * padding); else the end of the frame.
+ */
+function ipv4End(b: Uint8Array, s: number, e: number): number {
+  if (e - s < 34) return e;
+  let l3 = s + 14;
+  if (b[s + 12] === 0x81 && b[s + 13] === 0x00) l3 += 4;
+  if (b[l3 - 2] !== 0x08 || b[l3 - 1] !== 0x00 || e - l3 < 20 || b[l3]! >>> 4 !== 4) return e;
+  const total = (b[l3 + 2]! << 8) | b[l3 + 3]!;
+  return total >= 20 && total <= e - l3 ? l3 + total : e;
 }
 
 function linksOf(c: Cluster): Link[] {
