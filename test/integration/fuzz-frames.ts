@@ -456,7 +456,7 @@ export interface Generated { point: number; frame: Uint8Array; kind: 'seed' | 'm
 export class FrameGen {
   private readonly byPoint = new Map<number, Uint8Array[]>();
   private readonly seeds: { point: number; frame: Uint8Array }[] = [];
-  /** MAC the receiver at each point accepts (its interface), for garbage that gets past the MAC filter. */
+  /** The generator's random stream (the test also draws the virtual time between bursts from it). */
   readonly r: Rand;
 
   constructor(seed: number, corpusFrames: readonly Seed[], readonly points: readonly string[], readonly addrs: Addrs) {
