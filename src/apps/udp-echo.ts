@@ -3,8 +3,9 @@
  * sender (RFC 862 over UDP).
  *
  * The request packet is reused in place: IPv4 source and destination swapped, TTL set to
- * 64, UDP ports swapped, the packet cut to the IPv4 total length (no Ethernet header, no
- * padding) and handed to host.output(). Swapping two 16-bit-aligned fields does not change
+ * 64, UDP ports swapped, the packet cut to the UDP length (no Ethernet header, no padding,
+ * nothing of the IP payload past the datagram; the IPv4 total length and header checksum
+ * follow, RFC 1624) and handed to host.output(). Swapping two 16-bit-aligned fields does not change
  * a one's complement sum, so the UDP checksum (pseudo-header included) stays valid as it
  * is; the IPv4 header checksum only changes for the TTL word (RFC 1624, `update16`). The
  * reply carries the trace of the reply journey (`host.replyTrace(p.trace)`). Packet
@@ -62,8 +63,15 @@ export class UdpEcho {
     const sport = readU16(b, l4);
     writeU16(b, l4, readU16(b, l4 + 2));
     writeU16(b, l4 + 2, sport);
+    // Only the UDP length's bytes go back (Linux trims the datagram to it): IPv4 total length fixed with them.
+    const total = l4 - l3 + 8 + info.payloadLen;
+    const oldTotal = readU16(b, l3 + 2);
+    if (total !== oldTotal) {
+      writeU16(b, l3 + 10, update16(readU16(b, l3 + 10), oldTotal, total));
+      writeU16(b, l3 + 2, total);
+    }
     p.start = l3;
-    p.end = l3 + readU16(b, l3 + 2);
+    p.end = l3 + total;
     p.inIf = 0;
     p.mark = 0;
     p.ct = -1;

@@ -3,9 +3,11 @@
  * the kernel does when nothing listens. ICMP echo requests are answered; other ICMP goes
  * to handlers bound on protocol 1 by echo identifier (echo replies) or, for errors, to the
  * handler of the embedded original's protocol and source port. UDP and TCP checksums are
- * verified; a datagram to a closed UDP port gets ICMP port unreachable, a TCP segment to a
- * closed port gets a RST (RFC 9293 3.10.7.1). Fragments are not reassembled: dropped as
- * `fragment`.
+ * verified (UDP over its UDP length, which must fit the IP payload: `ipv4-bad-length`); an
+ * ICMP error whose quote lacks the quoted header plus 8 bytes is dropped (`icmp-bad-quote`,
+ * Linux's ICMP_MIB_INERRORS); a datagram to a closed UDP port gets ICMP port unreachable,
+ * a TCP segment to a closed port gets a RST (RFC 9293 3.10.7.1). Fragments are not
+ * reassembled: dropped as `fragment`.
  */
 import type { Packet } from '../engine/packet.js';
 import { formatIpv4, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
@@ -132,10 +134,12 @@ export class L4Delivery {
       // Echo replies by identifier; errors to the socket of the quoted packet.
       let key = readU16(b, l4 + 4);
       let table = this.icmp;
-      if ((type === 3 || type === 11) && l4len >= 8 + 20 + 4) {
+      if (type === 3 || type === 11) {
         const inner = l4 + 8;
+        const ihl = l4len >= 8 + 20 ? (b[inner]! & 0x0f) << 2 : 0;
+        // Linux icmp_unreach / icmp_socket_deliver: the quoted header (IHL >= 5) and 8 bytes behind it, or ICMP_MIB_INERRORS.
+        if (ihl < 20 || l4len < 8 + ihl + 8) return ns.dropAt(p, NetnsDrop['icmp-bad-quote'], nif.where);
         const iproto = b[inner + 9]!;
-        const ihl = (b[inner]! & 0x0f) << 2;
         if (iproto === IpProtocol.Udp || iproto === IpProtocol.Tcp) {
           table = iproto === IpProtocol.Udp ? this.udp : this.tcp;
           key = readU16(b, inner + ihl);
@@ -155,10 +159,13 @@ export class L4Delivery {
     }
     const minLen = proto === IpProtocol.Udp ? 8 : 20;
     if (l4len < minLen) return ns.dropAt(p, NetnsDrop['ipv4-truncated'], nif.where);
+    // UDP: Linux __udp4_lib_rcv checks the UDP length against the IP payload, trims to it, and sums that many bytes.
+    const segLen = proto === IpProtocol.Udp ? readU16(b, l4 + 4) : l4len;
+    if (segLen < minLen || segLen > l4len) return ns.dropAt(p, NetnsDrop['ipv4-bad-length'], nif.where);
     const ck = readU16(b, l4 + (proto === IpProtocol.Udp ? 6 : 16));
     if (!p.csumOk && (proto === IpProtocol.Tcp || ck !== 0)) {
       // Below 2^32 for any IPv4 datagram (at most 32768 words + the pseudo-header): fold with bit operations.
-      let s = sum16(b, l4, l4len, pseudoHeaderSum(info.src, info.dst, proto, l4len));
+      let s = sum16(b, l4, segLen, pseudoHeaderSum(info.src, info.dst, proto, segLen));
       s = (s & 0xffff) + (s >>> 16);
       s = (s & 0xffff) + (s >>> 16);
       if (s !== 0xffff) return ns.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
@@ -166,10 +173,8 @@ export class L4Delivery {
     info.sport = readU16(b, l4);
     info.dport = readU16(b, l4 + 2);
     if (proto === IpProtocol.Udp) {
-      const ulen = readU16(b, l4 + 4);
-      if (ulen < 8 || ulen > l4len) return ns.dropAt(p, NetnsDrop['ipv4-bad-length'], nif.where);
       info.payload = l4 + 8;
-      info.payloadLen = ulen - 8;
+      info.payloadLen = segLen - 8;
     } else {
       const doff = (b[l4 + 12]! >>> 4) << 2;
       if (doff < 20 || doff > l4len) return ns.dropAt(p, NetnsDrop['ipv4-bad-header-length'], nif.where);

@@ -66,7 +66,10 @@ export class IcmpSender {
     const osrc = ip.srcAddr();
     if (ip.fragOffsetBytes() !== 0 || ip.dstAddr() === 0xffffffff) return;
     if (ip.protocol() === IpProtocol.Icmp) {
-      const t = orig.buf[l3 + ip.headerLen()];
+      // Linux icmp_send: no error when the offending packet holds no ICMP type byte (skb_header_pointer fails).
+      const at = l3 + ip.headerLen();
+      if (at >= Math.min(orig.end, l3 + ip.totalLen())) return;
+      const t = orig.buf[at];
       if (t !== 0 && t !== 8) return;
     }
     const q = ns.engine.pool.alloc();

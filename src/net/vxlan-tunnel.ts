@@ -187,7 +187,10 @@ export class VxlanTunnel implements Element {
     this.where = this.nif.where;
     connect(engine, ns.ports.out(`if:${ifname}`), this.ports.in('inner'));
     connect(engine, this.out, ns.ports.in(`if:${ifname}`));
-    this.handler = (p, info) => this.decap(p, info.payload, info.payloadLen, info.src);
+    // ICMP errors quoting the port come here too (l4.ts): their quote is no VXLAN datagram.
+    this.handler = (p, info) => (info.protocol === 17
+      ? this.decap(p, info.payload, info.payloadLen, info.src)
+      : this.engine.drop(p, this, VxlanDrop['not-vxlan'], this.where));
     ns.bind(17, opts.port, this.handler);
   }
 
