@@ -42,7 +42,7 @@ enum {
 /* Slots of a UDP socket's counters Float64Array: the TAP slots above, then these; keep in
  * sync with src/io/udp-socket.ts (UdpCounter). */
 enum {
-  U_KERNEL_DROPS = COUNTER_COUNT, /* sk_drops: datagrams the kernel dropped at this socket */
+  U_KERNEL_DROPS = COUNTER_COUNT, /* sk_drops: datagrams the kernel dropped at this socket (SO_MEMINFO, updated by udpDrops) */
   U_RCVBUF,               /* SO_RCVBUF as granted (the kernel doubles the request) */
   U_SNDBUF,
   U_RCVBUF_FORCED,        /* 1: SO_RCVBUFFORCE worked; 0: SO_RCVBUF, capped by net.core.rmem_max */
@@ -58,7 +58,6 @@ typedef struct {
   struct mmsghdr *msgs;
   struct iovec *iovs;
   struct sockaddr_in *names;
-  uint8_t *ctrl;          /* cap * PW_UDP_CTRL bytes of ancillary data (SO_RXQ_OVFL) */
   uint32_t *addrs;        /* JS Uint32Array: per datagram (IPv4, port) of the sender */
   napi_ref addrs_ref;
 } UdpRx;

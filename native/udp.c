@@ -7,17 +7,15 @@
  *       (needs CAP_NET_ADMIN, ignores net.core.rmem_max), falling back to SO_RCVBUF (capped
  *       by rmem_max); the kernel doubles the request for its bookkeeping and the size it
  *       granted (getsockopt) goes to counters[U_RCVBUF] (U_RCVBUF_FORCED: which call
- *       worked). The same for the send buffer. SO_RXQ_OVFL on, then bind (port 0: the kernel
- *       chooses; the result comes back in `port`). 0 for rcvbuf/sndbuf keeps the default.
+ *       worked). The same for the send buffer. Then bind (port 0: the kernel chooses; the
+ *       result comes back in `port`). 0 for rcvbuf/sndbuf keeps the default.
  *       `counters` is a Float64Array(UDP_COUNTER_COUNT): the TAP slots, then U_*.
  *       `addrs` is a Uint32Array(2 * batch): per datagram of a batch, sender IPv4 and port.
  *   readStart(handle, slab, slotSize, lengths, batch, cb)   (tap_poll.c)
  *       When readable, ONE recvmmsg of up to `batch` datagrams into slab[i * slotSize ..]:
  *       lengths[i] = the datagram's length (MSG_TRUNC: its real length, so a value above
  *       slotSize means it was cut to slotSize, counted in U_RX_TRUNCATED), addrs[2i],
- *       addrs[2i + 1] = sender; then cb(count) once. The SO_RXQ_OVFL control message of the
- *       batch's last datagram carries the socket's drop count (sk_drops) as it was when that
- *       datagram was queued: it updates counters[U_KERNEL_DROPS].
+ *       addrs[2i + 1] = sender; then cb(count) once.
  *   udpSend(handle, buf, off, len, ip, port) -> bool
  *       One sendto() from buf (the kernel copies: the buffer is free again on return);
  *       false on EAGAIN (txDrops) or another errno (txErrors, lastTxErrno).
@@ -28,18 +26,19 @@
  *       The socket's drop counter now: getsockopt(SO_MEMINFO)[SK_MEMINFO_DROPS], the
  *       `drops` column of /proc/net/udp and `d` of `ss -uam`; also stored in U_KERNEL_DROPS.
  *
+ * Drops are read with SO_MEMINFO, not SO_RXQ_OVFL: on Linux 6.18 (hardened usercopy) a
+ * recvmmsg that returns the SO_RXQ_OVFL control message hit `kernel BUG at
+ * mm/usercopy.c:102` in put_cmsg ("Kernel memory exposure attempt detected from SLUB
+ * object"), which killed the process, as soon as the socket had dropped anything.
+ *
  * System calls go through syscall() as in tap.h (libc's wrappers are cancellation points).
  */
 #include "tap.h"
 #include <arpa/inet.h>
 #include <linux/sock_diag.h>
 
-#define PW_UDP_CTRL 64  /* >= CMSG_SPACE(sizeof(uint32_t)), aligned */
 #define PW_UDP_TX_CHUNK 64
 
-#ifndef SO_RXQ_OVFL
-#define SO_RXQ_OVFL 40
-#endif
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
 #endif
@@ -49,7 +48,6 @@ void pw_udp_free(UdpRx *u, napi_env env) {
   free(u->msgs);
   free(u->iovs);
   free(u->names);
-  free(u->ctrl);
   free(u);
 }
 
@@ -66,8 +64,8 @@ uint32_t pw_udp_read(TapHandle *t, int *err) {
     h->msg_namelen = sizeof u->names[i];
     h->msg_iov = &u->iovs[i];
     h->msg_iovlen = 1;
-    h->msg_control = u->ctrl + (size_t)i * PW_UDP_CTRL;
-    h->msg_controllen = PW_UDP_CTRL;
+    h->msg_control = NULL;
+    h->msg_controllen = 0;
     h->msg_flags = 0;
     u->msgs[i].msg_len = 0;
   }
@@ -89,16 +87,6 @@ uint32_t pw_udp_read(TapHandle *t, int *err) {
     u->addrs[2 * i + 1] = ntohs(u->names[i].sin_port);
   }
   t->counters[U_RX_BYTES] += bytes;
-  if (n > 0) {
-    struct msghdr *h = &u->msgs[n - 1].msg_hdr;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-        uint32_t d;
-        memcpy(&d, CMSG_DATA(c), sizeof d);
-        if (d > t->counters[U_KERNEL_DROPS]) t->counters[U_KERNEL_DROPS] = d;
-      }
-    }
-  }
   return n;
 }
 
@@ -164,8 +152,6 @@ napi_value udp_open(napi_env env, napi_callback_info info) {
   double *counters = (double *)cdata;
   counters[U_RCVBUF_FORCED] = set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf) ? 1 : 0;
   set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
@@ -187,10 +173,9 @@ napi_value udp_open(napi_env env, napi_callback_info info) {
     u->msgs = calloc(batch, sizeof *u->msgs);
     u->iovs = calloc(batch, sizeof *u->iovs);
     u->names = calloc(batch, sizeof *u->names);
-    u->ctrl = calloc(batch, PW_UDP_CTRL);
     u->addrs = (uint32_t *)adata;
   }
-  if (t == NULL || u == NULL || u->msgs == NULL || u->iovs == NULL || u->names == NULL || u->ctrl == NULL) {
+  if (t == NULL || u == NULL || u->msgs == NULL || u->iovs == NULL || u->names == NULL) {
     close(fd);
     if (u != NULL) pw_udp_free(u, env);
     free(t);

@@ -18,8 +18,8 @@
  * Drops: `kernelDrops()` is the kernel's count of datagrams it dropped at this socket
  * (sk_drops: the receive buffer was full, or a bad checksum), read with
  * getsockopt(SO_MEMINFO); the same number as the `drops` column of /proc/net/udp and `d`
- * in `ss -uam`. SO_RXQ_OVFL is on as well, so every batch also refreshes it (live in
- * `counters[UdpCounter.KernelDrops]`) without a system call.
+ * in `ss -uam` (`counters[UdpCounter.KernelDrops]` holds the last value read). Not
+ * SO_RXQ_OVFL: see native/udp.c (a kernel BUG on Linux 6.18 killed the process).
  *
  * Sending: `send(buf, off, len, ip, port)` is one sendto() straight from the caller's
  * buffer (the kernel copies it; the buffer is free on return), `sendBatch` one sendmmsg().
