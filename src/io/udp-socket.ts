@@ -29,7 +29,7 @@
  * EADDRNOTAVAIL, EACCES) and whose message names the address; TapAddonError when the addon
  * is missing or too old to have UDP sockets.
  */
-import { TapAddonError, TapCounter, loadTapAddon, type TapAddon, type TapHandle } from './tap.js';
+import { TapAddonError, TapCounter, defaultAddonPath, loadTapAddon, type TapAddon, type TapHandle } from './tap.js';
 
 /** Slots of the counters array shared with the addon (native/tap.h: the TAP slots, then U_*). */
 export const UdpCounter = {
@@ -66,7 +66,7 @@ export interface UdpAddon {
 export function loadUdpAddon(path?: string): TapAddon & UdpAddon {
   const addon = loadTapAddon(path) as TapAddon & Partial<UdpAddon>;
   if (typeof addon.udpOpen !== 'function' || addon.UDP_COUNTER_COUNT !== UDP_COUNTER_SLOTS) {
-    throw new TapAddonError(path ?? 'build/Release/podwire_tap.node',
+    throw new TapAddonError(path ?? defaultAddonPath,
       new Error(`addon has no UDP sockets of ${UDP_COUNTER_SLOTS} counters: rebuild it`));
   }
   return addon as TapAddon & UdpAddon;

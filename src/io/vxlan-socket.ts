@@ -98,6 +98,9 @@ export class VxlanSocket implements VxlanTransport {
   private readonly slotFree: Uint8Array | null = null;
   private readonly doneCallbacks: (() => void)[] = [];
   private next = 0;
+  private lastDst = -1;
+  private lastPeer: Peer | null = null;
+  private lastIp = 0;
   private closed = false;
   private readonly onDatagram: VxlanDatagramHandler;
   private readonly onBatch: (() => void) | null;
@@ -189,13 +192,21 @@ export class VxlanSocket implements VxlanTransport {
 
   send(buf: Uint8Array, off: number, len: number, dst: number): boolean {
     if (this.closed) return false;
-    const peer = this.peers.get(dst >>> 0);
-    if (peer === undefined) {
-      this.noPeer++;
-      return false;
+    // The last peer, as VtepFdb caches its last MAC (a Map.get keyed by a double is slow).
+    let peer = this.lastPeer;
+    if (dst !== this.lastDst || peer === null) {
+      const p = this.peers.get(dst >>> 0);
+      if (p === undefined) {
+        this.noPeer++;
+        return false;
+      }
+      peer = p;
+      this.lastDst = dst;
+      this.lastPeer = p;
+      this.lastIp = this.peerIp.get(dst >>> 0)!;
     }
     if (this.udp !== null) {
-      if (!this.udp.send(buf, off, len, this.peerIp.get(dst >>> 0)!, peer.port)) return false;
+      if (!this.udp.send(buf, off, len, this.lastIp, peer.port)) return false;
       this.sent++;
       return true;
     }
