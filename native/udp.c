@@ -15,7 +15,9 @@
  *       When readable, ONE recvmmsg of up to `batch` datagrams into slab[i * slotSize ..]:
  *       lengths[i] = the datagram's length (MSG_TRUNC: its real length, so a value above
  *       slotSize means it was cut to slotSize, counted in U_RX_TRUNCATED), addrs[2i],
- *       addrs[2i + 1] = sender; then cb(count) once.
+ *       addrs[2i + 1] = sender; then cb(count) once. An error other than EAGAIN is counted
+ *       (rxErrors, lastRxErrno) and reading goes on, unless the socket itself is unusable
+ *       (EBADF, ENOTSOCK, EFAULT, EINVAL): then cb(0, err) and reading stops.
  *   udpSend(handle, buf, off, len, ip, port) -> bool
  *       One sendto() from buf (the kernel copies: the buffer is free again on return);
  *       false on EAGAIN (txDrops) or another errno (txErrors, lastTxErrno).
@@ -73,7 +75,12 @@ uint32_t pw_udp_read(TapHandle *t, int *err) {
   do r = (int)syscall(SYS_recvmmsg, t->fd, u->msgs, want, MSG_DONTWAIT | MSG_TRUNC, NULL);
   while (r < 0 && errno == EINTR);
   if (r < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK) *err = errno;
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+    if (e == EBADF || e == ENOTSOCK || e == EFAULT || e == EINVAL) { *err = e; return 0; } /* fatal: stop */
+    /* Anything else (a pending socket error such as ENOMEM) is consumed by this call: count it, keep reading. */
+    t->counters[C_RX_ERRORS] += 1;
+    t->counters[C_LAST_RX_ERRNO] = e;
     return 0;
   }
   uint32_t n = (uint32_t)r;
