@@ -23,6 +23,9 @@
  *   setRef(handle, bool)                  uv_ref / uv_unref the poll handle.
  *   close(handle)                         stops polling, closes the fd; idempotent.
  *
+ *   udpOpen, udpSend, udpSendBatch, udpDrops: a UDP socket as the same kind of handle
+ *       (readStart/readStop/setRef/close apply to it); see udp.c.
+ *
  * Never blocks (O_NONBLOCK everywhere), never uses the libuv threadpool. Errors thrown to JS
  * are Error objects with `code` = errno name (EPERM, ENOENT, EBUSY, ...), `errno`, `syscall`
  * and `device`; the message names both the errno name and the device.
@@ -35,10 +38,11 @@
  */
 #include "tap.h"
 
-static void finalize_handle(napi_env env, void *data, void *hint) {
+void pw_finalize_handle(napi_env env, void *data, void *hint) {
   (void)hint;
   TapHandle *t = (TapHandle *)data;
   pw_close_handle(t);
+  if (t->udp != NULL) pw_udp_free(t->udp, env);
   pw_drop_ref(env, &t->counters_ref);
   pw_drop_ref(env, &t->self_ref);
   free(t);
@@ -109,8 +113,9 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   t->counters = (double *)cdata;
   t->vnet_hdr_sz = vnet ? (vnet_size > 0 ? vnet_size : 10) : 0;
   memcpy(t->name, actual, IFNAMSIZ);
+  t->kind = "TAP device";
   napi_value handle, result, v;
-  if (napi_create_external(env, t, finalize_handle, NULL, &handle) != napi_ok) {
+  if (napi_create_external(env, t, pw_finalize_handle, NULL, &handle) != napi_ok) {
     close(fd); free(t); pw_throw_last(env, "napi_create_external"); return NULL;
   }
   CHECK(napi_create_reference(env, handle, 0, &t->self_ref));
@@ -216,6 +221,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"open", tap_open}, {"readStart", tap_read_start}, {"readStop", tap_read_stop},
     {"setRef", tap_set_ref}, {"write", tap_write}, {"writeBatch", tap_write_batch},
     {"close", tap_close},
+    {"udpOpen", udp_open}, {"udpSend", udp_send}, {"udpSendBatch", udp_send_batch}, {"udpDrops", udp_drops},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
@@ -225,6 +231,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value n;
   CHECK(napi_create_uint32(env, COUNTER_COUNT, &n));
   CHECK(napi_set_named_property(env, exports, "COUNTER_COUNT", n));
+  CHECK(napi_create_uint32(env, UDP_COUNTER_COUNT, &n));
+  CHECK(napi_set_named_property(env, exports, "UDP_COUNTER_COUNT", n));
   return exports;
 }
 

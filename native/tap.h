@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -37,11 +39,36 @@ enum {
   C_LAST_RX_ERRNO, C_LAST_TX_ERRNO, COUNTER_COUNT
 };
 
-/* One open TAP device; owned by a napi_external (see the lifetime note in tap.c). */
+/* Slots of a UDP socket's counters Float64Array: the TAP slots above, then these; keep in
+ * sync with src/io/udp-socket.ts (UdpCounter). */
+enum {
+  U_KERNEL_DROPS = COUNTER_COUNT, /* sk_drops: datagrams the kernel dropped at this socket (SO_MEMINFO, updated by udpDrops) */
+  U_RCVBUF,               /* SO_RCVBUF as granted (the kernel doubles the request) */
+  U_SNDBUF,
+  U_RCVBUF_FORCED,        /* 1: SO_RCVBUFFORCE worked; 0: SO_RCVBUF, capped by net.core.rmem_max */
+  U_RX_TRUNCATED,         /* datagrams longer than a read slot (cut) */
+  U_RX_BYTES,
+  U_TX_BYTES,
+  UDP_COUNTER_COUNT
+};
+
+/* The receive side of a UDP socket handle (udp.c): recvmmsg descriptors for `cap` datagrams. */
+typedef struct {
+  uint32_t cap;
+  struct mmsghdr *msgs;
+  struct iovec *iovs;
+  struct sockaddr_in *names;
+  uint32_t *addrs;        /* JS Uint32Array: per datagram (IPv4, port) of the sender */
+  napi_ref addrs_ref;
+} UdpRx;
+
+/* One open TAP device or UDP socket; owned by a napi_external (see the lifetime note in tap.c). */
 typedef struct {
   napi_env env;
   int fd;                 /* -1 once closed */
-  char name[IFNAMSIZ];
+  char name[32];          /* TAP: the device name; UDP: "IPv4:port" as bound */
+  const char *kind;       /* "TAP device" or "UDP socket", the subject of error messages */
+  UdpRx *udp;             /* NULL for a TAP device */
   uv_poll_t *poll;        /* NULL unless initialised; freed in on_poll_closed */
   bool reading;
   bool ref;               /* whether the poll handle keeps the loop alive */
@@ -67,10 +94,14 @@ typedef struct {
     }                                                                      \
   } while (0)
 
+/* tap.c */
+void pw_finalize_handle(napi_env env, void *data, void *hint);
+
 /* tap_errors.c */
 void pw_throw_last(napi_env env, const char *what);
 const char *pw_errno_name(int err, char *buf, size_t len);
 napi_value pw_errno_error(napi_env env, int err, const char *syscall, const char *device, const char *hint);
+napi_value pw_errno_error_of(napi_env env, int err, const char *syscall, const char *kind, const char *device, const char *hint);
 void pw_throw_open_error(napi_env env, int err, const char *syscall, const char *device);
 TapHandle *pw_get_handle(napi_env env, napi_value v);
 
@@ -81,5 +112,13 @@ void pw_close_handle(TapHandle *t);
 napi_value tap_read_start(napi_env env, napi_callback_info info);
 napi_value tap_read_stop(napi_env env, napi_callback_info info);
 napi_value tap_set_ref(napi_env env, napi_callback_info info);
+
+/* udp.c */
+uint32_t pw_udp_read(TapHandle *t, int *err);
+void pw_udp_free(UdpRx *u, napi_env env);
+napi_value udp_open(napi_env env, napi_callback_info info);
+napi_value udp_send(napi_env env, napi_callback_info info);
+napi_value udp_send_batch(napi_env env, napi_callback_info info);
+napi_value udp_drops(napi_env env, napi_callback_info info);
 
 #endif

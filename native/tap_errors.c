@@ -20,10 +20,16 @@ const char *pw_errno_name(int err, char *buf, size_t len) {
 /* Error with code/errno/syscall/device; `hint` (may be NULL) replaces the strerror text. */
 napi_value pw_errno_error(napi_env env, int err, const char *syscall,
                                    const char *device, const char *hint) {
+  return pw_errno_error_of(env, err, syscall, "TAP device", device, hint);
+}
+
+/* As pw_errno_error, for a handle of another `kind` ("UDP socket"). */
+napi_value pw_errno_error_of(napi_env env, int err, const char *syscall, const char *kind,
+                             const char *device, const char *hint) {
   char code[32], msg[384];
   pw_errno_name(err, code, sizeof code);
   if (hint != NULL) snprintf(msg, sizeof msg, "%s", hint);
-  else snprintf(msg, sizeof msg, "TAP device %s: %s failed: %s (%s)", device, syscall, code, strerror(err));
+  else snprintf(msg, sizeof msg, "%s %s: %s failed: %s (%s)", kind, device, syscall, code, strerror(err));
   napi_value jcode, jmsg, error, v;
   napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &jcode);
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
@@ -60,7 +66,7 @@ void pw_throw_open_error(napi_env env, int err, const char *syscall, const char 
 TapHandle *pw_get_handle(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "podwire_tap: expected a TAP handle");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "podwire_tap: expected a TAP or UDP handle");
     return NULL;
   }
   return (TapHandle *)p;

@@ -1,6 +1,7 @@
 /*
  * podwire_tap: readiness through the event loop (uv_poll on the main loop, no threadpool)
- * and batched reads into the JS-provided slab; one JS call per batch.
+ * and batched reads into the JS-provided slab; one JS call per batch. TAP devices and UDP
+ * sockets (udp.c, read with recvmmsg) share this machinery.
  */
 #include "tap.h"
 
@@ -61,13 +62,13 @@ static void deliver(TapHandle *t, uint32_t count, int err, const char *syscall) 
     if (err != 0) {
       char hint[256];
       const char *h = NULL;
-      if (strcmp(syscall, "poll") == 0) {
+      if (strcmp(syscall, "poll") == 0 && t->udp == NULL) {
         char code[32];
         snprintf(hint, sizeof hint, "TAP device %s: poll reported an error (%s): the device was deleted, "
                  "or the namespace holding it was", t->name, pw_errno_name(err, code, sizeof code));
         h = hint;
       }
-      argv[1] = pw_errno_error(env, err, syscall, t->name, h);
+      argv[1] = pw_errno_error_of(env, err, syscall, t->kind, t->name, h);
       argc = 2;
       pw_stop_reading(t); /* a failing fd would otherwise spin the loop */
     }
@@ -98,7 +99,8 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   if (!(events & UV_READABLE)) return;
   uint32_t n = 0;
   int err = 0;
-  while (n < t->batch) {
+  if (t->udp != NULL) n = pw_udp_read(t, &err); /* recvmmsg, udp.c */
+  else while (n < t->batch) {
     size_t at = t->offs != NULL ? (size_t)(uint32_t)t->offs[n] : (size_t)n * t->slot_size;
     if (at + t->slot_size > t->slab_len) { err = EINVAL; break; } /* a bad slot offset from JS */
     ssize_t r = pw_read(t->fd, t->slab + at, t->slot_size);
@@ -125,7 +127,12 @@ napi_value tap_read_start(napi_env env, napi_callback_info info) {
   if (argc < 6) { napi_throw_type_error(env, "ERR_MISSING_ARGS", "readStart(handle, slab, slotSize, lengths, batch, cb[, offsets])"); return NULL; }
   TapHandle *t = pw_get_handle(env, argv[0]);
   if (t == NULL) return NULL;
-  if (t->fd < 0) { napi_throw(env, pw_errno_error(env, EBADF, "readStart", t->name, "TAP device is closed (EBADF)")); return NULL; }
+  if (t->fd < 0) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s %s is closed (EBADF)", t->kind, t->name);
+    napi_throw(env, pw_errno_error_of(env, EBADF, "readStart", t->kind, t->name, msg));
+    return NULL;
+  }
   void *slab;
   size_t slab_len;
   uint32_t slot, batch;
@@ -156,6 +163,10 @@ napi_value tap_read_start(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+  if (t->udp != NULL && (batch > t->udp->cap || odata != NULL)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "readStart: a UDP socket reads at most the batch it was opened with, into slot mode");
+    return NULL;
+  }
   pw_stop_reading(t); /* replacing a previous reader */
   if (t->poll == NULL) {
     uv_loop_t *loop;
@@ -165,7 +176,7 @@ napi_value tap_read_start(napi_env env, napi_callback_info info) {
     int r = uv_poll_init(loop, t->poll, t->fd);
     if (r < 0) {
       free(t->poll); t->poll = NULL;
-      napi_throw(env, pw_errno_error(env, -r, "uv_poll_init", t->name, NULL));
+      napi_throw(env, pw_errno_error_of(env, -r, "uv_poll_init", t->kind, t->name, NULL));
       return NULL;
     }
     t->poll->data = t;
@@ -173,7 +184,7 @@ napi_value tap_read_start(napi_env env, napi_callback_info info) {
   }
   napi_value resource, rname;
   CHECK(napi_create_object(env, &resource));
-  CHECK(napi_create_string_utf8(env, "podwire:tap", NAPI_AUTO_LENGTH, &rname));
+  CHECK(napi_create_string_utf8(env, t->udp != NULL ? "podwire:udp" : "podwire:tap", NAPI_AUTO_LENGTH, &rname));
   CHECK(napi_async_init(env, resource, rname, &t->async_ctx));
   CHECK(napi_create_reference(env, argv[5], 1, &t->cb_ref));
   CHECK(napi_create_reference(env, argv[1], 1, &t->slab_ref));
@@ -191,7 +202,7 @@ napi_value tap_read_start(napi_env env, napi_callback_info info) {
   int r = uv_poll_start(t->poll, UV_READABLE, on_readable);
   if (r < 0) {
     pw_stop_reading(t);
-    napi_throw(env, pw_errno_error(env, -r, "uv_poll_start", t->name, NULL));
+    napi_throw(env, pw_errno_error_of(env, -r, "uv_poll_start", t->kind, t->name, NULL));
     return NULL;
   }
   return NULL;

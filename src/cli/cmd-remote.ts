@@ -86,6 +86,7 @@ interface Stats {
   linkDrops: { link: string; drops: number }[];
   conntrack: Record<string, number>;
   conntrackStats?: Record<string, { max: number; earlyDrop: number }>;
+  vxlanSocket?: Record<string, { backend: string; bind: string; rcvbuf: number; kernelDrops: number }>;
   interfaces: Record<string, { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number; rxDropped: number; txDropped: number }>;
 }
 
@@ -107,6 +108,10 @@ function renderStats(s: Stats, io: Io): void {
     return st === undefined ? `${n} ${v}` : `${n} ${v} of ${st.max} (early drops ${st.earlyDrop})`;
   };
   io.out(`conntrack entries: ${Object.entries(s.conntrack).map(([n, v]) => ct(n, v)).join(', ') || 'none'}`);
+  for (const [n, v] of Object.entries(s.vxlanSocket ?? {})) {
+    const d = `kernel drops ${v.kernelDrops}`;
+    io.out(`vxlan socket ${n} ${v.bind}: ${v.kernelDrops > 0 ? c.red(d) : d} (datagrams lost at podwire's socket), receive buffer ${v.rcvbuf} bytes (${v.backend})`);
+  }
   io.out(`packet pool: ${s.pool.available} of ${s.pool.size} free, ${s.pool.exhausted} allocation failures; clock: ${s.clock}`);
 }
 
@@ -118,7 +123,9 @@ const stats: Command = {
 Prints every interface's packet and byte counters, the drop reasons counted by the
 elements (bridges, namespaces, veths, tunnels, conntrack, kube-proxy), drops at full links,
 the conntrack tables (entries of max, and early drops: entries evicted to make room, as
-conntrack -S counts them) and the packet pool. --json prints the API's full answer, with
+conntrack -S counts them), for each node with vtep.bind its VXLAN socket (the datagrams
+the kernel dropped at it, as /proc/net/udp counts them, and its receive buffer) and the
+packet pool. --json prints the API's full answer, with
 every element's counters.
 
 options:

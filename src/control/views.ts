@@ -7,6 +7,7 @@
 import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
 import type { PodPlan, ServicePlan } from '../kube/types.js';
+import type { VxlanOverlay } from '../kube/overlay-vxlan.js';
 import type { Link } from '../engine/link.js';
 import { formatCidr, formatIpv4, formatMac } from '../wire/addr.js';
 
@@ -136,6 +137,12 @@ export function statsView(c: Cluster): Record<string, unknown> {
     conntrack[node] = t.count;
     conntrackStats[node] = { entries: t.count, max: t.capacity, ...t.stats };
   }
+  // Per node with vtep.bind: the real UDP socket, its receive buffer and the kernel's drops at it.
+  const vxlanSocket: Record<string, unknown> = {};
+  for (const n of c.nodes.values()) {
+    const t = n.overlay?.mode === 'vxlan' ? (n.overlay as VxlanOverlay).transport : null;
+    if (t?.stats !== undefined) vxlanSocket[n.plan.name] = t.stats();
+  }
   return {
     clock: e.clock.kind,
     now: e.now(),
@@ -145,6 +152,7 @@ export function statsView(c: Cluster): Record<string, unknown> {
     linkDrops: dropping,
     conntrack,
     conntrackStats,
+    vxlanSocket,
     interfaces,
     elements,
   };

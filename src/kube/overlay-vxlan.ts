@@ -11,7 +11,8 @@
  * Real-socket mode: a node with `vtep.bind` sends its VXLAN datagrams through a UDP socket
  * bound there (the host kernel adds outer IP/UDP), to each peer's `vtep.bind` (or
  * `vtepIP:port`), and feeds what the socket receives into decap; the engine then runs on
- * the wall clock and the socket kicks the scheduler after each datagram. The socket comes
+ * the wall clock and the socket kicks the scheduler after each batch of datagrams it read
+ * (`onBatch`). The socket comes
  * from `ClusterOptions.vxlanTransport` (src/io/vxlan-socket.ts `openVxlanSocket`), so the
  * kube layer never opens sockets itself.
  */
@@ -70,10 +71,8 @@ export function installVxlan(cluster: Cluster, node: NodeRuntime): VxlanOverlay 
     transport = factory({
       bind: n.vtepBind,
       peers,
-      onDatagram: (buf, off, len, from) => {
-        tunnel.receiveDatagram(buf, off, len, from);
-        e.scheduler.kick();
-      },
+      onDatagram: (buf, off, len, from) => tunnel.receiveDatagram(buf, off, len, from),
+      onBatch: () => e.scheduler.kick(), // once per batch the socket read (recvmmsg), not per datagram
     });
     tunnel.transport = transport;
     e.useWallClock();

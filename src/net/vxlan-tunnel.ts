@@ -65,6 +65,25 @@ export interface VxlanTransport {
   /** Resolves once the socket is bound; rejects with the bind error. */
   readonly ready: Promise<void>;
   close(): void;
+  /** Counters of the socket and the kernel's drops at it, for the stats view (not the hot path). */
+  stats?(): VxlanTransportStats;
+}
+
+/** What a real socket reports (`/stats` `vxlanSocket.<node>`). */
+export interface VxlanTransportStats {
+  /** `native` (the addon: recvmmsg, SO_RCVBUFFORCE) or `dgram` (Node's, the fallback). */
+  backend: string;
+  bind: string;
+  /** Receive buffer the kernel granted (bytes; twice what was asked), and what was asked. */
+  rcvbuf: number;
+  rcvbufRequested: number;
+  /** Whether SO_RCVBUFFORCE was allowed (else SO_RCVBUF, capped by net.core.rmem_max). */
+  rcvbufForced: boolean;
+  /** Datagrams the kernel dropped at this socket (sk_drops: /proc/net/udp `drops`, `ss -uam` `d`). */
+  kernelDrops: number;
+  rxDatagrams: number;
+  rxBatches: number;
+  [counter: string]: number | string | boolean;
 }
 
 /** Called with every datagram the socket receives; `from` is the sender's IPv4 (uint32). */
@@ -76,6 +95,8 @@ export interface VxlanTransportOptions {
   /** VTEP IP (uint32) -> "host:port" of that peer's socket. */
   peers: ReadonlyMap<number, string>;
   onDatagram: VxlanDatagramHandler;
+  /** Called once after each batch of onDatagram calls (a transport calls it at least once after any datagram). */
+  onBatch?: () => void;
   /** Asynchronous socket errors after binding (default: ignored, counted by the caller). */
   onError?: (e: Error) => void;
 }
@@ -307,14 +328,20 @@ export class VxlanTunnel implements Element {
 
   /**
    * A datagram from the real socket (VXLAN header + inner frame): copied into a pooled
-   * packet and decapsulated. The caller runs the scheduler afterwards (`kick()`).
+   * packet and decapsulated. The caller runs the scheduler afterwards (`kick()`, once per
+   * batch of datagrams: the transport's `onBatch`).
    */
   receiveDatagram(buf: Uint8Array, off: number, len: number, from: number): void {
-    const p = this.engine.pool.fromBytes(buf, off, len);
+    const pool = this.engine.pool;
+    const p = len <= pool.maxFrame ? pool.alloc() : null;
     if (p === null) {
       this.drops.values[VxlanDrop['pool-exhausted']]!++;
       return;
     }
+    // Buffer#copy makes no view (pool.fromBytes would: one subarray per datagram).
+    if (Buffer.isBuffer(buf)) buf.copy(p.buf, p.start, off, off + len);
+    else p.buf.set(buf.subarray(off, off + len), p.start);
+    p.end = p.start + len;
     this.counters.values[C['socket-rx']]!++;
     this.decap(p, p.start, len, from);
   }
