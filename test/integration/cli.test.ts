@@ -6,10 +6,11 @@
  * error (exit 1), then SIGINT and a clean exit 0.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { COMMANDS } from '../../src/cli/commands.js';
@@ -97,13 +98,9 @@ describe('podwire up as a process, driven by the other commands', () => {
   });
 
   beforeAll(async () => {
-    mkdirSync(join(ROOT, 'node_modules', '.cache'), { recursive: true });
-    build = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'podwire-cli-test-'));
-    await new Promise<void>((res, rej) => {
-      execFile(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', build, '--noEmitOnError', 'false'],
-        { cwd: ROOT }, () => res()).on('error', rej);
-    });
-    writeFileSync(join(build, 'podwire.mjs'), "const { main } = await import('./cli/main.js');\nprocess.exitCode = await main(process.argv.slice(2));\n");
+    // dist/ is built once by test/global-setup.ts; this wrapper runs its CLI as bin/podwire.js does.
+    build = mkdtempSync(join(tmpdir(), 'podwire-cli-bin-'));
+    writeFileSync(join(build, 'podwire.mjs'), `const { main } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/cli/main.js')).href)});\nprocess.exitCode = await main(process.argv.slice(2));\n`);
     tmp = mkdtempSync(join(tmpdir(), 'podwire-cli-'));
     child = spawn(process.execPath, [join(build, 'podwire.mjs'), 'up', join(ROOT, 'examples/demo.yaml'), '--listen', '127.0.0.1:0', '--captures', join(tmp, 'caps')],
       { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PODWIRE_TOKEN: '' } });
