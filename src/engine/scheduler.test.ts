@@ -103,6 +103,20 @@ describe('wall time: bounded turns', () => {
     expect(eng.scheduler.linkServices).toBe(after);
   });
 
+  it('drain() runs whole (no turn cut, no abort) up to its step count; the loop goes on afterwards', async () => {
+    const eng = new Engine({ pool: { size: 8 } });
+    e = eng;
+    eng.useWallClock();
+    loop(eng);
+    expect(eng.scheduler.drain(5000)).toBe(5000);
+    expect(eng.scheduler.yields).toBe(0);
+    expect(eng.scheduler.loopAborts).toBe(0);
+    expect(eng.scheduler.pending).toBe(1);
+    eng.scheduler.kick();
+    await hostTurn();
+    expect(eng.scheduler.yields).toBeGreaterThan(0);
+  });
+
   it('work that ends within a turn does not yield', () => {
     const eng = new Engine({ pool: { size: 64 } });
     e = eng;

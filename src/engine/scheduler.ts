@@ -105,22 +105,37 @@ export class Scheduler {
    * services without becoming idle it aborts (see the file comment).
    */
   runUntilIdle(stepLimit = this.stepLimit): number {
+    return this.run(stepLimit, true);
+  }
+
+  /**
+   * Drains like runUntilIdle, but whole: not cut short by a wall-time turn, and stopping
+   * after `maxSteps` services without aborting (nothing dropped). A trace in wall time uses
+   * it: its journey must not depend on how busy the host is, and a loop elsewhere in the
+   * cluster goes on afterwards.
+   */
+  drain(maxSteps: number): number {
+    return this.run(maxSteps, false);
+  }
+
+  private run(stepLimit: number, turn: boolean): number {
     if (this.running) return 0; // re-entrant call from inside an element: the outer loop drains
     this.running = true;
     let steps = 0;
     const clock = this.clock();
     clock.hold();
-    const own = this.beginTurn(clock);
+    const own = turn && this.beginTurn(clock);
+    const end = turn ? this.turnEnd : Infinity;
     try {
       while (this.qhead !== this.qtail) {
         if (steps >= stepLimit) {
-          this.abort();
+          if (turn) this.abort();
           break;
         }
         steps++;
         if ((steps & (STEPS_PER_CLOCK_READ - 1)) === 0) {
           clock.refresh();
-          if (clock.now() >= this.turnEnd) {
+          if (clock.now() >= end) {
             this.yieldTurn();
             break;
           }
@@ -183,10 +198,9 @@ export class Scheduler {
     if (this.yielded) return;
     this.yielded = true;
     this.yields++;
-    if (this.resume === null) {
-      this.resume = setImmediate(this.onResume);
-      this.resume.unref();
-    }
+    // Not unref'd: an unref'd immediate does not stop libuv's poll phase from blocking, so
+    // the rest of the turn would wait for the next I/O or host timer.
+    if (this.resume === null) this.resume = setImmediate(this.onResume);
   }
 
   private readonly onResume = (): void => {

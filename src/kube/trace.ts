@@ -3,8 +3,11 @@
  * the trace flag set, lets the cluster run, and returns the packet's journey and its
  * reply's, hop by hop, in the JSON shape of the CLI and the API:
  *
- *   { request: Journey, reply: Journey | null }
+ *   { request: Journey, reply: Journey | null, loopAbort?: { runs, drops } }
  *   Journey = { delivered: boolean, dropReason: string | null, hops: Hop[] }
+ *
+ * `loopAbort` is there only when the cluster never became idle while the trace ran (a loop:
+ * the scheduler gave up and dropped what was queued, see src/engine/scheduler.ts).
  *
  * A request is delivered when a `deliver` hop was recorded and the journey does not end in
  * a drop; its reply (echo reply, UDP echo, SYN-ACK or RST, or an ICMP error) is the
@@ -42,6 +45,17 @@ export interface TraceResult {
   port: number | null;
   request: Journey;
   reply: Journey | null;
+  /**
+   * Present when the cluster never became idle during the trace (a forwarding or echo loop):
+   * the scheduler aborted `runs` runs at its step limit and dropped the `drops` packets still
+   * queued (`loop-abort`; the traced packet among them gets that drop hop).
+   */
+  loopAbort?: LoopAbort;
+}
+
+export interface LoopAbort {
+  runs: number;
+  drops: number;
 }
 
 export class TraceInputError extends Error {
@@ -67,6 +81,12 @@ export function defaultPort(proto: TraceProto): number | null {
 }
 
 const TRACE_PAYLOAD = Buffer.from('podwire trace\n');
+/**
+ * Wall time: link services a trace drains at most, synchronously (Scheduler.drain): until
+ * idle as before, but a cluster that never idles (an echo loop) holds the API for tens of
+ * milliseconds at most, not for good.
+ */
+const WALL_TRACE_STEPS = 100_000;
 
 export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   const proto = opts.proto ?? 'icmp';
@@ -139,17 +159,22 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   p.end = s + 20 + l4len;
   const id = e.trace.begin();
   p.trace = id;
+  const sched = e.scheduler;
+  const aborts = sched.loopAborts;
+  const abortDrops = sched.loopAbortDrops;
   try {
     ns.output(p);
     if (e.clock.kind === 'virtual') e.advance(opts.waitMs ?? 5000);
-    else e.runUntilIdle();
+    else e.scheduler.drain(WALL_TRACE_STEPS);
   } finally {
     ns.unbind(protoNum, bound);
   }
   const replyId = e.trace.replyIdOf(id);
   const request = journey(e.trace.end(id));
   const reply = replyId !== 0 ? journey(e.trace.end(replyId)) : null;
-  return { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply };
+  const r: TraceResult = { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply };
+  if (sched.loopAborts > aborts) r.loopAbort = { runs: sched.loopAborts - aborts, drops: sched.loopAbortDrops - abortDrops };
+  return r;
 }
 
 function journey(hops: Hop[]): Journey {
