@@ -8,14 +8,16 @@
  *     queued packets are dropped as `loop-abort` and the pool is full again; a trace that ran
  *     into the loop says so (`loopAbort`, a warning line); /stats shows the counters.
  *   - wall time, `podwire up` in a child (test/fixtures/echo-loop-worker.mjs): the loop runs
- *     at the emulator's speed while /healthz answers within 1 s, a trace is delivered, and
- *     SIGINT ends the process within 2 s.
+ *     at the emulator's speed while /healthz answers within 1 s, a trace is delivered,
+ *     `podwire stats` shows the scheduler's counters, and SIGINT ends the process within 2 s.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UdpEcho } from '../../src/apps/udp-echo.js';
+import type { Io } from '../../src/cli/args.js';
+import { main } from '../../src/cli/main.js';
 import { statsView } from '../../src/control/views.js';
 import { DEFAULT_STEP_LIMIT } from '../../src/engine/scheduler.js';
 import type { Cluster } from '../../src/kube/cluster.js';
@@ -159,6 +161,11 @@ describe('echo loop under podwire up (wall time, child process)', () => {
     expect(s2.engine['yields']).toBeGreaterThan(0);
     expect(s2.engine['loopAborts']).toBe(0);
     expect(s2.engine['linkServices']).toBeGreaterThan(s1.engine['linkServices']!);
+    // podwire stats prints them.
+    const io: Io = { out: (l) => { text.push(l); }, err: () => undefined, isTTY: false };
+    const text: string[] = [];
+    expect(await main(['stats', '--api', url], io)).toBe(0);
+    expect(text.join('\n')).toMatch(/^scheduler: [1-9]\d* link services, [1-9]\d* turns given back to the event loop .*, 0 runs aborted \(0 packets dropped, loop-abort\)$/m);
     const t0 = performance.now();
     child.kill('SIGINT');
     const end = await exited;
