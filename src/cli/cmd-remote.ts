@@ -4,6 +4,7 @@
  */
 import { colour, intFlag, parse, UsageError, type Command, type Io } from './args.js';
 import { apiTarget, query, request, requestJson } from './client.js';
+import { TURN_MS } from '../engine/scheduler.js';
 
 export const REMOTE_FLAGS = { api: { type: 'string' }, token: { type: 'string' } } as const;
 export const REMOTE_HELP = `  --api URL        the running podwire (default http://127.0.0.1:7070, or $PODWIRE_API)
@@ -81,7 +82,7 @@ ${REMOTE_HELP}`,
 interface Stats {
   clock: string;
   pool: { size: number; available: number; exhausted: number };
-  engine: { linkDrops: number; unconnectedDrops: number };
+  engine: { linkDrops: number; unconnectedDrops: number; linkServices?: number; yields?: number; loopAborts?: number; loopAbortDrops?: number };
   dropReasons: Record<string, number>;
   linkDrops: { link: string; drops: number }[];
   conntrack: Record<string, number>;
@@ -103,6 +104,9 @@ function renderStats(s: Stats, io: Io): void {
   for (const [r, n] of drops) io.out(`  ${c.red(r)} ${n}`);
   io.out(`link drops: ${s.engine.linkDrops} (full links), unconnected ports: ${s.engine.unconnectedDrops}`);
   for (const l of s.linkDrops) io.out(`  ${l.link}: ${l.drops}`);
+  const en = s.engine;
+  io.out(`scheduler: ${en.linkServices ?? 0} link services, ${en.yields ?? 0} turns given back to the event loop (work left after ${TURN_MS} ms), `
+    + `${en.loopAborts ?? 0} runs aborted (${en.loopAbortDrops ?? 0} packets dropped, loop-abort)`);
   const ct = (n: string, v: number): string => {
     const st = s.conntrackStats?.[n];
     return st === undefined ? `${n} ${v}` : `${n} ${v} of ${st.max} (early drops ${st.earlyDrop})`;
@@ -122,10 +126,11 @@ const stats: Command = {
 
 Prints every interface's packet and byte counters, the drop reasons counted by the
 elements (bridges, namespaces, veths, tunnels, conntrack, kube-proxy), drops at full links,
-the conntrack tables (entries of max, and early drops: entries evicted to make room, as
-conntrack -S counts them), for each node with vtep.bind its VXLAN socket (the datagrams
-the kernel dropped at it, as /proc/net/udp counts them, and its receive buffer) and the
-packet pool. --json prints the API's full answer, with
+the scheduler (link services, turns given back to the event loop while work was left, e.g.
+an echo loop, and runs aborted at the step limit), the conntrack tables (entries of max, and
+early drops: entries evicted to make room, as conntrack -S counts them), for each node with
+vtep.bind its VXLAN socket (the datagrams the kernel dropped at it, as /proc/net/udp counts
+them, and its receive buffer) and the packet pool. --json prints the API's full answer, with
 every element's counters.
 
 options:

@@ -85,6 +85,7 @@ options:
   --proto P        icmp (default), udp or tcp
   --port N         destination port for udp/tcp (default 7 for udp, 80 for tcp)
   --json           print { "request": Journey, "reply": Journey|null, "reset": Journey|null }
+                   (and "loopAbort" when the cluster never became idle: a loop, see docs/trace.md)
   --api URL        trace on a running podwire instead of TOPOLOGY (default $PODWIRE_API)
   --token T        its bearer token (default $PODWIRE_TOKEN)`,
   async run(argv, io) {
@@ -110,18 +111,19 @@ options:
     const port = intFlag(values['port'], 'port', 'trace', 1, 65535);
     const opts = { from: values['from'], to: values['to'], proto: proto as TraceProto, ...(port !== undefined ? { port } : {}) };
     const print = (r: TraceResult): number => {
-      if (values['json'] === true) io.out(JSON.stringify({ request: r.request, reply: r.reply, reset: r.reset }, null, 2));
+      if (values['json'] === true) io.out(JSON.stringify({ request: r.request, reply: r.reply, reset: r.reset, ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}) }, null, 2));
       else io.out(renderTrace(r));
       return r.request.delivered ? 0 : 1;
     };
     if (remote) {
       // The API answers { request, reply, reset }; the header line's resolved address (a service's
       // cluster IP, a pod's IP) is the destination the first hop sent to.
-      const r = await requestJson<Pick<TraceResult, 'request' | 'reply' | 'reset'>>(target(values), 'POST', '/trace', opts);
+      const r = await requestJson<Pick<TraceResult, 'request' | 'reply' | 'reset' | 'loopAbort'>>(target(values), 'POST', '/trace', opts);
       const sent = r.request.hops.find((h) => h.action === 'send')?.detail['dst'];
       return print({
         from: opts.from, to: opts.to, dst: typeof sent === 'string' ? sent : opts.to, proto: opts.proto,
         port: opts.proto === 'icmp' ? null : (port ?? defaultPort(opts.proto)), request: r.request, reply: r.reply, reset: r.reset ?? null,
+        ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}),
       });
     }
     const cluster = await loadCluster(file);

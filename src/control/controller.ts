@@ -14,7 +14,7 @@ import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
 import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names.js';
 import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
-import { runTrace, type TraceProto, type Journey } from '../kube/trace.js';
+import { runTrace, type TraceProto, type Journey, type LoopAbort } from '../kube/trace.js';
 import type { AppType, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
 import { conntrackSummary } from '../netfilter/conntrack-dump.js';
 import type { ConntrackFilter, ConntrackTable } from '../netfilter/conntrack.js';
@@ -284,11 +284,11 @@ export class Controller {
     });
   }
 
-  trace(body: TraceBody): Promise<{ request: Journey; reply: Journey | null; reset: Journey | null }> {
+  trace(body: TraceBody): Promise<{ request: Journey; reply: Journey | null; reset: Journey | null; loopAbort?: LoopAbort }> {
     return this.mutate(() => {
       try {
         const r = runTrace(this.cluster, { from: body.from, to: body.to, ...(body.proto !== undefined ? { proto: body.proto } : {}), ...(body.port !== undefined ? { port: body.port } : {}) });
-        return { request: r.request, reply: r.reply, reset: r.reset };
+        return { request: r.request, reply: r.reply, reset: r.reset, ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}) };
       } catch (e) {
         throw toControlError(e);
       }

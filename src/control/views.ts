@@ -147,7 +147,14 @@ export function statsView(c: Cluster): Record<string, unknown> {
     clock: e.clock.kind,
     now: e.now(),
     pool: { size: e.pool.size, available: e.pool.available, exhausted: e.pool.exhausted },
-    engine: { linkDrops: e.linkDrops, unconnectedDrops: e.unconnectedDrops, loopAborts: e.scheduler.loopAborts, links: all.length, firstDrops: e.firstDrops.slice(0, 100) },
+    engine: {
+      linkDrops: e.linkDrops, unconnectedDrops: e.unconnectedDrops, links: all.length,
+      // The scheduler (src/engine/scheduler.ts): link services so far, wall-time turns cut short
+      // at TURN_MS (a loop that never idles), runs aborted at the step limit and their drops.
+      linkServices: e.scheduler.linkServices, yields: e.scheduler.yields,
+      loopAborts: e.scheduler.loopAborts, loopAbortDrops: e.scheduler.loopAbortDrops,
+      firstDrops: e.firstDrops.slice(0, 100),
+    },
     dropReasons,
     linkDrops: dropping,
     conntrack,

@@ -47,6 +47,7 @@ export class Engine {
   readonly firstDrops: DropEvent[] = [];
   private clockImpl: Clock;
   private lastId = 0;
+  private loopAbortReported = false;
 
   constructor(opts: EngineOptions = {}) {
     this.pool = new PacketPool(opts.pool);
@@ -139,6 +140,16 @@ export class Engine {
     this.pool.free(p);
   }
 
+  /** A packet still queued on `link` when the scheduler aborted a run that never idled (a loop). */
+  dropLoopAbort(p: Packet, link: Link): void {
+    if (!this.loopAbortReported) {
+      this.loopAbortReported = true;
+      this.reportFirstDrop({ element: link.name, reason: 'loop-abort' });
+    }
+    if (p.trace !== 0) this.trace.hop(p.trace, { node: '', netns: '', device: link.name }, 'drop', { reason: 'loop-abort' });
+    this.pool.free(p);
+  }
+
   dropUnconnected(p: Packet, port: OutPort): void {
     this.unconnectedDrops++;
     if (p.trace !== 0) {
@@ -148,7 +159,10 @@ export class Engine {
   }
 
   private firstDrop(element: string, drops: Counters, reason: number): void {
-    const e = { element, reason: drops.names[reason] ?? `reason-${reason}` };
+    this.reportFirstDrop({ element, reason: drops.names[reason] ?? `reason-${reason}` });
+  }
+
+  private reportFirstDrop(e: DropEvent): void {
     if (this.firstDrops.length < 1000) this.firstDrops.push(e);
     this.onFirstDrop?.(e);
   }

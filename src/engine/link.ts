@@ -129,6 +129,16 @@ export class Link {
     return p;
   }
 
+  /** Drops every queued packet as `loop-abort` (the scheduler gave up on a loop); returns how many. */
+  abort(): number {
+    let n = 0;
+    for (let p = this.receive(); p !== null; p = this.receive()) {
+      this.engine.dropLoopAbort(p, this);
+      n++;
+    }
+    return n;
+  }
+
   /** Frees every queued packet (used when a link is torn down). */
   flush(): number {
     let n = 0;

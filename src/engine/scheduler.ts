@@ -9,6 +9,18 @@
  *
  * While it runs elements, the scheduler holds the clock (Clock.hold): every element sees
  * one reading per 16 link services instead of calling into the runtime per packet.
+ *
+ * A loop that never idles (two echo servers answering each other, the classic echo/chargen
+ * loop) must not take the process with it:
+ *   - wall time: work runs in bounded turns. A turn (a `kick()`, the host timer, a
+ *     `runUntilIdle()`) drains links and fires due timers for at most TURN_MS of real time,
+ *     then gives the event loop back (`setImmediate`) and carries on in the next turn: I/O,
+ *     host timers, signals and the API keep their share whatever the dataplane has queued.
+ *     The loop then runs at the emulator's speed; `yields` counts the turns cut short.
+ *   - virtual time: `runUntilIdle()` gives up after `stepLimit` link services without
+ *     becoming idle (`loopAborts`); the packets still queued are dropped (`loop-abort`,
+ *     counted in `loopAbortDrops`, a `drop` hop when traced) and go back to the pool, so
+ *     the next run starts clean instead of resuming the loop.
  */
 import type { Link } from './link.js';
 import type { Clock, VirtualClock } from './clock.js';
@@ -23,8 +35,13 @@ interface TimerEntry extends Timer {
   readonly fn: () => void;
 }
 
-/** Steps without becoming idle after which runUntilIdle gives up (a forwarding loop). */
-export const DEFAULT_STEP_LIMIT = 50_000_000;
+/**
+ * Link services in one runUntilIdle without becoming idle after which it gives up (a
+ * forwarding or echo loop): a few seconds of work, far more than any burst that ends.
+ */
+export const DEFAULT_STEP_LIMIT = 1_000_000;
+/** Wall time: milliseconds of dataplane work per turn before the event loop gets control back. */
+export const TURN_MS = 2;
 /**
  * Link services between two readings of the clock while it is held (Clock.hold): a step
  * drains at most one ring (<= 1024 packets), so the held time lags by well under a
@@ -42,8 +59,22 @@ export class Scheduler {
   private hostTimerAt = Infinity;
   private realtime = false;
   private running = false;
+  /** Wall time: a turn is under way (`turnEnd` is its deadline), and whether it was cut short. */
+  private inTurn = false;
+  private turnEnd = Infinity;
+  private yielded = false;
+  /** The continuation of a turn cut short (wall time), or null. */
+  private resume: NodeJS.Immediate | null = null;
+  /** Link services since the start (every element `push` the scheduler made). */
+  linkServices = 0;
   /** Times runUntilIdle stopped at the step limit (a loop that never idles). */
   loopAborts = 0;
+  /** Packets dropped (`loop-abort`) because they were still queued when a run was aborted. */
+  loopAbortDrops = 0;
+  /** Wall time: turns cut short at TURN_MS with work left, continued after the event loop's I/O. */
+  yields = 0;
+  /** Link services after which runUntilIdle gives up (default DEFAULT_STEP_LIMIT). */
+  stepLimit = DEFAULT_STEP_LIMIT;
 
   constructor(private clock: () => Clock) {}
 
@@ -68,21 +99,47 @@ export class Scheduler {
     return this.qtail - this.qhead;
   }
 
-  /** Drains every ready link; returns the number of link services performed. */
-  runUntilIdle(stepLimit = DEFAULT_STEP_LIMIT): number {
+  /**
+   * Drains every ready link; returns the number of link services performed. In wall time it
+   * stops when the turn's time is up (the rest follows in the next turn); after `stepLimit`
+   * services without becoming idle it aborts (see the file comment).
+   */
+  runUntilIdle(stepLimit = this.stepLimit): number {
+    return this.run(stepLimit, true);
+  }
+
+  /**
+   * Drains like runUntilIdle, but whole: not cut short by a wall-time turn, and stopping
+   * after `maxSteps` services without aborting (nothing dropped). A trace in wall time uses
+   * it: its journey must not depend on how busy the host is, and a loop elsewhere in the
+   * cluster goes on afterwards.
+   */
+  drain(maxSteps: number): number {
+    return this.run(maxSteps, false);
+  }
+
+  private run(stepLimit: number, turn: boolean): number {
     if (this.running) return 0; // re-entrant call from inside an element: the outer loop drains
     this.running = true;
     let steps = 0;
     const clock = this.clock();
     clock.hold();
+    const own = turn && this.beginTurn(clock);
+    const end = turn ? this.turnEnd : Infinity;
     try {
       while (this.qhead !== this.qtail) {
         if (steps >= stepLimit) {
-          this.loopAborts++;
+          if (turn) this.abort();
           break;
         }
         steps++;
-        if ((steps & (STEPS_PER_CLOCK_READ - 1)) === 0) clock.refresh();
+        if ((steps & (STEPS_PER_CLOCK_READ - 1)) === 0) {
+          clock.refresh();
+          if (clock.now() >= end) {
+            this.yieldTurn();
+            break;
+          }
+        }
         const len = this.queue.length;
         const i = this.qhead % len;
         const link = this.queue[i]!;
@@ -99,9 +156,66 @@ export class Scheduler {
       }
     } finally {
       this.running = false;
+      this.linkServices += steps;
+      this.endTurn(own);
       clock.release();
     }
     return steps;
+  }
+
+  /** The step limit was reached: every queued packet is dropped as `loop-abort` (cold). */
+  private abort(): void {
+    this.loopAborts++;
+    let n = 0;
+    while (this.qhead !== this.qtail) {
+      const i = this.qhead % this.queue.length;
+      const link = this.queue[i]!;
+      this.queue[i] = null;
+      this.qhead++;
+      link.queued = false;
+      n += link.abort();
+    }
+    this.loopAbortDrops += n;
+  }
+
+  /** Wall time: starts a turn unless one is under way; true when this call owns it. */
+  private beginTurn(clock: Clock): boolean {
+    if (!this.realtime || this.inTurn) return false;
+    this.inTurn = true;
+    this.yielded = false;
+    this.turnEnd = clock.now() + TURN_MS;
+    return true;
+  }
+
+  private endTurn(own: boolean): void {
+    if (!own) return;
+    this.inTurn = false;
+    this.turnEnd = Infinity;
+  }
+
+  /** The turn's time is up with work left: the rest runs after the event loop's I/O and timers. */
+  private yieldTurn(): void {
+    if (this.yielded) return;
+    this.yielded = true;
+    this.yields++;
+    // Not unref'd: an unref'd immediate does not stop libuv's poll phase from blocking, so
+    // the rest of the turn would wait for the next I/O or host timer.
+    if (this.resume === null) this.resume = setImmediate(this.onResume);
+  }
+
+  private readonly onResume = (): void => {
+    this.resume = null;
+    if (this.realtime) this.kick();
+  };
+
+  /** Wall time, after a timer of a turn: true (and the turn yields) once its time is up. */
+  private turnOver(clock: Clock): boolean {
+    if (!this.inTurn) return false;
+    if (this.yielded) return true;
+    clock.refresh();
+    if (clock.now() < this.turnEnd) return false;
+    this.yieldTurn();
+    return true;
   }
 
   /** Runs `fn` at clock time `at` (milliseconds in the engine timebase). */
@@ -127,13 +241,14 @@ export class Scheduler {
     return this.heap.length > 0 ? this.heap[0]!.at : Infinity;
   }
 
-  /** Fires every timer due at the current clock time, running until idle after each. */
+  /** Fires every timer due at the current clock time, running until idle after each (wall time: within the turn). */
   runDue(): number {
     // One clock reading for the call: the timers due at it, and the elements run meanwhile
     // (runUntilIdle refreshes a held clock on long runs). Timer callbacks (an app's burst of
     // sends) see it too.
     const clock = this.clock();
     clock.hold();
+    const own = this.beginTurn(clock);
     try {
       const now = clock.now();
       let n = 0;
@@ -145,10 +260,13 @@ export class Scheduler {
         this.heapPop();
         top.fn();
         n++;
-        this.runUntilIdle();
+        // Every due timer fires, in order, also once a turn's time is up (a loop must not
+        // starve them); what they queue then waits for the next turn.
+        if (!this.turnOver(clock)) this.runUntilIdle();
       }
       return n;
     } finally {
+      this.endTurn(own);
       clock.release();
     }
   }
@@ -180,6 +298,8 @@ export class Scheduler {
 
   stopRealtime(): void {
     this.realtime = false;
+    if (this.resume !== null) clearImmediate(this.resume);
+    this.resume = null;
     if (this.hostTimer !== null) clearTimeout(this.hostTimer);
     this.hostTimer = null;
     this.hostTimerAt = Infinity;

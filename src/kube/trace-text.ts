@@ -157,6 +157,7 @@ const DROP_WHY: Record<string, string> = {
   'no-socket': 'nothing listens there',
   'bad-checksum': 'the checksum does not verify',
   'hairpin-off': 'the bridge never sends a frame back out of the port it came in by unless hairpin mode is on',
+  'loop-abort': 'the cluster never became idle (a forwarding or echo loop); podwire stopped the run and dropped every queued packet',
 };
 
 /** The destination namespace takes the packet in: a pod's socket, a pod's kernel answering ping, or a node. */
@@ -222,6 +223,10 @@ export function renderTrace(r: TraceResult): string {
   if (r.reply !== null) out.push(`reply:`, renderJourney(r.reply));
   else out.push('reply: none');
   if (r.reset !== null) out.push(`${resetHeading(r.from)}:`, renderJourney(r.reset));
+  if (r.loopAbort !== undefined) {
+    out.push(`warning: the cluster never became idle (a forwarding or echo loop): podwire aborted ${r.loopAbort.runs} run${r.loopAbort.runs === 1 ? '' : 's'} `
+      + `at the step limit and dropped the ${r.loopAbort.drops} packet${r.loopAbort.drops === 1 ? '' : 's'} still queued (loop-abort); this journey may be cut short`);
+  }
   return out.join('\n');
 }
 

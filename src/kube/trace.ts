@@ -3,8 +3,11 @@
  * the trace flag set, lets the cluster run, and returns the packet's journey and its
  * reply's, hop by hop, in the JSON shape of the CLI and the API:
  *
- *   { request: Journey, reply: Journey | null, reset: Journey | null }
+ *   { request: Journey, reply: Journey | null, reset: Journey | null, loopAbort?: { runs, drops } }
  *   Journey = { delivered: boolean, dropReason: string | null, hops: Hop[] }
+ *
+ * `loopAbort` is there only when the cluster never became idle while the trace ran (a loop:
+ * the scheduler gave up and dropped what was queued, see src/engine/scheduler.ts).
  *
  * A request is delivered when a `deliver` hop was recorded and the journey does not end in
  * a drop; its reply (echo reply, UDP echo, SYN-ACK or RST, or an ICMP error) is the
@@ -56,6 +59,17 @@ export interface TraceResult {
   reply: Journey | null;
   /** The RST the source sent back for the SYN-ACK of a TCP probe (null for ICMP, UDP, and a TCP probe without a SYN-ACK). */
   reset: Journey | null;
+  /**
+   * Present when the cluster never became idle during the trace (a forwarding or echo loop):
+   * the scheduler aborted `runs` runs at its step limit and dropped the `drops` packets still
+   * queued (`loop-abort`; the traced packet among them gets that drop hop).
+   */
+  loopAbort?: LoopAbort;
+}
+
+export interface LoopAbort {
+  runs: number;
+  drops: number;
 }
 
 export class TraceInputError extends Error {
@@ -81,6 +95,12 @@ export function defaultPort(proto: TraceProto): number | null {
 }
 
 const TRACE_PAYLOAD = Buffer.from('podwire trace\n');
+/**
+ * Wall time: link services a trace drains at most, synchronously (Scheduler.drain): until
+ * idle as before, but a cluster that never idles (an echo loop) holds the API for tens of
+ * milliseconds at most, not for good.
+ */
+const WALL_TRACE_STEPS = 100_000;
 
 export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   const proto = opts.proto ?? 'icmp';
@@ -157,10 +177,13 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   p.end = s + 20 + l4len;
   const id = e.trace.begin();
   p.trace = id;
+  const sched = e.scheduler;
+  const aborts = sched.loopAborts;
+  const abortDrops = sched.loopAbortDrops;
   try {
     ns.output(p);
     if (e.clock.kind === 'virtual') e.advance(opts.waitMs ?? 5000);
-    else e.runUntilIdle();
+    else e.scheduler.drain(WALL_TRACE_STEPS);
   } finally {
     ns.unbind(protoNum, bound);
   }
@@ -169,7 +192,9 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   const request = journey(e.trace.end(id));
   const reply = replyId !== 0 ? journey(e.trace.end(replyId)) : null;
   const reset = resetId !== 0 ? journey(e.trace.end(resetId)) : null;
-  return { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply, reset };
+  const r: TraceResult = { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply, reset };
+  if (sched.loopAborts > aborts) r.loopAbort = { runs: sched.loopAborts - aborts, drops: sched.loopAbortDrops - abortDrops };
+  return r;
 }
 
 const EPHEMERAL_LOW = 32768; // Linux ip_local_port_range, as l4.ts binds port 0
