@@ -180,7 +180,13 @@ export class NetNamespace implements Element, IpHost {
       link.flush();
       return;
     }
-    for (let p = link.receive(); p !== null; p = link.receive()) this.receiveFrame(p, nif);
+    // Only what was queued when the step began: lo's ring is fed by this very loop (a socket
+    // answering itself), and what it sends now is for a later step (Snabb: nreadable at entry).
+    for (let n = link.size; n > 0; n--) {
+      const p = link.receive();
+      if (p === null) break;
+      this.receiveFrame(p, nif);
+    }
   }
 
   receiveFrame(p: Packet, nif: NetIf): void {
