@@ -292,12 +292,14 @@ export class Cluster {
     this.services.removeService(name, namespace);
   }
 
-  /** Every interface that can be captured, named `node1/eth0`, `node1/cbr0`, `node1/veth0`, `pod1/eth0`. */
+  /** Every interface that can be captured, named `node1/eth0`, `node1/cbr0`, `node1/veth0`, `node1/lo`, `pod1/eth0`, `pod1/lo`. */
   capturePoints(): CapturePoint[] {
     const out: CapturePoint[] = [];
     for (const n of this.nodes.values()) {
       for (const nif of n.root.interfaces()) {
-        out.push({ name: `${n.plan.name}/${nif.name}`, description: `${nif.kind} in ${n.plan.name}'s root namespace`, rx: nif.inPort?.link ?? null, tx: nif.outPort?.link ?? null });
+        // lo's one ring is both directions: tapped once, as tcpdump -i lo shows each packet once.
+        const tx = nif === n.root.lo ? null : nif.outPort?.link ?? null;
+        out.push({ name: `${n.plan.name}/${nif.name}`, description: `${nif.kind} in ${n.plan.name}'s root namespace`, rx: nif.inPort?.link ?? null, tx });
       }
       for (const p of this.pods.values()) {
         if (p.plan.node !== n.plan.name) continue;
@@ -322,6 +324,7 @@ export class Cluster {
     for (const p of this.pods.values()) {
       const nif = p.ns.iface('eth0')!;
       out.push({ name: `${p.ns.name}/eth0`, description: `eth0 of pod ${p.ns.name} on ${p.plan.node}`, rx: nif.inPort?.link ?? null, tx: nif.outPort?.link ?? null });
+      out.push({ name: `${p.ns.name}/lo`, description: `loopback of pod ${p.ns.name} (packets to itself)`, rx: p.ns.lo.inPort?.link ?? null, tx: null });
     }
     return out;
   }

@@ -34,6 +34,9 @@ export function describeHop(h: Hop, prev?: Hop): string {
       return `${cap(place(h))} sends ${article(proto)} packet from ${str(d['src'])} to ${str(d['dst'])} (TTL ${str(d['ttl'])}).`;
     }
     case 'route':
+      if (String(d['route']).startsWith('local ')) {
+        return `${cap(place(h))} looks up ${str(d['dst'])}: \`${str(d['route'])}\` (table local), an address of ${place(h)} itself, so the packet loops back through ${str(d['dev'])}.`;
+      }
       if (String(d['route']).startsWith('default')) {
         return `${cap(place(h))} looks up ${str(d['dst'])} in its routing table: only the default route matches (\`${str(d['route'])}\`), so the packet goes to the gateway ${str(d['via'])} out of ${str(d['dev'])}.`;
       }

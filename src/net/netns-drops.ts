@@ -9,7 +9,7 @@ export const NETNS_DROPS = [
   'runt', 'other-host', 'unknown-ethertype', 'bad-arp', 'arp-not-for-us', 'ipv4-truncated',
   'ipv4-bad-version', 'ipv4-bad-header-length', 'ipv4-bad-length', 'bad-checksum', 'not-forwarding',
   'ttl-exceeded', 'no-route', 'frag-needed', 'fragmentation-unsupported', 'fragment', 'neighbor-queue-full',
-  'neighbor-unreachable', 'netfilter-drop', 'no-socket', 'interface-down', 'pool-exhausted', 'martian',
-  'icmp-bad-quote',
+  'neighbor-unreachable', 'netfilter-drop', 'no-socket', 'interface-down', 'pool-exhausted', 'martian-source',
+  'icmp-bad-quote', 'martian-destination',
 ] as const;
 export const NetnsDrop = indexOf(NETNS_DROPS);

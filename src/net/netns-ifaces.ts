@@ -48,6 +48,18 @@ export class IfaceTable {
     return nif;
   }
 
+  /**
+   * The loopback device, as a new Linux namespace has it: `lo`, ifindex 1 when added first,
+   * MAC 0, MTU 65536, `127.0.0.1/8`. Its address is not in `localAddrs` (127/8 is local as a
+   * range, and ARP never answers for it, Linux arp_process) and has no route in the main table
+   * (Linux keeps `local 127.0.0.0/8 dev lo` in table local).
+   */
+  addLoopback(): NetIf {
+    const lo = this.add('lo', 'loopback', 0, 65536);
+    lo.addrs.push({ ip: 0x7f000001, prefix: 8 });
+    return lo;
+  }
+
   /** Removes an interface with its addresses, routes and neighbours (their queued packets are freed). */
   remove(name: string): void {
     const nif = this.byName.get(name);

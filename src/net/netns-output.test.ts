@@ -89,3 +89,28 @@ describe('checksum state (csumOk, CHECKSUM_UNNECESSARY over veth)', () => {
     expect(e.pool.alloc()!.csumOk).toBe(false); // LIFO: the same slot, bytes from outside are verified
   });
 });
+
+describe('packets to the namespace itself go through lo', () => {
+  it('a datagram to an own address leaves by lo and is delivered in a later scheduler step, never inside output()', () => {
+    const e = new Engine({ pool: { size: 64 } });
+    const ns = new NetNamespace(e, { node: 'n', name: 'pod' });
+    ns.addInterface('eth0', 'veth', 0x02420af40102, 1500);
+    ns.addAddress('eth0', parseIpv4('10.244.1.2'), 24);
+    expect(ns.interfaces().map((i) => `${i.ifindex}:${i.name}:${i.kind}`)).toEqual(['1:lo:loopback', '2:eth0:veth']);
+    expect(ns.lo.toJSON()).toMatchObject({ mac: '00:00:00:00:00:00', mtu: 65536, addresses: ['127.0.0.1/8'] });
+    const full = e.pool.available;
+    const got: string[] = [];
+    ns.bind(17, 53, (p, info) => { got.push(`${info.ifindex}`); ns.free(p); });
+    for (const dst of ['10.244.1.2', '127.0.0.1']) {
+      ns.output(udpFromAny(ns, parseIpv4(dst)));
+      expect(got).toEqual(dst === '10.244.1.2' ? [] : ['1']); // not yet: the packet sits in lo's ring
+      e.runUntilIdle();
+    }
+    expect(got).toEqual(['1', '1']); // both arrived on lo (ifindex 1)
+    const lo = ns.lo.toJSON() as { counters: { rxPackets: number; txPackets: number } };
+    expect(lo.counters).toMatchObject({ rxPackets: 2, txPackets: 2 });
+    expect(ns.iface('eth0')!.rxPackets + ns.iface('eth0')!.txPackets).toBe(0);
+    expect(ns.sourceFor(parseIpv4('127.0.0.9'))).toBe(parseIpv4('127.0.0.1'));
+    expect(e.pool.available).toBe(full);
+  });
+});

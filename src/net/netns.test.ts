@@ -292,7 +292,17 @@ describe('NetNamespace malformed input', () => {
     ['frame for another host', (f) => { f[0] = 0x02; f[5] = 0x77; return f; }, 'other-host'],
     ['unknown EtherType', (f) => { f.writeUInt16BE(0x88b5, 12); return f; }, 'unknown-ethertype'],
     ['bad ICMP checksum', (f) => { f[37] = f[37]! ^ 0x01; return f; }, 'bad-checksum'],
-    ['loopback source (martian)', (f) => { f[26] = 127; f.writeUInt16BE(0, 24); f.writeUInt16BE(ipChecksum(f), 24); return f; }, 'martian'],
+    // Linux ip_route_input_slow's martians (route_localnet, accept_local off).
+    ['loopback source', (f) => readdress(f, '127.0.0.5'), 'martian-source'],
+    ['source that is the address it is sent to (LAND)', (f) => readdress(f, '10.0.0.1'), 'martian-source'],
+    ['source that is an address of another own interface', (f) => readdress(f, '10.0.3.1'), 'martian-source'],
+    ['forwarded packet with an own address as source', (f) => readdress(f, '10.0.1.1', '10.0.2.77'), 'martian-source'],
+    ['zero source', (f) => readdress(f, '0.0.0.0'), 'martian-source'],
+    ['multicast source', (f) => readdress(f, '224.0.0.1'), 'martian-source'],
+    ['limited broadcast source', (f) => readdress(f, '255.255.255.255'), 'martian-source'],
+    ['destination 0.0.0.0', (f) => readdress(f, undefined, '0.0.0.0'), 'martian-destination'],
+    ['destination in 0/8', (f) => readdress(f, undefined, '0.1.2.3'), 'martian-destination'],
+    ['loopback destination', (f) => readdress(f, undefined, '127.0.0.1'), 'martian-destination'],
   ];
   for (const [what, mangle, reason] of cases) {
     it(`drops a ${what} as ${reason}, without a throw or a leak`, () => {
@@ -322,6 +332,15 @@ describe('NetNamespace malformed input', () => {
     expect(r.drops.names).toEqual(NETNS_DROPS);
   });
 });
+
+/** Rewrites the IPv4 source and/or destination of a frame and fixes the header checksum (ICMP has no pseudo-header). */
+function readdress(f: Buffer, src?: string, dst?: string): Buffer {
+  if (src !== undefined) f.writeUInt32BE(ip(src), 26);
+  if (dst !== undefined) f.writeUInt32BE(ip(dst), 30);
+  f.writeUInt16BE(0, 24);
+  f.writeUInt16BE(ipChecksum(f), 24);
+  return f;
+}
 
 function ipChecksum(f: Buffer): number {
   let s = 0;

@@ -10,7 +10,15 @@
  * route, ICMP net unreachable, DF + MTU check and ICMP fragmentation needed, TTL decrement
  * with the RFC 1624 checksum update, POSTROUTING hook, neighbour resolution, Ethernet
  * framing). Locally generated packets (`output`) take the OUTPUT hook and the same
- * route/neighbour path. ICMP the namespace generates itself: netns-icmp.ts.
+ * route/neighbour path; those to one of the namespace's own addresses (or 127/8) go out of
+ * `lo` and come back in through its ring, in a later scheduler step, as Linux loops them
+ * through the loopback device (so a socket answering itself never recurses). ICMP the
+ * namespace generates itself: netns-icmp.ts.
+ *
+ * Martians (Linux ip_route_input_slow, route_localnet and accept_local off): a packet on
+ * any interface but `lo` whose source is multicast, limited broadcast, 0/8, loopback or
+ * one of the namespace's own addresses is dropped as `martian-source`; one to 0/8 or
+ * 127/8 as `martian-destination`.
  *
  * Per-destination decisions (local or routed, route, egress, next hop and its MAC) are
  * cached in a DstCache (dst-cache.ts), invalidated by any route, address, interface or
@@ -23,7 +31,7 @@
  * arp-request, arp-reply, deliver, icmp-error, drop.
  */
 import { Counters } from '../engine/counters.js';
-import { Ports, type OutPort } from '../engine/element.js';
+import { Ports, connect, type OutPort } from '../engine/element.js';
 import type { Element } from '../engine/element.js';
 import type { Engine } from '../engine/engine.js';
 import type { Link } from '../engine/link.js';
@@ -51,6 +59,7 @@ const ETH_P_IPV4 = 0x0800;
 const ETH_P_ARP = 0x0806;
 const ETH_P_8021Q = 0x8100;
 const TWO_32 = 0x1_0000_0000;
+const LOOPBACK_ADDR = 0x7f000001;
 
 export interface NetnsOptions {
   node: string;
@@ -75,6 +84,8 @@ export class NetNamespace implements Element, IpHost {
   icmpEcho = true;
   /** Where the namespace itself is (hops not tied to one interface). */
   readonly where: Where;
+  /** The loopback device (ifindex 1): packets to the namespace's own addresses cross its ring. */
+  readonly lo: NetIf;
   private readonly ifs: IfaceTable;
   /** Allocated on the first routing decision: most of a large cluster's namespaces never route. */
   private cache: DstCache | null = null;
@@ -87,6 +98,8 @@ export class NetNamespace implements Element, IpHost {
     this.forwarding = opts.forwarding ?? false;
     this.ports = new Ports(engine, this);
     this.ifs = new IfaceTable(opts.node, opts.name, this.ports, this.routes, this.neighbors, engine.pool);
+    this.lo = this.ifs.addLoopback();
+    connect(engine, this.lo.outPort!, this.lo.inPort!); // loopback_xmit: what lo sends, it receives
     this.where = { node: opts.node, netns: opts.name, device: '' };
     this.l4 = new L4Delivery(this);
     this.arp = new ArpHandler(this);
@@ -167,7 +180,13 @@ export class NetNamespace implements Element, IpHost {
       link.flush();
       return;
     }
-    for (let p = link.receive(); p !== null; p = link.receive()) this.receiveFrame(p, nif);
+    // Only what was queued when the step began: lo's ring is fed by this very loop (a socket
+    // answering itself), and what it sends now is for a later step (Snabb: nreadable at entry).
+    for (let n = link.size; n > 0; n--) {
+      const p = link.receive();
+      if (p === null) break;
+      this.receiveFrame(p, nif);
+    }
   }
 
   receiveFrame(p: Packet, nif: NetIf): void {
@@ -210,14 +229,18 @@ export class NetNamespace implements Element, IpHost {
     if (!p.csumOk && !headerChecksumOk(b, l3, hl)) return this.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
     p.end = l3 + total; // strip Ethernet padding
     p.l3 = l3;
-    const src = readU32(b, l3 + 12);
-    if ((src >>> 24) === 127 || src === 0xffffffff) return this.dropAt(p, NetnsDrop.martian, nif.where);
     const hooks = this.hooks;
-    if (hooks !== null) {
-      const v = hooks.prerouting(p, l3, nif.ifindex);
-      if (v !== Verdict.Accept) return this.verdictDrop(p, v, nif.where);
+    // Linux: a packet looped through lo keeps the route its output chose (ip_rcv_finish does not
+    // route it again) and its conntrack entry (nf_conntrack_in skips it at PREROUTING).
+    if (nif !== this.lo) {
+      const m = this.martian(readU32(b, l3 + 12), readU32(b, l3 + 16));
+      if (m >= 0) return this.dropAt(p, m, nif.where);
+      if (hooks !== null) {
+        const v = hooks.prerouting(p, l3, nif.ifindex);
+        if (v !== Verdict.Accept) return this.verdictDrop(p, v, nif.where);
+      }
     }
-    const dst = readU32(b, l3 + 16);
+    const dst = readU32(b, l3 + 16); // after PREROUTING's DNAT
     const i = dst === 0xffffffff ? -1 : this.decide(dst);
     if (i < 0 || this.cache!.kind[i] === DstKind.Local) {
       if (hooks !== null) {
@@ -229,6 +252,29 @@ export class NetNamespace implements Element, IpHost {
     }
     if (!this.forwarding) return this.dropAt(p, NetnsDrop['not-forwarding'], nif.where);
     this.forward(p, l3, nif, dst, i);
+  }
+
+  /**
+   * Linux ip_route_input_slow's martian checks, in its order (route_localnet, accept_local and
+   * rp_filter off): a drop reason, or -1. Linux checks after PREROUTING; podwire before it, so a
+   * martian leaves no conntrack entry behind (Linux frees its unconfirmed entry with the packet).
+   */
+  private martian(src: number, dst: number): number {
+    const s8 = src >>> 24;
+    const d8 = dst >>> 24;
+    if (s8 >>> 4 === 0xe || src === 0xffffffff) return NetnsDrop['martian-source']; // multicast or limited broadcast
+    if (d8 >>> 4 === 0xe) { // ip_route_input_mc (before the slow path): ip_mc_validate_source
+      return s8 === 127 || (src !== 0 && this.ifs.localAddrs.has(src)) ? NetnsDrop['martian-source'] : -1;
+    }
+    if (dst === 0xffffffff || (src === 0 && dst === 0)) { // brd_input: fib_validate_source unless the source is 0
+      return src !== 0 && this.ifs.localAddrs.has(src) ? NetnsDrop['martian-source'] : -1;
+    }
+    if (s8 === 0) return NetnsDrop['martian-source']; // ipv4_is_zeronet(saddr)
+    if (d8 === 0) return NetnsDrop['martian-destination']; // ipv4_is_zeronet(daddr)
+    if (d8 === 127) return NetnsDrop['martian-destination']; // ipv4_is_loopback(daddr)
+    if (s8 === 127) return NetnsDrop['martian-source']; // ipv4_is_loopback(saddr)
+    // fib_validate_source: "Within the same container, it is regarded as a martian source" (unless accept_local)
+    return this.ifs.localAddrs.has(src) ? NetnsDrop['martian-source'] : -1;
   }
 
   private forward(p: Packet, l3: number, inIf: NetIf, dst: number, i: number): void {
@@ -339,6 +385,7 @@ export class NetNamespace implements Element, IpHost {
 
   sourceFor(dst: number): number {
     if (this.ifs.localAddrs.has(dst)) return dst;
+    if ((dst >>> 24) === 127) return LOOPBACK_ADDR; // table local: `local 127.0.0.0/8 dev lo src 127.0.0.1`
     const r = this.routes.lookup(dst);
     if (r === null) return 0;
     if (r.src !== 0) return r.src;
@@ -404,9 +451,14 @@ export class NetNamespace implements Element, IpHost {
     const c = this.cache!;
     const kind = c.kind[i];
     if (kind === DstKind.Local) {
-      const lo = this.ifs.byIndex[this.ifs.localAddrs.get(dst)?.ifindex ?? 0] ?? this.interfaces()[0];
-      if (lo === undefined) return this.dropAt(p, NetnsDrop['no-route'], this.where);
-      this.l4.deliver(p, l3, lo);
+      // Linux ip_route_output: an RTN_LOCAL destination leaves by the loopback device, whose
+      // ring hands it back in a later step (never a recursive call into the socket).
+      const lo = this.lo;
+      if (p.trace !== 0) {
+        const route = `local ${formatIpv4(dst)} dev lo src ${formatIpv4(this.ifs.localAddrs.has(dst) ? dst : LOOPBACK_ADDR)}`;
+        this.engine.trace.hop(p.trace, lo.where, 'route', { dst: formatIpv4(dst), route, dev: lo.name, via: null });
+      }
+      this.frameAndSend(p, l3, lo.mac, lo);
       return;
     }
     if (kind !== DstKind.Route) return this.dropAt(p, NetnsDrop['no-route'], this.where);
