@@ -1,7 +1,7 @@
 /**
  * Small helpers shared by the CLI commands: parsing with node:util's parseArgs (strict, so
  * an unknown flag is a usage error naming the flag), usage errors (exit 2), colour only on
- * a TTY.
+ * a TTY, and a quiet exit when the reader of stdout or stderr goes away.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -21,11 +21,37 @@ export interface Command {
   run(argv: string[], io: Io): Promise<number>;
 }
 
-export const processIo = (): Io => ({
-  out: (s) => { process.stdout.write(s.endsWith('\n') ? s : `${s}\n`); },
-  err: (s) => { process.stderr.write(s.endsWith('\n') ? s : `${s}\n`); },
-  isTTY: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
-});
+/**
+ * 128 + SIGPIPE (13): the status a shell reports for a Unix tool whose reader went away
+ * (`yes | head -1`). Node ignores SIGPIPE, so a write to a closed pipe fails with EPIPE
+ * instead; podwire then exits quietly with this status, as if SIGPIPE had ended it.
+ */
+export const EXIT_CLOSED_PIPE = 141;
+
+let closedPipeWatched = false;
+
+/** Once per process: EPIPE on stdout or stderr ends the process quietly with EXIT_CLOSED_PIPE. */
+export function exitOnClosedPipe(): void {
+  if (closedPipeWatched) return;
+  closedPipeWatched = true;
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      // Nothing is written about it: the other stream may be closed too, and `| head` wants silence.
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_CLOSED_PIPE);
+      throw e;
+    });
+  }
+}
+
+/** The process's stdout and stderr (a closed pipe on either exits quietly, exitOnClosedPipe). */
+export const processIo = (): Io => {
+  exitOnClosedPipe();
+  return {
+    out: (s) => { process.stdout.write(s.endsWith('\n') ? s : `${s}\n`); },
+    err: (s) => { process.stderr.write(s.endsWith('\n') ? s : `${s}\n`); },
+    isTTY: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
+  };
+};
 
 export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, command: string): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
