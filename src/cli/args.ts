@@ -4,6 +4,7 @@
  * a TTY, and a quiet exit when the reader of stdout or stderr goes away.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { tryParsePort } from '../wire/addr.js';
 
 export class UsageError extends Error {}
 
@@ -62,12 +63,21 @@ export function parse(argv: string[], options: NonNullable<ParseArgsConfig['opti
   }
 }
 
+/** An integer flag in decimal digits (Number() would take "0x50", "1e3", " 8"), from `min` to `max`. */
 export function intFlag(v: string | boolean | undefined, flag: string, command: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = typeof v === 'string' && /^[0-9]{1,15}$/.test(v) ? Number(v) : NaN;
   if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max) {
     throw new UsageError(`podwire ${command}: --${flag} ${JSON.stringify(v)} must be an integer from ${min} to ${max}`);
   }
+  return n;
+}
+
+/** A port flag (--port, --sport): tryParsePort's decimal 0-65535, the parser of the API's query and the topology too. */
+export function portFlag(v: string | boolean | undefined, flag: string, command: string, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === 'string' ? tryParsePort(v) : null;
+  if (n === null || n < min) throw new UsageError(`podwire ${command}: --${flag} ${JSON.stringify(v)} must be an integer from ${min} to 65535 (a port, in decimal digits)`);
   return n;
 }
 

@@ -3,14 +3,16 @@
  * over dist/, which test/global-setup.ts keeps fresh): a reader that goes away early
  * (`podwire demo | head -1`, `podwire trace ... | true`, a closed stderr) ends podwire
  * quietly with status 141, as SIGPIPE ends a Unix tool; an output folder that cannot be
- * created (`demo --out /proc/x`, under a file) fails at once naming the folder.
+ * created (`demo --out /proc/x`, under a file) fails at once naming the folder; port
+ * flags take decimal digits only (--port 0x50 was port 80).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXIT_CLOSED_PIPE } from '../../src/cli/args.js';
+import { EXIT_CLOSED_PIPE, type Io } from '../../src/cli/args.js';
+import { main } from '../../src/cli/main.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/podwire.js');
@@ -106,5 +108,28 @@ describe('demo --out a folder that cannot be made', () => {
     const r = await podwire(['demo', '--out', join(tmp, 'a/b/c')], 'none');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/a\/b\/c\/node1_cbr0\.pcapng\s+\d+ packets/);
+  });
+});
+
+describe('port flags', () => {
+  it('--port / --sport / --dport take decimal digits 0-65535 only (usage error, exit 2)', async () => {
+    const cases: string[][] = [
+      ['trace', DEMO, '--from', 'pod1', '--to', 'pod3', '--proto', 'udp', '--port', '0x50'],
+      ['trace', DEMO, '--from', 'pod1', '--to', 'pod3', '--proto', 'udp', '--port', '1e2'],
+      ['trace', DEMO, '--from', 'pod1', '--to', 'pod3', '--proto', 'udp', '--port', '0'],
+      ['conntrack', '--api', 'http://127.0.0.1:1', '--sport', '0x50'],
+      ['conntrack', '--api', 'http://127.0.0.1:1', '--dport', ' 80'],
+      ['attach', 'pod1', '--pid', '0x10', '--api', 'http://127.0.0.1:1'],
+    ];
+    for (const argv of cases) {
+      const err: string[] = [];
+      const io: Io = { out: () => undefined, err: (s) => { err.push(s); }, isTTY: false };
+      expect(await main(argv, io), argv.join(' ')).toBe(2);
+      const flag = argv.find((a) => a.startsWith('--') && /port|pid/.test(a))!;
+      expect(err.join('\n'), argv.join(' ')).toMatch(new RegExp(`${flag} "${argv[argv.indexOf(flag) + 1]!.replace(/[+]/g, '\\$&')}" must be an integer from`));
+    }
+    const ok: string[] = [];
+    expect(await main(['trace', DEMO, '--from', 'pod1', '--to', 'pod3', '--proto', 'udp', '--port', '7'], { out: (s) => { ok.push(s); }, err: () => undefined, isTTY: false })).not.toBe(2);
+    expect(ok.join('\n')).toMatch(/UDP port 7/);
   });
 });
