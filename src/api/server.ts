@@ -8,7 +8,8 @@
  *   a body nested deeper than MAX_BODY_DEPTH or holding a number JS cannot read exactly
  *   (400, checked on the text before parsing), malformed JSON (400), a bad URL encoding
  *   (400), an unknown route (404), a known path with another method (405 with `Allow`),
- *   a body over MAX_INPUT_BYTES (413), a content type other than JSON (415).
+ *   a body over MAX_INPUT_BYTES (413), a content type other than JSON (415), and what
+ *   Node's HTTP parser refuses (an unknown method such as `FOO`: 501; bad HTTP: 400).
  * - Control errors keep their status: 404 unknown names, 409 conflicts, 501 not available,
  *   503 shutting down.
  * - Without a token the API serves loopback only; any other address needs a bearer token,
@@ -17,7 +18,9 @@
  * - `GET /api/v1/openapi.json` is generated from the registered routes' schemas.
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ControlError } from '../control/errors.js';
 import type { Controller } from '../control/controller.js';
 import { bearerChecker, listenRefusal } from './auth.js';
@@ -76,6 +79,24 @@ function frameworkErrorBody(fe: FastifyError, req: FastifyRequest): ApiErrorBody
   }
 }
 
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (an unknown method such as
+ * `FOO`, a malformed request line, headers over the limit): answered on the socket in the
+ * API's shape, as fastify's default handler does in its own.
+ */
+function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, why] = err.code === 'HPE_INVALID_METHOD' ? [501, 'the request method is not one HTTP servers know']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request did not arrive in time']
+        : [400, 'the request is not valid HTTP/1.1'];
+  const body = JSON.stringify({ error: `${why} (${err.code ?? 'error'})`, field: null, value: null });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 /** `/api/v1/pods/:name` -> a RegExp matching its paths. */
 function routePattern(url: string): RegExp {
   return new RegExp(`^${url.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
@@ -84,6 +105,7 @@ export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstanc
   const app = Fastify({
     logger: opts.logger ?? false, bodyLimit: MAX_INPUT_BYTES, return503OnClosing: true,
     frameworkErrors: (err, req, reply) => sendError(reply, err.statusCode ?? 400, frameworkErrorBody(err, req as FastifyRequest)),
+    clientErrorHandler,
   });
   const routes: RecordedRoute[] = [];
   const token = opts.token ?? null;

@@ -7,9 +7,10 @@
  * bodies over the 8 MiB cap (413), other content types (415); ports in query strings take
  * decimal digits only (?sport=0x50 is a 400, not port 80).
  */
+import { connect } from 'node:net';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApi } from '../../src/api/server.js';
+import { buildApi, startApi } from '../../src/api/server.js';
 import { MAX_BODY_DEPTH, scanJsonBody } from '../../src/api/validation.js';
 import { MAX_INPUT_BYTES } from '../../src/kube/topology.js';
 import { demoController, type Harness } from './helpers.js';
@@ -167,5 +168,38 @@ describe('ports in query strings', () => {
     }
     const d = await send({ method: 'DELETE', url: '/api/v1/conntrack?dport=0x50' });
     expect(podwireError(d, 400)).toMatchObject({ field: '/dport', value: '0x50' });
+  });
+});
+
+describe('requests the HTTP parser refuses, over a real socket', () => {
+  /** Writes `raw` to the API's port and returns all it answers before closing. */
+  async function raw(port: number, text: string): Promise<string> {
+    return new Promise((res, rej) => {
+      const s = connect(port, '127.0.0.1', () => s.end(text));
+      let got = '';
+      s.on('data', (b: Buffer) => { got += b.toString(); });
+      s.on('close', () => res(got));
+      s.on('error', rej);
+    });
+  }
+
+  it('an unknown method (FOO) is a 501, malformed HTTP a 400, both in podwire shape', async () => {
+    const api = await startApi(h.ctl, { host: '127.0.0.1', port: 0 });
+    try {
+      const cases: [string, number][] = [
+        ['FOO /api/v1/pods HTTP/1.1\r\nHost: x\r\n\r\n', 501],
+        ['GET /api/v1/pods HTTP/9.Z\r\n\r\n', 400],
+      ];
+      for (const [text, status] of cases) {
+        const answer = await raw(api.port, text);
+        const [head, body] = answer.split('\r\n\r\n');
+        expect(head, answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+        const b = JSON.parse(body!) as Record<string, unknown>;
+        expect(Object.keys(b).sort()).toEqual(['error', 'field', 'value']);
+        expect(b['error']).toMatch(/\(HPE_/);
+      }
+    } finally {
+      await api.close();
+    }
   });
 });
