@@ -30,18 +30,33 @@ export interface Command {
 export const EXIT_CLOSED_PIPE = 141;
 
 let closedPipeWatched = false;
+let closedPipeSeen = false;
+let onClosedPipe: (() => void) | null = null;
 
-/** Once per process: EPIPE on stdout or stderr ends the process quietly with EXIT_CLOSED_PIPE. */
+/**
+ * Once per process: EPIPE on stdout or stderr ends the process quietly with
+ * EXIT_CLOSED_PIPE, or, while a long-running command (`podwire up`) has registered
+ * `whenPipeCloses`, calls that instead (once) so it can tear down cleanly; later EPIPEs
+ * are then ignored.
+ */
 export function exitOnClosedPipe(): void {
   if (closedPipeWatched) return;
   closedPipeWatched = true;
   for (const s of [process.stdout, process.stderr]) {
     s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
       // Nothing is written about it: the other stream may be closed too, and `| head` wants silence.
-      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT_CLOSED_PIPE);
-      throw e;
+      const first = !closedPipeSeen;
+      closedPipeSeen = true;
+      if (onClosedPipe === null) process.exit(EXIT_CLOSED_PIPE);
+      if (first) onClosedPipe();
     });
   }
+}
+
+/** `fn` runs (once) instead of the exit when the reader of stdout or stderr goes away; null restores the exit. */
+export function whenPipeCloses(fn: (() => void) | null): void {
+  onClosedPipe = fn;
 }
 
 /** The process's stdout and stderr (a closed pipe on either exits quietly, exitOnClosedPipe). */

@@ -73,6 +73,14 @@ describe('a reader that goes away (closed pipe)', () => {
     }
   });
 
+  it('up with its stdout closed tears the cluster down cleanly, then exits 141', async () => {
+    const r = await podwire(['up', DEMO, '--listen', '127.0.0.1:0', '--captures', join(tmp, 'up-caps')], 'stdout-now');
+    expect(r.stderr).toContain('podwire: output closed: shutting down');
+    expect(r.stderr).toContain('podwire: stopped');
+    expect(r.stderr).not.toMatch(/EPIPE|Error/);
+    expect(r.code).toBe(EXIT_CLOSED_PIPE);
+  });
+
   it('a closed stderr (validate printing its errors) exits 141 too', async () => {
     const bad = join(tmp, 'bad.yaml');
     writeFileSync(bad, 'nodes: [ { name: node1 } ]\npods: [ { name: pod1, node: node9 } ]\n');
