@@ -3,7 +3,7 @@
  * sub-schemas (src/kube/schema.ts), so an API body and a topology entry are checked by the
  * same rules. The OpenAPI document (openapi.ts) is generated from these.
  */
-import { IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
+import { IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
 
 /**
  * A pod or service key: `name` or `name.namespace` (src/kube/names.ts): a DNS subdomain of
@@ -48,7 +48,8 @@ export const captureParams = {
 
 export { podSchema, serviceSchema };
 
-const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
+/** A port in a query string: decimal digits (not 0x50 or 1e2, which coercion read as numbers); the range is checked by conntrackFilter. */
+const port = { type: 'string', pattern: PORT_TEXT_PATTERN, description: 'a port, decimal 0-65535' } as const;
 
 export const conntrackQuery = {
   type: 'object', additionalProperties: false,

@@ -4,6 +4,12 @@
  * - Every body, URL parameter and query string is validated by its JSON Schema (pods and
  *   services with the topology file's own sub-schemas); a bad one is a 400
  *   `{ error, field, value, in }` naming the JSON pointer and the value.
+ * - Every other answer that is not a success has that shape too, fastify's own included:
+ *   a body nested deeper than MAX_BODY_DEPTH or holding a number JS cannot read exactly
+ *   (400, checked on the text before parsing), malformed JSON (400), a bad URL encoding
+ *   (400), an unknown route (404), a known path with another method (405 with `Allow`),
+ *   a body over MAX_INPUT_BYTES (413), a content type other than JSON (415), and what
+ *   Node's HTTP parser refuses (an unknown method such as `FOO`: 501; bad HTTP: 400).
  * - Control errors keep their status: 404 unknown names, 409 conflicts, 501 not available,
  *   503 shutting down.
  * - Without a token the API serves loopback only; any other address needs a bearer token,
@@ -12,15 +18,18 @@
  * - `GET /api/v1/openapi.json` is generated from the registered routes' schemas.
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ControlError } from '../control/errors.js';
 import type { Controller } from '../control/controller.js';
 import { bearerChecker, listenRefusal } from './auth.js';
 import { openapiDocument, recordRoute, type RecordedRoute } from './openapi.js';
 import { captureRoutes } from './routes-captures.js';
 import { clusterRoutes } from './routes-cluster.js';
-import { compileValidator, validationErrorBody, type ApiErrorBody } from './validation.js';
+import { ApiBodyError, compileValidator, scanJsonBody, validationErrorBody, type ApiErrorBody } from './validation.js';
 import { emptyQuery, KEY_MAX } from './schemas.js';
+import { MAX_INPUT_BYTES } from '../kube/topology.js';
 
 export const API_PREFIX = '/api/v1';
 export const API_VERSION = '0.1.0';
@@ -49,13 +58,68 @@ function sendError(reply: FastifyReply, status: number, body: ApiErrorBody): Fas
   return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
 }
 
+const MIB = 1024 * 1024;
+
+/** fastify's own 4xx errors (before a route's handler runs), in the API's shape. */
+function frameworkErrorBody(fe: FastifyError, req: FastifyRequest): ApiErrorBody {
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { error: `body is not valid JSON: ${fe.message}`, field: '', value: null, in: 'body' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { error: `body is larger than ${MAX_INPUT_BYTES / MIB} MiB (${MAX_INPUT_BYTES} bytes)`, field: '', value: null, in: 'body' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const type = req.headers['content-type'] ?? null;
+      return { error: `headers/content-type: ${JSON.stringify(type)} is not supported (send application/json)`, field: '/content-type', value: type, in: 'headers' };
+    }
+    case 'FST_ERR_BAD_URL':
+      return { error: `params: ${JSON.stringify(req.url.split('?')[0])} is not a valid URL (bad percent-encoding)`, field: '', value: req.url.split('?')[0] ?? null, in: 'params' };
+    default:
+      return { error: fe.message, field: null, value: null };
+  }
+}
+
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (an unknown method such as
+ * `FOO`, a malformed request line, headers over the limit): answered on the socket in the
+ * API's shape, as fastify's default handler does in its own.
+ */
+function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, why] = err.code === 'HPE_INVALID_METHOD' ? [501, 'the request method is not one HTTP servers know']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request did not arrive in time']
+        : [400, 'the request is not valid HTTP/1.1'];
+  const body = JSON.stringify({ error: `${why} (${err.code ?? 'error'})`, field: null, value: null });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
+/** `/api/v1/pods/:name` -> a RegExp matching its paths. */
+function routePattern(url: string): RegExp {
+  return new RegExp(`^${url.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
+}
 export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstance {
   // A pod key in a URL is up to KEY_MAX (317) characters (fastify's default limit is 100); a longer one gets a 400 naming it, not a 404.
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 1024 * 1024, return503OnClosing: true, routerOptions: { maxParamLength: 2 * KEY_MAX } });
+  const app = Fastify({
+    logger: opts.logger ?? false, bodyLimit: MAX_INPUT_BYTES, return503OnClosing: true, routerOptions: { maxParamLength: 2 * KEY_MAX },
+    frameworkErrors: (err, req, reply) => sendError(reply, err.statusCode ?? 400, frameworkErrorBody(err, req as FastifyRequest)),
+    clientErrorHandler,
+  });
   const routes: RecordedRoute[] = [];
   const token = opts.token ?? null;
   app.setValidatorCompiler(compileValidator);
   app.addHook('onRoute', (r) => recordRoute(routes, '', r));
+  // Only JSON bodies (no text/plain), scanned for depth and unreadable numbers before parsing.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const bad = scanJsonBody(body as string);
+    if (bad !== null) { done(new ApiBodyError(400, bad), undefined); return; }
+    parseJson(req, body as string, done);
+  });
 
   if (token !== null && token !== '') {
     const ok = bearerChecker(token);
@@ -71,20 +135,31 @@ export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstanc
     if (err instanceof ControlError) {
       return sendError(reply, err.status, { ...err.toJSON(), in: partOf(req, err.field) });
     }
+    if (err instanceof ApiBodyError) return sendError(reply, err.status, err.body);
     const fe = err as FastifyError & { validationContext?: string };
     if (fe.validation !== undefined) return sendError(reply, 400, validationErrorBody(fe.validation as never, fe.validationContext));
     const status = fe.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      const isJson = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError;
-      return sendError(reply, status, { error: isJson ? `body is not valid JSON: ${fe.message}` : fe.message, field: isJson ? '' : null, value: null, in: 'body' });
+      const body = frameworkErrorBody(fe, req);
+      if (err instanceof SyntaxError && body.field === null) return sendError(reply, 400, { error: `body is not valid JSON: ${fe.message}`, field: '', value: null, in: 'body' });
+      return sendError(reply, status, { ...body, in: body.in ?? 'body' });
     }
     req.log.error(err);
     return sendError(reply, 500, { error: fe.message, field: null, value: null });
   });
 
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, {
-    error: `no route ${req.method} ${req.url.split('?')[0]} (see ${API_PREFIX}/openapi.json)`, field: null, value: null,
-  }));
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0] ?? '';
+    // A known path asked with another method: 405 and the methods it has (RFC 9110 15.5.6).
+    const allow = new Set<string>();
+    for (const r of routes) if (routePattern(r.url).test(path)) allow.add(r.method.toUpperCase());
+    if (allow.has('GET')) allow.add('HEAD');
+    if (allow.size > 0) {
+      const list = [...allow].sort().join(', ');
+      return sendError(reply.header('allow', list), 405, { error: `method ${req.method} is not allowed on ${path} (allowed: ${list})`, field: null, value: req.method });
+    }
+    return sendError(reply, 404, { error: `no route ${req.method} ${path} (see ${API_PREFIX}/openapi.json)`, field: null, value: null });
+  });
 
   void app.register(async (api) => {
     clusterRoutes(api, ctl);

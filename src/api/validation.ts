@@ -90,3 +90,82 @@ function article(t: string): string {
   const list = t.split(',');
   return list.map((x) => (x === 'integer' || x === 'object' || x === 'array' ? `an ${x}` : x === 'null' ? 'null' : `a ${x}`)).join(' or ');
 }
+
+/** An error found before routing or validation (body too deep, wrong content type, ...): its status and body as is. */
+export class ApiBodyError extends Error {
+  override readonly name = 'ApiBodyError';
+  constructor(readonly status: number, readonly body: ApiErrorBody) {
+    super(body.error);
+  }
+}
+
+/**
+ * How deep a request body may nest. The deepest body the API takes (a pod with
+ * attach/labels or apps[]) nests 3 levels; a deeper one is refused before JSON.parse and
+ * before schema validation, whose recursion ran out of stack on 5,000 levels (a 500).
+ */
+export const MAX_BODY_DEPTH = 32;
+
+/** Characters of a JSON number: digits - + . e E */
+const isNumberChar = (c: number): boolean => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
+
+/** Numbers JSON text may hold that a JS number cannot: 1e400 (Infinity), 2^53 and more (rounded). */
+function unreadableNumber(text: string): boolean {
+  const n = Number(text);
+  return !Number.isFinite(n) || (Number.isInteger(n) && !Number.isSafeInteger(n));
+}
+
+/**
+ * One linear pass over JSON text, before it is parsed: the first value nested deeper than
+ * `maxDepth`, or the first number a JS number cannot hold exactly, as a 400 body naming
+ * its JSON pointer (and the number's text). null when neither; text that is not JSON is
+ * left for JSON.parse to report. Never throws, never recurses.
+ */
+export function scanJsonBody(text: string, maxDepth = MAX_BODY_DEPTH): ApiErrorBody | null {
+  // Per open container: its key (object) or index (array), and whether a key comes next.
+  const keys: (string | number)[] = [];
+  const isObj: boolean[] = [];
+  let expectKey = false;
+  const pointer = (): string => keys.map((k) => `/${escape(String(k))}`).join('');
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // '"': a string; an object key when one is due
+      let j = i + 1;
+      while (j < n && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      if (expectKey && isObj.length > 0) {
+        let key: string;
+        try { key = JSON.parse(text.slice(i, j + 1)) as string; } catch { key = text.slice(i + 1, j); }
+        keys[keys.length - 1] = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) { // '{' '['
+      if (isObj.length >= maxDepth) {
+        const field = pointer();
+        return { error: `body${field}: nested more than ${maxDepth} levels deep`, field, value: null, in: 'body' };
+      }
+      isObj.push(c === 0x7b);
+      keys.push(c === 0x7b ? '' : 0);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) { // '}' ']'
+      isObj.pop();
+      keys.pop();
+      expectKey = false;
+    } else if (c === 0x2c) { // ','
+      const top = keys.length - 1;
+      if (top >= 0 && isObj[top] === false) keys[top] = (keys[top] as number) + 1;
+      else expectKey = top >= 0;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) { // a number
+      let j = i + 1;
+      while (j < n && isNumberChar(text.charCodeAt(j))) j++;
+      const num = text.slice(i, j);
+      if (unreadableNumber(num)) {
+        const field = pointer();
+        return { error: `body${field}: ${num.length > 40 ? `${num.slice(0, 20)}...(${num.length} characters)` : num} is not a number podwire can read exactly (finite, integers at most 2^53 - 1)`, field, value: num, in: 'body' };
+      }
+      i = j - 1;
+    }
+  }
+  return null;
+}

@@ -1,9 +1,10 @@
 /**
  * Small helpers shared by the CLI commands: parsing with node:util's parseArgs (strict, so
  * an unknown flag is a usage error naming the flag), usage errors (exit 2), colour only on
- * a TTY.
+ * a TTY, and a quiet exit when the reader of stdout or stderr goes away.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { tryParsePort } from '../wire/addr.js';
 
 export class UsageError extends Error {}
 
@@ -21,11 +22,52 @@ export interface Command {
   run(argv: string[], io: Io): Promise<number>;
 }
 
-export const processIo = (): Io => ({
-  out: (s) => { process.stdout.write(s.endsWith('\n') ? s : `${s}\n`); },
-  err: (s) => { process.stderr.write(s.endsWith('\n') ? s : `${s}\n`); },
-  isTTY: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
-});
+/**
+ * 128 + SIGPIPE (13): the status a shell reports for a Unix tool whose reader went away
+ * (`yes | head -1`). Node ignores SIGPIPE, so a write to a closed pipe fails with EPIPE
+ * instead; podwire then exits quietly with this status, as if SIGPIPE had ended it.
+ */
+export const EXIT_CLOSED_PIPE = 141;
+
+let closedPipeWatched = false;
+let closedPipeSeen = false;
+let onClosedPipe: (() => void) | null = null;
+
+/**
+ * Once per process: EPIPE on stdout or stderr ends the process quietly with
+ * EXIT_CLOSED_PIPE, or, while a long-running command (`podwire up`) has registered
+ * `whenPipeCloses`, calls that instead (once) so it can tear down cleanly; later EPIPEs
+ * are then ignored.
+ */
+export function exitOnClosedPipe(): void {
+  if (closedPipeWatched) return;
+  closedPipeWatched = true;
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+      // Nothing is written about it: the other stream may be closed too, and `| head` wants silence.
+      const first = !closedPipeSeen;
+      closedPipeSeen = true;
+      if (onClosedPipe === null) process.exit(EXIT_CLOSED_PIPE);
+      if (first) onClosedPipe();
+    });
+  }
+}
+
+/** `fn` runs (once) instead of the exit when the reader of stdout or stderr goes away; null restores the exit. */
+export function whenPipeCloses(fn: (() => void) | null): void {
+  onClosedPipe = fn;
+}
+
+/** The process's stdout and stderr (a closed pipe on either exits quietly, exitOnClosedPipe). */
+export const processIo = (): Io => {
+  exitOnClosedPipe();
+  return {
+    out: (s) => { process.stdout.write(s.endsWith('\n') ? s : `${s}\n`); },
+    err: (s) => { process.stderr.write(s.endsWith('\n') ? s : `${s}\n`); },
+    isTTY: process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined,
+  };
+};
 
 export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, command: string): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
@@ -36,12 +78,21 @@ export function parse(argv: string[], options: NonNullable<ParseArgsConfig['opti
   }
 }
 
+/** An integer flag in decimal digits (Number() would take "0x50", "1e3", " 8"), from `min` to `max`. */
 export function intFlag(v: string | boolean | undefined, flag: string, command: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = typeof v === 'string' && /^[0-9]{1,15}$/.test(v) ? Number(v) : NaN;
   if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max) {
     throw new UsageError(`podwire ${command}: --${flag} ${JSON.stringify(v)} must be an integer from ${min} to ${max}`);
   }
+  return n;
+}
+
+/** A port flag (--port, --sport): tryParsePort's decimal 0-65535, the parser of the API's query and the topology too. */
+export function portFlag(v: string | boolean | undefined, flag: string, command: string, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === 'string' ? tryParsePort(v) : null;
+  if (n === null || n < min) throw new UsageError(`podwire ${command}: --${flag} ${JSON.stringify(v)} must be an integer from ${min} to 65535 (a port, in decimal digits)`);
   return n;
 }
 

@@ -2,7 +2,7 @@
  * Commands that act on a running `podwire up` through its API: attach, detach, stats,
  * conntrack. Each takes `--api URL` and `--token T`; `--json` prints the API's answer.
  */
-import { colour, intFlag, parse, UsageError, type Command, type Io } from './args.js';
+import { colour, intFlag, parse, portFlag, UsageError, type Command, type Io } from './args.js';
 import { apiTarget, query, request, requestJson } from './client.js';
 import { TURN_MS } from '../engine/scheduler.js';
 
@@ -175,8 +175,8 @@ ${REMOTE_HELP}`,
     }, 'conntrack');
     if (positionals.length > 0) throw new UsageError(`podwire conntrack: unexpected argument ${JSON.stringify(positionals[0])}`);
     if (values['list'] === true && values['delete'] === true) throw new UsageError('podwire conntrack: give -L or -D, not both');
-    const sport = intFlag(values['sport'], 'sport', 'conntrack', 0, 65535);
-    const dport = intFlag(values['dport'], 'dport', 'conntrack', 0, 65535);
+    const sport = portFlag(values['sport'], 'sport', 'conntrack');
+    const dport = portFlag(values['dport'], 'dport', 'conntrack');
     const filters = { proto: str(values['proto']), src: str(values['src']), dst: str(values['dst']), sport, dport, node: str(values['node']) };
     const t = target(values);
     if (values['delete'] === true) {

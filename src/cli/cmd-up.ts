@@ -1,19 +1,24 @@
 /**
- * `podwire up`: builds a cluster, serves the REST API, runs until SIGINT/SIGTERM, then
- * tears down cleanly (captures flushed and closed, attached TAPs removed, sockets closed).
+ * `podwire up`: builds a cluster, serves the REST API, runs until SIGINT/SIGTERM (or until
+ * the reader of its output goes away: exit 141 after the teardown), then tears down
+ * cleanly (captures flushed and closed, attached TAPs removed, sockets closed).
  */
 import { parseListen } from '../api/auth.js';
 import { ApiConfigError } from '../api/server.js';
 import { up } from '../api/up.js';
-import { colour, parse, UsageError, type Command } from './args.js';
+import { colour, EXIT_CLOSED_PIPE, parse, UsageError, whenPipeCloses, type Command } from './args.js';
 import { progress } from './client.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7070';
 
-/** Resolves with the name of the first SIGINT or SIGTERM; a second one exits at once. */
+/**
+ * Resolves with the name of the first SIGINT or SIGTERM, or 'SIGPIPE' when the reader of
+ * stdout or stderr went away (`podwire up | head -1`); a second signal exits at once.
+ */
 export function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let seen = false;
+    whenPipeCloses(() => { if (!seen) { seen = true; resolve('SIGPIPE'); } });
     const on = (sig: NodeJS.Signals): void => {
       if (seen) {
         process.stderr.write(`podwire: ${sig} again: exiting without cleaning up\n`);
@@ -86,10 +91,11 @@ options:
     if (token === null) io.out(c.dim('podwire: no token: only clients on this host can connect'));
     io.out(c.dim('podwire: Ctrl-C to stop'));
     const sig = await waitForSignal();
-    io.err(`podwire: ${sig}: shutting down`);
+    io.err(sig === 'SIGPIPE' ? 'podwire: output closed: shutting down' : `podwire: ${sig}: shutting down`);
     const r = await inst.close();
     for (const e of r.errors) io.err(`podwire: teardown: ${e}`);
     io.err('podwire: stopped');
+    if (sig === 'SIGPIPE') return EXIT_CLOSED_PIPE; // torn down cleanly, then the status of a closed pipe
     return r.errors.length === 0 ? 0 : 1;
   },
 };

@@ -2,7 +2,7 @@
  * The table of CLI commands: name, one-line summary, --help text, and the runner.
  */
 import { relative } from 'node:path';
-import { colour, intFlag, parse, UsageError, type Command } from './args.js';
+import { colour, parse, portFlag, UsageError, type Command } from './args.js';
 import { captureCommand } from './cmd-capture.js';
 import { LOCAL_COMMANDS } from './cmd-local.js';
 import { REMOTE_COMMANDS, REMOTE_FLAGS, target } from './cmd-remote.js';
@@ -108,7 +108,7 @@ options:
     if (typeof values['to'] !== 'string') throw new UsageError('podwire trace: --to POD|IP|SERVICE is required');
     const proto = values['proto'] ?? 'icmp';
     if (proto !== 'icmp' && proto !== 'udp' && proto !== 'tcp') throw new UsageError(`podwire trace: --proto ${JSON.stringify(proto)} must be icmp, udp or tcp`);
-    const port = intFlag(values['port'], 'port', 'trace', 1, 65535);
+    const port = portFlag(values['port'], 'port', 'trace', 1);
     const opts = { from: values['from'], to: values['to'], proto: proto as TraceProto, ...(port !== undefined ? { port } : {}) };
     const print = (r: TraceResult): number => {
       if (values['json'] === true) io.out(JSON.stringify({ request: r.request, reply: r.reply, reset: r.reset, ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}) }, null, 2));

@@ -9,12 +9,13 @@
  * removed later simply stops contributing packets. File names carry the instance's start
  * time, so a later `podwire up` never overwrites them.
  */
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Capture, type CapturePoint } from '../io/capture.js';
 import { CallbackSink, FileSink, type ByteSink } from '../io/sink.js';
 import type { Cluster } from '../kube/cluster.js';
 import { badRequest, notFound } from './errors.js';
+import { ensureDir } from './out-dir.js';
 import { RingSink, type RingLimits } from './ring-sink.js';
 
 export type CaptureFormat = 'pcapng' | 'pcap';
@@ -107,7 +108,7 @@ export class CaptureManager {
     if (!Number.isInteger(snaplen) || snaplen < 64 || snaplen > DEFAULT_SNAPLEN) throw badRequest('/snaplen', snaplen, `must be an integer from 64 to ${DEFAULT_SNAPLEN}`);
     const ring = req.ring ?? null;
     if (ring !== null && ring.packets === undefined && ring.bytes === undefined) throw badRequest('/ring', ring, 'needs packets or bytes per file');
-    mkdirSync(this.dir, { recursive: true });
+    ensureDir(this.dir, 'captures folder');
     const id = `c${this.next++}`;
     const ext = format === 'pcapng' ? 'pcapng' : 'pcap';
     let sink: ByteSink;

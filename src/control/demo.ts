@@ -3,13 +3,14 @@
  * the article, traced hop by hop, with a pcapng capture of every interface the packets
  * crossed written to `captures/` (or `out`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Capture } from '../io/capture.js';
 import { MemorySink } from '../io/sink.js';
 import type { Cluster } from '../kube/cluster.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../kube/trace.js';
 import { loadCluster, examplePath } from './load.js';
+import { ensureDir } from './out-dir.js';
 
 export interface DemoJourneySpec {
   name: string;
@@ -74,7 +75,7 @@ function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): Dem
   }
   const captures: DemoCaptureFile[] = [];
   const out = opts.out ?? 'captures';
-  if (opts.write !== false) mkdirSync(out, { recursive: true });
+  if (opts.write !== false) ensureDir(out, 'output folder (--out)');
   caps.forEach((c, i) => {
     c.stop();
     if (c.packets === 0) return;

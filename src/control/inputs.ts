@@ -5,7 +5,7 @@
 import { AttachError } from '../io/attach.js';
 import type { AttachSpec } from '../kube/types.js';
 import type { ConntrackFilter } from '../netfilter/conntrack.js';
-import { tryParseIpv4 } from '../wire/addr.js';
+import { tryParseIpv4, tryParsePort } from '../wire/addr.js';
 import { badRequest, conflict, ControlError, notAvailable, notFound, toControlError } from './errors.js';
 import type { ConntrackQuery } from './controller.js';
 
@@ -30,8 +30,9 @@ export function conntrackFilter(q: ConntrackQuery): ConntrackFilter {
   for (const f of ['sport', 'dport'] as const) {
     const v = q[f];
     if (v === undefined) continue;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 65535 || String(v).trim() === '') throw badRequest(`/${f}`, v, 'is not a port (0-65535)');
+    // Decimal digits only: Number() read "0x50" as 80 (tryParsePort, shared with the CLI and topology).
+    const n = typeof v === 'number' ? (Number.isInteger(v) && v >= 0 && v <= 65535 ? v : null) : tryParsePort(v);
+    if (n === null) throw badRequest(`/${f}`, v, 'is not a port (decimal 0-65535)');
     filter[f] = n;
   }
   return filter;

@@ -25,7 +25,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import type { VxlanDatagramHandler, VxlanTransport, VxlanTransportOptions, VxlanTransportStats } from '../net/vxlan-tunnel.js';
-import { tryParseIpv4 } from '../wire/addr.js';
+import { tryParseIpv4, tryParseIpv4Port } from '../wire/addr.js';
 import { TapAddonError } from './tap.js';
 import { DEFAULT_UDP_RCVBUF, UdpCounter, UdpSocket, type DatagramsHandler } from './udp-socket.js';
 
@@ -39,13 +39,9 @@ interface Peer {
 
 /** "host:port" -> {host, port}; throws naming the value. */
 export function parseHostPort(s: string, what = 'address'): Peer {
-  const i = s.lastIndexOf(':');
-  const host = i > 0 ? s.slice(0, i) : '';
-  const port = Number(s.slice(i + 1));
-  if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535 || tryParseIpv4(host) === null) {
-    throw new Error(`${what} ${JSON.stringify(s)} is not "IPv4:port"`);
-  }
-  return { host, port };
+  const a = tryParseIpv4Port(s); // the parser validate uses too (src/kube/semantic.ts)
+  if (a === null) throw new Error(`${what} ${JSON.stringify(s)} is not "IPv4:port"`);
+  return { host: a.host, port: a.port };
 }
 
 /**

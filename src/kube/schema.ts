@@ -40,6 +40,8 @@ export const LABEL_VALUE_PATTERN = '^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9
 export const IFNAME_PATTERN = '^[A-Za-z0-9_.-]{1,15}$';
 /** "host:port" of a UDP socket: an IPv4 address or a host name, then a port. */
 export const HOSTPORT_PATTERN = `^(${IPV4}|[A-Za-z0-9]([-A-Za-z0-9.]{0,252}[A-Za-z0-9])?):([1-9][0-9]{0,4})$`;
+/** A port written in text (a query string): decimal digits only; the range 0-65535 is checked after. */
+export const PORT_TEXT_PATTERN = '^[0-9]{1,5}$';
 /** Names of network namespaces under /var/run/netns. */
 export const NETNS_PATTERN = '^[A-Za-z0-9_.-]{1,255}$';
 
@@ -59,6 +61,7 @@ export const PATTERN_NAMES: Readonly<Record<string, string>> = {
   [IFNAME_PATTERN]: "a valid interface name (1 to 15 letters, digits, '-', '_' or '.')",
   [HOSTPORT_PATTERN]: 'a "host:port" address',
   [NETNS_PATTERN]: 'a valid network namespace name',
+  [PORT_TEXT_PATTERN]: 'a port (decimal digits, 0-65535)',
 };
 
 const ipv4 = { type: 'string', pattern: IPV4_PATTERN } as const;

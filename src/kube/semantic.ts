@@ -10,7 +10,7 @@
  * `pods[1].ip: "10.244.1.5" is already used by pods[0]`.
  */
 
-import { cidrContains, cidrOf, cidrOverlaps, cidrSize, formatCidr, formatIpv4, isUnicastMac, parseMac, tryParseIpv4 } from '../wire/addr.js';
+import { cidrContains, cidrOf, cidrOverlaps, cidrSize, formatCidr, formatIpv4, isUnicastMac, parseMac, tryParseIpv4, tryParseIpv4Port } from '../wire/addr.js';
 import type { Cidr } from '../wire/addr.js';
 import {
   DEFAULT_APP_PORTS, DNS_NAMESPACE, DNS_SERVICE_HOST, Ipam, IpamError, KUBERNETES_SERVICE_HOST,
@@ -161,6 +161,14 @@ export function checkTopology(t: SchemaTopology): CheckResult {
       for (const f of ['vtepIP', 'vtepMAC'] as const) {
         if (n[f] !== undefined) r.err(`${at}.${f}`, n[f], `${q(n[f])} is only allowed when external is true`);
       }
+    }
+    // The schema checks the shape "host:port"; `podwire up` binds an IPv4 address and a port 1-65535 (tryParseIpv4Port).
+    if (n.vtep !== undefined && tryParseIpv4Port(n.vtep.bind) === null) {
+      const b = n.vtep.bind;
+      const host = b.slice(0, b.lastIndexOf(':'));
+      const port = b.slice(b.lastIndexOf(':') + 1);
+      const why = tryParseIpv4(host) === null ? `${q(host)} is not an IPv4 address (the VXLAN socket binds an address)` : `port ${port} is not a port (1-65535)`;
+      r.err(`${at}.vtep.bind`, b, `${q(b)}: ${why}`);
     }
   });
 

@@ -14,11 +14,11 @@
  * a topology invalid.
  */
 
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Document } from 'yaml';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document, Pair } from 'yaml';
 import { PATTERN_NAMES, topologySchema } from './schema.js';
 import { checkTopology, joinPath } from './semantic.js';
 import type { SchemaTopology } from './semantic.js';
@@ -26,7 +26,24 @@ import type { TopologyError, TopologyResult } from './types.js';
 
 export type { TopologyError, TopologyResult } from './types.js';
 
-const q = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v));
+const q = (v: unknown): string => (v === undefined ? 'undefined' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v));
+
+/**
+ * The largest topology file (and API request body, src/api/server.ts) podwire reads: 8 MiB.
+ * A topology of 10,000 pods is about 1 MB; the cap keeps a stray 50 MB file from taking
+ * minutes and gigabytes before it is refused.
+ */
+export const MAX_INPUT_BYTES = 8 * 1024 * 1024;
+
+const sizeText = (n: number): string => (n >= 1024 * 1024 ? `${(n / (1024 * 1024)).toFixed(1)} MiB` : `${n} bytes`);
+
+/** The error for an input over MAX_INPUT_BYTES, naming it and its size. */
+function tooLarge(source: string, bytes: number, atLeast: boolean): TopologyError {
+  return {
+    path: '', value: source, source,
+    message: `${q(source)} is ${atLeast ? 'more than ' : ''}${sizeText(bytes)} (${bytes} bytes); podwire reads topologies of at most 8 MiB (${MAX_INPUT_BYTES} bytes)`,
+  };
+}
 
 /** The compiled schema; it fills schema defaults into the data it checks (`useDefaults`). */
 const validate: ValidateFunction = new Ajv({ allErrors: true, useDefaults: true, verbose: true }).compile(topologySchema);
@@ -47,13 +64,29 @@ export function validateTopology(obj: unknown): TopologyResult {
 
 /** Parses YAML text and validates it; errors carry `sourceName`, line and column. */
 export function parseTopology(yamlText: string, sourceName = 'topology'): TopologyResult {
+  if (yamlText.length > MAX_INPUT_BYTES / 4 && Buffer.byteLength(yamlText) > MAX_INPUT_BYTES) {
+    return { ok: false, errors: [tooLarge(sourceName, Buffer.byteLength(yamlText), false)], warnings: [] };
+  }
   const lc = new LineCounter();
-  const doc = parseDocument(yamlText, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const errors = doc.errors.map((e): TopologyError => {
-      const { line, col } = lc.linePos(e.pos[0]);
+  // uniqueKeys: false: yaml's own duplicate-key check compares each key with every earlier
+  // one (quadratic: 20k keys took seconds); scanDocument finds duplicates with one Set per map.
+  const doc = parseDocument(yamlText, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+  const scan = doc.errors.length > 0 ? { duplicates: [], numbers: [] } : scanDocument(doc, yamlText);
+  const syntax = [...doc.errors.map((e) => ({ pos: e.pos[0], message: e.message })), ...scan.duplicates].sort((a, b) => a.pos - b.pos);
+  if (syntax.length > 0) {
+    const errors = syntax.map((e): TopologyError => {
+      const { line, col } = lc.linePos(e.pos);
       const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
       return { path: '', value: undefined, message: `YAML syntax error at line ${line}, column ${col}: ${message}`, source: sourceName, line, column: col };
+    });
+    return { ok: false, errors, warnings: [] };
+  }
+  if (scan.numbers.length > 0) {
+    const errors = scan.numbers.map((e): TopologyError => {
+      const { line, col } = lc.linePos(e.pos);
+      const shown = e.text.length > 40 ? `${e.text.slice(0, 20)}...(${e.text.length} digits)` : e.text;
+      const why = e.finite ? 'is beyond the largest integer podwire reads exactly (2^53 - 1)' : 'is not a finite number';
+      return { path: e.path, value: e.text, message: `${shown} ${why}`, source: sourceName, line, column: col };
     });
     return { ok: false, errors, warnings: [] };
   }
@@ -67,8 +100,9 @@ export function parseTopology(yamlText: string, sourceName = 'topology'): Topolo
     return { ok: false, errors: [{ path: '', value: null, message: 'the document is empty', source: sourceName }], warnings: [] };
   }
   const { result, at } = validateLocated(data);
+  const index: KeyIndex = new WeakMap();
   const place = (e: TopologyError): TopologyError => {
-    const off = locate(doc, at.get(e) ?? e.path);
+    const off = locate(doc, at.get(e) ?? e.path, index);
     if (off === undefined) return { ...e, source: sourceName };
     const { line, col } = lc.linePos(off);
     return { ...e, source: sourceName, line, column: col };
@@ -82,12 +116,72 @@ export function parseTopology(yamlText: string, sourceName = 'topology'): Topolo
 export async function loadTopologyFile(path: string): Promise<TopologyResult> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    const r = await readCapped(path, MAX_INPUT_BYTES);
+    if (r === null) return { ok: false, errors: [tooLarge(path, MAX_INPUT_BYTES, true)], warnings: [] };
+    text = r;
   } catch (e) {
     const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     return { ok: false, errors: [{ path: '', value: path, message: `cannot read ${q(path)}: ${reason}`, source: path }], warnings: [] };
   }
   return parseTopology(text, path);
+}
+
+/**
+ * The file's text, or null when it holds more than `cap` bytes. Reads at most cap + 1 bytes
+ * (a size from stat would miss pipes and /proc files), so a 50 MB file costs nothing.
+ */
+async function readCapped(path: string, cap: number): Promise<string | null> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(cap + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > cap) return null;
+    }
+    return buf.toString('utf8', 0, n);
+  } finally {
+    await fh.close();
+  }
+}
+
+interface DocumentScan {
+  /** Keys given twice in one mapping (yaml's "Map keys must be unique", found in linear time). */
+  duplicates: { pos: number; message: string }[];
+  /** Numbers a JS number cannot hold: .inf, .nan, 1e400 (Infinity), integers past 2^53 - 1 (rounded). */
+  numbers: { pos: number; path: string; text: string; finite: boolean }[];
+}
+
+/** One pass over the parsed document, with an explicit stack (no recursion). */
+function scanDocument(doc: Document, text: string): DocumentScan {
+  const out: DocumentScan = { duplicates: [], numbers: [] };
+  const stack: { node: unknown; path: string }[] = [{ node: doc.contents, path: '' }];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const { node, path } = top;
+    if (isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        const k = pair.key;
+        if (isScalar(k)) {
+          if (seen.has(k.value)) out.duplicates.push({ pos: k.range?.[0] ?? 0, message: 'Map keys must be unique' });
+          seen.add(k.value);
+        }
+        stack.push({ node: pair.value, path: joinPath(path, isScalar(k) ? String(k.value) : '?') });
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => stack.push({ node: item, path: joinPath(path, i) }));
+    } else if (isScalar(node) && typeof node.value === 'number') {
+      const v = node.value;
+      if (!Number.isFinite(v) || (Number.isInteger(v) && !Number.isSafeInteger(v))) {
+        const r = node.range ?? [0, 0];
+        out.numbers.push({ pos: r[0], path, text: text.slice(r[0], r[1]), finite: Number.isFinite(v) });
+      }
+    }
+  }
+  out.numbers.sort((a, b) => a.pos - b.pos);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -186,8 +280,21 @@ function translate(e: ErrorObject): { error: TopologyError; at: string } | null 
   }
 }
 
+/** A map's pairs by key text, built once per map (a lookup per error was a scan: quadratic). */
+type KeyIndex = WeakMap<object, Map<string, Pair>>;
+
+function pairOf(index: KeyIndex, map: { items: Pair[] }, key: string): Pair | undefined {
+  let byKey = index.get(map);
+  if (byKey === undefined) {
+    byKey = new Map();
+    for (const it of map.items) if (isPair(it) && isScalar(it.key) && !byKey.has(String(it.key.value))) byKey.set(String(it.key.value), it);
+    index.set(map, byKey);
+  }
+  return byKey.get(key);
+}
+
 /** Offset in the source of the node at `path` (or of its deepest existing ancestor). */
-function locate(doc: Document, path: string): number | undefined {
+function locate(doc: Document, path: string, index: KeyIndex = new WeakMap()): number | undefined {
   let node: unknown = doc.contents;
   let offset = (doc.contents as { range?: [number, number, number] } | null)?.range?.[0];
   const segs = path.matchAll(/(?:^|\.)([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g);
@@ -195,7 +302,7 @@ function locate(doc: Document, path: string): number | undefined {
     const key: string | number = m[1] ?? (m[2] !== undefined ? Number(m[2]) : (JSON.parse(m[3]!) as string));
     let next: unknown;
     if (isMap(node)) {
-      const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === String(key));
+      const pair = pairOf(index, node as { items: Pair[] }, String(key));
       if (pair === undefined) break;
       next = pair.value ?? pair.key;
     } else if (isSeq(node) && typeof key === 'number') {

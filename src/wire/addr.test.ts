@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import {
   MAC_BROADCAST, cidrContains, cidrOf, cidrOverlaps, cidrSize, cidrSubnet, formatCidr, formatIpv4, formatMac,
   isBroadcastMac, isLocalMac, isMulticastMac, isUnicastMac, macFromIpv4, nthHost, parseCidr, parseIpv4, parseMac,
-  prefixMask, readMac, readU16, readU32, tryParseCidr, tryParseIpv4, tryParseMac, writeMac, writeU16, writeU32,
+  prefixMask, readMac, readU16, readU32, tryParseCidr, tryParseIpv4, tryParseIpv4Port, tryParseMac, tryParsePort, writeMac, writeU16, writeU32,
 } from './addr.js';
 
 const RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 10000);
@@ -221,5 +221,21 @@ describe('CIDR', () => {
 
   it('tryParseCidr never throws', () => {
     fc.assert(fc.property(fc.oneof(fc.string(), fc.stringMatching(/^[0-9./]{1,20}$/)), (s) => { tryParseCidr(s); }), { numRuns: RUNS });
+  });
+});
+
+describe('ports', () => {
+  it('reads decimal digits 0..65535 only', () => {
+    for (const [s, v] of [['0', 0], ['80', 80], ['065535', null], ['65535', 65535], ['08', 8]] as const) expect(tryParsePort(s), s).toBe(v === null ? null : v);
+    for (const s of ['0x50', '1e3', '+80', '-1', ' 80', '80 ', '', '65536', '99999', '8.0', '٨٠']) expect(tryParsePort(s), s).toBeNull();
+  });
+
+  it('reads "IPv4:port" with a port 1..65535', () => {
+    expect(tryParseIpv4Port('127.0.0.1:8472')).toEqual({ ip: 0x7f000001, host: '127.0.0.1', port: 8472 });
+    for (const s of ['127.0.0.1:99999', '127.0.0.1:0', '127.0.0.1:0x50', 'myhost:8472', ':8472', '127.0.0.1', '127.0.0.1:']) expect(tryParseIpv4Port(s), s).toBeNull();
+  });
+
+  it('agrees with String(n) for every port', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 65535 }), (n) => tryParsePort(String(n)) === n), { numRuns: RUNS });
   });
 });

@@ -279,3 +279,27 @@ export function cidrSubnet(c: Cidr, newPrefix: number, index: number): Cidr {
   }
   return { addr: (c.addr + index * 2 ** (32 - newPrefix)) >>> 0, prefix: newPrefix };
 }
+
+// ---------------------------------------------------------------------------------------
+// Ports
+
+/**
+ * A TCP/UDP port as the edges write it (CLI flags, query strings, "host:port" in a topology):
+ * decimal digits only, 0..65535. "0x50", "1e3", "+80", " 80" and "" are not ports (Number()
+ * would read the first three as 80, 1000 and 80). null if invalid.
+ */
+export function tryParsePort(s: string): number | null {
+  if (!/^[0-9]{1,5}$/.test(s)) return null;
+  const n = Number(s);
+  return n <= 65535 ? n : null;
+}
+
+/** "IPv4:port" (a socket address: strict dotted quad, port 1..65535), or null. */
+export function tryParseIpv4Port(s: string): { ip: number; host: string; port: number } | null {
+  const i = s.lastIndexOf(':');
+  if (i <= 0) return null;
+  const host = s.slice(0, i);
+  const ip = tryParseIpv4(host);
+  const port = tryParsePort(s.slice(i + 1));
+  return ip === null || port === null || port === 0 ? null : { ip, host, port };
+}
