@@ -10,8 +10,8 @@ import { requestJson } from './client.js';
 import { upCommand } from './cmd-up.js';
 import { rulesCommand } from './cmd-rules.js';
 import { runDemo } from '../control/demo.js';
-import { loadCluster, TopologyInvalidError } from '../control/load.js';
-import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
+import { loadCluster, loadTopologySource, TopologyInvalidError } from '../control/load.js';
+import { formatTopologyError } from '../kube/topology.js';
 import { defaultPort, runTrace, type TraceProto, type TraceResult } from '../kube/trace.js';
 import { renderJourney, renderTrace } from '../kube/trace-text.js';
 
@@ -141,7 +141,7 @@ with its path, e.g. pods[2].node: "node9" is not a node. Exit code 0 when valid,
     const [file, extra] = positionals;
     if (file === undefined) throw new UsageError('podwire validate: missing TOPOLOGY');
     if (extra !== undefined) throw new UsageError(`podwire validate: unexpected argument ${JSON.stringify(extra)}`);
-    const r = await loadTopologyFile(file);
+    const r = await loadTopologySource(file);
     if (values['json'] === true) {
       io.out(JSON.stringify(r.ok ? { ok: true, warnings: r.warnings } : { ok: false, errors: r.errors, warnings: r.warnings }, null, 2));
       return r.ok ? 0 : 1;

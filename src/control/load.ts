@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type ClusterOptions } from '../kube/cluster.js';
+import { isManifestPath, loadManifests } from '../kube/manifests/index.js';
 import { formatTopologyError, loadTopologyFile, parseTopology, validateTopology } from '../kube/topology.js';
-import type { Topology, TopologyError } from '../kube/types.js';
+import type { Topology, TopologyError, TopologyResult } from '../kube/types.js';
 
 export class TopologyInvalidError extends Error {
   constructor(readonly source: string, readonly errors: TopologyError[]) {
@@ -26,9 +27,21 @@ export function examplePath(name: string): string {
   throw new Error(`examples/${name} not found next to the podwire package`);
 }
 
+/**
+ * A podwire topology file, or Kubernetes manifests (a directory, or a file whose documents
+ * have apiVersion and kind: docs/manifests.md), validated; the manifests' stored objects
+ * come with the topology as `topology.kubernetes`.
+ */
+export async function loadTopologySource(path: string): Promise<TopologyResult> {
+  if (!(await isManifestPath(path))) return loadTopologyFile(path);
+  const r = await loadManifests(path);
+  if (r.ok && r.objects !== undefined) r.topology.kubernetes = r.objects;
+  return r;
+}
+
 export async function loadTopology(path: string): Promise<Topology> {
   if (!existsSync(path)) throw new TopologyInvalidError(path, [{ path: '', value: path, message: `file ${JSON.stringify(path)} does not exist` }]);
-  const r = await loadTopologyFile(path);
+  const r = await loadTopologySource(path);
   if (!r.ok) throw new TopologyInvalidError(path, r.errors);
   return r.topology;
 }
