@@ -15,7 +15,7 @@
 import { cidrContains, cidrOf, formatCidr, tryParseIpv4 } from '../../wire/addr.js';
 import { NODE_PORT_MAX, NODE_PORT_MIN } from '../ipam.js';
 import { selectorMatches } from '../selector.js';
-import type { AppSpec, KubeObjects, TopologyError } from '../types.js';
+import type { AppSpec, AttachSpec, KubeObjects, TopologyError } from '../types.js';
 
 export type { KubeObjects } from '../types.js';
 import { NameGenerator, podTemplateHash } from './names.js';
@@ -70,6 +70,7 @@ interface PodDraft {
   ports: ContainerPort[];
   apps: AppSpec[];
   tolerations: Toleration[];
+  attach?: AttachSpec;
   origin: Origin;
 }
 
@@ -207,7 +208,7 @@ export function convert(all: SourceObject[]): Converted {
     nodes.push(n);
     nodeOrigin.push({ at: k.at, object: k.label, fields });
   }
-  const podwireNodeCount = nodes.length === 0 ? (podwireNodes.length > 0 ? podwireNodes.length : 2) : 0;
+  const podwireNodeCount = 2;
 
   // --- pods: bare pods, then workloads --------------------------------------------------
   const pods: PodDraft[] = [];
@@ -218,9 +219,12 @@ export function convert(all: SourceObject[]): Converted {
     podNames.add(`${ns}/${name}`);
     return name;
   };
+  /** Nodes pods can be placed on, in node order: Node objects, else podwire's nodes: (not the external ones), else node1, node2. */
   const emulatedNodeNames = (): string[] => nodes.length > 0
     ? nodes.map((n) => n.name)
-    : Array.from({ length: podwireNodeCount }, (_, i) => (isObj(podwireNodes[i]) ? String((podwireNodes[i] as Obj)['name']) : `node${i + 1}`));
+    : podwireNodes.length > 0
+      ? podwireNodes.filter((n) => isObj(n) && n['external'] !== true).map((n) => String((n as Obj)['name']))
+      : Array.from({ length: podwireNodeCount }, (_, i) => `node${i + 1}`);
 
   /** Reads a pod spec (of a Pod or a template) into ports, apps and tolerations; errors at `base`. */
   const podSpecOf = (k: (typeof kube)[number], spec: unknown, base: string): Pick<PodDraft, 'ports' | 'apps' | 'tolerations'> & { hostNetwork: boolean } | null => {
@@ -274,6 +278,33 @@ export function convert(all: SourceObject[]): Converted {
     return { ports, apps, tolerations, hostNetwork: spec['hostNetwork'] === true };
   };
 
+  /**
+   * podwire's annotations: `podwire.io/apps: "tcp-echo:7,udp-echo:5353"` replaces the apps the
+   * container ports would start; `podwire.io/attach-netns: NAME` / `podwire.io/attach-pid: PID`
+   * make the pod a real network namespace (docs/attach.md). False after an error.
+   */
+  const annotate = (k: (typeof kube)[number], meta: unknown, base: string, d: Omit<PodDraft, 'origin'>): boolean => {
+    const ann = isObj(meta) && isObj(meta['annotations']) ? meta['annotations'] : {};
+    const apps = ann['podwire.io/apps'];
+    if (apps !== undefined) {
+      d.apps = [];
+      for (const item of String(apps).split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+        const m = /^(http|tcp-echo|udp-echo):([0-9]{1,5})$/.exec(item);
+        if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+          r.err(k.at, k.label, `${base}["podwire.io/apps"]`, apps, `${q(item)} must be TYPE:PORT with TYPE http, tcp-echo or udp-echo`);
+          return false;
+        }
+        d.apps.push({ type: m[1] as AppSpec['type'], port: Number(m[2]) });
+      }
+    }
+    const netns = ann['podwire.io/attach-netns'];
+    const pid = ann['podwire.io/attach-pid'];
+    if (netns !== undefined) d.attach = { netns: String(netns) };
+    else if (pid !== undefined) d.attach = { pid: Number(pid) };
+    if (d.attach !== undefined) d.apps = []; // the real namespace runs its own processes
+    return true;
+  };
+
   const addPod = (d: Omit<PodDraft, 'origin'>, origin: Origin, hostNetwork: boolean): void => {
     if (hostNetwork) {
       r.warn(origin.at, origin.object, 'spec.hostNetwork', true, `pod ${q(d.name)} shares its node's network namespace: not emulated as a pod`);
@@ -301,6 +332,7 @@ export function convert(all: SourceObject[]): Converted {
       const explicit = str(meta['name']);
       const name = explicit !== undefined ? takeName(k.namespace, explicit, null) : takeName(k.namespace, k.name, new NameGenerator(seed, `Pod/${k.namespace}/${k.name}`));
       const d: Omit<PodDraft, 'origin'> = { name, namespace: k.namespace, labels: labelsOf(meta), ...ps };
+      if (!annotate(k, meta, 'metadata.annotations', d)) continue;
       const node = str((spec as Obj)['nodeName']);
       if (node !== undefined && node !== '') d.node = node;
       const ip = str(status['podIP']);
@@ -310,7 +342,7 @@ export function convert(all: SourceObject[]): Converted {
       if (hostname !== undefined || subdomain !== undefined) {
         objects.hostnames[`${k.namespace}/${name}`] = { hostname: hostname ?? name, ...(subdomain !== undefined ? { subdomain } : {}) };
       }
-      addPod(d, { at: k.at, object: k.label, fields: { name: 'metadata.name', node: 'spec.nodeName', ip: 'status.podIP', labels: 'metadata.labels', apps: 'spec.containers' } }, ps.hostNetwork);
+      addPod(d, { at: k.at, object: k.label, fields: { name: 'metadata.name', node: 'spec.nodeName', ip: 'status.podIP', labels: 'metadata.labels', apps: 'spec.containers', attach: 'metadata.annotations' } }, ps.hostNetwork);
       continue;
     }
     if (!WORKLOADS.has(k.kind)) continue;
@@ -342,6 +374,13 @@ export function convert(all: SourceObject[]): Converted {
     const ps = podSpecOf(k, template['spec'], 'spec.template.spec');
     if (ps === null) continue;
     if (owners.has(`${k.kind}/${k.namespace}/${k.name}`)) continue; // its pods (or ReplicaSets) are in the objects
+    const probe: Omit<PodDraft, 'origin'> = { name: k.name, namespace: k.namespace, labels: {}, ports: ps.ports, apps: ps.apps, tolerations: [] };
+    if (!annotate(k, template['metadata'], 'spec.template.metadata.annotations', probe)) continue;
+    if (probe.attach !== undefined) {
+      r.err(k.at, k.label, 'spec.template.metadata.annotations', undefined, 'podwire.io/attach-* names one real namespace: only on a Pod');
+      continue;
+    }
+    ps.apps = probe.apps;
     const origin: Origin = { at: k.at, object: k.label, fields: { name: 'metadata.name', labels: 'spec.template.metadata.labels', apps: 'spec.template.spec.containers' } };
     const gen = new NameGenerator(seed, `${k.kind}/${k.namespace}/${k.name}`);
     const tspec = template['spec'] as Obj;
@@ -577,7 +616,7 @@ export function convert(all: SourceObject[]): Converted {
   else if (clusterAt !== undefined && podwireNodes.length > 0) podwireNodes.forEach((_, i) => origins.set(`nodes[${i}]`, { at: clusterAt!, object: '', fields: {} }));
   const docPods = pods.filter((p) => p.node !== undefined).map((p, i) => {
     origins.set(`pods[${i}]`, p.origin);
-    return { name: p.name, namespace: p.namespace, node: p.node, ...(p.ip !== undefined ? { ip: p.ip } : {}), labels: p.labels, apps: p.apps };
+    return { name: p.name, namespace: p.namespace, node: p.node, ...(p.ip !== undefined ? { ip: p.ip } : {}), labels: p.labels, apps: p.apps, ...(p.attach !== undefined ? { attach: p.attach } : {}) };
   });
   serviceOrigin.forEach((o, i) => origins.set(`services[${i}]`, o));
   return { document: { cluster, nodes: docNodes, pods: docPods, services }, origins, errors: r.errors, warnings: r.warnings, objects };

@@ -238,6 +238,32 @@ spec:
   });
 });
 
+describe("podwire's annotations and nodes", () => {
+  it('podwire.io/apps replaces the apps of the container ports; podwire.io/attach-netns attaches a real namespace', () => {
+    const t = ok(parseManifests(`${DEPLOY(1).replace('      labels: { app: web }', '      labels: { app: web }\n      annotations: { podwire.io/apps: "tcp-echo:7, udp-echo:5353" }')}---
+apiVersion: v1
+kind: Pod
+metadata: { name: real, annotations: { podwire.io/attach-netns: pw-manifests-a } }
+spec: { containers: [ { name: c, ports: [ { containerPort: 80 } ] } ] }
+`, 'a.yaml'));
+    expect(t.pods[0]!.apps).toEqual([{ type: 'tcp-echo', port: 7 }, { type: 'udp-echo', port: 5353 }]);
+    expect(t.pods[1]).toMatchObject({ name: 'real', apps: [], attach: { netns: 'pw-manifests-a' } });
+    expect(errorsOf(parseManifests(`apiVersion: v1\nkind: Pod\nmetadata: { name: p, annotations: { podwire.io/apps: "ftp:21" } }\nspec: { containers: [ { name: c } ] }\n`, 'b.yaml')))
+      .toEqual(['b.yaml:3: Pod/default/p: metadata.annotations["podwire.io/apps"]: "ftp:21" must be TYPE:PORT with TYPE http, tcp-echo or udp-echo']);
+  });
+
+  it("without Node objects, podwire's nodes: (external ones get no pods), else node1 and node2", () => {
+    const t = ok(parseManifests(`nodes:
+  - { name: n1 }
+  - { name: far, external: true, podCIDR: 10.244.9.0/24, vtepIP: 192.168.56.99, vtepMAC: "02:00:00:00:00:99" }
+---
+${DEPLOY(3)}`, 'n.yaml'));
+    expect(t.nodes.map((n) => n.name)).toEqual(['n1', 'far']);
+    expect(t.pods.map((p) => p.node)).toEqual(['n1', 'n1', 'n1']);
+    expect(ok(parseManifests(DEPLOY(1), 'd.yaml')).nodes.map((n) => n.name)).toEqual(['node1', 'node2']);
+  });
+});
+
 describe('errors name file:line, the object and its field path', () => {
   it('spec.replicas: -1', () => {
     const r = parseManifests(`# header\n${SERVICE}---\n${DEPLOY(-1)}`, 'deploy.yaml');
