@@ -238,6 +238,55 @@ spec:
   });
 });
 
+describe('a kind cluster dump', () => {
+  it('control plane at 10.244.0.0/24, nodes on 172.18.0.0/24, kindnet/kube-proxy on the host network, CoreDNS skipped', () => {
+    const node = (name: string, ip: string, cidr: string, cp: boolean): string => `  - apiVersion: v1
+    kind: Node
+    metadata: { name: ${name}, labels: { kubernetes.io/hostname: ${name} } }
+    spec: { podCIDR: ${cidr}, podCIDRs: [ ${cidr} ], providerID: kind://docker/kind/${name}${cp ? ', taints: [ { effect: NoSchedule, key: node-role.kubernetes.io/control-plane } ]' : ''} }
+    status: { addresses: [ { address: ${ip}, type: InternalIP }, { address: ${name}, type: Hostname } ] }
+`;
+    const pod = (ns: string, name: string, nodeName: string, ip: string, extra = ''): string => `  - apiVersion: v1
+    kind: Pod
+    metadata: { name: ${name}, namespace: ${ns}, labels: { app: ${name.split('-')[0]} } }
+    spec: { nodeName: ${nodeName}, containers: [ { name: c, image: x } ]${extra} }
+    status: { phase: Running, podIP: ${ip} }
+`;
+    const text = `apiVersion: v1
+items:
+${node('kind-control-plane', '172.18.0.2', '10.244.0.0/24', true)}${node('kind-worker', '172.18.0.3', '10.244.1.0/24', false)}  - apiVersion: v1
+    kind: Namespace
+    metadata: { name: local-path-storage }
+${pod('kube-system', 'coredns-668d6bf9bc-7xkq2', 'kind-control-plane', '10.244.0.3').replace('app: coredns', 'k8s-app: kube-dns')}${pod('kube-system', 'kindnet-5wq8r', 'kind-worker', '172.18.0.3', ', hostNetwork: true')}${pod('local-path-storage', 'local-path-provisioner-7dc846544d-q2xvb', 'kind-control-plane', '10.244.0.2')}${pod('default', 'web-6d4cf56db6-abcde', 'kind-worker', '10.244.1.7')}  - apiVersion: v1
+    kind: Service
+    metadata: { name: kubernetes, namespace: default }
+    spec: { clusterIP: 10.96.0.1, ports: [ { name: https, port: 443, targetPort: 6443 } ], type: ClusterIP }
+  - apiVersion: v1
+    kind: Service
+    metadata: { name: kube-dns, namespace: kube-system }
+    spec: { clusterIP: 10.96.0.10, selector: { k8s-app: kube-dns }, ports: [ { name: dns, port: 53, protocol: UDP, targetPort: 53 } ] }
+  - apiVersion: v1
+    kind: Service
+    metadata: { name: web, namespace: default }
+    spec: { clusterIP: 10.96.114.20, selector: { app: web }, ports: [ { port: 80, targetPort: 8080 } ] }
+kind: List
+metadata: { resourceVersion: "" }
+`;
+    const r = parseManifests(text, 'kind.yaml');
+    const t = ok(r);
+    expect(t.cluster.nodeCIDR).toBe('172.18.0.0/24');
+    expect(t.nodes.map((n) => [n.name, n.ip, n.podCIDR])).toEqual([['kind-control-plane', '172.18.0.2', '10.244.0.0/24'], ['kind-worker', '172.18.0.3', '10.244.1.0/24']]);
+    expect(t.pods.map((p) => `${p.namespace}/${p.name}@${p.node}=${p.ip}`)).toEqual([
+      'local-path-storage/local-path-provisioner-7dc846544d-q2xvb@kind-control-plane=10.244.0.2',
+      'default/web-6d4cf56db6-abcde@kind-worker=10.244.1.7',
+    ]);
+    expect(t.services.map((s) => `${s.namespace}/${s.name}=${s.clusterIP}`)).toEqual(['default/web=10.96.114.20']);
+    const plan = planCluster(t);
+    expect(plan.services.find((s) => s.name === 'web')!.endpoints).toEqual(['web-6d4cf56db6-abcde']);
+    expect(warningsOf(r).filter((w) => /hostNetwork|kube-dns/.test(w))).toHaveLength(3);
+  });
+});
+
 describe("podwire's annotations and nodes", () => {
   it('podwire.io/apps replaces the apps of the container ports; podwire.io/attach-netns attaches a real namespace', () => {
     const t = ok(parseManifests(`${DEPLOY(1).replace('      labels: { app: web }', '      labels: { app: web }\n      annotations: { podwire.io/apps: "tcp-echo:7, udp-echo:5353" }')}---
