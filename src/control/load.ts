@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type ClusterOptions } from '../kube/cluster.js';
-import { isManifestPath, loadManifests } from '../kube/manifests/index.js';
+import { isManifestPath, loadManifests, looksLikeManifests, parseManifests } from '../kube/manifests/index.js';
 import { formatTopologyError, loadTopologyFile, parseTopology, validateTopology } from '../kube/topology.js';
 import type { Topology, TopologyError, TopologyResult } from '../kube/types.js';
 
@@ -29,14 +29,11 @@ export function examplePath(name: string): string {
 
 /**
  * A podwire topology file, or Kubernetes manifests (a directory, or a file whose documents
- * have apiVersion and kind: docs/manifests.md), validated; the manifests' stored objects
- * come with the topology as `topology.kubernetes`.
+ * have apiVersion and kind: docs/manifests.md), validated; the objects podwire stores but
+ * does not emulate come with the topology as `topology.kubernetes`.
  */
 export async function loadTopologySource(path: string): Promise<TopologyResult> {
-  if (!(await isManifestPath(path))) return loadTopologyFile(path);
-  const r = await loadManifests(path);
-  if (r.ok && r.objects !== undefined) r.topology.kubernetes = r.objects;
-  return r;
+  return (await isManifestPath(path)) ? loadManifests(path) : loadTopologyFile(path);
 }
 
 export async function loadTopology(path: string): Promise<Topology> {
@@ -51,11 +48,13 @@ export async function loadCluster(path: string, opts: ClusterOptions = {}): Prom
 }
 
 /**
- * A cluster from a topology given as YAML text or as a plain object (the library's front
- * door: no file needed). Throws TopologyInvalidError with every error and its path.
+ * A cluster from a topology given as YAML text (podwire's, or Kubernetes manifests) or as a
+ * plain object (the library's front door: no file needed). Throws TopologyInvalidError with
+ * every error and its path.
  */
 export function clusterFromTopology(source: string | Record<string, unknown>, opts: ClusterOptions = {}): Cluster {
-  const r = typeof source === 'string' ? parseTopology(source) : validateTopology(source);
+  const m = typeof source === 'string' && looksLikeManifests(source) ? parseManifests(source) : null;
+  const r = m ?? (typeof source === 'string' ? parseTopology(source) : validateTopology(source));
   if (!r.ok) throw new TopologyInvalidError('topology', r.errors);
   return new Cluster(r.topology, opts);
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
-import { loadTopology } from '../../src/control/load.js';
+import { clusterFromTopology, loadTopology } from '../../src/control/load.js';
 import { planCluster } from '../../src/kube/ipam.js';
 import type { ClusterPlan, Topology } from '../../src/kube/types.js';
 
@@ -106,5 +106,25 @@ describe('a kubectl dump of the cluster', () => {
     expect(b).toEqual(a);
     expect(fromDump.kubernetes?.zones).toEqual({ node1: 'zone-a', node2: 'zone-b' });
     expect(fromDump.kubernetes?.services.map((s) => (s['metadata'] as { name: string }).name)).toEqual(['redis-headless']);
+  });
+});
+
+describe('the library front door', () => {
+  it('clusterFromTopology takes manifests text too, with the stored objects', () => {
+    const c = clusterFromTopology(`apiVersion: v1
+kind: Pod
+metadata: { name: p1, labels: { app: a } }
+spec: { containers: [ { name: c, ports: [ { containerPort: 80 } ] } ] }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: s }
+`);
+    try {
+      expect(c.plan.pods.filter((p) => !p.system).map((p) => [p.name, p.apps])).toEqual([['p1', [{ type: 'http', port: 80 }]]]);
+      expect(c.topology.kubernetes?.ignored).toEqual({ Secret: 1 });
+    } finally {
+      c.close();
+    }
   });
 });

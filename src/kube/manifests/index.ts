@@ -41,7 +41,7 @@ export function topologyFromObjects(objects: SourceObject[], readErrors: Topolog
   const r = validateTopology(c.document);
   const warnings = [...c.warnings, ...r.warnings.map((w) => mapError(w, c.origins))];
   if (!r.ok) return { ok: false, errors: r.errors.map((e) => mapError(e, c.origins)), warnings };
-  return { ok: true, topology: r.topology, warnings, objects: c.objects };
+  return { ok: true, topology: { ...r.topology, kubernetes: c.objects }, warnings, objects: c.objects };
 }
 
 /** Manifests given as text (one file's worth). */
