@@ -138,9 +138,10 @@ export function convert(all: SourceObject[]): Converted {
         r.err(at, '', '', undefined, `a second podwire document (the first is at ${clusterAt.source}:${clusterAt.line})`);
       } else {
         clusterAt = at;
-        if (o['cluster'] !== undefined) clusterDoc = o['cluster'] as Obj;
+        if (isObj(o['cluster'])) clusterDoc = o['cluster'];
+        else if (o['cluster'] !== undefined) r.err(at, '', 'cluster', o['cluster'], `${q(o['cluster'])} must be a mapping`);
         if (Array.isArray(o['nodes'])) podwireNodes = o['nodes'];
-        else if (o['nodes'] !== undefined) podwireNodes = o['nodes'] as unknown[];
+        else if (o['nodes'] !== undefined) r.err(at, '', 'nodes', o['nodes'], `${q(o['nodes'])} must be a list`);
       }
       continue;
     }

@@ -238,6 +238,27 @@ spec:
   });
 });
 
+describe('stored objects', () => {
+  it('EndpointSlices and NetworkPolicies are kept as data; a podwire document with bad shapes is an error', () => {
+    const r = parseManifests(`apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: web-abcde, labels: { kubernetes.io/service-name: web } }
+addressType: IPv4
+endpoints: [ { addresses: [ 10.244.1.2 ], conditions: { ready: true } } ]
+ports: [ { port: 80, protocol: TCP } ]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: deny, namespace: default }
+spec: { podSelector: {}, policyTypes: [ Ingress ] }
+`, 'o.yaml');
+    expect(ok(r).kubernetes?.endpointSlices.map((e) => (e['metadata'] as { name: string }).name)).toEqual(['web-abcde']);
+    expect(ok(r).kubernetes?.networkPolicies).toHaveLength(1);
+    expect(errorsOf(parseManifests('cluster: 3\nnodes: { name: a }\n---\napiVersion: v1\nkind: Namespace\nmetadata: { name: x }\n', 'p.yaml')))
+      .toEqual(['p.yaml:1: cluster: 3 must be a mapping', 'p.yaml:2: nodes: {"name":"a"} must be a list']);
+  });
+});
+
 describe('a kind cluster dump', () => {
   it('control plane at 10.244.0.0/24, nodes on 172.18.0.0/24, kindnet/kube-proxy on the host network, CoreDNS skipped', () => {
     const node = (name: string, ip: string, cidr: string, cp: boolean): string => `  - apiVersion: v1
