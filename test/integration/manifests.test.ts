@@ -53,6 +53,15 @@ describe('podwire trace on a directory of manifests', () => {
   });
 });
 
+describe('podwire rules on manifests', () => {
+  it("kube-proxy's rules for the manifests' Services, the NodePort among them", async () => {
+    const r = await run('rules', GUESTBOOK, '--node', 'node1');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('default/web:http cluster IP');
+    expect(r.out).toMatch(/--dport 30080 .*KUBE-EXT-/);
+  });
+});
+
 describe('podwire validate on manifests', () => {
   it('a valid directory: the counts, headless and ignored kinds as warnings', async () => {
     const r = await run('validate', GUESTBOOK);
