@@ -3,7 +3,7 @@
  * directory of manifests (via the CLI's main()), and a `kubectl get -A -o yaml` dump of the
  * same cluster loading into the same pods and services.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,6 +87,12 @@ spec:
     const r = await run('validate', file);
     expect(r.code).toBe(1);
     expect(r.err).toBe(`${file}:6: Deployment/default/web: spec.replicas: -1 must be >= 0\n1 error`);
+    const empty = join(tmp, 'empty');
+    mkdirSync(empty);
+    writeFileSync(join(empty, 'notes.txt'), 'not a manifest');
+    const e = await run('validate', empty);
+    expect(e.code).toBe(1);
+    expect(e.err).toContain(`no objects in ${JSON.stringify(empty)}`);
     const t = await run('trace', file, '--from', 'a', '--to', 'b');
     expect(t.code).toBe(1);
     expect(t.err).toContain(`${file}:6: Deployment/default/web: spec.replicas: -1 must be >= 0`);

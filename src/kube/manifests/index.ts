@@ -53,6 +53,10 @@ export function parseManifests(text: string, source = 'manifests'): ManifestResu
 /** A manifest file or a directory of them. */
 export async function loadManifests(path: string): Promise<ManifestResult> {
   const r = await readPath(path);
+  if (r.objects.length === 0 && r.errors.length === 0) {
+    // kubectl apply: "error: no objects passed to apply"
+    return { ok: false, errors: [{ path: '', value: path, message: `no objects in ${JSON.stringify(path)} (no .yaml, .yml or .json file with a Kubernetes object)`, source: path }], warnings: [] };
+  }
   return topologyFromObjects(r.objects, r.errors);
 }
 
