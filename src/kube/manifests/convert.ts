@@ -461,130 +461,10 @@ export function convert(all: SourceObject[]): Converted {
       r.warn(k.at, k.label, 'metadata.name', k.name, 'podwire runs its own kube-dns service (cluster.dnsReplicas)');
       continue;
     }
-    const spec = isObj(o['spec']) ? o['spec'] : {};
-    const type = spec['type'] === undefined ? 'ClusterIP' : String(spec['type']);
-    if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(type)) {
-      r.err(k.at, k.label, 'spec.type', type, `${q(type)}: supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"`);
-      continue;
-    }
-    const clusterIP = str(spec['clusterIP']);
-    if (type === 'ExternalName' || clusterIP === 'None') {
-      objects.services.push(o);
-      r.warn(k.at, k.label, type === 'ExternalName' ? 'spec.type' : 'spec.clusterIP', type === 'ExternalName' ? type : 'None',
-        `${type === 'ExternalName' ? 'an ExternalName' : 'a headless'} service is stored, not emulated yet (no virtual IP)`);
-      continue;
-    }
-    if (type === 'LoadBalancer') r.warn(k.at, k.label, 'spec.type', type, '"LoadBalancer" is emulated as NodePort (no load-balancer IPs yet)');
-    const selector: Record<string, string> = {};
-    if (isObj(spec['selector'])) for (const [a, b] of Object.entries(spec['selector'])) selector[a] = String(b);
-    const selected = pods.filter((p) => p.namespace === k.namespace && selectorMatches(selector, p.labels));
-    const rawPorts = Array.isArray(spec['ports']) ? spec['ports'] : [];
-    if (rawPorts.length === 0) {
-      r.err(k.at, k.label, 'spec.ports', spec['ports'], 'Required value');
-      continue;
-    }
-    const ports: Obj[] = [];
-    const portIndex: number[] = [];
-    let bad = false;
-    rawPorts.forEach((p, i) => {
-      const at = `spec.ports[${i}]`;
-      if (!isObj(p)) return;
-      const protocol = p['protocol'] === undefined ? 'TCP' : String(p['protocol']);
-      const port = p['port'];
-      if (!isInt(port) || port < 1 || port > 65535) {
-        r.err(k.at, k.label, `${at}.port`, port, `${q(port)} must be between 1 and 65535, inclusive`);
-        bad = true;
-        return;
-      }
-      if (rawPorts.length > 1 && typeof p['name'] !== 'string') {
-        r.err(k.at, k.label, `${at}.name`, undefined, 'Required value');
-        bad = true;
-      }
-      if (protocol === 'SCTP') {
-        r.warn(k.at, k.label, `${at}.protocol`, protocol, '"SCTP" is not emulated: the port is left out');
-        return;
-      }
-      if (protocol !== 'TCP' && protocol !== 'UDP') {
-        r.err(k.at, k.label, `${at}.protocol`, protocol, `${q(protocol)}: supported values: "SCTP", "TCP", "UDP"`);
-        bad = true;
-        return;
-      }
-      const out: Obj = { port, protocol };
-      if (typeof p['name'] === 'string') out['name'] = p['name'];
-      // targetPort: a number, or a container port's name resolved on each selected pod
-      // (EndpointSlice controller: podutil.FindPort); absent: the port itself.
-      const tp = p['targetPort'];
-      if (isInt(tp)) out['targetPort'] = tp;
-      else if (typeof tp === 'string' && /^[0-9]+$/.test(tp)) out['targetPort'] = Number(tp);
-      else if (typeof tp === 'string') {
-        const found = selected.map((pod) => pod.ports.find((c) => c.name === tp && c.protocol === protocol)?.port);
-        const numbers = [...new Set(found.filter((n): n is number => n !== undefined))];
-        if (numbers.length === 0) {
-          if (selected.length > 0) r.warn(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} is not a ${protocol} port of any selected pod: the port has no endpoints in Kubernetes (podwire sends to ${port})`);
-          out['targetPort'] = port;
-        } else {
-          out['targetPort'] = numbers[0];
-          if (numbers.length > 1 || found.includes(undefined)) {
-            r.warn(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} resolves to different ports on the selected pods (${found.map((n, j) => `${selected[j]!.name}: ${n ?? 'none'}`).join(', ')}); podwire uses one per service port: ${numbers[0]}`);
-          }
-        }
-      } else if (tp !== undefined) {
-        r.err(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} must be a port number or a port name`);
-        bad = true;
-      }
-      const np = p['nodePort'];
-      if (np !== undefined && np !== 0) {
-        if (type === 'ClusterIP') {
-          r.err(k.at, k.label, `${at}.nodePort`, np, "Forbidden: may not be used when `type` is 'ClusterIP'");
-          bad = true;
-        } else if (!isInt(np) || np < NODE_PORT_MIN || np > NODE_PORT_MAX) {
-          r.err(k.at, k.label, `${at}.nodePort`, np, `${String(np)}: provided port is not in the valid range. The range of valid ports is ${NODE_PORT_MIN}-${NODE_PORT_MAX}`);
-          bad = true;
-        } else {
-          const owner = nodePortOwner.get(np);
-          if (owner !== undefined && owner !== k.label) {
-            r.err(k.at, k.label, `${at}.nodePort`, np, `${np}: provided port is already allocated`);
-            bad = true;
-          } else {
-            nodePortOwner.set(np, k.label);
-            out['nodePort'] = np;
-          }
-        }
-      }
-      ports.push(out);
-      portIndex.push(i);
-    });
-    if (bad || ports.length === 0) continue;
-    const svc: Obj = { name: k.name, namespace: k.namespace, type: type === 'ClusterIP' ? 'ClusterIP' : 'NodePort', selector, ports };
-    if (clusterIP !== undefined && clusterIP !== '') svc['clusterIP'] = clusterIP;
-    const affinity = spec['sessionAffinity'] ?? 'None';
-    if (affinity !== 'None' && affinity !== 'ClientIP') {
-      r.err(k.at, k.label, 'spec.sessionAffinity', affinity, `${q(affinity)}: supported values: "ClientIP", "None"`);
-      continue;
-    }
-    svc['sessionAffinity'] = affinity;
-    const cfg = spec['sessionAffinityConfig'];
-    const timeout = isObj(cfg) && isObj(cfg['clientIP']) ? cfg['clientIP']['timeoutSeconds'] : undefined;
-    if (affinity === 'ClientIP') {
-      // core/v1 defaults: DefaultClientIPServiceAffinitySeconds = 10800; validation: 0 < t <= 86400.
-      const t = timeout ?? 10800;
-      if (!isInt(t) || t <= 0 || t > 86400) {
-        r.err(k.at, k.label, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', t, `${String(t)}: must be greater than 0 and less than 86400`);
-        continue;
-      }
-      svc['sessionAffinityTimeout'] = t;
-    }
-    const etp = spec['externalTrafficPolicy'];
-    if (etp !== undefined && etp !== 'Cluster' && etp !== 'Local') {
-      r.err(k.at, k.label, 'spec.externalTrafficPolicy', etp, `${q(etp)}: supported values: "Cluster", "Local"`);
-      continue;
-    }
-    if (etp !== undefined && type !== 'ClusterIP') svc['externalTrafficPolicy'] = etp;
-    services.push(svc);
-    serviceOrigin.push({
-      at: k.at, object: k.label, portIndex,
-      fields: { name: 'metadata.name', clusterIP: 'spec.clusterIP', selector: 'spec.selector', ports: 'spec.ports', sessionAffinityTimeout: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds' },
-    });
+    const one = serviceOf(k, r, objects, pods, nodePortOwner);
+    if (one === null) continue;
+    services.push(one.svc);
+    serviceOrigin.push(one.origin);
   }
   const ignored = Object.entries(objects.ignored);
   if (ignored.length > 0) {
@@ -621,4 +501,133 @@ export function convert(all: SourceObject[]): Converted {
   });
   serviceOrigin.forEach((o, i) => origins.set(`services[${i}]`, o));
   return { document: { cluster, nodes: docNodes, pods: docPods, services }, origins, errors: r.errors, warnings: r.warnings, objects };
+}
+
+/** One Service as podwire's model holds it, or null (an error, or a kind of Service stored as data). */
+function serviceOf(
+  k: { at: SourceObject; name: string; namespace: string; label: string }, r: Reporter, objects: KubeObjects,
+  pods: readonly PodDraft[], nodePortOwner: Map<number, string>,
+): { svc: Obj; origin: Origin } | null {
+  const o = k.at.obj;
+  const spec = isObj(o['spec']) ? o['spec'] : {};
+  const type = spec['type'] === undefined ? 'ClusterIP' : String(spec['type']);
+  if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(type)) {
+    r.err(k.at, k.label, 'spec.type', type, `${q(type)}: supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"`);
+    return null;
+  }
+  const clusterIP = str(spec['clusterIP']);
+  if (type === 'ExternalName' || clusterIP === 'None') {
+    objects.services.push(o);
+    r.warn(k.at, k.label, type === 'ExternalName' ? 'spec.type' : 'spec.clusterIP', type === 'ExternalName' ? type : 'None',
+      `${type === 'ExternalName' ? 'an ExternalName' : 'a headless'} service is stored, not emulated yet (no virtual IP)`);
+    return null;
+  }
+  if (type === 'LoadBalancer') r.warn(k.at, k.label, 'spec.type', type, '"LoadBalancer" is emulated as NodePort (no load-balancer IPs yet)');
+  const selector: Record<string, string> = {};
+  if (isObj(spec['selector'])) for (const [a, b] of Object.entries(spec['selector'])) selector[a] = String(b);
+  const selected = pods.filter((p) => p.namespace === k.namespace && selectorMatches(selector, p.labels));
+  const rawPorts = Array.isArray(spec['ports']) ? spec['ports'] : [];
+  if (rawPorts.length === 0) {
+    r.err(k.at, k.label, 'spec.ports', spec['ports'], 'Required value');
+    return null;
+  }
+  const ports: Obj[] = [];
+  const portIndex: number[] = [];
+  let bad = false;
+  rawPorts.forEach((p, i) => {
+    const at = `spec.ports[${i}]`;
+    if (!isObj(p)) return;
+    const protocol = p['protocol'] === undefined ? 'TCP' : String(p['protocol']);
+    const port = p['port'];
+    if (!isInt(port) || port < 1 || port > 65535) {
+      r.err(k.at, k.label, `${at}.port`, port, `${q(port)} must be between 1 and 65535, inclusive`);
+      bad = true;
+      return;
+    }
+    if (rawPorts.length > 1 && typeof p['name'] !== 'string') {
+      r.err(k.at, k.label, `${at}.name`, undefined, 'Required value');
+      bad = true;
+    }
+    if (protocol === 'SCTP') {
+      r.warn(k.at, k.label, `${at}.protocol`, protocol, '"SCTP" is not emulated: the port is left out');
+      return;
+    }
+    if (protocol !== 'TCP' && protocol !== 'UDP') {
+      r.err(k.at, k.label, `${at}.protocol`, protocol, `${q(protocol)}: supported values: "SCTP", "TCP", "UDP"`);
+      bad = true;
+      return;
+    }
+    const out: Obj = { port, protocol };
+    if (typeof p['name'] === 'string') out['name'] = p['name'];
+    // targetPort: a number, or a container port's name resolved on each selected pod
+    // (EndpointSlice controller: podutil.FindPort); absent: the port itself.
+    const tp = p['targetPort'];
+    if (isInt(tp)) out['targetPort'] = tp;
+    else if (typeof tp === 'string' && /^[0-9]+$/.test(tp)) out['targetPort'] = Number(tp);
+    else if (typeof tp === 'string') {
+      const found = selected.map((pod) => pod.ports.find((c) => c.name === tp && c.protocol === protocol)?.port);
+      const numbers = [...new Set(found.filter((n): n is number => n !== undefined))];
+      if (numbers.length === 0) {
+        if (selected.length > 0) r.warn(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} is not a ${protocol} port of any selected pod: the port has no endpoints in Kubernetes (podwire sends to ${port})`);
+        out['targetPort'] = port;
+      } else {
+        out['targetPort'] = numbers[0];
+        if (numbers.length > 1 || found.includes(undefined)) {
+          r.warn(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} resolves to different ports on the selected pods (${found.map((n, j) => `${selected[j]!.name}: ${n ?? 'none'}`).join(', ')}); podwire uses one per service port: ${numbers[0]}`);
+        }
+      }
+    } else if (tp !== undefined) {
+      r.err(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} must be a port number or a port name`);
+      bad = true;
+    }
+    const np = p['nodePort'];
+    if (np !== undefined && np !== 0) {
+      if (type === 'ClusterIP') {
+        r.err(k.at, k.label, `${at}.nodePort`, np, "Forbidden: may not be used when `type` is 'ClusterIP'");
+        bad = true;
+      } else if (!isInt(np) || np < NODE_PORT_MIN || np > NODE_PORT_MAX) {
+        r.err(k.at, k.label, `${at}.nodePort`, np, `${String(np)}: provided port is not in the valid range. The range of valid ports is ${NODE_PORT_MIN}-${NODE_PORT_MAX}`);
+        bad = true;
+      } else {
+        const owner = nodePortOwner.get(np);
+        if (owner !== undefined && owner !== k.label) {
+          r.err(k.at, k.label, `${at}.nodePort`, np, `${np}: provided port is already allocated`);
+          bad = true;
+        } else {
+          nodePortOwner.set(np, k.label);
+          out['nodePort'] = np;
+        }
+      }
+    }
+    ports.push(out);
+    portIndex.push(i);
+  });
+  if (bad || ports.length === 0) return null;
+  const svc: Obj = { name: k.name, namespace: k.namespace, type: type === 'ClusterIP' ? 'ClusterIP' : 'NodePort', selector, ports };
+  if (clusterIP !== undefined && clusterIP !== '') svc['clusterIP'] = clusterIP;
+  const affinity = spec['sessionAffinity'] ?? 'None';
+  if (affinity !== 'None' && affinity !== 'ClientIP') {
+    r.err(k.at, k.label, 'spec.sessionAffinity', affinity, `${q(affinity)}: supported values: "ClientIP", "None"`);
+    return null;
+  }
+  svc['sessionAffinity'] = affinity;
+  const cfg = spec['sessionAffinityConfig'];
+  const timeout = isObj(cfg) && isObj(cfg['clientIP']) ? cfg['clientIP']['timeoutSeconds'] : undefined;
+  if (affinity === 'ClientIP') {
+    // core/v1 defaults: DefaultClientIPServiceAffinitySeconds = 10800; validation: 0 < t <= 86400.
+    const t = timeout ?? 10800;
+    if (!isInt(t) || t <= 0 || t > 86400) {
+      r.err(k.at, k.label, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', t, `${String(t)}: must be greater than 0 and less than 86400`);
+      return null;
+    }
+    svc['sessionAffinityTimeout'] = t;
+  }
+  const etp = spec['externalTrafficPolicy'];
+  if (etp !== undefined && etp !== 'Cluster' && etp !== 'Local') {
+    r.err(k.at, k.label, 'spec.externalTrafficPolicy', etp, `${q(etp)}: supported values: "Cluster", "Local"`);
+    return null;
+  }
+  if (etp !== undefined && type !== 'ClusterIP') svc['externalTrafficPolicy'] = etp;
+  const fields = { name: 'metadata.name', clusterIP: 'spec.clusterIP', selector: 'spec.selector', ports: 'spec.ports', sessionAffinityTimeout: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds' };
+  return { svc, origin: { at: k.at, object: k.label, portIndex, fields } };
 }
