@@ -87,6 +87,11 @@ spec:
     const r = await run('validate', file);
     expect(r.code).toBe(1);
     expect(r.err).toBe(`${file}:6: Deployment/default/web: spec.replicas: -1 must be >= 0\n1 error`);
+    const broken = join(tmp, 'broken.yaml');
+    writeFileSync(broken, 'apiVersion: v1\nkind: Pod\nmetadata: { name: p }\nspec: { containers: [ { name: c } ] }\n---\nkind: [ Service\n');
+    const b = await run('validate', broken);
+    expect(b.code).toBe(1);
+    expect(b.err).toMatch(new RegExp(`^${broken.replace(/[.]/g, '\\.')}:7: YAML syntax error at line 7`));
     const empty = join(tmp, 'empty');
     mkdirSync(empty);
     writeFileSync(join(empty, 'notes.txt'), 'not a manifest');

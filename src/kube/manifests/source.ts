@@ -60,7 +60,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 export function looksLikeManifests(text: string): boolean {
   try {
     for (const doc of parseAllDocuments(text)) {
-      if (!('toJS' in doc)) continue;
+      if (!('toJS' in doc) || doc.errors.length > 0) continue; // the other documents decide; readText reports the error
       const v: unknown = doc.toJS({ maxAliasCount: 100 });
       if (isObject(v) && typeof v['kind'] === 'string' && typeof v['apiVersion'] === 'string') return true;
     }
