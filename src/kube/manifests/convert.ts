@@ -51,13 +51,13 @@ const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInt
 const DNS_LABELS_KEY = 'k8s-app';
 const WORKLOADS = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet']);
 const STORED = new Set(['NetworkPolicy', 'EndpointSlice']);
-/** Kinds that come with every `kubectl get -A -o yaml` and say nothing about the network. */
+/** The well-known zone label (k8s.io/api/core/v1 LabelTopologyZone). */
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
 interface Taint { key: string; value?: string; effect: string }
 interface Toleration { key?: string; operator?: string; value?: string; effect?: string }
 
-interface NodeDraft { name: string; ip?: string; podCIDR?: string; taints: Taint[]; unschedulable: boolean; external: boolean }
+interface NodeDraft { name: string; ip?: string; podCIDR?: string; taints: Taint[]; unschedulable: boolean }
 
 interface ContainerPort { name?: string; port: number; protocol: string }
 
@@ -187,7 +187,7 @@ export function convert(all: SourceObject[]): Converted {
     if (k.kind !== 'Node') continue;
     const spec = isObj(o['spec']) ? o['spec'] : {};
     const status = isObj(o['status']) ? o['status'] : {};
-    const n: NodeDraft = { name: k.name, taints: [], unschedulable: spec['unschedulable'] === true, external: false };
+    const n: NodeDraft = { name: k.name, taints: [], unschedulable: spec['unschedulable'] === true };
     const podCIDR = str(spec['podCIDR']);
     if (podCIDR !== undefined && podCIDR !== '') n.podCIDR = podCIDR;
     const addrs = Array.isArray(status['addresses']) ? status['addresses'] : [];
