@@ -12,8 +12,9 @@
  */
 export { Cluster, podKey, type ClusterOptions, type NodeRuntime, type PodRuntime } from './kube/cluster.js';
 export { parseTopology, validateTopology, loadTopologyFile, formatTopologyError } from './kube/topology.js';
-export type { Topology, TopologyError, TopologyResult } from './kube/types.js';
-export { clusterFromTopology, loadCluster, loadTopology, examplePath, TopologyInvalidError } from './control/load.js';
+export type { Topology, TopologyError, TopologyResult, KubeObjects } from './kube/types.js';
+export { parseManifests, loadManifests, type ManifestResult } from './kube/manifests/index.js';
+export { clusterFromTopology, loadCluster, loadTopology, loadTopologySource, examplePath, TopologyInvalidError } from './control/load.js';
 
 export { runTrace, resolveTarget, TraceInputError, type TraceOptions, type TraceResult, type Journey, type TraceProto } from './kube/trace.js';
 export { renderTrace, renderJourney, describeHop } from './kube/trace-text.js';

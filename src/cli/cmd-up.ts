@@ -37,7 +37,8 @@ export const upCommand: Command = {
   summary: 'run a cluster in wall-clock time and serve the REST API until Ctrl-C',
   help: `usage: podwire up TOPOLOGY [--listen HOST:PORT] [--host NODE] [--token T] [--captures DIR] [--log]
 
-Builds the cluster in TOPOLOGY, attaches the pods that have attach: (TAP devices into
+Builds the cluster in TOPOLOGY (a podwire topology file or Kubernetes manifests:
+docs/manifests.md), attaches the pods that have attach: (TAP devices into
 real namespaces; needs root), and serves the REST API under /api/v1 (OpenAPI document at
 /api/v1/openapi.json) until SIGINT or SIGTERM. Then it stops every capture (files flushed
 and closed), removes the attached TAPs, closes its sockets and exits 0.

@@ -10,8 +10,8 @@ import { requestJson } from './client.js';
 import { upCommand } from './cmd-up.js';
 import { rulesCommand } from './cmd-rules.js';
 import { runDemo } from '../control/demo.js';
-import { loadCluster, TopologyInvalidError } from '../control/load.js';
-import { formatTopologyError, loadTopologyFile } from '../kube/topology.js';
+import { loadCluster, loadTopologySource, TopologyInvalidError } from '../control/load.js';
+import { formatTopologyError } from '../kube/topology.js';
 import { defaultPort, runTrace, type TraceProto, type TraceResult } from '../kube/trace.js';
 import { renderJourney, renderTrace, resetHeading } from '../kube/trace-text.js';
 
@@ -75,6 +75,7 @@ With TOPOLOGY it builds that cluster for this one trace (virtual time, fresh ARP
 conntrack tables). With --api URL (or $PODWIRE_API) and no TOPOLOGY it asks a running
 \`podwire up\` instead (POST /api/v1/trace): the packet crosses that cluster as it is now,
 its caches and conntrack entries included. Give one of TOPOLOGY or --api, not both.
+TOPOLOGY is a podwire topology file or Kubernetes manifests (docs/manifests.md).
 
 Exit code 0 when the packet is delivered, 1 when it is not or the API refuses the request
 (its message names the field and the value, e.g. from: "pod9" is not a pod), 2 for usage.
@@ -142,13 +143,16 @@ const validate: Command = {
 
 Checks TOPOLOGY against the schema and the cluster's rules (known nodes, unique names,
 CIDRs that do not overlap, addresses inside their ranges, ...) and prints every error
-with its path, e.g. pods[2].node: "node9" is not a node. Exit code 0 when valid, 1 when not.`,
+with its path, e.g. pods[2].node: "node9" is not a node. Exit code 0 when valid, 1 when not.
+TOPOLOGY may also be Kubernetes manifests (a directory, a YAML/JSON file, a List, a
+kubectl get -A -o yaml dump; docs/manifests.md): errors then name file, line, object and
+field, e.g. deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >= 0.`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 'validate');
     const [file, extra] = positionals;
     if (file === undefined) throw new UsageError('podwire validate: missing TOPOLOGY');
     if (extra !== undefined) throw new UsageError(`podwire validate: unexpected argument ${JSON.stringify(extra)}`);
-    const r = await loadTopologyFile(file);
+    const r = await loadTopologySource(file);
     if (values['json'] === true) {
       io.out(JSON.stringify(r.ok ? { ok: true, warnings: r.warnings } : { ok: false, errors: r.errors, warnings: r.warnings }, null, 2));
       return r.ok ? 0 : 1;

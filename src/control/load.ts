@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type ClusterOptions } from '../kube/cluster.js';
+import { isManifestPath, loadManifests, looksLikeManifests, parseManifests } from '../kube/manifests/index.js';
 import { formatTopologyError, loadTopologyFile, parseTopology, validateTopology } from '../kube/topology.js';
-import type { Topology, TopologyError } from '../kube/types.js';
+import type { Topology, TopologyError, TopologyResult } from '../kube/types.js';
 
 export class TopologyInvalidError extends Error {
   constructor(readonly source: string, readonly errors: TopologyError[]) {
@@ -26,9 +27,18 @@ export function examplePath(name: string): string {
   throw new Error(`examples/${name} not found next to the podwire package`);
 }
 
+/**
+ * A podwire topology file, or Kubernetes manifests (a directory, or a file whose documents
+ * have apiVersion and kind: docs/manifests.md), validated; the objects podwire stores but
+ * does not emulate come with the topology as `topology.kubernetes`.
+ */
+export async function loadTopologySource(path: string): Promise<TopologyResult> {
+  return (await isManifestPath(path)) ? loadManifests(path) : loadTopologyFile(path);
+}
+
 export async function loadTopology(path: string): Promise<Topology> {
   if (!existsSync(path)) throw new TopologyInvalidError(path, [{ path: '', value: path, message: `file ${JSON.stringify(path)} does not exist` }]);
-  const r = await loadTopologyFile(path);
+  const r = await loadTopologySource(path);
   if (!r.ok) throw new TopologyInvalidError(path, r.errors);
   return r.topology;
 }
@@ -38,11 +48,13 @@ export async function loadCluster(path: string, opts: ClusterOptions = {}): Prom
 }
 
 /**
- * A cluster from a topology given as YAML text or as a plain object (the library's front
- * door: no file needed). Throws TopologyInvalidError with every error and its path.
+ * A cluster from a topology given as YAML text (podwire's, or Kubernetes manifests) or as a
+ * plain object (the library's front door: no file needed). Throws TopologyInvalidError with
+ * every error and its path.
  */
 export function clusterFromTopology(source: string | Record<string, unknown>, opts: ClusterOptions = {}): Cluster {
-  const r = typeof source === 'string' ? parseTopology(source) : validateTopology(source);
+  const m = typeof source === 'string' && looksLikeManifests(source) ? parseManifests(source) : null;
+  const r = m ?? (typeof source === 'string' ? parseTopology(source) : validateTopology(source));
   if (!r.ok) throw new TopologyInvalidError('topology', r.errors);
   return new Cluster(r.topology, opts);
 }

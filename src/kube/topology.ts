@@ -50,11 +50,12 @@ const validate: ValidateFunction = new Ajv({ allErrors: true, useDefaults: true,
 
 /**
  * Text form: `pods[2].node: "node9" is not a node`; with `location`, prefixed by
- * `source:line:column: ` when the error came from YAML text (`demo.yaml:41:11: pods[2].node: ...`).
+ * `source:line:column: ` when the error came from YAML text (`demo.yaml:41:11: pods[2].node: ...`); an error
+ * about a Kubernetes object names it before its field path (`deploy.yaml:14: Deployment/default/web: spec.replicas: ...`).
  */
 export function formatTopologyError(e: TopologyError, opts: { location?: boolean } = {}): string {
-  const where = opts.location === true && e.line !== undefined ? `${e.source ?? 'topology'}:${e.line}:${e.column ?? 1}: ` : '';
-  return `${where}${e.path === '' ? '' : `${e.path}: `}${e.message}`;
+  const where = opts.location === true && e.line !== undefined ? `${e.source ?? 'topology'}:${e.line}${e.column !== undefined ? `:${e.column}` : ''}: ` : '';
+  return `${where}${e.object !== undefined ? `${e.object}: ` : ''}${e.path === '' ? '' : `${e.path}: `}${e.message}`;
 }
 
 /** Validates a parsed document (an object from YAML, JSON or an API body). Does not modify `obj`. */

@@ -140,6 +140,22 @@ export interface Topology {
   nodes: NodeSpec[];
   pods: PodSpec[];
   services: ServiceSpec[];
+  /** Present when the topology came from Kubernetes manifests: what they hold beyond the model. */
+  kubernetes?: KubeObjects;
+}
+
+/** Kubernetes objects kept as data (src/kube/manifests): not (yet) emulated, but part of the cluster. */
+export interface KubeObjects {
+  networkPolicies: Record<string, unknown>[];
+  endpointSlices: Record<string, unknown>[];
+  /** Services podwire does not emulate yet: headless (`clusterIP: None`) and ExternalName. */
+  services: Record<string, unknown>[];
+  /** Node name -> `topology.kubernetes.io/zone`. */
+  zones: Record<string, string>;
+  /** `ns/pod` -> hostname and subdomain (spec.hostname/subdomain, StatefulSet pods). */
+  hostnames: Record<string, { hostname: string; subdomain?: string }>;
+  /** Kind -> how many objects of it were ignored. */
+  ignored: Record<string, number>;
 }
 
 /**
@@ -155,6 +171,8 @@ export interface TopologyError {
   source?: string;
   line?: number;
   column?: number;
+  /** The Kubernetes object it is about (`Deployment/default/web`), when it came from manifests; `path` is then its field path. */
+  object?: string;
 }
 
 export type TopologyResult =

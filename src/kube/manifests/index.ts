@@ -1,0 +1,71 @@
+/**
+ * Kubernetes manifests as a podwire topology: read (source.ts), convert (convert.ts), then
+ * validate with podwire's own rules (topology.ts), errors mapped back onto the objects.
+ */
+import { stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { validateTopology } from '../topology.js';
+import type { TopologyError, TopologyResult } from '../types.js';
+import { convert } from './convert.js';
+import type { KubeObjects, Origin } from './convert.js';
+import { lineOf, looksLikeManifests, readPath, readText } from './source.js';
+import type { SourceObject } from './source.js';
+
+export type { KubeObjects } from './convert.js';
+export { looksLikeManifests } from './source.js';
+
+export type ManifestResult = TopologyResult & { objects?: KubeObjects };
+
+/** podwire path (`services[0].ports[1].nodePort`) -> the object it came from and its Kubernetes field path. */
+function mapError(e: TopologyError, origins: Map<string, Origin>): TopologyError {
+  const m = /^(pods|services|nodes)\[(\d+)\](?:\.([A-Za-z]+))?(?:\[(\d+)\])?(.*)$/.exec(e.path);
+  if (e.path.startsWith('cluster')) {
+    const o = origins.get('cluster');
+    return o === undefined ? e : { ...e, source: o.at.source, line: lineOf(o.at, e.path) };
+  }
+  if (m === null) return e;
+  const o = origins.get(`${m[1]}[${m[2]}]`);
+  if (o === undefined) return e;
+  if (o.object === '') return { ...e, source: o.at.source, line: lineOf(o.at, e.path) }; // podwire's own nodes:
+  const field = m[3];
+  let path = field === undefined ? '' : o.fields[field] ?? '';
+  if (field === 'ports' && m[4] !== undefined) path = `spec.ports[${o.portIndex?.[Number(m[4])] ?? Number(m[4])}]${m[5] ?? ''}`;
+  return { ...e, path, object: o.object, source: o.at.source, line: lineOf(o.at, path) };
+}
+
+/** Converts and validates objects already read. */
+export function topologyFromObjects(objects: SourceObject[], readErrors: TopologyError[] = []): ManifestResult {
+  const c = convert(objects);
+  const errors = [...readErrors, ...c.errors];
+  if (errors.length > 0) return { ok: false, errors, warnings: c.warnings };
+  const r = validateTopology(c.document);
+  const warnings = [...c.warnings, ...r.warnings.map((w) => mapError(w, c.origins))];
+  if (!r.ok) return { ok: false, errors: r.errors.map((e) => mapError(e, c.origins)), warnings };
+  return { ok: true, topology: { ...r.topology, kubernetes: c.objects }, warnings, objects: c.objects };
+}
+
+/** Manifests given as text (one file's worth). */
+export function parseManifests(text: string, source = 'manifests'): ManifestResult {
+  const r = readText(text, source);
+  return topologyFromObjects(r.objects, r.errors);
+}
+
+/** A manifest file or a directory of them. */
+export async function loadManifests(path: string): Promise<ManifestResult> {
+  const r = await readPath(path);
+  if (r.objects.length === 0 && r.errors.length === 0) {
+    // kubectl apply: "error: no objects passed to apply"
+    return { ok: false, errors: [{ path: '', value: path, message: `no objects in ${JSON.stringify(path)} (no .yaml, .yml or .json file with a Kubernetes object)`, source: path }], warnings: [] };
+  }
+  return topologyFromObjects(r.objects, r.errors);
+}
+
+/** Whether `path` is Kubernetes manifests (a directory, or a file with apiVersion/kind objects) rather than a podwire topology. */
+export async function isManifestPath(path: string): Promise<boolean> {
+  try {
+    if ((await stat(path)).isDirectory()) return true;
+    return looksLikeManifests(await readFile(path, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Kubernetes manifests through the front doors: `podwire trace` and `podwire validate` on a
+ * directory of manifests (via the CLI's main()), and a `kubectl get -A -o yaml` dump of the
+ * same cluster loading into the same pods and services.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Io } from '../../src/cli/args.js';
+import { main } from '../../src/cli/main.js';
+import { clusterFromTopology, loadTopology } from '../../src/control/load.js';
+import { planCluster } from '../../src/kube/ipam.js';
+import type { ClusterPlan, Topology } from '../../src/kube/types.js';
+
+const GUESTBOOK = 'examples/k8s/guestbook';
+const DUMP = 'examples/k8s/guestbook-dump.yaml';
+const tmp = mkdtempSync(join(tmpdir(), 'podwire-manifests-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
+  const code = await main(argv, io);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+interface Hop { node: string; netns: string; action: string; detail: Record<string, unknown> }
+interface Journey { delivered: boolean; hops: Hop[] }
+
+describe('podwire trace on a directory of manifests', () => {
+  it('client -> Service web (a Deployment of 3) over TCP 80: the SYN reaches one replica and the SYN-ACK comes back', async () => {
+    const topo = await loadTopology(GUESTBOOK);
+    const replicas = topo.pods.filter((p) => p.labels['tier'] === 'frontend').map((p) => p.name);
+    expect(replicas).toHaveLength(3);
+    const r = await run('trace', GUESTBOOK, '--from', 'client', '--to', 'web', '--proto', 'tcp', '--port', '80', '--json');
+    expect(r.code).toBe(0);
+    const { request, reply } = JSON.parse(r.out) as { request: Journey; reply: Journey | null };
+    expect(request.delivered).toBe(true);
+    const at = request.hops.filter((h) => h.action === 'deliver').at(-1)!;
+    expect(replicas).toContain(at.netns);
+    expect(reply?.delivered).toBe(true);
+    expect(reply!.hops[0]!.netns).toBe(at.netns);
+    expect(reply!.hops.filter((h) => h.action === 'deliver').at(-1)!.netns).toBe('client');
+  });
+
+  it('the StatefulSet\'s Service (targetPort by name) answers from redis-0 or redis-1', async () => {
+    const redis = await run('trace', GUESTBOOK, '--from', 'client', '--to', 'redis', '--proto', 'tcp', '--port', '6379', '--json');
+    expect(redis.code).toBe(0);
+    const j = JSON.parse(redis.out) as { request: Journey };
+    expect(['redis-0', 'redis-1']).toContain(j.request.hops.filter((h) => h.action === 'deliver').at(-1)!.netns);
+  });
+});
+
+describe('podwire rules on manifests', () => {
+  it("kube-proxy's rules for the manifests' Services, the NodePort among them", async () => {
+    const r = await run('rules', GUESTBOOK, '--node', 'node1');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('default/web:http cluster IP');
+    expect(r.out).toMatch(/--dport 30080 .*KUBE-EXT-/);
+  });
+});
+
+describe('podwire validate on manifests', () => {
+  it('a valid directory: the counts, headless and ignored kinds as warnings', async () => {
+    const r = await run('validate', GUESTBOOK);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`${GUESTBOOK}: valid (2 nodes, 6 pods, 3 services)`);
+    expect(r.err).toContain('warning: ignored (podwire models the network only): 1 ConfigMap');
+    expect(r.err).toContain(`warning: ${GUESTBOOK}/redis.yaml:9: Service/default/redis-headless: spec.clusterIP: a headless service is stored`);
+  });
+
+  it('an invalid manifest: file:line: Kind/ns/name: field.path: message, exit 1', async () => {
+    const file = join(tmp, 'deploy.yaml');
+    writeFileSync(file, `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: -1
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec: { containers: [ { name: c } ] }
+`);
+    const r = await run('validate', file);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`${file}:6: Deployment/default/web: spec.replicas: -1 must be >= 0\n1 error`);
+    const broken = join(tmp, 'broken.yaml');
+    writeFileSync(broken, 'apiVersion: v1\nkind: Pod\nmetadata: { name: p }\nspec: { containers: [ { name: c } ] }\n---\nkind: [ Service\n');
+    const b = await run('validate', broken);
+    expect(b.code).toBe(1);
+    expect(b.err).toMatch(new RegExp(`^${broken.replace(/[.]/g, '\\.')}:7: YAML syntax error at line 7`));
+    const empty = join(tmp, 'empty');
+    mkdirSync(empty);
+    writeFileSync(join(empty, 'notes.txt'), 'not a manifest');
+    const e = await run('validate', empty);
+    expect(e.code).toBe(1);
+    expect(e.err).toContain(`no objects in ${JSON.stringify(empty)}`);
+    const t = await run('trace', file, '--from', 'a', '--to', 'b');
+    expect(t.code).toBe(1);
+    expect(t.err).toContain(`${file}:6: Deployment/default/web: spec.replicas: -1 must be >= 0`);
+  });
+});
+
+/** A plan in a form that does not depend on object order (veth numbers do: they follow pod order per node). */
+function shape(p: ClusterPlan): unknown {
+  const key = (x: { namespace: string; name: string }): string => `${x.namespace}/${x.name}`;
+  return {
+    cluster: p.cluster, podCIDR: p.podCIDR, serviceCIDR: p.serviceCIDR, nodeCIDR: p.nodeCIDR,
+    nodes: p.nodes.map((n) => ({ name: n.name, ip: n.ip, podCIDR: n.podCIDR })),
+    pods: [...p.pods].sort((a, b) => key(a).localeCompare(key(b))).map((x) => ({ name: x.name, namespace: x.namespace, node: x.node, ip: x.ip, labels: x.labels, apps: x.apps, system: x.system })),
+    services: [...p.services].sort((a, b) => key(a).localeCompare(key(b))).map((s) => ({ ...s, endpoints: [...s.endpoints].sort() })),
+  };
+}
+
+describe('a kubectl dump of the cluster', () => {
+  it('loads into the same pods and services as the manifests it was made from', async () => {
+    const fromManifests: Topology = await loadTopology(GUESTBOOK);
+    const fromDump: Topology = await loadTopology(DUMP);
+    const a = shape(planCluster(fromManifests)) as { pods: unknown[]; services: unknown[] };
+    const b = shape(planCluster(fromDump));
+    expect(a.pods).toHaveLength(7); // 6 + podwire's kube-dns
+    expect(a.services).toHaveLength(4);
+    expect(b).toEqual(a);
+    expect(fromDump.kubernetes?.zones).toEqual({ node1: 'zone-a', node2: 'zone-b' });
+    expect(fromDump.kubernetes?.services.map((s) => (s['metadata'] as { name: string }).name)).toEqual(['redis-headless']);
+  });
+});
+
+describe('the library front door', () => {
+  it('clusterFromTopology takes manifests text too, with the stored objects', () => {
+    const c = clusterFromTopology(`apiVersion: v1
+kind: Pod
+metadata: { name: p1, labels: { app: a } }
+spec: { containers: [ { name: c, ports: [ { containerPort: 80 } ] } ] }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: s }
+`);
+    try {
+      expect(c.plan.pods.filter((p) => !p.system).map((p) => [p.name, p.apps])).toEqual([['p1', [{ type: 'http', port: 80 }]]]);
+      expect(c.topology.kubernetes?.ignored).toEqual({ Secret: 1 });
+    } finally {
+      c.close();
+    }
+  });
+});
