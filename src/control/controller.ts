@@ -46,6 +46,9 @@ export interface ServiceBody {
   sessionAffinity?: 'None' | 'ClientIP';
   sessionAffinityTimeout?: number;
   externalTrafficPolicy?: 'Cluster' | 'Local';
+  internalTrafficPolicy?: 'Cluster' | 'Local';
+  externalIPs?: string[];
+  loadBalancerIPs?: string[];
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
 }
@@ -245,12 +248,13 @@ export class Controller {
       const reserved = reservedServiceName(body.name, namespace, c.plan.cluster.dnsReplicas);
       if (reserved !== null) throw conflict('/name', body.name, reserved);
       if (c.plan.services.some((s) => s.name === body.name && s.namespace === namespace)) throw conflict('/name', body.name, `is already a service in namespace ${namespace}`);
+      if (body.loadBalancerIPs !== undefined && body.type !== 'LoadBalancer') throw badRequest('/loadBalancerIPs', body.loadBalancerIPs, 'needs type LoadBalancer');
       const ports = new Set<string>();
       body.ports.forEach((p, i) => {
         const k = `${p.port}/${p.protocol ?? 'TCP'}`;
         if (ports.has(k)) throw conflict(`/ports/${i}/port`, p.port, `is listed twice (${k})`);
         ports.add(k);
-        if (p.nodePort !== undefined && (body.type ?? 'ClusterIP') !== 'NodePort') throw badRequest(`/ports/${i}/nodePort`, p.nodePort, 'needs type NodePort');
+        if (p.nodePort !== undefined && (body.type ?? 'ClusterIP') === 'ClusterIP') throw badRequest(`/ports/${i}/nodePort`, p.nodePort, 'needs type NodePort or LoadBalancer');
       });
       try {
         const plan = c.addService({ ...body, namespace });

@@ -38,6 +38,9 @@ export interface ServiceView {
   endpoints: string[];
   sessionAffinity: string;
   externalTrafficPolicy: string;
+  internalTrafficPolicy: string;
+  externalIPs: string[];
+  loadBalancerIPs: string[];
   system: boolean;
 }
 
@@ -53,7 +56,8 @@ export function serviceView(s: ServicePlan): ServiceView {
   return {
     name: s.name, namespace: s.namespace, type: s.type, clusterIP: formatIpv4(s.clusterIP), ports: s.ports.map((p) => ({ ...p })),
     selector: { ...s.selector }, endpoints: [...s.endpoints], sessionAffinity: s.sessionAffinity,
-    externalTrafficPolicy: s.externalTrafficPolicy, system: s.system,
+    externalTrafficPolicy: s.externalTrafficPolicy, internalTrafficPolicy: s.internalTrafficPolicy,
+    externalIPs: s.externalIPs.map(formatIpv4), loadBalancerIPs: s.loadBalancerIPs.map(formatIpv4), system: s.system,
   };
 }
 

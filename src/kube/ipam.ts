@@ -409,19 +409,20 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
       const out: ServicePlan['ports'][number] = { port: p.port, targetPort: p.targetPort, protocol: p.protocol };
       if (p.name !== undefined) out.name = p.name;
       if (p.nodePort !== undefined) out.nodePort = p.nodePort;
-      else if (s.type === 'NodePort') out.nodePort = ipam.allocateNodePort();
+      else if (s.type === 'NodePort' || s.type === 'LoadBalancer') out.nodePort = ipam.allocateNodePort();
       return out;
     }),
     selector: { ...s.selector }, sessionAffinity: s.sessionAffinity, sessionAffinityTimeout: s.sessionAffinityTimeout,
-    externalTrafficPolicy: s.externalTrafficPolicy, scheduler: s.scheduler ?? c.ipvsScheduler,
-    weights: { ...s.weights }, endpoints: [], system: false,
+    externalTrafficPolicy: s.externalTrafficPolicy, internalTrafficPolicy: s.internalTrafficPolicy ?? 'Cluster',
+    externalIPs: (s.externalIPs ?? []).map(parseIpv4), loadBalancerIPs: (s.loadBalancerIPs ?? []).map(parseIpv4),
+    scheduler: s.scheduler ?? c.ipvsScheduler, weights: { ...s.weights }, endpoints: [], system: false,
   }));
   if (c.dnsReplicas > 0) {
     services.push({
       name: DNS_SERVICE_NAME, namespace: DNS_NAMESPACE, type: 'ClusterIP', clusterIP: dnsServiceIp,
       ports: [{ name: 'dns', port: 53, targetPort: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, targetPort: 53, protocol: 'TCP' }],
       selector: { ...DNS_LABELS }, sessionAffinity: 'None', sessionAffinityTimeout: 10800, externalTrafficPolicy: 'Cluster',
-      scheduler: c.ipvsScheduler, weights: {}, endpoints: [], system: true,
+      internalTrafficPolicy: 'Cluster', externalIPs: [], loadBalancerIPs: [], scheduler: c.ipvsScheduler, weights: {}, endpoints: [], system: true,
     });
   }
   const index = new PodIndex(pods);

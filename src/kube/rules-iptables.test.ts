@@ -43,6 +43,8 @@ describe('kube-proxy iptables rules as iptables-save prints them', () => {
     ]);
     expect(nat).not.toContain('KUBE-SVL-GNZBNJ2PO5MGZ6GT');
     expect(rulesOf(iptablesSave(input(), 'filter'), 'KUBE-EXTERNAL-SERVICES')).toEqual([
+      '-A KUBE-EXTERNAL-SERVICES -d 192.168.99.22/32 -p tcp -m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp --dport 80 -j DROP',
+      '-A KUBE-EXTERNAL-SERVICES -d 1.2.3.4/32 -p tcp -m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp --dport 80 -j DROP',
       '-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "ns2/svc2:p80 has no local endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 3001 -j DROP',
     ]);
   });
@@ -89,5 +91,36 @@ describe('kube-proxy iptables rules as iptables-save prints them', () => {
     expect(nat).not.toContain('KUBE-SVC-XPGD46QRK7WJZT7O');
     expect(nat).toContain(':KUBE-MARK-MASQ - [0:0]');
     expect(nat.trimEnd().endsWith('COMMIT')).toBe(true);
+  });
+
+  it('externalIPs and LoadBalancer IPs: KUBE-SERVICES sends them to KUBE-EXT (after the cluster IP rule)', () => {
+    const nat = iptablesSave(input(), 'nat');
+    expect(rulesOf(nat, 'KUBE-SERVICES').filter((l) => l.includes('ns2/svc2') || l.includes('ns4/svc4'))).toEqual([
+      '-A KUBE-SERVICES -d 172.30.0.42/32 -p tcp -m comment --comment "ns2/svc2:p80 cluster IP" -m tcp --dport 80 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT',
+      '-A KUBE-SERVICES -d 192.168.99.22/32 -p tcp -m comment --comment "ns2/svc2:p80 external IP" -m tcp --dport 80 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT',
+      '-A KUBE-SERVICES -d 1.2.3.4/32 -p tcp -m comment --comment "ns2/svc2:p80 loadbalancer IP" -m tcp --dport 80 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT',
+      '-A KUBE-SERVICES -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp --dport 80 -j KUBE-SVC-4SW47YFZTEDKD3PK',
+      '-A KUBE-SERVICES -d 192.168.99.33/32 -p tcp -m comment --comment "ns4/svc4:p80 external IP" -m tcp --dport 80 -j KUBE-EXT-4SW47YFZTEDKD3PK',
+    ]);
+  });
+
+  it('internalTrafficPolicy Local: the cluster IP goes to KUBE-SVL (this node\'s endpoints); none here -> filter DROP', () => {
+    const s = structuredClone(SERVICES[3]!);
+    s.plan.internalTrafficPolicy = 'Local';
+    s.plan.externalIPs = [];
+    s.plan.type = 'ClusterIP';
+    const nat = iptablesSave(input([s]), 'nat');
+    expect(rulesOf(nat, 'KUBE-SERVICES')[0]).toBe('-A KUBE-SERVICES -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp --dport 80 -j KUBE-SVL-4SW47YFZTEDKD3PK');
+    expect(rulesOf(nat, 'KUBE-SVL-4SW47YFZTEDKD3PK')).toEqual([
+      '-A KUBE-SVL-4SW47YFZTEDKD3PK ! -s 10.0.0.0/8 -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/svc4:p80 cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ',
+      '-A KUBE-SVL-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" -j KUBE-SEP-C6EBXVWJJZMIWKLZ',
+    ]);
+    expect(nat).not.toContain(':KUBE-SVC-4SW47YFZTEDKD3PK');
+    expect(nat).not.toContain(':KUBE-SEP-UKSFD7AGPMPPLUHC'); // the other node's endpoint: no chain
+    const none = structuredClone(s);
+    none.endpoints = none.endpoints.filter((e) => e.node !== NODE);
+    expect(rulesOf(iptablesSave(input([none]), 'filter'), 'KUBE-SERVICES')).toEqual([
+      '-A KUBE-SERVICES -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/svc4:p80 has no local endpoints" -m tcp --dport 80 -j DROP',
+    ]);
   });
 });

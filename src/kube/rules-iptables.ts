@@ -19,10 +19,13 @@
  *     KUBE-SEP-<h> chains with `statistic --probability 1/(n-i)`; with ClientIP affinity a
  *     `recent --rcheck --seconds T --reap` rule per endpoint comes first.
  *   - no endpoints: no nat rules; filter KUBE-SERVICES REJECTs the cluster IP ("has no endpoints").
- *   - NodePort: nat KUBE-NODEPORTS jumps to KUBE-EXT-<h>. externalTrafficPolicy Cluster
+ *   - NodePort, externalIPs, LoadBalancer ingress IPs: nat KUBE-NODEPORTS / KUBE-SERVICES
+ *     ("external IP", "loadbalancer IP") jump to KUBE-EXT-<h>. externalTrafficPolicy Cluster
  *     masquerades there; Local sends pod and node-local traffic to KUBE-SVC (masquerading the
  *     node's own), the rest to KUBE-SVL-<h> (this node's endpoints only), and without a local
  *     endpoint filter KUBE-EXTERNAL-SERVICES DROPs it ("has no local endpoints").
+ *   - internalTrafficPolicy Local: the cluster IP jumps to KUBE-SVL-<h>; without a local
+ *     endpoint filter KUBE-SERVICES DROPs it ("has no local endpoints").
  */
 import { formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { endpointChainName, serviceChainName, servicePortName } from './proxy-names.js';
@@ -116,32 +119,51 @@ function servicePortRules(
   const svl = `KUBE-SVL-${hash}`;
   const ext = `KUBE-EXT-${hash}`;
   const nodePort = port.nodePort;
-  const external = nodePort !== undefined;
+  const externalIPs = plan.externalIPs;
+  const lbIPs = plan.type === 'LoadBalancer' ? plan.loadBalancerIPs : [];
+  // kube-proxy's ServicePort: ExternallyAccessible, InternalPolicyLocal, ExternalPolicyLocal,
+  // UsesClusterEndpoints (Cluster endpoints are needed for Local's short-circuits too),
+  // UsesLocalEndpoints; syncProxyRules' hasInternalEndpoints / hasExternalEndpoints.
+  const external = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
+  const internalLocal = plan.internalTrafficPolicy === 'Local';
   const externalLocal = external && plan.externalTrafficPolicy === 'Local';
   const hasEndpoints = endpoints.length > 0;
+  const usesCluster = hasEndpoints && (!internalLocal || external);
+  const usesLocal = local.length > 0 && (internalLocal || externalLocal);
+  const internalChain = internalLocal ? svl : svc;
+  const hasInternalEndpoints = hasEndpoints && (!internalLocal || local.length > 0);
   const hasExternalEndpoints = hasEndpoints && (!externalLocal || local.length > 0);
   const out: PortRules = { nat: [], natChains: [], filter: [] };
   const dport = `-m ${proto} --dport ${port.port}`;
+  const REJECT = 'REJECT --reject-with icmp-port-unreachable';
+  const internalFilter = hasEndpoints ? { c: `${P} has no local endpoints`, j: 'DROP' } : { c: `${P} has no endpoints`, j: REJECT };
+  const externalFilter = internalFilter;
 
-  if (hasEndpoints) {
-    out.nat.push({ chain: 'KUBE-SERVICES', dst: vip, proto, m: [comment(`${P} cluster IP`), dport], j: svc });
+  if (hasInternalEndpoints) {
+    out.nat.push({ chain: 'KUBE-SERVICES', dst: vip, proto, m: [comment(`${P} cluster IP`), dport], j: internalChain });
   } else {
-    out.filter.push({ chain: 'KUBE-SERVICES', dst: vip, proto, m: [comment(`${P} has no endpoints`), dport], j: 'REJECT --reject-with icmp-port-unreachable' });
+    out.filter.push({ chain: 'KUBE-SERVICES', dst: vip, proto, m: [comment(internalFilter.c), dport], j: internalFilter.j });
+  }
+  for (const [ips, what] of [[externalIPs, 'external IP'], [lbIPs, 'loadbalancer IP']] as const) {
+    for (const ip of ips) {
+      const dst = `${formatIpv4(ip)}/32`;
+      if (hasEndpoints) out.nat.push({ chain: 'KUBE-SERVICES', dst, proto, m: [comment(`${P} ${what}`), dport], j: ext });
+      if (!hasExternalEndpoints) out.filter.push({ chain: 'KUBE-EXTERNAL-SERVICES', dst, proto, m: [comment(externalFilter.c), dport], j: externalFilter.j });
+    }
   }
   if (nodePort !== undefined) {
     if (hasEndpoints) out.nat.push({ chain: 'KUBE-NODEPORTS', proto, m: [comment(P), `-m ${proto} --dport ${nodePort}`], j: ext });
     if (!hasExternalEndpoints) {
       out.filter.push({
-        chain: 'KUBE-EXTERNAL-SERVICES', proto,
-        m: [comment(hasEndpoints ? `${P} has no local endpoints` : `${P} has no endpoints`), '-m addrtype --dst-type LOCAL', `-m ${proto} --dport ${nodePort}`],
-        j: hasEndpoints ? 'DROP' : 'REJECT --reject-with icmp-port-unreachable',
+        chain: 'KUBE-EXTERNAL-SERVICES', proto, m: [comment(externalFilter.c), '-m addrtype --dst-type LOCAL', `-m ${proto} --dport ${nodePort}`], j: externalFilter.j,
       });
     }
   }
   if (!hasEndpoints) return out;
 
-  out.natChains.push(svc);
-  out.nat.push({ chain: svc, src: cidr, srcNeg: true, dst: vip, proto, m: [comment(`${P} cluster IP`), dport], j: 'KUBE-MARK-MASQ' });
+  if (hasInternalEndpoints) {
+    out.nat.push({ chain: internalChain, src: cidr, srcNeg: true, dst: vip, proto, m: [comment(`${P} cluster IP`), dport], j: 'KUBE-MARK-MASQ' });
+  }
   if (external) {
     out.natChains.push(ext);
     if (!externalLocal) {
@@ -166,12 +188,15 @@ function servicePortRules(
       out.nat.push({ chain, m, j: e.chain });
     });
   };
-  spread(svc, endpoints);
-  if (externalLocal && local.length > 0) {
+  if (usesCluster) {
+    out.natChains.push(svc);
+    spread(svc, endpoints);
+  }
+  if (usesLocal) {
     out.natChains.push(svl);
     spread(svl, local);
   }
-  for (const e of endpoints) {
+  for (const e of usesCluster ? endpoints : local) {
     out.natChains.push(e.chain);
     out.nat.push({ chain: e.chain, src: `${formatIpv4(e.ip)}/32`, m: [comment(P)], j: 'KUBE-MARK-MASQ' });
     const m = [comment(P)];

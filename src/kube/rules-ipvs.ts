@@ -2,10 +2,11 @@
  * kube-proxy's IPVS virtual servers on one node, as `ipvsadm -Ln` prints them there.
  *
  * kube-proxy (pkg/proxy/ipvs) makes one virtual server per service port on the cluster IP,
- * and for a NodePort one on every address of the node (nodePortAddresses unset: all of them
- * but loopback); the real servers are the endpoints (externalTrafficPolicy Local: a NodePort's
- * only this node's), forwarded by masquerading, with the service's scheduler and, for ClientIP
- * affinity, `persistent <timeoutSeconds>`.
+ * on each externalIP and LoadBalancer ingress IP, and for a NodePort one on every address of
+ * the node (nodePortAddresses unset: all of them but loopback); the real servers are the
+ * endpoints (externalTrafficPolicy Local: the external ones' only this node's;
+ * internalTrafficPolicy Local: the cluster IP's only this node's), forwarded by masquerading,
+ * with the service's scheduler and, for ClientIP affinity, `persistent <timeoutSeconds>`.
  *
  * Printed as ipvsadm 1.31 does (ipvsadm.c list_all / print_service_entry): services sorted
  * by protocol, then address and port compared as ipvsadm compares them (a difference of
@@ -50,9 +51,12 @@ export function ipvsadmList(input: IpvsRulesInput): string {
         .filter((e) => !local || e.node === input.node)
         .map((e) => ({ ip: e.ip, port: port.targetPort, weight: plan.weights[e.pod] ?? 1, conns: conns[e.pod] ?? 0 }));
       const persistent = plan.sessionAffinity === 'ClientIP' ? plan.sessionAffinityTimeout : 0;
-      servers.push({ proto, ip: plan.clusterIP, port: port.port, scheduler: plan.scheduler, persistent, reals: real(false) });
+      servers.push({ proto, ip: plan.clusterIP, port: port.port, scheduler: plan.scheduler, persistent, reals: real(plan.internalTrafficPolicy === 'Local') });
+      const local = plan.externalTrafficPolicy === 'Local';
+      for (const a of [...plan.externalIPs, ...(plan.type === 'LoadBalancer' ? plan.loadBalancerIPs : [])]) {
+        servers.push({ proto, ip: a, port: port.port, scheduler: plan.scheduler, persistent, reals: real(local) });
+      }
       if (port.nodePort !== undefined) {
-        const local = plan.externalTrafficPolicy === 'Local';
         for (const a of input.nodeAddrs) {
           servers.push({ proto, ip: a, port: port.nodePort, scheduler: plan.scheduler, persistent, reals: real(local) });
         }

@@ -137,30 +137,50 @@ export function nftList(input: NftRulesInput): string {
         return { ...e, chain: nftChainName('endpoint', b), affinity: nftChainName('affinity', b) };
       });
     const local = endpoints.filter((e) => e.node === input.node);
-    const external = port.nodePort !== undefined;
+    const externalAddrs = [...plan.externalIPs, ...(plan.type === 'LoadBalancer' ? plan.loadBalancerIPs : [])];
+    const nodePort = port.nodePort;
+    const external = nodePort !== undefined || externalAddrs.length > 0;
+    const internalLocal = plan.internalTrafficPolicy === 'Local';
     const externalLocal = external && plan.externalTrafficPolicy === 'Local';
+    const hasEndpoints = endpoints.length > 0;
+    const usesCluster = hasEndpoints && (!internalLocal || external);
+    const usesLocal = local.length > 0 && (internalLocal || externalLocal);
+    const internalChain = internalLocal ? localChain : svcChain;
+    const hasInternal = hasEndpoints && (!internalLocal || local.length > 0);
+    const hasExternal = hasEndpoints && (!externalLocal || local.length > 0);
+    const refusal = hasEndpoints ? 'drop' : 'goto reject-chain';
     const affinity = plan.sessionAffinity === 'ClientIP' ? plan.sessionAffinityTimeout : 0;
-    const vipKey = (p: number): Buffer => concatKey([ipBytes(plan.clusterIP), protoByte(proto), portBytes(p)]);
+    const addrKey = (ip: number, p: number): Buffer => concatKey([ipBytes(ip), protoByte(proto), portBytes(p)]);
     const npKey = (p: number): Buffer => concatKey([protoByte(proto), portBytes(p)]);
     if (!clusterIpSeen.has(plan.clusterIP)) {
       clusterIpSeen.add(plan.clusterIP);
       clusterIps.elements.push({ text: vip, sort: ipBytes(plan.clusterIP) });
     }
-    if (endpoints.length === 0) {
-      noEpServices.elements.push({ text: `${vip} . ${proto} . ${port.port} comment "${P}" : goto reject-chain`, sort: vipKey(port.port) });
-      if (external) noEpNodeports.elements.push({ text: `${proto} . ${port.nodePort} comment "${P}" : goto reject-chain`, sort: npKey(port.nodePort!) });
-      continue;
+    if (hasInternal) serviceIps.elements.push({ text: `${vip} . ${proto} . ${port.port} : goto ${internalChain}`, sort: addrKey(plan.clusterIP, port.port) });
+    else noEpServices.elements.push({ text: `${vip} . ${proto} . ${port.port} comment "${P}" : ${refusal}`, sort: addrKey(plan.clusterIP, port.port) });
+    for (const ip of externalAddrs) {
+      const a = formatIpv4(ip);
+      if (hasEndpoints) serviceIps.elements.push({ text: `${a} . ${proto} . ${port.port} : goto ${extChain}`, sort: addrKey(ip, port.port) });
+      if (!hasExternal) noEpServices.elements.push({ text: `${a} . ${proto} . ${port.port} comment "${P}" : ${refusal}`, sort: addrKey(ip, port.port) });
     }
+    if (nodePort !== undefined) {
+      if (hasEndpoints) serviceNodeports.elements.push({ text: `${proto} . ${nodePort} : goto ${extChain}`, sort: npKey(nodePort) });
+      if (!hasExternal) noEpNodeports.elements.push({ text: `${proto} . ${nodePort} comment "${P}" : ${refusal}`, sort: npKey(nodePort) });
+    }
+    if (!hasEndpoints) continue;
+    const reachable = usesCluster ? endpoints : local;
     if (affinity > 0) {
-      for (const e of endpoints) {
+      for (const e of reachable) {
         sets.push({ kind: 'set', name: e.affinity, type: 'ipv4_addr', lines: ['size 65535', 'flags dynamic,timeout', `timeout ${nftTime(affinity)}`], concat: false, elements: [] });
       }
     }
-    const spread = (eps: typeof endpoints): string[] => [
+    const masq = `ip daddr ${vip} ip saddr != ${cidr} jump mark-for-masquerade`;
+    const spread = (eps: typeof endpoints, withMasq: boolean): string[] => [
+      ...(withMasq ? [masq] : []),
       ...(affinity > 0 ? eps.map((e) => `ip saddr @${e.affinity} goto ${e.chain}`) : []),
       `numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(', ')} }`,
     ];
-    chain(svcChain, [`ip daddr ${vip} ip saddr != ${cidr} jump mark-for-masquerade`, ...spread(endpoints)]);
+    if (usesCluster) chain(svcChain, spread(endpoints, hasInternal && !internalLocal));
     if (external) {
       if (!externalLocal) {
         chain(extChain, ['jump mark-for-masquerade', `goto ${svcChain}`]);
@@ -169,21 +189,18 @@ export function nftList(input: NftRulesInput): string {
           `ip saddr ${cidr} goto ${svcChain} comment "short-circuit pod traffic"`,
           `fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"`,
           `fib saddr type local goto ${svcChain} comment "short-circuit local traffic"`,
-          ...(local.length > 0 ? [`goto ${localChain}`] : []),
+          ...(hasExternal ? [`goto ${localChain}`] : []),
         ]);
-        if (local.length > 0) chain(localChain, spread(local));
-        else noEpNodeports.elements.push({ text: `${proto} . ${port.nodePort} comment "${P}" : drop`, sort: npKey(port.nodePort!) });
       }
     }
-    for (const e of endpoints) {
+    if (usesLocal) chain(localChain, spread(local, hasInternal && internalLocal));
+    for (const e of reachable) {
       chain(e.chain, [
         `ip saddr ${formatIpv4(e.ip)} jump mark-for-masquerade`,
         ...(affinity > 0 ? [`update @${e.affinity} { ip saddr }`] : []),
         `meta l4proto ${proto} dnat to ${e.hostPort}`,
       ]);
     }
-    serviceIps.elements.push({ text: `${vip} . ${proto} . ${port.port} : goto ${svcChain}`, sort: vipKey(port.port) });
-    if (external) serviceNodeports.elements.push({ text: `${proto} . ${port.nodePort} : goto ${extChain}`, sort: npKey(port.nodePort!) });
   }
 
   const out = ['table ip kube-proxy {', '\tcomment "rules for kube-proxy"'];

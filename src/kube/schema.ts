@@ -192,13 +192,16 @@ export const serviceSchema = {
   properties: {
     name,
     namespace: { ...name, default: 'default' },
-    type: { type: 'string', enum: ['ClusterIP', 'NodePort'], default: 'ClusterIP' },
+    type: { type: 'string', enum: ['ClusterIP', 'NodePort', 'LoadBalancer'], default: 'ClusterIP' },
     clusterIP: ipv4,
     selector: labels,
     ports: { type: 'array', items: servicePortSchema, minItems: 1 },
     sessionAffinity: { type: 'string', enum: ['None', 'ClientIP'], default: 'None' },
     sessionAffinityTimeout: { type: 'integer', minimum: 1, maximum: 86400, default: 10800 },
     externalTrafficPolicy: { type: 'string', enum: ['Cluster', 'Local'], default: 'Cluster' },
+    internalTrafficPolicy: { type: 'string', enum: ['Cluster', 'Local'], default: 'Cluster' },
+    externalIPs: { type: 'array', items: ipv4, maxItems: 16, uniqueItems: true },
+    loadBalancerIPs: { type: 'array', items: ipv4, maxItems: 16, uniqueItems: true },
     scheduler: ipvsScheduler,
     weights: {
       type: 'object',

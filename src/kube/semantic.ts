@@ -303,6 +303,13 @@ export function checkTopology(t: SchemaTopology): CheckResult {
         else vipOwner.set(ip, i);
       }
     }
+    if (s.loadBalancerIPs !== undefined && s.type !== 'LoadBalancer') {
+      r.err(`${at}.loadBalancerIPs`, s.loadBalancerIPs, `${q(s.loadBalancerIPs)} are only allowed when type is LoadBalancer (they are its status.loadBalancer.ingress)`);
+    }
+    for (const [k, a] of (s.externalIPs ?? []).entries()) {
+      const ip = ipAt(r, `${at}.externalIPs[${k}]`, a);
+      if (ip !== null && sc !== null && cidrContains(sc, ip)) r.err(`${at}.externalIPs[${k}]`, a, `${q(a)} is inside cluster.serviceCIDR ${c.serviceCIDR}: an external IP is an address outside the cluster`);
+    }
     checkServicePorts(r, s, i, nodePortOwner);
     checkSelection(r, t, podsBy, s, i);
   });
@@ -344,8 +351,8 @@ function checkServicePorts(
     if (other !== undefined) r.err(`${at}.port`, p.port, `${p.port} is a duplicate of ports[${other}] (${p.protocol})`);
     else ports.set(`${p.protocol}/${p.port}`, k);
     if (p.nodePort === undefined) return;
-    if (s.type !== 'NodePort') {
-      r.err(`${at}.nodePort`, p.nodePort, `${p.nodePort} is only allowed when type is NodePort`);
+    if (s.type !== 'NodePort' && s.type !== 'LoadBalancer') {
+      r.err(`${at}.nodePort`, p.nodePort, `${p.nodePort} is only allowed when type is NodePort or LoadBalancer`);
       return;
     }
     const owner = nodePortOwner.get(p.nodePort);

@@ -21,6 +21,7 @@ function service(over: Partial<ServicePlan> = {}): ServicePlan {
     name: 'service1', namespace: 'default', type: 'NodePort', clusterIP: VIP,
     ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30080 }],
     selector: { app: 'web' }, sessionAffinity: 'None', sessionAffinityTimeout: 10800, externalTrafficPolicy: 'Cluster',
+    internalTrafficPolicy: 'Cluster', externalIPs: [], loadBalancerIPs: [],
     scheduler: 'rr', weights: {}, endpoints: ['pod2', 'pod3'], system: false, ...over,
   };
 }

@@ -7,13 +7,17 @@
  * kube-proxy's syncProxyRules does; scheduler load and affinity survive for endpoints that stay):
  *   - ClusterIP: dst VIP:port/proto -> one endpoint podIP:targetPort (iptables mode: the
  *     KUBE-SVC chain's random rules; ipvs mode: the service's IPVS scheduler).
- *   - NodePort: dst any local address of this node (not 127/8) : nodePort/proto -> endpoint.
- *     externalTrafficPolicy Local: traffic from outside the pod CIDR only to endpoints on
- *     this node, client address kept (no masquerade); none here -> dropped, `no-local-endpoints`.
- *     From inside the pod CIDR or from the node itself it goes to every endpoint, as kube-proxy
- *     does (the node's own traffic masqueraded).
+ *   - NodePort: dst any local address of this node (not 127/8; nftables mode: the primary
+ *     address only) : nodePort/proto -> endpoint. externalIPs and a LoadBalancer's ingress IPs:
+ *     dst that address : port/proto, on any node the packet enters. All three are external:
+ *     under externalTrafficPolicy Local, traffic from outside the pod CIDR goes only to
+ *     endpoints on this node, client address kept (no masquerade); none here -> dropped,
+ *     `no-local-endpoints`. From inside the pod CIDR or from the node itself it goes to every
+ *     endpoint, as kube-proxy does (the node's own traffic masqueraded).
+ *   - internalTrafficPolicy Local: cluster IP traffic only to this node's endpoints; none ->
+ *     dropped, `no-local-endpoints`.
  *   - Masquerade (KUBE-MARK-MASQ, mark 0x4000; SNAT to the egress interface's address at
- *     POSTROUTING): ClusterIP traffic from outside the pod CIDR, NodePort traffic under
+ *     POSTROUTING): ClusterIP traffic from outside the pod CIDR, external traffic under
  *     policy Cluster, and hairpin traffic (an endpoint reaching itself through its service).
  *   - A service port without endpoints: no DNAT and a reject verdict (`takeReject`): ProxyHooks
  *     answers ICMP port unreachable and drops the packet as `no-endpoints` (kube-proxy REJECTs).
@@ -114,6 +118,8 @@ export class ServiceProxy implements NatPolicy {
   private readonly serviceCIDR: Cidr | null;
   private readonly primaryIp: number;
   private nodePorts = new Map<number, VirtualService>();
+  /** externalIPs and LoadBalancer ingress IPs: ip:port/proto -> service port (external traffic). */
+  private externals = new Map<number, VirtualService>();
   /** tag -> [service port name, endpoint key]; stable across syncs. */
   private readonly tags = new Map<number, { vs: string; key: number }>();
   private readonly tagOf = new Map<string, number>();
@@ -151,6 +157,7 @@ export class ServiceProxy implements NatPolicy {
     this.pending = null;
     const vips = new Map<number, VirtualService>();
     const nodePorts = new Map<number, VirtualService>();
+    const externals = new Map<number, VirtualService>();
     const byName = new Map<string, VirtualService>();
     const clusterIps = new Set<number>();
     for (const s of services) {
@@ -163,11 +170,14 @@ export class ServiceProxy implements NatPolicy {
         byName.set(`${name}/${port.protocol}`, vs);
         vips.set(keyOf(s.plan.clusterIP, port.port, proto), vs);
         if (port.nodePort !== undefined) nodePorts.set(keyOf(0, port.nodePort, proto), vs);
+        for (const ip of s.plan.externalIPs) externals.set(keyOf(ip, port.port, proto), vs);
+        if (s.plan.type === 'LoadBalancer') for (const ip of s.plan.loadBalancerIPs) externals.set(keyOf(ip, port.port, proto), vs);
       }
     }
     this.vips = vips;
     this.clusterIps = clusterIps;
     this.nodePorts = nodePorts;
+    this.externals = externals;
     this.byName = byName;
   }
 
@@ -217,18 +227,28 @@ export class ServiceProxy implements NatPolicy {
     if (this.pending !== null) this.materialize();
     if (proto !== TCP && proto !== UDP) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced) : false;
     let vs = this.vips.get(keyOf(dst, dport, proto));
+    // External traffic: a NodePort, an externalIP or a LoadBalancer IP (kube-proxy's KUBE-EXT chain).
     let nodePort = false;
+    let external = false;
+    if (vs === undefined && this.externals.size > 0) {
+      vs = this.externals.get(keyOf(dst, dport, proto));
+      external = vs !== undefined;
+    }
     if (vs === undefined) {
       // nftables mode: NodePorts on the node's primary address only (--nodeport-addresses primary).
       const nodeAddr = this.mode === 'nftables' ? dst === this.primaryIp : (dst >>> 24) !== 127 && this.root.isLocal(dst);
       vs = this.nodePorts.size === 0 || !nodeAddr ? undefined : this.nodePorts.get(keyOf(0, dport, proto));
       if (vs === undefined) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced) : false;
       nodePort = true;
+      external = true;
     }
     const fromPods = cidrContains(this.podCIDR, src);
-    // kube-proxy's KUBE-EXT chain: pod traffic and the node's own (src-type LOCAL) go to
-    // every endpoint (the node's masqueraded, below); only the rest gets Local's.
-    const localOnly = nodePort && vs.svc.externalTrafficPolicy === 'Local' && !fromPods && !this.root.isLocalAddr(src);
+    // Which endpoints: external traffic under externalTrafficPolicy Local, except from pods and
+    // from the node itself (kube-proxy's KUBE-EXT short-circuits those to every endpoint, the
+    // node's masqueraded); cluster IP traffic under internalTrafficPolicy Local.
+    const localOnly = external
+      ? vs.svc.externalTrafficPolicy === 'Local' && !fromPods && !this.root.isLocalAddr(src)
+      : vs.svc.internalTrafficPolicy === 'Local';
     const n = localOnly ? vs.local.length : vs.endpoints.length;
     if (n === 0) return this.refuse(vs, localOnly ? NO_LOCAL_ENDPOINTS : NO_ENDPOINTS, dst, dport, nodePort, traced);
     const now = this.engine.now();
@@ -252,7 +272,7 @@ export class ServiceProxy implements NatPolicy {
     vs.affinity?.record(src, ep.key, now);
     // KUBE-MARK-MASQ: NodePort traffic (unless Local keeps the client address), ClusterIP
     // traffic from outside the pod CIDR, and hairpin (the endpoint is the client).
-    const masq = (nodePort && !localOnly) || (!nodePort && !fromPods) || src === ep.ip;
+    const masq = (external && !localOnly) || (!external && !fromPods) || src === ep.ip;
     out.ip = ep.ip;
     out.port = ep.port;
     out.mark = masq ? MARK_MASQ : 0;
@@ -263,6 +283,7 @@ export class ServiceProxy implements NatPolicy {
         endpoint: `${formatIpv4(ep.ip)}:${ep.port}`, pod: ep.pod, scheduler: chosen,
         rule: this.ruleName(vs, ep, nodePort), masquerade: masq,
         ...(nodePort ? { nodePort: dport } : {}),
+        ...(external && !nodePort ? { external: formatIpv4(dst) } : {}),
         ...(src === ep.ip ? { hairpin: true } : {}),
       };
     }

@@ -27,7 +27,7 @@ import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
 import type { Cluster } from './cluster.js';
 import { reservedServiceName } from './names.js';
 import type {
-  ExternalTrafficPolicy, IpvsScheduler, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
+  ExternalTrafficPolicy, InternalTrafficPolicy, IpvsScheduler, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
 } from './types.js';
 
 /** A service added at run time; defaults as in the topology schema. */
@@ -42,11 +42,16 @@ export interface ServiceInput {
   sessionAffinity?: SessionAffinity;
   sessionAffinityTimeout?: number;
   externalTrafficPolicy?: ExternalTrafficPolicy;
+  internalTrafficPolicy?: InternalTrafficPolicy;
+  /** Dotted IPv4 or uint32. */
+  externalIPs?: (string | number)[];
+  loadBalancerIPs?: (string | number)[];
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
 }
 
 const UDP = 17;
+const ipOf = (a: string | number): number => (typeof a === 'string' ? parseIpv4(a) : a >>> 0);
 /** conntrack's garbage collection: every 10 s of engine time, up to 4096 entries per node (Linux's gc worker). */
 const GC_INTERVAL_MS = 10_000;
 const GC_BUDGET = 4096;
@@ -167,7 +172,7 @@ export class ServiceController {
       const ports = spec.ports.map((p): ServicePortPlan => {
         const out: ServicePortPlan = { port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP' };
         if (p.name !== undefined) out.name = p.name;
-        if (p.nodePort !== undefined || type === 'NodePort') {
+        if (p.nodePort !== undefined || type === 'NodePort' || type === 'LoadBalancer') {
           const np = p.nodePort !== undefined && taken.includes(p.nodePort) ? p.nodePort : c.ipam.allocateNodePort(p.nodePort);
           if (!taken.includes(np)) taken.push(np);
           out.nodePort = np;
@@ -177,7 +182,9 @@ export class ServiceController {
       const plan: ServicePlan = {
         name: spec.name, namespace, type, clusterIP, ports, selector: { ...spec.selector },
         sessionAffinity: spec.sessionAffinity ?? 'None', sessionAffinityTimeout: spec.sessionAffinityTimeout ?? 10800,
-        externalTrafficPolicy: spec.externalTrafficPolicy ?? 'Cluster', scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
+        externalTrafficPolicy: spec.externalTrafficPolicy ?? 'Cluster', internalTrafficPolicy: spec.internalTrafficPolicy ?? 'Cluster',
+        externalIPs: (spec.externalIPs ?? []).map(ipOf), loadBalancerIPs: (spec.loadBalancerIPs ?? []).map(ipOf),
+        scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
         weights: { ...spec.weights }, endpoints: [], system: false,
       };
       c.plan.services.push(plan);

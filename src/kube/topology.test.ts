@@ -114,6 +114,13 @@ describe('schema errors', () => {
       'services[0].ports[0].protocol: "SCTP" must be one of TCP, UDP',
     ]);
   });
+  it('LoadBalancer IPs need type LoadBalancer; external IPs lie outside the service CIDR', () => {
+    expect(errorsOf((d) => { d.services[0].loadBalancerIPs = ['198.51.100.7']; d.services[0].externalIPs = ['10.96.0.77']; })).toEqual([
+      'services[0].loadBalancerIPs: ["198.51.100.7"] are only allowed when type is LoadBalancer (they are its status.loadBalancer.ingress)',
+      'services[0].externalIPs[0]: "10.96.0.77" is inside cluster.serviceCIDR 10.96.0.0/12: an external IP is an address outside the cluster',
+    ]);
+    ok((d) => { d.services[0].type = 'LoadBalancer'; d.services[0].loadBalancerIPs = ['198.51.100.7']; d.services[0].internalTrafficPolicy = 'Local'; });
+  });
   it('address formats', () => {
     expect(errorsOf((d) => {
       d.nodes[0].podCIDR = '10.244.1.0/33';
@@ -303,7 +310,7 @@ describe('semantic errors', () => {
       ];
     })).toEqual([
       'services[1].ports[0].nodePort: 30080 is already used by services[0].ports[0]',
-      'services[2].ports[0].nodePort: 30082 is only allowed when type is NodePort',
+      'services[2].ports[0].nodePort: 30082 is only allowed when type is NodePort or LoadBalancer',
     ]);
     ok((d) => {
       d.pods[1].apps.push({ type: 'dns' });

@@ -16,9 +16,10 @@ export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'dh' | 'sed' | 
 export type ConntrackTimeouts = 'linux' | 'kube-proxy';
 export type AppType = 'http' | 'tcp-echo' | 'udp-echo' | 'dns';
 export type Protocol = 'TCP' | 'UDP';
-export type ServiceType = 'ClusterIP' | 'NodePort';
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 export type SessionAffinity = 'None' | 'ClientIP';
 export type ExternalTrafficPolicy = 'Cluster' | 'Local';
+export type InternalTrafficPolicy = 'Cluster' | 'Local';
 
 export interface VxlanConfig {
   /** VXLAN network identifier, 24 bits (flannel uses 1). */
@@ -113,7 +114,7 @@ export interface ServicePortSpec {
   /** Filled in: defaults to `port`. */
   targetPort: number;
   protocol: Protocol;
-  /** Only for type NodePort; allocated from 30000 upward when absent. */
+  /** Only for type NodePort or LoadBalancer; allocated from 30000 upward when absent. */
   nodePort?: number;
 }
 
@@ -129,6 +130,12 @@ export interface ServiceSpec {
   /** Seconds (ClientIP affinity). */
   sessionAffinityTimeout: number;
   externalTrafficPolicy: ExternalTrafficPolicy;
+  /** spec.internalTrafficPolicy: Local sends cluster IP traffic to this node's endpoints only. */
+  internalTrafficPolicy: InternalTrafficPolicy;
+  /** spec.externalIPs: addresses every node also answers the service's ports on. */
+  externalIPs?: string[];
+  /** status.loadBalancer.ingress[].ip of a LoadBalancer service (what the cloud assigned). */
+  loadBalancerIPs?: string[];
   /** Per-service IPVS scheduler; absent: cluster.ipvsScheduler. */
   scheduler?: IpvsScheduler;
   /** Pod name -> weight, for wrr/wlc; pods not listed weigh 1. */
@@ -248,6 +255,9 @@ export interface ServicePlan {
   sessionAffinity: SessionAffinity;
   sessionAffinityTimeout: number;
   externalTrafficPolicy: ExternalTrafficPolicy;
+  internalTrafficPolicy: InternalTrafficPolicy;
+  externalIPs: number[];
+  loadBalancerIPs: number[];
   /** The service's scheduler, or cluster.ipvsScheduler. */
   scheduler: IpvsScheduler;
   weights: Record<string, number>;

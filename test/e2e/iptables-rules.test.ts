@@ -47,12 +47,15 @@ describeE2E('podwire rules vs the kernel\'s iptables', ['root', 'netns', 'iptabl
     expect(saved('filter')).toBe(iptablesSave(input, 'filter'));
   });
 
-  it('affinity, three endpoints and a local NodePort also survive the round trip', () => {
+  it('affinity, three endpoints, a local NodePort, internalTrafficPolicy Local and external IPs also survive the round trip', () => {
     const s = structuredClone(SERVICES);
     s[3]!.plan.sessionAffinity = 'ClientIP';
     s[3]!.plan.ports[0]!.nodePort = 30044;
     s[3]!.plan.externalTrafficPolicy = 'Local';
     s[0]!.endpoints = [...s[0]!.endpoints, { pod: 'b', node: NODE, ip: 0x0ab40063 }, { pod: 'c', node: 'x', ip: 0x0ab40064 }];
+    s[1]!.plan.internalTrafficPolicy = 'Local'; // externally accessible: KUBE-SVC stays for the short-circuits
+    s[2]!.plan.internalTrafficPolicy = 'Local'; // no local endpoint: DROP
+    s[4]!.plan.externalIPs = [0xc0a86301]; // no endpoints: the external IP is REJECTed too
     const input = { node: NODE, clusterCIDR: CLUSTER_CIDR, services: s };
     const text = iptablesSave(input, 'filter') + iptablesSave(input, 'nat');
     inNs('iptables-restore', [], text);

@@ -61,6 +61,9 @@ describeE2E('podwire rules --format nft vs the kernel\'s nftables', ['root', 'ne
     s[3]!.plan.ports[0]!.nodePort = 30044;
     s[3]!.plan.externalTrafficPolicy = 'Local';
     s[0]!.endpoints = [...s[0]!.endpoints, { pod: 'b', node: NODE, ip: parseIpv4('10.180.0.99') }, { pod: 'c', node: 'x', ip: parseIpv4('10.180.0.100') }];
+    s[1]!.plan.internalTrafficPolicy = 'Local'; // externally accessible: KUBE-SVC stays for the short-circuits
+    s[2]!.plan.internalTrafficPolicy = 'Local';
+    s[4]!.plan.externalIPs = [parseIpv4('192.168.99.1')];
     const more = Array.from({ length: 9 }, (_, i) => {
       const x = structuredClone(SERVICES[4]!);
       x.plan.name = `extra${i}`;
