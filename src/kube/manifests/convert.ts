@@ -522,7 +522,6 @@ function serviceOf(
       `${type === 'ExternalName' ? 'an ExternalName' : 'a headless'} service is stored, not emulated yet (no virtual IP)`);
     return null;
   }
-  if (type === 'LoadBalancer') r.warn(k.at, k.label, 'spec.type', type, '"LoadBalancer" is emulated as NodePort (no load-balancer IPs yet)');
   const selector: Record<string, string> = {};
   if (isObj(spec['selector'])) for (const [a, b] of Object.entries(spec['selector'])) selector[a] = String(b);
   const selected = pods.filter((p) => p.namespace === k.namespace && selectorMatches(selector, p.labels));
@@ -603,7 +602,7 @@ function serviceOf(
     portIndex.push(i);
   });
   if (bad || ports.length === 0) return null;
-  const svc: Obj = { name: k.name, namespace: k.namespace, type: type === 'ClusterIP' ? 'ClusterIP' : 'NodePort', selector, ports };
+  const svc: Obj = { name: k.name, namespace: k.namespace, type, selector, ports };
   if (clusterIP !== undefined && clusterIP !== '') svc['clusterIP'] = clusterIP;
   const affinity = spec['sessionAffinity'] ?? 'None';
   if (affinity !== 'None' && affinity !== 'ClientIP') {
@@ -628,6 +627,21 @@ function serviceOf(
     return null;
   }
   if (etp !== undefined && type !== 'ClusterIP') svc['externalTrafficPolicy'] = etp;
-  const fields = { name: 'metadata.name', clusterIP: 'spec.clusterIP', selector: 'spec.selector', ports: 'spec.ports', sessionAffinityTimeout: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds' };
+  const itp = spec['internalTrafficPolicy'];
+  if (itp !== undefined && itp !== 'Cluster' && itp !== 'Local') {
+    r.err(k.at, k.label, 'spec.internalTrafficPolicy', itp, `${q(itp)}: supported values: "Cluster", "Local"`);
+    return null;
+  }
+  if (itp !== undefined) svc['internalTrafficPolicy'] = itp;
+  if (Array.isArray(spec['externalIPs']) && spec['externalIPs'].length > 0) svc['externalIPs'] = spec['externalIPs'].map(String);
+  // status.loadBalancer.ingress[].ip: what the cloud's controller assigned (hostname-only ingresses have no IP).
+  const status = isObj(o['status']) ? o['status'] : {};
+  const lb = isObj(status['loadBalancer']) && Array.isArray(status['loadBalancer']['ingress']) ? status['loadBalancer']['ingress'] : [];
+  const lbIPs = lb.filter(isObj).map((g) => g['ip']).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
+  if (type === 'LoadBalancer' && lbIPs.length > 0) svc['loadBalancerIPs'] = lbIPs;
+  const fields = {
+    name: 'metadata.name', clusterIP: 'spec.clusterIP', selector: 'spec.selector', ports: 'spec.ports',
+    sessionAffinityTimeout: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', externalIPs: 'spec.externalIPs', loadBalancerIPs: 'status.loadBalancer.ingress',
+  };
   return { svc, origin: { at: k.at, object: k.label, portIndex, fields } };
 }

@@ -230,6 +230,27 @@ spec:
     expect(vip).toMatchObject({ type: 'ClusterIP', clusterIP: '10.96.0.50', sessionAffinityTimeout: 60, ports: [{ port: 53, targetPort: 53, protocol: 'UDP' }, { port: 80, targetPort: 8080 }] });
   });
 
+  it('Services: LoadBalancer with its status.loadBalancer.ingress IPs, externalIPs, internalTrafficPolicy', () => {
+    const r = parseManifests(`${DEPLOY()}---
+apiVersion: v1
+kind: Service
+metadata: { name: lb }
+spec:
+  type: LoadBalancer
+  selector: { app: web }
+  externalIPs: [ 203.0.113.10 ]
+  internalTrafficPolicy: Local
+  ports: [ { port: 80, targetPort: 8080 } ]
+status:
+  loadBalancer: { ingress: [ { ip: 198.51.100.7 }, { hostname: lb.example.com } ] }
+`, 'lb.yaml');
+    const t = ok(r);
+    expect(t.services[0]).toMatchObject({
+      type: 'LoadBalancer', externalIPs: ['203.0.113.10'], loadBalancerIPs: ['198.51.100.7'], internalTrafficPolicy: 'Local',
+    });
+    expect(warningsOf(r).join('\n')).not.toContain('emulated as NodePort');
+  });
+
   it('a Service whose selector matches nothing is valid (no endpoints)', () => {
     const r = parseManifests(SERVICE.replace('app: web', 'app: nothing'), 'svc.yaml');
     const t = ok(r);
