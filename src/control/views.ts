@@ -134,6 +134,11 @@ export function statsView(c: Cluster): Record<string, unknown> {
   const dropping = all.filter((l) => l.drops > 0).map((l) => ({ link: l.name, drops: l.drops, txPackets: l.txPackets }));
   const dropReasons: Record<string, number> = {};
   for (const el of elements) for (const [r, v] of Object.entries(el.drops)) dropReasons[r] = (dropReasons[r] ?? 0) + v;
+  // The engine's own drops (not an element's): a full link, a run aborted as a loop, a packet
+  // sent out of a port with no link.
+  for (const [r, v] of [['link-full', e.linkDrops], ['loop-abort', e.scheduler.loopAbortDrops], ['unconnected-port', e.unconnectedDrops]] as const) {
+    if (v > 0) dropReasons[r] = (dropReasons[r] ?? 0) + v;
+  }
   const conntrack: Record<string, number> = {};
   // Per node, as `conntrack -S` and /proc/sys/net/netfilter/nf_conntrack_{count,max}.
   const conntrackStats: Record<string, Record<string, number>> = {};

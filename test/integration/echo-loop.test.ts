@@ -72,8 +72,9 @@ describe('echo loop in virtual time', () => {
       const rx = echoRx(c, 'pod3');
       e.advance(1000);
       expect(echoRx(c, 'pod3')).toBe(rx); // the loop is over
-      const s = statsView(c) as { engine: Record<string, unknown> };
+      const s = statsView(c) as { engine: Record<string, unknown>; dropReasons: Record<string, number> };
       expect(s.engine).toMatchObject({ loopAborts: 1, loopAbortDrops: e.scheduler.loopAbortDrops, yields: 0 });
+      expect(s.dropReasons['loop-abort']).toBe(e.scheduler.loopAbortDrops); // every drop reason shows in stats
       expect(s.engine['linkServices']).toBeGreaterThanOrEqual(DEFAULT_STEP_LIMIT);
     } finally {
       c.close();

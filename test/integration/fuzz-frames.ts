@@ -237,40 +237,6 @@ export function clusterAddrs(c: Cluster): Addrs {
   return { nodes, pods, vips, owner, echoPorts, endpoints, all };
 }
 
-/**
- * The two classes of frames that other helpers of issue 13 fix (self-addressed packets that
- * recurse without bound; echo loops between two udp-echo servers that never idle): true
- * when any IPv4 header in the frame (outer, or inside VXLAN) is one of them.
- * Remove once martian-source and bounded scheduler land.
- */
-export function knownElsewhere(f: Uint8Array, a: Addrs, depth = 0): boolean {
-  if (f.length < 14 || depth > 4) return false;
-  let o = 14;
-  if (r16(f, 12) === 0x8100) o = 18;
-  if (f.length < o || r16(f, o - 2) !== 0x0800 || f.length - o < 20) return false;
-  const hl = (f[o]! & 0x0f) << 2;
-  if (hl < 20) return false;
-  const src = r32(f, o + 12);
-  const dst = r32(f, o + 16);
-  const proto = f[o + 9]!;
-  const from = a.owner.get(src);
-  const bcast = dst === 0xffffffff;
-  // martian source: a namespace would receive a packet from its own address.
-  if (from !== undefined && (a.owner.get(dst) === from || bcast || dst >>> 24 === 127 || a.endpoints.get(dst)?.has(src) === true)) return true;
-  const l4 = o + hl;
-  if (proto === 17 && f.length >= l4 + 4) {
-    const sport = r16(f, l4);
-    const dport = r16(f, l4 + 2);
-    // echo loop: one udp-echo answering another (or everyone on a broadcast).
-    const to = a.owner.get(dst);
-    if (from !== undefined && a.echoPorts.get(from)?.has(sport) === true) {
-      if (bcast || (to !== undefined && a.echoPorts.get(to)?.has(dport) === true)) return true;
-    }
-    if (f.length >= l4 + 16) return knownElsewhere(f.subarray(l4 + 16), a, depth + 1);
-  }
-  return false;
-}
-
 // ---- the corpus: what the demo's journeys put on the wire ------------------------------------
 
 export interface Seed { point: string; frame: Uint8Array }
