@@ -96,6 +96,13 @@ describe('layers of src/', () => {
     expect(up).toEqual([]);
   });
 
+  it('the CLI reaches the layers below only through the control façade (and the API client side)', () => {
+    const cli = edges.filter((e) => relative(SRC, e.from).startsWith('cli/'));
+    expect(cli.length).toBeGreaterThan(5);
+    const past = cli.filter((e) => !/^(cli|control|api)\//.test(relative(SRC, e.to))).map((e) => `${relative(SRC, e.from)} -> ${relative(SRC, e.to)}`);
+    expect(past).toEqual([]);
+  });
+
   it('no runtime import cycle', () => {
     expect(cycles(edges)).toEqual([]);
   });

@@ -4,7 +4,7 @@
  * a TTY, and a quiet exit when the reader of stdout or stderr goes away.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { tryParsePort } from '../wire/addr.js';
+import { tryParsePort } from '../control/local.js';
 
 export class UsageError extends Error {}
 

@@ -4,7 +4,7 @@
  */
 import { colour, intFlag, parse, portFlag, UsageError, type Command, type Io } from './args.js';
 import { apiTarget, query, request, requestJson } from './client.js';
-import { TURN_MS } from '../engine/scheduler.js';
+import { TURN_MS } from '../control/local.js';
 
 export const REMOTE_FLAGS = { api: { type: 'string' }, token: { type: 'string' } } as const;
 export const REMOTE_HELP = `  --api URL        the running podwire (default http://127.0.0.1:7070, or $PODWIRE_API)

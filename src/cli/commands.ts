@@ -11,9 +11,9 @@ import { upCommand } from './cmd-up.js';
 import { rulesCommand } from './cmd-rules.js';
 import { runDemo } from '../control/demo.js';
 import { loadCluster, loadTopologySource, TopologyInvalidError } from '../control/load.js';
-import { formatTopologyError } from '../kube/topology.js';
-import { defaultPort, runTrace, type TraceProto, type TraceResult } from '../kube/trace.js';
-import { renderJourney, renderTrace, resetHeading } from '../kube/trace-text.js';
+import {
+  defaultPort, formatTopologyError, renderJourney, renderTrace, resetHeading, traceTopology, type TraceProto, type TraceResult,
+} from '../control/local.js';
 
 export type { Command };
 
@@ -127,12 +127,7 @@ options:
         ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}),
       });
     }
-    const cluster = await loadCluster(file);
-    try {
-      return print(runTrace(cluster, opts));
-    } finally {
-      cluster.close();
-    }
+    return print(await traceTopology(file, opts));
   },
 };
 
