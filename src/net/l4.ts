@@ -16,7 +16,7 @@ import { IpProtocol } from '../wire/ipv4.js';
 import type { NetIf } from './iface.js';
 import type { L4Handler, L4Info } from './ip-host.js';
 import type { NetNamespace } from './netns.js';
-import { NetnsDrop } from './netns-drops.js';
+import { NetnsCounter, NetnsDrop } from './netns-drops.js';
 
 const EPHEMERAL_LOW = 32768;
 const EPHEMERAL_HIGH = 60999;
@@ -192,7 +192,7 @@ export class L4Delivery {
   }
 
   private hopDeliver(p: Packet, nif: NetIf, proto: string, port: number | string): void {
-    this.ns.counters.values[2]!++;
+    this.ns.counters.values[NetnsCounter.delivered]!++;
     if (p.trace !== 0) {
       this.ns.engine.trace.hop(p.trace, nif.where, 'deliver', {
         src: formatIpv4(this.info.src), dst: formatIpv4(this.info.dst), protocol: proto, port,

@@ -1,6 +1,6 @@
 /**
- * The drop reasons of a NetNamespace (a closed list, counted per namespace), in a file of
- * their own so that the namespace's helpers (l4.ts, netns-arp.ts, netns-icmp.ts) import
+ * The counters and drop reasons of a NetNamespace (closed lists, counted per namespace), in a
+ * file of their own so that the namespace's helpers (l4.ts, netns-arp.ts, netns-icmp.ts) name
  * them without an import cycle.
  */
 import { indexOf } from '../engine/counters.js';
@@ -13,3 +13,6 @@ export const NETNS_DROPS = [
   'icmp-bad-quote', 'martian-destination',
 ] as const;
 export const NetnsDrop = indexOf(NETNS_DROPS);
+
+export const NETNS_COUNTERS = ['rx-frames', 'tx-frames', 'delivered', 'forwarded', 'sent', 'icmp-errors-sent'] as const;
+export const NetnsCounter = indexOf(NETNS_COUNTERS);

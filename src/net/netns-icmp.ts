@@ -18,6 +18,7 @@ import { Ipv4Packet, IpProtocol } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
 import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
+import { NetnsCounter } from './netns-drops.js';
 
 const ICMP_ECHO_REQUEST = 8;
 /** 576 - 20 (IPv4) - 8 (ICMP): the most of the original an error quotes (RFC 1812 4.3.2.3). */
@@ -96,7 +97,7 @@ export class IcmpSender {
     writeU16(b, l4 + 2, checksum(b, l4, 8 + quote));
     q.end = s + total;
     q.trace = ns.replyTrace(orig.trace);
-    ns.counters.values[5]!++;
+    ns.counters.values[NetnsCounter['icmp-errors-sent']]!++;
     if (orig.trace !== 0) {
       ns.engine.trace.hop(orig.trace, inIf.where, 'icmp-error', { type, code, mtu: mtu || undefined, to: formatIpv4(osrc) });
     }

@@ -50,7 +50,7 @@ import { DstCache, DstKind } from './dst-cache.js';
 import { decTtl, fillSource, headerChecksumOk, writeEthernetIpv4 } from './frame-ops.js';
 import { ArpHandler } from './netns-arp.js';
 import { IcmpSender } from './netns-icmp.js';
-import { NETNS_DROPS, NetnsDrop } from './netns-drops.js';
+import { NETNS_COUNTERS, NETNS_DROPS, NetnsCounter, NetnsDrop } from './netns-drops.js';
 
 export { NETNS_DROPS, NetnsDrop };
 
@@ -72,7 +72,7 @@ export class NetNamespace implements Element, IpHost {
   readonly name: string;
   readonly node: string;
   readonly ports: Ports;
-  readonly counters = new Counters(['rx-frames', 'tx-frames', 'delivered', 'forwarded', 'sent', 'icmp-errors-sent']);
+  readonly counters = new Counters(NETNS_COUNTERS);
   readonly drops = new Counters(NETNS_DROPS);
   readonly routes = new RouteTable();
   readonly neighbors = new NeighborTable();
@@ -194,7 +194,7 @@ export class NetNamespace implements Element, IpHost {
     const len = p.end - s;
     nif.rxPackets++;
     nif.rxBytes += len;
-    this.counters.values[0]!++;
+    this.counters.values[NetnsCounter['rx-frames']]!++;
     p.inIf = nif.ifindex;
     if (!nif.up) return this.dropAt(p, NetnsDrop['interface-down'], nif.where);
     const b = p.buf;
@@ -301,7 +301,7 @@ export class NetNamespace implements Element, IpHost {
       return this.dropAt(p, NetnsDrop['fragmentation-unsupported'], out.where);
     }
     decTtl(b, l3);
-    this.counters.values[3]!++;
+    this.counters.values[NetnsCounter['forwarded']]!++;
     if (p.trace !== 0) this.engine.trace.hop(p.trace, out.where, 'forward', { ttl: ttl - 1, from: inIf.name, to: out.name });
     this.postroute(p, l3, r, out, i);
   }
@@ -353,7 +353,7 @@ export class NetNamespace implements Element, IpHost {
     }
     out.txPackets++;
     out.txBytes += p.end - p.start;
-    this.counters.values[1]!++;
+    this.counters.values[NetnsCounter['tx-frames']]!++;
     (out.outPort as OutPort).send(p);
   }
 
@@ -434,7 +434,7 @@ export class NetNamespace implements Element, IpHost {
     // packet keeps its inner packet's state: the outer headers are computed, the inner bytes
     // (perhaps from a TAP, unverified) are not vouched for.
     if (!encap) p.csumOk = true;
-    this.counters.values[4]!++;
+    this.counters.values[NetnsCounter['sent']]!++;
     if (readU32(b, l3 + 12) === 0) fillSource(p, l3, this.sourceFor(readU32(b, l3 + 16)));
     if (p.trace !== 0 && !encap) {
       this.engine.trace.hop(p.trace, this.where, 'send', {
