@@ -13,7 +13,7 @@ import { Engine } from '../engine/engine.js';
 import { EtherType, EthernetFrame } from '../wire/ethernet.js';
 import { ArpOperation, ArpPacket, parseArp } from '../wire/arp.js';
 import { IcmpPacket, parseIcmp, type IcmpRepr } from '../wire/icmp.js';
-import { Ipv4Packet, IpProtocol, parseIpv4, type Ipv4Repr } from '../wire/ipv4.js';
+import { Ipv4Packet, IpProtocol, parseIpv4Header, type Ipv4Repr } from '../wire/ipv4.js';
 import { TcpFlag, TcpPacket, parseTcp } from '../wire/tcp.js';
 import { MAC_BROADCAST, parseIpv4 as ip } from '../wire/addr.js';
 import { NetNamespace, NETNS_DROPS } from './netns.js';
@@ -50,13 +50,13 @@ const ping = (dst: string, o: { ttl?: number; ident?: number; df?: boolean; size
   echoFrame(MACS.in, CLIENT_MAC, fromClient(dst, o), 0x1234, o.ident ?? 1, new Uint8Array((o.size ?? 64) - 28).fill(0x61));
 
 interface Decoded { dstMac: number; srcMac: number; type: number; ip: Ipv4Repr; l4: Buffer }
-/** Parses an Ethernet/IPv4 frame; parseIpv4 fails (throws here) on a bad header checksum. */
+/** Parses an Ethernet/IPv4 frame; parseIpv4Header fails (throws here) on a bad header checksum. */
 function decode(f: Buffer): Decoded {
   const eth = new EthernetFrame().wrap(f, 0, f.length);
   expect(eth.check()).toBe(0);
   const type = eth.etherType();
   expect(type).toBe(EtherType.Ipv4);
-  const r = parseIpv4(new Ipv4Packet().wrap(f, 14, f.length - 14));
+  const r = parseIpv4Header(new Ipv4Packet().wrap(f, 14, f.length - 14));
   if (typeof r === 'number') throw new Error(`IPv4 parse error ${r}`);
   return { dstMac: eth.dstMac(), srcMac: eth.srcMac(), type, ip: r, l4: f.subarray(34, 34 + r.payloadLen) };
 }

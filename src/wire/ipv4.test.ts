@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { parseIpv4 } from './addr.js';
 import { checksum } from './checksum.js';
 import { WireError } from './errors.js';
-import { IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, emitIpv4, ipv4HeaderLen, isFragment, parseIpv4 as parseIpv4Header } from './ipv4.js';
+import { IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, emitIpv4, ipv4HeaderLen, isFragment, parseIpv4Header } from './ipv4.js';
 import type { Ipv4Repr } from './ipv4.js';
 
 const RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 10000);

@@ -246,7 +246,7 @@ export interface Ipv4ParseOptions {
  * `ignoreChecksum`) the checksum does not verify. Allocates (not for the hot path);
  * `options` is a copy.
  */
-export function parseIpv4(p: Ipv4Packet, opts?: Ipv4ParseOptions): Ipv4Repr | number {
+export function parseIpv4Header(p: Ipv4Packet, opts?: Ipv4ParseOptions): Ipv4Repr | number {
   const err = p.check();
   if (err !== WireError.Ok) return err;
   if (opts?.ignoreChecksum !== true && !p.verifyChecksum()) return WireError.BadChecksum;

@@ -19,7 +19,7 @@ import { emitDnsMessage, parseDnsMessage } from './dns.js';
 import type { DnsMessage } from './dns.js';
 import { emitEthernet, EtherType, EthernetFrame, ethernetHeaderLen, parseEthernet } from './ethernet.js';
 import { emitIcmp, emitIcmpError, IcmpPacket, parseIcmp } from './icmp.js';
-import { emitIpv4, IpProtocol, Ipv4Packet, parseIpv4 } from './ipv4.js';
+import { emitIpv4, IpProtocol, Ipv4Packet, parseIpv4Header } from './ipv4.js';
 import { emitTcp, fillTcpChecksum, parseTcp, TcpFlag, TcpPacket } from './tcp.js';
 import type { TcpRepr } from './tcp.js';
 import { emitUdp, fillUdpChecksum, parseUdp, UdpPacket } from './udp.js';
@@ -102,7 +102,7 @@ function reemit(buf: Uint8Array, off: number, len: number, out: Uint8Array): num
   }
   expect(er.etherType).toBe(EtherType.Ipv4);
   const ip = new Ipv4Packet().wrap(buf, o, len - (o - off));
-  const ir = ok(parseIpv4(ip));
+  const ir = ok(parseIpv4Header(ip));
   const l4 = o + emitIpv4(ir, out, o);
   const l4len = ir.payloadLen;
   if (ir.protocol === IpProtocol.Icmp) {
@@ -927,6 +927,6 @@ describe('every real frame', () => {
     const ip = l3(buf);
     buf[ip.off + 8]! ^= 0x01; // TTL
     expect(ip.verifyChecksum()).toBe(false);
-    expect(parseIpv4(ip)).toBe(5); // WireError.BadChecksum
+    expect(parseIpv4Header(ip)).toBe(5); // WireError.BadChecksum
   });
 });
