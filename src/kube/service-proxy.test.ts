@@ -122,6 +122,9 @@ describe('ServiceProxy', () => {
     // From a pod, Local does not apply (kube-proxy short-circuits pod traffic to every endpoint).
     expect(remoteOnly.dnat(TCP, POD1, NODE1, 40000, 30080, 2, false, out)).toBe(true);
     expect(out.ip).toBe(POD3);
+    // ... and unmasqueraded: "pod traffic for ... external destinations" jumps to KUBE-SVC, whose
+    // masquerade rule matches only the cluster IP from outside the cluster CIDR.
+    expect(out.mark).toBe(0);
     // From the node itself (src-type LOCAL) neither: kube-proxy's KUBE-EXT chain masquerades
     // it ("masquerade LOCAL traffic") and routes it to every endpoint ("route LOCAL traffic").
     expect(remoteOnly.dnat(TCP, NODE1, NODE1, 40001, 30080, 0, false, out)).toBe(true);

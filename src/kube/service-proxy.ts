@@ -246,8 +246,9 @@ export class ServiceProxy implements NatPolicy {
     // Which endpoints: external traffic under externalTrafficPolicy Local, except from pods and
     // from the node itself (kube-proxy's KUBE-EXT short-circuits those to every endpoint, the
     // node's masqueraded); cluster IP traffic under internalTrafficPolicy Local.
+    const fromNode = this.root.isLocalAddr(src);
     const localOnly = external
-      ? vs.svc.externalTrafficPolicy === 'Local' && !fromPods && !this.root.isLocalAddr(src)
+      ? vs.svc.externalTrafficPolicy === 'Local' && !fromPods && !fromNode
       : vs.svc.internalTrafficPolicy === 'Local';
     const n = localOnly ? vs.local.length : vs.endpoints.length;
     if (n === 0) return this.refuse(vs, localOnly ? NO_LOCAL_ENDPOINTS : NO_ENDPOINTS, dst, dport, nodePort, traced);
@@ -270,9 +271,11 @@ export class ServiceProxy implements NatPolicy {
     const ep = vs.endpoints[i]!;
     this.acquire(vs, i);
     vs.affinity?.record(src, ep.key, now);
-    // KUBE-MARK-MASQ: NodePort traffic (unless Local keeps the client address), ClusterIP
-    // traffic from outside the pod CIDR, and hairpin (the endpoint is the client).
-    const masq = (external && !localOnly) || (!external && !fromPods) || src === ep.ip;
+    // KUBE-MARK-MASQ, as kube-proxy's chains set it: external traffic under policy Cluster
+    // (KUBE-EXT's "masquerade traffic"), under policy Local only the node's own ("masquerade
+    // LOCAL traffic"; pod traffic short-circuits to KUBE-SVC unmasqueraded); cluster IP traffic
+    // from outside the cluster CIDR; and hairpin (KUBE-SEP's `-s <endpoint>`).
+    const masq = (external ? vs.svc.externalTrafficPolicy === 'Cluster' || fromNode : !fromPods) || src === ep.ip;
     out.ip = ep.ip;
     out.port = ep.port;
     out.mark = masq ? MARK_MASQ : 0;

@@ -9,6 +9,7 @@ import { clusterFromTopology, examplePath } from '../../src/control/load.js';
 import { nodeRules } from '../../src/control/rules.js';
 import type { Cluster } from '../../src/kube/cluster.js';
 import { runTrace } from '../../src/kube/trace.js';
+import { formatIpv4 } from '../../src/wire/addr.js';
 
 const demo = readFileSync(examplePath('demo.yaml'), 'utf8');
 const make = (mode = 'iptables'): Cluster => clusterFromTopology(demo.replace(/^ {2}proxyMode: iptables/m, `  proxyMode: ${mode}`));
@@ -76,6 +77,31 @@ describe('internalTrafficPolicy Local', () => {
       c.addService({ name: 'itp', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }], internalTrafficPolicy: 'Local' });
       expect(served(c, 'pod1', 'itp', 80)).toBe('pod2');
       expect(nodeRules(c, { node: 'node1' })).toMatch(/: goto local-[A-Z2-7]{8}-default\/itp\/tcp\//);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('examples/k8s/service-types (manifests)', () => {
+  it('loads; a pod reaches the LoadBalancer IP unmasqueraded (externalTrafficPolicy Local short-circuits pod traffic); rules show it', async () => {
+    const { loadCluster } = await import('../../src/control/load.js');
+    const c = await loadCluster(examplePath('k8s/service-types'));
+    try {
+      const client = c.pod('client').plan.ip;
+      for (const to of ['198.51.100.7', '203.0.113.10', 'echo-lb']) {
+        const t = runTrace(c, { from: 'client', to, proto: 'tcp', port: 80 });
+        expect(t.request.delivered, to).toBe(true);
+        expect(t.request.hops.some((h) => h.action === 'snat'), to).toBe(false);
+        const last = [...t.request.hops].reverse().find((h) => h.action === 'deliver')!;
+        expect(JSON.stringify(last.detail), to).toContain(formatIpv4(client));
+      }
+      expect(nodeRules(c, { node: 'node1', service: 'echo-lb' })).toContain('"default/echo-lb:http loadbalancer IP"');
+      // internalTrafficPolicy Local: delivered only if an echo replica shares the client's node.
+      const local = c.plan.pods.some((p) => p.labels['app'] === 'echo' && p.node === c.pod('client').plan.node);
+      const t = runTrace(c, { from: 'client', to: 'echo-local', proto: 'tcp', port: 80 });
+      expect(t.request.delivered).toBe(local);
+      if (!local) expect(t.request.dropReason).toBe('no-local-endpoints');
     } finally {
       c.close();
     }
