@@ -8,31 +8,19 @@
  * decimal digits only (?sport=0x50 is a 400, not port 80).
  */
 import { connect } from 'node:net';
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApi, startApi } from '../../src/api/server.js';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { startApi } from '../../src/api/server.js';
 import { MAX_BODY_DEPTH, scanJsonBody } from '../../src/api/validation.js';
 import { MAX_INPUT_BYTES } from '../../src/kube/topology.js';
-import { demoController, type Harness } from './helpers.js';
+import { demoApi } from './helpers.js';
 
-let h: Harness;
-let app: FastifyInstance;
-
-beforeAll(async () => {
-  h = await demoController();
-  app = buildApi(h.ctl);
-  await app.ready();
-});
-
-afterAll(async () => {
-  await app.close();
-  await h.done();
-});
+const api = demoApi();
 
 const json = { 'content-type': 'application/json' };
 
 async function send(opts: InjectOptions): Promise<LightMyRequestResponse> {
-  return app.inject(opts);
+  return api.app.inject(opts);
 }
 
 /** Asserts podwire's error shape (exactly its keys) and the status; returns the body. */
@@ -184,14 +172,14 @@ describe('requests the HTTP parser refuses, over a real socket', () => {
   }
 
   it('an unknown method (FOO) is a 501, malformed HTTP a 400, both in podwire shape', async () => {
-    const api = await startApi(h.ctl, { host: '127.0.0.1', port: 0 });
+    const started = await startApi(api.h.ctl, { host: '127.0.0.1', port: 0 });
     try {
       const cases: [string, number][] = [
         ['FOO /api/v1/pods HTTP/1.1\r\nHost: x\r\n\r\n', 501],
         ['GET /api/v1/pods HTTP/9.Z\r\n\r\n', 400],
       ];
       for (const [text, status] of cases) {
-        const answer = await raw(api.port, text);
+        const answer = await raw(started.port, text);
         const [head, body] = answer.split('\r\n\r\n');
         expect(head, answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
         const b = JSON.parse(body!) as Record<string, unknown>;
@@ -199,7 +187,7 @@ describe('requests the HTTP parser refuses, over a real socket', () => {
         expect(b['error']).toMatch(/\(HPE_/);
       }
     } finally {
-      await api.close();
+      await started.close();
     }
   });
 });

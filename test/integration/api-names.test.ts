@@ -5,27 +5,14 @@
  * Now any valid Kubernetes pod name works (up to 253 characters, in a URL too), and the
  * reserved service names are a 409 naming the field, as every podwire error does.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { buildApi } from '../../src/api/server.js';
-import { consistencyProblems, demoController, type Harness } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { LightMyRequestResponse } from 'fastify';
+import { consistencyProblems, demoApi } from './helpers.js';
 
-let h: Harness;
-let app: FastifyInstance;
+const api = demoApi();
 
-beforeAll(async () => {
-  h = await demoController();
-  app = buildApi(h.ctl);
-  await app.ready();
-});
-
-afterAll(async () => {
-  await app.close();
-  await h.done();
-});
-
-const post = (url: string, payload: object): Promise<LightMyRequestResponse> => app.inject({ method: 'POST', url: `/api/v1${url}`, payload });
-const del = (url: string): Promise<LightMyRequestResponse> => app.inject({ method: 'DELETE', url: `/api/v1${url}` });
+const post = (url: string, payload: object): Promise<LightMyRequestResponse> => api.app.inject({ method: 'POST', url: `/api/v1${url}`, payload });
+const del = (url: string): Promise<LightMyRequestResponse> => api.app.inject({ method: 'DELETE', url: `/api/v1${url}` });
 
 async function traced(from: string, to: string): Promise<boolean> {
   const r = await post('/trace', { from, to, proto: 'icmp' });
@@ -45,7 +32,7 @@ describe('pod names', () => {
       const d = await del('/pods/root');
       expect(d.statusCode, d.body).toBe(200);
       expect(d.json()).toEqual({ removed: 'root', detached: false });
-      expect(consistencyProblems(h.cluster)).toEqual([]);
+      expect(consistencyProblems(api.h.cluster)).toEqual([]);
     }
     expect((await del('/pods/root')).statusCode).toBe(404);
   });
@@ -67,7 +54,7 @@ describe('pod names', () => {
     expect(caps.statusCode, caps.body).toBe(201);
     expect((await del(`/captures/${caps.json<{ id: string }>().id}`)).statusCode).toBe(200);
     for (const k of keys) expect((await del(`/pods/${k}`)).statusCode, k).toBe(200);
-    expect(consistencyProblems(h.cluster)).toEqual([]);
+    expect(consistencyProblems(api.h.cluster)).toEqual([]);
   });
 
   it('a 253-character pod name works, in the URL too (fastify\'s maxParamLength)', async () => {
@@ -104,7 +91,7 @@ describe('reserved service names', () => {
     const dns = await post('/services', { name: 'kube-dns', namespace: 'kube-system', ports: [{ port: 53 }] });
     expect(dns.statusCode, dns.body).toBe(409);
     expect(dns.json()).toMatchObject({ field: '/name', value: 'kube-dns', error: expect.stringContaining('reserved in namespace "kube-system"') });
-    expect(h.cluster.plan.services.filter((s) => s.name === 'kubernetes')).toEqual([]);
+    expect(api.h.cluster.plan.services.filter((s) => s.name === 'kubernetes')).toEqual([]);
     const other = await post('/services', { name: 'kubernetes', namespace: 'team', ports: [{ port: 443 }] });
     expect(other.statusCode, other.body).toBe(201);
     expect((await del('/services/kubernetes.team')).statusCode).toBe(200);

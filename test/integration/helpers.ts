@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { Controller } from '../../src/control/controller.js';
 import { examplePath, loadCluster } from '../../src/control/load.js';
 import type { Cluster } from '../../src/kube/cluster.js';
@@ -80,4 +81,32 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Runs the `podwire` command line in-process with a capturing io: exit code, stdout, stderr. */
+export async function runCli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../../src/cli/main.js');
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/**
+ * The REST API over a fresh demo cluster for one test file: registers beforeAll/afterAll and
+ * returns a handle whose `app` and `h` are set once beforeAll has run.
+ */
+export function demoApi(): { app: import('fastify').FastifyInstance; h: Harness } {
+  const api = {} as { app: import('fastify').FastifyInstance; h: Harness };
+  beforeAll(async () => {
+    const { buildApi } = await import('../../src/api/server.js');
+    api.h = await demoController();
+    api.app = buildApi(api.h.ctl);
+    await api.app.ready();
+  });
+  afterAll(async () => {
+    await api.app.close();
+    await api.h.done();
+  });
+  return api;
 }

@@ -6,9 +6,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runCli } from './helpers.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../src/cli/args.js';
-import { main } from '../../src/cli/main.js';
 import { clusterFromTopology, loadTopology } from '../../src/control/load.js';
 import { planCluster } from '../../src/kube/ipam.js';
 import type { ClusterPlan, Topology } from '../../src/kube/types.js';
@@ -18,13 +17,7 @@ const DUMP = 'examples/k8s/guestbook-dump.yaml';
 const tmp = mkdtempSync(join(tmpdir(), 'podwire-manifests-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
-  const code = await main(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const run = runCli;
 
 interface Hop { node: string; netns: string; action: string; detail: Record<string, unknown> }
 interface Journey { delivered: boolean; hops: Hop[] }

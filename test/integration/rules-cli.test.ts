@@ -5,22 +5,15 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runCli } from './helpers.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../src/cli/args.js';
-import { main } from '../../src/cli/main.js';
 import { clusterFromTopology } from '../../src/control/load.js';
 import { nodeRules } from '../../src/control/rules.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'podwire-rules-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
-  const code = await main(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const run = runCli;
 
 const DEMO = 'examples/demo.yaml';
 const demoText = readFileSync(DEMO, 'utf8');
