@@ -113,6 +113,14 @@ export const clusterSchema = {
     flushStaleUdp: { type: 'boolean', default: true },
     hairpinMode: { type: 'boolean', default: true },
     dnsReplicas: { type: 'integer', minimum: 0, maximum: 16, default: 1 },
+    dns: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        ttl: { type: 'integer', minimum: 0, maximum: 3600, default: 5 },
+      },
+    },
     seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 1 },
   },
 } as const;

@@ -19,7 +19,7 @@ import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { DnsServer } from '../apps/dns-server.js';
 import { ConntrackTable, KUBE_PROXY_TIMEOUTS, LINUX_TIMEOUTS } from '../netfilter/conntrack.js';
 import { NatHooks } from '../netfilter/nat-hooks.js';
-import { ClusterDnsRecords } from './dns-records.js';
+import { ClusterDnsRecords, type DnsEndpoint, type DnsService } from './dns-records.js';
 import { PodIndex } from './selector.js';
 import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
@@ -69,7 +69,7 @@ export class ServiceController {
 
   constructor(private readonly cluster: Cluster) {
     const plan = cluster.plan;
-    this.records = new ClusterDnsRecords({ domain: plan.dnsDomain, kubernetesClusterIP: plan.kubernetesServiceIp });
+    this.records = new ClusterDnsRecords({ domain: plan.dnsDomain, kubernetesClusterIP: plan.kubernetesServiceIp, ttl: plan.cluster.dns?.ttl ?? 5 });
     for (const s of plan.services) this.records.setService(dnsService(s));
     for (const p of plan.pods) this.records.setPod({ name: p.name, namespace: p.namespace, ip: p.ip });
   }
@@ -127,6 +127,7 @@ export class ServiceController {
     for (const s of plan.services) {
       const selected = index.select(s.namespace, s.selector);
       s.endpoints = selected.map((p) => p.name);
+      this.records.setService(dnsService(s, selected.map((p) => ({ ip: p.ip }))));
       const endpoints = selected.map((p) => ({ pod: p.name, node: p.node, ip: p.ip }));
       resolved.push({ plan: s, endpoints });
       for (const port of s.ports) {
@@ -233,9 +234,10 @@ export class ServiceController {
   }
 }
 
-function dnsService(s: ServicePlan): { name: string; namespace: string; clusterIP: number; ports: { name?: string; port: number; protocol: Protocol }[] } {
+/** The DNS view of a service; `endpoints` (the selected pods' addresses) answer PTR for them. */
+function dnsService(s: ServicePlan, endpoints: DnsEndpoint[] = []): DnsService {
   return {
-    name: s.name, namespace: s.namespace, clusterIP: s.clusterIP,
+    name: s.name, namespace: s.namespace, clusterIP: s.clusterIP, endpoints,
     ports: s.ports.map((p) => (p.name !== undefined ? { name: p.name, port: p.port, protocol: p.protocol } : { port: p.port, protocol: p.protocol })),
   };
 }

@@ -60,6 +60,8 @@ export interface ClusterConfig {
   hairpinMode: boolean;
   /** Number of kube-dns pods, placed on the first (emulated) nodes in turn. */
   dnsReplicas: number;
+  /** Cluster DNS (CoreDNS `kubernetes` plugin): `ttl` of its records, 0..3600, default 5. */
+  dns?: { ttl: number };
   /** Seed of the RNG (iptables-mode random endpoint choice, jitter, loss). */
   seed: number;
 }
