@@ -127,7 +127,9 @@ export class ServiceController {
     for (const s of plan.services) {
       const selected = index.select(s.namespace, s.selector);
       s.endpoints = selected.map((p) => p.name);
-      this.records.setService(dnsService(s, selected.map((p) => ({ ip: p.ip }))));
+      // Endpoints controller: hostname only when the pod's subdomain names this service.
+      this.records.setService(dnsService(s, selected.map((p) => (p.hostname !== undefined && p.subdomain === s.name ? { ip: p.ip, hostname: p.hostname } : { ip: p.ip }))));
+      if (s.headless === true || s.externalName !== undefined) continue; // kube-proxy: no virtual IP, no rules
       const endpoints = selected.map((p) => ({ pod: p.name, node: p.node, ip: p.ip }));
       resolved.push({ plan: s, endpoints });
       for (const port of s.ports) {
@@ -213,7 +215,7 @@ export class ServiceController {
     const s = c.plan.services[i]!;
     c.plan.services.splice(i, 1);
     this.records.removeService(name, namespace);
-    if (s.clusterIP !== c.plan.dnsServiceIp) c.ipam.releaseServiceIp(s.clusterIP); // .10 is reserved, never allocated
+    if (s.clusterIP !== c.plan.dnsServiceIp && s.clusterIP !== 0) c.ipam.releaseServiceIp(s.clusterIP); // .10 is reserved, never allocated; 0: no VIP
     for (const np of new Set(s.ports.map((p) => p.nodePort).filter((p): p is number => p !== undefined))) c.ipam.releaseNodePort(np);
     this.sync();
   }
@@ -230,14 +232,18 @@ export class ServiceController {
 
   /** `ns/name` -> cluster IP, for messages. */
   describe(): string[] {
-    return this.cluster.plan.services.map((s) => `${s.namespace}/${s.name} ${formatIpv4(s.clusterIP)} -> ${s.endpoints.join(', ') || '(no endpoints)'}`);
+    return this.cluster.plan.services.map((s) => {
+      const vip = s.externalName !== undefined ? `ExternalName ${s.externalName}` : s.headless === true ? 'None' : formatIpv4(s.clusterIP);
+      return `${s.namespace}/${s.name} ${vip} -> ${s.endpoints.join(', ') || '(no endpoints)'}`;
+    });
   }
 }
 
 /** The DNS view of a service; `endpoints` (the selected pods' addresses) answer PTR for them. */
 function dnsService(s: ServicePlan, endpoints: DnsEndpoint[] = []): DnsService {
   return {
-    name: s.name, namespace: s.namespace, clusterIP: s.clusterIP, endpoints,
+    name: s.name, namespace: s.namespace, clusterIP: s.headless === true || s.externalName !== undefined ? null : s.clusterIP, endpoints,
+    ...(s.externalName !== undefined ? { externalName: s.externalName } : {}),
     ports: s.ports.map((p) => (p.name !== undefined ? { name: p.name, port: p.port, protocol: p.protocol } : { port: p.port, protocol: p.protocol })),
   };
 }

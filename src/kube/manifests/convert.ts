@@ -516,17 +516,19 @@ function serviceOf(
     return null;
   }
   const clusterIP = str(spec['clusterIP']);
-  if (type === 'ExternalName' || clusterIP === 'None') {
-    objects.services.push(o);
-    r.warn(k.at, k.label, type === 'ExternalName' ? 'spec.type' : 'spec.clusterIP', type === 'ExternalName' ? type : 'None',
-      `${type === 'ExternalName' ? 'an ExternalName' : 'a headless'} service is stored, not emulated yet (no virtual IP)`);
-    return null;
+  if (type === 'ExternalName') {
+    const ext = str(spec['externalName']);
+    if (ext === undefined || ext === '') {
+      r.err(k.at, k.label, 'spec.externalName', spec['externalName'], 'Required value');
+      return null;
+    }
+    return { svc: { name: k.name, namespace: k.namespace, type, externalName: ext }, origin: { at: k.at, object: k.label, fields: { name: 'metadata.name', externalName: 'spec.externalName' } } };
   }
   const selector: Record<string, string> = {};
   if (isObj(spec['selector'])) for (const [a, b] of Object.entries(spec['selector'])) selector[a] = String(b);
   const selected = pods.filter((p) => p.namespace === k.namespace && selectorMatches(selector, p.labels));
   const rawPorts = Array.isArray(spec['ports']) ? spec['ports'] : [];
-  if (rawPorts.length === 0) {
+  if (rawPorts.length === 0 && clusterIP !== 'None') {
     r.err(k.at, k.label, 'spec.ports', spec['ports'], 'Required value');
     return null;
   }
@@ -601,7 +603,7 @@ function serviceOf(
     ports.push(out);
     portIndex.push(i);
   });
-  if (bad || ports.length === 0) return null;
+  if (bad || (ports.length === 0 && clusterIP !== 'None')) return null;
   const svc: Obj = { name: k.name, namespace: k.namespace, type, selector, ports };
   if (clusterIP !== undefined && clusterIP !== '') svc['clusterIP'] = clusterIP;
   const affinity = spec['sessionAffinity'] ?? 'None';
