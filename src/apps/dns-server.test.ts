@@ -7,6 +7,7 @@ import { emitUdp, fillUdpChecksum } from '../wire/udp.js';
 import { ClusterDnsRecords } from '../kube/dns-records.js';
 import { fakePair, ipv4ChecksumOk } from './testing/fake-host.js';
 import { DnsServer } from './dns-server.js';
+import { TcpConnection } from './tcp-conn.js';
 
 function query(id: number, name: string, type: number = DnsType.A): Buffer {
   const msg: DnsMessage = {
@@ -62,6 +63,7 @@ describe('DnsServer', () => {
     engine.runUntilIdle();
     expect(got[2]!.rcode).toBe(DnsRcode.NXDomain);
     expect(server.counters.toJSON()).toEqual({ queries: 3, answers: 3 });
+    expect(server.kind).toBe('dns-server');
     expect(engine.pool.available).toBe(64);
   });
 
@@ -77,7 +79,73 @@ describe('DnsServer', () => {
     engine.runUntilIdle();
     expect(answers).toBe(0);
     expect(server.counters.get('no-answer')).toBe(2);
+    expect(server.drops.get('dns-not-a-query')).toBe(2);
     expect(engine.pool.available).toBe(64);
+    server.close();
+  });
+});
+
+describe('DnsServer over TCP (RFC 7766) and its counters', () => {
+  const framed = (m: Uint8Array): Buffer => Buffer.concat([Buffer.from([m.length >>> 8, m.length & 0xff]), m]);
+
+  it('answers several length-prefixed queries on one connection, pipelined and split across segments, without the UDP limit', async () => {
+    const { engine, a, b } = fakePair(256);
+    const records = new ClusterDnsRecords();
+    const ports = Array.from({ length: 30 }, (_, i) => ({ name: `p${i}`, port: 1000 + i, protocol: 'TCP' as const }));
+    records.setService({ name: 'wide', namespace: 'default', clusterIP: 0x0a600009, ports });
+    const server = DnsServer.start(b, records);
+    const c = TcpConnection.connect(a, b.addr, 53);
+    let got = Buffer.alloc(0);
+    c.onData((d) => { got = Buffer.concat([got, d]); });
+    const q1 = framed(query(1, 'kubernetes.default.svc.cluster.local'));
+    const q2 = framed(query(2, 'wide.default.svc.cluster.local', DnsType.SRV));
+    const q3 = framed(query(3, 'nope.default.svc.cluster.local'));
+    c.write(Buffer.concat([q1, q2]));
+    c.write(q3.subarray(0, 5));
+    engine.runUntilIdle();
+    c.write(q3.subarray(5));
+    engine.runUntilIdle();
+    const msgs: DnsMessage[] = [];
+    for (let off = 0; off + 2 <= got.length;) {
+      const len = got.readUInt16BE(off);
+      const m = parseDnsMessage(got, off + 2, len);
+      if (typeof m === 'number') throw new Error(`bad answer ${m}`);
+      msgs.push(m);
+      off += 2 + len;
+    }
+    expect(msgs.map((m) => [m.id, m.rcode, m.tc, m.answers.length])).toEqual([[1, DnsRcode.NoError, false, 1], [2, DnsRcode.NoError, false, 30], [3, DnsRcode.NXDomain, false, 0]]);
+    expect(server.counters.toJSON()).toMatchObject({ queries: 3, answers: 3, 'tcp-connections': 1, 'tcp-queries': 3 });
+    // Over UDP without EDNS the same SRV answer is over 512 bytes: TC=1, counted.
+    const udp: DnsMessage[] = [];
+    a.bind(IpProtocol.Udp, 40002, (p, info) => { const m = parseDnsMessage(p.buf, info.payload, info.payloadLen); if (typeof m !== 'number') udp.push(m); a.free(p); });
+    sendUdp(a, b.addr, 40002, 53, query(4, 'wide.default.svc.cluster.local', DnsType.SRV));
+    engine.runUntilIdle();
+    expect(udp.map((m) => [m.id, m.tc])).toEqual([[4, true]]);
+    expect(server.counters.get('truncated')).toBe(1);
+    c.close();
+    engine.runUntilIdle();
+    server.close();
+  });
+
+  it('counts FORMERR and NOTIMP answers, and resets a connection that announces an oversized message', () => {
+    const { engine, a, b } = fakePair(64);
+    const server = DnsServer.start(b, new ClusterDnsRecords());
+    a.bind(IpProtocol.Udp, 40003, (p) => a.free(p));
+    const two = query(5, 'x.cluster.local');
+    two[5] = 2; // QDCOUNT 2
+    sendUdp(a, b.addr, 40003, 53, two);
+    const status = query(6, 'x.cluster.local');
+    status[2] = (status[2]! & ~0x78) | (2 << 3); // opcode STATUS
+    sendUdp(a, b.addr, 40003, 53, status);
+    engine.runUntilIdle();
+    expect(server.counters.toJSON()).toMatchObject({ formerr: 1, notimp: 1, answers: 2 });
+    const c = TcpConnection.connect(a, b.addr, 53);
+    c.write(Buffer.from([0xff, 0xff, 0, 0]));
+    let err: Error | null = null;
+    c.onClose((e) => { err = e; });
+    engine.runUntilIdle();
+    expect(server.drops.get('dns-tcp-oversize')).toBe(1);
+    expect(err).not.toBeNull();
     server.close();
   });
 });

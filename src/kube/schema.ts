@@ -201,8 +201,8 @@ export const serviceSchema = {
   required: ['name'],
   // ExternalName needs externalName and may have no ports; every other type needs a port.
   if: { properties: { type: { const: 'ExternalName' } }, required: ['type'] },
-  then: { required: ['externalName'] },
-  else: { required: ['ports'], properties: { ports: { minItems: 1 } } },
+  then: { required: ['externalName'], properties: { externalName: { type: 'string' } } },
+  else: { required: ['ports'], properties: { ports: { type: 'array', minItems: 1 } } },
   properties: {
     name,
     namespace: { ...name, default: 'default' },

@@ -35,8 +35,10 @@ export interface ServiceInput {
   name: string;
   namespace?: string;
   type?: ServiceType;
-  /** Dotted IPv4 or uint32; allocated from serviceCIDR when absent. */
+  /** Dotted IPv4 or uint32; allocated from serviceCIDR when absent; `None`: headless. */
   clusterIP?: string | number;
+  /** type ExternalName: the CNAME target. */
+  externalName?: string;
   selector?: Record<string, string>;
   ports: { name?: string; port: number; targetPort?: number; protocol?: Protocol; nodePort?: number }[];
   sessionAffinity?: SessionAffinity;
@@ -75,7 +77,11 @@ export class ServiceController {
   }
 
   /** The `dns` pod app: the cluster DNS server over these records. */
-  readonly dnsApp = (ns: NetNamespace, port: number): Closable => DnsServer.start(ns, this.records, port);
+  readonly dnsApp = (ns: NetNamespace, port: number): Closable => {
+    const engine = this.cluster.engine;
+    const server = engine.addCounted(DnsServer.start(ns, this.records, port, `${ns.name}/dns`));
+    return { close: () => { server.close(); engine.removeCounted(server); } };
+  };
 
   /** Programs kube-proxy on every emulated node (call once the nodes exist). */
   install(): void {
@@ -167,12 +173,14 @@ export class ServiceController {
       throw new Error(`service "${spec.name}" exists in namespace "${namespace}"`);
     }
     const type = spec.type ?? 'ClusterIP';
-    const given = typeof spec.clusterIP === 'string' ? parseIpv4(spec.clusterIP) : spec.clusterIP;
-    const clusterIP = c.ipam.allocateServiceIp(given);
+    const headless = spec.clusterIP === 'None' && type !== 'ExternalName';
+    const noVip = headless || type === 'ExternalName';
+    const given = typeof spec.clusterIP === 'string' && !noVip ? parseIpv4(spec.clusterIP) : typeof spec.clusterIP === 'number' ? spec.clusterIP : undefined;
+    const clusterIP = noVip ? 0 : c.ipam.allocateServiceIp(given);
     const taken: number[] = [];
     let added: ServicePlan | null = null;
     try {
-      const ports = spec.ports.map((p): ServicePortPlan => {
+      const ports = (spec.ports ?? []).map((p): ServicePortPlan => {
         const out: ServicePortPlan = { port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP' };
         if (p.name !== undefined) out.name = p.name;
         if (p.nodePort !== undefined || type === 'NodePort' || type === 'LoadBalancer') {
@@ -189,6 +197,7 @@ export class ServiceController {
         externalIPs: (spec.externalIPs ?? []).map(ipOf), loadBalancerIPs: (spec.loadBalancerIPs ?? []).map(ipOf),
         scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
         weights: { ...spec.weights }, endpoints: [], system: false,
+        ...(type === 'ExternalName' ? { externalName: spec.externalName ?? '' } : headless ? { headless: true } : {}),
       };
       c.plan.services.push(plan);
       added = plan;
@@ -201,7 +210,7 @@ export class ServiceController {
         this.records.removeService(added.name, added.namespace);
         try { this.sync(); } catch { /* the first error is the one to report */ }
       }
-      c.ipam.releaseServiceIp(clusterIP);
+      if (!noVip) c.ipam.releaseServiceIp(clusterIP);
       for (const np of taken) c.ipam.releaseNodePort(np);
       throw e;
     }

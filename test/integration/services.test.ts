@@ -284,6 +284,10 @@ describe('headless and ExternalName services through the cluster', () => {
       expect(rec.answer('_http._tcp.web-hl.default.svc.cluster.local', DnsType.SRV).answers.map((x) => x.data.kind === 'srv' && x.data.target))
         .toEqual(['web-a.web-hl.default.svc.cluster.local', `${pod3Host}.web-hl.default.svc.cluster.local`]);
       expect(rec.answer('ext.default.svc.cluster.local', DnsType.A).answers.map((x) => x.data)).toEqual([{ kind: 'name', target: 'www.example.com' }]);
+      const late = c.addService({ name: 'late-hl', clusterIP: 'None', selector: { app: 'web' }, ports: [{ port: 8080 }] });
+      expect([late.clusterIP, late.headless]).toEqual([0, true]);
+      expect(rec.answer('late-hl.default.svc.cluster.local', DnsType.A).answers).toHaveLength(2);
+      c.removeService('late-hl');
       c.removeService('web-hl');
       expect(rec.answer('web-hl.default.svc.cluster.local', DnsType.A).rcode).toBe(DnsRcode.NXDomain);
     } finally {
