@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { IpHost } from '../net/ip-host.js';
 import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
@@ -147,5 +148,59 @@ describe('DnsServer over TCP (RFC 7766) and its counters', () => {
     expect(server.drops.get('dns-tcp-oversize')).toBe(1);
     expect(err).not.toBeNull();
     server.close();
+  });
+});
+
+const RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 2000);
+
+describe('DnsServer under malformed queries (fuzz)', () => {
+  // Malformed shapes a hostile or broken client sends: label lengths over 63 (the 01/10 label
+  // types), compression pointers that loop or point forwards, headers cut short, QDCOUNT
+  // other than 1, any opcode, and random bytes. Each is answered FORMERR/NOTIMP, or freed.
+  const name = 'service1.default.svc.cluster.local';
+  const mutated = fc.tuple(fc.nat({ max: 80 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: 15 }), fc.nat({ max: 3 }), fc.nat({ max: 2 }))
+    .map(([at, byte, opcode, qd, cut]) => {
+      const q = Buffer.from(query(9, name));
+      q[2] = (q[2]! & 0x87) | (opcode << 3);
+      q[5] = qd;
+      if (at < q.length) q[at] = byte; // a bad label length, a pointer (0xc0..), anything
+      return cut === 0 ? q : q.subarray(0, Math.max(0, q.length - cut * 17));
+    });
+  const loop = fc.constant(Buffer.concat([Buffer.from(query(9, name)).subarray(0, 12), Buffer.from([0xc0, 12, 0, 1, 0, 1])])); // pointer to itself
+  const payload = fc.oneof(mutated, loop, fc.uint8Array({ maxLength: 600 }).map((b) => Buffer.from(b)));
+
+  it('never throws, answers every query with a readable header (FORMERR/NOTIMP as CoreDNS), and keeps answering', () => {
+    const { engine, a, b } = fakePair(64);
+    const records = new ClusterDnsRecords();
+    records.setService({ name: 'service1', namespace: 'default', clusterIP: 0x0a600002, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] });
+    const server = DnsServer.start(b, records);
+    const got: DnsMessage[] = [];
+    let unparsable = 0;
+    a.bind(IpProtocol.Udp, 40010, (p, info) => {
+      const m = parseDnsMessage(p.buf, info.payload, info.payloadLen);
+      if (typeof m === 'number') unparsable++; else got.push(m);
+      a.free(p);
+    });
+    fc.assert(fc.property(payload, (bytes) => {
+      got.length = 0;
+      sendUdp(a, b.addr, 40010, 53, bytes);
+      engine.runUntilIdle();
+      const isQuery = bytes.length >= 12 && (bytes[2]! & 0x80) === 0;
+      expect(got.length).toBe(isQuery ? 1 : 0);
+      if (isQuery) {
+        const r = got[0]!;
+        expect(r.id).toBe((bytes[0]! << 8) | bytes[1]!);
+        const opcode = (bytes[2]! >>> 3) & 0xf;
+        if (opcode !== 0) expect(r.rcode).toBe(DnsRcode.NotImp);
+      }
+      got.length = 0;
+      sendUdp(a, b.addr, 40010, 53, query(7, name));
+      engine.runUntilIdle();
+      expect(got.map((m) => [m.id, m.rcode, m.answers.length])).toEqual([[7, DnsRcode.NoError, 1]]);
+    }), { numRuns: RUNS });
+    expect(unparsable).toBe(0); // every answer the server sent parses
+    const v = server.counters.toJSON();
+    expect((v['formerr'] ?? 0) + (v['notimp'] ?? 0)).toBeGreaterThan(0);
+    expect(engine.pool.available).toBe(64);
   });
 });
