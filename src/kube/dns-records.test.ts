@@ -222,7 +222,8 @@ describe('ClusterDnsRecords.answerQuery', () => {
     expect(Buffer.from(bytes.subarray(0, 12)).toString('hex')).toBe('94a1' + '8500' + '0001' + '0001' + '0000' + '0001');
     expect(msg.questions).toEqual([{ name: FQDN, type: DnsType.A, class: 1 }]);
     expect(msg.answers).toEqual([a(FQDN, '10.96.0.100')]);
-    expect(msg.edns).toEqual({ udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [] });
+    // CoreDNS reuses the client's OPT: its UDP size, version 0, the cookie echoed (request.SetSizeAndDo).
+    expect(msg.edns).toEqual({ udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [{ code: 10, data: new Uint8Array(8).fill(7) }] });
     // The answer's owner is a pointer to the question: c00c, then A IN, TTL 5, 4 bytes.
     expect(Buffer.from(bytes.subarray(52, 68)).toString('hex')).toBe('c00c' + '0001' + '0001' + '00000005' + '0004' + '0a600064');
   });
@@ -251,6 +252,15 @@ describe('ClusterDnsRecords.answerQuery', () => {
     expect([status.rcode, status.opcode]).toEqual([DnsRcode.NotImp, 2]);
     const badvers = respond(c, query(FQDN, DnsType.A, { edns: 1232, version: 1 })).msg;
     expect([badvers.rcode, badvers.edns?.extRcode, badvers.answers.length]).toEqual([0, 1, 0]);
+  });
+
+  it('echoes the client\'s EDNS UDP size and only the options CoreDNS passes on', () => {
+    const req = parseDnsMessage(query(FQDN, DnsType.A, { edns: 4096 }), 0, 512);
+    if (typeof req === 'number') throw new Error('bad query');
+    req.edns!.options.push({ code: 99, data: new Uint8Array([1]) }, { code: 12, data: new Uint8Array(4) });
+    const buf = new Uint8Array(512);
+    const { msg } = respond(cluster(), buf.slice(0, emitDnsMessage(req, buf, 0)));
+    expect([msg.edns?.udpSize, msg.edns?.options.map((o) => o.code)]).toEqual([4096, [10, 12]]);
   });
 
   it('sends nothing for responses and runts; -1 when the output buffer is too small', () => {

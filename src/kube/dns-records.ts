@@ -87,8 +87,12 @@ export interface SearchOptions {
   search?: readonly string[];
 }
 
-/** UDP size the server advertises in its OPT record (the DNS flag day 2020 value). */
-export const DNS_SERVER_UDP_SIZE = 1232;
+/**
+ * EDNS options CoreDNS copies from the query's OPT into the answer's (request.SetSizeAndDo
+ * reuses the client's OPT: its UDP size, version 0, and these options): NSID, EXPIRE,
+ * COOKIE, TCP keepalive, padding (request/edns0.go supportedOptions).
+ */
+const ECHOED_EDNS_OPTIONS: ReadonlySet<number> = new Set([3, 9, 10, 11, 12]);
 /** CoreDNS DNSSchemaVersion, served at `dns-version.<zone>` with a fixed TTL. */
 export const DNS_SCHEMA_VERSION = '1.1.0';
 const DNS_VERSION_TTL = 28800;
@@ -339,7 +343,8 @@ export class ClusterDnsRecords {
     const question = q.questions[0]!;
     res.questions.push(question);
     if (q.edns !== undefined) {
-      res.edns = { udpSize: DNS_SERVER_UDP_SIZE, extRcode: 0, version: 0, dnssecOk: q.edns.dnssecOk, options: [] };
+      const options = q.edns.options.filter((o) => ECHOED_EDNS_OPTIONS.has(o.code));
+      res.edns = { udpSize: q.edns.udpSize, extRcode: 0, version: 0, dnssecOk: q.edns.dnssecOk, options };
       if (q.edns.version !== 0) { // RFC 6891 §6.1.3: BADVERS (16) = extRcode 1, header RCODE 0
         res.edns.extRcode = DnsRcode.BadVers >>> 4;
         return emitDnsMessage(res, out, outOff, room);
