@@ -108,6 +108,7 @@ describe('reading manifests', () => {
     expect(r.ok && r.objects?.networkPolicies.map((n) => (n['metadata'] as { name: string }).name)).toEqual(['redis-from-frontend']);
     expect(r.ok && r.objects?.services).toEqual([]); // headless is in the model now
     expect(t.services.find((s) => s.name === 'redis-headless')).toMatchObject({ clusterIP: 'None' });
+    expect(t.pods.find((p) => p.name === 'redis-1')).toMatchObject({ hostname: 'redis-1', subdomain: 'redis-headless' });
     expect(r.ok && r.objects?.hostnames['default/redis-1']).toEqual({ hostname: 'redis-1', subdomain: 'redis-headless' });
   });
 
