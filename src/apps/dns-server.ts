@@ -7,7 +7,7 @@
  *
  * The answer is written to a scratch buffer first (the responder parses the request while
  * it writes), then copied over the request. Its size is capped by the packet slot and by
- * the responder's own UDP rules (512 bytes or the client's EDNS size, then TC=1).
+ * the responder's own UDP rules (512 bytes or the client's EDNS size, then TC=1 with the answers that fit).
  *
  * DNS over TCP (RFC 7766) on the same port: every message is a 2-byte length and the
  * message (RFC 1035 4.2.2); a connection may carry several queries, in a row or pipelined,

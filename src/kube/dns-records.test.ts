@@ -278,7 +278,14 @@ describe('ClusterDnsRecords.answerQuery', () => {
     c.setService({ name: 'wide', namespace: 'default', clusterIP: ip('10.96.9.9'), ports });
     const name = 'wide.default.svc.cluster.local';
     const small = respond(c, query(name, DnsType.SRV));
-    expect([small.msg.tc, small.msg.answers.length, small.bytes.length <= 512]).toEqual([true, 0, true]);
+    // miekg/dns Truncate: as many whole answer records as fit in 512 bytes, TC set, no additional.
+    expect([small.msg.tc, small.bytes.length <= 512, small.msg.additional.length]).toEqual([true, true, 0]);
+    expect(small.msg.answers.length).toBeGreaterThan(0);
+    expect(small.msg.answers.length).toBeLessThan(12);
+    const all = c.answer(name, DnsType.SRV).answers;
+    const oneMore = { ...small.msg, answers: all.slice(0, small.msg.answers.length + 1) };
+    expect(emitDnsMessage(oneMore, new Uint8Array(4096), 0, 512)).toBe(-1); // the cut is maximal
+
     expect(small.msg.questions[0]?.name).toBe(name);
     const big = respond(c, query(name, DnsType.SRV, { edns: 1232 }));
     expect([big.msg.tc, big.msg.answers.length, big.bytes.length > 512]).toEqual([false, 12, true]);

@@ -327,7 +327,7 @@ export class ClusterDnsRecords {
    * Answers the DNS query in `req` into out[outOff..]. Returns the bytes written, 0 when
    * there is nothing to send (shorter than a header, or a response rather than a query),
    * or -1 when `out` cannot hold even the header and question. Over UDP the response is
-   * cut to the client's size (512, or its EDNS size) and then has TC=1 and no records.
+   * cut to the client's size (512, or its EDNS size): TC=1 and as many answers as fit.
    */
   answerQuery(req: Uint8Array, out: Uint8Array, outOff = 0, opts: { tcp?: boolean } = {}): number {
     const h = new DnsHeader().wrap(req, 0, req.length);
@@ -360,7 +360,15 @@ export class ClusterDnsRecords {
     const limit = Math.min(room, max);
     const n = emitDnsMessage(res, out, outOff, limit);
     if (n >= 0) return n;
-    return emitDnsMessage({ ...res, tc: true, answers: [], authority: [], additional: [] }, out, outOff, limit);
+    // miekg/dns Msg.Truncate (CoreDNS request.Scrub): as many answer records as fit, TC set.
+    const cut = (k: number): DnsMessage => ({ ...res, tc: true, answers: res.answers.slice(0, k), authority: [], additional: [] });
+    let lo = 0;
+    let hi = res.answers.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (emitDnsMessage(cut(mid), out, outOff, limit) >= 0) lo = mid; else hi = mid - 1;
+    }
+    return emitDnsMessage(cut(lo), out, outOff, limit);
   }
 
   private serviceName(svc: DnsService): string {
