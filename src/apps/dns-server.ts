@@ -7,45 +7,120 @@
  *
  * The answer is written to a scratch buffer first (the responder parses the request while
  * it writes), then copied over the request. Its size is capped by the packet slot and by
- * the responder's own UDP rules (512 bytes or the client's EDNS size, then TC=1).
+ * the responder's own UDP rules (512 bytes or the client's EDNS size, then TC=1 with the answers that fit).
+ *
+ * DNS over TCP (RFC 7766) on the same port: every message is a 2-byte length and the
+ * message (RFC 1035 4.2.2); a connection may carry several queries, in a row or pipelined,
+ * each answered in order, without the UDP size limit. The connection stays open until the
+ * client closes it (dig +tcp, glibc after a TC=1 answer).
  *
  * Counters: queries, answers, no-answer (not a query, or too short: freed),
- * icmp (ICMP errors quoting our port: freed). TCP (port 53/TCP) is not served.
+ * icmp (ICMP errors quoting our port: freed), tcp-connections, tcp-queries, truncated (UDP
+ * answers sent with TC=1), formerr and notimp (malformed queries and unknown opcodes, as
+ * CoreDNS answers them: miekg/dns's server sends FORMERR for what it cannot unpack and
+ * NOTIMP for opcodes other than QUERY). Drop reasons: `dns-not-a-query` (a response or a
+ * runt: freed without an answer), `dns-tcp-oversize` (a TCP length prefix over 16 KiB: the
+ * connection is reset).
  */
 import { Counters, indexOf } from '../engine/counters.js';
 import type { Packet } from '../engine/packet.js';
 import type { IpHost, L4Info } from '../net/ip-host.js';
+import type { Counted } from '../engine/counters.js';
+import { DnsHeader, DnsRcode } from '../wire/dns.js';
+import type { TcpConnection } from './tcp-conn.js';
+import { TcpListener } from './tcp-listener.js';
 import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
 import { IpProtocol } from '../wire/ipv4.js';
 
 /** What answers a DNS query: request bytes in, response written at out[outOff..], length back (0: none). */
 export interface DnsResponder {
-  answerQuery(req: Uint8Array, out: Uint8Array, outOff?: number): number;
+  answerQuery(req: Uint8Array, out: Uint8Array, outOff?: number, opts?: { tcp?: boolean }): number;
 }
 
-export const DNS_SERVER_COUNTERS = ['queries', 'answers', 'no-answer', 'icmp'] as const;
+export const DNS_SERVER_COUNTERS = ['queries', 'answers', 'no-answer', 'icmp', 'tcp-connections', 'tcp-queries', 'truncated', 'formerr', 'notimp'] as const;
 const C = indexOf(DNS_SERVER_COUNTERS);
+export const DNS_SERVER_DROPS = ['dns-not-a-query', 'dns-tcp-oversize'] as const;
+const D = indexOf(DNS_SERVER_DROPS);
+/** Largest TCP query accepted; a query is one question (and an OPT), far below this. */
+const TCP_MAX_QUERY = 16384;
 export const DNS_PORT = 53;
 const REPLY_TTL = 64;
 const UDP_HLEN = 8;
 
-export class DnsServer {
+export class DnsServer implements Counted {
+  readonly kind = 'dns-server';
   readonly counters = new Counters(DNS_SERVER_COUNTERS);
+  readonly drops = new Counters(DNS_SERVER_DROPS);
   private readonly scratch = Buffer.alloc(4096);
+  private readonly tcpOut = Buffer.alloc(2 + 0xffff);
+  private readonly hdr = new DnsHeader();
   private readonly handler = (p: Packet, info: L4Info): void => this.serve(p, info);
+  private tcp: TcpListener | null = null;
 
-  private constructor(readonly host: IpHost, readonly responder: DnsResponder, readonly port: number) {}
+  private constructor(readonly host: IpHost, readonly responder: DnsResponder, readonly port: number, readonly name: string) {}
 
-  /** Binds UDP `port` (default 53; throws when taken). */
-  static start(host: IpHost, responder: DnsResponder, port = DNS_PORT): DnsServer {
-    const s = new DnsServer(host, responder, port);
+  /** Binds UDP and TCP `port` (default 53; throws when taken). `name` names it in the stats. */
+  static start(host: IpHost, responder: DnsResponder, port = DNS_PORT, name = 'dns'): DnsServer {
+    const s = new DnsServer(host, responder, port, name);
     host.bind(IpProtocol.Udp, port, s.handler);
+    try {
+      s.tcp = TcpListener.listen(host, port, (c) => s.serveTcp(c));
+    } catch (e) {
+      host.unbind(IpProtocol.Udp, port);
+      throw e;
+    }
     return s;
   }
 
   close(): void {
     this.host.unbind(IpProtocol.Udp, this.port);
+    this.tcp?.close();
+    this.tcp = null;
+  }
+
+  /** Counts what the responder made of a query from its answer's header. */
+  private count(out: Uint8Array, n: number): void {
+    const v = this.counters.values;
+    const h = this.hdr.wrap(out, 0, n);
+    if (h.check() !== 0) return;
+    if (h.rcode() === DnsRcode.FormErr) v[C.formerr]!++;
+    else if (h.rcode() === DnsRcode.NotImp) v[C.notimp]!++;
+    if (h.tc()) v[C.truncated]!++;
+  }
+
+  /** RFC 7766: length-prefixed messages, answered in order; bytes are buffered across segments. */
+  private serveTcp(c: TcpConnection): void {
+    const v = this.counters.values;
+    v[C['tcp-connections']]!++;
+    let pending: Buffer = Buffer.alloc(0);
+    c.onData((d) => {
+      pending = pending.length === 0 ? Buffer.from(d) : Buffer.concat([pending, d]);
+      while (pending.length >= 2) {
+        const len = (pending[0]! << 8) | pending[1]!;
+        if (len > TCP_MAX_QUERY) {
+          this.drops.values[D['dns-tcp-oversize']]!++;
+          c.abort();
+          return;
+        }
+        if (pending.length < 2 + len) break;
+        const req = pending.subarray(2, 2 + len);
+        v[C.queries]!++;
+        v[C['tcp-queries']]!++;
+        const n = this.responder.answerQuery(req, this.tcpOut, 2, { tcp: true });
+        pending = pending.subarray(2 + len);
+        if (n <= 0) {
+          v[C['no-answer']]!++;
+          this.drops.values[D['dns-not-a-query']]!++;
+          continue;
+        }
+        this.tcpOut[0] = n >>> 8; this.tcpOut[1] = n & 0xff;
+        this.count(this.tcpOut.subarray(2), n);
+        v[C.answers]!++;
+        c.write(this.tcpOut.subarray(0, 2 + n));
+      }
+    });
+    c.onEnd(() => c.close());
   }
 
   private serve(p: Packet, info: L4Info): void {
@@ -63,9 +138,11 @@ export class DnsServer {
     const n = this.responder.answerQuery(b.subarray(info.payload, info.payload + info.payloadLen), this.scratch.subarray(0, room), 0);
     if (n <= 0) {
       v[C['no-answer']]!++;
+      this.drops.values[D['dns-not-a-query']]!++;
       this.host.free(p);
       return;
     }
+    this.count(this.scratch, n);
     // IPv4: 20-byte header (options dropped), addresses swapped.
     const src = readU32(b, l3 + 12);
     const dst = readU32(b, l3 + 16);

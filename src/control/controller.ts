@@ -250,7 +250,7 @@ export class Controller {
       if (c.plan.services.some((s) => s.name === body.name && s.namespace === namespace)) throw conflict('/name', body.name, `is already a service in namespace ${namespace}`);
       if (body.loadBalancerIPs !== undefined && body.type !== 'LoadBalancer') throw badRequest('/loadBalancerIPs', body.loadBalancerIPs, 'needs type LoadBalancer');
       const ports = new Set<string>();
-      body.ports.forEach((p, i) => {
+      (body.ports ?? []).forEach((p, i) => { // ExternalName may have none
         const k = `${p.port}/${p.protocol ?? 'TCP'}`;
         if (ports.has(k)) throw conflict(`/ports/${i}/port`, p.port, `is listed twice (${k})`);
         ports.add(k);

@@ -16,7 +16,7 @@ function cluster(opts: ConstructorParameters<typeof ClusterDnsRecords>[0] = {}):
   return c;
 }
 
-const a = (name: string, addr: string): DnsRecord => ({ name, type: DnsType.A, class: 1, ttl: 30, data: { kind: 'a', address: ip(addr) } });
+const a = (name: string, addr: string): DnsRecord => ({ name, type: DnsType.A, class: 1, ttl: 5, data: { kind: 'a', address: ip(addr) } });
 
 describe('ClusterDnsRecords.answer', () => {
   it('answers A for <svc>.<ns>.svc.<zone> and for kubernetes.default', () => {
@@ -31,7 +31,7 @@ describe('ClusterDnsRecords.answer', () => {
     const q = `_http._tcp.${FQDN}`;
     const r = c.answer(q, DnsType.SRV);
     expect(r.rcode).toBe(DnsRcode.NoError);
-    expect(r.answers).toEqual([{ name: q, type: DnsType.SRV, class: 1, ttl: 30, data: { kind: 'srv', priority: 0, weight: 100, port: 80, target: FQDN } }]);
+    expect(r.answers).toEqual([{ name: q, type: DnsType.SRV, class: 1, ttl: 5, data: { kind: 'srv', priority: 0, weight: 100, port: 80, target: FQDN } }]);
     expect(r.additional).toEqual([a(FQDN, '10.96.0.100')]);
     expect(c.answer('_dns._udp.multi.shop.svc.cluster.local', DnsType.SRV).answers[0]!.data).toMatchObject({ port: 53, target: 'multi.shop.svc.cluster.local' });
     // Wrong protocol, unknown port name, unnamed port: NXDOMAIN.
@@ -57,7 +57,7 @@ describe('ClusterDnsRecords.answer', () => {
       expect(r.rcode, n).toBe(DnsRcode.NXDomain);
       expect(r.answers).toEqual([]);
       expect(r.authority).toHaveLength(1);
-      expect(r.authority[0]).toMatchObject({ name: 'cluster.local', type: DnsType.SOA, data: { kind: 'soa', mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', minimum: 30 } });
+      expect(r.authority[0]).toMatchObject({ name: 'cluster.local', type: DnsType.SOA, data: { kind: 'soa', mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', minimum: 5 } });
     }
   });
 
@@ -92,16 +92,63 @@ describe('ClusterDnsRecords.answer', () => {
     expect(c.answer(FQDN, DnsType.SRV)).toMatchObject({ rcode: DnsRcode.NoError, answers: [] });
   });
 
-  it('refuses names outside the cluster domain (no upstream), or SERVFAIL on request', () => {
-    expect(cluster().answer('example.com', DnsType.A)).toEqual({ rcode: DnsRcode.Refused, answers: [], authority: [], additional: [] });
-    expect(cluster().answer('notcluster.local', DnsType.A).rcode).toBe(DnsRcode.Refused);
-    expect(cluster({ outsideZone: 'servfail' }).answer('example.com', DnsType.A).rcode).toBe(DnsRcode.ServFail);
+  it('answers SERVFAIL outside the cluster domain (CoreDNS `.:53` without forward: no next plugin), or REFUSED on request', () => {
+    expect(cluster().answer('example.com', DnsType.A)).toEqual({ rcode: DnsRcode.ServFail, answers: [], authority: [], additional: [] });
+    expect(cluster().answer('notcluster.local', DnsType.A).rcode).toBe(DnsRcode.ServFail);
+    expect(cluster({ outsideZone: 'refused' }).answer('example.com', DnsType.A).rcode).toBe(DnsRcode.Refused);
+  });
+
+  it('answers dns-version TXT "1.1.0" with TTL 28800, NODATA for other types', () => {
+    const r = cluster().answer('DNS-Version.cluster.local', DnsType.TXT);
+    expect(r.answers).toEqual([{ name: 'dns-version.cluster.local', type: DnsType.TXT, class: 1, ttl: 28800, data: { kind: 'txt', strings: [new TextEncoder().encode('1.1.0')] } }]);
+    expect(cluster().answer('dns-version.cluster.local', DnsType.A)).toMatchObject({ rcode: DnsRcode.NoError, answers: [] });
+    expect(cluster().answer('x.dns-version.cluster.local', DnsType.TXT).rcode).toBe(DnsRcode.NXDomain);
+  });
+
+  it('takes the TTL from the options', () => {
+    expect(cluster({ ttl: 30 }).answer(FQDN, DnsType.A).answers[0]?.ttl).toBe(30);
+  });
+
+  it('answers a headless service with one A per endpoint, SRV per endpoint x port, hostnames, PTR; none -> NXDOMAIN', () => {
+    const c = cluster();
+    const H = 'db.default.svc.cluster.local';
+    c.setService({
+      name: 'db', namespace: 'default', clusterIP: null, ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }],
+      endpoints: [{ ip: ip('10.244.1.5'), hostname: 'db-0' }, { ip: ip('10.244.2.6') }],
+    });
+    expect(c.answer(H, DnsType.A).answers).toEqual([a(H, '10.244.1.5'), a(H, '10.244.2.6')]);
+    expect(c.answer(H, DnsType.AAAA)).toMatchObject({ rcode: DnsRcode.NoError, answers: [] });
+    const srv = c.answer(`_pg._tcp.${H}`, DnsType.SRV);
+    expect(srv.answers.map((x) => x.data)).toEqual([
+      { kind: 'srv', priority: 0, weight: 50, port: 5432, target: `db-0.${H}` },
+      { kind: 'srv', priority: 0, weight: 50, port: 5432, target: `10-244-2-6.${H}` }, // CoreDNS endpointHostname: the dashed IP
+    ]);
+    expect(srv.additional).toEqual([a(`db-0.${H}`, '10.244.1.5'), a(`10-244-2-6.${H}`, '10.244.2.6')]);
+    expect(c.answer(`DB-0.${H}`, DnsType.A).answers).toEqual([a(`db-0.${H}`, '10.244.1.5')]);
+    expect(c.answer(`10-244-2-6.${H}`, DnsType.A).answers).toEqual([a(`10-244-2-6.${H}`, '10.244.2.6')]);
+    expect(c.answer(`bogus.${H}`, DnsType.A).rcode).toBe(DnsRcode.NXDomain);
+    expect(c.answer('5.1.244.10.in-addr.arpa', DnsType.PTR).answers.map((x) => x.data)).toEqual([{ kind: 'name', target: `db-0.${H}` }]);
+    c.setService({ name: 'db', namespace: 'default', clusterIP: null, ports: [], endpoints: [] });
+    expect(c.answer(H, DnsType.A).rcode).toBe(DnsRcode.NXDomain);
+    expect(c.answer(H, DnsType.SRV).rcode).toBe(DnsRcode.NXDomain);
+  });
+
+  it('answers an ExternalName service with a CNAME, chasing in-cluster targets', () => {
+    const c = cluster();
+    const E = 'ext.default.svc.cluster.local';
+    c.setService({ name: 'ext', namespace: 'default', clusterIP: null, ports: [], externalName: 'www.Example.com.' });
+    const cname = { name: E, type: DnsType.CNAME, class: 1, ttl: 5, data: { kind: 'name', target: 'www.example.com' } };
+    expect(c.answer(E, DnsType.CNAME).answers).toEqual([cname]);
+    expect(c.answer(E, DnsType.A)).toMatchObject({ rcode: DnsRcode.NoError, answers: [cname] });
+    expect(c.answer(`x.${E}`, DnsType.A).rcode).toBe(DnsRcode.NXDomain);
+    c.setService({ name: 'in', namespace: 'default', clusterIP: null, ports: [], externalName: FQDN });
+    expect(c.answer('in.default.svc.cluster.local', DnsType.A).answers.map((x) => x.type)).toEqual([DnsType.CNAME, DnsType.A]);
   });
 
   it('answers PTR for service cluster IPs only', () => {
     const c = cluster();
-    expect(c.answer('100.0.96.10.in-addr.arpa', DnsType.PTR).answers).toEqual([{ name: '100.0.96.10.in-addr.arpa', type: DnsType.PTR, class: 1, ttl: 30, data: { kind: 'name', target: FQDN } }]);
-    expect(c.answer('5.1.244.10.in-addr.arpa', DnsType.PTR).rcode).toBe(DnsRcode.Refused); // falls through to the (absent) upstream
+    expect(c.answer('100.0.96.10.in-addr.arpa', DnsType.PTR).answers).toEqual([{ name: '100.0.96.10.in-addr.arpa', type: DnsType.PTR, class: 1, ttl: 5, data: { kind: 'name', target: FQDN } }]);
+    expect(c.answer('5.1.244.10.in-addr.arpa', DnsType.PTR).rcode).toBe(DnsRcode.ServFail); // falls through to the (absent) upstream
   });
 
   it('answers pod A records per the pods mode', () => {
@@ -170,14 +217,15 @@ function respond(c: ClusterDnsRecords, req: Uint8Array, outSize = 4096): { bytes
 }
 
 describe('ClusterDnsRecords.answerQuery', () => {
-  it('answers dig\'s query: id and RD copied, QR AA set, RA clear, question echoed, TTL 30, EDNS', () => {
+  it('answers dig\'s query: id and RD copied, QR AA set, RA clear, question echoed, TTL 5 (CoreDNS defaultTTL), EDNS', () => {
     const { bytes, msg } = respond(cluster(), query(FQDN, DnsType.A, { edns: 1232 }));
     expect(Buffer.from(bytes.subarray(0, 12)).toString('hex')).toBe('94a1' + '8500' + '0001' + '0001' + '0000' + '0001');
     expect(msg.questions).toEqual([{ name: FQDN, type: DnsType.A, class: 1 }]);
     expect(msg.answers).toEqual([a(FQDN, '10.96.0.100')]);
-    expect(msg.edns).toEqual({ udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [] });
-    // The answer's owner is a pointer to the question: c00c, then A IN, TTL 30, 4 bytes.
-    expect(Buffer.from(bytes.subarray(52, 68)).toString('hex')).toBe('c00c' + '0001' + '0001' + '0000001e' + '0004' + '0a600064');
+    // CoreDNS reuses the client's OPT: its UDP size, version 0, the cookie echoed (request.SetSizeAndDo).
+    expect(msg.edns).toEqual({ udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [{ code: 10, data: new Uint8Array(8).fill(7) }] });
+    // The answer's owner is a pointer to the question: c00c, then A IN, TTL 5, 4 bytes.
+    expect(Buffer.from(bytes.subarray(52, 68)).toString('hex')).toBe('c00c' + '0001' + '0001' + '00000005' + '0004' + '0a600064');
   });
 
   it('carries NXDOMAIN and NODATA with the SOA, SRV with additional', () => {
@@ -188,8 +236,8 @@ describe('ClusterDnsRecords.answerQuery', () => {
     expect([nodata.rcode, nodata.answers.length, nodata.authority.length]).toEqual([DnsRcode.NoError, 0, 1]);
     const srv = respond(c, query(`_http._tcp.${FQDN}`, DnsType.SRV)).msg;
     expect([srv.answers[0]?.type, srv.additional]).toEqual([DnsType.SRV, [a(FQDN, '10.96.0.100')]]);
-    const refused = respond(c, query('example.com', DnsType.A)).msg;
-    expect([refused.rcode, refused.aa]).toEqual([DnsRcode.Refused, false]);
+    const servfail = respond(c, query('example.com', DnsType.A)).msg;
+    expect([servfail.rcode, servfail.aa]).toEqual([DnsRcode.ServFail, false]);
   });
 
   it('answers FORMERR to unparsable queries with a readable header, NOTIMP to other opcodes', () => {
@@ -204,6 +252,15 @@ describe('ClusterDnsRecords.answerQuery', () => {
     expect([status.rcode, status.opcode]).toEqual([DnsRcode.NotImp, 2]);
     const badvers = respond(c, query(FQDN, DnsType.A, { edns: 1232, version: 1 })).msg;
     expect([badvers.rcode, badvers.edns?.extRcode, badvers.answers.length]).toEqual([0, 1, 0]);
+  });
+
+  it('echoes the client\'s EDNS UDP size and only the options CoreDNS passes on', () => {
+    const req = parseDnsMessage(query(FQDN, DnsType.A, { edns: 4096 }), 0, 512);
+    if (typeof req === 'number') throw new Error('bad query');
+    req.edns!.options.push({ code: 99, data: new Uint8Array([1]) }, { code: 12, data: new Uint8Array(4) });
+    const buf = new Uint8Array(512);
+    const { msg } = respond(cluster(), buf.slice(0, emitDnsMessage(req, buf, 0)));
+    expect([msg.edns?.udpSize, msg.edns?.options.map((o) => o.code)]).toEqual([4096, [10, 12]]);
   });
 
   it('sends nothing for responses and runts; -1 when the output buffer is too small', () => {
@@ -221,7 +278,14 @@ describe('ClusterDnsRecords.answerQuery', () => {
     c.setService({ name: 'wide', namespace: 'default', clusterIP: ip('10.96.9.9'), ports });
     const name = 'wide.default.svc.cluster.local';
     const small = respond(c, query(name, DnsType.SRV));
-    expect([small.msg.tc, small.msg.answers.length, small.bytes.length <= 512]).toEqual([true, 0, true]);
+    // miekg/dns Truncate: as many whole answer records as fit in 512 bytes, TC set, no additional.
+    expect([small.msg.tc, small.bytes.length <= 512, small.msg.additional.length]).toEqual([true, true, 0]);
+    expect(small.msg.answers.length).toBeGreaterThan(0);
+    expect(small.msg.answers.length).toBeLessThan(12);
+    const all = c.answer(name, DnsType.SRV).answers;
+    const oneMore = { ...small.msg, answers: all.slice(0, small.msg.answers.length + 1) };
+    expect(emitDnsMessage(oneMore, new Uint8Array(4096), 0, 512)).toBe(-1); // the cut is maximal
+
     expect(small.msg.questions[0]?.name).toBe(name);
     const big = respond(c, query(name, DnsType.SRV, { edns: 1232 }));
     expect([big.msg.tc, big.msg.answers.length, big.bytes.length > 512]).toEqual([false, 12, true]);

@@ -17,7 +17,18 @@
  *   additional A); A = the cluster IP; an unknown port name or protocol is NXDOMAIN.
  * - `<a-b-c-d>.<ns>.pod.<zone>`: A per the `pods` mode (`insecure`: echo the address;
  *   `verified`: only a registered pod of that namespace with that IP; `disabled`: NXDOMAIN).
- * - `<d.c.b.a>.in-addr.arpa`: PTR to the service owning that cluster IP.
+ * - `<d.c.b.a>.in-addr.arpa`: PTR to the service owning that cluster IP; else one PTR per
+ *   service with an endpoint of that IP, `<endpoint hostname>.<svc>.<ns>.svc.<zone>`
+ *   (CoreDNS reverse.go serviceRecordForIP).
+ * - Headless services (`clusterIP: null`): A = one per ready endpoint (none ready: NXDOMAIN,
+ *   CoreDNS findServices errNoItems); SRV = every ready endpoint x every port, target
+ *   `<hostname>.<svc>.<ns>.svc.<zone>`, the endpoint's A in additional; `<hostname>.<svc>...`
+ *   = the A records of the endpoints with that hostname. An endpoint's hostname is its
+ *   `hostname`, else its dashed IP (`10-244-1-5`, CoreDNS endpointHostname).
+ * - ExternalName services: a CNAME to `externalName` for every type; an in-cluster target
+ *   is chased (its A records follow the CNAME, CoreDNS CNAMEOrder); names below it NXDOMAIN.
+ * - `dns-version.<zone>`: TXT "1.1.0" (the schema version), TTL 28800 (CoreDNS
+ *   DNSSchemaVersion, hard-coded TTL).
  * - `kubernetes.default.svc.<zone>`: registered at construction (10.96.0.1, https 443/TCP).
  * - The apex answers SOA (`ns.dns.<zone>` / `hostmaster.<zone>`, refresh 7200, retry 1800,
  *   expire 86400, minimum = TTL; the serial counts changes, as no clock is injected here).
@@ -26,10 +37,12 @@
  *   NXDOMAIN. Both carry the SOA in authority (RFC 2308).
  * - Names outside the zone, and reverse names that are no service's: a real cluster
  *   forwards them upstream (`fallthrough` + `forward`). podwire has no upstream, so the
- *   answer is REFUSED (CoreDNS's answer when no server block serves a zone), or SERVFAIL
- *   (what a pod sees when the upstream is unreachable) with `outsideZone: 'servfail'`.
- * Names are compared case-insensitively. TTL 30 is the `ttl 30` of kubeadm's Corefile (the
- * plugin's own default is 5). Headless services and AAAA (IPv6) records are not modelled.
+ *   answer is SERVFAIL, what CoreDNS's `.:53` block answers without `forward`
+ *   (plugin.NextOrFailure: "no next plugin found"), or REFUSED (CoreDNS's answer when no
+ *   server block serves a zone) with `outsideZone: 'refused'`.
+ * Names are compared case-insensitively. TTL 5 is the plugin's default (`defaultTTL = 5`;
+ * kubeadm's Corefile sets `ttl 30`): `cluster.dns.ttl` in the topology. AAAA (IPv6) records
+ * are not modelled: an AAAA query for a name with A records is NODATA.
  */
 import {
   DnsClass, DnsHeader, DnsOpcode, DnsRcode, DnsType, DNS_UDP_MIN, emitDnsMessage, parseDnsMessage,
@@ -38,7 +51,17 @@ import type { DnsMessage, DnsRecord } from '../wire/dns.js';
 
 export type ServiceProtocol = 'TCP' | 'UDP' | 'SCTP';
 export interface DnsServicePort { name?: string; port: number; protocol: ServiceProtocol }
-export interface DnsService { name: string; namespace: string; clusterIP: number; ports: readonly DnsServicePort[] }
+/** A ready address behind a service; `hostname` from the pod's spec.hostname (with spec.subdomain = the service). */
+export interface DnsEndpoint { ip: number; hostname?: string }
+/**
+ * `clusterIP` null: headless (`clusterIP: None`), answered from `endpoints`. `externalName`
+ * set: an ExternalName service (CNAME only). `endpoints` of a ClusterIP service serve PTR.
+ */
+export interface DnsService {
+  name: string; namespace: string; clusterIP: number | null; ports: readonly DnsServicePort[];
+  endpoints?: readonly DnsEndpoint[];
+  externalName?: string;
+}
 export interface DnsPod { name: string; namespace: string; ip: number }
 
 export interface DnsAnswer { rcode: number; answers: DnsRecord[]; authority: DnsRecord[]; additional: DnsRecord[] }
@@ -46,13 +69,13 @@ export interface DnsAnswer { rcode: number; answers: DnsRecord[]; authority: Dns
 export interface ClusterDnsOptions {
   /** Cluster domain (kubelet `--cluster-domain`), default `cluster.local`. */
   domain?: string;
-  /** TTL of every record, default 30. */
+  /** TTL of every record (0..3600), default 5 (CoreDNS `ttl`). */
   ttl?: number;
   /** CoreDNS `pods` mode, default `insecure` (kubeadm). */
   pods?: 'disabled' | 'insecure' | 'verified';
   /** Cluster IP of `kubernetes.default`, default 10.96.0.1; null registers no such service. */
   kubernetesClusterIP?: number | null;
-  /** Answer for names nobody here serves, default `refused`. */
+  /** Answer for names nobody here serves, default `servfail`. */
   outsideZone?: 'refused' | 'servfail';
 }
 
@@ -64,8 +87,15 @@ export interface SearchOptions {
   search?: readonly string[];
 }
 
-/** UDP size the server advertises in its OPT record (the DNS flag day 2020 value). */
-export const DNS_SERVER_UDP_SIZE = 1232;
+/**
+ * EDNS options CoreDNS copies from the query's OPT into the answer's (request.SetSizeAndDo
+ * reuses the client's OPT: its UDP size, version 0, and these options): NSID, EXPIRE,
+ * COOKIE, TCP keepalive, padding (request/edns0.go supportedOptions).
+ */
+const ECHOED_EDNS_OPTIONS: ReadonlySet<number> = new Set([3, 9, 10, 11, 12]);
+/** CoreDNS DNSSchemaVersion, served at `dns-version.<zone>` with a fixed TTL. */
+export const DNS_SCHEMA_VERSION = '1.1.0';
+const DNS_VERSION_TTL = 28800;
 const BUILTIN_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
 const lower = (s: string): string => s.toLowerCase();
@@ -105,6 +135,12 @@ export function searchCandidates(name: string, podNamespace: string, opts: Searc
   return all.filter((c) => c.length <= 253);
 }
 
+/** CoreDNS endpointHostname: the endpoint's hostname, else its address with dashes. */
+function hostnameOf(e: DnsEndpoint): string {
+  if (e.hostname !== undefined && e.hostname !== '') return e.hostname;
+  return `${e.ip >>> 24}-${(e.ip >>> 16) & 0xff}-${(e.ip >>> 8) & 0xff}-${e.ip & 0xff}`;
+}
+
 export class ClusterDnsRecords {
   readonly domain: string;
   readonly ttl: number;
@@ -116,9 +152,9 @@ export class ClusterDnsRecords {
 
   constructor(opts: ClusterDnsOptions = {}) {
     this.domain = lower(trimDot(opts.domain ?? 'cluster.local'));
-    this.ttl = opts.ttl ?? 30;
+    this.ttl = opts.ttl ?? 5;
     this.podsMode = opts.pods ?? 'insecure';
-    this.outsideRcode = opts.outsideZone === 'servfail' ? DnsRcode.ServFail : DnsRcode.Refused;
+    this.outsideRcode = opts.outsideZone === 'refused' ? DnsRcode.Refused : DnsRcode.ServFail;
     const apiIP = opts.kubernetesClusterIP === undefined ? 0x0a600001 : opts.kubernetesClusterIP;
     if (apiIP !== null) {
       this.setService({ name: 'kubernetes', namespace: 'default', clusterIP: apiIP, ports: [{ name: 'https', port: 443, protocol: 'TCP' }] });
@@ -127,7 +163,12 @@ export class ClusterDnsRecords {
 
   /** Adds or replaces a service (matched by name and namespace, case-insensitively). */
   setService(svc: DnsService): void {
-    const s: DnsService = { name: lower(svc.name), namespace: lower(svc.namespace), clusterIP: svc.clusterIP >>> 0, ports: svc.ports.map((p) => ({ ...p })) };
+    const s: DnsService = {
+      name: lower(svc.name), namespace: lower(svc.namespace), clusterIP: svc.clusterIP === null ? null : svc.clusterIP >>> 0,
+      ports: svc.ports.map((p) => ({ ...p })),
+      endpoints: (svc.endpoints ?? []).map((e) => (e.hostname !== undefined ? { ip: e.ip >>> 0, hostname: lower(e.hostname) } : { ip: e.ip >>> 0 })),
+    };
+    if (svc.externalName !== undefined) s.externalName = lower(trimDot(svc.externalName));
     this.services.set(`${s.namespace}/${s.name}`, s);
     this.serial++;
   }
@@ -165,10 +206,10 @@ export class ClusterDnsRecords {
     }
     if (name.endsWith('.in-addr.arpa')) {
       const ip = parseIpv4(name.slice(0, -'.in-addr.arpa'.length).split('.').reverse());
-      const svc = ip === null ? undefined : this.serviceByIP(ip);
-      if (svc !== undefined) {
+      const targets = ip === null ? [] : this.namesOfIP(ip);
+      if (targets.length > 0) {
         if (qtype !== DnsType.PTR && qtype !== DnsType.ANY) return this.result(DnsRcode.NoError, []);
-        return this.result(DnsRcode.NoError, [this.rec(name, DnsType.PTR, { kind: 'name', target: this.serviceName(svc) })]);
+        return this.result(DnsRcode.NoError, targets.map((t) => this.rec(name, DnsType.PTR, { kind: 'name', target: t })));
       }
     }
     return { rcode: this.outsideRcode, answers: [], authority: [], additional: [] };
@@ -181,12 +222,20 @@ export class ClusterDnsRecords {
       if (qtype === DnsType.SOA || qtype === DnsType.ANY) return this.result(DnsRcode.NoError, [this.soa()]);
       return this.result(DnsRcode.NoError, []);
     }
+    if (kind === 'dns-version' && ns === undefined) {
+      if (qtype !== DnsType.TXT && qtype !== DnsType.ANY) return this.result(DnsRcode.NoError, []);
+      const txt = { kind: 'txt' as const, strings: [new TextEncoder().encode(DNS_SCHEMA_VERSION)] };
+      return this.result(DnsRcode.NoError, [{ name: qname, type: DnsType.TXT, class: DnsClass.IN, ttl: DNS_VERSION_TTL, data: txt }]);
+    }
     if (kind === 'svc') {
       if (ns === undefined) return this.result(DnsRcode.NoError, []);
       if (l3 === undefined) return this.result(this.namespaceKnown(ns) ? DnsRcode.NoError : DnsRcode.NXDomain, []);
       const svc = this.services.get(`${ns}/${l3}`);
       if (svc === undefined || more.length > 0) return this.nx();
+      if (svc.externalName !== undefined) return l4 === undefined ? this.answerExternal(qname, svc.externalName, qtype) : this.nx();
+      if (svc.clusterIP === null && this.ready(svc).length === 0) return this.nx(); // CoreDNS: errNoItems
       if (l4 === undefined) return this.answerService(qname, svc, qtype, svc.ports);
+      if (svc.clusterIP === null && l5 === undefined && !l4.startsWith('_')) return this.answerHostname(qname, svc, l4, qtype);
       const proto = l4.startsWith('_') ? l4.slice(1) : '';
       const withProto = svc.ports.filter((p) => lower(p.protocol) === proto);
       if (withProto.length === 0) return this.nx();
@@ -210,6 +259,7 @@ export class ClusterDnsRecords {
 
   private answerService(qname: string, svc: DnsService, qtype: number, ports: readonly DnsServicePort[]): DnsAnswer {
     const target = this.serviceName(svc);
+    if (svc.clusterIP === null) return this.answerHeadless(qname, svc, qtype, ports);
     if (qtype === DnsType.A || qtype === DnsType.ANY) {
       return this.result(DnsRcode.NoError, [this.rec(qname, DnsType.A, { kind: 'a', address: svc.clusterIP })]);
     }
@@ -223,11 +273,61 @@ export class ClusterDnsRecords {
     return this.result(DnsRcode.NoError, []);
   }
 
+  /** Headless: the ready endpoints' addresses; SRV endpoints x ports, targets per endpoint hostname. */
+  private answerHeadless(qname: string, svc: DnsService, qtype: number, ports: readonly DnsServicePort[]): DnsAnswer {
+    const eps = this.ready(svc);
+    if (qtype === DnsType.A || qtype === DnsType.ANY) {
+      return this.result(DnsRcode.NoError, eps.map((e) => this.rec(qname, DnsType.A, { kind: 'a', address: e.ip })));
+    }
+    if (qtype === DnsType.SRV && ports.length > 0) {
+      const base = this.serviceName(svc);
+      const weight = Math.max(1, Math.floor(100 / (ports.length * eps.length))); // CoreDNS backend_lookup SRV()
+      const answers: DnsRecord[] = [];
+      for (const p of ports) {
+        for (const e of eps) answers.push(this.rec(qname, DnsType.SRV, { kind: 'srv', priority: 0, weight, port: p.port, target: `${hostnameOf(e)}.${base}` }));
+      }
+      const res = this.result(DnsRcode.NoError, answers);
+      for (const e of eps) res.additional.push(this.rec(`${hostnameOf(e)}.${base}`, DnsType.A, { kind: 'a', address: e.ip }));
+      return res;
+    }
+    return this.result(DnsRcode.NoError, []);
+  }
+
+  /** `<hostname>.<svc>.<ns>.svc.<zone>`: every endpoint of that hostname (NXDOMAIN for none). */
+  private answerHostname(qname: string, svc: DnsService, host: string, qtype: number): DnsAnswer {
+    const eps = this.ready(svc).filter((e) => hostnameOf(e) === host);
+    if (eps.length === 0) return this.nx();
+    if (qtype !== DnsType.A && qtype !== DnsType.ANY) return this.result(DnsRcode.NoError, []);
+    return this.result(DnsRcode.NoError, eps.map((e) => this.rec(qname, DnsType.A, { kind: 'a', address: e.ip })));
+  }
+
+  /** ExternalName: the CNAME, then (A/ANY, target in this zone) the target's own answer. */
+  private answerExternal(qname: string, target: string, qtype: number): DnsAnswer {
+    const cname = this.rec(qname, DnsType.CNAME, { kind: 'name', target });
+    const res = this.result(DnsRcode.NoError, [cname]);
+    const zone = this.domain;
+    if ((qtype === DnsType.A || qtype === DnsType.ANY) && (target === zone || target.endsWith(`.${zone}`)) && target !== qname) {
+      const labels = target === zone ? [] : target.slice(0, target.length - zone.length - 1).split('.').reverse();
+      const [kind, , , l4] = labels;
+      // One level of chasing: an ExternalName pointing at another ExternalName stops at its CNAME.
+      const chased = kind === 'svc' && l4 === undefined ? this.answerInZone(target, labels, qtype) : null;
+      if (chased !== null && chased.rcode === DnsRcode.NoError) {
+        res.answers.push(...chased.answers.filter((r) => r.type !== DnsType.CNAME));
+        res.additional.push(...chased.additional);
+      }
+    }
+    return res;
+  }
+
+  private ready(svc: DnsService): readonly DnsEndpoint[] {
+    return svc.endpoints ?? [];
+  }
+
   /**
    * Answers the DNS query in `req` into out[outOff..]. Returns the bytes written, 0 when
    * there is nothing to send (shorter than a header, or a response rather than a query),
    * or -1 when `out` cannot hold even the header and question. Over UDP the response is
-   * cut to the client's size (512, or its EDNS size) and then has TC=1 and no records.
+   * cut to the client's size (512, or its EDNS size): TC=1 and as many answers as fit.
    */
   answerQuery(req: Uint8Array, out: Uint8Array, outOff = 0, opts: { tcp?: boolean } = {}): number {
     const h = new DnsHeader().wrap(req, 0, req.length);
@@ -243,7 +343,8 @@ export class ClusterDnsRecords {
     const question = q.questions[0]!;
     res.questions.push(question);
     if (q.edns !== undefined) {
-      res.edns = { udpSize: DNS_SERVER_UDP_SIZE, extRcode: 0, version: 0, dnssecOk: q.edns.dnssecOk, options: [] };
+      const options = q.edns.options.filter((o) => ECHOED_EDNS_OPTIONS.has(o.code));
+      res.edns = { udpSize: q.edns.udpSize, extRcode: 0, version: 0, dnssecOk: q.edns.dnssecOk, options };
       if (q.edns.version !== 0) { // RFC 6891 §6.1.3: BADVERS (16) = extRcode 1, header RCODE 0
         res.edns.extRcode = DnsRcode.BadVers >>> 4;
         return emitDnsMessage(res, out, outOff, room);
@@ -259,16 +360,30 @@ export class ClusterDnsRecords {
     const limit = Math.min(room, max);
     const n = emitDnsMessage(res, out, outOff, limit);
     if (n >= 0) return n;
-    return emitDnsMessage({ ...res, tc: true, answers: [], authority: [], additional: [] }, out, outOff, limit);
+    // miekg/dns Msg.Truncate (CoreDNS request.Scrub): as many answer records as fit, TC set.
+    const cut = (k: number): DnsMessage => ({ ...res, tc: true, answers: res.answers.slice(0, k), authority: [], additional: [] });
+    let lo = 0;
+    let hi = res.answers.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (emitDnsMessage(cut(mid), out, outOff, limit) >= 0) lo = mid; else hi = mid - 1;
+    }
+    return emitDnsMessage(cut(lo), out, outOff, limit);
   }
 
   private serviceName(svc: DnsService): string {
     return `${svc.name}.${svc.namespace}.svc.${this.domain}`;
   }
 
-  private serviceByIP(ip: number): DnsService | undefined {
-    for (const s of this.services.values()) if (s.clusterIP === ip) return s;
-    return undefined;
+  /** PTR targets of `ip`: the service with that cluster IP, else every service endpoint with it. */
+  private namesOfIP(ip: number): string[] {
+    for (const s of this.services.values()) if (s.clusterIP === ip) return [this.serviceName(s)];
+    const out: string[] = [];
+    for (const s of this.services.values()) {
+      if (s.externalName !== undefined) continue;
+      for (const e of this.ready(s)) if (e.ip === ip) out.push(`${hostnameOf(e)}.${this.serviceName(s)}`);
+    }
+    return out;
   }
 
   private namespaceKnown(ns: string): boolean {

@@ -390,11 +390,14 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
       vethMac: macFromIpv4(ip, 0x02ee), labels: { ...p.labels }, apps: p.apps.map((a) => ({ ...a })), system,
     };
     if (p.attach !== undefined) plan.attach = { ...p.attach };
+    if (p.hostname !== undefined) plan.hostname = p.hostname;
+    if (p.subdomain !== undefined) plan.subdomain = p.subdomain;
     return plan;
   });
 
   const dnsServiceIp = nthHost(ipam.serviceCIDR, DNS_SERVICE_HOST);
-  const vips = t.services.map((s) => (s.clusterIP !== undefined ? ipam.allocateServiceIp(parseIpv4(s.clusterIP)) : -1));
+  const noVip = (s: { type: string; clusterIP?: string }): boolean => s.type === 'ExternalName' || s.clusterIP === 'None';
+  const vips = t.services.map((s) => (noVip(s) ? 0 : s.clusterIP !== undefined ? ipam.allocateServiceIp(parseIpv4(s.clusterIP)) : -1));
   // NodePorts: given ones first. One number may serve both TCP and UDP within a service.
   for (const s of t.services) {
     const mine = new Set<number>();
@@ -405,6 +408,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
   const services: ServicePlan[] = t.services.map((s, i) => ({
     name: s.name, namespace: s.namespace, type: s.type,
     clusterIP: vips[i]! >= 0 ? vips[i]! : ipam.allocateServiceIp(),
+    ...(s.type === 'ExternalName' ? { externalName: s.externalName ?? '' } : s.clusterIP === 'None' ? { headless: true } : {}),
     ports: s.ports.map((p) => {
       const out: ServicePlan['ports'][number] = { port: p.port, targetPort: p.targetPort, protocol: p.protocol };
       if (p.name !== undefined) out.name = p.name;

@@ -113,6 +113,14 @@ export const clusterSchema = {
     flushStaleUdp: { type: 'boolean', default: true },
     hairpinMode: { type: 'boolean', default: true },
     dnsReplicas: { type: 'integer', minimum: 0, maximum: 16, default: 1 },
+    dns: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        ttl: { type: 'integer', minimum: 0, maximum: 3600, default: 5 },
+      },
+    },
     seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 1 },
   },
 } as const;
@@ -159,6 +167,8 @@ export const podSchema = {
     ip: ipv4,
     labels,
     apps: { type: 'array', items: appSchema, default: [] },
+    hostname: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' },
+    subdomain: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' },
     attach: {
       type: 'object',
       additionalProperties: false,
@@ -188,14 +198,19 @@ export const servicePortSchema = {
 export const serviceSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'ports'],
+  required: ['name'],
+  // ExternalName needs externalName and may have no ports; every other type needs a port.
+  if: { properties: { type: { const: 'ExternalName' } }, required: ['type'] },
+  then: { required: ['externalName'], properties: { externalName: { type: 'string' } } },
+  else: { required: ['ports'], properties: { ports: { type: 'array', minItems: 1 } } },
   properties: {
     name,
     namespace: { ...name, default: 'default' },
-    type: { type: 'string', enum: ['ClusterIP', 'NodePort', 'LoadBalancer'], default: 'ClusterIP' },
-    clusterIP: ipv4,
+    type: { type: 'string', enum: ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'], default: 'ClusterIP' },
+    clusterIP: { type: 'string', pattern: `^(?:${IPV4}|None)$` }, // None: headless
+    externalName: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*\\.?$' },
     selector: labels,
-    ports: { type: 'array', items: servicePortSchema, minItems: 1 },
+    ports: { type: 'array', items: servicePortSchema },
     sessionAffinity: { type: 'string', enum: ['None', 'ClientIP'], default: 'None' },
     sessionAffinityTimeout: { type: 'integer', minimum: 1, maximum: 86400, default: 10800 },
     externalTrafficPolicy: { type: 'string', enum: ['Cluster', 'Local'], default: 'Cluster' },

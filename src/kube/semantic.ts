@@ -288,7 +288,7 @@ export function checkTopology(t: SchemaTopology): CheckResult {
     else svcIndex.set(key, i);
     const reserved = reservedServiceName(s.name, s.namespace, c.dnsReplicas);
     if (reserved !== null) r.err(`${at}.name`, s.name, `${q(s.name)} ${reserved}`);
-    if (s.clusterIP !== undefined) {
+    if (s.clusterIP !== undefined && s.clusterIP !== 'None' && s.type !== 'ExternalName') {
       const ip = ipAt(r, `${at}.clusterIP`, s.clusterIP);
       if (ip !== null && sc !== null) {
         const h = (ip - sc.addr) >>> 0;
@@ -338,10 +338,10 @@ function checkServicePorts(
 ): void {
   const names = new Map<string, number>();
   const ports = new Map<string, number>();
-  s.ports.forEach((p, k) => {
+  (s.ports ?? []).forEach((p, k) => {
     const at = `services[${i}].ports[${k}]`;
     if (p.name === undefined) {
-      if (s.ports.length > 1) r.err(at, undefined, 'missing required field "name" (every port of a service with several ports needs one)');
+      if ((s.ports ?? []).length > 1) r.err(at, undefined, 'missing required field "name" (every port of a service with several ports needs one)');
     } else {
       const other = names.get(p.name);
       if (other !== undefined) r.err(`${at}.name`, p.name, `${q(p.name)} is a duplicate of ports[${other}]`);
@@ -376,7 +376,7 @@ function checkSelection(
   } else if (selected.length === 0) {
     r.warn(`${at}.selector`, s.selector, `${q(s.selector)} matches no pod in namespace ${q(s.namespace)}`);
   }
-  s.ports.forEach((p, k) => {
+  (s.ports ?? []).forEach((p, k) => {
     const target = p.targetPort ?? p.port;
     const deaf = selected.filter((pod) => pod.attach === undefined && !pod.apps.some((a) =>
       (a.port ?? DEFAULT_APP_PORTS[a.type]) === target && APP_PROTOCOLS[a.type].includes(p.protocol)));
@@ -408,7 +408,7 @@ function fill(t: SchemaTopology, ips: (number | null)[], ranges: (Cidr | null)[]
       ...p, apps: p.apps.map((a): AppSpec => ({ type: a.type, port: a.port ?? DEFAULT_APP_PORTS[a.type] })),
     })),
     services: t.services.map((s): ServiceSpec => ({
-      ...s, ports: s.ports.map((p): ServicePortSpec => ({ ...p, targetPort: p.targetPort ?? p.port })),
+      ...s, ports: (s.ports ?? []).map((p): ServicePortSpec => ({ ...p, targetPort: p.targetPort ?? p.port })),
     })),
   };
 }

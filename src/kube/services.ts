@@ -19,7 +19,7 @@ import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { DnsServer } from '../apps/dns-server.js';
 import { ConntrackTable, KUBE_PROXY_TIMEOUTS, LINUX_TIMEOUTS } from '../netfilter/conntrack.js';
 import { NatHooks } from '../netfilter/nat-hooks.js';
-import { ClusterDnsRecords } from './dns-records.js';
+import { ClusterDnsRecords, type DnsEndpoint, type DnsService } from './dns-records.js';
 import { PodIndex } from './selector.js';
 import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
@@ -35,8 +35,10 @@ export interface ServiceInput {
   name: string;
   namespace?: string;
   type?: ServiceType;
-  /** Dotted IPv4 or uint32; allocated from serviceCIDR when absent. */
+  /** Dotted IPv4 or uint32; allocated from serviceCIDR when absent; `None`: headless. */
   clusterIP?: string | number;
+  /** type ExternalName: the CNAME target. */
+  externalName?: string;
   selector?: Record<string, string>;
   ports: { name?: string; port: number; targetPort?: number; protocol?: Protocol; nodePort?: number }[];
   sessionAffinity?: SessionAffinity;
@@ -69,13 +71,17 @@ export class ServiceController {
 
   constructor(private readonly cluster: Cluster) {
     const plan = cluster.plan;
-    this.records = new ClusterDnsRecords({ domain: plan.dnsDomain, kubernetesClusterIP: plan.kubernetesServiceIp });
+    this.records = new ClusterDnsRecords({ domain: plan.dnsDomain, kubernetesClusterIP: plan.kubernetesServiceIp, ttl: plan.cluster.dns?.ttl ?? 5 });
     for (const s of plan.services) this.records.setService(dnsService(s));
     for (const p of plan.pods) this.records.setPod({ name: p.name, namespace: p.namespace, ip: p.ip });
   }
 
   /** The `dns` pod app: the cluster DNS server over these records. */
-  readonly dnsApp = (ns: NetNamespace, port: number): Closable => DnsServer.start(ns, this.records, port);
+  readonly dnsApp = (ns: NetNamespace, port: number): Closable => {
+    const engine = this.cluster.engine;
+    const server = engine.addCounted(DnsServer.start(ns, this.records, port, `${ns.name}/dns`));
+    return { close: () => { server.close(); engine.removeCounted(server); } };
+  };
 
   /** Programs kube-proxy on every emulated node (call once the nodes exist). */
   install(): void {
@@ -127,6 +133,9 @@ export class ServiceController {
     for (const s of plan.services) {
       const selected = index.select(s.namespace, s.selector);
       s.endpoints = selected.map((p) => p.name);
+      // Endpoints controller: hostname only when the pod's subdomain names this service.
+      this.records.setService(dnsService(s, selected.map((p) => (p.hostname !== undefined && p.subdomain === s.name ? { ip: p.ip, hostname: p.hostname } : { ip: p.ip }))));
+      if (s.headless === true || s.externalName !== undefined) continue; // kube-proxy: no virtual IP, no rules
       const endpoints = selected.map((p) => ({ pod: p.name, node: p.node, ip: p.ip }));
       resolved.push({ plan: s, endpoints });
       for (const port of s.ports) {
@@ -164,12 +173,14 @@ export class ServiceController {
       throw new Error(`service "${spec.name}" exists in namespace "${namespace}"`);
     }
     const type = spec.type ?? 'ClusterIP';
-    const given = typeof spec.clusterIP === 'string' ? parseIpv4(spec.clusterIP) : spec.clusterIP;
-    const clusterIP = c.ipam.allocateServiceIp(given);
+    const headless = spec.clusterIP === 'None' && type !== 'ExternalName';
+    const noVip = headless || type === 'ExternalName';
+    const given = typeof spec.clusterIP === 'string' && !noVip ? parseIpv4(spec.clusterIP) : typeof spec.clusterIP === 'number' ? spec.clusterIP : undefined;
+    const clusterIP = noVip ? 0 : c.ipam.allocateServiceIp(given);
     const taken: number[] = [];
     let added: ServicePlan | null = null;
     try {
-      const ports = spec.ports.map((p): ServicePortPlan => {
+      const ports = (spec.ports ?? []).map((p): ServicePortPlan => {
         const out: ServicePortPlan = { port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP' };
         if (p.name !== undefined) out.name = p.name;
         if (p.nodePort !== undefined || type === 'NodePort' || type === 'LoadBalancer') {
@@ -186,6 +197,7 @@ export class ServiceController {
         externalIPs: (spec.externalIPs ?? []).map(ipOf), loadBalancerIPs: (spec.loadBalancerIPs ?? []).map(ipOf),
         scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
         weights: { ...spec.weights }, endpoints: [], system: false,
+        ...(type === 'ExternalName' ? { externalName: spec.externalName ?? '' } : headless ? { headless: true } : {}),
       };
       c.plan.services.push(plan);
       added = plan;
@@ -198,7 +210,7 @@ export class ServiceController {
         this.records.removeService(added.name, added.namespace);
         try { this.sync(); } catch { /* the first error is the one to report */ }
       }
-      c.ipam.releaseServiceIp(clusterIP);
+      if (!noVip) c.ipam.releaseServiceIp(clusterIP);
       for (const np of taken) c.ipam.releaseNodePort(np);
       throw e;
     }
@@ -212,7 +224,7 @@ export class ServiceController {
     const s = c.plan.services[i]!;
     c.plan.services.splice(i, 1);
     this.records.removeService(name, namespace);
-    if (s.clusterIP !== c.plan.dnsServiceIp) c.ipam.releaseServiceIp(s.clusterIP); // .10 is reserved, never allocated
+    if (s.clusterIP !== c.plan.dnsServiceIp && s.clusterIP !== 0) c.ipam.releaseServiceIp(s.clusterIP); // .10 is reserved, never allocated; 0: no VIP
     for (const np of new Set(s.ports.map((p) => p.nodePort).filter((p): p is number => p !== undefined))) c.ipam.releaseNodePort(np);
     this.sync();
   }
@@ -229,13 +241,18 @@ export class ServiceController {
 
   /** `ns/name` -> cluster IP, for messages. */
   describe(): string[] {
-    return this.cluster.plan.services.map((s) => `${s.namespace}/${s.name} ${formatIpv4(s.clusterIP)} -> ${s.endpoints.join(', ') || '(no endpoints)'}`);
+    return this.cluster.plan.services.map((s) => {
+      const vip = s.externalName !== undefined ? `ExternalName ${s.externalName}` : s.headless === true ? 'None' : formatIpv4(s.clusterIP);
+      return `${s.namespace}/${s.name} ${vip} -> ${s.endpoints.join(', ') || '(no endpoints)'}`;
+    });
   }
 }
 
-function dnsService(s: ServicePlan): { name: string; namespace: string; clusterIP: number; ports: { name?: string; port: number; protocol: Protocol }[] } {
+/** The DNS view of a service; `endpoints` (the selected pods' addresses) answer PTR for them. */
+function dnsService(s: ServicePlan, endpoints: DnsEndpoint[] = []): DnsService {
   return {
-    name: s.name, namespace: s.namespace, clusterIP: s.clusterIP,
+    name: s.name, namespace: s.namespace, clusterIP: s.headless === true || s.externalName !== undefined ? null : s.clusterIP, endpoints,
+    ...(s.externalName !== undefined ? { externalName: s.externalName } : {}),
     ports: s.ports.map((p) => (p.name !== undefined ? { name: p.name, port: p.port, protocol: p.protocol } : { port: p.port, protocol: p.protocol })),
   };
 }

@@ -276,6 +276,8 @@ function translate(e: ErrorObject): { error: TopologyError; at: string } | null 
       if (ps['minProperties'] === 1 && ps['maxProperties'] === 1) return out(`${q(v)} must have exactly one of ${names}`);
       return out(`${q(v)} ${e.message ?? 'is invalid'}`);
     }
+    case 'if':
+      return null; // the then/else branch's own error says what is missing
     default:
       return out(`${q(v)} ${e.message ?? 'is invalid'}`);
   }

@@ -16,7 +16,7 @@ export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'dh' | 'sed' | 
 export type ConntrackTimeouts = 'linux' | 'kube-proxy';
 export type AppType = 'http' | 'tcp-echo' | 'udp-echo' | 'dns';
 export type Protocol = 'TCP' | 'UDP';
-export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 export type SessionAffinity = 'None' | 'ClientIP';
 export type ExternalTrafficPolicy = 'Cluster' | 'Local';
 export type InternalTrafficPolicy = 'Cluster' | 'Local';
@@ -60,6 +60,8 @@ export interface ClusterConfig {
   hairpinMode: boolean;
   /** Number of kube-dns pods, placed on the first (emulated) nodes in turn. */
   dnsReplicas: number;
+  /** Cluster DNS (CoreDNS `kubernetes` plugin): `ttl` of its records, 0..3600, default 5. */
+  dns?: { ttl: number };
   /** Seed of the RNG (iptables-mode random endpoint choice, jitter, loss). */
   seed: number;
 }
@@ -105,6 +107,9 @@ export interface PodSpec {
   labels: Record<string, string>;
   apps: AppSpec[];
   attach?: AttachSpec;
+  /** spec.hostname / spec.subdomain: with a headless service named `subdomain`, DNS serves `<hostname>.<subdomain>.<ns>.svc.<zone>`. */
+  hostname?: string;
+  subdomain?: string;
 }
 
 export interface ServicePortSpec {
@@ -122,8 +127,10 @@ export interface ServiceSpec {
   name: string;
   namespace: string;
   type: ServiceType;
-  /** Optional: allocated from serviceCIDR by `planCluster` when absent. */
+  /** Optional: allocated from serviceCIDR by `planCluster` when absent; `None`: headless (no virtual IP). */
   clusterIP?: string;
+  /** type ExternalName: the name its DNS record is a CNAME to (no virtual IP, no proxying). */
+  externalName?: string;
   selector: Record<string, string>;
   ports: ServicePortSpec[];
   sessionAffinity: SessionAffinity;
@@ -233,6 +240,8 @@ export interface PodPlan {
   labels: Record<string, string>;
   apps: AppSpec[];
   attach?: AttachSpec;
+  hostname?: string;
+  subdomain?: string;
   /** Added by podwire (kube-dns), not in the topology file. */
   system: boolean;
 }
@@ -249,7 +258,12 @@ export interface ServicePlan {
   name: string;
   namespace: string;
   type: ServiceType;
+  /** 0 when headless or ExternalName (no virtual IP: kube-proxy has no rules for it). */
   clusterIP: number;
+  /** clusterIP: None. DNS answers with the endpoints' addresses. */
+  headless?: boolean;
+  /** type ExternalName: DNS answers a CNAME to it. */
+  externalName?: string;
   ports: ServicePortPlan[];
   selector: Record<string, string>;
   sessionAffinity: SessionAffinity;

@@ -56,12 +56,12 @@ describe('podwire rules on manifests', () => {
 });
 
 describe('podwire validate on manifests', () => {
-  it('a valid directory: the counts, headless and ignored kinds as warnings', async () => {
+  it('a valid directory: the counts (the headless service among them), ignored kinds as warnings', async () => {
     const r = await run('validate', GUESTBOOK);
     expect(r.code).toBe(0);
-    expect(r.out).toBe(`${GUESTBOOK}: valid (2 nodes, 6 pods, 3 services)`);
+    expect(r.out).toBe(`${GUESTBOOK}: valid (2 nodes, 6 pods, 4 services)`);
     expect(r.err).toContain('warning: ignored (podwire models the network only): 1 ConfigMap');
-    expect(r.err).toContain(`warning: ${GUESTBOOK}/redis.yaml:9: Service/default/redis-headless: spec.clusterIP: a headless service is stored`);
+    expect(r.err).not.toContain('redis-headless'); // headless services are modelled (clusterIP: None), no warning
   });
 
   it('an invalid manifest: file:line: Kind/ns/name: field.path: message, exit 1', async () => {
@@ -115,10 +115,10 @@ describe('a kubectl dump of the cluster', () => {
     const a = shape(planCluster(fromManifests)) as { pods: unknown[]; services: unknown[] };
     const b = shape(planCluster(fromDump));
     expect(a.pods).toHaveLength(7); // 6 + podwire's kube-dns
-    expect(a.services).toHaveLength(4);
+    expect(a.services).toHaveLength(5);
     expect(b).toEqual(a);
     expect(fromDump.kubernetes?.zones).toEqual({ node1: 'zone-a', node2: 'zone-b' });
-    expect(fromDump.kubernetes?.services.map((s) => (s['metadata'] as { name: string }).name)).toEqual(['redis-headless']);
+    expect(fromDump.kubernetes?.services).toEqual([]);
   });
 });
 

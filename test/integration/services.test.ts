@@ -9,7 +9,7 @@ import { httpGet, type HttpResponse } from '../../src/apps/http.js';
 import type { UdpEcho } from '../../src/apps/udp-echo.js';
 import { examplePath } from '../../src/control/load.js';
 import { Cluster } from '../../src/kube/cluster.js';
-import { loadTopologyFile } from '../../src/kube/topology.js';
+import { loadTopologyFile, validateTopology } from '../../src/kube/topology.js';
 import { runTrace } from '../../src/kube/trace.js';
 import { renderTrace } from '../../src/kube/trace-text.js';
 import type { ClusterConfig, Topology } from '../../src/kube/types.js';
@@ -254,5 +254,44 @@ describe('ipvs schedulers through the cluster', () => {
     for (let k = 0; k < 8; k++) seen.add((await get(c, c.pod('pod1').ns, vipOf(c, 'sticky'), 80)).body.trim());
     expect(seen.size).toBe(1);
     c.close();
+  });
+});
+
+describe('headless and ExternalName services through the cluster', () => {
+  it('a headless service has no VIP and no kube-proxy rules; DNS answers the pods, <hostname>.<subdomain>, and the CNAME', async () => {
+    const text = (await import('node:fs/promises')).readFile(examplePath('demo.yaml'), 'utf8');
+    const doc = (await import('yaml')).parse(await text) as { pods: Record<string, unknown>[]; services: unknown[] };
+    Object.assign(doc.pods[1]!, { hostname: 'web-a', subdomain: 'web-hl' });
+    doc.services.push(
+      { name: 'web-hl', clusterIP: 'None', selector: { app: 'web' }, ports: [{ name: 'http', port: 8080 }] },
+      { name: 'ext', type: 'ExternalName', externalName: 'www.example.com' },
+    );
+    const r = validateTopology(doc);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const c = new Cluster(r.topology);
+    try {
+      const hl = c.plan.services.find((s) => s.name === 'web-hl')!;
+      expect([hl.clusterIP, hl.headless, hl.endpoints]).toEqual([0, true, ['pod2', 'pod3']]);
+      expect(c.services.rules('node1').some((l) => l.includes('web-hl') || l.includes('/ext'))).toBe(false);
+      expect(c.services.resolved().map((s) => s.plan.name)).not.toContain('web-hl');
+      expect(c.services.describe()).toContain('default/web-hl None -> pod2, pod3');
+      const ipOf = (p: string): number => c.plan.pods.find((x) => x.name === p)!.ip;
+      const rec = c.services.records;
+      expect(rec.answer('web-hl.default.svc.cluster.local', DnsType.A).answers.map((x) => x.data)).toEqual([
+        { kind: 'a', address: ipOf('pod2') }, { kind: 'a', address: ipOf('pod3') }]);
+      expect(rec.answer('web-a.web-hl.default.svc.cluster.local', DnsType.A).answers.map((x) => x.data)).toEqual([{ kind: 'a', address: ipOf('pod2') }]);
+      const pod3Host = formatIpv4(ipOf('pod3')).replaceAll('.', '-');
+      expect(rec.answer('_http._tcp.web-hl.default.svc.cluster.local', DnsType.SRV).answers.map((x) => x.data.kind === 'srv' && x.data.target))
+        .toEqual(['web-a.web-hl.default.svc.cluster.local', `${pod3Host}.web-hl.default.svc.cluster.local`]);
+      expect(rec.answer('ext.default.svc.cluster.local', DnsType.A).answers.map((x) => x.data)).toEqual([{ kind: 'name', target: 'www.example.com' }]);
+      const late = c.addService({ name: 'late-hl', clusterIP: 'None', selector: { app: 'web' }, ports: [{ port: 8080 }] });
+      expect([late.clusterIP, late.headless]).toEqual([0, true]);
+      expect(rec.answer('late-hl.default.svc.cluster.local', DnsType.A).answers).toHaveLength(2);
+      c.removeService('late-hl');
+      c.removeService('web-hl');
+      expect(rec.answer('web-hl.default.svc.cluster.local', DnsType.A).rcode).toBe(DnsRcode.NXDomain);
+    } finally {
+      c.close();
+    }
   });
 });

@@ -71,6 +71,9 @@ interface PodDraft {
   apps: AppSpec[];
   tolerations: Toleration[];
   attach?: AttachSpec;
+  /** spec.hostname / spec.subdomain (StatefulSet: the pod name / spec.serviceName): DNS names under a headless Service. */
+  hostname?: string;
+  subdomain?: string;
   origin: Origin;
 }
 
@@ -343,6 +346,8 @@ export function convert(all: SourceObject[]): Converted {
       if (hostname !== undefined || subdomain !== undefined) {
         objects.hostnames[`${k.namespace}/${name}`] = { hostname: hostname ?? name, ...(subdomain !== undefined ? { subdomain } : {}) };
       }
+      if (hostname !== undefined && hostname !== '') d.hostname = hostname;
+      if (subdomain !== undefined && subdomain !== '') d.subdomain = subdomain;
       addPod(d, { at: k.at, object: k.label, fields: { name: 'metadata.name', node: 'spec.nodeName', ip: 'status.podIP', labels: 'metadata.labels', apps: 'spec.containers', attach: 'metadata.annotations' } }, ps.hostNetwork);
       continue;
     }
@@ -403,7 +408,8 @@ export function convert(all: SourceObject[]): Converted {
       for (let i = 0; i < replicas; i++) {
         const name = takeName(k.namespace, `${k.name}-${i}`, null);
         objects.hostnames[`${k.namespace}/${name}`] = { hostname: name, ...(serviceName !== undefined && serviceName !== '' ? { subdomain: serviceName } : {}) };
-        addPod(withNode({ ...base, name, labels: { ...tlabels, 'statefulset.kubernetes.io/pod-name': name, 'apps.kubernetes.io/pod-index': String(i) } }), origin, ps.hostNetwork);
+        const dns = serviceName !== undefined && serviceName !== '' ? { hostname: name, subdomain: serviceName } : {};
+        addPod(withNode({ ...base, name, ...dns, labels: { ...tlabels, 'statefulset.kubernetes.io/pod-name': name, 'apps.kubernetes.io/pod-index': String(i) } }), origin, ps.hostNetwork);
       }
     } else {
       // DaemonSet: one pod per (emulated, schedulable for it) node; replicas does not apply.
@@ -497,7 +503,8 @@ export function convert(all: SourceObject[]): Converted {
   else if (clusterAt !== undefined && podwireNodes.length > 0) podwireNodes.forEach((_, i) => origins.set(`nodes[${i}]`, { at: clusterAt!, object: '', fields: {} }));
   const docPods = pods.filter((p) => p.node !== undefined).map((p, i) => {
     origins.set(`pods[${i}]`, p.origin);
-    return { name: p.name, namespace: p.namespace, node: p.node, ...(p.ip !== undefined ? { ip: p.ip } : {}), labels: p.labels, apps: p.apps, ...(p.attach !== undefined ? { attach: p.attach } : {}) };
+    return { name: p.name, namespace: p.namespace, node: p.node, ...(p.ip !== undefined ? { ip: p.ip } : {}), labels: p.labels, apps: p.apps, ...(p.attach !== undefined ? { attach: p.attach } : {}),
+      ...(p.hostname !== undefined ? { hostname: p.hostname } : {}), ...(p.subdomain !== undefined ? { subdomain: p.subdomain } : {}) };
   });
   serviceOrigin.forEach((o, i) => origins.set(`services[${i}]`, o));
   return { document: { cluster, nodes: docNodes, pods: docPods, services }, origins, errors: r.errors, warnings: r.warnings, objects };
@@ -516,17 +523,19 @@ function serviceOf(
     return null;
   }
   const clusterIP = str(spec['clusterIP']);
-  if (type === 'ExternalName' || clusterIP === 'None') {
-    objects.services.push(o);
-    r.warn(k.at, k.label, type === 'ExternalName' ? 'spec.type' : 'spec.clusterIP', type === 'ExternalName' ? type : 'None',
-      `${type === 'ExternalName' ? 'an ExternalName' : 'a headless'} service is stored, not emulated yet (no virtual IP)`);
-    return null;
+  if (type === 'ExternalName') {
+    const ext = str(spec['externalName']);
+    if (ext === undefined || ext === '') {
+      r.err(k.at, k.label, 'spec.externalName', spec['externalName'], 'Required value');
+      return null;
+    }
+    return { svc: { name: k.name, namespace: k.namespace, type, externalName: ext }, origin: { at: k.at, object: k.label, fields: { name: 'metadata.name', externalName: 'spec.externalName' } } };
   }
   const selector: Record<string, string> = {};
   if (isObj(spec['selector'])) for (const [a, b] of Object.entries(spec['selector'])) selector[a] = String(b);
   const selected = pods.filter((p) => p.namespace === k.namespace && selectorMatches(selector, p.labels));
   const rawPorts = Array.isArray(spec['ports']) ? spec['ports'] : [];
-  if (rawPorts.length === 0) {
+  if (rawPorts.length === 0 && clusterIP !== 'None') {
     r.err(k.at, k.label, 'spec.ports', spec['ports'], 'Required value');
     return null;
   }
@@ -601,7 +610,7 @@ function serviceOf(
     ports.push(out);
     portIndex.push(i);
   });
-  if (bad || ports.length === 0) return null;
+  if (bad || (ports.length === 0 && clusterIP !== 'None')) return null;
   const svc: Obj = { name: k.name, namespace: k.namespace, type, selector, ports };
   if (clusterIP !== undefined && clusterIP !== '') svc['clusterIP'] = clusterIP;
   const affinity = spec['sessionAffinity'] ?? 'None';

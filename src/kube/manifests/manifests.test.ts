@@ -106,7 +106,9 @@ describe('reading manifests', () => {
     expect(podNames(t).slice(4)).toEqual(['redis-0', 'redis-1']);
     expect(warningsOf(r).filter((w) => w.includes('ignored'))).toEqual(['ignored (podwire models the network only): 1 ConfigMap']);
     expect(r.ok && r.objects?.networkPolicies.map((n) => (n['metadata'] as { name: string }).name)).toEqual(['redis-from-frontend']);
-    expect(r.ok && r.objects?.services.map((n) => (n['metadata'] as { name: string }).name)).toEqual(['redis-headless']);
+    expect(r.ok && r.objects?.services).toEqual([]); // headless is in the model now
+    expect(t.services.find((s) => s.name === 'redis-headless')).toMatchObject({ clusterIP: 'None' });
+    expect(t.pods.find((p) => p.name === 'redis-1')).toMatchObject({ hostname: 'redis-1', subdomain: 'redis-headless' });
     expect(r.ok && r.objects?.hostnames['default/redis-1']).toEqual({ hostname: 'redis-1', subdomain: 'redis-headless' });
   });
 
