@@ -282,6 +282,23 @@ export class Cluster {
     this.services.podRemoved(rt.plan.name, rt.plan.namespace);
   }
 
+  /**
+   * Sets a pod's Ready condition and/or marks it terminating (deletionTimestamp set): its
+   * endpoints' conditions change and every node's kube-proxy resyncs (endpoint-conditions.ts).
+   */
+  setPodConditions(name: string, conditions: { ready?: boolean; terminating?: boolean }): void {
+    const plan = this.pod(name).plan;
+    if (conditions.ready !== undefined) {
+      if (conditions.ready) delete plan.ready;
+      else plan.ready = false;
+    }
+    if (conditions.terminating !== undefined) {
+      if (conditions.terminating) plan.terminating = true;
+      else delete plan.terminating;
+    }
+    this.services.sync();
+  }
+
   /** Adds a service while running (cluster IP from the IPAM unless given); endpoints, rules and DNS follow. */
   addService(spec: ServiceInput): ServicePlan {
     return this.services.addService(spec);

@@ -390,6 +390,8 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
       vethMac: macFromIpv4(ip, 0x02ee), labels: { ...p.labels }, apps: p.apps.map((a) => ({ ...a })), system,
     };
     if (p.attach !== undefined) plan.attach = { ...p.attach };
+    if (p.ready === false) plan.ready = false;
+    if (p.terminating === true) plan.terminating = true;
     return plan;
   });
 
@@ -416,6 +418,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     externalTrafficPolicy: s.externalTrafficPolicy, internalTrafficPolicy: s.internalTrafficPolicy ?? 'Cluster',
     externalIPs: (s.externalIPs ?? []).map(parseIpv4), loadBalancerIPs: (s.loadBalancerIPs ?? []).map(parseIpv4),
     scheduler: s.scheduler ?? c.ipvsScheduler, weights: { ...s.weights }, endpoints: [], system: false,
+    ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
   }));
   if (c.dnsReplicas > 0) {
     services.push({

@@ -18,6 +18,8 @@
  *     marks traffic from outside the cluster CIDR for masquerade and spreads connections over
  *     KUBE-SEP-<h> chains with `statistic --probability 1/(n-i)`; with ClientIP affinity a
  *     `recent --rcheck --seconds T --reap` rule per endpoint comes first.
+ *   - which endpoints: CategorizeEndpoints (endpoint-conditions.ts): ready ones, else serving
+ *     terminating ones, for Cluster and Local policy apart; unready ones get no rules.
  *   - no endpoints: no nat rules; filter KUBE-SERVICES REJECTs the cluster IP ("has no endpoints").
  *   - NodePort, externalIPs, LoadBalancer ingress IPs: nat KUBE-NODEPORTS / KUBE-SERVICES
  *     ("external IP", "loadbalancer IP") jump to KUBE-EXT-<h>. externalTrafficPolicy Cluster
@@ -30,6 +32,7 @@
 import { formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { endpointChainName, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
+import { categorizeEndpoints } from './endpoint-conditions.js';
 
 export type IptablesTable = 'nat' | 'filter';
 export const IPTABLES_TABLES: readonly IptablesTable[] = ['nat', 'filter'];
@@ -113,7 +116,8 @@ function servicePortRules(
     .map((e) => ({ ...e, hostPort: `${formatIpv4(e.ip)}:${port.targetPort}` }))
     .sort((a, b) => cmp(a.hostPort, b.hostPort))
     .map((e) => ({ ...e, chain: endpointChainName(P, proto, e.hostPort) }));
-  const local = endpoints.filter((e) => e.node === input.node);
+  // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
+  const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node);
   const hash = serviceChainName(P, proto).slice('KUBE-SVC-'.length);
   const svc = `KUBE-SVC-${hash}`;
   const svl = `KUBE-SVL-${hash}`;
@@ -127,8 +131,8 @@ function servicePortRules(
   const external = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
   const internalLocal = plan.internalTrafficPolicy === 'Local';
   const externalLocal = external && plan.externalTrafficPolicy === 'Local';
-  const hasEndpoints = endpoints.length > 0;
-  const usesCluster = hasEndpoints && (!internalLocal || external);
+  const hasEndpoints = hasAny;
+  const usesCluster = cluster.length > 0 && (!internalLocal || external);
   const usesLocal = local.length > 0 && (internalLocal || externalLocal);
   const internalChain = internalLocal ? svl : svc;
   const hasInternalEndpoints = hasEndpoints && (!internalLocal || local.length > 0);
@@ -190,13 +194,14 @@ function servicePortRules(
   };
   if (usesCluster) {
     out.natChains.push(svc);
-    spread(svc, endpoints);
+    spread(svc, cluster);
   }
   if (usesLocal) {
     out.natChains.push(svl);
     spread(svl, local);
   }
-  for (const e of usesCluster ? endpoints : local) {
+  // allLocallyReachableEndpoints: each gets its KUBE-SEP chain once.
+  for (const e of endpoints.filter((x) => (usesCluster && cluster.includes(x)) || (usesLocal && local.includes(x)))) {
     out.natChains.push(e.chain);
     out.nat.push({ chain: e.chain, src: `${formatIpv4(e.ip)}/32`, m: [comment(P)], j: 'KUBE-MARK-MASQ' });
     const m = [comment(P)];

@@ -169,6 +169,9 @@ export const podSchema = {
         offloads: { type: 'boolean', default: false },
       },
     },
+    /** The pod's Ready condition (absent: true) and whether it is being deleted (absent: false). */
+    ready: { type: 'boolean' },
+    terminating: { type: 'boolean' },
   },
 } as const;
 
@@ -208,6 +211,7 @@ export const serviceSchema = {
       propertyNames: { pattern: POD_NAME_PATTERN },
       additionalProperties: { type: 'integer', minimum: 0, maximum: 65535 },
     },
+    publishNotReadyAddresses: { type: 'boolean' },
   },
 } as const;
 

@@ -23,6 +23,7 @@ import { ClusterDnsRecords } from './dns-records.js';
 import { PodIndex } from './selector.js';
 import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
+import { podConditions } from './endpoint-conditions.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
 import type { Cluster } from './cluster.js';
 import { reservedServiceName } from './names.js';
@@ -48,6 +49,7 @@ export interface ServiceInput {
   loadBalancerIPs?: (string | number)[];
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
+  publishNotReadyAddresses?: boolean;
 }
 
 const UDP = 17;
@@ -127,7 +129,9 @@ export class ServiceController {
     for (const s of plan.services) {
       const selected = index.select(s.namespace, s.selector);
       s.endpoints = selected.map((p) => p.name);
-      const endpoints = selected.map((p) => ({ pod: p.name, node: p.node, ip: p.ip }));
+      // EndpointSlice conditions per pod (endpoint-conditions.ts): what each node's kube-proxy categorizes.
+      const pna = s.publishNotReadyAddresses === true;
+      const endpoints = selected.map((p) => ({ pod: p.name, node: p.node, ip: p.ip, ...podConditions(p, pna) }));
       resolved.push({ plan: s, endpoints });
       for (const port of s.ports) {
         if (port.protocol !== 'UDP') continue;
@@ -186,6 +190,7 @@ export class ServiceController {
         externalIPs: (spec.externalIPs ?? []).map(ipOf), loadBalancerIPs: (spec.loadBalancerIPs ?? []).map(ipOf),
         scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
         weights: { ...spec.weights }, endpoints: [], system: false,
+        ...(spec.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
       };
       c.plan.services.push(plan);
       added = plan;

@@ -105,6 +105,10 @@ export interface PodSpec {
   labels: Record<string, string>;
   apps: AppSpec[];
   attach?: AttachSpec;
+  /** The pod's Ready condition (absent: true); false keeps it out of its services' ready endpoints. */
+  ready?: boolean;
+  /** Being deleted (metadata.deletionTimestamp; absent: false): its endpoints are terminating. */
+  terminating?: boolean;
 }
 
 export interface ServicePortSpec {
@@ -140,6 +144,8 @@ export interface ServiceSpec {
   scheduler?: IpvsScheduler;
   /** Pod name -> weight, for wrr/wlc; pods not listed weigh 1. */
   weights?: Record<string, number>;
+  /** spec.publishNotReadyAddresses: unready (and terminating) pods' endpoints are published ready. */
+  publishNotReadyAddresses?: boolean;
 }
 
 export interface Topology {
@@ -235,6 +241,9 @@ export interface PodPlan {
   attach?: AttachSpec;
   /** Added by podwire (kube-dns), not in the topology file. */
   system: boolean;
+  /** As in PodSpec; absent: ready, not terminating. */
+  ready?: boolean;
+  terminating?: boolean;
 }
 
 export interface ServicePortPlan {
@@ -264,6 +273,7 @@ export interface ServicePlan {
   /** Names of the pods (same namespace) the selector matches, in plan order. */
   endpoints: string[];
   system: boolean;
+  publishNotReadyAddresses?: boolean;
 }
 
 export interface ClusterPlan {

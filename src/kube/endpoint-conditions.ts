@@ -1,0 +1,44 @@
+/**
+ * Which endpoints of a service port kube-proxy uses on one node, from the EndpointSlice
+ * conditions (KEP-1669, kube-proxy pkg/proxy/topology.go CategorizeEndpoints):
+ *
+ *   - Cluster endpoints: the ready ones; when none is ready anywhere, the serving and
+ *     terminating ones (a best effort not to drop connections).
+ *   - Local endpoints: this node's ready ones; when none, this node's serving and terminating ones.
+ *   - hasAny: some endpoint anywhere is ready, or serving and terminating (else kube-proxy REJECTs).
+ *
+ * The conditions as the EndpointSlice controller writes them (endpointslice utils.go
+ * podToEndpoint): serving = the pod's Ready condition, terminating = deletionTimestamp set,
+ * ready = publishNotReadyAddresses || (serving && !terminating). Absent conditions read as
+ * kube-proxy reads a nil (EndpointSliceCache): ready true, serving true, terminating false.
+ */
+import type { ResolvedEndpoint } from './service-proxy.js';
+
+export const isReady = (e: ResolvedEndpoint): boolean => e.ready !== false;
+const servingTerminating = (e: ResolvedEndpoint): boolean => e.serving !== false && e.terminating === true;
+
+export interface Categorized<E> {
+  cluster: E[];
+  local: E[];
+  /** cluster ∪ local, in the order given: every endpoint this node may send to. */
+  reachable: E[];
+  hasAny: boolean;
+}
+
+export function categorizeEndpoints<E extends ResolvedEndpoint>(endpoints: readonly E[], node: string): Categorized<E> {
+  let cluster = endpoints.filter(isReady);
+  if (cluster.length === 0) cluster = endpoints.filter(servingTerminating);
+  const mine = endpoints.filter((e) => e.node === node);
+  let local = mine.filter(isReady);
+  if (local.length === 0) local = mine.filter(servingTerminating);
+  const hasAny = cluster.length > 0;
+  const reachable = local.every((e) => cluster.includes(e)) ? cluster : endpoints.filter((e) => cluster.includes(e) || local.includes(e));
+  return { cluster, local, reachable, hasAny };
+}
+
+/** The conditions the EndpointSlice controller publishes for a pod (podToEndpoint). */
+export function podConditions(pod: { ready?: boolean; terminating?: boolean }, publishNotReadyAddresses: boolean): { ready: boolean; serving: boolean; terminating: boolean } {
+  const serving = pod.ready !== false;
+  const terminating = pod.terminating === true;
+  return { ready: publishNotReadyAddresses || (serving && !terminating), serving, terminating };
+}
