@@ -71,6 +71,10 @@ interface PodDraft {
   apps: AppSpec[];
   tolerations: Toleration[];
   attach?: AttachSpec;
+  /** status.conditions Ready not "True" (a manifest without status: ready, as an emulated pod runs). */
+  ready?: false;
+  /** metadata.deletionTimestamp set: the pod is terminating. */
+  terminating?: true;
   origin: Origin;
 }
 
@@ -338,6 +342,10 @@ export function convert(all: SourceObject[]): Converted {
       if (node !== undefined && node !== '') d.node = node;
       const ip = str(status['podIP']);
       if (ip !== undefined && ip !== '') d.ip = ip;
+      // The EndpointSlice controller reads these (podToEndpoint): serving = Ready, terminating = deletionTimestamp.
+      const readyCond = Array.isArray(status['conditions']) ? status['conditions'].filter(isObj).find((c) => c['type'] === 'Ready') : undefined;
+      if (readyCond !== undefined && readyCond['status'] !== 'True') d.ready = false;
+      if (meta['deletionTimestamp'] !== undefined && meta['deletionTimestamp'] !== null) d.terminating = true;
       const hostname = str((spec as Obj)['hostname']);
       const subdomain = str((spec as Obj)['subdomain']);
       if (hostname !== undefined || subdomain !== undefined) {
@@ -497,7 +505,8 @@ export function convert(all: SourceObject[]): Converted {
   else if (clusterAt !== undefined && podwireNodes.length > 0) podwireNodes.forEach((_, i) => origins.set(`nodes[${i}]`, { at: clusterAt!, object: '', fields: {} }));
   const docPods = pods.filter((p) => p.node !== undefined).map((p, i) => {
     origins.set(`pods[${i}]`, p.origin);
-    return { name: p.name, namespace: p.namespace, node: p.node, ...(p.ip !== undefined ? { ip: p.ip } : {}), labels: p.labels, apps: p.apps, ...(p.attach !== undefined ? { attach: p.attach } : {}) };
+    return { name: p.name, namespace: p.namespace, node: p.node, ...(p.ip !== undefined ? { ip: p.ip } : {}), labels: p.labels, apps: p.apps, ...(p.attach !== undefined ? { attach: p.attach } : {}),
+      ...(p.ready === false ? { ready: false } : {}), ...(p.terminating === true ? { terminating: true } : {}) };
   });
   serviceOrigin.forEach((o, i) => origins.set(`services[${i}]`, o));
   return { document: { cluster, nodes: docNodes, pods: docPods, services }, origins, errors: r.errors, warnings: r.warnings, objects };
@@ -639,6 +648,7 @@ function serviceOf(
   const lb = isObj(status['loadBalancer']) && Array.isArray(status['loadBalancer']['ingress']) ? status['loadBalancer']['ingress'] : [];
   const lbIPs = lb.filter(isObj).map((g) => g['ip']).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
   if (type === 'LoadBalancer' && lbIPs.length > 0) svc['loadBalancerIPs'] = lbIPs;
+  if (spec['publishNotReadyAddresses'] === true) svc['publishNotReadyAddresses'] = true;
   const fields = {
     name: 'metadata.name', clusterIP: 'spec.clusterIP', selector: 'spec.selector', ports: 'spec.ports',
     sessionAffinityTimeout: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', externalIPs: 'spec.externalIPs', loadBalancerIPs: 'status.loadBalancer.ingress',

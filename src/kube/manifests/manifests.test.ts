@@ -251,6 +251,34 @@ status:
     expect(warningsOf(r).join('\n')).not.toContain('emulated as NodePort');
   });
 
+  it('Pods: status.conditions Ready and metadata.deletionTimestamp; Services: publishNotReadyAddresses', () => {
+    const pod = (name: string, extra: string): string => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, labels: { app: web }${extra.startsWith('deletion') ? `, ${extra}` : ''} }
+spec: { nodeName: node1, containers: [ { name: c, image: x, ports: [ { containerPort: 8080 } ] } ] }
+${extra.startsWith('status') ? extra : ''}
+`;
+    const r = parseManifests([
+      pod('up', 'status: { conditions: [ { type: Ready, status: "True" } ] }'),
+      pod('down', 'status: { conditions: [ { type: PodScheduled, status: "True" }, { type: Ready, status: "False" } ] }'),
+      pod('going', 'deletionTimestamp: "2026-01-01T00:00:00Z"'),
+      pod('plain', ''),
+      `apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec: { selector: { app: web }, publishNotReadyAddresses: true, ports: [ { port: 80, targetPort: 8080 } ] }
+`,
+    ].join('---\n'), 'pods.yaml');
+    const t = ok(r);
+    const byName = Object.fromEntries(t.pods.map((p) => [p.name, p]));
+    expect(byName['up']!.ready).toBeUndefined();
+    expect(byName['down']!.ready).toBe(false);
+    expect(byName['going']!.terminating).toBe(true);
+    expect(byName['plain']!.ready).toBeUndefined();
+    expect(byName['plain']!.terminating).toBeUndefined();
+    expect(t.services[0]!.publishNotReadyAddresses).toBe(true);
+  });
+
   it('a Service whose selector matches nothing is valid (no endpoints)', () => {
     const r = parseManifests(SERVICE.replace('app: web', 'app: nothing'), 'svc.yaml');
     const t = ok(r);
