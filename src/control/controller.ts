@@ -34,6 +34,8 @@ export interface PodBody {
   labels?: Record<string, string>;
   apps?: { type: AppType; port?: number }[];
   attach?: { netns?: string; pid?: number };
+  ready?: boolean;
+  terminating?: boolean;
 }
 
 export interface ServiceBody {
@@ -51,6 +53,7 @@ export interface ServiceBody {
   loadBalancerIPs?: string[];
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
+  publishNotReadyAddresses?: boolean;
 }
 
 export interface AttachBody {
@@ -214,7 +217,10 @@ export class Controller {
         await this.doAttach({ name: body.name, namespace, node: node.plan.name, ...(body.ip !== undefined ? { ip: body.ip } : {}), ...(body.labels !== undefined ? { labels: body.labels } : {}) }, target, fields);
       } else {
         try {
-          c.addPod({ name: body.name, namespace, node: body.node, ...(ip !== undefined ? { ip } : {}), labels: body.labels ?? {}, apps });
+          c.addPod({
+            name: body.name, namespace, node: body.node, ...(ip !== undefined ? { ip } : {}), labels: body.labels ?? {}, apps,
+            ...(body.ready !== undefined ? { ready: body.ready } : {}), ...(body.terminating !== undefined ? { terminating: body.terminating } : {}),
+          });
         } catch (e) {
           throw toControlError(e, fields);
         }

@@ -73,6 +73,19 @@ describe('endpoint conditions (ready, terminating) and publishNotReadyAddresses'
     }
   });
 
+  it('a pod added at run time unready joins its service once marked ready', () => {
+    const c = make();
+    try {
+      c.removePod('pod3');
+      c.addPod({ name: 'pod4', node: 'node2', labels: { app: 'web' }, apps: [{ type: 'http', port: 8080 }], ready: false });
+      expect(served(c, 'pod1', 'service1', 80)).toEqual(new Set(['pod2']));
+      c.setPodConditions('pod4', { ready: true });
+      expect(served(c, 'pod1', 'service1', 80)).toEqual(new Set(['pod2', 'pod4']));
+    } finally {
+      c.close();
+    }
+  });
+
   it('publishNotReadyAddresses: unready pods are published ready', () => {
     const c = make();
     try {
