@@ -403,6 +403,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     for (const p of s.ports) {
       if (p.nodePort !== undefined && !mine.has(p.nodePort)) mine.add(ipam.allocateNodePort(p.nodePort));
     }
+    if (s.healthCheckNodePort !== undefined && needsHealthCheck(s)) ipam.allocateNodePort(s.healthCheckNodePort);
   }
   const services: ServicePlan[] = t.services.map((s, i) => ({
     name: s.name, namespace: s.namespace, type: s.type,
@@ -420,6 +421,10 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     scheduler: s.scheduler ?? c.ipvsScheduler, weights: { ...s.weights }, endpoints: [], system: false,
     ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
   }));
+  // healthCheckNodePort: after the service's NodePorts, as the API server allocates it (after its ports).
+  t.services.forEach((s, i) => {
+    if (needsHealthCheck(s)) services[i]!.healthCheckNodePort = s.healthCheckNodePort ?? ipam.allocateNodePort();
+  });
   if (c.dnsReplicas > 0) {
     services.push({
       name: DNS_SERVICE_NAME, namespace: DNS_NAMESPACE, type: 'ClusterIP', clusterIP: dnsServiceIp,
@@ -436,4 +441,9 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     kubernetesServiceIp: nthHost(ipam.serviceCIDR, KUBERNETES_SERVICE_HOST), dnsServiceIp, dnsDomain: DNS_DOMAIN,
     nodes, pods, services,
   };
+}
+
+/** core/v1 NeedsHealthCheck: a LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort. */
+export function needsHealthCheck(s: { type: string; externalTrafficPolicy?: string }): boolean {
+  return s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local';
 }

@@ -26,6 +26,8 @@
  *     masquerades there; Local sends pod and node-local traffic to KUBE-SVC (masquerading the
  *     node's own), the rest to KUBE-SVL-<h> (this node's endpoints only), and without a local
  *     endpoint filter KUBE-EXTERNAL-SERVICES DROPs it ("has no local endpoints").
+ *   - healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): filter KUBE-NODEPORTS
+ *     ACCEPTs tcp to it ("health check node port"), whether or not the node has local endpoints.
  *   - internalTrafficPolicy Local: the cluster IP jumps to KUBE-SVL-<h>; without a local
  *     endpoint filter KUBE-SERVICES DROPs it ("has no local endpoints").
  */
@@ -162,6 +164,10 @@ function servicePortRules(
         chain: 'KUBE-EXTERNAL-SERVICES', proto, m: [comment(externalFilter.c), '-m addrtype --dst-type LOCAL', `-m ${proto} --dport ${nodePort}`], j: externalFilter.j,
       });
     }
+  }
+  // kube-proxy: "no matter if node has local endpoints", the health check port is ACCEPTed (always tcp).
+  if (plan.healthCheckNodePort !== undefined) {
+    out.filter.push({ chain: 'KUBE-NODEPORTS', proto: 'tcp', m: [comment(`${P} health check node port`), `-m tcp --dport ${plan.healthCheckNodePort}`], j: 'ACCEPT' });
   }
   if (!hasEndpoints) return out;
 

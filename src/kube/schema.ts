@@ -212,6 +212,7 @@ export const serviceSchema = {
       additionalProperties: { type: 'integer', minimum: 0, maximum: 65535 },
     },
     publishNotReadyAddresses: { type: 'boolean' },
+    healthCheckNodePort: { type: 'integer', minimum: 30000, maximum: 32767 },
   },
 } as const;
 

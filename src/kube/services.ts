@@ -24,6 +24,8 @@ import { PodIndex } from './selector.js';
 import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
 import { podConditions } from './endpoint-conditions.js';
+import { HealthCheckServers } from './health-check.js';
+import { needsHealthCheck } from './ipam.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
 import type { Cluster } from './cluster.js';
 import { reservedServiceName } from './names.js';
@@ -50,6 +52,8 @@ export interface ServiceInput {
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
   publishNotReadyAddresses?: boolean;
+  /** LoadBalancer with externalTrafficPolicy Local: allocated like a NodePort when absent. */
+  healthCheckNodePort?: number;
 }
 
 const UDP = 17;
@@ -68,6 +72,8 @@ export class ServiceController {
   /** Every service with its endpoints, as last synced (what each node's proxy was given). */
   private synced: readonly ResolvedService[] = [];
   private gcTimer: Timer | null = null;
+  /** kube-proxy's healthCheckNodePort servers on every emulated node (health-check.ts). */
+  private health: HealthCheckServers | null = null;
 
   constructor(private readonly cluster: Cluster) {
     const plan = cluster.plan;
@@ -101,6 +107,7 @@ export class ServiceController {
       this.conntrack.set(name, table);
       this.hooks.set(name, hooks);
     }
+    this.health = new HealthCheckServers(new Map([...c.nodes].map(([name, node]) => [name, node.root])));
     this.sync();
     if (this.hooks.size > 0) this.scheduleGc();
   }
@@ -109,6 +116,7 @@ export class ServiceController {
   stop(): void {
     if (this.gcTimer !== null) this.cluster.engine.scheduler.cancel(this.gcTimer);
     this.gcTimer = null;
+    this.health?.close();
   }
 
   /** Expired entries are reclaimed on lookup anyway; the sweep releases their scheduler load (lc, wlc, sed, nq). */
@@ -140,6 +148,7 @@ export class ServiceController {
     }
     this.synced = resolved;
     for (const proxy of this.proxies.values()) proxy.sync(resolved);
+    this.health?.sync(resolved);
     if (plan.cluster.flushStaleUdp) {
       const now = c.engine.now();
       for (const gone of this.udpEndpoints) {
@@ -183,6 +192,15 @@ export class ServiceController {
         }
         return out;
       });
+      const eTP = spec.externalTrafficPolicy ?? 'Cluster';
+      if (spec.healthCheckNodePort !== undefined && !needsHealthCheck({ type, externalTrafficPolicy: eTP })) {
+        throw new Error(`healthCheckNodePort ${spec.healthCheckNodePort} may only be set when type is LoadBalancer and externalTrafficPolicy is Local`);
+      }
+      let hc: number | undefined;
+      if (needsHealthCheck({ type, externalTrafficPolicy: eTP })) {
+        hc = c.ipam.allocateNodePort(spec.healthCheckNodePort);
+        taken.push(hc);
+      }
       const plan: ServicePlan = {
         name: spec.name, namespace, type, clusterIP, ports, selector: { ...spec.selector },
         sessionAffinity: spec.sessionAffinity ?? 'None', sessionAffinityTimeout: spec.sessionAffinityTimeout ?? 10800,
@@ -191,6 +209,7 @@ export class ServiceController {
         scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
         weights: { ...spec.weights }, endpoints: [], system: false,
         ...(spec.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
+        ...(hc !== undefined ? { healthCheckNodePort: hc } : {}),
       };
       c.plan.services.push(plan);
       added = plan;
@@ -219,6 +238,7 @@ export class ServiceController {
     this.records.removeService(name, namespace);
     if (s.clusterIP !== c.plan.dnsServiceIp) c.ipam.releaseServiceIp(s.clusterIP); // .10 is reserved, never allocated
     for (const np of new Set(s.ports.map((p) => p.nodePort).filter((p): p is number => p !== undefined))) c.ipam.releaseNodePort(np);
+    if (s.healthCheckNodePort !== undefined) c.ipam.releaseNodePort(s.healthCheckNodePort);
     this.sync();
   }
 

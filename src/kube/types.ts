@@ -146,6 +146,8 @@ export interface ServiceSpec {
   weights?: Record<string, number>;
   /** spec.publishNotReadyAddresses: unready (and terminating) pods' endpoints are published ready. */
   publishNotReadyAddresses?: boolean;
+  /** LoadBalancer with externalTrafficPolicy Local only: allocated like a NodePort when absent. */
+  healthCheckNodePort?: number;
 }
 
 export interface Topology {
@@ -274,6 +276,8 @@ export interface ServicePlan {
   endpoints: string[];
   system: boolean;
   publishNotReadyAddresses?: boolean;
+  /** Each node answers HTTP on it: 200 with local ready endpoints, else 503 (kube-proxy's healthcheck server). */
+  healthCheckNodePort?: number;
 }
 
 export interface ClusterPlan {

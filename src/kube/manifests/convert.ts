@@ -649,9 +649,12 @@ function serviceOf(
   const lbIPs = lb.filter(isObj).map((g) => g['ip']).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
   if (type === 'LoadBalancer' && lbIPs.length > 0) svc['loadBalancerIPs'] = lbIPs;
   if (spec['publishNotReadyAddresses'] === true) svc['publishNotReadyAddresses'] = true;
+  // The API server allocated it for a LoadBalancer with externalTrafficPolicy Local (a dump has it).
+  if (isInt(spec['healthCheckNodePort']) && type === 'LoadBalancer' && etp === 'Local') svc['healthCheckNodePort'] = spec['healthCheckNodePort'];
   const fields = {
     name: 'metadata.name', clusterIP: 'spec.clusterIP', selector: 'spec.selector', ports: 'spec.ports',
     sessionAffinityTimeout: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', externalIPs: 'spec.externalIPs', loadBalancerIPs: 'status.loadBalancer.ingress',
+    healthCheckNodePort: 'spec.healthCheckNodePort',
   };
   return { svc, origin: { at: k.at, object: k.label, portIndex, fields } };
 }

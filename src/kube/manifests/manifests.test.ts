@@ -251,6 +251,17 @@ status:
     expect(warningsOf(r).join('\n')).not.toContain('emulated as NodePort');
   });
 
+  it('Services: a LoadBalancer with externalTrafficPolicy Local keeps its spec.healthCheckNodePort', () => {
+    const t = ok(parseManifests(`${DEPLOY()}---
+apiVersion: v1
+kind: Service
+metadata: { name: lb }
+spec: { type: LoadBalancer, externalTrafficPolicy: Local, healthCheckNodePort: 32123, selector: { app: web }, ports: [ { port: 80, targetPort: 8080 } ] }
+`, 'lb.yaml'));
+    expect(t.services[0]!.healthCheckNodePort).toBe(32123);
+    expect(planCluster(t).services.find((s) => s.name === 'lb')!.healthCheckNodePort).toBe(32123);
+  });
+
   it('Pods: status.conditions Ready and metadata.deletionTimestamp; Services: publishNotReadyAddresses', () => {
     const pod = (name: string, extra: string): string => `apiVersion: v1
 kind: Pod
