@@ -54,6 +54,7 @@ export interface ServiceBody {
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
   publishNotReadyAddresses?: boolean;
+  healthCheckNodePort?: number;
 }
 
 export interface AttachBody {
@@ -255,6 +256,9 @@ export class Controller {
       if (reserved !== null) throw conflict('/name', body.name, reserved);
       if (c.plan.services.some((s) => s.name === body.name && s.namespace === namespace)) throw conflict('/name', body.name, `is already a service in namespace ${namespace}`);
       if (body.loadBalancerIPs !== undefined && body.type !== 'LoadBalancer') throw badRequest('/loadBalancerIPs', body.loadBalancerIPs, 'needs type LoadBalancer');
+      if (body.healthCheckNodePort !== undefined && (body.type !== 'LoadBalancer' || body.externalTrafficPolicy !== 'Local')) {
+        throw badRequest('/healthCheckNodePort', body.healthCheckNodePort, 'needs type LoadBalancer and externalTrafficPolicy Local');
+      }
       const ports = new Set<string>();
       body.ports.forEach((p, i) => {
         const k = `${p.port}/${p.protocol ?? 'TCP'}`;
