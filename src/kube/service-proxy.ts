@@ -258,7 +258,9 @@ export class ServiceProxy implements NatPolicy {
     }
     if (vs === undefined) {
       // nftables mode: NodePorts on the node's primary address only (--nodeport-addresses primary).
-      const nodeAddr = this.mode === 'nftables' ? dst === this.primaryIp : (dst >>> 24) !== 127 && this.root.isLocal(dst);
+      // IPVS mode: not on the cluster IPs bound to kube-ipvs0 (GetAllLocalAddressesExcept(defaultDummyDevice)).
+      const nodeAddr = this.mode === 'nftables' ? dst === this.primaryIp
+        : (dst >>> 24) !== 127 && this.root.isLocal(dst) && !(this.mode === 'ipvs' && this.clusterIps.has(dst));
       vs = this.nodePorts.size === 0 || !nodeAddr ? undefined : this.nodePorts.get(keyOf(0, dport, proto));
       if (vs === undefined) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced) : false;
       nodePort = true;

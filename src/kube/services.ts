@@ -15,7 +15,7 @@
  */
 import type { Timer } from '../engine/scheduler.js';
 import type { NetNamespace } from '../net/netns.js';
-import { formatIpv4, parseIpv4 } from '../wire/addr.js';
+import { formatIpv4, macFromIpv4, parseIpv4 } from '../wire/addr.js';
 import { DnsServer } from '../apps/dns-server.js';
 import { ConntrackTable, KUBE_PROXY_TIMEOUTS, LINUX_TIMEOUTS } from '../netfilter/conntrack.js';
 import { NatHooks } from '../netfilter/nat-hooks.js';
@@ -57,6 +57,8 @@ export interface ServiceInput {
 }
 
 const UDP = 17;
+/** kube-proxy's IPVS dummy device (pkg/proxy/ipvs defaultDummyDevice). */
+export const IPVS_DUMMY = 'kube-ipvs0';
 const ipOf = (a: string | number): number => (typeof a === 'string' ? parseIpv4(a) : a >>> 0);
 /** conntrack's garbage collection: every 10 s of engine time, up to 4096 entries per node (Linux's gc worker). */
 const GC_INTERVAL_MS = 10_000;
@@ -149,6 +151,7 @@ export class ServiceController {
     this.synced = resolved;
     for (const proxy of this.proxies.values()) proxy.sync(resolved);
     this.health?.sync(resolved);
+    if (plan.cluster.proxyMode === 'ipvs' && this.proxies.size > 0) this.bindIpvsAddresses();
     if (plan.cluster.flushStaleUdp) {
       const now = c.engine.now();
       for (const gone of this.udpEndpoints) {
@@ -159,6 +162,22 @@ export class ServiceController {
     }
     this.udpEndpoints = udpNow;
     for (const p of plan.pods) this.records.setPod({ name: p.name, namespace: p.namespace, ip: p.ip });
+  }
+
+  /**
+   * IPVS mode: kube-proxy binds every cluster IP to the dummy device `kube-ipvs0` of each node
+   * (pkg/proxy/ipvs: defaultDummyDevice, /32, no route), so the node itself answers for them:
+   * a ping to a cluster IP gets an echo reply. iptables and nftables modes bind nothing.
+   */
+  private bindIpvsAddresses(): void {
+    const want = new Set(this.cluster.plan.services.filter((s) => s.ports.length > 0).map((s) => s.clusterIP));
+    for (const node of this.cluster.nodes.values()) {
+      const root = node.root;
+      const dev = root.iface(IPVS_DUMMY) ?? root.addInterface(IPVS_DUMMY, 'dummy', macFromIpv4(node.plan.ip, 0x02d0), 1500);
+      const have = new Set(dev.addrs.map((a) => a.ip));
+      for (const ip of have) if (!want.has(ip)) root.removeAddress(IPVS_DUMMY, ip);
+      for (const ip of want) if (!have.has(ip)) root.addAddress(IPVS_DUMMY, ip, 32, false);
+    }
   }
 
   /** A pod went away: forget its DNS record, then resync. */
