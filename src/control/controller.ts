@@ -55,6 +55,7 @@ export interface ServiceBody {
   weights?: Record<string, number>;
   publishNotReadyAddresses?: boolean;
   healthCheckNodePort?: number;
+  trafficDistribution?: 'PreferClose' | 'PreferSameZone' | 'PreferSameNode';
 }
 
 export interface AttachBody {

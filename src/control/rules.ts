@@ -57,18 +57,19 @@ export function nodeRules(c: Cluster, q: RulesQuery): string {
       throw notFound('/service', q.service, 'service', c.services.resolved().map((s) => `${s.plan.namespace}/${s.plan.name}`));
     }
   }
+  const zone = node.plan.zone !== undefined ? { zone: node.plan.zone } : {};
   if (format === 'nft') {
-    return nftList({ node: q.node, clusterCIDR: c.plan.podCIDR, serviceCIDR: c.ipam.serviceCIDR, nodeIPs: [node.plan.ip], services });
+    return nftList({ node: q.node, clusterCIDR: c.plan.podCIDR, serviceCIDR: c.ipam.serviceCIDR, nodeIPs: [node.plan.ip], services, ...zone });
   }
   if (format === 'ipvsadm') {
     const proxy = c.services.proxies.get(q.node);
     // kube-proxy: NodePorts on every local address but loopback and kube-ipvs0's cluster IPs.
     const nodeAddrs = node.root.interfaces().filter((i) => i.name !== IPVS_DUMMY).flatMap((i) => i.addrs.map((a) => a.ip)).filter((ip) => (ip >>> 24) !== 127);
     return ipvsadmList({
-      node: q.node, nodeAddrs, services,
+      node: q.node, nodeAddrs, services, ...zone,
       ...(proxy !== undefined ? { connections: (sp: string) => proxy.load(sp) } : {}),
     });
   }
-  const text = iptablesSave({ node: q.node, clusterCIDR: c.plan.podCIDR, services }, table as IptablesTable);
+  const text = iptablesSave({ node: q.node, clusterCIDR: c.plan.podCIDR, services, ...zone }, table as IptablesTable);
   return only === null ? text : onlyService(text, only.namespace, only.name);
 }

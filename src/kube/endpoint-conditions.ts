@@ -25,8 +25,33 @@ export interface Categorized<E> {
   hasAny: boolean;
 }
 
-export function categorizeEndpoints<E extends ResolvedEndpoint>(endpoints: readonly E[], node: string): Categorized<E> {
-  let cluster = endpoints.filter(isReady);
+/**
+ * kube-proxy topologyModeFromHints: PreferSameNode when every ready endpoint has a node hint and
+ * one names this node; else PreferSameZone when every ready endpoint has a zone hint and one
+ * names this node's zone; else '' (cluster-wide).
+ */
+function topologyMode(endpoints: readonly ResolvedEndpoint[], node: string, zone: string): '' | 'node' | 'zone' {
+  let allNode = true; let forNode = false; let allZone = true; let forZone = false;
+  let any = false;
+  for (const e of endpoints) {
+    if (!isReady(e)) continue;
+    any = true;
+    if ((e.nodeHints?.length ?? 0) === 0) allNode = false;
+    else if (e.nodeHints!.includes(node)) forNode = true;
+    if ((e.zoneHints?.length ?? 0) === 0) allZone = false;
+    else if (e.zoneHints!.includes(zone)) forZone = true;
+  }
+  if (!any) return '';
+  if (allNode && forNode) return 'node';
+  if (allZone && forZone) return 'zone';
+  return '';
+}
+
+export function categorizeEndpoints<E extends ResolvedEndpoint>(endpoints: readonly E[], node: string, zone = ''): Categorized<E> {
+  const mode = topologyMode(endpoints, node, zone);
+  const usable = (e: E): boolean => mode === '' || (mode === 'node' ? e.nodeHints!.includes(node) : (e.zoneHints?.includes(zone) ?? false));
+  let cluster = endpoints.filter((e) => isReady(e) && usable(e));
+  // The fallback to terminating endpoints ignores topology (kube-proxy: "best effort").
   if (cluster.length === 0) cluster = endpoints.filter(servingTerminating);
   const mine = endpoints.filter((e) => e.node === node);
   let local = mine.filter(isReady);
@@ -34,6 +59,19 @@ export function categorizeEndpoints<E extends ResolvedEndpoint>(endpoints: reado
   const hasAny = cluster.length > 0;
   const reachable = local.every((e) => cluster.includes(e)) ? cluster : endpoints.filter((e) => cluster.includes(e) || local.includes(e));
   return { cluster, local, reachable, hasAny };
+}
+
+/**
+ * The hints the EndpointSlice controller sets for trafficDistribution (trafficdist): ready
+ * endpoints only; PreferSameZone (and its old name PreferClose) `forZones: [its zone]` when the
+ * node has one; PreferSameNode also `forNodes: [its node]`.
+ */
+export function topologyHints(td: string | undefined, node: string, zone: string | undefined, ready: boolean): { zoneHints?: string[]; nodeHints?: string[] } {
+  if (td === undefined || !ready) return {};
+  const out: { zoneHints?: string[]; nodeHints?: string[] } = {};
+  if (zone !== undefined && zone !== '') out.zoneHints = [zone];
+  if (td === 'PreferSameNode') out.nodeHints = [node];
+  return out;
 }
 
 /** The conditions the EndpointSlice controller publishes for a pod (podToEndpoint). */

@@ -374,6 +374,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
       vtepMac: n.vtepMAC !== undefined ? parseMac(n.vtepMAC) : macFromIpv4(ip, 0x0258),
     };
     if (n.vtep !== undefined) plan.vtepBind = n.vtep.bind;
+    if (n.zone !== undefined) plan.zone = n.zone;
     return plan;
   });
   const nodeByName = new Map(nodes.map((n) => [n.name, n]));
@@ -420,6 +421,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     externalIPs: (s.externalIPs ?? []).map(parseIpv4), loadBalancerIPs: (s.loadBalancerIPs ?? []).map(parseIpv4),
     scheduler: s.scheduler ?? c.ipvsScheduler, weights: { ...s.weights }, endpoints: [], system: false,
     ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
+    ...(s.trafficDistribution !== undefined ? { trafficDistribution: s.trafficDistribution } : {}),
   }));
   // healthCheckNodePort: after the service's NodePorts, as the API server allocates it (after its ports).
   t.services.forEach((s, i) => {

@@ -45,6 +45,8 @@ export interface IptablesRulesInput {
   /** kube-proxy's --cluster-cidr: detect-local-mode ClusterCIDR (`-s` / `! -s`). */
   clusterCIDR: Cidr;
   services: readonly ResolvedService[];
+  /** The node's zone (trafficDistribution hints). */
+  zone?: string;
 }
 
 interface Rule {
@@ -119,7 +121,7 @@ function servicePortRules(
     .sort((a, b) => cmp(a.hostPort, b.hostPort))
     .map((e) => ({ ...e, chain: endpointChainName(P, proto, e.hostPort) }));
   // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
-  const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node);
+  const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node, input.zone);
   const hash = serviceChainName(P, proto).slice('KUBE-SVC-'.length);
   const svc = `KUBE-SVC-${hash}`;
   const svl = `KUBE-SVL-${hash}`;

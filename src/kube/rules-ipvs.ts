@@ -25,6 +25,8 @@ export interface IpvsRulesInput {
   /** The node's own addresses (NodePort virtual servers), loopback excluded. */
   nodeAddrs: readonly number[];
   services: readonly ResolvedService[];
+  /** The node's zone (trafficDistribution hints). */
+  zone?: string;
   /** Open connections of an endpoint of a service port (`ns/name:port/PROTO`), by pod. */
   connections?: (servicePort: string) => Record<string, number>;
 }
@@ -49,7 +51,7 @@ export function ipvsadmList(input: IpvsRulesInput): string {
       const key = `${plan.namespace}/${plan.name}${port.name !== undefined && port.name !== '' ? `:${port.name}` : ''}/${port.protocol}`;
       const conns = input.connections?.(key) ?? {};
       // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
-      const cat = categorizeEndpoints(s.endpoints, input.node);
+      const cat = categorizeEndpoints(s.endpoints, input.node, input.zone);
       const real = (local: boolean): RealServer[] => (local ? cat.local : cat.cluster)
         .map((e) => ({ ip: e.ip, port: port.targetPort, weight: plan.weights[e.pod] ?? 1, conns: conns[e.pod] ?? 0 }));
       const persistent = plan.sessionAffinity === 'ClientIP' ? plan.sessionAffinityTimeout : 0;

@@ -32,6 +32,8 @@ export interface NftRulesInput {
   /** The node's primary address(es): the nodeport-ips set. */
   nodeIPs: readonly number[];
   services: readonly ResolvedService[];
+  /** The node's zone (trafficDistribution hints). */
+  zone?: string;
 }
 
 const MASQ = '0x00004000';
@@ -138,7 +140,7 @@ export function nftList(input: NftRulesInput): string {
         return { ...e, chain: nftChainName('endpoint', b), affinity: nftChainName('affinity', b) };
       });
     // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
-    const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node);
+    const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node, input.zone);
     const externalAddrs = [...plan.externalIPs, ...(plan.type === 'LoadBalancer' ? plan.loadBalancerIPs : [])];
     const nodePort = port.nodePort;
     const external = nodePort !== undefined || externalAddrs.length > 0;

@@ -127,6 +127,7 @@ export const nodeSchema = {
     podCIDR: cidr,
     bridge: { type: 'string', pattern: IFNAME_PATTERN, default: 'cbr0' },
     external: { type: 'boolean', default: false },
+    zone: { type: 'string', minLength: 1, maxLength: 63 },
     vtepIP: ipv4,
     vtepMAC: { type: 'string', pattern: MAC_PATTERN },
     vtep: {
@@ -213,6 +214,7 @@ export const serviceSchema = {
     },
     publishNotReadyAddresses: { type: 'boolean' },
     healthCheckNodePort: { type: 'integer', minimum: 30000, maximum: 32767 },
+    trafficDistribution: { type: 'string', enum: ['PreferClose', 'PreferSameZone', 'PreferSameNode'] },
   },
 } as const;
 

@@ -52,6 +52,9 @@ export interface ResolvedEndpoint {
   ready?: boolean;
   serving?: boolean;
   terminating?: boolean;
+  /** EndpointSlice hints (trafficDistribution): forZones / forNodes names. */
+  zoneHints?: readonly string[];
+  nodeHints?: readonly string[];
 }
 export interface ResolvedService {
   plan: ServicePlan;
@@ -114,6 +117,8 @@ export interface ServiceProxyOptions {
   serviceCIDR?: Cidr;
   /** nftables mode: the node's primary address, the only one NodePorts answer on. */
   primaryIp?: number;
+  /** The node's zone (trafficDistribution hints). */
+  zone?: string;
 }
 
 const keyOf = (ip: number, port: number, proto: number): number => (ip * 65536 + port) * 2 + (proto === UDP ? 1 : 0);
@@ -131,6 +136,7 @@ export class ServiceProxy implements NatPolicy {
   private clusterIps = new Set<number>();
   private readonly serviceCIDR: Cidr | null;
   private readonly primaryIp: number;
+  private readonly zone: string;
   private nodePorts = new Map<number, VirtualService>();
   /** externalIPs and LoadBalancer ingress IPs: ip:port/proto -> service port (external traffic). */
   private externals = new Map<number, VirtualService>();
@@ -154,6 +160,7 @@ export class ServiceProxy implements NatPolicy {
     this.mode = opts.mode;
     this.serviceCIDR = opts.serviceCIDR ?? null;
     this.primaryIp = opts.primaryIp ?? 0;
+    this.zone = opts.zone ?? '';
   }
 
   /**
@@ -198,7 +205,7 @@ export class ServiceProxy implements NatPolicy {
   private build(s: ResolvedService, port: ServicePortPlan, proto: number, name: string, old: VirtualService | undefined): VirtualService {
     const full = `${name}/${port.protocol}`;
     // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
-    const cat = categorizeEndpoints(s.endpoints, this.node);
+    const cat = categorizeEndpoints(s.endpoints, this.node, this.zone);
     const endpoints: Endpoint[] = cat.reachable.map((e) => {
       const key = e.ip * 65536 + port.targetPort;
       const tkey = `${full}|${key}`;

@@ -23,14 +23,14 @@ import { ClusterDnsRecords } from './dns-records.js';
 import { PodIndex } from './selector.js';
 import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
-import { podConditions } from './endpoint-conditions.js';
+import { podConditions, topologyHints } from './endpoint-conditions.js';
 import { HealthCheckServers } from './health-check.js';
 import { needsHealthCheck } from './ipam.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
 import type { Cluster } from './cluster.js';
 import { reservedServiceName } from './names.js';
 import type {
-  ExternalTrafficPolicy, InternalTrafficPolicy, IpvsScheduler, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
+  ExternalTrafficPolicy, InternalTrafficPolicy, IpvsScheduler, TrafficDistribution, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
 } from './types.js';
 
 /** A service added at run time; defaults as in the topology schema. */
@@ -54,6 +54,7 @@ export interface ServiceInput {
   publishNotReadyAddresses?: boolean;
   /** LoadBalancer with externalTrafficPolicy Local: allocated like a NodePort when absent. */
   healthCheckNodePort?: number;
+  trafficDistribution?: TrafficDistribution;
 }
 
 const UDP = 17;
@@ -94,7 +95,7 @@ export class ServiceController {
     for (const [name, node] of c.nodes) {
       const proxy = new ServiceProxy({
         engine: c.engine, node: name, root: node.root, podCIDR: c.plan.podCIDR, mode: cfg.proxyMode,
-        serviceCIDR: c.ipam.serviceCIDR, primaryIp: node.plan.ip,
+        serviceCIDR: c.ipam.serviceCIDR, primaryIp: node.plan.ip, ...(node.plan.zone !== undefined ? { zone: node.plan.zone } : {}),
       });
       const table = new ConntrackTable({
         capacity: cfg.conntrack.max, timeouts: cfg.conntrack.timeouts === 'kube-proxy' ? KUBE_PROXY_TIMEOUTS : LINUX_TIMEOUTS,
@@ -134,6 +135,7 @@ export class ServiceController {
     const c = this.cluster;
     const plan = c.plan;
     const index = new PodIndex(plan.pods);
+    const zones = new Map(plan.nodes.map((n) => [n.name, n.zone]));
     const resolved: ResolvedService[] = [];
     const udpNow = new Set<string>();
     for (const s of plan.services) {
@@ -141,7 +143,9 @@ export class ServiceController {
       s.endpoints = selected.map((p) => p.name);
       // EndpointSlice conditions per pod (endpoint-conditions.ts): what each node's kube-proxy categorizes.
       const pna = s.publishNotReadyAddresses === true;
-      const endpoints = selected.map((p) => ({ pod: p.name, node: p.node, ip: p.ip, ...podConditions(p, pna) }));
+      const endpoints = selected.map((p) => ({
+        pod: p.name, node: p.node, ip: p.ip, ...podConditions(p, pna), ...topologyHints(s.trafficDistribution, p.node, zones.get(p.node), podConditions(p, pna).ready),
+      }));
       resolved.push({ plan: s, endpoints });
       for (const port of s.ports) {
         if (port.protocol !== 'UDP') continue;
@@ -229,6 +233,7 @@ export class ServiceController {
         weights: { ...spec.weights }, endpoints: [], system: false,
         ...(spec.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
         ...(hc !== undefined ? { healthCheckNodePort: hc } : {}),
+        ...(spec.trafficDistribution !== undefined ? { trafficDistribution: spec.trafficDistribution } : {}),
       };
       c.plan.services.push(plan);
       added = plan;

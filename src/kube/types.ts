@@ -20,6 +20,7 @@ export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 export type SessionAffinity = 'None' | 'ClientIP';
 export type ExternalTrafficPolicy = 'Cluster' | 'Local';
 export type InternalTrafficPolicy = 'Cluster' | 'Local';
+export type TrafficDistribution = 'PreferClose' | 'PreferSameZone' | 'PreferSameNode';
 
 export interface VxlanConfig {
   /** VXLAN network identifier, 24 bits (flannel uses 1). */
@@ -82,6 +83,8 @@ export interface NodeSpec {
   vtepIP?: string;
   vtepMAC?: string;
   vtep?: VtepBind;
+  /** The node's `topology.kubernetes.io/zone` label (trafficDistribution hints). */
+  zone?: string;
 }
 
 export interface AppSpec {
@@ -148,6 +151,8 @@ export interface ServiceSpec {
   publishNotReadyAddresses?: boolean;
   /** LoadBalancer with externalTrafficPolicy Local only: allocated like a NodePort when absent. */
   healthCheckNodePort?: number;
+  /** spec.trafficDistribution: hints for ready endpoints (PreferClose is PreferSameZone's old name). */
+  trafficDistribution?: TrafficDistribution;
 }
 
 export interface Topology {
@@ -218,6 +223,7 @@ export interface NodePlan {
   vtepMac: number;
   /** "host:port" of a real UDP socket for this VTEP, when given. */
   vtepBind?: string;
+  zone?: string;
 }
 
 export interface PodPlan {
@@ -278,6 +284,7 @@ export interface ServicePlan {
   publishNotReadyAddresses?: boolean;
   /** Each node answers HTTP on it: 200 with local ready endpoints, else 503 (kube-proxy's healthcheck server). */
   healthCheckNodePort?: number;
+  trafficDistribution?: TrafficDistribution;
 }
 
 export interface ClusterPlan {

@@ -499,7 +499,10 @@ export function convert(all: SourceObject[]): Converted {
   }
   if (clusterAt !== undefined) origins.set('cluster', { at: clusterAt, object: '', fields: {} });
   const docNodes: unknown[] = nodes.length > 0
-    ? nodes.map((n) => ({ name: n.name, ...(n.ip !== undefined ? { ip: n.ip } : {}), ...(n.podCIDR !== undefined ? { podCIDR: n.podCIDR } : {}) }))
+    ? nodes.map((n) => ({
+      name: n.name, ...(n.ip !== undefined ? { ip: n.ip } : {}), ...(n.podCIDR !== undefined ? { podCIDR: n.podCIDR } : {}),
+      ...(objects.zones[n.name] !== undefined ? { zone: objects.zones[n.name] } : {}),
+    }))
     : podwireNodes.length > 0 ? podwireNodes : nodeNames.map((name) => ({ name }));
   if (nodes.length > 0) nodeOrigin.forEach((o, i) => origins.set(`nodes[${i}]`, o));
   else if (clusterAt !== undefined && podwireNodes.length > 0) podwireNodes.forEach((_, i) => origins.set(`nodes[${i}]`, { at: clusterAt!, object: '', fields: {} }));
@@ -649,6 +652,12 @@ function serviceOf(
   const lbIPs = lb.filter(isObj).map((g) => g['ip']).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
   if (type === 'LoadBalancer' && lbIPs.length > 0) svc['loadBalancerIPs'] = lbIPs;
   if (spec['publishNotReadyAddresses'] === true) svc['publishNotReadyAddresses'] = true;
+  const td = spec['trafficDistribution'];
+  if (td !== undefined && td !== 'PreferClose' && td !== 'PreferSameZone' && td !== 'PreferSameNode') {
+    r.err(k.at, k.label, 'spec.trafficDistribution', td, `${q(td)}: supported values: "PreferClose", "PreferSameNode", "PreferSameZone"`);
+    return null;
+  }
+  if (td !== undefined) svc['trafficDistribution'] = td;
   // The API server allocated it for a LoadBalancer with externalTrafficPolicy Local (a dump has it).
   if (isInt(spec['healthCheckNodePort']) && type === 'LoadBalancer' && etp === 'Local') svc['healthCheckNodePort'] = spec['healthCheckNodePort'];
   const fields = {

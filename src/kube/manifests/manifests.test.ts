@@ -123,6 +123,17 @@ status:
     expect(t.nodes.map((n) => [n.name, n.ip, n.podCIDR])).toEqual([['kind-worker', '172.18.0.3', '10.244.1.0/24'], ['kind-worker2', '172.18.0.4', '10.244.2.0/24']]);
     expect(t.cluster.nodeCIDR).toBe('172.18.0.0/24');
     expect(r.ok && r.objects?.zones).toEqual({ 'kind-worker': 'a', 'kind-worker2': 'b' });
+    expect(t.nodes.map((n) => n.zone)).toEqual(['a', 'b']);
+  });
+
+  it('Services: spec.trafficDistribution is kept; an unknown value is an error', () => {
+    const td = (v: string): string => `apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec: { selector: { app: web }, trafficDistribution: ${v}, ports: [ { port: 80 } ] }
+`;
+    expect(ok(parseManifests(td('PreferSameNode'), 's.yaml')).services[0]!.trafficDistribution).toBe('PreferSameNode');
+    expect(errorsOf(parseManifests(td('Nearby'), 's.yaml')).join('\n')).toContain('spec.trafficDistribution: "Nearby": supported values');
   });
 
   it('Pods: spec.nodeName, status.podIP, generateName; StatefulSet <name>-0..n-1; DaemonSet one pod per untainted node', () => {
