@@ -96,6 +96,13 @@ describe('EndpointSlice conditions (kube-proxy CategorizeEndpoints, KEP-1669)', 
     expect(targets(gone, OUTSIDE, NODE1, 30080)).toEqual(new Set(['refused:1']));
   });
 
+  it('Local policy with no usable endpoint anywhere: REJECT (no-endpoints), as kube-proxy\'s "has no endpoints" rule', () => {
+    const proxy = proxyWith([{ plan: service({ externalTrafficPolicy: 'Local' }), endpoints: [ep('remote', 'node2', REMOTE, UNREADY)] }]);
+    expect(targets(proxy, OUTSIDE, NODE1, 30080)).toEqual(new Set(['refused:0']));
+    const itp = proxyWith([{ plan: service({ internalTrafficPolicy: 'Local' }), endpoints: [] }]);
+    expect(targets(itp, POD1, VIP, 80)).toEqual(new Set(['refused:0']));
+  });
+
   it('categorizeEndpoints: reachable is the union of Cluster and Local endpoints', () => {
     const eps = [ep('a', 'node1', LOCAL, TERMINATING), ep('b', 'node2', REMOTE)];
     const c = categorizeEndpoints(eps, 'node1');
