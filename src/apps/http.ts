@@ -26,6 +26,16 @@ const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/;
 export interface HttpServerOptions extends TcpListenOptions {
   /** Body for GET: a string, or a function of the request path. Default `${host.name}\n`. */
   body?: string | ((path: string) => string);
+  /** The whole answer to a GET/HEAD of `path` (status, headers, body), computed per request; replaces `body`. */
+  respond?: (path: string) => HttpAnswer;
+}
+
+export interface HttpAnswer {
+  status: number;
+  reason: string;
+  /** Header lines without CRLF (`Content-Type: application/json`); default `Content-Type: text/plain`. */
+  headers?: string[];
+  body: string;
 }
 
 export const HTTP_SERVER_COUNTERS = ['requests', 'ok', 'bad-request', 'method-not-allowed'] as const;
@@ -35,10 +45,12 @@ export class HttpServer {
   readonly counters = new Counters(HTTP_SERVER_COUNTERS);
   readonly listener: TcpListener;
   private readonly body: (path: string) => string;
+  private readonly respond: ((path: string) => HttpAnswer) | null;
 
   private constructor(readonly host: IpHost, port: number, opts: HttpServerOptions) {
     const b = opts.body ?? `${host.name}\n`;
     this.body = typeof b === 'string' ? () => b : b;
+    this.respond = opts.respond ?? null;
     this.listener = TcpListener.listen(host, port, (c) => this.serve(c), opts);
   }
 
@@ -54,10 +66,10 @@ export class HttpServer {
   private serve(c: TcpConnection): void {
     let head = '';
     let answered = false;
-    const answer = (status: number, reason: string, body: string, sendBody: boolean, extra = ''): void => {
+    const answer = (status: number, reason: string, body: string, sendBody: boolean, extra = '', type = 'Content-Type: text/plain\r\n'): void => {
       answered = true;
       const len = Buffer.byteLength(body);
-      c.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${len}\r\n${extra}Connection: close\r\n\r\n`
+      c.write(`HTTP/1.1 ${status} ${reason}\r\n${type}Content-Length: ${len}\r\n${extra}Connection: close\r\n\r\n`
         + (sendBody ? body : ''));
       c.close();
     };
@@ -85,6 +97,11 @@ export class HttpServer {
         return;
       }
       this.counters.values[C.ok]!++;
+      if (this.respond !== null) {
+        const a = this.respond(m[2]!);
+        answer(a.status, a.reason, a.body, method === 'GET', '', (a.headers ?? ['Content-Type: text/plain']).map((h) => `${h}\r\n`).join(''));
+        return;
+      }
       answer(200, 'OK', this.body(m[2]!), method === 'GET');
     });
     c.onEnd(() => {

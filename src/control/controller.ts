@@ -34,6 +34,8 @@ export interface PodBody {
   labels?: Record<string, string>;
   apps?: { type: AppType; port?: number }[];
   attach?: { netns?: string; pid?: number };
+  ready?: boolean;
+  terminating?: boolean;
 }
 
 export interface ServiceBody {
@@ -51,6 +53,9 @@ export interface ServiceBody {
   loadBalancerIPs?: string[];
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
+  publishNotReadyAddresses?: boolean;
+  healthCheckNodePort?: number;
+  trafficDistribution?: 'PreferClose' | 'PreferSameZone' | 'PreferSameNode';
 }
 
 export interface AttachBody {
@@ -214,7 +219,10 @@ export class Controller {
         await this.doAttach({ name: body.name, namespace, node: node.plan.name, ...(body.ip !== undefined ? { ip: body.ip } : {}), ...(body.labels !== undefined ? { labels: body.labels } : {}) }, target, fields);
       } else {
         try {
-          c.addPod({ name: body.name, namespace, node: body.node, ...(ip !== undefined ? { ip } : {}), labels: body.labels ?? {}, apps });
+          c.addPod({
+            name: body.name, namespace, node: body.node, ...(ip !== undefined ? { ip } : {}), labels: body.labels ?? {}, apps,
+            ...(body.ready !== undefined ? { ready: body.ready } : {}), ...(body.terminating !== undefined ? { terminating: body.terminating } : {}),
+          });
         } catch (e) {
           throw toControlError(e, fields);
         }
@@ -249,6 +257,9 @@ export class Controller {
       if (reserved !== null) throw conflict('/name', body.name, reserved);
       if (c.plan.services.some((s) => s.name === body.name && s.namespace === namespace)) throw conflict('/name', body.name, `is already a service in namespace ${namespace}`);
       if (body.loadBalancerIPs !== undefined && body.type !== 'LoadBalancer') throw badRequest('/loadBalancerIPs', body.loadBalancerIPs, 'needs type LoadBalancer');
+      if (body.healthCheckNodePort !== undefined && (body.type !== 'LoadBalancer' || body.externalTrafficPolicy !== 'Local')) {
+        throw badRequest('/healthCheckNodePort', body.healthCheckNodePort, 'needs type LoadBalancer and externalTrafficPolicy Local');
+      }
       const ports = new Set<string>();
       (body.ports ?? []).forEach((p, i) => { // ExternalName may have none
         const k = `${p.port}/${p.protocol ?? 'TCP'}`;

@@ -8,6 +8,7 @@ import type { Cluster } from '../kube/cluster.js';
 import { IPTABLES_TABLES, iptablesSave, onlyService, type IptablesTable } from '../kube/rules-iptables.js';
 import { ipvsadmList } from '../kube/rules-ipvs.js';
 import { nftList } from '../kube/rules-nft.js';
+import { IPVS_DUMMY } from '../kube/services.js';
 import { badRequest, notFound } from './errors.js';
 
 export const RULE_FORMATS = ['iptables-save', 'ipvsadm', 'nft'] as const;
@@ -56,17 +57,19 @@ export function nodeRules(c: Cluster, q: RulesQuery): string {
       throw notFound('/service', q.service, 'service', c.services.resolved().map((s) => `${s.plan.namespace}/${s.plan.name}`));
     }
   }
+  const zone = node.plan.zone !== undefined ? { zone: node.plan.zone } : {};
   if (format === 'nft') {
-    return nftList({ node: q.node, clusterCIDR: c.plan.podCIDR, serviceCIDR: c.ipam.serviceCIDR, nodeIPs: [node.plan.ip], services });
+    return nftList({ node: q.node, clusterCIDR: c.plan.podCIDR, serviceCIDR: c.ipam.serviceCIDR, nodeIPs: [node.plan.ip], services, ...zone });
   }
   if (format === 'ipvsadm') {
     const proxy = c.services.proxies.get(q.node);
-    const nodeAddrs = node.root.interfaces().flatMap((i) => i.addrs.map((a) => a.ip)).filter((ip) => (ip >>> 24) !== 127);
+    // kube-proxy: NodePorts on every local address but loopback and kube-ipvs0's cluster IPs.
+    const nodeAddrs = node.root.interfaces().filter((i) => i.name !== IPVS_DUMMY).flatMap((i) => i.addrs.map((a) => a.ip)).filter((ip) => (ip >>> 24) !== 127);
     return ipvsadmList({
-      node: q.node, nodeAddrs, services,
+      node: q.node, nodeAddrs, services, ...zone,
       ...(proxy !== undefined ? { connections: (sp: string) => proxy.load(sp) } : {}),
     });
   }
-  const text = iptablesSave({ node: q.node, clusterCIDR: c.plan.podCIDR, services }, table as IptablesTable);
+  const text = iptablesSave({ node: q.node, clusterCIDR: c.plan.podCIDR, services, ...zone }, table as IptablesTable);
   return only === null ? text : onlyService(text, only.namespace, only.name);
 }

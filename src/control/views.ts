@@ -26,6 +26,9 @@ export interface PodView {
   /** False for pods of external nodes (another host emulates them). */
   emulated: boolean;
   attached: { netns: string } | { pid: number } | null;
+  /** Present only when not the default: the pod is unready / being deleted. */
+  ready?: false;
+  terminating?: true;
 }
 
 export interface ServiceView {
@@ -42,6 +45,8 @@ export interface ServiceView {
   externalIPs: string[];
   loadBalancerIPs: string[];
   system: boolean;
+  publishNotReadyAddresses?: true;
+  healthCheckNodePort?: number;
 }
 
 export function podView(c: Cluster, p: PodPlan, attached: PodView['attached']): PodView {
@@ -49,6 +54,7 @@ export function podView(c: Cluster, p: PodPlan, attached: PodView['attached']): 
     name: p.name, namespace: p.namespace, key: podKey(p), node: p.node, ip: formatIpv4(p.ip), mac: formatMac(p.mac),
     gateway: formatIpv4(p.gateway), veth: p.veth, labels: { ...p.labels }, apps: p.apps.map((a) => ({ type: a.type, port: a.port })),
     system: p.system, emulated: c.pods.has(podKey(p)), attached,
+    ...(p.ready === false ? { ready: false as const } : {}), ...(p.terminating === true ? { terminating: true as const } : {}),
   };
 }
 
@@ -58,6 +64,8 @@ export function serviceView(s: ServicePlan): ServiceView {
     selector: { ...s.selector }, endpoints: [...s.endpoints], sessionAffinity: s.sessionAffinity,
     externalTrafficPolicy: s.externalTrafficPolicy, internalTrafficPolicy: s.internalTrafficPolicy,
     externalIPs: s.externalIPs.map(formatIpv4), loadBalancerIPs: s.loadBalancerIPs.map(formatIpv4), system: s.system,
+    ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true as const } : {}),
+    ...(s.healthCheckNodePort !== undefined ? { healthCheckNodePort: s.healthCheckNodePort } : {}),
   };
 }
 

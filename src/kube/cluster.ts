@@ -230,7 +230,7 @@ export class Cluster {
   }
 
   /** Adds a pod while running: allocates its address (unless given) and wires it in. All or nothing. */
-  addPod(spec: { name: string; namespace?: string; node: string; ip?: number; labels?: Record<string, string>; apps?: PodPlan['apps'] }): PodRuntime {
+  addPod(spec: { name: string; namespace?: string; node: string; ip?: number; labels?: Record<string, string>; apps?: PodPlan['apps']; ready?: boolean; terminating?: boolean }): PodRuntime {
     const node = this.nodes.get(spec.node);
     if (node === undefined) throw new Error(`pod "${spec.name}": node "${spec.node}" is not an emulated node`);
     const namespace = spec.namespace ?? 'default';
@@ -246,6 +246,7 @@ export class Cluster {
         gateway: node.plan.bridgeIp, prefixLength: node.plan.podCIDR.prefix, mtu: this.plan.podMtu,
         veth, vethMac: macFromIpv4(ip, 0x02ee), labels: { ...spec.labels },
         apps: spec.apps ?? [], system: false,
+        ...(spec.ready === false ? { ready: false } : {}), ...(spec.terminating === true ? { terminating: true } : {}),
       };
       this.plan.pods.push(plan);
       const rt = this.buildPod(plan)!;
@@ -280,6 +281,23 @@ export class Cluster {
     const i = this.plan.pods.indexOf(rt.plan);
     if (i >= 0) this.plan.pods.splice(i, 1);
     this.services.podRemoved(rt.plan.name, rt.plan.namespace);
+  }
+
+  /**
+   * Sets a pod's Ready condition and/or marks it terminating (deletionTimestamp set): its
+   * endpoints' conditions change and every node's kube-proxy resyncs (endpoint-conditions.ts).
+   */
+  setPodConditions(name: string, conditions: { ready?: boolean; terminating?: boolean }): void {
+    const plan = this.pod(name).plan;
+    if (conditions.ready !== undefined) {
+      if (conditions.ready) delete plan.ready;
+      else plan.ready = false;
+    }
+    if (conditions.terminating !== undefined) {
+      if (conditions.terminating) plan.terminating = true;
+      else delete plan.terminating;
+    }
+    this.services.sync();
   }
 
   /** Adds a service while running (cluster IP from the IPAM unless given); endpoints, rules and DNS follow. */

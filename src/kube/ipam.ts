@@ -374,6 +374,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
       vtepMac: n.vtepMAC !== undefined ? parseMac(n.vtepMAC) : macFromIpv4(ip, 0x0258),
     };
     if (n.vtep !== undefined) plan.vtepBind = n.vtep.bind;
+    if (n.zone !== undefined) plan.zone = n.zone;
     return plan;
   });
   const nodeByName = new Map(nodes.map((n) => [n.name, n]));
@@ -392,6 +393,8 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     if (p.attach !== undefined) plan.attach = { ...p.attach };
     if (p.hostname !== undefined) plan.hostname = p.hostname;
     if (p.subdomain !== undefined) plan.subdomain = p.subdomain;
+    if (p.ready === false) plan.ready = false;
+    if (p.terminating === true) plan.terminating = true;
     return plan;
   });
 
@@ -404,6 +407,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     for (const p of s.ports) {
       if (p.nodePort !== undefined && !mine.has(p.nodePort)) mine.add(ipam.allocateNodePort(p.nodePort));
     }
+    if (s.healthCheckNodePort !== undefined && needsHealthCheck(s)) ipam.allocateNodePort(s.healthCheckNodePort);
   }
   const services: ServicePlan[] = t.services.map((s, i) => ({
     name: s.name, namespace: s.namespace, type: s.type,
@@ -420,7 +424,13 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     externalTrafficPolicy: s.externalTrafficPolicy, internalTrafficPolicy: s.internalTrafficPolicy ?? 'Cluster',
     externalIPs: (s.externalIPs ?? []).map(parseIpv4), loadBalancerIPs: (s.loadBalancerIPs ?? []).map(parseIpv4),
     scheduler: s.scheduler ?? c.ipvsScheduler, weights: { ...s.weights }, endpoints: [], system: false,
+    ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
+    ...(s.trafficDistribution !== undefined ? { trafficDistribution: s.trafficDistribution } : {}),
   }));
+  // healthCheckNodePort: after the service's NodePorts, as the API server allocates it (after its ports).
+  t.services.forEach((s, i) => {
+    if (needsHealthCheck(s)) services[i]!.healthCheckNodePort = s.healthCheckNodePort ?? ipam.allocateNodePort();
+  });
   if (c.dnsReplicas > 0) {
     services.push({
       name: DNS_SERVICE_NAME, namespace: DNS_NAMESPACE, type: 'ClusterIP', clusterIP: dnsServiceIp,
@@ -437,4 +447,9 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     kubernetesServiceIp: nthHost(ipam.serviceCIDR, KUBERNETES_SERVICE_HOST), dnsServiceIp, dnsDomain: DNS_DOMAIN,
     nodes, pods, services,
   };
+}
+
+/** core/v1 NeedsHealthCheck: a LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort. */
+export function needsHealthCheck(s: { type: string; externalTrafficPolicy?: string }): boolean {
+  return s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local';
 }

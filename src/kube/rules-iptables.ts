@@ -18,18 +18,23 @@
  *     marks traffic from outside the cluster CIDR for masquerade and spreads connections over
  *     KUBE-SEP-<h> chains with `statistic --probability 1/(n-i)`; with ClientIP affinity a
  *     `recent --rcheck --seconds T --reap` rule per endpoint comes first.
+ *   - which endpoints: CategorizeEndpoints (endpoint-conditions.ts): ready ones, else serving
+ *     terminating ones, for Cluster and Local policy apart; unready ones get no rules.
  *   - no endpoints: no nat rules; filter KUBE-SERVICES REJECTs the cluster IP ("has no endpoints").
  *   - NodePort, externalIPs, LoadBalancer ingress IPs: nat KUBE-NODEPORTS / KUBE-SERVICES
  *     ("external IP", "loadbalancer IP") jump to KUBE-EXT-<h>. externalTrafficPolicy Cluster
  *     masquerades there; Local sends pod and node-local traffic to KUBE-SVC (masquerading the
  *     node's own), the rest to KUBE-SVL-<h> (this node's endpoints only), and without a local
  *     endpoint filter KUBE-EXTERNAL-SERVICES DROPs it ("has no local endpoints").
+ *   - healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): filter KUBE-NODEPORTS
+ *     ACCEPTs tcp to it ("health check node port"), whether or not the node has local endpoints.
  *   - internalTrafficPolicy Local: the cluster IP jumps to KUBE-SVL-<h>; without a local
  *     endpoint filter KUBE-SERVICES DROPs it ("has no local endpoints").
  */
 import { formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { endpointChainName, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
+import { categorizeEndpoints } from './endpoint-conditions.js';
 
 export type IptablesTable = 'nat' | 'filter';
 export const IPTABLES_TABLES: readonly IptablesTable[] = ['nat', 'filter'];
@@ -40,6 +45,8 @@ export interface IptablesRulesInput {
   /** kube-proxy's --cluster-cidr: detect-local-mode ClusterCIDR (`-s` / `! -s`). */
   clusterCIDR: Cidr;
   services: readonly ResolvedService[];
+  /** The node's zone (trafficDistribution hints). */
+  zone?: string;
 }
 
 interface Rule {
@@ -113,7 +120,8 @@ function servicePortRules(
     .map((e) => ({ ...e, hostPort: `${formatIpv4(e.ip)}:${port.targetPort}` }))
     .sort((a, b) => cmp(a.hostPort, b.hostPort))
     .map((e) => ({ ...e, chain: endpointChainName(P, proto, e.hostPort) }));
-  const local = endpoints.filter((e) => e.node === input.node);
+  // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
+  const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node, input.zone);
   const hash = serviceChainName(P, proto).slice('KUBE-SVC-'.length);
   const svc = `KUBE-SVC-${hash}`;
   const svl = `KUBE-SVL-${hash}`;
@@ -127,8 +135,8 @@ function servicePortRules(
   const external = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
   const internalLocal = plan.internalTrafficPolicy === 'Local';
   const externalLocal = external && plan.externalTrafficPolicy === 'Local';
-  const hasEndpoints = endpoints.length > 0;
-  const usesCluster = hasEndpoints && (!internalLocal || external);
+  const hasEndpoints = hasAny;
+  const usesCluster = cluster.length > 0 && (!internalLocal || external);
   const usesLocal = local.length > 0 && (internalLocal || externalLocal);
   const internalChain = internalLocal ? svl : svc;
   const hasInternalEndpoints = hasEndpoints && (!internalLocal || local.length > 0);
@@ -158,6 +166,10 @@ function servicePortRules(
         chain: 'KUBE-EXTERNAL-SERVICES', proto, m: [comment(externalFilter.c), '-m addrtype --dst-type LOCAL', `-m ${proto} --dport ${nodePort}`], j: externalFilter.j,
       });
     }
+  }
+  // kube-proxy: "no matter if node has local endpoints", the health check port is ACCEPTed (always tcp).
+  if (plan.healthCheckNodePort !== undefined) {
+    out.filter.push({ chain: 'KUBE-NODEPORTS', proto: 'tcp', m: [comment(`${P} health check node port`), `-m tcp --dport ${plan.healthCheckNodePort}`], j: 'ACCEPT' });
   }
   if (!hasEndpoints) return out;
 
@@ -190,13 +202,14 @@ function servicePortRules(
   };
   if (usesCluster) {
     out.natChains.push(svc);
-    spread(svc, endpoints);
+    spread(svc, cluster);
   }
   if (usesLocal) {
     out.natChains.push(svl);
     spread(svl, local);
   }
-  for (const e of usesCluster ? endpoints : local) {
+  // allLocallyReachableEndpoints: each gets its KUBE-SEP chain once.
+  for (const e of endpoints.filter((x) => (usesCluster && cluster.includes(x)) || (usesLocal && local.includes(x)))) {
     out.natChains.push(e.chain);
     out.nat.push({ chain: e.chain, src: `${formatIpv4(e.ip)}/32`, m: [comment(P)], j: 'KUBE-MARK-MASQ' });
     const m = [comment(P)];

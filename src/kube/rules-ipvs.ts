@@ -18,12 +18,15 @@
  */
 import { formatIpv4 } from '../wire/addr.js';
 import type { ResolvedService } from './service-proxy.js';
+import { categorizeEndpoints } from './endpoint-conditions.js';
 
 export interface IpvsRulesInput {
   node: string;
   /** The node's own addresses (NodePort virtual servers), loopback excluded. */
   nodeAddrs: readonly number[];
   services: readonly ResolvedService[];
+  /** The node's zone (trafficDistribution hints). */
+  zone?: string;
   /** Open connections of an endpoint of a service port (`ns/name:port/PROTO`), by pod. */
   connections?: (servicePort: string) => Record<string, number>;
 }
@@ -47,8 +50,9 @@ export function ipvsadmList(input: IpvsRulesInput): string {
       const proto = port.protocol === 'UDP' ? UDP : TCP;
       const key = `${plan.namespace}/${plan.name}${port.name !== undefined && port.name !== '' ? `:${port.name}` : ''}/${port.protocol}`;
       const conns = input.connections?.(key) ?? {};
-      const real = (local: boolean): RealServer[] => s.endpoints
-        .filter((e) => !local || e.node === input.node)
+      // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
+      const cat = categorizeEndpoints(s.endpoints, input.node, input.zone);
+      const real = (local: boolean): RealServer[] => (local ? cat.local : cat.cluster)
         .map((e) => ({ ip: e.ip, port: port.targetPort, weight: plan.weights[e.pod] ?? 1, conns: conns[e.pod] ?? 0 }));
       const persistent = plan.sessionAffinity === 'ClientIP' ? plan.sessionAffinityTimeout : 0;
       servers.push({ proto, ip: plan.clusterIP, port: port.port, scheduler: plan.scheduler, persistent, reals: real(plan.internalTrafficPolicy === 'Local') });

@@ -23,6 +23,7 @@
 import { formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { nftChainName, nftEndpointBase, nftServiceBase, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
+import { categorizeEndpoints } from './endpoint-conditions.js';
 
 export interface NftRulesInput {
   node: string;
@@ -31,6 +32,8 @@ export interface NftRulesInput {
   /** The node's primary address(es): the nodeport-ips set. */
   nodeIPs: readonly number[];
   services: readonly ResolvedService[];
+  /** The node's zone (trafficDistribution hints). */
+  zone?: string;
 }
 
 const MASQ = '0x00004000';
@@ -136,14 +139,15 @@ export function nftList(input: NftRulesInput): string {
         const b = nftEndpointBase(svcBase, formatIpv4(e.ip), port.targetPort);
         return { ...e, chain: nftChainName('endpoint', b), affinity: nftChainName('affinity', b) };
       });
-    const local = endpoints.filter((e) => e.node === input.node);
+    // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
+    const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node, input.zone);
     const externalAddrs = [...plan.externalIPs, ...(plan.type === 'LoadBalancer' ? plan.loadBalancerIPs : [])];
     const nodePort = port.nodePort;
     const external = nodePort !== undefined || externalAddrs.length > 0;
     const internalLocal = plan.internalTrafficPolicy === 'Local';
     const externalLocal = external && plan.externalTrafficPolicy === 'Local';
-    const hasEndpoints = endpoints.length > 0;
-    const usesCluster = hasEndpoints && (!internalLocal || external);
+    const hasEndpoints = hasAny;
+    const usesCluster = cluster.length > 0 && (!internalLocal || external);
     const usesLocal = local.length > 0 && (internalLocal || externalLocal);
     const internalChain = internalLocal ? localChain : svcChain;
     const hasInternal = hasEndpoints && (!internalLocal || local.length > 0);
@@ -168,7 +172,7 @@ export function nftList(input: NftRulesInput): string {
       if (!hasExternal) noEpNodeports.elements.push({ text: `${proto} . ${nodePort} comment "${P}" : ${refusal}`, sort: npKey(nodePort) });
     }
     if (!hasEndpoints) continue;
-    const reachable = usesCluster ? endpoints : local;
+    const reachable = endpoints.filter((x) => (usesCluster && cluster.includes(x)) || (usesLocal && local.includes(x)));
     if (affinity > 0) {
       for (const e of reachable) {
         sets.push({ kind: 'set', name: e.affinity, type: 'ipv4_addr', lines: ['size 65535', 'flags dynamic,timeout', `timeout ${nftTime(affinity)}`], concat: false, elements: [] });
@@ -180,7 +184,7 @@ export function nftList(input: NftRulesInput): string {
       ...(affinity > 0 ? eps.map((e) => `ip saddr @${e.affinity} goto ${e.chain}`) : []),
       `numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(', ')} }`,
     ];
-    if (usesCluster) chain(svcChain, spread(endpoints, hasInternal && !internalLocal));
+    if (usesCluster) chain(svcChain, spread(cluster, hasInternal && !internalLocal));
     if (external) {
       if (!externalLocal) {
         chain(extChain, ['jump mark-for-masquerade', `goto ${svcChain}`]);

@@ -135,6 +135,7 @@ export const nodeSchema = {
     podCIDR: cidr,
     bridge: { type: 'string', pattern: IFNAME_PATTERN, default: 'cbr0' },
     external: { type: 'boolean', default: false },
+    zone: { type: 'string', minLength: 1, maxLength: 63 },
     vtepIP: ipv4,
     vtepMAC: { type: 'string', pattern: MAC_PATTERN },
     vtep: {
@@ -179,6 +180,9 @@ export const podSchema = {
         offloads: { type: 'boolean', default: false },
       },
     },
+    /** The pod's Ready condition (absent: true) and whether it is being deleted (absent: false). */
+    ready: { type: 'boolean' },
+    terminating: { type: 'boolean' },
   },
 } as const;
 
@@ -223,6 +227,9 @@ export const serviceSchema = {
       propertyNames: { pattern: POD_NAME_PATTERN },
       additionalProperties: { type: 'integer', minimum: 0, maximum: 65535 },
     },
+    publishNotReadyAddresses: { type: 'boolean' },
+    healthCheckNodePort: { type: 'integer', minimum: 30000, maximum: 32767 },
+    trafficDistribution: { type: 'string', enum: ['PreferClose', 'PreferSameZone', 'PreferSameNode'] },
   },
 } as const;
 

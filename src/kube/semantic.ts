@@ -311,6 +311,17 @@ export function checkTopology(t: SchemaTopology): CheckResult {
       if (ip !== null && sc !== null && cidrContains(sc, ip)) r.err(`${at}.externalIPs[${k}]`, a, `${q(a)} is inside cluster.serviceCIDR ${c.serviceCIDR}: an external IP is an address outside the cluster`);
     }
     checkServicePorts(r, s, i, nodePortOwner);
+    if (s.healthCheckNodePort !== undefined) {
+      const hc = s.healthCheckNodePort;
+      const owner = nodePortOwner.get(hc);
+      if (s.type !== 'LoadBalancer' || s.externalTrafficPolicy !== 'Local') {
+        r.err(`${at}.healthCheckNodePort`, hc, `${hc} may only be set when type is LoadBalancer and externalTrafficPolicy is Local`);
+      } else if (owner !== undefined) {
+        r.err(`${at}.healthCheckNodePort`, hc, `${hc} is already used by services[${owner.svc}].ports[${owner.port}]`);
+      } else {
+        nodePortOwner.set(hc, { svc: i, port: -1, protocol: 'TCP' });
+      }
+    }
     checkSelection(r, t, podsBy, s, i);
   });
 

@@ -19,6 +19,9 @@
  *   - Masquerade (KUBE-MARK-MASQ, mark 0x4000; SNAT to the egress interface's address at
  *     POSTROUTING): ClusterIP traffic from outside the pod CIDR, external traffic under
  *     policy Cluster, and hairpin traffic (an endpoint reaching itself through its service).
+ *   - Endpoint conditions (endpoint-conditions.ts, KEP-1669): Cluster traffic goes to the ready
+ *     endpoints, or when none is ready anywhere to the serving terminating ones; Local traffic
+ *     to this node's ready endpoints, else this node's serving terminating ones.
  *   - A service port without endpoints: no DNAT and a reject verdict (`takeReject`): ProxyHooks
  *     answers ICMP port unreachable and drops the packet as `no-endpoints` (kube-proxy REJECTs).
  *   - ClientIP session affinity: per service port and node (iptables `recent` lists / IPVS
@@ -33,6 +36,7 @@ import type { NetNamespace } from '../net/netns.js';
 import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { MARK_MASQ, type DnatDecision, type NatPolicy } from '../netfilter/nat-policy.js';
 import { Affinity, Backends, type SchedulerName } from './schedulers.js';
+import { categorizeEndpoints } from './endpoint-conditions.js';
 import { endpointChainName, ipvsRuleName, nftChainName, nftEndpointBase, nftServiceBase, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ProxyMode, ServicePlan, ServicePortPlan } from './types.js';
 
@@ -44,6 +48,13 @@ export interface ResolvedEndpoint {
   pod: string;
   node: string;
   ip: number;
+  /** EndpointSlice conditions (endpoint-conditions.ts); absent as kube-proxy reads nil: ready, serving, not terminating. */
+  ready?: boolean;
+  serving?: boolean;
+  terminating?: boolean;
+  /** EndpointSlice hints (trafficDistribution): forZones / forNodes names. */
+  zoneHints?: readonly string[];
+  nodeHints?: readonly string[];
 }
 export interface ResolvedService {
   plan: ServicePlan;
@@ -80,11 +91,17 @@ interface VirtualService {
   port: ServicePortPlan;
   proto: number;
   name: string;
+  /** Every endpoint this node may send to (CategorizeEndpoints' allReachable), with its load. */
   endpoints: Endpoint[];
   backends: Backends;
-  /** Indices (into endpoints) of the endpoints on this node, and their own load view. */
+  /** Indices (into endpoints) of the Cluster-policy endpoints, and their own load view. */
+  cluster: number[];
+  clusterBackends: Backends;
+  /** Indices (into endpoints) of the Local-policy endpoints (this node's), and their own load view. */
   local: number[];
   localBackends: Backends;
+  /** Some endpoint anywhere is usable: without one, refusals are REJECTs (no-endpoints). */
+  hasAny: boolean;
   affinity: Affinity | null;
   svcChain: string;
   scheduler: SchedulerName;
@@ -100,6 +117,8 @@ export interface ServiceProxyOptions {
   serviceCIDR?: Cidr;
   /** nftables mode: the node's primary address, the only one NodePorts answer on. */
   primaryIp?: number;
+  /** The node's zone (trafficDistribution hints). */
+  zone?: string;
 }
 
 const keyOf = (ip: number, port: number, proto: number): number => (ip * 65536 + port) * 2 + (proto === UDP ? 1 : 0);
@@ -117,6 +136,7 @@ export class ServiceProxy implements NatPolicy {
   private clusterIps = new Set<number>();
   private readonly serviceCIDR: Cidr | null;
   private readonly primaryIp: number;
+  private readonly zone: string;
   private nodePorts = new Map<number, VirtualService>();
   /** externalIPs and LoadBalancer ingress IPs: ip:port/proto -> service port (external traffic). */
   private externals = new Map<number, VirtualService>();
@@ -140,6 +160,7 @@ export class ServiceProxy implements NatPolicy {
     this.mode = opts.mode;
     this.serviceCIDR = opts.serviceCIDR ?? null;
     this.primaryIp = opts.primaryIp ?? 0;
+    this.zone = opts.zone ?? '';
   }
 
   /**
@@ -183,7 +204,9 @@ export class ServiceProxy implements NatPolicy {
 
   private build(s: ResolvedService, port: ServicePortPlan, proto: number, name: string, old: VirtualService | undefined): VirtualService {
     const full = `${name}/${port.protocol}`;
-    const endpoints: Endpoint[] = s.endpoints.map((e) => {
+    // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
+    const cat = categorizeEndpoints(s.endpoints, this.node, this.zone);
+    const endpoints: Endpoint[] = cat.reachable.map((e) => {
       const key = e.ip * 65536 + port.targetPort;
       const tkey = `${full}|${key}`;
       let tag = this.tagOf.get(tkey);
@@ -196,8 +219,13 @@ export class ServiceProxy implements NatPolicy {
     });
     const weights = endpoints.map((e) => s.plan.weights[e.pod] ?? 1);
     const backends = new Backends(weights);
+    const cluster: number[] = [];
     const local: number[] = [];
-    endpoints.forEach((e, i) => { if (e.node === this.node) local.push(i); });
+    cat.reachable.forEach((e, i) => {
+      if (cat.cluster.includes(e)) cluster.push(i);
+      if (cat.local.includes(e)) local.push(i);
+    });
+    const clusterBackends = new Backends(cluster.map((i) => weights[i]!));
     const localBackends = new Backends(local.map((i) => weights[i]!));
     const timeoutMs = s.plan.sessionAffinityTimeout * 1000;
     let affinity: Affinity | null = null;
@@ -212,10 +240,11 @@ export class ServiceProxy implements NatPolicy {
         if (j >= 0) backends.active[j] = old.backends.active[i]!;
         if (!stays.has(e.key)) affinity?.forgetKey(e.key);
       });
+      cluster.forEach((i, k) => { clusterBackends.active[k] = backends.active[i]!; });
       local.forEach((i, k) => { localBackends.active[k] = backends.active[i]!; });
     }
     return {
-      svc: s.plan, port, proto, name, endpoints, backends, local, localBackends, affinity,
+      svc: s.plan, port, proto, name, endpoints, backends, cluster, clusterBackends, local, localBackends, hasAny: cat.hasAny, affinity,
       svcChain: this.mode === 'nftables'
         ? nftChainName('service', nftServiceBase(s.plan.namespace, s.plan.name, port.protocol, port.name ?? ''))
         : serviceChainName(name, port.protocol),
@@ -236,7 +265,9 @@ export class ServiceProxy implements NatPolicy {
     }
     if (vs === undefined) {
       // nftables mode: NodePorts on the node's primary address only (--nodeport-addresses primary).
-      const nodeAddr = this.mode === 'nftables' ? dst === this.primaryIp : (dst >>> 24) !== 127 && this.root.isLocal(dst);
+      // IPVS mode: not on the cluster IPs bound to kube-ipvs0 (GetAllLocalAddressesExcept(defaultDummyDevice)).
+      const nodeAddr = this.mode === 'nftables' ? dst === this.primaryIp
+        : (dst >>> 24) !== 127 && this.root.isLocal(dst) && !(this.mode === 'ipvs' && this.clusterIps.has(dst));
       vs = this.nodePorts.size === 0 || !nodeAddr ? undefined : this.nodePorts.get(keyOf(0, dport, proto));
       if (vs === undefined) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced) : false;
       nodePort = true;
@@ -250,8 +281,10 @@ export class ServiceProxy implements NatPolicy {
     const localOnly = external
       ? vs.svc.externalTrafficPolicy === 'Local' && !fromPods && !fromNode
       : vs.svc.internalTrafficPolicy === 'Local';
-    const n = localOnly ? vs.local.length : vs.endpoints.length;
-    if (n === 0) return this.refuse(vs, localOnly ? NO_LOCAL_ENDPOINTS : NO_ENDPOINTS, dst, dport, nodePort, traced);
+    const n = localOnly ? vs.local.length : vs.cluster.length;
+    // No usable endpoint anywhere: REJECT; endpoints elsewhere but none here under Local: DROP.
+    const why = localOnly && vs.hasAny ? NO_LOCAL_ENDPOINTS : NO_ENDPOINTS;
+    if (n === 0) return this.refuse(vs, why, dst, dport, nodePort, traced);
     const now = this.engine.now();
     let i = -1;
     if (vs.affinity !== null) {
@@ -260,10 +293,10 @@ export class ServiceProxy implements NatPolicy {
     }
     let chosen = '';
     if (i < 0) {
-      const b = localOnly ? vs.localBackends : vs.backends;
+      const b = localOnly ? vs.localBackends : vs.clusterBackends;
       const j = b.pick(vs.scheduler, this.engine.rng, src, dst);
-      if (j < 0) return this.refuse(vs, localOnly ? NO_LOCAL_ENDPOINTS : NO_ENDPOINTS, dst, dport, nodePort, traced);
-      i = localOnly ? vs.local[j]! : j;
+      if (j < 0) return this.refuse(vs, why, dst, dport, nodePort, traced);
+      i = localOnly ? vs.local[j]! : vs.cluster[j]!;
       chosen = vs.scheduler;
     } else {
       chosen = 'affinity';
@@ -305,9 +338,11 @@ export class ServiceProxy implements NatPolicy {
     if (t === undefined) return;
     const vs = this.byName.get(t.vs);
     if (vs === undefined) return;
-    const i = this.indexOfKey(vs, t.key, false);
+    const i = vs.endpoints.findIndex((e) => e.key === t.key);
     if (i < 0) return;
     vs.backends.release(i);
+    const k = vs.cluster.indexOf(i);
+    if (k >= 0) vs.clusterBackends.release(k);
     const j = vs.local.indexOf(i);
     if (j >= 0) vs.localBackends.release(j);
   }
@@ -348,13 +383,15 @@ export class ServiceProxy implements NatPolicy {
   private indexOfKey(vs: VirtualService, key: number, localOnly: boolean): number {
     const eps = vs.endpoints;
     for (let i = 0; i < eps.length; i++) {
-      if (eps[i]!.key === key) return localOnly && !vs.local.includes(i) ? -1 : i;
+      if (eps[i]!.key === key) return (localOnly ? vs.local : vs.cluster).includes(i) ? i : -1;
     }
     return -1;
   }
 
   private acquire(vs: VirtualService, i: number): void {
     vs.backends.acquire(i);
+    const k = vs.cluster.indexOf(i);
+    if (k >= 0) vs.clusterBackends.acquire(k);
     const j = vs.local.indexOf(i);
     if (j >= 0) vs.localBackends.acquire(j);
   }

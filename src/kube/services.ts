@@ -15,7 +15,7 @@
  */
 import type { Timer } from '../engine/scheduler.js';
 import type { NetNamespace } from '../net/netns.js';
-import { formatIpv4, parseIpv4 } from '../wire/addr.js';
+import { formatIpv4, macFromIpv4, parseIpv4 } from '../wire/addr.js';
 import { DnsServer } from '../apps/dns-server.js';
 import { ConntrackTable, KUBE_PROXY_TIMEOUTS, LINUX_TIMEOUTS } from '../netfilter/conntrack.js';
 import { NatHooks } from '../netfilter/nat-hooks.js';
@@ -23,11 +23,14 @@ import { ClusterDnsRecords, type DnsEndpoint, type DnsService } from './dns-reco
 import { PodIndex } from './selector.js';
 import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
+import { podConditions, topologyHints } from './endpoint-conditions.js';
+import { HealthCheckServers } from './health-check.js';
+import { needsHealthCheck } from './ipam.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
 import type { Cluster } from './cluster.js';
 import { reservedServiceName } from './names.js';
 import type {
-  ExternalTrafficPolicy, InternalTrafficPolicy, IpvsScheduler, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
+  ExternalTrafficPolicy, InternalTrafficPolicy, IpvsScheduler, TrafficDistribution, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
 } from './types.js';
 
 /** A service added at run time; defaults as in the topology schema. */
@@ -50,9 +53,15 @@ export interface ServiceInput {
   loadBalancerIPs?: (string | number)[];
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
+  publishNotReadyAddresses?: boolean;
+  /** LoadBalancer with externalTrafficPolicy Local: allocated like a NodePort when absent. */
+  healthCheckNodePort?: number;
+  trafficDistribution?: TrafficDistribution;
 }
 
 const UDP = 17;
+/** kube-proxy's IPVS dummy device (pkg/proxy/ipvs defaultDummyDevice). */
+export const IPVS_DUMMY = 'kube-ipvs0';
 const ipOf = (a: string | number): number => (typeof a === 'string' ? parseIpv4(a) : a >>> 0);
 /** conntrack's garbage collection: every 10 s of engine time, up to 4096 entries per node (Linux's gc worker). */
 const GC_INTERVAL_MS = 10_000;
@@ -68,6 +77,8 @@ export class ServiceController {
   /** Every service with its endpoints, as last synced (what each node's proxy was given). */
   private synced: readonly ResolvedService[] = [];
   private gcTimer: Timer | null = null;
+  /** kube-proxy's healthCheckNodePort servers on every emulated node (health-check.ts). */
+  private health: HealthCheckServers | null = null;
 
   constructor(private readonly cluster: Cluster) {
     const plan = cluster.plan;
@@ -90,7 +101,7 @@ export class ServiceController {
     for (const [name, node] of c.nodes) {
       const proxy = new ServiceProxy({
         engine: c.engine, node: name, root: node.root, podCIDR: c.plan.podCIDR, mode: cfg.proxyMode,
-        serviceCIDR: c.ipam.serviceCIDR, primaryIp: node.plan.ip,
+        serviceCIDR: c.ipam.serviceCIDR, primaryIp: node.plan.ip, ...(node.plan.zone !== undefined ? { zone: node.plan.zone } : {}),
       });
       const table = new ConntrackTable({
         capacity: cfg.conntrack.max, timeouts: cfg.conntrack.timeouts === 'kube-proxy' ? KUBE_PROXY_TIMEOUTS : LINUX_TIMEOUTS,
@@ -105,6 +116,7 @@ export class ServiceController {
       this.conntrack.set(name, table);
       this.hooks.set(name, hooks);
     }
+    this.health = new HealthCheckServers(new Map([...c.nodes].map(([name, node]) => [name, node.root])));
     this.sync();
     if (this.hooks.size > 0) this.scheduleGc();
   }
@@ -113,6 +125,7 @@ export class ServiceController {
   stop(): void {
     if (this.gcTimer !== null) this.cluster.engine.scheduler.cancel(this.gcTimer);
     this.gcTimer = null;
+    this.health?.close();
   }
 
   /** Expired entries are reclaimed on lookup anyway; the sweep releases their scheduler load (lc, wlc, sed, nq). */
@@ -128,15 +141,22 @@ export class ServiceController {
     const c = this.cluster;
     const plan = c.plan;
     const index = new PodIndex(plan.pods);
+    const zones = new Map(plan.nodes.map((n) => [n.name, n.zone]));
     const resolved: ResolvedService[] = [];
     const udpNow = new Set<string>();
     for (const s of plan.services) {
       const selected = index.select(s.namespace, s.selector);
       s.endpoints = selected.map((p) => p.name);
-      // Endpoints controller: hostname only when the pod's subdomain names this service.
-      this.records.setService(dnsService(s, selected.map((p) => (p.hostname !== undefined && p.subdomain === s.name ? { ip: p.ip, hostname: p.hostname } : { ip: p.ip }))));
+      // EndpointSlice conditions per pod (endpoint-conditions.ts): what each node's kube-proxy categorizes.
+      const pna = s.publishNotReadyAddresses === true;
+      // Endpoints controller: hostname only when the pod's subdomain names this service; DNS
+      // serves the ready endpoints (publishNotReadyAddresses: all of them).
+      const dnsEndpoints = selected.filter((p) => podConditions(p, pna).ready);
+      this.records.setService(dnsService(s, dnsEndpoints.map((p) => (p.hostname !== undefined && p.subdomain === s.name ? { ip: p.ip, hostname: p.hostname } : { ip: p.ip }))));
       if (s.headless === true || s.externalName !== undefined) continue; // kube-proxy: no virtual IP, no rules
-      const endpoints = selected.map((p) => ({ pod: p.name, node: p.node, ip: p.ip }));
+      const endpoints = selected.map((p) => ({
+        pod: p.name, node: p.node, ip: p.ip, ...podConditions(p, pna), ...topologyHints(s.trafficDistribution, p.node, zones.get(p.node), podConditions(p, pna).ready),
+      }));
       resolved.push({ plan: s, endpoints });
       for (const port of s.ports) {
         if (port.protocol !== 'UDP') continue;
@@ -145,6 +165,8 @@ export class ServiceController {
     }
     this.synced = resolved;
     for (const proxy of this.proxies.values()) proxy.sync(resolved);
+    this.health?.sync(resolved);
+    if (plan.cluster.proxyMode === 'ipvs' && this.proxies.size > 0) this.bindIpvsAddresses();
     if (plan.cluster.flushStaleUdp) {
       const now = c.engine.now();
       for (const gone of this.udpEndpoints) {
@@ -155,6 +177,22 @@ export class ServiceController {
     }
     this.udpEndpoints = udpNow;
     for (const p of plan.pods) this.records.setPod({ name: p.name, namespace: p.namespace, ip: p.ip });
+  }
+
+  /**
+   * IPVS mode: kube-proxy binds every cluster IP to the dummy device `kube-ipvs0` of each node
+   * (pkg/proxy/ipvs: defaultDummyDevice, /32, no route), so the node itself answers for them:
+   * a ping to a cluster IP gets an echo reply. iptables and nftables modes bind nothing.
+   */
+  private bindIpvsAddresses(): void {
+    const want = new Set(this.cluster.plan.services.filter((s) => s.ports.length > 0 && s.headless !== true && s.externalName === undefined).map((s) => s.clusterIP));
+    for (const node of this.cluster.nodes.values()) {
+      const root = node.root;
+      const dev = root.iface(IPVS_DUMMY) ?? root.addInterface(IPVS_DUMMY, 'dummy', macFromIpv4(node.plan.ip, 0x02d0), 1500);
+      const have = new Set(dev.addrs.map((a) => a.ip));
+      for (const ip of have) if (!want.has(ip)) root.removeAddress(IPVS_DUMMY, ip);
+      for (const ip of want) if (!have.has(ip)) root.addAddress(IPVS_DUMMY, ip, 32, false);
+    }
   }
 
   /** A pod went away: forget its DNS record, then resync. */
@@ -190,6 +228,15 @@ export class ServiceController {
         }
         return out;
       });
+      const eTP = spec.externalTrafficPolicy ?? 'Cluster';
+      if (spec.healthCheckNodePort !== undefined && !needsHealthCheck({ type, externalTrafficPolicy: eTP })) {
+        throw new Error(`healthCheckNodePort ${spec.healthCheckNodePort} may only be set when type is LoadBalancer and externalTrafficPolicy is Local`);
+      }
+      let hc: number | undefined;
+      if (needsHealthCheck({ type, externalTrafficPolicy: eTP })) {
+        hc = c.ipam.allocateNodePort(spec.healthCheckNodePort);
+        taken.push(hc);
+      }
       const plan: ServicePlan = {
         name: spec.name, namespace, type, clusterIP, ports, selector: { ...spec.selector },
         sessionAffinity: spec.sessionAffinity ?? 'None', sessionAffinityTimeout: spec.sessionAffinityTimeout ?? 10800,
@@ -198,6 +245,9 @@ export class ServiceController {
         scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
         weights: { ...spec.weights }, endpoints: [], system: false,
         ...(type === 'ExternalName' ? { externalName: spec.externalName ?? '' } : headless ? { headless: true } : {}),
+        ...(spec.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
+        ...(hc !== undefined ? { healthCheckNodePort: hc } : {}),
+        ...(spec.trafficDistribution !== undefined ? { trafficDistribution: spec.trafficDistribution } : {}),
       };
       c.plan.services.push(plan);
       added = plan;
@@ -226,6 +276,7 @@ export class ServiceController {
     this.records.removeService(name, namespace);
     if (s.clusterIP !== c.plan.dnsServiceIp && s.clusterIP !== 0) c.ipam.releaseServiceIp(s.clusterIP); // .10 is reserved, never allocated; 0: no VIP
     for (const np of new Set(s.ports.map((p) => p.nodePort).filter((p): p is number => p !== undefined))) c.ipam.releaseNodePort(np);
+    if (s.healthCheckNodePort !== undefined) c.ipam.releaseNodePort(s.healthCheckNodePort);
     this.sync();
   }
 

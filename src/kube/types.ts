@@ -20,6 +20,7 @@ export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalN
 export type SessionAffinity = 'None' | 'ClientIP';
 export type ExternalTrafficPolicy = 'Cluster' | 'Local';
 export type InternalTrafficPolicy = 'Cluster' | 'Local';
+export type TrafficDistribution = 'PreferClose' | 'PreferSameZone' | 'PreferSameNode';
 
 export interface VxlanConfig {
   /** VXLAN network identifier, 24 bits (flannel uses 1). */
@@ -84,6 +85,8 @@ export interface NodeSpec {
   vtepIP?: string;
   vtepMAC?: string;
   vtep?: VtepBind;
+  /** The node's `topology.kubernetes.io/zone` label (trafficDistribution hints). */
+  zone?: string;
 }
 
 export interface AppSpec {
@@ -110,6 +113,10 @@ export interface PodSpec {
   /** spec.hostname / spec.subdomain: with a headless service named `subdomain`, DNS serves `<hostname>.<subdomain>.<ns>.svc.<zone>`. */
   hostname?: string;
   subdomain?: string;
+  /** The pod's Ready condition (absent: true); false keeps it out of its services' ready endpoints. */
+  ready?: boolean;
+  /** Being deleted (metadata.deletionTimestamp; absent: false): its endpoints are terminating. */
+  terminating?: boolean;
 }
 
 export interface ServicePortSpec {
@@ -147,6 +154,12 @@ export interface ServiceSpec {
   scheduler?: IpvsScheduler;
   /** Pod name -> weight, for wrr/wlc; pods not listed weigh 1. */
   weights?: Record<string, number>;
+  /** spec.publishNotReadyAddresses: unready (and terminating) pods' endpoints are published ready. */
+  publishNotReadyAddresses?: boolean;
+  /** LoadBalancer with externalTrafficPolicy Local only: allocated like a NodePort when absent. */
+  healthCheckNodePort?: number;
+  /** spec.trafficDistribution: hints for ready endpoints (PreferClose is PreferSameZone's old name). */
+  trafficDistribution?: TrafficDistribution;
 }
 
 export interface Topology {
@@ -217,6 +230,7 @@ export interface NodePlan {
   vtepMac: number;
   /** "host:port" of a real UDP socket for this VTEP, when given. */
   vtepBind?: string;
+  zone?: string;
 }
 
 export interface PodPlan {
@@ -244,6 +258,9 @@ export interface PodPlan {
   subdomain?: string;
   /** Added by podwire (kube-dns), not in the topology file. */
   system: boolean;
+  /** As in PodSpec; absent: ready, not terminating. */
+  ready?: boolean;
+  terminating?: boolean;
 }
 
 export interface ServicePortPlan {
@@ -278,6 +295,10 @@ export interface ServicePlan {
   /** Names of the pods (same namespace) the selector matches, in plan order. */
   endpoints: string[];
   system: boolean;
+  publishNotReadyAddresses?: boolean;
+  /** Each node answers HTTP on it: 200 with local ready endpoints, else 503 (kube-proxy's healthcheck server). */
+  healthCheckNodePort?: number;
+  trafficDistribution?: TrafficDistribution;
 }
 
 export interface ClusterPlan {

@@ -8,7 +8,7 @@ import type { InPort, OutPort } from '../engine/element.js';
 import type { Where } from '../engine/trace.js';
 import { formatIpv4, formatMac, prefixMask } from '../wire/addr.js';
 
-export type IfKind = 'veth' | 'bridge' | 'ether' | 'vxlan' | 'tap' | 'loopback';
+export type IfKind = 'veth' | 'bridge' | 'ether' | 'vxlan' | 'tap' | 'loopback' | 'dummy';
 
 export interface IfAddr {
   readonly ip: number;

@@ -91,6 +91,16 @@ export class IfaceTable {
     }
   }
 
+  /** Removes one address (not its routes), as `ip addr del` does for an address without a connected route. */
+  removeAddress(ifname: string, ip: number): void {
+    const nif = this.must(ifname);
+    const i = nif.addrs.findIndex((a) => a.ip === ip);
+    if (i < 0) return;
+    nif.addrs.splice(i, 1);
+    if (this.localAddrs.get(ip) === nif) this.localAddrs.delete(ip);
+    this.gen++;
+  }
+
   addRoute(r: RouteSpec): void {
     const nif = this.must(r.dev);
     this.routes.add({ dst: r.dst, prefix: r.prefix, via: r.via, dev: nif.ifindex, onlink: r.onlink ?? false, metric: r.metric ?? 0, proto: r.proto ?? 'static', src: r.src ?? 0 });

@@ -137,6 +137,11 @@ export class NetNamespace implements Element, IpHost {
     this.ifs.addAddress(ifname, ip, prefix, connectedRoute);
   }
 
+  /** Removes one address of an interface (the dummy kube-ipvs0's cluster IPs, as kube-proxy unbinds them). */
+  removeAddress(ifname: string, ip: number): void {
+    this.ifs.removeAddress(ifname, ip);
+  }
+
   addRoute(r: RouteSpec): void {
     this.ifs.addRoute(r);
   }

@@ -106,6 +106,22 @@ describe('API routes through inject', () => {
     expectError(await call('DELETE', '/services/{name}', { name: 'web2' }), 404, '/name', 'web2');
   });
 
+  it('POST /pods with ready/terminating, POST /services with healthCheckNodePort and publishNotReadyAddresses', async () => {
+    const p = await call('POST', '/pods', {}, { name: 'unready', node: 'node2', labels: { app: 'hc' }, apps: [{ type: 'http', port: 8080 }], ready: false });
+    expect(p.statusCode, p.body).toBe(201);
+    expect(p.json<{ ready?: boolean }>().ready).toBe(false);
+    const s = await call('POST', '/services', {}, {
+      name: 'hc', type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { app: 'hc' }, ports: [{ port: 80, targetPort: 8080 }], healthCheckNodePort: 32100, publishNotReadyAddresses: true,
+    });
+    expect(s.statusCode, s.body).toBe(201);
+    expect(s.json<Record<string, unknown>>()).toMatchObject({ healthCheckNodePort: 32100, publishNotReadyAddresses: true });
+    const tr = (await call('POST', '/trace', {}, { from: 'pod1', to: 'hc', proto: 'tcp', port: 80 })).json<{ request: { delivered: boolean } }>();
+    expect(tr.request.delivered).toBe(true); // published though unready
+    expectError(await call('POST', '/services', {}, { name: 'hc2', type: 'NodePort', ports: [{ port: 80 }], healthCheckNodePort: 32101 }), 400, '/healthCheckNodePort', 32101);
+    expect((await call('DELETE', '/services/{name}', { name: 'hc' })).statusCode).toBe(200);
+    expect((await call('DELETE', '/pods/{name}', { name: 'unready' })).statusCode).toBe(200);
+  });
+
   it('GET /nodes/:name/fdb|routes|neighbors|interfaces', async () => {
     await call('POST', '/trace', {}, { from: 'pod1', to: 'pod2' });
     const fdb = (await call('GET', '/nodes/{name}/fdb', { name: 'node1' })).json<{ entries: { mac: string; portName: string }[] }>();

@@ -74,6 +74,10 @@ interface PodDraft {
   /** spec.hostname / spec.subdomain (StatefulSet: the pod name / spec.serviceName): DNS names under a headless Service. */
   hostname?: string;
   subdomain?: string;
+  /** status.conditions Ready not "True" (a manifest without status: ready, as an emulated pod runs). */
+  ready?: false;
+  /** metadata.deletionTimestamp set: the pod is terminating. */
+  terminating?: true;
   origin: Origin;
 }
 
@@ -341,6 +345,10 @@ export function convert(all: SourceObject[]): Converted {
       if (node !== undefined && node !== '') d.node = node;
       const ip = str(status['podIP']);
       if (ip !== undefined && ip !== '') d.ip = ip;
+      // The EndpointSlice controller reads these (podToEndpoint): serving = Ready, terminating = deletionTimestamp.
+      const readyCond = Array.isArray(status['conditions']) ? status['conditions'].filter(isObj).find((c) => c['type'] === 'Ready') : undefined;
+      if (readyCond !== undefined && readyCond['status'] !== 'True') d.ready = false;
+      if (meta['deletionTimestamp'] !== undefined && meta['deletionTimestamp'] !== null) d.terminating = true;
       const hostname = str((spec as Obj)['hostname']);
       const subdomain = str((spec as Obj)['subdomain']);
       if (hostname !== undefined || subdomain !== undefined) {
@@ -497,14 +505,18 @@ export function convert(all: SourceObject[]): Converted {
   }
   if (clusterAt !== undefined) origins.set('cluster', { at: clusterAt, object: '', fields: {} });
   const docNodes: unknown[] = nodes.length > 0
-    ? nodes.map((n) => ({ name: n.name, ...(n.ip !== undefined ? { ip: n.ip } : {}), ...(n.podCIDR !== undefined ? { podCIDR: n.podCIDR } : {}) }))
+    ? nodes.map((n) => ({
+      name: n.name, ...(n.ip !== undefined ? { ip: n.ip } : {}), ...(n.podCIDR !== undefined ? { podCIDR: n.podCIDR } : {}),
+      ...(objects.zones[n.name] !== undefined ? { zone: objects.zones[n.name] } : {}),
+    }))
     : podwireNodes.length > 0 ? podwireNodes : nodeNames.map((name) => ({ name }));
   if (nodes.length > 0) nodeOrigin.forEach((o, i) => origins.set(`nodes[${i}]`, o));
   else if (clusterAt !== undefined && podwireNodes.length > 0) podwireNodes.forEach((_, i) => origins.set(`nodes[${i}]`, { at: clusterAt!, object: '', fields: {} }));
   const docPods = pods.filter((p) => p.node !== undefined).map((p, i) => {
     origins.set(`pods[${i}]`, p.origin);
     return { name: p.name, namespace: p.namespace, node: p.node, ...(p.ip !== undefined ? { ip: p.ip } : {}), labels: p.labels, apps: p.apps, ...(p.attach !== undefined ? { attach: p.attach } : {}),
-      ...(p.hostname !== undefined ? { hostname: p.hostname } : {}), ...(p.subdomain !== undefined ? { subdomain: p.subdomain } : {}) };
+      ...(p.hostname !== undefined ? { hostname: p.hostname } : {}), ...(p.subdomain !== undefined ? { subdomain: p.subdomain } : {}),
+      ...(p.ready === false ? { ready: false } : {}), ...(p.terminating === true ? { terminating: true } : {}) };
   });
   serviceOrigin.forEach((o, i) => origins.set(`services[${i}]`, o));
   return { document: { cluster, nodes: docNodes, pods: docPods, services }, origins, errors: r.errors, warnings: r.warnings, objects };
@@ -648,9 +660,19 @@ function serviceOf(
   const lb = isObj(status['loadBalancer']) && Array.isArray(status['loadBalancer']['ingress']) ? status['loadBalancer']['ingress'] : [];
   const lbIPs = lb.filter(isObj).map((g) => g['ip']).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
   if (type === 'LoadBalancer' && lbIPs.length > 0) svc['loadBalancerIPs'] = lbIPs;
+  if (spec['publishNotReadyAddresses'] === true) svc['publishNotReadyAddresses'] = true;
+  const td = spec['trafficDistribution'];
+  if (td !== undefined && td !== 'PreferClose' && td !== 'PreferSameZone' && td !== 'PreferSameNode') {
+    r.err(k.at, k.label, 'spec.trafficDistribution', td, `${q(td)}: supported values: "PreferClose", "PreferSameNode", "PreferSameZone"`);
+    return null;
+  }
+  if (td !== undefined) svc['trafficDistribution'] = td;
+  // The API server allocated it for a LoadBalancer with externalTrafficPolicy Local (a dump has it).
+  if (isInt(spec['healthCheckNodePort']) && type === 'LoadBalancer' && etp === 'Local') svc['healthCheckNodePort'] = spec['healthCheckNodePort'];
   const fields = {
     name: 'metadata.name', clusterIP: 'spec.clusterIP', selector: 'spec.selector', ports: 'spec.ports',
     sessionAffinityTimeout: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', externalIPs: 'spec.externalIPs', loadBalancerIPs: 'status.loadBalancer.ingress',
+    healthCheckNodePort: 'spec.healthCheckNodePort',
   };
   return { svc, origin: { at: k.at, object: k.label, portIndex, fields } };
 }

@@ -125,6 +125,17 @@ status:
     expect(t.nodes.map((n) => [n.name, n.ip, n.podCIDR])).toEqual([['kind-worker', '172.18.0.3', '10.244.1.0/24'], ['kind-worker2', '172.18.0.4', '10.244.2.0/24']]);
     expect(t.cluster.nodeCIDR).toBe('172.18.0.0/24');
     expect(r.ok && r.objects?.zones).toEqual({ 'kind-worker': 'a', 'kind-worker2': 'b' });
+    expect(t.nodes.map((n) => n.zone)).toEqual(['a', 'b']);
+  });
+
+  it('Services: spec.trafficDistribution is kept; an unknown value is an error', () => {
+    const td = (v: string): string => `apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec: { selector: { app: web }, trafficDistribution: ${v}, ports: [ { port: 80 } ] }
+`;
+    expect(ok(parseManifests(td('PreferSameNode'), 's.yaml')).services[0]!.trafficDistribution).toBe('PreferSameNode');
+    expect(errorsOf(parseManifests(td('Nearby'), 's.yaml')).join('\n')).toContain('spec.trafficDistribution: "Nearby": supported values');
   });
 
   it('Pods: spec.nodeName, status.podIP, generateName; StatefulSet <name>-0..n-1; DaemonSet one pod per untainted node', () => {
@@ -251,6 +262,45 @@ status:
       type: 'LoadBalancer', externalIPs: ['203.0.113.10'], loadBalancerIPs: ['198.51.100.7'], internalTrafficPolicy: 'Local',
     });
     expect(warningsOf(r).join('\n')).not.toContain('emulated as NodePort');
+  });
+
+  it('Services: a LoadBalancer with externalTrafficPolicy Local keeps its spec.healthCheckNodePort', () => {
+    const t = ok(parseManifests(`${DEPLOY()}---
+apiVersion: v1
+kind: Service
+metadata: { name: lb }
+spec: { type: LoadBalancer, externalTrafficPolicy: Local, healthCheckNodePort: 32123, selector: { app: web }, ports: [ { port: 80, targetPort: 8080 } ] }
+`, 'lb.yaml'));
+    expect(t.services[0]!.healthCheckNodePort).toBe(32123);
+    expect(planCluster(t).services.find((s) => s.name === 'lb')!.healthCheckNodePort).toBe(32123);
+  });
+
+  it('Pods: status.conditions Ready and metadata.deletionTimestamp; Services: publishNotReadyAddresses', () => {
+    const pod = (name: string, extra: string): string => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, labels: { app: web }${extra.startsWith('deletion') ? `, ${extra}` : ''} }
+spec: { nodeName: node1, containers: [ { name: c, image: x, ports: [ { containerPort: 8080 } ] } ] }
+${extra.startsWith('status') ? extra : ''}
+`;
+    const r = parseManifests([
+      pod('up', 'status: { conditions: [ { type: Ready, status: "True" } ] }'),
+      pod('down', 'status: { conditions: [ { type: PodScheduled, status: "True" }, { type: Ready, status: "False" } ] }'),
+      pod('going', 'deletionTimestamp: "2026-01-01T00:00:00Z"'),
+      pod('plain', ''),
+      `apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec: { selector: { app: web }, publishNotReadyAddresses: true, ports: [ { port: 80, targetPort: 8080 } ] }
+`,
+    ].join('---\n'), 'pods.yaml');
+    const t = ok(r);
+    const byName = Object.fromEntries(t.pods.map((p) => [p.name, p]));
+    expect(byName['up']!.ready).toBeUndefined();
+    expect(byName['down']!.ready).toBe(false);
+    expect(byName['going']!.terminating).toBe(true);
+    expect(byName['plain']!.ready).toBeUndefined();
+    expect(byName['plain']!.terminating).toBeUndefined();
+    expect(t.services[0]!.publishNotReadyAddresses).toBe(true);
   });
 
   it('a Service whose selector matches nothing is valid (no endpoints)', () => {
