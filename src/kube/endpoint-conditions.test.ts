@@ -47,9 +47,9 @@ function proxyWith(services: ResolvedService[]): ServiceProxy {
 function targets(proxy: ServiceProxy, src: number, dst: number, dport: number): Set<string> {
   const seen = new Set<string>();
   for (let i = 0; i < 20; i++) {
-    const out: DnatDecision = { ip: 0, port: 0, mark: 0, tag: 0, detail: {} };
+    const out: DnatDecision = { ip: 0, port: 0, mark: 0, tag: 0, detail: {}, refuse: -1 };
     if (proxy.dnat(TCP, src, dst, 40000 + i, dport, 1, false, out)) seen.add(String(out.ip));
-    else seen.add(`refused:${proxy.takeReject()}`);
+    else seen.add(`refused:${out.refuse}`);
   }
   return seen;
 }

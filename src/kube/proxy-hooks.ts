@@ -5,8 +5,9 @@
  * `-j REJECT`).
  *
  * At PREROUTING/OUTPUT the packet goes through NatHooks first; when the proxy refused the
- * NEW connection (`ServiceProxy.takeReject`), the half-made conntrack entry is deleted (an
- * unconfirmed entry dies with its packet in Linux), a forwarded packet is answered with ICMP
+ * NEW connection, the verdict comes back as NAT_REFUSED with the reason in the decision
+ * (`nat.decision.refuse`) and no conntrack entry was made (an unconfirmed entry dies with its
+ * packet in Linux); a forwarded packet is answered with ICMP
  * port unreachable when kube-proxy REJECTs (REJECT's default; not for its DROPs: no local
  * endpoints, an unallocated cluster IP), and the packet is dropped under the proxy's reason,
  * with a `dnat` hop that says why (detail.reason) before the `drop` hop.
@@ -27,7 +28,7 @@ import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { Verdict, type BridgeNetfilter, type PacketHooks } from '../net/hooks.js';
 import type { NetNamespace } from '../net/netns.js';
-import type { NatHooks } from '../netfilter/nat-hooks.js';
+import { NAT_REFUSED, type NatHooks } from '../netfilter/nat-hooks.js';
 import { PROXY_DROPS, PROXY_REJECTS, type ServiceProxy } from './service-proxy.js';
 
 const ICMP_UNREACH = 3;
@@ -51,16 +52,12 @@ export class ProxyHooks implements PacketHooks, Counted {
 
   prerouting(p: Packet, l3: number, inIf: number): number {
     const v = this.nat.prerouting(p, l3, inIf);
-    const r = this.proxy.takeReject();
-    if (r < 0 || v !== Verdict.Accept) return v;
-    return this.reject(p, l3, inIf, r);
+    return v === NAT_REFUSED ? this.reject(p, l3, inIf, this.nat.decision.refuse) : v;
   }
 
   output(p: Packet, l3: number): number {
     const v = this.nat.output(p, l3);
-    const r = this.proxy.takeReject();
-    if (r < 0 || v !== Verdict.Accept) return v;
-    return this.reject(p, l3, 0, r);
+    return v === NAT_REFUSED ? this.reject(p, l3, 0, this.nat.decision.refuse) : v;
   }
 
   input(p: Packet, l3: number, inIf: number): number {
@@ -72,11 +69,7 @@ export class ProxyHooks implements PacketHooks, Counted {
   }
 
   private reject(p: Packet, l3: number, inIf: number, reason: number): number {
-    if (p.ct >= 0) {
-      this.nat.table.delete(p.ct);
-      p.ct = -1;
-    }
-    if (p.trace !== 0 && this.proxy.rejectDetail !== null) this.engine.trace.hop(p.trace, this.where, 'dnat', this.proxy.rejectDetail);
+    if (p.trace !== 0) this.engine.trace.hop(p.trace, this.where, 'dnat', this.nat.decision.detail);
     // REJECT answers ICMP port unreachable; DROP (no local endpoints, an unallocated cluster IP) is silent.
     const nif = inIf > 0 && PROXY_REJECTS[reason] === true ? this.root.ifaceAt(inIf) : null;
     if (nif !== null) this.root.icmpError(p, l3, ICMP_UNREACH, ICMP_PORT_UNREACH, 0, nif);

@@ -46,8 +46,15 @@ function setupWith(mode: ProxyMode, services: ResolvedService[]) {
   return { engine, root, proxy };
 }
 
+/** The refusal of the last dnat() into `d` (-1: none), cleared as NatHooks clears it per NEW connection. */
+function take(d: DnatDecision): number {
+  const r = d.refuse;
+  d.refuse = -1;
+  return r;
+}
+
 function decision(): DnatDecision {
-  return { ip: 0, port: 0, mark: 0, tag: 0, detail: {} };
+  return { ip: 0, port: 0, mark: 0, tag: 0, detail: {}, refuse: -1 };
 }
 
 describe('ServiceProxy', () => {
@@ -72,7 +79,7 @@ describe('ServiceProxy', () => {
     expect(proxy.dnat(TCP, POD1, POD3, 40000, 80, 2, false, out)).toBe(false);
     // A NodePort on an address that is not this node's:
     expect(proxy.dnat(TCP, POD1, ip('192.168.56.12'), 40000, 30080, 2, false, out)).toBe(false);
-    expect(proxy.takeReject()).toBe(-1);
+    expect(take(out)).toBe(-1);
   });
 
   it('marks for masquerade: from outside the pod CIDR, and hairpin (an endpoint reaching itself)', () => {
@@ -117,8 +124,8 @@ describe('ServiceProxy', () => {
     }
     const remoteOnly = setup('iptables', [{ plan: service({ externalTrafficPolicy: 'Local' }), endpoints: [WEB[1]!] }]).proxy;
     expect(remoteOnly.dnat(TCP, OUTSIDE, NODE1, 40000, 30080, 1, true, out)).toBe(false);
-    expect(remoteOnly.takeReject()).toBe(1);
-    expect(remoteOnly.rejectDetail?.['reason']).toBe('no-local-endpoints');
+    expect(take(out)).toBe(1);
+    expect(out.detail['reason']).toBe('no-local-endpoints');
     // From a pod, Local does not apply (kube-proxy short-circuits pod traffic to every endpoint).
     expect(remoteOnly.dnat(TCP, POD1, NODE1, 40000, 30080, 2, false, out)).toBe(true);
     expect(out.ip).toBe(POD3);
@@ -135,9 +142,9 @@ describe('ServiceProxy', () => {
     const { proxy } = setup('iptables', [{ plan: service({ endpoints: [] }), endpoints: [] }]);
     const out = decision();
     expect(proxy.dnat(TCP, POD1, VIP, 40000, 80, 2, true, out)).toBe(false);
-    expect(proxy.takeReject()).toBe(0);
-    expect(proxy.takeReject()).toBe(-1); // taken once
-    expect(proxy.rejectDetail).toMatchObject({ reason: 'no-endpoints', vip: '10.96.0.2', port: 80 });
+    expect(take(out)).toBe(0);
+    expect(take(out)).toBe(-1); // taken once
+    expect(out.detail).toMatchObject({ reason: 'no-endpoints', vip: '10.96.0.2', port: 80 });
     expect(proxy.refused).toEqual([1, 0, 0, 0]);
     expect(proxy.rules().some((r) => r.includes('no endpoints'))).toBe(true);
   });
@@ -197,25 +204,25 @@ describe('ServiceProxy', () => {
       const { proxy } = setup('nftables');
       const out = decision();
       expect(proxy.dnat(TCP, POD1, VIP, 40000, 443, 2, true, out)).toBe(false);
-      expect(proxy.takeReject()).toBe(2);
-      expect(proxy.rejectDetail).toMatchObject({ reason: 'invalid-cluster-ip-port', rule: 'cluster-ips-check: ip daddr @cluster-ips reject' });
+      expect(take(out)).toBe(2);
+      expect(out.detail).toMatchObject({ reason: 'invalid-cluster-ip-port', rule: 'cluster-ips-check: ip daddr @cluster-ips reject' });
       expect(proxy.dnat(UDP, POD1, VIP, 40000, 80, 2, false, out)).toBe(false); // TCP-only port
-      expect(proxy.takeReject()).toBe(2);
+      expect(take(out)).toBe(2);
       expect(proxy.dnat(1, POD1, VIP, 7, 8 << 8, 2, false, out)).toBe(false); // ping
-      expect(proxy.takeReject()).toBe(2);
+      expect(take(out)).toBe(2);
       const ipt = setup('iptables').proxy;
       expect(ipt.dnat(TCP, POD1, VIP, 40000, 443, 2, false, out)).toBe(false);
-      expect(ipt.takeReject()).toBe(-1);
+      expect(take(out)).toBe(-1);
     });
 
     it('drops an unallocated address of the service CIDR; leaves other addresses alone', () => {
       const { proxy } = setup('nftables');
       const out = decision();
       expect(proxy.dnat(TCP, POD1, ip('10.96.0.99'), 40000, 80, 2, true, out)).toBe(false);
-      expect(proxy.takeReject()).toBe(3);
-      expect(proxy.rejectDetail?.['reason']).toBe('unallocated-cluster-ip');
+      expect(take(out)).toBe(3);
+      expect(out.detail['reason']).toBe('unallocated-cluster-ip');
       expect(proxy.dnat(TCP, POD1, POD3, 40000, 80, 2, false, out)).toBe(false);
-      expect(proxy.takeReject()).toBe(-1);
+      expect(take(out)).toBe(-1);
       expect(proxy.refused).toEqual([0, 0, 0, 1]);
     });
 

@@ -22,7 +22,7 @@
  *   - Endpoint conditions (endpoint-conditions.ts, KEP-1669): Cluster traffic goes to the ready
  *     endpoints, or when none is ready anywhere to the serving terminating ones; Local traffic
  *     to this node's ready endpoints, else this node's serving terminating ones.
- *   - A service port without endpoints: no DNAT and a reject verdict (`takeReject`): ProxyHooks
+ *   - A service port without endpoints: no DNAT and a refusal in the decision (`out.refuse`): ProxyHooks
  *     answers ICMP port unreachable and drops the packet as `no-endpoints` (kube-proxy REJECTs).
  *   - ClientIP session affinity: per service port and node (iptables `recent` lists / IPVS
  *     persistence), sticky until the timeout since the last new connection.
@@ -147,10 +147,6 @@ export class ServiceProxy implements NatPolicy {
   private nextTag = 1;
   /** Services synced but not built into rules yet (see `sync`). */
   private pending: readonly ResolvedService[] | null = null;
-  /** Set by `dnat` when it refuses a connection: PROXY_DROPS index + 1 (0: none). */
-  private reject = 0;
-  /** The trace detail of the last refusal (when traced). */
-  rejectDetail: Record<string, unknown> | null = null;
 
   constructor(opts: ServiceProxyOptions) {
     this.engine = opts.engine;
@@ -254,7 +250,7 @@ export class ServiceProxy implements NatPolicy {
 
   dnat(proto: number, src: number, dst: number, sport: number, dport: number, inIf: number, traced: boolean, out: DnatDecision): boolean {
     if (this.pending !== null) this.materialize();
-    if (proto !== TCP && proto !== UDP) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced) : false;
+    if (proto !== TCP && proto !== UDP) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced, out) : false;
     let vs = this.vips.get(keyOf(dst, dport, proto));
     // External traffic: a NodePort, an externalIP or a LoadBalancer IP (kube-proxy's KUBE-EXT chain).
     let nodePort = false;
@@ -269,7 +265,7 @@ export class ServiceProxy implements NatPolicy {
       const nodeAddr = this.mode === 'nftables' ? dst === this.primaryIp
         : (dst >>> 24) !== 127 && this.root.isLocal(dst) && !(this.mode === 'ipvs' && this.clusterIps.has(dst));
       vs = this.nodePorts.size === 0 || !nodeAddr ? undefined : this.nodePorts.get(keyOf(0, dport, proto));
-      if (vs === undefined) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced) : false;
+      if (vs === undefined) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced, out) : false;
       nodePort = true;
       external = true;
     }
@@ -284,7 +280,7 @@ export class ServiceProxy implements NatPolicy {
     const n = localOnly ? vs.local.length : vs.cluster.length;
     // No usable endpoint anywhere: REJECT; endpoints elsewhere but none here under Local: DROP.
     const why = localOnly && vs.hasAny ? NO_LOCAL_ENDPOINTS : NO_ENDPOINTS;
-    if (n === 0) return this.refuse(vs, why, dst, dport, nodePort, traced);
+    if (n === 0) return this.refuse(vs, why, dst, dport, nodePort, traced, out);
     const now = this.engine.now();
     let i = -1;
     if (vs.affinity !== null) {
@@ -295,7 +291,7 @@ export class ServiceProxy implements NatPolicy {
     if (i < 0) {
       const b = localOnly ? vs.localBackends : vs.clusterBackends;
       const j = b.pick(vs.scheduler, this.engine.rng, src, dst);
-      if (j < 0) return this.refuse(vs, why, dst, dport, nodePort, traced);
+      if (j < 0) return this.refuse(vs, why, dst, dport, nodePort, traced, out);
       i = localOnly ? vs.local[j]! : vs.cluster[j]!;
       chosen = vs.scheduler;
     } else {
@@ -397,22 +393,22 @@ export class ServiceProxy implements NatPolicy {
   }
 
   /**
-   * No endpoint: no DNAT, and the connection is to be rejected. The caller (ProxyHooks)
-   * takes the verdict with `takeReject()` right after the conntrack hook returns.
+   * No endpoint: no DNAT, and the connection is refused: the verdict goes back in the decision
+   * (`out.refuse`, a PROXY_DROPS index; `out.detail` when traced), for ProxyHooks to answer.
    */
-  private refuse(vs: VirtualService, reason: number, dst: number, dport: number, nodePort: boolean, traced: boolean): boolean {
+  private refuse(vs: VirtualService, reason: number, dst: number, dport: number, nodePort: boolean, traced: boolean, out: DnatDecision): boolean {
     this.refused[reason]!++;
-    this.reject = reason + 1;
-    this.rejectDetail = traced
-      ? {
+    out.refuse = reason;
+    if (traced) {
+      out.detail = {
         service: `${vs.svc.namespace}/${vs.svc.name}`, mode: this.mode, vip: formatIpv4(dst), port: dport,
         ...(nodePort ? { nodePort: dport } : {}),
         reason: PROXY_DROPS[reason],
         rule: this.mode !== 'nftables' ? `${nodePort ? 'KUBE-NODEPORTS -> ' : ''}${vs.svcChain} -> ${PROXY_REJECTS[reason] === true ? 'REJECT' : 'DROP'}`
           : reason === NO_LOCAL_ENDPOINTS ? 'no-endpoint-nodeports -> drop'
             : `${nodePort ? 'no-endpoint-nodeports' : 'no-endpoint-services'} -> reject-chain`,
-      }
-      : null;
+      };
+    }
     return false;
   }
 
@@ -421,26 +417,19 @@ export class ServiceProxy implements NatPolicy {
    * that no service port DNATed, to a live cluster IP, is rejected ("Reject traffic to invalid
    * ports of ClusterIPs"); to an unallocated address of the service CIDR, dropped.
    */
-  private clusterIpsCheck(dst: number, dport: number, traced: boolean): boolean {
+  private clusterIpsCheck(dst: number, dport: number, traced: boolean, out: DnatDecision): boolean {
     let reason = -1;
     if (this.clusterIps.has(dst)) reason = INVALID_PORT;
     else if (this.serviceCIDR !== null && cidrContains(this.serviceCIDR, dst)) reason = UNALLOCATED;
     if (reason < 0) return false;
     this.refused[reason]!++;
-    this.reject = reason + 1;
-    this.rejectDetail = traced
-      ? {
+    out.refuse = reason;
+    if (traced) {
+      out.detail = {
         mode: this.mode, vip: formatIpv4(dst), port: dport, reason: PROXY_DROPS[reason],
         rule: reason === INVALID_PORT ? 'cluster-ips-check: ip daddr @cluster-ips reject' : `cluster-ips-check: ip daddr ${formatCidr(this.serviceCIDR!)} drop`,
-      }
-      : null;
+      };
+    }
     return false;
-  }
-
-  /** The reject verdict of the last `dnat` call (a PROXY_DROPS index), or -1; clears it. */
-  takeReject(): number {
-    const r = this.reject - 1;
-    this.reject = 0;
-    return r;
   }
 }

@@ -79,13 +79,21 @@ const FLOW_CACHE = 8;
 /** Candidate ports tried when a tuple is taken. */
 const PORT_TRIES = 128;
 
+/**
+ * What `prerouting`/`output` return when the policy refused a NEW connection (`decision.refuse`):
+ * not a Verdict the namespace knows; the hooks that wrap NatHooks (ProxyHooks) turn it into
+ * REJECT or DROP. No conntrack entry exists for the packet.
+ */
+export const NAT_REFUSED = 3;
+
 export class NatHooks implements PacketHooks, Counted {
   readonly kind = 'conntrack';
   readonly counters = new Counters(NAT_HOOK_COUNTERS);
   readonly drops = new Counters(NAT_HOOK_DROPS);
   /** Owner name for drops: `<node>/conntrack`. */
   readonly name: string;
-  private readonly decision: DnatDecision = { ip: 0, port: 0, mark: 0, tag: 0, detail: {} };
+  /** The policy's answer on the last NEW connection (its `refuse` and `detail` read by ProxyHooks after NAT_REFUSED). */
+  readonly decision: DnatDecision = { ip: 0, port: 0, mark: 0, tag: 0, detail: {}, refuse: -1 };
   /** The tuple of the packet being processed (of the quoted datagram, inverted, for ICMP errors). */
   private readonly tu = new PacketTuple();
   /**
@@ -214,7 +222,9 @@ export class NatHooks implements PacketHooks, Counted {
     const d = this.decision;
     d.mark = 0;
     d.tag = 0;
+    d.refuse = -1;
     const dnat = this.policy.dnat(proto, src, dst, sport, dport, inIf, p.trace !== 0, d);
+    if (d.refuse >= 0) return NAT_REFUSED; // refused: no entry (an unconfirmed entry dies with its packet)
     const icmp = proto === ICMP;
     const rsrc = dnat ? d.ip >>> 0 : dst;
     let rsport = dnat ? d.port & 0xffff : icmp ? sport : dport;

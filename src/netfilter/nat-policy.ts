@@ -17,10 +17,16 @@ export interface DnatDecision {
   tag: number;
   /** For the trace ({service, vip, endpoint, mode, scheduler, rule}); only filled when traced. */
   detail: Record<string, unknown>;
+  /**
+   * The verdict on a NEW connection the policy refuses (dnat() returns false): -1 none, else
+   * the policy's own refusal reason (ServiceProxy: a PROXY_DROPS index). NatHooks then creates
+   * no conntrack entry and returns NAT_REFUSED; the hooks that wrap it (ProxyHooks) answer.
+   */
+  refuse: number;
 }
 
 export interface NatPolicy {
-  /** A NEW connection seen at PREROUTING (inIf > 0) or OUTPUT (inIf = 0). Return true and fill `out` to DNAT it. */
+  /** A NEW connection seen at PREROUTING (inIf > 0) or OUTPUT (inIf = 0). Return true and fill `out` to DNAT it; set `out.refuse` to refuse it. */
   dnat(proto: number, src: number, dst: number, sport: number, dport: number, inIf: number, traced: boolean, out: DnatDecision): boolean;
   /** A NEW connection at POSTROUTING after any DNAT: the SNAT source address, 0 = none. */
   snat(proto: number, origSrc: number, origDst: number, natDst: number, natDport: number, outIf: number, mark: number): number;

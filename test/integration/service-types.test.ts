@@ -107,3 +107,21 @@ describe('examples/k8s/service-types (manifests)', () => {
     }
   });
 });
+
+describe('a refused NEW connection (kube-proxy REJECT)', () => {
+  it('makes no conntrack entry: the verdict comes back with the decision, nothing is created and deleted', () => {
+    const c = make();
+    try {
+      c.addService({ name: 'nobody', selector: { app: 'nothing' }, ports: [{ port: 80, targetPort: 8080 }] });
+      const nat = c.services.hooks.get('node1')!.nat;
+      const before = nat.counters.toJSON()['new'];
+      const t = runTrace(c, { from: 'pod1', to: 'nobody', proto: 'tcp', port: 80 });
+      expect(t.request.dropReason).toBe('no-endpoints');
+      expect(t.request.hops.some((h) => h.action === 'conntrack' && h.detail['state'] === 'new')).toBe(false);
+      expect(nat.counters.toJSON()['new']).toBe(before);
+      expect(c.services.conntrack.get('node1')!.count).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+});
