@@ -51,6 +51,7 @@ export interface ServiceBody {
   internalTrafficPolicy?: 'Cluster' | 'Local';
   externalIPs?: string[];
   loadBalancerIPs?: string[];
+  loadBalancerSourceRanges?: string[];
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
   publishNotReadyAddresses?: boolean;

@@ -44,6 +44,7 @@ export interface ServiceView {
   internalTrafficPolicy: string;
   externalIPs: string[];
   loadBalancerIPs: string[];
+  loadBalancerSourceRanges: string[];
   system: boolean;
   publishNotReadyAddresses?: true;
   healthCheckNodePort?: number;
@@ -63,7 +64,8 @@ export function serviceView(s: ServicePlan): ServiceView {
     name: s.name, namespace: s.namespace, type: s.type, clusterIP: formatIpv4(s.clusterIP), ports: s.ports.map((p) => ({ ...p })),
     selector: { ...s.selector }, endpoints: [...s.endpoints], sessionAffinity: s.sessionAffinity,
     externalTrafficPolicy: s.externalTrafficPolicy, internalTrafficPolicy: s.internalTrafficPolicy,
-    externalIPs: s.externalIPs.map(formatIpv4), loadBalancerIPs: s.loadBalancerIPs.map(formatIpv4), system: s.system,
+    externalIPs: s.externalIPs.map(formatIpv4), loadBalancerIPs: s.loadBalancerIPs.map(formatIpv4),
+    loadBalancerSourceRanges: (s.loadBalancerSourceRanges ?? []).map(formatCidr), system: s.system,
     ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true as const } : {}),
     ...(s.healthCheckNodePort !== undefined ? { healthCheckNodePort: s.healthCheckNodePort } : {}),
   };

@@ -423,6 +423,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     selector: { ...s.selector }, sessionAffinity: s.sessionAffinity, sessionAffinityTimeout: s.sessionAffinityTimeout,
     externalTrafficPolicy: s.externalTrafficPolicy, internalTrafficPolicy: s.internalTrafficPolicy ?? 'Cluster',
     externalIPs: (s.externalIPs ?? []).map(parseIpv4), loadBalancerIPs: (s.loadBalancerIPs ?? []).map(parseIpv4),
+    loadBalancerSourceRanges: (s.loadBalancerSourceRanges ?? []).map((r) => parseCidr(r.trim())),
     scheduler: s.scheduler ?? c.ipvsScheduler, weights: { ...s.weights }, endpoints: [], system: false,
     ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
     ...(s.trafficDistribution !== undefined ? { trafficDistribution: s.trafficDistribution } : {}),
@@ -436,7 +437,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
       name: DNS_SERVICE_NAME, namespace: DNS_NAMESPACE, type: 'ClusterIP', clusterIP: dnsServiceIp,
       ports: [{ name: 'dns', port: 53, targetPort: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, targetPort: 53, protocol: 'TCP' }],
       selector: { ...DNS_LABELS }, sessionAffinity: 'None', sessionAffinityTimeout: 10800, externalTrafficPolicy: 'Cluster',
-      internalTrafficPolicy: 'Cluster', externalIPs: [], loadBalancerIPs: [], scheduler: c.ipvsScheduler, weights: {}, endpoints: [], system: true,
+      internalTrafficPolicy: 'Cluster', externalIPs: [], loadBalancerIPs: [], loadBalancerSourceRanges: [], scheduler: c.ipvsScheduler, weights: {}, endpoints: [], system: true,
     });
   }
   const index = new PodIndex(pods);

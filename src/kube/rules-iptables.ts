@@ -31,7 +31,7 @@
  *   - internalTrafficPolicy Local: the cluster IP jumps to KUBE-SVL-<h>; without a local
  *     endpoint filter KUBE-SERVICES DROPs it ("has no local endpoints").
  */
-import { formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
+import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { endpointChainName, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
 import { categorizeEndpoints } from './endpoint-conditions.js';
@@ -44,6 +44,8 @@ export interface IptablesRulesInput {
   node: string;
   /** kube-proxy's --cluster-cidr: detect-local-mode ClusterCIDR (`-s` / `! -s`). */
   clusterCIDR: Cidr;
+  /** The node's IP (loadBalancerSourceRanges' allowFromNode); absent: never. */
+  nodeIP?: number;
   services: readonly ResolvedService[];
   /** The node's zone (trafficDistribution hints). */
   zone?: string;
@@ -57,7 +59,7 @@ interface Rule {
   proto?: string;
   /** Matches, already in saved form, in kube-proxy's order. */
   m: string[];
-  /** Target and its options. */
+  /** Target and its options ('' for none). */
   j: string;
 }
 
@@ -82,7 +84,7 @@ function render(r: Rule): string {
   if (r.dst !== undefined) s += ` -d ${r.dst}`;
   if (r.proto !== undefined) s += ` -p ${r.proto}`;
   for (const m of r.m) s += ` ${m}`;
-  return `${s} -j ${r.j}`;
+  return r.j === '' ? s : `${s} -j ${r.j}`; // a rule with no target only counts (KUBE-FW's last)
 }
 
 interface PortRules {
@@ -152,10 +154,16 @@ function servicePortRules(
   } else {
     out.filter.push({ chain: 'KUBE-SERVICES', dst: vip, proto, m: [comment(internalFilter.c), dport], j: internalFilter.j });
   }
+  const ranges = plan.type === 'LoadBalancer' ? plan.loadBalancerSourceRanges ?? [] : [];
+  const fw = `KUBE-FW-${hash}`;
+  const usesFW = hasEndpoints && lbIPs.length > 0 && ranges.length > 0;
   for (const [ips, what] of [[externalIPs, 'external IP'], [lbIPs, 'loadbalancer IP']] as const) {
     for (const ip of ips) {
       const dst = `${formatIpv4(ip)}/32`;
-      if (hasEndpoints) out.nat.push({ chain: 'KUBE-SERVICES', dst, proto, m: [comment(`${P} ${what}`), dport], j: ext });
+      const lbFW = usesFW && what === 'loadbalancer IP';
+      if (hasEndpoints) out.nat.push({ chain: 'KUBE-SERVICES', dst, proto, m: [comment(`${P} ${what}`), dport], j: lbFW ? fw : ext });
+      // What KUBE-FW did not DNAT (a source outside the ranges) is dropped here.
+      if (lbFW) out.filter.push({ chain: 'KUBE-PROXY-FIREWALL', dst, proto, m: [comment(`${P} traffic not accepted by ${fw}`), dport], j: 'DROP' });
       if (!hasExternalEndpoints) out.filter.push({ chain: 'KUBE-EXTERNAL-SERVICES', dst, proto, m: [comment(externalFilter.c), dport], j: externalFilter.j });
     }
   }
@@ -186,6 +194,14 @@ function servicePortRules(
       out.nat.push({ chain: ext, m: [comment(`route LOCAL traffic for ${P} external destinations`), '-m addrtype --src-type LOCAL'], j: svc });
     }
     if (hasExternalEndpoints) out.nat.push({ chain: ext, m: [], j: externalLocal ? svl : svc });
+  }
+  if (usesFW) {
+    out.natChains.push(fw);
+    for (const r of ranges) out.nat.push({ chain: fw, src: formatCidr(r), m: [comment(`${P} loadbalancer IP`)], j: ext });
+    if (input.nodeIP !== undefined && ranges.some((r) => cidrContains(r, input.nodeIP!))) {
+      for (const ip of lbIPs) out.nat.push({ chain: fw, src: `${formatIpv4(ip)}/32`, m: [comment(`${P} loadbalancer IP`)], j: ext });
+    }
+    out.nat.push({ chain: fw, m: [comment(`other traffic to ${P} will be dropped by KUBE-PROXY-FIREWALL`)], j: '' });
   }
   const affinity = plan.sessionAffinity === 'ClientIP' ? plan.sessionAffinityTimeout : 0;
   const spread = (chain: string, eps: typeof endpoints): void => {

@@ -20,7 +20,7 @@
  * the service CIDR that no service holds is dropped, and NodePorts answer only on the node's
  * primary address (`--nodeport-addresses primary`, the nftables default).
  */
-import { formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
+import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { nftChainName, nftEndpointBase, nftServiceBase, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
 import { categorizeEndpoints } from './endpoint-conditions.js';
@@ -92,7 +92,7 @@ export function nftList(input: NftRulesInput): string {
   };
   const clusterIps = set('set', 'cluster-ips', 'ipv4_addr', 'Active ClusterIPs', false);
   const nodeportIps = set('set', 'nodeport-ips', 'ipv4_addr', 'IPs that accept NodePort traffic', false);
-  set('map', 'firewall-ips', 'ipv4_addr . inet_proto . inet_service : verdict', 'destinations that are subject to LoadBalancerSourceRanges', true);
+  const firewallIps = set('map', 'firewall-ips', 'ipv4_addr . inet_proto . inet_service : verdict', 'destinations that are subject to LoadBalancerSourceRanges', true);
   const noEpNodeports = set('map', 'no-endpoint-nodeports', 'inet_proto . inet_service : verdict', 'vmap to drop or reject packets to service nodeports with no endpoints', true);
   const noEpServices = set('map', 'no-endpoint-services', 'ipv4_addr . inet_proto . inet_service : verdict', 'vmap to drop or reject packets to services with no endpoints', true);
   const serviceIps = set('map', 'service-ips', 'ipv4_addr . inet_proto . inet_service : verdict', 'ClusterIP, ExternalIP and LoadBalancer IP traffic', true);
@@ -198,6 +198,17 @@ export function nftList(input: NftRulesInput): string {
       }
     }
     if (usesLocal) chain(localChain, spread(local, hasInternal && internalLocal));
+    // loadBalancerSourceRanges: firewall-ips sends the LB IPs to firewall-<h>, which drops other
+    // sources (and with a range holding the node's IP, lets the LB IPs themselves in: allowFromNode).
+    const ranges = plan.type === 'LoadBalancer' ? plan.loadBalancerSourceRanges ?? [] : [];
+    const lbIPs = plan.type === 'LoadBalancer' ? plan.loadBalancerIPs : [];
+    if (ranges.length > 0 && lbIPs.length > 0) {
+      const fwChain = nftChainName('firewall', svcBase);
+      const fromNode = input.nodeIPs.some((n) => ranges.some((r) => cidrContains(r, n)));
+      const sources = [...ranges.map(formatCidr), ...(fromNode ? lbIPs.map(formatIpv4) : [])];
+      chain(fwChain, [`ip saddr != ${sources.length === 1 ? sources[0] : `{ ${sources.join(', ')} }`} drop`]);
+      for (const ip of lbIPs) firewallIps.elements.push({ text: `${formatIpv4(ip)} . ${proto} . ${port.port} : goto ${fwChain}`, sort: addrKey(ip, port.port) });
+    }
     for (const e of reachable) {
       chain(e.chain, [
         `ip saddr ${formatIpv4(e.ip)} jump mark-for-masquerade`,

@@ -221,6 +221,7 @@ export const serviceSchema = {
     internalTrafficPolicy: { type: 'string', enum: ['Cluster', 'Local'], default: 'Cluster' },
     externalIPs: { type: 'array', items: ipv4, maxItems: 16, uniqueItems: true },
     loadBalancerIPs: { type: 'array', items: ipv4, maxItems: 16, uniqueItems: true },
+    loadBalancerSourceRanges: { type: 'array', items: cidr, maxItems: 64, uniqueItems: true },
     scheduler: ipvsScheduler,
     weights: {
       type: 'object',

@@ -145,7 +145,7 @@ describe('ServiceProxy', () => {
     expect(take(out)).toBe(0);
     expect(take(out)).toBe(-1); // taken once
     expect(out.detail).toMatchObject({ reason: 'no-endpoints', vip: '10.96.0.2', port: 80 });
-    expect(proxy.refused).toEqual([1, 0, 0, 0]);
+    expect(proxy.refused).toEqual([1, 0, 0, 0, 0]);
     expect(proxy.rules().some((r) => r.includes('no endpoints'))).toBe(true);
   });
 
@@ -223,7 +223,7 @@ describe('ServiceProxy', () => {
       expect(out.detail['reason']).toBe('unallocated-cluster-ip');
       expect(proxy.dnat(TCP, POD1, POD3, 40000, 80, 2, false, out)).toBe(false);
       expect(take(out)).toBe(-1);
-      expect(proxy.refused).toEqual([0, 0, 0, 1]);
+      expect(proxy.refused).toEqual([0, 0, 0, 1, 0]);
     });
 
     it('serves NodePorts on the primary address only (iptables mode: every local address)', () => {
@@ -234,5 +234,21 @@ describe('ServiceProxy', () => {
       expect(proxy.dnat(TCP, POD1, ip('10.244.1.1'), 40001, 30080, 2, false, out)).toBe(false);
       expect(setup('iptables').proxy.dnat(TCP, POD1, ip('10.244.1.1'), 40001, 30080, 2, false, out)).toBe(true);
     });
+  });
+
+  it('loadBalancerSourceRanges: a LoadBalancer IP takes only sources in its ranges; NodePorts bypass them', () => {
+    const LB = ip('198.51.100.7');
+    const plan = service({ type: 'LoadBalancer', loadBalancerIPs: [LB], loadBalancerSourceRanges: [parseCidr('203.0.113.0/25')] });
+    const { proxy } = setup('iptables', [{ plan, endpoints: WEB }]);
+    const out = decision();
+    expect(proxy.dnat(TCP, ip('203.0.113.9'), LB, 40000, 80, 1, false, out)).toBe(true);
+    expect(take(out)).toBe(-1);
+    expect(proxy.dnat(TCP, OUTSIDE, LB, 40001, 80, 1, true, out)).toBe(false);
+    expect(take(out)).toBe(4);
+    expect(out.detail).toMatchObject({ reason: 'lb-source-not-allowed' });
+    expect(proxy.dnat(TCP, POD1, LB, 40002, 80, 2, false, out)).toBe(false); // pods too (kube-proxy: "pod to LB blocked")
+    expect(take(out)).toBe(4);
+    expect(proxy.dnat(TCP, OUTSIDE, NODE1, 40003, 30080, 1, false, out)).toBe(true); // the NodePort bypasses the ranges
+    expect(take(out)).toBe(-1);
   });
 });

@@ -66,12 +66,13 @@ export interface ResolvedService {
  * kube-proxy REJECTs it (ICMP port unreachable: the client sees "connection refused") or
  * DROPs it (the client times out). The last two are nftables mode's `cluster-ips-check`.
  */
-export const PROXY_DROPS = ['no-endpoints', 'no-local-endpoints', 'invalid-cluster-ip-port', 'unallocated-cluster-ip'] as const;
-export const PROXY_REJECTS: readonly boolean[] = [true, false, true, false];
+export const PROXY_DROPS = ['no-endpoints', 'no-local-endpoints', 'invalid-cluster-ip-port', 'unallocated-cluster-ip', 'lb-source-not-allowed'] as const;
+export const PROXY_REJECTS: readonly boolean[] = [true, false, true, false, false];
 const NO_ENDPOINTS = 0;
 const NO_LOCAL_ENDPOINTS = 1;
 const INVALID_PORT = 2;
 const UNALLOCATED = 3;
+const LB_SOURCE = 4;
 
 interface Endpoint {
   pod: string;
@@ -258,6 +259,10 @@ export class ServiceProxy implements NatPolicy {
     if (vs === undefined && this.externals.size > 0) {
       vs = this.externals.get(keyOf(dst, dport, proto));
       external = vs !== undefined;
+      // loadBalancerSourceRanges (KUBE-FW-<h> / nft firewall-<h>): a LoadBalancer IP takes only
+      // its ranges' sources (and itself, when a range holds the node's IP: allowFromNode);
+      // NodePorts and externalIPs bypass them, as in kube-proxy.
+      if (vs !== undefined && !this.lbSourceAllowed(vs.svc, src, dst)) return this.refuseSource(vs, dst, dport, traced, out);
     }
     if (vs === undefined) {
       // nftables mode: NodePorts on the node's primary address only (--nodeport-addresses primary).
@@ -407,6 +412,28 @@ export class ServiceProxy implements NatPolicy {
         rule: this.mode !== 'nftables' ? `${nodePort ? 'KUBE-NODEPORTS -> ' : ''}${vs.svcChain} -> ${PROXY_REJECTS[reason] === true ? 'REJECT' : 'DROP'}`
           : reason === NO_LOCAL_ENDPOINTS ? 'no-endpoint-nodeports -> drop'
             : `${nodePort ? 'no-endpoint-nodeports' : 'no-endpoint-services'} -> reject-chain`,
+      };
+    }
+    return false;
+  }
+
+  private lbSourceAllowed(s: ServicePlan, src: number, dst: number): boolean {
+    const ranges = s.loadBalancerSourceRanges;
+    if (ranges === undefined || ranges.length === 0 || s.type !== 'LoadBalancer' || !s.loadBalancerIPs.includes(dst)) return true;
+    for (const r of ranges) if (cidrContains(r, src)) return true;
+    // allowFromNode: a range holds the node's IP, so traffic the node sends to its LB IP
+    // (SNATted to that IP by something outside kube-proxy) is accepted too.
+    return s.loadBalancerIPs.includes(src) && ranges.some((r) => cidrContains(r, this.primaryIp));
+  }
+
+  private refuseSource(vs: VirtualService, dst: number, dport: number, traced: boolean, out: DnatDecision): boolean {
+    this.refused[LB_SOURCE]!++;
+    out.refuse = LB_SOURCE;
+    if (traced) {
+      out.detail = {
+        service: `${vs.svc.namespace}/${vs.svc.name}`, mode: this.mode, vip: formatIpv4(dst), port: dport, reason: PROXY_DROPS[LB_SOURCE],
+        rule: this.mode === 'nftables' ? `firewall-ips -> ${nftChainName('firewall', nftServiceBase(vs.svc.namespace, vs.svc.name, vs.port.protocol, vs.port.name ?? ''))} -> drop`
+          : `KUBE-FW-${vs.svcChain.slice('KUBE-SVC-'.length)} -> KUBE-PROXY-FIREWALL DROP`,
       };
     }
     return false;

@@ -15,7 +15,7 @@
  */
 import type { Timer } from '../engine/scheduler.js';
 import type { NetNamespace } from '../net/netns.js';
-import { formatIpv4, macFromIpv4, parseIpv4 } from '../wire/addr.js';
+import { formatIpv4, macFromIpv4, parseCidr, parseIpv4 } from '../wire/addr.js';
 import { DnsServer } from '../apps/dns-server.js';
 import { ConntrackTable, KUBE_PROXY_TIMEOUTS, LINUX_TIMEOUTS } from '../netfilter/conntrack.js';
 import { NatHooks } from '../netfilter/nat-hooks.js';
@@ -51,6 +51,7 @@ export interface ServiceInput {
   /** Dotted IPv4 or uint32. */
   externalIPs?: (string | number)[];
   loadBalancerIPs?: (string | number)[];
+  loadBalancerSourceRanges?: string[];
   scheduler?: IpvsScheduler;
   weights?: Record<string, number>;
   publishNotReadyAddresses?: boolean;
@@ -242,6 +243,7 @@ export class ServiceController {
         sessionAffinity: spec.sessionAffinity ?? 'None', sessionAffinityTimeout: spec.sessionAffinityTimeout ?? 10800,
         externalTrafficPolicy: spec.externalTrafficPolicy ?? 'Cluster', internalTrafficPolicy: spec.internalTrafficPolicy ?? 'Cluster',
         externalIPs: (spec.externalIPs ?? []).map(ipOf), loadBalancerIPs: (spec.loadBalancerIPs ?? []).map(ipOf),
+        loadBalancerSourceRanges: (spec.loadBalancerSourceRanges ?? []).map((r) => parseCidr(r.trim())),
         scheduler: spec.scheduler ?? c.plan.cluster.ipvsScheduler,
         weights: { ...spec.weights }, endpoints: [], system: false,
         ...(type === 'ExternalName' ? { externalName: spec.externalName ?? '' } : headless ? { headless: true } : {}),

@@ -150,6 +150,8 @@ export interface ServiceSpec {
   externalIPs?: string[];
   /** status.loadBalancer.ingress[].ip of a LoadBalancer service (what the cloud assigned). */
   loadBalancerIPs?: string[];
+  /** spec.loadBalancerSourceRanges: the client CIDRs a LoadBalancer IP accepts (absent: all). */
+  loadBalancerSourceRanges?: string[];
   /** Per-service IPVS scheduler; absent: cluster.ipvsScheduler. */
   scheduler?: IpvsScheduler;
   /** Pod name -> weight, for wrr/wlc; pods not listed weigh 1. */
@@ -289,6 +291,8 @@ export interface ServicePlan {
   internalTrafficPolicy: InternalTrafficPolicy;
   externalIPs: number[];
   loadBalancerIPs: number[];
+  /** loadBalancerSourceRanges, parsed (absent or empty: any source). */
+  loadBalancerSourceRanges?: Cidr[];
   /** The service's scheduler, or cluster.ipvsScheduler. */
   scheduler: IpvsScheduler;
   weights: Record<string, number>;

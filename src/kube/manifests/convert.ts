@@ -660,6 +660,10 @@ function serviceOf(
   const lb = isObj(status['loadBalancer']) && Array.isArray(status['loadBalancer']['ingress']) ? status['loadBalancer']['ingress'] : [];
   const lbIPs = lb.filter(isObj).map((g) => g['ip']).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
   if (type === 'LoadBalancer' && lbIPs.length > 0) svc['loadBalancerIPs'] = lbIPs;
+  // kube-proxy trims the ranges ("for backward compatibility", its test feeds " 203.0.113.0/25").
+  if (Array.isArray(spec['loadBalancerSourceRanges']) && spec['loadBalancerSourceRanges'].length > 0) {
+    svc['loadBalancerSourceRanges'] = spec['loadBalancerSourceRanges'].map((r) => String(r).trim());
+  }
   if (spec['publishNotReadyAddresses'] === true) svc['publishNotReadyAddresses'] = true;
   const td = spec['trafficDistribution'];
   if (td !== undefined && td !== 'PreferClose' && td !== 'PreferSameZone' && td !== 'PreferSameNode') {
