@@ -13,6 +13,7 @@
  * kube-proxy reads a nil (EndpointSliceCache): ready true, serving true, terminating false.
  */
 import type { ResolvedEndpoint } from './service-proxy.js';
+import type { ServicePlan, ServicePortPlan } from './types.js';
 
 export const isReady = (e: ResolvedEndpoint): boolean => e.ready !== false;
 const servingTerminating = (e: ResolvedEndpoint): boolean => e.serving !== false && e.terminating === true;
@@ -59,6 +60,38 @@ export function categorizeEndpoints<E extends ResolvedEndpoint>(endpoints: reado
   const hasAny = cluster.length > 0;
   const reachable = local.every((e) => cluster.includes(e)) ? cluster : endpoints.filter((e) => cluster.includes(e) || local.includes(e));
   return { cluster, local, reachable, hasAny };
+}
+
+/**
+ * What kube-proxy's syncProxyRules derives per service port from the policies and the
+ * categorized endpoints (ServicePort's ExternallyAccessible, InternalPolicyLocal,
+ * ExternalPolicyLocal, UsesClusterEndpoints: Cluster endpoints are needed for Local's
+ * short-circuits too; UsesLocalEndpoints; hasInternalEndpoints, hasExternalEndpoints). The
+ * three rule renderers read it, so they agree on which chains exist.
+ */
+export interface PortPolicy {
+  /** A NodePort, an external IP or a LoadBalancer IP. */
+  external: boolean;
+  internalLocal: boolean;
+  externalLocal: boolean;
+  usesCluster: boolean;
+  usesLocal: boolean;
+  hasInternal: boolean;
+  hasExternal: boolean;
+}
+
+export function portPolicy(plan: ServicePlan, port: ServicePortPlan, cat: Categorized<unknown>): PortPolicy {
+  const external = port.nodePort !== undefined || plan.externalIPs.length > 0 || (plan.type === 'LoadBalancer' && plan.loadBalancerIPs.length > 0);
+  const internalLocal = plan.internalTrafficPolicy === 'Local';
+  const externalLocal = external && plan.externalTrafficPolicy === 'Local';
+  const hasLocal = cat.local.length > 0;
+  return {
+    external, internalLocal, externalLocal,
+    usesCluster: cat.cluster.length > 0 && (!internalLocal || external),
+    usesLocal: hasLocal && (internalLocal || externalLocal),
+    hasInternal: cat.hasAny && (!internalLocal || hasLocal),
+    hasExternal: cat.hasAny && (!externalLocal || hasLocal),
+  };
 }
 
 /**

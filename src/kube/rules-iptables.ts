@@ -34,7 +34,7 @@
 import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { endpointChainName, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
-import { categorizeEndpoints } from './endpoint-conditions.js';
+import { categorizeEndpoints, portPolicy } from './endpoint-conditions.js';
 
 export type IptablesTable = 'nat' | 'filter';
 export const IPTABLES_TABLES: readonly IptablesTable[] = ['nat', 'filter'];
@@ -123,7 +123,8 @@ function servicePortRules(
     .sort((a, b) => cmp(a.hostPort, b.hostPort))
     .map((e) => ({ ...e, chain: endpointChainName(P, proto, e.hostPort) }));
   // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
-  const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node, input.zone);
+  const cat = categorizeEndpoints(endpoints, input.node, input.zone);
+  const { cluster, local, hasAny } = cat;
   const hash = serviceChainName(P, proto).slice('KUBE-SVC-'.length);
   const svc = `KUBE-SVC-${hash}`;
   const svl = `KUBE-SVL-${hash}`;
@@ -131,18 +132,11 @@ function servicePortRules(
   const nodePort = port.nodePort;
   const externalIPs = plan.externalIPs;
   const lbIPs = plan.type === 'LoadBalancer' ? plan.loadBalancerIPs : [];
-  // kube-proxy's ServicePort: ExternallyAccessible, InternalPolicyLocal, ExternalPolicyLocal,
-  // UsesClusterEndpoints (Cluster endpoints are needed for Local's short-circuits too),
-  // UsesLocalEndpoints; syncProxyRules' hasInternalEndpoints / hasExternalEndpoints.
-  const external = nodePort !== undefined || externalIPs.length > 0 || lbIPs.length > 0;
-  const internalLocal = plan.internalTrafficPolicy === 'Local';
-  const externalLocal = external && plan.externalTrafficPolicy === 'Local';
+  const {
+    external, internalLocal, externalLocal, usesCluster, usesLocal, hasInternal: hasInternalEndpoints, hasExternal: hasExternalEndpoints,
+  } = portPolicy(plan, port, cat);
   const hasEndpoints = hasAny;
-  const usesCluster = cluster.length > 0 && (!internalLocal || external);
-  const usesLocal = local.length > 0 && (internalLocal || externalLocal);
   const internalChain = internalLocal ? svl : svc;
-  const hasInternalEndpoints = hasEndpoints && (!internalLocal || local.length > 0);
-  const hasExternalEndpoints = hasEndpoints && (!externalLocal || local.length > 0);
   const out: PortRules = { nat: [], natChains: [], filter: [] };
   const dport = `-m ${proto} --dport ${port.port}`;
   const REJECT = 'REJECT --reject-with icmp-port-unreachable';

@@ -23,7 +23,7 @@
 import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js';
 import { nftChainName, nftEndpointBase, nftServiceBase, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
-import { categorizeEndpoints } from './endpoint-conditions.js';
+import { categorizeEndpoints, portPolicy } from './endpoint-conditions.js';
 
 export interface NftRulesInput {
   node: string;
@@ -140,18 +140,13 @@ export function nftList(input: NftRulesInput): string {
         return { ...e, chain: nftChainName('endpoint', b), affinity: nftChainName('affinity', b) };
       });
     // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
-    const { cluster, local, hasAny } = categorizeEndpoints(endpoints, input.node, input.zone);
+    const cat = categorizeEndpoints(endpoints, input.node, input.zone);
+    const { cluster, local, hasAny } = cat;
     const externalAddrs = [...plan.externalIPs, ...(plan.type === 'LoadBalancer' ? plan.loadBalancerIPs : [])];
     const nodePort = port.nodePort;
-    const external = nodePort !== undefined || externalAddrs.length > 0;
-    const internalLocal = plan.internalTrafficPolicy === 'Local';
-    const externalLocal = external && plan.externalTrafficPolicy === 'Local';
+    const { external, internalLocal, externalLocal, usesCluster, usesLocal, hasInternal, hasExternal } = portPolicy(plan, port, cat);
     const hasEndpoints = hasAny;
-    const usesCluster = cluster.length > 0 && (!internalLocal || external);
-    const usesLocal = local.length > 0 && (internalLocal || externalLocal);
     const internalChain = internalLocal ? localChain : svcChain;
-    const hasInternal = hasEndpoints && (!internalLocal || local.length > 0);
-    const hasExternal = hasEndpoints && (!externalLocal || local.length > 0);
     const refusal = hasEndpoints ? 'drop' : 'goto reject-chain';
     const affinity = plan.sessionAffinity === 'ClientIP' ? plan.sessionAffinityTimeout : 0;
     const addrKey = (ip: number, p: number): Buffer => concatKey([ipBytes(ip), protoByte(proto), portBytes(p)]);
