@@ -115,3 +115,32 @@ export function totalDrops(stats: Reply): number {
   for (const p of Object.values(stats['pods'] as Record<string, unknown>)) add(p);
   return n;
 }
+
+/** A `podwire up` child of this test (bin/podwire.js), its API URL once the cluster is up, what it printed. */
+export interface UpProcess {
+  readonly child: ChildProcess;
+  /** The API base URL (ending in /api/v1), once it printed both "API listening" and "cluster ... up". */
+  readonly api: Promise<string>;
+  /** Its exit code, when it has exited. */
+  readonly exited: Promise<number | null>;
+  /** Everything it printed on stdout and stderr so far. */
+  output(): string;
+}
+
+export function startPodwireUp(topo: string, ...args: string[]): UpProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/podwire.js'), 'up', topo, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const api = new Promise<string>((res, rej) => {
+    const on = (d: Buffer): void => {
+      out += d.toString();
+      const url = /API listening on (http:\/\/\S+)/.exec(out)?.[1];
+      if (url !== undefined && /cluster "[^"]+" up/.test(out)) res(url);
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', (code, sig) => rej(new Error(`podwire up exited (${code ?? sig}): ${out}`)));
+  });
+  api.catch(() => undefined);
+  return { child, api, exited, output: () => out };
+}

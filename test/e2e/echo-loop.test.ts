@@ -8,7 +8,7 @@
  * is broken (pod2 deleted); with a second loop running (pod4 <-> pod3), SIGINT stops podwire
  * within 2 s. The namespace, the TAP and the process are removed in afterAll (by PID).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import * as ipx from '../../src/io/netlink-ip.js';
 import { cleanupLeftovers } from '../../src/io/attach.js';
 import { until } from '../integration/helpers.js';
 import { describeE2E, uniq } from './prereq.js';
-import { buildDist, inNs, ROOT } from './attach-util.js';
+import { buildDist, inNs, startPodwireUp } from './attach-util.js';
 
 /** Sends one UDP datagram SRC:PORT -> DST:PORT as a raw Ethernet frame out of IFNAME (AF_PACKET). */
 const INJECT_PY = `
@@ -87,20 +87,11 @@ pods:
   }, 30_000);
 
   it('stays up and responsive while two echo servers answer each other; ping works; the pool comes back; SIGINT stops it within 2 s', async () => {
-    const pw = spawn(process.execPath, [join(ROOT, 'bin/podwire.js'), 'up', topo, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const up = startPodwireUp(topo);
+    const pw = up.child;
     child = pw;
-    let out = '';
-    exited = new Promise((res) => pw.once('exit', (code) => res(code)));
-    const api = await new Promise<string>((res, rej) => {
-      const on = (d: Buffer): void => {
-        out += d.toString();
-        const m = /API listening on (\S+)/.exec(out);
-        if (m !== null && /cluster "[^"]+" up/.test(out)) res(m[1]!);
-      };
-      pw.stdout!.on('data', on);
-      pw.stderr!.on('data', on);
-      pw.once('exit', (code, sig) => rej(new Error(`podwire up exited (${code ?? sig}): ${out}`)));
-    });
+    exited = up.exited;
+    const api = await up.api;
     const alive = (): boolean => pw.exitCode === null && pw.signalCode === null;
     const get = async <T>(path: string): Promise<T> => (await fetch(`${api}${path}`, { signal: AbortSignal.timeout(1000) })).json() as Promise<T>;
     const rx = async (pod: string): Promise<number> => (await get<Stats>('/stats')).interfaces[`${pod}/eth0`]!.rxPackets;

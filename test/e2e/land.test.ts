@@ -10,7 +10,7 @@
  * TAP's read batch, as before the frames), and SIGINT
  * stops it within 2 s. Every namespace and process made here is removed in afterAll (by PID).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as ipx from '../../src/io/netlink-ip.js';
 import { cleanupLeftovers } from '../../src/io/attach.js';
 import { describeE2E, uniq } from './prereq.js';
-import { buildDist, inNs, ROOT, waitFor } from './attach-util.js';
+import { buildDist, inNs, startPodwireUp, waitFor } from './attach-util.js';
 
 /** argv: destination MAC, the victim's address. Sends the two self-addressed frames out of eth0. */
 const LAND = `
@@ -86,26 +86,16 @@ pods:
   }, 30_000);
 
   it('drops them as martian-source; podwire stays up and answers, ping works, the pool is full, SIGINT stops it', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/podwire.js'), 'up', topo, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const up = startPodwireUp(topo);
+    const child = up.child;
     pw = child;
-    let out = '';
-    exited = new Promise<void>((res) => child.once('exit', () => res()));
-    const ready = new Promise<string>((res, rej) => {
-      const on = (d: Buffer): void => {
-        out += d.toString();
-        const url = /API listening on (http:\/\/\S+)/.exec(out)?.[1];
-        if (url !== undefined && /cluster "[^"]+" up/.test(out)) res(url);
-      };
-      child.stdout!.on('data', on);
-      child.stderr!.on('data', on);
-      child.once('exit', (code, sig) => rej(new Error(`podwire up exited (${code ?? sig}): ${out}`)));
-    });
-    const api = await ready; // ends in /api/v1
+    exited = up.exited.then(() => undefined);
+    const api = await up.api; // ends in /api/v1
     const get = async <T>(path: string, ms = 5000): Promise<T> => {
       try {
         return await (await fetch(`${api}${path}`, { signal: AbortSignal.timeout(ms) })).json() as T;
       } catch (e) {
-        throw new Error(`GET ${path}: ${(e as Error).message}; podwire up said:\n${out}`);
+        throw new Error(`GET ${path}: ${(e as Error).message}; podwire up said:\n${up.output()}`);
       }
     };
 
@@ -118,8 +108,8 @@ pods:
     expect(before.dropReasons['martian-source'] ?? 0).toBe(0);
 
     expect((await inNs(nsA, 'python3', script, mac!, '10.244.1.3')).trim()).toBe('2');
-    expect(await waitFor(async () => ((await get<Stats>('/stats')).dropReasons['martian-source'] ?? 0) >= 2, 5000), out).toBe(true);
-    expect(child.exitCode, out).toBeNull();
+    expect(await waitFor(async () => ((await get<Stats>('/stats')).dropReasons['martian-source'] ?? 0) >= 2, 5000), up.output()).toBe(true);
+    expect(child.exitCode, up.output()).toBeNull();
     const t0 = performance.now();
     const health = await get<{ status: string }>('/healthz', 1000);
     const healthMs = performance.now() - t0;
@@ -138,8 +128,8 @@ pods:
     child.kill('SIGINT');
     const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
     const stopMs = performance.now() - t1;
-    expect(stopped, out).toBe(true);
-    expect(child.exitCode, out).toBe(0);
+    expect(stopped, up.output()).toBe(true);
+    expect(child.exitCode, up.output()).toBe(0);
     console.log(`land e2e: /healthz ${healthMs.toFixed(1)} ms after the LAND frames, SIGINT to exit ${stopMs.toFixed(0)} ms, pool ${s.pool.available}/${s.pool.size}`);
   }, 60_000);
 });
