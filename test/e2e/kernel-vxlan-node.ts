@@ -20,8 +20,14 @@ const ROOT = resolve(import.meta.dirname, '../..');
 export const DIST = join(ROOT, 'dist');
 const RUNNER = join(import.meta.dirname, 'fixtures', 'run-node.mjs');
 
-/** `ethtool -K <dev> tx off` without ethtool (SIOCETHTOOL, ETHTOOL_STXCSUM). */
-const TX_CSUM_OFF = [
+/**
+ * `ethtool -K <dev> tx off` without ethtool (SIOCETHTOOL, ETHTOOL_STXCSUM): the kernel then
+ * fills in TCP/UDP checksums in software. With checksum offload on, a veth or the vxlan
+ * device leaves the inner checksum partial (the "NIC" would finish it), and a userspace
+ * VTEP receives it unfinished: the same reason flannel turns tx checksumming off on
+ * flannel.1 (flannel-io/flannel#1279). ICMP is always summed in software.
+ */
+export const TX_CSUM_OFF = [
   'import ctypes, fcntl, socket, struct, sys',
   'ev = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))',
   'ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(ev)).ljust(40, b"\\0")',

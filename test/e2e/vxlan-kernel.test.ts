@@ -12,91 +12,18 @@
  * The compiled dist/ is built first (the runner is plain node). Every namespace and
  * process created here is removed in afterAll, even when a test failed.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeE2E, uniq } from './prereq.js';
-
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
-const DIST = join(ROOT, 'dist');
-const RUNNER = join(import.meta.dirname, 'fixtures', 'run-node.mjs');
+import { DIST, inNs, Podwire, sh, TX_CSUM_OFF, type Reply } from './kernel-vxlan-node.js';
 
 function buildDist(): void {
   // dist/ is built once by test/global-setup.ts.
   for (const f of ['kube/cluster.js', 'io/vxlan-socket.js', 'apps/tcp.js']) {
     if (!existsSync(join(DIST, f))) throw new Error(`build did not produce dist/${f}`);
-  }
-}
-
-/**
- * `ethtool -K <dev> tx off` without ethtool (SIOCETHTOOL, ETHTOOL_STXCSUM): the kernel then
- * fills in TCP/UDP checksums in software. With checksum offload on, a veth or the vxlan
- * device leaves the inner checksum partial (the "NIC" would finish it), and a userspace
- * VTEP receives it unfinished: the same reason flannel turns tx checksumming off on
- * flannel.1 (flannel-io/flannel#1279). ICMP is always summed in software.
- */
-const TX_CSUM_OFF = [
-  'import ctypes, fcntl, socket, struct, sys',
-  'ev = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))',
-  'ifr = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(ev)).ljust(40, b"\\0")',
-  'so = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
-  'fcntl.ioctl(so.fileno(), 0x8946, ifr)',
-].join('\n');
-
-const sh = async (...args: string[]): Promise<string> => (await run(args[0]!, args.slice(1))).stdout;
-const inNs = (ns: string, ...args: string[]): Promise<string> => sh('ip', 'netns', 'exec', ns, ...args);
-
-type Reply = Record<string, unknown> & { ok?: boolean };
-
-/** A runner child process in a namespace, spoken to in JSON lines. */
-class Podwire {
-  readonly child: ChildProcess;
-  private nextId = 1;
-  private readonly waiting = new Map<number, (r: Reply) => void>();
-  readonly ready: Promise<Reply>;
-  stderr = '';
-
-  constructor(ns: string, topo: string, host: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, RUNNER, DIST, topo, host], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
-    const lines = createInterface({ input: this.child.stdout! });
-    this.ready = new Promise((res, rej) => {
-      this.child.once('exit', (code) => rej(new Error(`runner exited (${code}): ${this.stderr}`)));
-      lines.on('line', (l) => {
-        const msg = JSON.parse(l) as Reply;
-        if ('ready' in msg) {
-          if (msg['ready'] === true) res(msg);
-          else rej(new Error(String(msg['error'])));
-          return;
-        }
-        const id = msg['id'] as number;
-        this.waiting.get(id)?.(msg);
-        this.waiting.delete(id);
-      });
-    });
-    this.ready.catch(() => undefined);
-  }
-
-  request(cmd: Record<string, unknown>): Promise<Reply> {
-    const id = this.nextId++;
-    return new Promise((res) => {
-      this.waiting.set(id, res);
-      this.child.stdin!.write(`${JSON.stringify({ id, ...cmd })}\n`);
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((res) => this.child.once('exit', () => res()));
-    this.child.stdin!.end(`${JSON.stringify({ op: 'quit' })}\n`);
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000); // only the child we started
-    await exited;
-    clearTimeout(t);
   }
 }
 
