@@ -152,11 +152,12 @@ export class ServiceController {
       const pna = s.publishNotReadyAddresses === true;
       // Endpoints controller: hostname only when the pod's subdomain names this service; DNS
       // serves the ready endpoints (publishNotReadyAddresses: all of them).
-      const dnsEndpoints = selected.filter((p) => podConditions(p, pna).ready);
+      const conds = selected.map((p) => podConditions(p, pna));
+      const dnsEndpoints = selected.filter((_, k) => conds[k]!.ready);
       this.records.setService(dnsService(s, dnsEndpoints.map((p) => (p.hostname !== undefined && p.subdomain === s.name ? { ip: p.ip, hostname: p.hostname } : { ip: p.ip }))));
       if (s.headless === true || s.externalName !== undefined) continue; // kube-proxy: no virtual IP, no rules
-      const endpoints = selected.map((p) => ({
-        pod: p.name, node: p.node, ip: p.ip, ...podConditions(p, pna), ...topologyHints(s.trafficDistribution, p.node, zones.get(p.node), podConditions(p, pna).ready),
+      const endpoints = selected.map((p, k) => ({
+        pod: p.name, node: p.node, ip: p.ip, ...conds[k]!, ...topologyHints(s.trafficDistribution, p.node, zones.get(p.node), conds[k]!.ready),
       }));
       resolved.push({ plan: s, endpoints });
       for (const port of s.ports) {
