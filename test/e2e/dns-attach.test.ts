@@ -4,10 +4,13 @@
  * A, AAAA NODATA with the SOA, NXDOMAIN with the SOA, SRV with the A in additional, PTR,
  * pod A, dns-version TXT, ExternalName CNAME, headless A and `<hostname>.<svc>`, names in
  * any case, and a headless service of 60 endpoints whose UDP answer is truncated (TC) so dig
- * retries over TCP. tshark decodes every DNS message of the capture without a warning.
- * The namespace, the runner and the capture file are removed in afterAll.
+ * retries over TCP. glibc's `getent hosts` and bind's `nslookup` resolve short names through
+ * the resolv.conf podwire hands out (written to /etc/netns/<ns>/resolv.conf, which `ip netns
+ * exec` shows as /etc/resolv.conf). tshark decodes every DNS message of the capture without a
+ * warning. The namespace, its /etc/netns directory, the runner and the capture are removed in
+ * afterAll.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +61,7 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
       await pw?.stop();
     } finally {
       await ipx.netnsDelete(ns).catch(() => undefined);
+      rmSync(join('/etc/netns', ns), { recursive: true, force: true });
       await cleanupLeftovers({ cluster });
       rmSync(dir, { recursive: true, force: true });
     }
@@ -121,6 +125,23 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
     expect(retried).toMatch(/Truncated, retrying in TCP mode/);
     expect(retried).toMatch(new RegExp(`ANSWER: ${MANY},`));
     expect(await answers('+noedns', 'many.default.svc.cluster.local', 'A')).toHaveLength(MANY);
+  });
+
+  it('getent hosts and nslookup resolve short names through the resolv.conf podwire hands out', async () => {
+    const attached = (ready['attached'] as { pod: string; resolvConf: string[] }[]).find((a) => a.pod === 'client')!;
+    expect(attached.resolvConf).toEqual(['nameserver 10.96.0.10', 'search default.svc.cluster.local svc.cluster.local cluster.local', 'options ndots:5']);
+    mkdirSync(join('/etc/netns', ns), { recursive: true });
+    writeFileSync(join('/etc/netns', ns, 'resolv.conf'), `${attached.resolvConf.join('\n')}\n`);
+    // glibc: `web` has 0 dots < ndots:5, so the search list comes first; the first suffix answers.
+    expect((await inNs(ns, 'getent', 'hosts', 'web')).trim().split(/\s+/)).toEqual([vip('web'), 'web.default.svc.cluster.local']);
+    expect((await inNs(ns, 'getent', 'hosts', 'db-0.db')).trim().split(/\s+/)[1]).toBe('db-0.db.default.svc.cluster.local');
+    // A name no suffix completes: glibc exits 2 (not found) after trying them all and the name itself.
+    await expect(inNs(ns, 'getent', 'hosts', 'nosuch')).rejects.toThrow();
+    const ns1 = await inNs(ns, 'nslookup', '-timeout=2', 'web');
+    expect(ns1).toMatch(/Server:\s+10\.96\.0\.10/);
+    expect(ns1).toMatch(new RegExp(`Name:\\s+web\\.default\\.svc\\.cluster\\.local\\nAddress: ${vip('web').replaceAll('.', '\\.')}`));
+    const svcShort = await inNs(ns, 'nslookup', '-timeout=2', 'web.default');
+    expect(svcShort).toMatch(/Name:\s+web\.default\.svc\.cluster\.local/);
   });
 
   it('tshark decodes every DNS message of the capture without a malformed or warning mark', async () => {
