@@ -139,4 +139,13 @@ export const rulesQuery = {
   },
 } as const;
 
+export const dnsQuery = {
+  type: 'object', additionalProperties: false, required: ['from', 'name'],
+  properties: {
+    from: { type: 'string', minLength: 1, maxLength: 317 },
+    name: { type: 'string', minLength: 1, maxLength: 255 },
+    type: { type: 'string', minLength: 1, maxLength: 8 },
+  },
+} as const;
+
 export const emptyQuery = { type: 'object', additionalProperties: false, properties: {} } as const;

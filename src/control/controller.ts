@@ -24,6 +24,7 @@ import { CaptureManager } from './captures.js';
 import { badRequest, conflict, ControlError, Mutex, notAvailable, notFound, toControlError } from './errors.js';
 import { attachError, attachTarget, conntrackFilter } from './inputs.js';
 import { nodeRules, type RulesQuery } from './rules.js';
+import { dnsLookup } from './dns-lookup.js';
 import { fdbView, interfacesView, neighborsView, podView, routesView, serviceView, statsView, topologyView, type PodView, type ServiceView } from './views.js';
 
 export interface PodBody {
@@ -125,6 +126,11 @@ export class Controller {
       case 'neighbors': return neighborsView(c, n);
       case 'interfaces': return interfacesView(c, n);
     }
+  }
+
+  /** A name looked up from a pod as its resolver would, in dig's format (src/control/dns-lookup.ts). */
+  dns(q: { from: string; name: string; type?: string }): string {
+    return dnsLookup(this.cluster, q);
   }
 
   /** kube-proxy's rules on a node, as iptables-save or ipvsadm print them (src/control/rules.ts). */
