@@ -119,6 +119,7 @@ export const clusterSchema = {
       default: {},
       properties: {
         ttl: { type: 'integer', minimum: 0, maximum: 3600, default: 5 },
+        upstream: { type: 'string', maxLength: 21, pattern: '^[0-9.]+:[0-9]+$' },
       },
     },
     seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 1 },

@@ -91,7 +91,7 @@ export class ServiceController {
   /** The `dns` pod app: the cluster DNS server over these records. */
   readonly dnsApp = (ns: NetNamespace, port: number): Closable => {
     const engine = this.cluster.engine;
-    const server = engine.addCounted(DnsServer.start(ns, this.records, port, `${ns.name}/dns`));
+    const server = engine.addCounted(DnsServer.start(ns, this.records, port, `${ns.name}/dns`, this.cluster.dnsUpstream()));
     return { close: () => { server.close(); engine.removeCounted(server); } };
   };
 

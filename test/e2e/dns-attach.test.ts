@@ -1,7 +1,8 @@
 /**
  * Cluster DNS to the specification, asked by real `dig` from an attached network namespace
  * (a TAP into an emulated two-node cluster), over UDP (+notcp) and TCP (+tcp) alike: service
- * A, AAAA NODATA with the SOA, NXDOMAIN with the SOA, SRV with the A in additional, PTR,
+ * A, AAAA NODATA with the SOA, NXDOMAIN with the SOA, names outside the zone forwarded to
+ * `cluster.dns.upstream` (a resolver this test runs on 127.0.0.1), SRV with the A in additional, PTR,
  * pod A, dns-version TXT, ExternalName CNAME, headless A and `<hostname>.<svc>`, names in
  * any case, and a headless service of 60 endpoints whose UDP answer is truncated (TC) so dig
  * retries over TCP. glibc's `getent hosts` and bind's `nslookup` resolve short names through
@@ -19,12 +20,40 @@ import { cleanupLeftovers } from '../../src/io/attach.js';
 import { describeE2E, uniq } from './prereq.js';
 import { buildDist, inNs, Runner, type Reply } from './attach-util.js';
 import { tsharkFields } from './tshark-util.js';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { DnsRcode, DnsType, emitDnsMessage, parseDnsMessage } from '../../src/wire/dns.js';
+
+/**
+ * The upstream resolver on 127.0.0.1 that `cluster.dns.upstream` points at: A 192.0.2.7 for
+ * api.example.com (a documentation address: it only appears in answers), SERVFAIL for the rest.
+ */
+async function fakeUpstream(): Promise<{ sock: Socket; port: number; asked: string[] }> {
+  const sock = createSocket('udp4');
+  const asked: string[] = [];
+  sock.on('message', (m, r) => {
+    const q = parseDnsMessage(m, 0, m.length);
+    if (typeof q === 'number') return;
+    const name = q.questions[0]?.name ?? '';
+    asked.push(name);
+    const known = name.toLowerCase() === 'api.example.com' && q.questions[0]!.type === DnsType.A;
+    const out = Buffer.alloc(512);
+    const n = emitDnsMessage({
+      ...q, qr: true, ra: true, ad: false, rcode: known ? DnsRcode.NoError : DnsRcode.ServFail, additional: [],
+      answers: known ? [{ name, type: DnsType.A, class: 1, ttl: 300, data: { kind: 'a', address: 0xc0000207 } }] : [],
+    }, out, 0);
+    sock.send(out.subarray(0, n), r.port, r.address);
+  });
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  return { sock, port: sock.address().port, asked };
+}
 
 const MANY = 60;
 
-function topology(cluster: string, ns: string): string {
+function topology(cluster: string, ns: string, upstreamPort: number): string {
   const many = Array.from({ length: MANY }, (_, i) => `  - { name: m${i}, node: node${1 + (i % 2)}, labels: { app: many } }`).join('\n');
-  return `cluster: { name: ${cluster} }
+  return `cluster: { name: ${cluster}, dns: { upstream: "127.0.0.1:${upstreamPort}" } }
 nodes: [{ name: node1 }, { name: node2 }]
 pods:
   - { name: client, node: node1, attach: { netns: ${ns} } }
@@ -46,11 +75,13 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
   const pcap = join(dir, 'dns.pcapng');
   let pw: Runner | undefined;
   let ready: Reply;
+  let upstream: Awaited<ReturnType<typeof fakeUpstream>> | undefined;
 
   beforeAll(async () => {
     buildDist();
+    upstream = await fakeUpstream();
     await ipx.netnsAdd(ns);
-    writeFileSync(join(dir, 'dns.yaml'), topology(cluster, ns));
+    writeFileSync(join(dir, 'dns.yaml'), topology(cluster, ns, upstream.port));
     pw = new Runner(join(dir, 'dns.yaml'));
     ready = await pw.ready;
     expect(await pw.cmd(`capture node1/veth0 ${pcap}`)).toMatchObject({ ok: true });
@@ -60,6 +91,7 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
     try {
       await pw?.stop();
     } finally {
+      upstream?.sock.close();
       await ipx.netnsDelete(ns).catch(() => undefined);
       rmSync(join('/etc/netns', ns), { recursive: true, force: true });
       await cleanupLeftovers({ cluster });
@@ -96,6 +128,15 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
         expect(nx).toMatch(/^cluster\.local\.\s+5\s+IN\s+SOA\s+ns\.dns\.cluster\.local\. hostmaster\.cluster\.local\. \d+ 7200 1800 86400 5$/m);
         expect(await dig(t, 'example.com', 'A')).toMatch(/status: SERVFAIL/);
       }
+    });
+
+    it('names outside the zone go to cluster.dns.upstream (CoreDNS forward) and its answer comes back, over UDP and TCP', async () => {
+      expect(await answers('api.example.com', 'A')).toEqual(['api.example.com. 300 IN A 192.0.2.7']);
+      const full = await dig('+notcp', 'api.example.com', 'A');
+      expect(full).toMatch(/flags: qr rd ra;/); // not authoritative: the upstream's answer
+      expect(upstream!.asked.filter((n) => n === 'api.example.com').length).toBeGreaterThanOrEqual(3);
+      // In-zone names never reach the upstream.
+      expect(upstream!.asked.some((n) => n.endsWith('cluster.local'))).toBe(false);
     });
 
     it('SRV with the target A in additional; PTR; pod A; dns-version TXT; ExternalName CNAME', async () => {
