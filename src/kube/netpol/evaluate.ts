@@ -247,15 +247,16 @@ export class NetpolModel {
 
   /**
    * Whether a connection from `src` to `dst` (protocol number, destination port) is allowed.
-   * No allocation: the dataplane calls it for every NEW connection. When denied,
-   * `lastDenied`/`lastDeniedDir` say by which side.
+   * No allocation: the dataplane calls it for every NEW connection. With `node`, only the
+   * sides whose pod runs there are checked (a node's filter checks its own pods' egress and
+   * ingress, as a CNI's agent does). When denied, `lastDenied`/`lastDeniedDir` say by which side.
    */
-  check(src: number, dst: number, proto: number, port: number): boolean {
+  check(src: number, dst: number, proto: number, port: number, node?: string): boolean {
     this.lastDenied = null;
     const sp = this.byIp.get(src) ?? -1;
     const dp = this.byIp.get(dst) ?? -1;
     if (this.exempt(src, sp, dst, dp)) return true;
-    if (sp >= 0) {
+    if (sp >= 0 && (node === undefined || this.pods[sp]!.node === node)) {
       const d = this.egress[sp]!;
       if (d !== null && this.match(d, dst, dp, dp, proto, port) === null) {
         this.lastDenied = d;
@@ -263,7 +264,7 @@ export class NetpolModel {
         return false;
       }
     }
-    if (dp >= 0) {
+    if (dp >= 0 && (node === undefined || this.pods[dp]!.node === node)) {
       const d = this.ingress[dp]!;
       if (d !== null && this.match(d, src, sp, dp, proto, port) === null) {
         this.lastDenied = d;
@@ -272,6 +273,13 @@ export class NetpolModel {
       }
     }
     return true;
+  }
+
+  /** True when `node`'s filter has a side to check for this pair (a pod of that node at either end). */
+  involves(src: number, dst: number, node: string): boolean {
+    const sp = this.byIp.get(src) ?? -1;
+    const dp = this.byIp.get(dst) ?? -1;
+    return (sp >= 0 && this.pods[sp]!.node === node) || (dp >= 0 && this.pods[dp]!.node === node);
   }
 
   /** The first rule of `d` that lets `peerIp` (pod `peerPod` or -1) through to port `port` of the destination pod `dstPod` (or -1); null when none. Sets `matchedPeer`/`matchedPort`. */
@@ -314,7 +322,7 @@ export class NetpolModel {
   private matchedPort = -1;
 
   /** `check` with the reason: which policies isolate each side and which rule allowed it. */
-  explain(src: number, dst: number, proto: number, port: number): NetpolVerdict {
+  explain(src: number, dst: number, proto: number, port: number, node?: string): NetpolVerdict {
     const sp = this.byIp.get(src) ?? -1;
     const dp = this.byIp.get(dst) ?? -1;
     const open: DirectionVerdict = { isolated: false, policies: [], allowed: true };
@@ -337,9 +345,10 @@ export class NetpolModel {
       const peerText = by.peer < 0 ? ' (any peer)' : ` peer ${by.peer}`;
       return [{ isolated: true, policies, allowedBy: by, allowed: true }, `${head}; allowed by ${by.policy} rule ${by.rule}${peerText}`];
     };
-    const [egress, et] = side('egress', sp, src, sp >= 0 ? this.egress[sp]! : null, dst, dp);
-    const [ingress, it] = side('ingress', dp, dst, dp >= 0 ? this.ingress[dp]! : null, src, sp);
-    return { allowed: egress.allowed && ingress.allowed, egress, ingress, reason: `${et}; ${it}` };
+    const here = (pod: number): boolean => node === undefined || (pod >= 0 && this.pods[pod]!.node === node);
+    const [egress, et] = here(sp) ? side('egress', sp, src, sp >= 0 ? this.egress[sp]! : null, dst, dp) : [{ ...open }, ''];
+    const [ingress, it] = here(dp) ? side('ingress', dp, dst, dp >= 0 ? this.ingress[dp]! : null, src, sp) : [{ ...open }, ''];
+    return { allowed: egress.allowed && ingress.allowed, egress, ingress, reason: [et, it].filter((t) => t !== '').join('; ') };
   }
 }
 
