@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Controller } from '../control/controller.js';
 import type { FlowEvent, FlowFilter } from '../control/flows.js';
 import { flowsQuery, inspectQuery } from './schemas.js';
+import { flowEventSchema, flowsResponse, inspectResponse } from './schemas-observe.js';
 
 /** Bytes an SSE client may have unread before events are dropped for it. */
 export const FLOW_BACKLOG = 1024 * 1024;
@@ -34,7 +35,7 @@ export function observeRoutes(app: FastifyInstance, ctl: Controller): void {
       summary: 'Everything allocated, per node: namespaces, interfaces (MAC, addresses, MTU, peer), routes, bridge ports and FDB, VTEP; pods; services with endpoints',
       tags: ['cluster'], querystring: inspectQuery,
     },
-    config: { errors: [400, 404] },
+    config: { errors: [400, 404], schemas: { 'application/json': inspectResponse } },
   }, (req) => ctl.inspect((req.query as { node?: string }).node));
 
   app.get('/flows', {
@@ -42,7 +43,13 @@ export function observeRoutes(app: FastifyInstance, ctl: Controller): void {
       summary: 'The flow log: recent flow events (conntrack decisions and counted drops, with reasons), filtered; ?follow=true streams them as server-sent events',
       tags: ['flows'], querystring: flowsQuery,
     },
-    config: { produces: ['application/json', 'text/event-stream'] },
+    config: {
+      produces: ['application/json', 'text/event-stream'],
+      schemas: {
+        'application/json': flowsResponse,
+        'text/event-stream': { type: 'string', description: 'one `id: N` and `data: <FlowEvent JSON>` per event, a blank line after each', contentSchema: flowEventSchema },
+      },
+    },
   }, (req, reply) => {
     const q = req.query as FlowsQuery;
     const f = filterOf(q);

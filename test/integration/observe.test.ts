@@ -5,6 +5,7 @@
  * `podwire observe` (text, --json, --follow, usage errors naming flag and value), a dropped
  * flow with its reason, and `podwire demo --observe`.
  */
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type StartedApi } from '../../src/api/server.js';
 import type { FlowEvent } from '../../src/control/flows.js';
@@ -226,6 +227,15 @@ describe('a running podwire: GET /inspect, GET /flows, SSE, podwire observe', ()
     expect((await q('?protocol=icmp')).every((e) => e.protocol === 'ICMP')).toBe(true);
     expect((await q('?protocol=ICMP')).length).toBe((await q('?protocol=icmp')).length);
     expect((await q('?limit=1')).length).toBe(1);
+    // The answers match the schemas the OpenAPI document gives for them (what the web UI builds on).
+    const doc = await (await get('/openapi.json')).json() as { paths: Record<string, { get: { responses: { 200: { content: Record<string, { schema: object }> } } } }> };
+    const schemaOf = (path: string) => doc.paths[`/api/v1${path}`]!.get.responses[200].content['application/json']!.schema;
+    const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
+    for (const [path, url] of [['/inspect', '/inspect'], ['/flows', '/flows']] as const) {
+      const check = ajv.compile(schemaOf(path));
+      const body: unknown = await (await get(url)).json();
+      expect(check(body), `${path}: ${JSON.stringify(check.errors)}`).toBe(true);
+    }
     const bad = await get('/flows?verdict=maybe');
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ field: '/verdict', value: 'maybe', in: 'query' });
