@@ -239,6 +239,10 @@ describe('a running podwire: GET /inspect, GET /flows, SSE, podwire observe', ()
     const bad = await get('/flows?verdict=maybe');
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ field: '/verdict', value: 'maybe', in: 'query' });
+    const badPod = await get('/flows?pod=Pod1');
+    expect(badPod.status).toBe(400);
+    expect(await badPod.json()).toMatchObject({ field: '/pod', value: 'Pod1', in: 'query', error: expect.stringMatching(/"Pod1" is not a pod or service name/) });
+    expect((await q('?pod=default/pod1')).length).toBe((await q('?pod=pod1')).length);
   });
 
   it('podwire observe prints the flows, filters, --json lines, --follow until --count', async () => {
