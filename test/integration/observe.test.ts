@@ -110,6 +110,22 @@ describe('podwire inspect TOPOLOGY', () => {
   });
 });
 
+describe('the flow tap', () => {
+  it('is off in an in-process cluster, on while a Controller (podwire up) holds one, off again after close', async () => {
+    const h = await demoController();
+    const { loadCluster, examplePath } = await import('../../src/control/load.js');
+    const plain = await loadCluster(examplePath('demo.yaml'));
+    try {
+      expect(plain.engine.flowTap).toBeNull();
+      expect(h.cluster.engine.flowTap).toBe(h.ctl.flows);
+    } finally {
+      plain.close();
+      await h.done();
+    }
+    expect(h.cluster.engine.flowTap).toBeNull();
+  });
+});
+
 describe('podwire demo --observe', () => {
   it('prints each journey\'s flows; with --json a flows list per journey', async () => {
     const r = await runCli('demo', '--observe', '--json', '--out', (await import('node:os')).tmpdir() + '/podwire-inspect-demo');
