@@ -225,6 +225,8 @@ describe('a running podwire: GET /inspect, GET /flows, SSE, podwire observe', ()
         source: { pod: 'pod1' }, destination: { ip: '10.96.0.3', port: 80, service: 'default/empty' },
         summary: 'TCP dropped: no-endpoints (TCP Flags: SYN)',
       });
+      // Refused before conntrack confirmed anything: the flow is only a drop, never "forwarded".
+      expect(events.filter((e) => e.destination.service === 'default/empty').map((e) => e.verdict)).toEqual(['dropped']);
     } finally {
       ac.abort();
       await reading;
