@@ -53,6 +53,33 @@ describe('podwire inspect TOPOLOGY', () => {
     });
   });
 
+  it('an attached pod (a real namespace, TAP) and an external node are listed as such', async () => {
+    const { clusterFromTopology } = await import('../../src/control/load.js');
+    const { inspectView } = await import('../../src/control/inspect.js');
+    const c = clusterFromTopology(`
+nodes: [{ name: node1 }, { name: node2, external: true, vtepIP: 192.168.56.200, vtepMAC: "02:58:00:00:00:c8", podCIDR: 10.244.2.0/24 }]
+pods: [{ name: real, node: node1, attach: { netns: pw-inspect-x } }, { name: far, node: node2 }]
+`);
+    try {
+      const plan = c.plan.pods.find((p) => p.name === 'real')!;
+      // What attachPod (src/io/attach.ts) leaves behind, without root: the pod's runtime entry.
+      c.attached.set('real', { plan, port: c.underlay, close: () => undefined });
+      const v = inspectView(c);
+      const [n1, n2] = v.nodes;
+      expect(n2).toMatchObject({ name: 'node2', emulated: false, namespaces: [], bridges: [], vtep: null });
+      expect(n1!.namespaces.map((ns) => [ns.name, ns.attached])).toEqual([['root', false], ['real', true], ['kube-dns-1.kube-system', false]]);
+      expect(n1!.namespaces[1]!.interfaces).toEqual([{
+        name: 'eth0', ifindex: null, mac: expect.any(String), addresses: ['10.244.1.2/24'], mtu: 1450, up: true, peer: { namespace: 'root', name: 'veth0' }, kind: 'tap', master: null,
+      }]);
+      expect(n1!.namespaces[0]!.interfaces.find((i) => i.name === 'veth0')).toMatchObject({ kind: 'tap', peer: { namespace: 'real', name: 'eth0' }, master: 'cbr0' });
+      expect(n1!.vtep!.fdb).toEqual([{ mac: '02:58:00:00:00:c8', dst: '192.168.56.200' }]);
+      expect(v.pods.map((p) => [p.name, p.emulated, p.attached])).toEqual([['real', false, true], ['far', false, false], ['kube-dns-1', true, false]]);
+    } finally {
+      c.attached.clear();
+      c.close();
+    }
+  });
+
   it('prints ip -br addr, ip route and bridge fdb shaped blocks per namespace, then pods and services', async () => {
     const r = await runCli('inspect', DEMO);
     expect(r.code, r.err).toBe(0);
