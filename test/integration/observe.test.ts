@@ -153,6 +153,42 @@ describe('the flow tap', () => {
   });
 });
 
+describe('the flow ring', () => {
+  it('keeps the last `capacity` events with their ids; non-IP drops (ARP) are not flows', async () => {
+    const { loadCluster, examplePath } = await import('../../src/control/load.js');
+    const { FlowLog } = await import('../../src/control/flows.js');
+    const c = await loadCluster(examplePath('demo.yaml'));
+    try {
+      const f = new FlowLog(c, 3);
+      const p = c.engine.pool.alloc()!;
+      const b = p.buf;
+      const s = p.start;
+      p.end = s + 54;
+      b.fill(0, s, p.end);
+      b.writeUInt16BE(0x0800, s + 12);
+      b[s + 14] = 0x45;
+      b[s + 23] = 17; // UDP
+      b.writeUInt32BE(0x0af40102, s + 26); // pod1
+      b.writeUInt32BE(0x0af40202, s + 30); // pod3
+      b.writeUInt16BE(53, s + 36);
+      for (let i = 0; i < 5; i++) {
+        b.writeUInt16BE(1000 + i, s + 34);
+        f.dropped(p, { node: 'node1', netns: 'root', device: 'eth0' }, 'ttl-exceeded');
+      }
+      b.writeUInt16BE(0x0806, s + 12); // ARP
+      f.dropped(p, { node: 'node1', netns: 'root', device: 'eth0' }, 'arp-not-for-us');
+      c.engine.pool.free(p);
+      expect(f.total).toBe(5);
+      expect(f.recent().map((e) => [e.id, e.source.port, e.source.pod, e.destination.pod, e.dropReason])).toEqual([
+        [3, 1002, 'pod1', 'pod3', 'ttl-exceeded'], [4, 1003, 'pod1', 'pod3', 'ttl-exceeded'], [5, 1004, 'pod1', 'pod3', 'ttl-exceeded'],
+      ]);
+      expect(f.recent({}, 1).map((e) => e.id)).toEqual([5]);
+    } finally {
+      c.close();
+    }
+  });
+});
+
 describe('podwire demo --observe', () => {
   it('prints each journey\'s flows; with --json a flows list per journey', async () => {
     const r = await runCli('demo', '--observe', '--json', '--out', (await import('node:os')).tmpdir() + '/podwire-inspect-demo');
