@@ -3,7 +3,7 @@
  * sub-schemas (src/kube/schema.ts), so an API body and a topology entry are checked by the
  * same rules. The OpenAPI document (openapi.ts) is generated from these.
  */
-import { IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
+import { IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, OBJECT_REF_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
 
 /**
  * A pod or service key: `name` or `name.namespace` (src/kube/names.ts): a DNS subdomain of
@@ -154,3 +154,21 @@ export const dnsQuery = {
 } as const;
 
 export const emptyQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+export const inspectQuery = {
+  type: 'object', additionalProperties: false,
+  properties: { node: { type: 'string', pattern: NAME_PATTERN, description: 'only this node (and its pods)' } },
+} as const;
+
+
+export const flowsQuery = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    pod: { type: 'string', pattern: OBJECT_REF_PATTERN, description: 'source or destination pod: name, namespace/name or name.namespace' },
+    service: { type: 'string', pattern: OBJECT_REF_PATTERN, description: 'destination service: name, namespace/name or name.namespace' },
+    verdict: { type: 'string', enum: ['forwarded', 'dropped'] },
+    protocol: { type: 'string', pattern: '^([Tt][Cc][Pp]|[Uu][Dd][Pp]|[Ii][Cc][Mm][Pp])$', description: 'TCP, UDP or ICMP (any case)' },
+    follow: { type: 'boolean', default: false, description: 'stream new events as server-sent events (text/event-stream) until the client goes away' },
+    limit: { type: 'integer', minimum: 0, maximum: 4096, description: 'at most this many recent events (default: all kept; with follow: 0, only new ones)' },
+  },
+} as const;

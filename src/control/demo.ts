@@ -11,6 +11,7 @@ import type { Cluster } from '../kube/cluster.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../kube/trace.js';
 import { loadCluster, examplePath } from './load.js';
 import { ensureDir } from './out-dir.js';
+import { FlowLog, type FlowEvent } from './flows.js';
 
 export interface DemoJourneySpec {
   name: string;
@@ -23,6 +24,8 @@ export interface DemoJourney {
   reply: TraceResult['reply'];
   reset: TraceResult['reset'];
   result: TraceResult;
+  /** With `observe`: the flow events of this journey (src/control/flows.ts), in order. */
+  flows?: FlowEvent[];
 }
 
 export interface DemoCaptureFile {
@@ -50,6 +53,8 @@ export interface DemoOptions {
   topology?: string;
   /** Write capture files (default true). */
   write?: boolean;
+  /** Record each journey's flow events (`podwire demo --observe`). */
+  observe?: boolean;
 }
 
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
@@ -69,10 +74,14 @@ function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): Dem
   const specs = [...DEMO_JOURNEYS];
   if (cluster.plan.services.some((s) => s.name === 'service1') && cluster.supportsServices) specs.push(SERVICE_JOURNEY);
   const journeys: DemoJourney[] = [];
+  const flows = opts.observe === true ? new FlowLog(cluster).attach() : null;
   for (const j of specs) {
+    const before = flows?.total ?? 0;
     const result = runTrace(cluster, j.trace);
-    journeys.push({ name: j.name, request: result.request, reply: result.reply, reset: result.reset, result });
+    const seen = flows === null ? {} : { flows: flows.recent().filter((e) => e.id > before) };
+    journeys.push({ name: j.name, request: result.request, reply: result.reply, reset: result.reset, result, ...seen });
   }
+  flows?.close();
   const captures: DemoCaptureFile[] = [];
   const out = opts.out ?? 'captures';
   if (opts.write !== false) ensureDir(out, 'output folder (--out)');
