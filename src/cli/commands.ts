@@ -56,8 +56,8 @@ options:
       }
       io.out('');
     });
-    io.out(c.bold(`Captures (${r.captures.length} interfaces, open them in Wireshark or tshark):`));
-    for (const f of r.captures) io.out(`  ${relative(process.cwd(), f.file) || f.file}  ${f.packets} packets`);
+    io.out(c.bold(`Captures (${plural(r.captures.length, 'interface')}, open them in Wireshark or tshark):`));
+    for (const f of r.captures) io.out(`  ${relative(process.cwd(), f.file) || f.file}  ${plural(f.packets, 'packet')}`);
     return r.journeys.every((j) => j.request.delivered) ? 0 : 1;
   },
 };
@@ -230,7 +230,7 @@ field, e.g. deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >=
       io.err(`${r.errors.length} error${r.errors.length === 1 ? '' : 's'}`);
       return 1;
     }
-    io.out(`${file}: valid (${r.topology.nodes.length} nodes, ${r.topology.pods.length} pods, ${r.topology.services.length} services)`);
+    io.out(`${file}: valid (${plural(r.topology.nodes.length, 'node')}, ${plural(r.topology.pods.length, 'pod')}, ${plural(r.topology.services.length, 'service')})`);
     return 0;
   },
 };
