@@ -5,7 +5,13 @@
  * allowed connections, established flows when a refusing policy arrives, the `policy` trace
  * hop with its reason, and `policy-denied` counted per policy in the stats.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startApi } from '../../src/api/server.js';
+import { main } from '../../src/cli/main.js';
+import { Controller } from '../../src/control/controller.js';
 import { statsView } from '../../src/control/views.js';
 import type { Cluster } from '../../src/kube/cluster.js';
 import { runTrace, type Journey } from '../../src/kube/trace.js';
@@ -159,6 +165,31 @@ describe('NetworkPolicy in the dataplane', () => {
       expect(d.plan.name).toBe('d');
     } finally {
       c.close();
+    }
+  });
+
+  it('examples/netpol/xyz.yaml (docs/networkpolicy.md): a.x reaches b.y on TCP 80 only; podwire stats prints the denials per policy', async () => {
+    const c = newCluster(topology('examples/netpol/xyz.yaml'));
+    const dir = mkdtempSync(join(tmpdir(), 'podwire-netpol-'));
+    const ctl = new Controller(c, { capturesDir: dir });
+    const api = await startApi(ctl, { host: '127.0.0.1', port: 0 });
+    try {
+      const tr = (from: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): string | null => runTrace(c, { from, to: 'b.y', proto, port }).request.dropReason;
+      expect(tr('a.x', 80)).toBe(null);
+      expect(tr('a.x', 81)).toBe('policy-denied'); // the named port serve-80-tcp is 80
+      expect(tr('a.x', 80, 'udp')).toBe('policy-denied');
+      expect(tr('b.x', 80)).toBe('policy-denied');
+      expect(tr('a.z', 80)).toBe('policy-denied');
+      expect(runTrace(c, { from: 'a.y', to: 'a.x', proto: 'tcp', port: 80 }).request.dropReason).toBe(null); // x is not isolated
+      const out: string[] = [];
+      expect(await main(['stats', '--api', api.url], { out: (t) => { out.push(t); }, err: () => undefined, isTTY: false })).toBe(0);
+      const text = out.join('\n');
+      expect(text).toMatch(/^ {2}policy-denied 4$/m);
+      expect(text).toContain('network policies: 2; connections denied per policy:\n  y/allow-from-xa 4\n  y/deny-all 4');
+    } finally {
+      await api.close();
+      await ctl.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
