@@ -16,7 +16,7 @@ import { statsView } from '../../src/control/views.js';
 import type { Cluster } from '../../src/kube/cluster.js';
 import { runTrace, type Journey } from '../../src/kube/trace.js';
 import type { NetNamespace } from '../../src/net/netns.js';
-import { writeU16, writeU32 } from '../../src/wire/addr.js';
+import { formatIpv4, writeU16, writeU32 } from '../../src/wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../../src/wire/checksum.js';
 import { newCluster, topology } from './cluster-util.js';
 
@@ -146,6 +146,22 @@ describe('NetworkPolicy in the dataplane', () => {
       expect(c.netpol.remove('y', 'no-egress')).toBe(false);
       expect(udp(c, a, b, 41002)).toBe(1);
       expect((statsView(c) as { networkPolicies: unknown }).networkPolicies).toEqual({ policies: 0, deniedBy: { 'y/deny-all': 2, 'y/no-egress': 1 } });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('egress through a Service: the policy sees the backend pod after DNAT, not the cluster IP', () => {
+    const c = newCluster(topology(YAML));
+    try {
+      const b = formatIpv4(c.pod('b.y').plan.ip);
+      applyOk(c, { metadata: { name: 'only-b', namespace: 'x' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${b}/32` } }], ports: [{ port: 80 }] }] } });
+      const svc = runTrace(c, { from: 'a.x', to: 'web.y', proto: 'tcp', port: 8080 });
+      expect(svc.request.delivered).toBe(true);
+      expect(policyHops(svc.request)[0]).toMatchObject({ node: 'node1', verdict: 'allowed', reason: 'egress of x/a isolated by x/only-b; allowed by x/only-b rule 0 peer 0' });
+      const direct = runTrace(c, { from: 'a.x', to: 'c.y', proto: 'tcp', port: 80 });
+      expect(direct.request.dropReason).toBe('policy-denied');
+      expect(policyHops(direct.request)[0]?.['reason']).toBe('egress of x/a isolated by x/only-b; denied: no rule allows TCP/80 to y/c; ingress of y/c not isolated');
     } finally {
       c.close();
     }
