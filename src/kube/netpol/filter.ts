@@ -22,6 +22,12 @@
  * This node checks the egress of its own pods and the ingress of its own pods only (the
  * other side is the other node's business, as each node's agent programs its own pods).
  *
+ * Verdicts between two pods are cached per (source pod, destination pod, protocol, port), as
+ * Cilium's policy map holds one verdict per (identity, port, protocol): the rules are walked
+ * once per such combination until the verdict table is recompiled (any policy, namespace or
+ * pod change makes a new table, and the cache starts empty). At most VERDICT_CACHE entries;
+ * full, it starts over. Addresses that are not pods are never cached.
+ *
  * Counters: `checked` (NEW connections looked at), `allowed`, `denied`. Drop reason:
  * `policy-denied`; the controller counts each denial per policy (`deniedBy`). Trace: a
  * `policy` hop on every checked packet, {verdict, reason}.
@@ -34,6 +40,7 @@ import { Verdict } from '../../net/hooks.js';
 import { CtDir, type ConntrackTable } from '../../netfilter/conntrack.js';
 import { readU16, readU32 } from '../../wire/addr.js';
 import type { NetpolController } from './controller.js';
+import { Direction, type NetpolModel } from './evaluate.js';
 
 export const NETPOL_COUNTERS = ['checked', 'allowed', 'denied'] as const;
 const Counter = indexOf(NETPOL_COUNTERS);
@@ -42,6 +49,12 @@ export const NETPOL_DROPS = ['policy-denied'] as const;
 const TCP = 6;
 const UDP = 17;
 const SCTP = 132;
+const ICMP = 1;
+const VERDICT_CACHE = 65536;
+/** Cached verdicts: allowed, refused by the source's egress, refused by the destination's ingress. */
+const V_ALLOWED = 0;
+const V_EGRESS = 1;
+const V_INGRESS = 2;
 
 export class NetpolFilter implements Counted {
   readonly kind = 'netpol';
@@ -49,6 +62,9 @@ export class NetpolFilter implements Counted {
   readonly counters = new Counters(NETPOL_COUNTERS);
   readonly drops = new Counters(NETPOL_DROPS);
   private readonly where: Where;
+  /** Verdict cache (see the header), valid for `cacheModel` only. */
+  private readonly cache = new Map<number, number>();
+  private cacheModel: NetpolModel | null = null;
 
   constructor(
     private readonly engine: Engine,
@@ -78,9 +94,9 @@ export class NetpolFilter implements Counted {
     const node = this.node;
     if (!m.involves(src, dst, node)) return Verdict.Accept;
     this.counters.values[Counter.checked]!++;
-    let ok = m.check(src, dst, proto, dport, node);
+    let ok = this.cachedCheck(m, src, dst, proto, dport);
     // Untracked (SCTP): no state to tell a reply by; a packet the reverse direction allows is one.
-    if (!ok && e < 0 && proto !== TCP && proto !== UDP && proto !== 1) ok = m.check(dst, src, proto, sport, node);
+    if (!ok && e < 0 && proto !== TCP && proto !== UDP && proto !== ICMP) ok = m.check(dst, src, proto, sport, node);
     if (trace !== 0) {
       const v = m.explain(src, dst, proto, dport, node);
       const reply = ok && !v.allowed;
@@ -96,12 +112,42 @@ export class NetpolFilter implements Counted {
       return Verdict.Accept;
     }
     this.counters.values[Counter.denied]!++;
-    // Re-run to know the denying side (lastDenied) when the reverse check cleared it.
-    m.check(src, dst, proto, dport, node);
-    if (m.lastDenied !== null) this.controller.countDenied(m, m.lastDenied.policies);
+    // The denying side's policies (the reverse check of an untracked packet may have run since).
+    this.cachedCheck(m, src, dst, proto, dport);
+    if (this.denying !== null) this.controller.countDenied(m, this.denying);
     if (e >= 0) t.delete(e);
     p.trace = trace; // the bridge runs its hooks with the trace off (proxy-hooks.ts BridgedHooks)
     this.engine.dropCounted(p, this, 0, this.where);
     return Verdict.Stolen;
+  }
+
+  /** The policies of the side that refused the last `cachedCheck`, or null when it allowed. */
+  private denying: readonly number[] | null = null;
+
+  /** `m.check` for this node through the verdict cache (pod to pod only). */
+  private cachedCheck(m: NetpolModel, src: number, dst: number, proto: number, port: number): boolean {
+    const sp = m.podAt(src);
+    const dp = m.podAt(dst);
+    const n = m.pods.length;
+    const pi = proto === TCP ? 0 : proto === UDP ? 1 : proto === SCTP ? 2 : proto === ICMP ? 3 : -1;
+    if (sp < 0 || dp < 0 || pi < 0 || n >= 65536) {
+      const ok = m.check(src, dst, proto, port, this.node);
+      this.denying = ok ? null : m.lastDenied!.policies;
+      return ok;
+    }
+    if (this.cacheModel !== m) {
+      this.cache.clear();
+      this.cacheModel = m;
+    }
+    // (sp * n + dp) < 2^32, times 4 protocols, times 2^16 ports: below 2^50, an exact number.
+    const key = ((sp * n + dp) * 4 + pi) * 65536 + port;
+    let v = this.cache.get(key);
+    if (v === undefined) {
+      v = m.check(src, dst, proto, port, this.node) ? V_ALLOWED : m.lastDeniedDir === Direction.Egress ? V_EGRESS : V_INGRESS;
+      if (this.cache.size >= VERDICT_CACHE) this.cache.clear();
+      this.cache.set(key, v);
+    }
+    this.denying = v === V_ALLOWED ? null : v === V_EGRESS ? m.egress[sp]!.policies : m.ingress[dp]!.policies;
+    return v === V_ALLOWED;
   }
 }
