@@ -167,6 +167,44 @@ describe('NetworkPolicy in the dataplane', () => {
     }
   });
 
+  it('SCTP (not tracked by conntrack): each packet is checked; a reply passes when the reverse direction is allowed', () => {
+    const c = newCluster(topology(YAML));
+    try {
+      applyOk(c, { metadata: { name: 'sctp-in', namespace: 'y' }, spec: { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Ingress', 'Egress'], ingress: [{ ports: [{ protocol: 'SCTP', port: 80 }] }] } });
+      const node2 = c.services.hooks.get('node2')!.netpol!;
+      const sctp = (from: NetNamespace, dst: number, sport: number, dport: number): void => {
+        const p = from.alloc()!;
+        const b = p.buf;
+        const o = p.start;
+        const src = from.sourceFor(dst);
+        b.fill(0, o, o + 32);
+        b[o] = 0x45; writeU16(b, o + 2, 32); writeU16(b, o + 6, 0x4000); b[o + 8] = 64; b[o + 9] = 132;
+        writeU32(b, o + 12, src); writeU32(b, o + 16, dst);
+        writeU16(b, o + 10, checksum(b, o, 20));
+        writeU16(b, o + 20, sport); writeU16(b, o + 22, dport); // SCTP common header: ports, verification tag, CRC32c (unchecked here)
+        p.end = o + 32;
+        from.output(p);
+        c.engine.advance(2000);
+      };
+      const a = c.pod('a.x');
+      const b = c.pod('b.y');
+      const denied = (): number => node2.drops.get('policy-denied');
+      // x/a -> y/b SCTP 80: allowed by the ingress rule; y/b (no SCTP socket) answers ICMP
+      // protocol unreachable, which passes as an error about an allowed datagram.
+      sctp(a.ns, b.plan.ip, 5000, 80);
+      expect([node2.counters.get('allowed'), denied()]).toEqual([2, 0]);
+      // A reply: y/b's egress allows nothing, but the reverse direction is allowed (and so is x/a's ICMP error about it).
+      sctp(b.ns, a.plan.ip, 80, 5000);
+      expect([node2.counters.get('allowed'), denied()]).toEqual([4, 0]);
+      sctp(b.ns, a.plan.ip, 5000, 80); // y/b starting an association: refused
+      expect(denied()).toBe(1);
+      sctp(a.ns, b.plan.ip, 5000, 81); // another port: refused
+      expect(denied()).toBe(2);
+    } finally {
+      c.close();
+    }
+  });
+
   it('a refused change leaves the running policies as they were; pods added at run time are selected', () => {
     const c = newCluster(topology(YAML));
     try {

@@ -16,8 +16,9 @@
  * dropped as `policy-denied` and its unconfirmed conntrack entry goes with it (as Linux
  * frees an unconfirmed entry with its skb). Packets conntrack does not track (SCTP, other
  * protocols) are checked one by one, each allowed when its direction or the reverse one
- * (a reply) is allowed; TCP that conntrack calls INVALID (no entry, not a SYN) is checked
- * as if new.
+ * (a reply) is allowed, and an ICMP error about such a datagram when the datagram (or its
+ * reverse) was; TCP
+ * that conntrack calls INVALID (no entry, not a SYN) is checked as if new.
  *
  * This node checks the egress of its own pods and the ingress of its own pods only (the
  * other side is the other node's business, as each node's agent programs its own pods).
@@ -39,6 +40,7 @@ import type { Where } from '../../engine/trace.js';
 import { Verdict } from '../../net/hooks.js';
 import { CtDir, type ConntrackTable } from '../../netfilter/conntrack.js';
 import { readU16, readU32 } from '../../wire/addr.js';
+import { isIcmpError } from '../../wire/icmp.js';
 import type { NetpolController } from './controller.js';
 import { Direction, type NetpolModel } from './evaluate.js';
 
@@ -97,6 +99,18 @@ export class NetpolFilter implements Counted {
     let ok = this.cachedCheck(m, src, dst, proto, dport);
     // Untracked (SCTP): no state to tell a reply by; a packet the reverse direction allows is one.
     if (!ok && e < 0 && proto !== TCP && proto !== UDP && proto !== ICMP) ok = m.check(dst, src, proto, sport, node);
+    // An ICMP error about an untracked datagram (conntrack found no connection to relate it to):
+    // allowed when the datagram it quotes was (it travels back along that datagram's path).
+    if (!ok && e < 0 && proto === ICMP && p.end - l4 >= 8 + 20 + 4 && isIcmpError(b[l4]!)) {
+      const q = l4 + 8;
+      const ql4 = q + ((b[q]! & 0x0f) << 2);
+      if (ql4 + 4 <= p.end) {
+        const qs = readU32(b, q + 12);
+        const qd = readU32(b, q + 16);
+        const qp = b[q + 9]!;
+        ok = m.check(qs, qd, qp, readU16(b, ql4 + 2), node) || m.check(qd, qs, qp, readU16(b, ql4), node);
+      }
+    }
     if (trace !== 0) {
       const v = m.explain(src, dst, proto, dport, node);
       const reply = ok && !v.allowed;
