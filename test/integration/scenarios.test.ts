@@ -1,0 +1,29 @@
+/**
+ * Every scenario of `podwire scenario` (docs/scenarios.md): its symptom shows without the fix,
+ * at the hop and with the counters it names, and --fix removes it.
+ */
+import { describe, expect, it } from 'vitest';
+import { listScenarios, runScenario, type ScenarioRunResult } from '../../src/control/scenarios.js';
+
+const run = (name: string, fix: boolean): Promise<ScenarioRunResult> => runScenario(name, { fix, write: false });
+
+describe('scenarios', () => {
+  it('hairpin: only the backing pod times out through its own Service; hairpin mode fixes it', async () => {
+    const bad = await run('hairpin', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.symptom).toMatch(/Connection timed out/);
+    expect(bad.notes[0]).toMatch(/200 from web-0/); // another pod gets through
+    expect(bad.drops).toContainEqual({ owner: 'node1/cbr0', reason: 'hairpin-off', count: expect.any(Number) as number });
+    expect(bad.notes[2]).toMatch(/hairpin_mode = 0$/);
+    const good = await run('hairpin', true);
+    expect(good.failed).toBe(false);
+    expect(good.symptom).toMatch(/200 OK from web-0/);
+    expect(good.drops.filter((d) => d.reason === 'hairpin-off')).toEqual([]);
+  });
+
+  it('lists every scenario once, each with a summary', () => {
+    const l = listScenarios();
+    expect(new Set(l.map((s) => s.name)).size).toBe(l.length);
+    for (const s of l) expect(s.summary.length).toBeGreaterThan(10);
+  });
+});
