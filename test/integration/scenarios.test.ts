@@ -21,6 +21,28 @@ describe('scenarios', () => {
     expect(good.drops.filter((d) => d.reason === 'hairpin-off')).toEqual([]);
   });
 
+  it('stale-udp-conntrack: datagrams keep going to the deleted pod until the flush', async () => {
+    const bad = await run('stale-udp-conntrack', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.counters['answered after the rollout']).toBe(0);
+    expect(bad.notes.join('\n')).toMatch(/src=10\.244\.2\.2 dst=10\.244\.1\.2 sport=8125 dport=40000/); // the reply tuple names the old pod
+    const good = await run('stale-udp-conntrack', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['answered after the rollout']).toBe(60);
+  });
+
+  it('conntrack-table-full: new connections time out with the table full, existing ones work; a bigger table fixes it', async () => {
+    const bad = await run('conntrack-table-full', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.reason).toBe('nf_conntrack: table full, dropping packet');
+    expect(bad.drops[0]).toMatchObject({ owner: 'node1/conntrack', reason: 'conntrack-table-full' });
+    expect(bad.counters['drop']).toBeGreaterThan(0);
+    expect(bad.notes[2]).toBe('an existing connection: echoes "ping"');
+    const good = await run('conntrack-table-full', true);
+    expect(good.failed).toBe(false);
+    expect(good.drops.filter((d) => d.reason === 'conntrack-table-full')).toEqual([]);
+  });
+
   it('lists every scenario once, each with a summary', () => {
     const l = listScenarios();
     expect(new Set(l.map((s) => s.name)).size).toBe(l.length);

@@ -1,5 +1,7 @@
 /** The scenarios `podwire scenario list` shows, in the order of docs/scenarios.md. */
 import type { Scenario } from './scenario.js';
+import { conntrackFull } from './conntrack-full.js';
 import { hairpin } from './hairpin.js';
+import { staleUdp } from './stale-udp.js';
 
-export const SCENARIOS: readonly Scenario[] = [hairpin];
+export const SCENARIOS: readonly Scenario[] = [staleUdp, hairpin, conntrackFull];

@@ -15,6 +15,12 @@ import type { ClusterConfig } from '../types.js';
 import type { PacketHooks } from '../../net/hooks.js';
 import { Verdict } from '../../net/hooks.js';
 import type { Packet } from '../../engine/packet.js';
+import type { NetNamespace } from '../../net/netns.js';
+import type { ConntrackFilter } from '../../netfilter/conntrack.js';
+import { writeU16, writeU32 } from '../../wire/addr.js';
+import { checksum, pseudoHeaderSum } from '../../wire/checksum.js';
+
+const UDP = 17;
 
 export interface ScenarioContext {
   /** Apply the known remedy before the trigger. */
@@ -138,4 +144,60 @@ export async function settle<T>(c: Cluster, pr: Promise<T>, maxMs: number, stepM
   if (done === null) return { ok: false, error: new Error(`no answer within ${maxMs} ms`), ms: c.engine.now() - t0 };
   const d = done as { ok: true; value: T } | { ok: false; error: Error };
   return { ...d, ms: c.engine.now() - t0 };
+}
+
+/**
+ * A connected UDP socket of a pod (one local port for its whole life, as a long-running
+ * client's): `send` writes one datagram with DF set, `replies` counts what came back from
+ * `dst:dport`, `last` keeps the last payload.
+ */
+export class UdpClient {
+  replies = 0;
+  sent = 0;
+  last: Buffer | null = null;
+  readonly port: number;
+
+  constructor(private readonly ns: NetNamespace, readonly dst: number, readonly dport: number, port = 0) {
+    this.port = ns.bind(UDP, port, (p, info) => {
+      if (info.src === this.dst && info.sport === this.dport) {
+        this.replies++;
+        this.last = Buffer.from(p.buf.subarray(info.payload, info.payload + info.payloadLen));
+      }
+      ns.free(p);
+    });
+  }
+
+  send(payload: Uint8Array): boolean {
+    const ns = this.ns;
+    const p = ns.alloc();
+    if (p === null) return false;
+    const b = p.buf;
+    const s = p.start;
+    const l4len = 8 + payload.length;
+    const src = ns.sourceFor(this.dst);
+    b[s] = 0x45; b[s + 1] = 0;
+    writeU16(b, s + 2, 20 + l4len); writeU16(b, s + 4, (this.sent + 1) & 0xffff); writeU16(b, s + 6, 0x4000);
+    b[s + 8] = 64; b[s + 9] = UDP; writeU16(b, s + 10, 0);
+    writeU32(b, s + 12, src); writeU32(b, s + 16, this.dst);
+    writeU16(b, s + 10, checksum(b, s, 20));
+    writeU16(b, s + 20, this.port); writeU16(b, s + 22, this.dport); writeU16(b, s + 24, l4len); writeU16(b, s + 26, 0);
+    b.set(payload, s + 28);
+    const ck = checksum(b, s + 20, l4len, pseudoHeaderSum(src, this.dst, UDP, l4len));
+    writeU16(b, s + 26, ck === 0 ? 0xffff : ck);
+    p.end = s + 20 + l4len;
+    this.sent++;
+    ns.output(p);
+    return true;
+  }
+
+  close(): void {
+    this.ns.unbind(UDP, this.port);
+  }
+}
+
+/** The conntrack entries of node `node` matching `filter`, as `conntrack -L` prints them. */
+export function conntrackList(c: Cluster, node: string, filter: ConntrackFilter): string[] {
+  const t = c.services.conntrack.get(node);
+  if (t === undefined) return [];
+  return t.dump(c.engine.now(), filter).split('\n').filter((l) => l !== '');
 }
