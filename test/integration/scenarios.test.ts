@@ -8,6 +8,18 @@ import { listScenarios, runScenario, type ScenarioRunResult } from '../../src/co
 const run = (name: string, fix: boolean): Promise<ScenarioRunResult> => runScenario(name, { fix, write: false });
 
 describe('scenarios', () => {
+  it('vxlan-mtu-blackhole: small requests pass, full-size DF segments die at flannel.1 and their ICMP is filtered; MTU 1450 fixes it', async () => {
+    const bad = await run('vxlan-mtu-blackhole', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.notes[1]).toBe('5-byte request: echoed');
+    expect(bad.drops).toContainEqual({ owner: 'node1/root', reason: 'frag-needed', count: bad.counters['frag-needed ICMP filtered'] });
+    expect(bad.counters['frag-needed ICMP filtered']).toBeGreaterThan(0);
+    const good = await run('vxlan-mtu-blackhole', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['client eth0 mtu']).toBe(1450);
+    expect(good.counters['node1 frag-needed drops']).toBe(0);
+  });
+
   it('hairpin: only the backing pod times out through its own Service; hairpin mode fixes it', async () => {
     const bad = await run('hairpin', false);
     expect(bad.failed).toBe(true);
