@@ -64,7 +64,8 @@ export async function runScenario(name: string, opts: ScenarioRunOptions = {}): 
       fix, seed,
       watch: (c) => {
         cluster = c;
-        cap = new Capture(() => c.engine.clock, c.capturePoints(), sink);
+        const pick = s.capture;
+        cap = new Capture(() => c.engine.clock, c.capturePoints().filter((pt) => pick === undefined || pick(pt.name)), sink);
         before = dropSnapshot(c);
         t0 = c.engine.now();
       },

@@ -63,6 +63,11 @@ export interface ClusterConfig {
   dnsReplicas: number;
   /** Cluster DNS (CoreDNS `kubernetes` plugin): `ttl` of its records, 0..3600, default 5. */
   dns?: { ttl: number };
+  /**
+   * The node kernel's ARP table limits, shared by the node's root namespace and all its pods
+   * (Linux: one arp_tbl per kernel): net.ipv4.neigh.default.gc_thresh2/3, default 512/1024.
+   */
+  neighbor?: { gcThresh2?: number; gcThresh3?: number };
   /** Seed of the RNG (iptables-mode random endpoint choice, jitter, loss). */
   seed: number;
 }

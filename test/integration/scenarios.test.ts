@@ -55,6 +55,20 @@ describe('scenarios', () => {
     expect(good.drops.filter((d) => d.reason === 'conntrack-table-full')).toEqual([]);
   });
 
+  it('neighbor-table-overflow: pods of one node share the kernel\'s ARP table; past gc_thresh3 new neighbours fail, raising it fixes it', async () => {
+    const bad = await run('neighbor-table-overflow', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.counters['arp_tbl entries']).toBe(1024);
+    expect(bad.counters['table_fulls']).toBeGreaterThan(0);
+    expect(bad.reason).toMatch(/^neighbour: arp_cache: neighbor table overflow!/);
+    expect(bad.drops.some((d) => d.reason === 'neighbor-table-overflow')).toBe(true);
+    expect(bad.notes[1]).toMatch(/largest pod neighbour table: 1\d entries/); // no namespace is anywhere near full
+    const good = await run('neighbor-table-overflow', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['arp_tbl entries']).toBe(1152);
+    expect(good.counters['table_fulls']).toBe(0);
+  });
+
   it('lists every scenario once, each with a summary', () => {
     const l = listScenarios();
     expect(new Set(l.map((s) => s.name)).size).toBe(l.length);

@@ -3,6 +3,7 @@ import type { Scenario } from './scenario.js';
 import { conntrackFull } from './conntrack-full.js';
 import { hairpin } from './hairpin.js';
 import { mtuBlackhole } from './mtu-blackhole.js';
+import { neighOverflow } from './neigh-overflow.js';
 import { staleUdp } from './stale-udp.js';
 
-export const SCENARIOS: readonly Scenario[] = [staleUdp, mtuBlackhole, hairpin, conntrackFull];
+export const SCENARIOS: readonly Scenario[] = [staleUdp, mtuBlackhole, hairpin, conntrackFull, neighOverflow];

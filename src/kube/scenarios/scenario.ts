@@ -21,6 +21,7 @@ import { writeU16, writeU32 } from '../../wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../../wire/checksum.js';
 
 const UDP = 17;
+const ICMP = 1;
 
 export interface ScenarioContext {
   /** Apply the known remedy before the trigger. */
@@ -71,6 +72,8 @@ export interface Scenario {
   remedy: string;
   /** Upstream issues it reproduces (`kubernetes/kubernetes#56903`). */
   issues: readonly string[];
+  /** Which capture points go into the pcapng (default: every interface of the cluster). */
+  capture?: (point: string) => boolean;
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
 }
 
@@ -94,16 +97,20 @@ export function dropSnapshot(c: Cluster): Map<string, number> {
   return m;
 }
 
-/** The drop counters that moved since `before`, largest first. */
-export function dropsSince(c: Cluster, before: Map<string, number>): ScenarioDrop[] {
+/**
+ * The drop counters that moved since `before`, largest first, at most `max`. Leaves out
+ * `arp-not-for-us`: every pod on a bridge drops every flooded ARP request for another address.
+ */
+export function dropsSince(c: Cluster, before: Map<string, number>, max = 12): ScenarioDrop[] {
   const out: ScenarioDrop[] = [];
   for (const [k, v] of dropSnapshot(c)) {
     const n = v - (before.get(k) ?? 0);
     if (n <= 0) continue;
     const [owner, reason] = k.split('\t') as [string, string];
+    if (reason === 'arp-not-for-us') continue;
     out.push({ owner, reason, count: n });
   }
-  return out.sort((a, b) => b.count - a.count || a.owner.localeCompare(b.owner));
+  return out.sort((a, b) => b.count - a.count || a.owner.localeCompare(b.owner)).slice(0, max);
 }
 
 /**
@@ -200,4 +207,29 @@ export function conntrackList(c: Cluster, node: string, filter: ConntrackFilter)
   const t = c.services.conntrack.get(node);
   if (t === undefined) return [];
   return t.dump(c.engine.now(), filter).split('\n').filter((l) => l !== '');
+}
+
+/** Sends one ICMP echo request (DF, 64 bytes) from `ns` to `dst`; the returned counter counts its replies until `close`. */
+export function ping(ns: NetNamespace, dst: number, ident: number): { replies: number; close(): void } {
+  const r = { replies: 0, close: () => ns.unbind(ICMP, ident) };
+  ns.bind(ICMP, ident, (p, info) => {
+    if (p.buf[info.l4] === 0 && info.src === dst) r.replies++;
+    ns.free(p);
+  });
+  const p = ns.alloc();
+  if (p === null) return r;
+  const b = p.buf;
+  const s = p.start;
+  const total = 84;
+  b.fill(0, s, s + total);
+  b[s] = 0x45;
+  writeU16(b, s + 2, total); writeU16(b, s + 4, ident); writeU16(b, s + 6, 0x4000);
+  b[s + 8] = 64; b[s + 9] = ICMP;
+  writeU32(b, s + 12, ns.sourceFor(dst)); writeU32(b, s + 16, dst);
+  writeU16(b, s + 10, checksum(b, s, 20));
+  b[s + 20] = 8; writeU16(b, s + 24, ident); writeU16(b, s + 26, 1);
+  writeU16(b, s + 22, checksum(b, s + 20, total - 20));
+  p.end = s + total;
+  ns.output(p);
+  return r;
 }
