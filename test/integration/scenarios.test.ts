@@ -33,6 +33,23 @@ describe('scenarios', () => {
     expect(good.drops.filter((d) => d.reason === 'hairpin-off')).toEqual([]);
   });
 
+  it('dns-conntrack-race: A and AAAA from one socket clash in conntrack (insert_failed), lookups take 5 s; DNS over TCP removes it', async () => {
+    const bad = await run('dns-conntrack-race', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.counters['insert_failed']).toBeGreaterThan(0);
+    expect(bad.counters['lookups of 5 s or more']).toBe(bad.counters['insert_failed']); // each clash costs one resolver timeout
+    expect(bad.drops).toEqual([{ owner: 'node1/conntrack', reason: 'insert-failed', count: bad.counters['insert_failed'] }]);
+    // 5.0 s +- 50 ms: the resolver's timeout:5 plus the retry's round trip.
+    for (const m of bad.notes[1]!.matchAll(/([0-9.]+) s/g)) expect(Math.abs(Number(m[1]) - 5)).toBeLessThanOrEqual(0.05);
+    expect(bad.symptom).toMatch(/real 5\.0\d\ds/);
+    const good = await run('dns-conntrack-race', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['insert_failed']).toBe(0);
+    expect(good.counters['lookups of 5 s or more']).toBe(0);
+    // Same seed, same outcome.
+    expect((await run('dns-conntrack-race', false)).notes).toEqual(bad.notes);
+  });
+
   it('stale-udp-conntrack: datagrams keep going to the deleted pod until the flush', async () => {
     const bad = await run('stale-udp-conntrack', false);
     expect(bad.failed).toBe(true);

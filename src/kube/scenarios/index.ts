@@ -1,9 +1,10 @@
 /** The scenarios `podwire scenario list` shows, in the order of docs/scenarios.md. */
 import type { Scenario } from './scenario.js';
 import { conntrackFull } from './conntrack-full.js';
+import { dnsRace } from './dns-race.js';
 import { hairpin } from './hairpin.js';
 import { mtuBlackhole } from './mtu-blackhole.js';
 import { neighOverflow } from './neigh-overflow.js';
 import { staleUdp } from './stale-udp.js';
 
-export const SCENARIOS: readonly Scenario[] = [staleUdp, mtuBlackhole, hairpin, conntrackFull, neighOverflow];
+export const SCENARIOS: readonly Scenario[] = [dnsRace, staleUdp, mtuBlackhole, hairpin, conntrackFull, neighOverflow];

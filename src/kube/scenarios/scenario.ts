@@ -156,19 +156,19 @@ export async function settle<T>(c: Cluster, pr: Promise<T>, maxMs: number, stepM
 /**
  * A connected UDP socket of a pod (one local port for its whole life, as a long-running
  * client's): `send` writes one datagram with DF set, `replies` counts what came back from
- * `dst:dport`, `last` keeps the last payload.
+ * `dst:dport`, `inbox` keeps the payloads (the caller empties it).
  */
 export class UdpClient {
   replies = 0;
   sent = 0;
-  last: Buffer | null = null;
+  readonly inbox: Buffer[] = [];
   readonly port: number;
 
   constructor(private readonly ns: NetNamespace, readonly dst: number, readonly dport: number, port = 0) {
     this.port = ns.bind(UDP, port, (p, info) => {
       if (info.src === this.dst && info.sport === this.dport) {
         this.replies++;
-        this.last = Buffer.from(p.buf.subarray(info.payload, info.payload + info.payloadLen));
+        this.inbox.push(Buffer.from(p.buf.subarray(info.payload, info.payload + info.payloadLen)));
       }
       ns.free(p);
     });
