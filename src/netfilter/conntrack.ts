@@ -209,6 +209,11 @@ export class ConntrackTable {
     this.stats.found += found;
   }
 
+  /** The live, unexpired entry holding this tuple in either direction, or -1 (no stats; reclaims an expired hit). */
+  holder(proto: number, src: number, dst: number, sport: number, dport: number, now: number): number {
+    return this.inUse(proto, src, dst, sport, dport, now) ? this.find(proto, src, dst, sport, dport) >> 1 : -1;
+  }
+
   /** True when a live, unexpired entry has this tuple in either direction (no stats; reclaims an expired hit). */
   inUse(proto: number, src: number, dst: number, sport: number, dport: number, now: number): boolean {
     const v = this.find(proto, src, dst, sport, dport);

@@ -444,3 +444,50 @@ describe('NatHooks: the confirmation race (cpus > 1; nf_conntrack_core.c __nf_co
     }
   });
 });
+
+describe('NatHooks: the SNAT race and MASQUERADE --random-fully', () => {
+  const POD2 = ip('10.244.1.3');
+  /** Two pods, one source port, one masqueraded destination (REMOTE: the policy SNATs to 172.16.0.1). */
+  const syn = (engine: Engine, src: number): Packet => packet(engine, { proto: TCP, src, dst: REMOTE, sport: 40000, dport: 443, flags: SYN });
+
+  it('two pods with the same source port on two CPUs in one instant: both keep the port, the second confirmation clashes (insert_failed)', () => {
+    const { engine, table, hooks } = setup();
+    hooks.cpus = 2;
+    const a = syn(engine, CLIENT);
+    expect(forward(hooks, a)).toBe(Verdict.Accept);
+    expect(tuple(a)).toEqual([ip('172.16.0.1'), REMOTE, 40000, 443]);
+    expect(forward(hooks, syn(engine, POD2))).toBe(Verdict.Stolen);
+    expect(hooks.drops.get('insert-failed')).toBe(1);
+    expect(table.stats.clashInsertFailed).toBe(1);
+    expect(table.count).toBe(1); // the loser's unconfirmed entry went with its packet
+  });
+
+  it('on one CPU, or in a later instant, the second gets another port (port-remap)', () => {
+    for (const later of [false, true]) {
+      const { engine, hooks } = setup();
+      hooks.cpus = later ? 2 : 1;
+      expect(forward(hooks, syn(engine, CLIENT))).toBe(Verdict.Accept);
+      if (later) engine.advance(1);
+      const b = syn(engine, POD2);
+      expect(forward(hooks, b)).toBe(Verdict.Accept);
+      expect(tuple(b)).toEqual([ip('172.16.0.1'), REMOTE, 40001, 443]);
+      expect(hooks.counters.get('port-remap')).toBe(1);
+    }
+  });
+
+  it('--random-fully: every connection gets a random port in 1024-65535, so the racing pair does not clash', () => {
+    const { engine, table, hooks } = setup();
+    hooks.cpus = 2;
+    hooks.randomFully = true;
+    const a = syn(engine, CLIENT);
+    const b = syn(engine, POD2);
+    expect(forward(hooks, a)).toBe(Verdict.Accept);
+    expect(forward(hooks, b)).toBe(Verdict.Accept);
+    const pa = tuple(a)[2];
+    const pb = tuple(b)[2];
+    expect(pa).not.toBe(40000);
+    expect(pa).not.toBe(pb);
+    for (const q of [pa, pb]) expect(q >= 1024 && q <= 65535).toBe(true);
+    expect(table.stats.clashInsertFailed).toBe(0);
+  });
+});

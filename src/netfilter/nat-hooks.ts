@@ -54,7 +54,17 @@
  * (nf_ct_match: the packet joins the entry, `clash_resolve`); a different endpoint is
  * dropped (`insert-failed`: NF_CT_STAT insert_failed and drop), as kernels without
  * nf_ct_resolve_clash_harder do (later kernels insert such a UDP loser with IPS_NAT_CLASH).
+ * The same race on the SNAT side (the "SNAT race"): MASQUERADE keeps a connection's source
+ * port when no confirmed entry uses the reply tuple it makes (nf_nat_used_tuple sees only
+ * the hash); an entry of another CPU in the same instant is not there yet, so two
+ * connections from different pods with the same source port both keep it, and the second
+ * confirmation clashes on the reply tuple: dropped, `insert-failed` (its original tuple
+ * differs, nf_ct_match cannot merge them).
  * With `cpus` = 1 (the default) nothing of this runs.
+ *
+ * `randomFully` (MASQUERADE --random-fully, NF_NAT_RANGE_PROTO_RANDOM_FULLY): the SNAT
+ * source port is drawn at random from 1024-65535 for every connection and probed upwards from
+ * there (nf_nat_l4proto_unique_tuple), instead of keeping the original port when free.
  *
  * Counters: NAT_HOOK_COUNTERS. Drop reasons: `conntrack-table-full` (the table is full and
  * early_drop found no entry to evict, see ConntrackTable.create), `nat-port-exhausted`,
@@ -104,6 +114,8 @@ const PORT_TRIES = 128;
  */
 export const NAT_REFUSED = 3;
 
+/** decideSnat's answers. */
+const SNAT_OK = 0, SNAT_NO_PORT = 1, SNAT_CLASH = 2;
 /** Packet.ct of a packet that lost a confirmation race to a different endpoint: dropped at its confirmation. */
 const CT_CLASH = -2;
 /** Entries remembered as created in the current instant (per CPU), for the race model. */
@@ -130,6 +142,10 @@ export class NatHooks implements PacketHooks, Counted {
    * entries created in the current instant and the CPU each was made on.
    */
   cpus = 1;
+  /** MASQUERADE --random-fully (see the header). */
+  randomFully = false;
+  /** The CPU of the packet between its PREROUTING/OUTPUT and its POSTROUTING/INPUT. */
+  private cpu = 0;
   private instant = -1;
   private tick = 0;
   private readonly flightEntry = new Int32Array(IN_FLIGHT);
@@ -196,6 +212,7 @@ export class NatHooks implements PacketHooks, Counted {
     if (this.cpus > 1) {
       if (now !== this.instant) { this.instant = now; this.tick = 0; this.flights = 0; }
       cpu = this.tick++ % this.cpus;
+      this.cpu = cpu;
       if (v >= 0 && (v & 1) === CtDir.Original && this.inFlight(v >> 1, cpu)) return this.race(p, l3, inIf, v, cpu);
     }
     if (v < 0) return this.newConnection(p, l3, inIf, now, cpu);
@@ -369,8 +386,11 @@ export class NatHooks implements PacketHooks, Counted {
     const related = buf[l3 + 9] === ICMP && isIcmpError(buf[l4]!);
     if (p.ctDir === CtDir.Original) {
       if (!related && !t.isConfirmed(e)) {
-        if (askPolicy && !this.decideSnat(e, outIf)) {
-          this.engine.dropCounted(p, this, NatHookDrop['nat-port-exhausted'], this.where);
+        const snat = askPolicy ? this.decideSnat(e, outIf) : SNAT_OK;
+        if (snat !== SNAT_OK) {
+          if (snat === SNAT_CLASH) t.stats.clashInsertFailed++;
+          t.delete(e); // an unconfirmed entry dies with its packet
+          this.engine.dropCounted(p, this, NatHookDrop[snat === SNAT_CLASH ? 'insert-failed' : 'nat-port-exhausted'], this.where);
           return Verdict.Stolen;
         }
         t.confirm(e);
@@ -398,26 +418,30 @@ export class NatHooks implements PacketHooks, Counted {
     return Verdict.Accept;
   }
 
-  /** First packet at POSTROUTING: asks the policy for SNAT and re-keys the reply tuple. False: no free port. */
-  private decideSnat(e: number, outIf: number): boolean {
+  /** First packet at POSTROUTING: asks the policy for SNAT and re-keys the reply tuple. SNAT_OK, or why not. */
+  private decideSnat(e: number, outIf: number): number {
     const t = this.table;
     const proto = t.proto(e);
     const snat = this.policy.snat(proto, t.origSrc(e), t.origDst(e), t.replySrc(e), t.replySport(e), outIf, t.mark(e)) >>> 0;
-    if (snat === 0 || snat === t.replyDst(e)) return true;
+    if (snat === 0 || snat === t.replyDst(e)) return SNAT_OK;
     const now = this.engine.now();
     const rsrc = t.replySrc(e);
     const rsport = t.replySport(e);
-    const rdport = t.replyDport(e);
+    let rdport = t.replyDport(e);
+    if (this.randomFully && proto !== ICMP) rdport = 1024 + (this.engine.rng.u32() % 64512); // prandom start
     let q = proto === ICMP ? rsport : rdport;
-    if (t.inUse(proto, rsrc, snat, rsport, rdport, now)) {
+    const h = t.holder(proto, rsrc, snat, rsport, rdport, now);
+    if (h >= 0 && h !== e) {
+      // Taken, unless by another CPU's unconfirmed entry: nf_nat_used_tuple cannot see it, the port is kept, and the confirmation clashes.
+      if (this.cpus > 1 && this.inFlight(h, this.cpu)) return SNAT_CLASH;
       q = this.freePort(proto, rsrc, snat, rsport, rdport, now);
-      if (q < 0) return false;
+      if (q < 0) return SNAT_NO_PORT;
       this.counters.values[NatHookCounter['port-remap']]!++;
     }
     if (proto === ICMP) t.setReply(e, rsrc, snat, q, rdport);
     else t.setReply(e, rsrc, snat, rsport, q);
     t.setNatFlags(e, t.natFlags(e) | NatFlag.Snat);
-    return true;
+    return SNAT_OK;
   }
 
   /**
