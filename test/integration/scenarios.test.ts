@@ -86,6 +86,17 @@ describe('scenarios', () => {
     expect(good.counters['table_fulls']).toBe(0);
   });
 
+  it('snat-race: same source port masqueraded on two CPUs clashes (insert_failed); --random-fully removes it', async () => {
+    const bad = await run('snat-race', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.counters['insert_failed']).toBe(bad.counters['clients']! - bad.counters['clients answered']!);
+    expect(bad.drops).toEqual([{ owner: 'node2/conntrack', reason: 'insert-failed', count: bad.counters['insert_failed'] }]);
+    expect(bad.notes[2]).toMatch(/: 123, 124,/); // one CPU's connections kept 123 and were remapped upwards
+    const good = await run('snat-race', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['insert_failed']).toBe(0);
+  });
+
   it('lists every scenario once, each with a summary', () => {
     const l = listScenarios();
     expect(new Set(l.map((s) => s.name)).size).toBe(l.length);

@@ -5,6 +5,7 @@ import { dnsRace } from './dns-race.js';
 import { hairpin } from './hairpin.js';
 import { mtuBlackhole } from './mtu-blackhole.js';
 import { neighOverflow } from './neigh-overflow.js';
+import { snatRace } from './snat-race.js';
 import { staleUdp } from './stale-udp.js';
 
-export const SCENARIOS: readonly Scenario[] = [dnsRace, staleUdp, mtuBlackhole, hairpin, conntrackFull, neighOverflow];
+export const SCENARIOS: readonly Scenario[] = [dnsRace, staleUdp, mtuBlackhole, hairpin, conntrackFull, neighOverflow, snatRace];
