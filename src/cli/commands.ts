@@ -12,6 +12,7 @@ import { rulesCommand } from './cmd-rules.js';
 import { dnsCommand } from './cmd-dns.js';
 import { OBSERVE_COMMANDS } from './cmd-observe.js';
 import { renderFlow } from '../control/flows.js';
+import { scenarioCommand } from './cmd-scenario.js';
 import { runDemo } from '../control/demo.js';
 import { loadCluster, loadTopologySource, TopologyInvalidError } from '../control/load.js';
 import {
@@ -248,5 +249,5 @@ A valid TOPOLOGY's namespaces, interfaces, routes, pods and services: podwire in
   },
 };
 
-export const COMMANDS: Command[] = [demo, trace, validate, ...OBSERVE_COMMANDS, rulesCommand, dnsCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, ...LOCAL_COMMANDS];
+export const COMMANDS: Command[] = [demo, trace, validate, ...OBSERVE_COMMANDS, rulesCommand, dnsCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, scenarioCommand, ...LOCAL_COMMANDS];
 export { TopologyInvalidError };

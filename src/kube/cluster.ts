@@ -19,6 +19,7 @@ import { connect, type Element } from '../engine/element.js';
 import { Bridge } from '../net/bridge.js';
 import { Veth } from '../net/veth.js';
 import { NetNamespace } from '../net/netns.js';
+import { NeighborLimit } from '../net/neighbor.js';
 import type { CapturePoint } from '../engine/link.js';
 import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';
 import type { DnsUpstream } from '../apps/dns-server.js';
@@ -40,6 +41,8 @@ export interface NodeRuntime {
   readonly root: NetNamespace;
   readonly bridge: Bridge;
   overlay: Overlay | null;
+  /** The node kernel's ARP table count, shared by its root namespace and its pods' (gc_thresh2/3). */
+  readonly neigh: NeighborLimit;
 }
 
 export interface PodRuntime {
@@ -144,6 +147,8 @@ export class Cluster {
     const e = this.engine;
     const c = this.plan.cluster;
     const root = e.add(new NetNamespace(e, { node: n.name, name: 'root', forwarding: true }), `${n.name}/root`);
+    const neigh = new NeighborLimit(c.neighbor?.gcThresh2 ?? 512, c.neighbor?.gcThresh3 ?? 1024);
+    root.neighbors.share(neigh);
     const bridge = e.add(new Bridge(e, `${n.name}/${n.bridge}`, { where: { node: n.name, netns: 'root', device: n.bridge }, mac: n.bridgeMac }));
     // The bridge device: an interface of the root namespace whose frames go to the bridge's local port.
     root.addInterface(n.bridge, 'bridge', n.bridgeMac, this.plan.podMtu);
@@ -158,7 +163,7 @@ export class Cluster {
     this.underlay.addPort(n.name);
     connect(e, root.ports.out('if:eth0'), this.underlay.ports.in(n.name));
     connect(e, this.underlay.ports.out(n.name), root.ports.in('if:eth0'));
-    this.nodes.set(n.name, { plan: n, root, bridge, overlay: null });
+    this.nodes.set(n.name, { plan: n, root, bridge, overlay: null, neigh });
   }
 
   /** Builds and wires a pod; on any failure everything it made is undone before the error is thrown. */
@@ -169,6 +174,7 @@ export class Cluster {
     const key = podKey(p);
     if (this.pods.has(key)) throw new Error(`pod "${key}" exists`);
     const ns = new NetNamespace(e, { node: p.node, name: this.podDisplayName(key) });
+    ns.neighbors.share(node.neigh); // one ARP table per kernel: the pod's entries count on its node
     const eth0 = ns.addInterface('eth0', 'veth', p.mac, p.mtu);
     ns.addAddress('eth0', p.ip, p.prefixLength);
     ns.addRoute({ dst: 0, prefix: 0, via: p.gateway, dev: 'eth0' });
@@ -200,6 +206,7 @@ export class Cluster {
   /** Undoes what `buildPod` did (any part of it): apps, the bridge port (when it added it), links, registrations. */
   private unwirePod(rt: PodRuntime, node: NodeRuntime, bridgePort: boolean): void {
     rt.apps.stop();
+    rt.ns.neighbors.unshare();
     if (bridgePort) node.bridge.removePort(rt.plan.veth);
     for (const el of [rt.veth, rt.ns]) {
       for (const inp of el.ports.inputs) if (inp !== null) el.ports.removeIn(inp.name);

@@ -125,6 +125,14 @@ export const clusterSchema = {
         upstream: { type: 'string', maxLength: 21, pattern: '^[0-9.]+:[0-9]+$' },
       },
     },
+    neighbor: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        gcThresh2: { type: 'integer', minimum: 1, maximum: 16777216 },
+        gcThresh3: { type: 'integer', minimum: 1, maximum: 16777216 },
+      },
+    },
     seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 1 },
   },
 } as const;

@@ -166,6 +166,7 @@ const DROP_WHY: Record<string, string> = {
   'arp-not-for-us': 'an ARP request for another address',
   'neighbor-unreachable': 'no answer to 3 ARP requests',
   'neighbor-queue-full': 'too many packets already wait for this ARP reply',
+  'neighbor-table-overflow': 'the node kernel\'s ARP table is full (gc_thresh3): no entry for the next hop could be made',
   'no-route': 'no route to the destination',
   'ttl-exceeded': 'the TTL ran out',
   'frag-needed': 'too big for the next link, and Don\'t Fragment is set',

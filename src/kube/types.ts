@@ -68,6 +68,11 @@ export interface ClusterConfig {
    * by `podwire up` over a real UDP socket; absent: SERVFAIL.
    */
   dns?: { ttl: number; upstream?: string };
+  /**
+   * The node kernel's ARP table limits, shared by the node's root namespace and all its pods
+   * (Linux: one arp_tbl per kernel): net.ipv4.neigh.default.gc_thresh2/3, default 512/1024.
+   */
+  neighbor?: { gcThresh2?: number; gcThresh3?: number };
   /** Seed of the RNG (iptables-mode random endpoint choice, jitter, loss). */
   seed: number;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PacketPool } from '../engine/packet.js';
-import { Enqueue, NeighborTable, NeighState, Probe } from './neighbor.js';
+import { Enqueue, NeighborLimit, NeighborTable, NeighState, Probe } from './neighbor.js';
 import { parseIpv4 } from '../wire/addr.js';
 
 const IP1 = parseIpv4('10.244.1.2');
@@ -138,5 +138,56 @@ describe('NeighborTable', () => {
   it('rejects nonsensical options with a message naming the field', () => {
     expect(() => new NeighborTable({ pendingMax: 0 })).toThrow(/pendingMax 0/);
     expect(() => new NeighborTable({ retransMs: -1 })).toThrow(/retransMs -1/);
+  });
+});
+
+describe('NeighborLimit: one ARP table per kernel (net/core/neighbour.c neigh_alloc, neigh_forced_gc)', () => {
+  const ip = (i: number): number => (parseIpv4('10.244.0.0') + i) >>> 0;
+
+  it('counts the entries of every namespace together: the 1025th fails while entries are younger than 5 s, whichever table', () => {
+    const lim = new NeighborLimit(512, 1024);
+    const a = new NeighborTable();
+    const b = new NeighborTable();
+    a.share(lim);
+    b.share(lim);
+    for (let i = 0; i < 600; i++) expect(a.update(ip(i), 0x020000000000 + i, 2, 0)).toBeNull();
+    for (let i = 600; i < 1024; i++) b.update(ip(i), 0x020000000000 + i, 2, 100);
+    expect(lim.entries).toBe(1024);
+    expect(a.size + b.size).toBe(1024); // each table alone is far below its own capacity (1024)
+    // gc_thresh3 reached, nothing older than 5 s: forced GC removes nothing, the allocation fails.
+    b.update(ip(2000), 1, 2, 4000);
+    expect(b.stateOf(ip(2000))).toBe(0);
+    expect(lim.tableFulls).toBe(1);
+    expect(b.overflow).toBe(1);
+    // PERMANENT entries are exempt (exempt_from_gc): still created, not counted.
+    b.update(ip(3000), 2, 2, 4000, true);
+    expect(b.stateOf(ip(3000))).toBe(NeighState.Permanent);
+    expect(lim.entries).toBe(1024);
+  });
+
+  it('forced GC takes entries last confirmed more than 5 s ago, down to gc_thresh2 (max_clean), then the allocation succeeds', () => {
+    const lim = new NeighborLimit(512, 1024);
+    const t = new NeighborTable({ capacity: 4096 });
+    t.share(lim);
+    for (let i = 0; i < 1024; i++) t.update(ip(i), 0x020000000000 + i, 2, 0);
+    t.update(ip(5000), 1, 2, 5001); // 5.001 s later: every entry is older than tref
+    expect(t.stateOf(ip(5000))).toBe(NeighState.Reachable);
+    expect(lim.forcedGcRemoved).toBe(1024 - 512);
+    expect(lim.entries).toBe(513);
+    expect(lim.tableFulls).toBe(0);
+  });
+
+  it('between gc_thresh2 and gc_thresh3 a new entry is never refused; unshare takes a table out of the count', () => {
+    const lim = new NeighborLimit(2, 4);
+    const t = new NeighborTable();
+    t.share(lim);
+    for (let i = 0; i < 4; i++) t.update(ip(i), 1, 2, 0);
+    expect(lim.entries).toBe(4);
+    t.update(ip(9), 1, 2, 1);
+    expect(lim.tableFulls).toBe(1);
+    t.unshare();
+    expect(lim.entries).toBe(0);
+    t.update(ip(9), 1, 2, 2);
+    expect(t.stateOf(ip(9))).toBe(NeighState.Reachable);
   });
 });

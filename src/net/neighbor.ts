@@ -26,6 +26,12 @@
  * FAILED entries; if none, the creation is refused and counted in `overflow` (Linux's
  * "neighbour table overflow"): enqueue answers QueueFull, update ignores the address.
  * Lookup is one Map.get and allocates nothing; entry objects are recycled.
+ *
+ * Kernel-wide limit (`share(limit)`): Linux has one ARP table per kernel (net/ipv4/arp.c
+ * `arp_tbl`), not one per network namespace, so every namespace of a node counts against the
+ * same gc_thresh2/gc_thresh3 (512/1024 by default). `NeighborLimit` is that count, shared by
+ * the tables of one node; see its `admit` for net/core/neighbour.c `neigh_alloc`'s rule.
+ * PERMANENT entries do not count (`exempt_from_gc`, Linux 4.20+).
  */
 import type { Packet } from '../engine/packet.js';
 
@@ -56,7 +62,65 @@ export interface NeighborTableOptions {
   maxProbes?: number;
 }
 
+/** Seconds' worth of ms an entry must have gone unconfirmed before forced GC may take it (neigh_forced_gc: `tref = now - 5 * HZ`). */
+const FORCED_GC_AGE_MS = 5000;
+
+/**
+ * Linux's `arp_tbl` entry count, one per kernel (an emulated node): every table `share`d with
+ * it counts its entries here. `admit` is net/core/neighbour.c `neigh_alloc`:
+ *
+ *   entries >= gc_thresh3 || (entries >= gc_thresh2 && now > last_flush + 5 s):
+ *       neigh_forced_gc(), which removes unreferenced entries (here: no packets waiting, not
+ *       INCOMPLETE) that are not PERMANENT and are FAILED or were last confirmed more than
+ *       5 s ago, until the count is back at gc_thresh2 (max_clean); when it removed nothing and entries >= gc_thresh3 the allocation fails: "neighbour:
+ *       arp_cache: neighbor table overflow!", NEIGH_CACHE_STAT table_fulls, ENOBUFS.
+ *
+ * Entries younger than 5 s cannot be collected: a burst of new neighbours overflows.
+ */
+export class NeighborLimit {
+  /** Counted (non-permanent) entries of every sharing table. */
+  entries = 0;
+  /** Allocations refused (Linux's table_fulls). */
+  tableFulls = 0;
+  /** Forced GC runs and the entries they removed. */
+  forcedGcRuns = 0;
+  forcedGcRemoved = 0;
+  private lastFlush = -Infinity;
+  readonly tables = new Set<NeighborTable>();
+
+  constructor(public gcThresh2 = 512, public gcThresh3 = 1024) {}
+
+  /** neigh_alloc's check for one new entry at `now`: true when it may be created (and is counted). */
+  admit(now: number): boolean {
+    const n = this.entries;
+    if (n >= this.gcThresh3 || (n >= this.gcThresh2 && now > this.lastFlush + FORCED_GC_AGE_MS)) {
+      const removed = this.forcedGc(now);
+      if (removed === 0 && n >= this.gcThresh3) {
+        this.tableFulls++;
+        return false;
+      }
+    }
+    this.entries++;
+    return true;
+  }
+
+  private forcedGc(now: number): number {
+    this.forcedGcRuns++;
+    this.lastFlush = now;
+    const maxClean = this.entries - this.gcThresh2; // it stops once back at gc_thresh2
+    let removed = 0;
+    for (const t of this.tables) {
+      if (removed >= maxClean) break;
+      removed += t.forcedGc(now - FORCED_GC_AGE_MS, maxClean - removed);
+    }
+    this.forcedGcRemoved += removed;
+    return removed;
+  }
+}
+
 interface Entry {
+  /** Counted in the shared NeighborLimit. */
+  counted: boolean;
   ip: number;
   mac: number;
   ifindex: number;
@@ -82,6 +146,8 @@ export class NeighborTable {
   version = 0;
   private readonly map = new Map<number, Entry>();
   private readonly spare: Entry[] = [];
+  /** The kernel-wide count this table shares (null: only `capacity` limits it). */
+  private limit: NeighborLimit | null = null;
 
   constructor(opts: NeighborTableOptions = {}) {
     this.capacity = positiveInt('capacity', opts.capacity ?? 1024);
@@ -94,6 +160,41 @@ export class NeighborTable {
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** Counts this table's entries in the kernel-wide `limit` from now on (Linux: one arp_tbl per kernel). */
+  share(limit: NeighborLimit): void {
+    if (this.limit !== null) throw new Error('neighbor table: already shares a limit');
+    this.limit = limit;
+    limit.tables.add(this);
+    for (const e of this.map.values()) {
+      e.counted = e.state !== NeighState.Permanent;
+      if (e.counted) limit.entries++;
+    }
+  }
+
+  /** Stops sharing (the namespace went away): its entries leave the kernel-wide count. */
+  unshare(): void {
+    const l = this.limit;
+    if (l === null) return;
+    for (const e of this.map.values()) if (e.counted) l.entries--;
+    for (const e of this.map.values()) e.counted = false;
+    l.tables.delete(this);
+    this.limit = null;
+  }
+
+  /** neigh_forced_gc's pass over this table: removes up to `max` idle non-PERMANENT entries FAILED or confirmed before `before`. */
+  forcedGc(before: number, max: number): number {
+    let n = 0;
+    for (const e of this.map.values()) {
+      if (n >= max) break;
+      if (e.pending.length > 0 || e.state === NeighState.Permanent || e.state === NeighState.Incomplete) continue;
+      if (e.state === NeighState.Failed || e.updated < before) {
+        this.release(e);
+        n++;
+      }
+    }
+    return n;
   }
 
   /** The MAC of `ip`, or -1 (unknown, unresolved, failed or expired). */
@@ -139,7 +240,7 @@ export class NeighborTable {
   update(ip: number, mac: number, ifindex: number, now: number, permanent = false): Packet[] | null {
     let e: Entry | null = this.map.get(ip) ?? null;
     if (e === null) {
-      e = this.create(ip, ifindex, now);
+      e = this.create(ip, ifindex, now, permanent);
       if (e === null) return null;
     } else if (e.state === NeighState.Permanent && !permanent) {
       return null;
@@ -264,12 +365,18 @@ export class NeighborTable {
     return out.sort((a, b) => a.ip - b.ip);
   }
 
-  private create(ip: number, ifindex: number, now: number): Entry | null {
+  private create(ip: number, ifindex: number, now: number, permanent = false): Entry | null {
     if (this.map.size >= this.capacity && !this.collect(now)) {
       this.overflow++;
       return null;
     }
-    const e = this.spare.pop() ?? { ip: 0, mac: -1, ifindex: 0, state: 0, updated: 0, probes: 0, pending: [] };
+    const counted = this.limit !== null && !permanent;
+    if (counted && !this.limit!.admit(now)) {
+      this.overflow++;
+      return null;
+    }
+    const e = this.spare.pop() ?? { counted: false, ip: 0, mac: -1, ifindex: 0, state: 0, updated: 0, probes: 0, pending: [] };
+    e.counted = counted;
     e.ip = ip;
     e.mac = -1;
     e.ifindex = ifindex;
@@ -283,6 +390,8 @@ export class NeighborTable {
 
   private release(e: Entry): void {
     this.version++;
+    if (e.counted) this.limit!.entries--;
+    e.counted = false;
     this.map.delete(e.ip);
     e.state = 0;
     if (this.spare.length < 64) this.spare.push(e);

@@ -5,6 +5,8 @@
  * fails) the queued packets. The neighbour table itself is `NeighborTable`.
  *
  * Drop reasons (the namespace's): bad-arp, arp-not-for-us, neighbor-queue-full,
+ * neighbor-table-overflow (no entry could be created: the kernel's ARP table is at gc_thresh3,
+ * Linux's SKB_DROP_REASON_NEIGH_CREATEFAIL),
  * neighbor-unreachable. Trace hops: arp-reply (answered, or a queued packet released),
  * arp-request (a packet queued). When resolution fails (3 requests 1 s apart, no answer:
  * Linux's mcast_solicit 3, retrans_time 1 s), a forwarded packet that waited gets ICMP host
@@ -71,7 +73,10 @@ export class ArpHandler {
     const ns = this.ns;
     p.l3 = l3;
     const r = ns.neighbors.enqueue(nexthop, out.ifindex, p, now);
-    if (r === Enqueue.QueueFull) return ns.dropAt(p, NetnsDrop['neighbor-queue-full'], out.where);
+    if (r === Enqueue.QueueFull) {
+      const none = ns.neighbors.stateOf(nexthop) === 0; // refused to create the entry, not a full queue
+      return ns.dropAt(p, NetnsDrop[none ? 'neighbor-table-overflow' : 'neighbor-queue-full'], out.where);
+    }
     if (p.trace !== 0) ns.engine.trace.hop(p.trace, out.where, 'arp-request', { who: formatIpv4(nexthop), queued: true });
     if (r === Enqueue.QueuedSendRequest) {
       this.sendRequest(out, nexthop, 0);

@@ -10,7 +10,7 @@ export const NETNS_DROPS = [
   'ipv4-bad-version', 'ipv4-bad-header-length', 'ipv4-bad-length', 'bad-checksum', 'not-forwarding',
   'ttl-exceeded', 'no-route', 'frag-needed', 'fragmentation-unsupported', 'fragment', 'neighbor-queue-full',
   'neighbor-unreachable', 'netfilter-drop', 'no-socket', 'interface-down', 'pool-exhausted', 'martian-source',
-  'icmp-bad-quote', 'martian-destination',
+  'icmp-bad-quote', 'martian-destination', 'neighbor-table-overflow',
 ] as const;
 export const NetnsDrop = indexOf(NETNS_DROPS);
 

@@ -52,7 +52,8 @@
  * Stats (as `conntrack -S`): searched, found, inserted, insertFailed (table full: nothing
  * evictable in range; Linux counts this packet as `drop`), earlyDrop (entries evicted for a
  * new one, Linux's `early_drop`), expired, deleted, invalid (TCP packets that fit no
- * transition).
+ * transition), clashInsertFailed / clashResolve (Linux's insert_failed / clash_resolve: two
+ * packets of one tuple raced to confirmation; counted by NatHooks, see its `cpus`).
  */
 
 import { TcpFlag } from '../wire/tcp.js';
@@ -98,7 +99,11 @@ const DELETED = 0, EXPIRED = 1, EARLY_DROP = 2;
 export class ConntrackTable {
   readonly capacity: number;
   readonly timeouts: Readonly<ConntrackTimeouts>;
-  readonly stats = { searched: 0, found: 0, inserted: 0, insertFailed: 0, earlyDrop: 0, expired: 0, deleted: 0, invalid: 0 };
+  readonly stats = {
+    searched: 0, found: 0, inserted: 0, insertFailed: 0, earlyDrop: 0, expired: 0, deleted: 0, invalid: 0,
+    /** Confirm clashes (nat-hooks.ts, `cpus`): Linux's insert_failed of __nf_conntrack_confirm, and clash_resolve. */
+    clashInsertFailed: 0, clashResolve: 0,
+  };
   /**
    * Moves whenever a tuple stops leading to the entry it led to (an entry released, a reply
    * tuple changed): a caller that remembers `lookup` answers (NatHooks' flow cache) checks it.
@@ -202,6 +207,11 @@ export class ConntrackTable {
     }
     this.stats.searched += n;
     this.stats.found += found;
+  }
+
+  /** The live, unexpired entry holding this tuple in either direction, or -1 (no stats; reclaims an expired hit). */
+  holder(proto: number, src: number, dst: number, sport: number, dport: number, now: number): number {
+    return this.inUse(proto, src, dst, sport, dport, now) ? this.find(proto, src, dst, sport, dport) >> 1 : -1;
   }
 
   /** True when a live, unexpired entry has this tuple in either direction (no stats; reclaims an expired hit). */

@@ -376,3 +376,118 @@ describe('NatHooks: the flow cache', () => {
     expect(reply.ctDir).toBe(CtDir.Reply);
   });
 });
+
+describe('NatHooks: the confirmation race (cpus > 1; nf_conntrack_core.c __nf_conntrack_confirm, nf_ct_resolve_clash)', () => {
+  const EP2 = ip('10.244.3.2');
+  /** kube-proxy's random endpoint choice, made deterministic: EP, EP2, EP, ... */
+  class Alternating extends FakePolicy {
+    override dnat(proto: number, src: number, dst: number, sport: number, dport: number, inIf: number, traced: boolean, out: DnatDecision): boolean {
+      const r = super.dnat(proto, src, dst, sport, dport, inIf, traced, out);
+      if (r && this.dnatCalls % 2 === 0) out.ip = EP2;
+      return r;
+    }
+  }
+  const query = (engine: Engine, proto = UDP): Packet => packet(engine, { proto, src: CLIENT, dst: VIP, sport: 41000, dport: proto === UDP ? 53 : 80, flags: SYN });
+
+  it('two packets of one tuple in one instant on two CPUs, DNATed to different endpoints: the second is dropped at confirmation (insert_failed)', () => {
+    const engine = new Engine({ pool: { size: 32 } });
+    const table = new ConntrackTable({ capacity: 64 });
+    const hooks = new NatHooks(engine, WHERE, table, new Alternating());
+    hooks.cpus = 2;
+    const a = query(engine);
+    expect(forward(hooks, a)).toBe(Verdict.Accept);
+    expect(tuple(a)).toEqual([CLIENT, EP, 41000, 5353]);
+    const aaaa = query(engine);
+    expect(hooks.prerouting(aaaa, aaaa.l3, 1)).toBe(Verdict.Accept); // CPU 1 did not see CPU 0's unconfirmed entry
+    expect(tuple(aaaa)).toEqual([CLIENT, EP2, 41000, 5353]); // its own DNAT decision
+    expect(hooks.postrouting(aaaa, aaaa.l3, 2)).toBe(Verdict.Stolen);
+    expect(hooks.drops.get('insert-failed')).toBe(1);
+    expect(table.stats).toMatchObject({ clashInsertFailed: 1, clashResolve: 0, inserted: 1 });
+    expect(table.count).toBe(1);
+    expect(engine.pool.available).toBe(engine.pool.size - 1); // the loser went back to the pool
+  });
+
+  it('the same endpoint chosen twice: the clash is resolved, the second packet joins the entry (clash_resolve); not for TCP', () => {
+    const { engine, table, hooks } = setup();
+    hooks.cpus = 2;
+    expect(forward(hooks, query(engine))).toBe(Verdict.Accept);
+    const second = query(engine);
+    expect(forward(hooks, second)).toBe(Verdict.Accept);
+    expect(tuple(second)).toEqual([CLIENT, EP, 41000, 5353]);
+    expect(table.stats).toMatchObject({ clashInsertFailed: 0, clashResolve: 1 });
+    expect(hooks.counters.get('clash-resolve')).toBe(1);
+    // TCP has no allow_clash: a race is always a drop.
+    const syn1 = query(engine, TCP);
+    expect(forward(hooks, syn1)).toBe(Verdict.Accept);
+    expect(forward(hooks, query(engine, TCP))).toBe(Verdict.Stolen);
+    expect(table.stats.clashInsertFailed).toBe(1);
+  });
+
+  it('no race on one CPU, in a later instant, or once the entry has a reply', () => {
+    for (const variant of ['one cpu', 'later', 'replied'] as const) {
+      const engine = new Engine({ pool: { size: 32 } });
+      const table = new ConntrackTable({ capacity: 64 });
+      const hooks = new NatHooks(engine, WHERE, table, new Alternating());
+      hooks.cpus = variant === 'one cpu' ? 1 : 2;
+      const a = query(engine);
+      expect(forward(hooks, a)).toBe(Verdict.Accept);
+      if (variant === 'later') engine.advance(1);
+      if (variant === 'replied') {
+        const r = packet(engine, { proto: UDP, src: EP, dst: CLIENT, sport: 5353, dport: 41000 });
+        expect(forward(hooks, r)).toBe(Verdict.Accept);
+        engine.pool.free(r);
+      }
+      const b = query(engine);
+      expect(forward(hooks, b), variant).toBe(Verdict.Accept);
+      expect(tuple(b), variant).toEqual([CLIENT, EP, 41000, 5353]); // the entry's DNAT
+      expect(table.stats.clashInsertFailed + table.stats.clashResolve, variant).toBe(0);
+    }
+  });
+});
+
+describe('NatHooks: the SNAT race and MASQUERADE --random-fully', () => {
+  const POD2 = ip('10.244.1.3');
+  /** Two pods, one source port, one masqueraded destination (REMOTE: the policy SNATs to 172.16.0.1). */
+  const syn = (engine: Engine, src: number): Packet => packet(engine, { proto: TCP, src, dst: REMOTE, sport: 40000, dport: 443, flags: SYN });
+
+  it('two pods with the same source port on two CPUs in one instant: both keep the port, the second confirmation clashes (insert_failed)', () => {
+    const { engine, table, hooks } = setup();
+    hooks.cpus = 2;
+    const a = syn(engine, CLIENT);
+    expect(forward(hooks, a)).toBe(Verdict.Accept);
+    expect(tuple(a)).toEqual([ip('172.16.0.1'), REMOTE, 40000, 443]);
+    expect(forward(hooks, syn(engine, POD2))).toBe(Verdict.Stolen);
+    expect(hooks.drops.get('insert-failed')).toBe(1);
+    expect(table.stats.clashInsertFailed).toBe(1);
+    expect(table.count).toBe(1); // the loser's unconfirmed entry went with its packet
+  });
+
+  it('on one CPU, or in a later instant, the second gets another port (port-remap)', () => {
+    for (const later of [false, true]) {
+      const { engine, hooks } = setup();
+      hooks.cpus = later ? 2 : 1;
+      expect(forward(hooks, syn(engine, CLIENT))).toBe(Verdict.Accept);
+      if (later) engine.advance(1);
+      const b = syn(engine, POD2);
+      expect(forward(hooks, b)).toBe(Verdict.Accept);
+      expect(tuple(b)).toEqual([ip('172.16.0.1'), REMOTE, 40001, 443]);
+      expect(hooks.counters.get('port-remap')).toBe(1);
+    }
+  });
+
+  it('--random-fully: every connection gets a random port in 1024-65535, so the racing pair does not clash', () => {
+    const { engine, table, hooks } = setup();
+    hooks.cpus = 2;
+    hooks.randomFully = true;
+    const a = syn(engine, CLIENT);
+    const b = syn(engine, POD2);
+    expect(forward(hooks, a)).toBe(Verdict.Accept);
+    expect(forward(hooks, b)).toBe(Verdict.Accept);
+    const pa = tuple(a)[2];
+    const pb = tuple(b)[2];
+    expect(pa).not.toBe(40000);
+    expect(pa).not.toBe(pb);
+    for (const q of [pa, pb]) expect(q >= 1024 && q <= 65535).toBe(true);
+    expect(table.stats.clashInsertFailed).toBe(0);
+  });
+});

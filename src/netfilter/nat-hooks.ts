@@ -40,8 +40,35 @@
  * another entry has, the source port (ICMP: identifier) is remapped and the entry marked
  * SNAT with the source address unchanged (counter `port-remap`).
  *
+ * Confirmation races (`cpus` > 1). Linux creates a connection's entry unconfirmed at
+ * PREROUTING/OUTPUT (nf_conntrack_in) and inserts it into the hash at POSTROUTING/INPUT
+ * (__nf_conntrack_confirm); two packets of one new tuple handled at the same time on two CPUs
+ * (glibc's A and AAAA queries, sent together from one UDP socket) both miss, both get a NAT
+ * decision, and the second to confirm finds the first: nf_ct_resolve_clash. podwire handles
+ * packets one after the other, so it models the CPUs: with `cpus` = n, the packets a node
+ * handles within one instant of the clock run on CPUs 0, 1, ..., n-1 in turn, and a packet
+ * does not see an entry created in the same instant on another CPU that has no reply yet
+ * (that CPU has not confirmed it: it is still between its hooks). Such a packet gets its own
+ * DNAT decision from the policy; at POSTROUTING/INPUT (its confirmation) it clashes with the
+ * entry: the same reply tuple (same endpoint) resolves it as __nf_ct_resolve_clash does
+ * (nf_ct_match: the packet joins the entry, `clash_resolve`); a different endpoint is
+ * dropped (`insert-failed`: NF_CT_STAT insert_failed and drop), as kernels without
+ * nf_ct_resolve_clash_harder do (later kernels insert such a UDP loser with IPS_NAT_CLASH).
+ * The same race on the SNAT side (the "SNAT race"): MASQUERADE keeps a connection's source
+ * port when no confirmed entry uses the reply tuple it makes (nf_nat_used_tuple sees only
+ * the hash); an entry of another CPU in the same instant is not there yet, so two
+ * connections from different pods with the same source port both keep it, and the second
+ * confirmation clashes on the reply tuple: dropped, `insert-failed` (its original tuple
+ * differs, nf_ct_match cannot merge them).
+ * With `cpus` = 1 (the default) nothing of this runs.
+ *
+ * `randomFully` (MASQUERADE --random-fully, NF_NAT_RANGE_PROTO_RANDOM_FULLY): the SNAT
+ * source port is drawn at random from 1024-65535 for every connection and probed upwards from
+ * there (nf_nat_l4proto_unique_tuple), instead of keeping the original port when free.
+ *
  * Counters: NAT_HOOK_COUNTERS. Drop reasons: `conntrack-table-full` (the table is full and
- * early_drop found no entry to evict, see ConntrackTable.create), `nat-port-exhausted`. Not an
+ * early_drop found no entry to evict, see ConntrackTable.create), `nat-port-exhausted`,
+ * `insert-failed` (a confirmation clash, above). Not an
  * element: the builder registers it with the engine (`addCounted`, kind `conntrack`, name
  * `<node>/conntrack`) so that its drops reach the stats.
  * The policy contract (NatPolicy, DnatDecision, MARK_MASQ) lives in nat-policy.ts and is
@@ -67,9 +94,10 @@ export { MARK_MASQ, type DnatDecision, type NatPolicy } from './nat-policy.js';
 
 export const NAT_HOOK_COUNTERS = [
   'new', 'established', 'reply', 'related', 'invalid', 'untracked', 'dnat', 'snat', 'un-dnat', 'un-snat', 'port-remap',
+  'clash-resolve',
 ] as const;
 export const NatHookCounter = indexOf(NAT_HOOK_COUNTERS);
-export const NAT_HOOK_DROPS = ['conntrack-table-full', 'nat-port-exhausted'] as const;
+export const NAT_HOOK_DROPS = ['conntrack-table-full', 'nat-port-exhausted', 'insert-failed'] as const;
 export const NatHookDrop = indexOf(NAT_HOOK_DROPS);
 
 const TCP = 6;
@@ -89,6 +117,13 @@ const PORT_TRIES = 128;
  */
 export const NAT_REFUSED = 3;
 
+/** decideSnat's answers. */
+const SNAT_OK = 0, SNAT_NO_PORT = 1, SNAT_CLASH = 2;
+/** Packet.ct of a packet that lost a confirmation race to a different endpoint: dropped at its confirmation. */
+const CT_CLASH = -2;
+/** Entries remembered as created in the current instant (per CPU), for the race model. */
+const IN_FLIGHT = 16;
+
 export class NatHooks implements PacketHooks, Counted {
   readonly kind = 'conntrack';
   readonly counters = new Counters(NAT_HOOK_COUNTERS);
@@ -105,6 +140,20 @@ export class NatHooks implements PacketHooks, Counted {
    * flows (a batch; a tunnel's inner and outer packets).
    */
   private readonly fc = new Int32Array(FLOW_CACHE * 6).fill(-1);
+  /**
+   * CPUs of the node for the confirmation race model (see the header); 1: no races. The
+   * entries created in the current instant and the CPU each was made on.
+   */
+  cpus = 1;
+  /** MASQUERADE --random-fully (see the header). */
+  randomFully = false;
+  /** The CPU of the packet between its PREROUTING/OUTPUT and its POSTROUTING/INPUT. */
+  private cpu = 0;
+  private instant = -1;
+  private tick = 0;
+  private readonly flightEntry = new Int32Array(IN_FLIGHT);
+  private readonly flightCpu = new Int32Array(IN_FLIGHT);
+  private flights = 0;
 
   constructor(
     private readonly engine: Engine,
@@ -162,7 +211,20 @@ export class NatHooks implements PacketHooks, Counted {
         v = -1;
       }
     }
-    if (v < 0) return this.newConnection(p, l3, inIf, now);
+    let cpu = 0;
+    if (this.cpus > 1) {
+      if (now !== this.instant) { this.instant = now; this.tick = 0; this.flights = 0; }
+      cpu = this.tick++ % this.cpus;
+      this.cpu = cpu;
+      if (v >= 0 && (v & 1) === CtDir.Original && this.inFlight(v >> 1, cpu)) return this.race(p, l3, inIf, v, cpu);
+    }
+    if (v < 0) return this.newConnection(p, l3, inIf, now, cpu);
+    return this.trackHit(p, l3, v, now);
+  }
+
+  /** A packet of entry `v` (entry << 1 | dir): state, then DNAT or un-SNAT as the entry says. */
+  private trackHit(p: Packet, l3: number, v: number, now: number): number {
+    const t = this.table;
     const e = v >> 1;
     const dir = v & 1;
     const ft = this.engine.flowTap;
@@ -219,7 +281,45 @@ export class NatHooks implements PacketHooks, Counted {
     return v;
   }
 
-  private newConnection(p: Packet, l3: number, inIf: number, now: number): number {
+  /** True when entry `e` was created in this instant on a CPU other than `cpu` and has seen no reply: not confirmed yet there. */
+  private inFlight(e: number, cpu: number): boolean {
+    if ((this.table.status(e) & CtStatus.SeenReply) !== 0) return false;
+    for (let i = 0; i < this.flights; i++) if (this.flightEntry[i] === e) return this.flightCpu[i] !== cpu;
+    return false;
+  }
+
+  /**
+   * A packet that raced entry `v`'s creator on another CPU: its own NAT decision now, the
+   * clash at its confirmation (header). Same endpoint: it joins the entry (clash_resolve).
+   */
+  private race(p: Packet, l3: number, inIf: number, v: number, cpu: number): number {
+    const t = this.table;
+    const e = v >> 1;
+    const { proto, src, dst, sport, dport } = this.tu;
+    const d = this.decision;
+    d.mark = 0;
+    d.tag = 0;
+    d.refuse = -1;
+    const dnat = this.policy.dnat(proto, src, dst, sport, dport, inIf, p.trace !== 0, d);
+    if (d.refuse >= 0) return NAT_REFUSED;
+    if (dnat && d.tag !== 0) this.policy.released?.call(this.policy, d.tag >>> 0); // the loser's entry never joins the table
+    const rsrc = dnat ? d.ip >>> 0 : dst;
+    const rsport = dnat ? d.port & 0xffff : proto === ICMP ? sport : dport;
+    if (p.trace !== 0) this.engine.trace.hop(p.trace, this.where, 'conntrack', { state: 'new', cpu, race: 'an entry of this tuple made on another CPU is not confirmed yet' });
+    // nf_ct_resolve_clash: only protocols with allow_clash (UDP, ICMP; not TCP) may be merged.
+    if (proto !== TCP && rsrc === t.replySrc(e) && rsport === t.replySport(e)) {
+      // __nf_ct_resolve_clash: nf_ct_match, the packet takes the winner's entry.
+      t.stats.clashResolve++;
+      this.counters.values[NatHookCounter['clash-resolve']]!++;
+      return this.trackHit(p, l3, v, this.engine.now());
+    }
+    if (dnat) natRewriteDst(p.buf, l3, rsrc, rsport);
+    p.ct = CT_CLASH;
+    p.ctDir = CtDir.Original;
+    return Verdict.Accept;
+  }
+
+  private newConnection(p: Packet, l3: number, inIf: number, now: number, cpu = 0): number {
     const proto = this.tu.proto;
     if (proto === TCP ? !tcpNewOk(this.tu.flags) : proto === ICMP && this.tu.dport >>> 8 !== ICMP_ECHO_REQUEST) {
       return this.invalid(p);
@@ -255,6 +355,10 @@ export class NatHooks implements PacketHooks, Counted {
     }
     t.update(e, CtDir.Original, this.tu.flags, now);
     t.setNatFlags(e, nat);
+    if (this.cpus > 1 && this.flights < IN_FLIGHT) {
+      this.flightEntry[this.flights] = e;
+      this.flightCpu[this.flights++] = cpu;
+    }
     if (dnat) {
       t.setMark(e, d.mark >>> 0);
       t.setTag(e, d.tag >>> 0);
@@ -275,6 +379,13 @@ export class NatHooks implements PacketHooks, Counted {
   private post(p: Packet, l3: number, outIf: number, askPolicy: boolean): number {
     const e = p.ct;
     const t = this.table;
+    if (e === CT_CLASH) {
+      // nf_ct_resolve_clash's drop: NF_CT_STAT_INC(net, drop); NF_CT_STAT_INC(net, insert_failed).
+      p.ct = -1;
+      t.stats.clashInsertFailed++;
+      this.engine.dropCounted(p, this, NatHookDrop['insert-failed'], this.where);
+      return Verdict.Stolen;
+    }
     if (e < 0 || !t.isLive(e)) return Verdict.Accept;
     const buf = p.buf;
     const l4 = l3 + ((buf[l3]! & 0x0f) << 2);
@@ -282,8 +393,11 @@ export class NatHooks implements PacketHooks, Counted {
     const related = buf[l3 + 9] === ICMP && isIcmpError(buf[l4]!);
     if (p.ctDir === CtDir.Original) {
       if (!related && !t.isConfirmed(e)) {
-        if (askPolicy && !this.decideSnat(e, outIf)) {
-          this.engine.dropCounted(p, this, NatHookDrop['nat-port-exhausted'], this.where);
+        const snat = askPolicy ? this.decideSnat(e, outIf) : SNAT_OK;
+        if (snat !== SNAT_OK) {
+          if (snat === SNAT_CLASH) t.stats.clashInsertFailed++;
+          t.delete(e); // an unconfirmed entry dies with its packet
+          this.engine.dropCounted(p, this, NatHookDrop[snat === SNAT_CLASH ? 'insert-failed' : 'nat-port-exhausted'], this.where);
           return Verdict.Stolen;
         }
         t.confirm(e);
@@ -313,26 +427,30 @@ export class NatHooks implements PacketHooks, Counted {
     return Verdict.Accept;
   }
 
-  /** First packet at POSTROUTING: asks the policy for SNAT and re-keys the reply tuple. False: no free port. */
-  private decideSnat(e: number, outIf: number): boolean {
+  /** First packet at POSTROUTING: asks the policy for SNAT and re-keys the reply tuple. SNAT_OK, or why not. */
+  private decideSnat(e: number, outIf: number): number {
     const t = this.table;
     const proto = t.proto(e);
     const snat = this.policy.snat(proto, t.origSrc(e), t.origDst(e), t.replySrc(e), t.replySport(e), outIf, t.mark(e)) >>> 0;
-    if (snat === 0 || snat === t.replyDst(e)) return true;
+    if (snat === 0 || snat === t.replyDst(e)) return SNAT_OK;
     const now = this.engine.now();
     const rsrc = t.replySrc(e);
     const rsport = t.replySport(e);
-    const rdport = t.replyDport(e);
+    let rdport = t.replyDport(e);
+    if (this.randomFully && proto !== ICMP) rdport = 1024 + (this.engine.rng.u32() % 64512); // prandom start
     let q = proto === ICMP ? rsport : rdport;
-    if (t.inUse(proto, rsrc, snat, rsport, rdport, now)) {
+    const h = t.holder(proto, rsrc, snat, rsport, rdport, now);
+    if (h >= 0 && h !== e) {
+      // Taken, unless by another CPU's unconfirmed entry: nf_nat_used_tuple cannot see it, the port is kept, and the confirmation clashes.
+      if (this.cpus > 1 && this.inFlight(h, this.cpu)) return SNAT_CLASH;
       q = this.freePort(proto, rsrc, snat, rsport, rdport, now);
-      if (q < 0) return false;
+      if (q < 0) return SNAT_NO_PORT;
       this.counters.values[NatHookCounter['port-remap']]!++;
     }
     if (proto === ICMP) t.setReply(e, rsrc, snat, q, rdport);
     else t.setReply(e, rsrc, snat, rsport, q);
     t.setNatFlags(e, t.natFlags(e) | NatFlag.Snat);
-    return true;
+    return SNAT_OK;
   }
 
   /**

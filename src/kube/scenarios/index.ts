@@ -1,0 +1,11 @@
+/** The scenarios `podwire scenario list` shows, in the order of docs/scenarios.md. */
+import type { Scenario } from './scenario.js';
+import { conntrackFull } from './conntrack-full.js';
+import { dnsRace } from './dns-race.js';
+import { hairpin } from './hairpin.js';
+import { mtuBlackhole } from './mtu-blackhole.js';
+import { neighOverflow } from './neigh-overflow.js';
+import { snatRace } from './snat-race.js';
+import { staleUdp } from './stale-udp.js';
+
+export const SCENARIOS: readonly Scenario[] = [dnsRace, staleUdp, mtuBlackhole, hairpin, conntrackFull, neighOverflow, snatRace];

@@ -1,0 +1,105 @@
+/**
+ * Every scenario of `podwire scenario` (docs/scenarios.md): its symptom shows without the fix,
+ * at the hop and with the counters it names, and --fix removes it.
+ */
+import { describe, expect, it } from 'vitest';
+import { listScenarios, runScenario, type ScenarioRunResult } from '../../src/control/scenarios.js';
+
+const run = (name: string, fix: boolean): Promise<ScenarioRunResult> => runScenario(name, { fix, write: false });
+
+describe('scenarios', () => {
+  it('vxlan-mtu-blackhole: small requests pass, full-size DF segments die at flannel.1 and their ICMP is filtered; MTU 1450 fixes it', async () => {
+    const bad = await run('vxlan-mtu-blackhole', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.notes[1]).toBe('5-byte request: echoed');
+    expect(bad.drops).toContainEqual({ owner: 'node1/root', reason: 'frag-needed', count: bad.counters['frag-needed ICMP filtered'] });
+    expect(bad.counters['frag-needed ICMP filtered']).toBeGreaterThan(0);
+    const good = await run('vxlan-mtu-blackhole', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['client eth0 mtu']).toBe(1450);
+    expect(good.counters['node1 frag-needed drops']).toBe(0);
+  });
+
+  it('hairpin: only the backing pod times out through its own Service; hairpin mode fixes it', async () => {
+    const bad = await run('hairpin', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.symptom).toMatch(/Connection timed out/);
+    expect(bad.notes[0]).toMatch(/200 from web-0/); // another pod gets through
+    expect(bad.drops).toContainEqual({ owner: 'node1/cbr0', reason: 'hairpin-off', count: expect.any(Number) as number });
+    expect(bad.notes[2]).toMatch(/hairpin_mode = 0$/);
+    const good = await run('hairpin', true);
+    expect(good.failed).toBe(false);
+    expect(good.symptom).toMatch(/200 OK from web-0/);
+    expect(good.drops.filter((d) => d.reason === 'hairpin-off')).toEqual([]);
+  });
+
+  it('dns-conntrack-race: A and AAAA from one socket clash in conntrack (insert_failed), lookups take 5 s; DNS over TCP removes it', async () => {
+    const bad = await run('dns-conntrack-race', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.counters['insert_failed']).toBeGreaterThan(0);
+    expect(bad.counters['lookups of 5 s or more']).toBe(bad.counters['insert_failed']); // each clash costs one resolver timeout
+    expect(bad.drops).toEqual([{ owner: 'node1/conntrack', reason: 'insert-failed', count: bad.counters['insert_failed'] }]);
+    // 5.0 s +- 50 ms: the resolver's timeout:5 plus the retry's round trip.
+    for (const m of bad.notes[1]!.matchAll(/([0-9.]+) s/g)) expect(Math.abs(Number(m[1]) - 5)).toBeLessThanOrEqual(0.05);
+    expect(bad.symptom).toMatch(/real 5\.0\d\ds/);
+    const good = await run('dns-conntrack-race', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['insert_failed']).toBe(0);
+    expect(good.counters['lookups of 5 s or more']).toBe(0);
+    // Same seed, same outcome.
+    expect((await run('dns-conntrack-race', false)).notes).toEqual(bad.notes);
+  });
+
+  it('stale-udp-conntrack: datagrams keep going to the deleted pod until the flush', async () => {
+    const bad = await run('stale-udp-conntrack', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.counters['answered after the rollout']).toBe(0);
+    expect(bad.notes.join('\n')).toMatch(/src=10\.244\.2\.2 dst=10\.244\.1\.2 sport=8125 dport=40000/); // the reply tuple names the old pod
+    const good = await run('stale-udp-conntrack', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['answered after the rollout']).toBe(60);
+  });
+
+  it('conntrack-table-full: new connections time out with the table full, existing ones work; a bigger table fixes it', async () => {
+    const bad = await run('conntrack-table-full', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.reason).toBe('nf_conntrack: table full, dropping packet');
+    expect(bad.drops[0]).toMatchObject({ owner: 'node1/conntrack', reason: 'conntrack-table-full' });
+    expect(bad.counters['drop']).toBeGreaterThan(0);
+    expect(bad.notes[2]).toBe('an existing connection: echoes "ping"');
+    const good = await run('conntrack-table-full', true);
+    expect(good.failed).toBe(false);
+    expect(good.drops.filter((d) => d.reason === 'conntrack-table-full')).toEqual([]);
+  });
+
+  it('neighbor-table-overflow: pods of one node share the kernel\'s ARP table; past gc_thresh3 new neighbours fail, raising it fixes it', async () => {
+    const bad = await run('neighbor-table-overflow', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.counters['arp_tbl entries']).toBe(1024);
+    expect(bad.counters['table_fulls']).toBeGreaterThan(0);
+    expect(bad.reason).toMatch(/^neighbour: arp_cache: neighbor table overflow!/);
+    expect(bad.drops.some((d) => d.reason === 'neighbor-table-overflow')).toBe(true);
+    expect(bad.notes[1]).toMatch(/largest pod neighbour table: 1\d entries/); // no namespace is anywhere near full
+    const good = await run('neighbor-table-overflow', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['arp_tbl entries']).toBe(1152);
+    expect(good.counters['table_fulls']).toBe(0);
+  });
+
+  it('snat-race: same source port masqueraded on two CPUs clashes (insert_failed); --random-fully removes it', async () => {
+    const bad = await run('snat-race', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.counters['insert_failed']).toBe(bad.counters['clients']! - bad.counters['clients answered']!);
+    expect(bad.drops).toEqual([{ owner: 'node2/conntrack', reason: 'insert-failed', count: bad.counters['insert_failed'] }]);
+    expect(bad.notes[2]).toMatch(/: 123, 124,/); // one CPU's connections kept 123 and were remapped upwards
+    const good = await run('snat-race', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['insert_failed']).toBe(0);
+  });
+
+  it('lists every scenario once, each with a summary', () => {
+    const l = listScenarios();
+    expect(new Set(l.map((s) => s.name)).size).toBe(l.length);
+    for (const s of l) expect(s.summary.length).toBeGreaterThan(10);
+  });
+});
