@@ -186,10 +186,10 @@ describe('schema errors', () => {
 
   it('attach names exactly one of netns, pid', () => {
     expect(errorsOf((d) => { d.pods[0].attach = { netns: 'a', pid: 4 }; d.pods[1].attach = {}; })).toEqual([
-      'pods[0].attach: {"netns":"a","pid":4} must have exactly one of netns, pid',
+      'pods[0].attach: {"netns":"a","pid":4} must have exactly one of netns, pid, container',
       // pods[1] of the fixture runs apps: the semantic pass reports that too
       'pods[1].apps: must be empty for an attached pod: the real namespace runs its own processes',
-      'pods[1].attach: {} must have exactly one of netns, pid',
+      'pods[1].attach: {} must have exactly one of netns, pid, container',
     ]);
   });
 });
