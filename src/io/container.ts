@@ -60,7 +60,7 @@ export function inspectContainer(ref: string, runtime: ContainerRuntime = 'docke
           resolve({ id: id ?? '', name: (name ?? '').replace(/^\//, ''), pid: Number(pid), running: running === 'true', status: status ?? '' });
           return;
         }
-        const msg = (stderr ?? '').trim();
+        const msg = (stderr ?? '').trim().replace(/\s*\n\s*/g, '; '); // one line: the error is one line
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
           reject(new ContainerError('no-tool', ref, `container ${q}: the ${runtime} command is not installed here (podwire asks the engine with \`${runtime} inspect\`); install it, or give --runtime ${other(runtime)} if the container runs under ${other(runtime)}`));
         } else if (/permission denied/i.test(msg)) {
