@@ -201,7 +201,11 @@ services:
     expect(pm.code).toBe(1);
     expect(pm.err).toMatch(new RegExp(`container "${web}": (the podman command is not installed|no such container in podman)`));
     expect(pm.err).toContain('--runtime docker');
-    for (const e of [none.err, st.err, pm.err]) expect(e.trim().split('\n')).toHaveLength(1);
+    const nv = await podwire('attach', 'nv', '--container', cli, '--mode', 'veth', '--node', 'node1');
+    expect(nv.code).toBe(1);
+    expect(nv.err).toContain(`attaching pod nv to container ${cli} in mode veth: container ${cli} has no veth eth0`);
+    expect(nv.err).toContain('use mode tap');
+    for (const e of [none.err, st.err, pm.err, nv.err]) expect(e.trim().split('\n')).toHaveLength(1);
     expect(JSON.stringify((await call('GET', '/topology')).json['pods'])).toBe(before);
   }, 60_000);
 });
