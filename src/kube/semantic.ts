@@ -259,7 +259,10 @@ export function checkTopology(t: SchemaTopology): CheckResult {
         r.err(`${at}.attach`, p.attach, `${q(written)} must have exactly one of netns, pid, container`);
         return;
       }
-      if ('runtime' in p.attach && !('container' in p.attach)) r.err(`${at}.attach.runtime`, (p.attach as { runtime: string }).runtime, 'needs container');
+      if ('runtime' in p.attach && !('container' in p.attach)) {
+        const rt = (p.attach as { runtime: string }).runtime;
+        r.err(`${at}.attach.runtime`, rt, `${q(rt)} needs container (it names the container's engine)`);
+      }
       const field = given[0]!;
       const value = (p.attach as unknown as Record<string, string | number>)[field]!;
       const owner = attachOwner.get(`${field}:${value}`);
