@@ -439,7 +439,10 @@ function makeAttached(cluster: Cluster, key: string, plan: PodPlan, tgt: AttachS
     netns: ns, container, restore: j.restore,
     resolvConf: resolvConfLines(cluster, plan.namespace),
     capturePoints: [`${plan.node}/${plan.veth}`, `${cluster.podDisplayName(key)}/${j.ifname}`],
-    close: () => j.port.close(),
+    close: () => {
+      (cluster.attached.get(key) as AttachedPod | undefined)?.watch?.close();
+      j.port.close();
+    },
   };
 }
 
@@ -454,7 +457,7 @@ function startWatch(cluster: Cluster, key: string, tgt: { container: string; run
       const c = await runningContainer(id, runtime).catch(() => null);
       if (c === null || (a.container !== null && c.pid === a.container.pid)) return;
       a.port.close();
-      unwire(cluster, a.plan, a.port);
+      if (a.rejoinError === undefined) unwire(cluster, a.plan, a.port);
       await a.restore?.();
       const ns = { pid: c.pid };
       const where = describeTarget(tgt);
@@ -509,7 +512,7 @@ export async function detachPod(cluster: Cluster, pod: string): Promise<void> {
   cluster.attached.delete(pod);
   a.watch?.close();
   a.port.close();
-  unwire(cluster, a.plan, a.port);
+  if (a.rejoinError === undefined) unwire(cluster, a.plan, a.port); // a failed re-join unwired it already
   if (a.runtimeAdded) forgetPlan(cluster, a.plan);
   if (a.restore !== null) await a.restore();
   if (a.mode === 'veth') return; // the container's own eth0 is not podwire's: nothing of ours is in it

@@ -7,13 +7,14 @@
  * `inspectContainer(ref, runtime)`: id, name, PID and whether it runs; every failure is a
  * ContainerError whose message names the container and says what to do (no such container,
  * not running, the tool missing, the engine not reachable, no permission to its socket).
- * `watchContainer(id, runtime, onStart)`: `docker events` for the container's `start`
- * events (a restart gives it a new PID and a new network namespace); `close()` ends that
- * process (by its PID).
+ * `watchContainer(id, runtime, onStart)`: the container's `start` events (a restart gives it
+ * a new PID and a new network namespace), from the engine's event stream on its socket, or
+ * from a `docker|podman events` child; `close()` ends it.
  *
  * Control plane only; nothing here is on a packet path.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { createInterface } from 'node:readline';
 
 export type ContainerRuntime = 'docker' | 'podman';
@@ -89,22 +90,62 @@ export interface ContainerWatch {
   close(): void;
 }
 
+/** The Docker engine's unix socket when DOCKER_HOST names one (or is unset), else null (then the CLI is asked). */
+function dockerSocket(): string | null {
+  if (process.env['DOCKER_CONTEXT'] !== undefined) return null;
+  const h = process.env['DOCKER_HOST'];
+  if (h === undefined || h === '') return '/var/run/docker.sock';
+  return h.startsWith('unix://') ? h.slice('unix://'.length) : null;
+}
+
 /**
  * Calls `onStart` for every `start` event of container `id` (a restart: new PID, new
- * network namespace). One `docker events` child per watched container, ended by close().
+ * network namespace). Docker through a unix socket: the engine's own event stream (`GET
+ * /events`, filtered to this container's start events), so nothing outlives podwire;
+ * otherwise (Podman, a TCP or context DOCKER_HOST) one `docker|podman events` child,
+ * ended by close() through its PID. A lost stream is opened again after a second.
  */
 export function watchContainer(id: string, runtime: ContainerRuntime, onStart: () => void): ContainerWatch {
-  const args = runtime === 'docker'
-    ? ['events', '--filter', `container=${id}`, '--filter', 'event=start', '--format', '{{.Status}}']
-    : ['events', '--filter', `container=${id}`, '--filter', 'event=start', '--format', '{{.Status}}'];
-  let child: ChildProcess | null = spawn(runtime, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-  child.on('error', () => { child = null; });
-  createInterface({ input: child.stdout! }).on('line', (l) => { if (l.trim() === 'start') onStart(); });
+  const sock = runtime === 'docker' ? dockerSocket() : null;
+  let closed = false;
+  let stop: () => void = () => undefined;
+  let retry: NodeJS.Timeout | null = null;
+  const again = (): void => {
+    if (closed || retry !== null) return;
+    retry = setTimeout(() => { retry = null; open(); }, 1000);
+    retry.unref();
+  };
+  const lines = (input: NodeJS.ReadableStream, isStart: (l: string) => boolean): void => {
+    // readline re-emits the stream's errors (a destroyed request: ECONNRESET): the stream's own handlers retry.
+    createInterface({ input }).on('line', (l) => { if (!closed && isStart(l)) onStart(); }).on('error', () => undefined);
+  };
+  const open = (): void => {
+    if (closed) return;
+    if (sock !== null) {
+      const filters = encodeURIComponent(JSON.stringify({ container: [id], event: ['start'], type: ['container'] }));
+      const req = request({ socketPath: sock, path: `/events?filters=${filters}` }, (res) => {
+        if (res.statusCode !== 200) { res.resume(); again(); return; }
+        lines(res, (l) => { try { return (JSON.parse(l) as { status?: string; Action?: string }).Action === 'start'; } catch { return false; } });
+        res.on('end', again);
+        res.on('error', again);
+      });
+      req.on('error', again);
+      req.end();
+      stop = () => req.destroy();
+      return;
+    }
+    const child: ChildProcess = spawn(runtime, ['events', '--filter', `container=${id}`, '--filter', 'event=start', '--format', '{{.Status}}'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.on('error', () => undefined);
+    child.on('exit', again);
+    lines(child.stdout!, (l) => l.trim() === 'start');
+    stop = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); };
+  };
+  open();
   return {
     close() {
-      const c = child;
-      child = null;
-      if (c !== null && c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+      closed = true;
+      if (retry !== null) clearTimeout(retry);
+      stop();
     },
   };
 }

@@ -100,7 +100,9 @@ services:
   }, 120_000);
 
   afterAll(async () => {
+    let alive = false;
     try {
+      alive = pw !== undefined && pw.child.exitCode === null && pw.child.signalCode === null;
       if (pw !== undefined && pw.child.exitCode === null) {
         pw.child.kill('SIGTERM'); // the podwire started above
         await pw.exited;
@@ -110,6 +112,7 @@ services:
       for (const ns of [nsSec, nsVet]) await ipx.netnsDelete(ns).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     }
+    expect(alive, `podwire up ran until the end; it printed: ${pw?.output() ?? ''}`).toBe(true);
     const taps = await ipx.ip(['-j', '-d', 'link', 'show', 'type', 'tun']);
     expect(taps.includes(`${ALIAS_PREFIX}${cluster}/`)).toBe(false);
   }, 60_000);
