@@ -222,6 +222,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setRef", tap_set_ref}, {"write", tap_write}, {"writeBatch", tap_write_batch},
     {"close", tap_close},
     {"udpOpen", udp_open}, {"udpSend", udp_send}, {"udpSendBatch", udp_send_batch}, {"udpDrops", udp_drops},
+    {"packetOpen", packet_open},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -62,6 +62,9 @@ typedef struct {
   napi_ref addrs_ref;
 } UdpRx;
 
+/* The receive ring of an AF_PACKET socket handle (packet.c). */
+typedef struct PacketRing PacketRing;
+
 /* One open TAP device or UDP socket; owned by a napi_external (see the lifetime note in tap.c). */
 typedef struct {
   napi_env env;
@@ -69,6 +72,7 @@ typedef struct {
   char name[32];          /* TAP: the device name; UDP: "IPv4:port" as bound */
   const char *kind;       /* "TAP device" or "UDP socket", the subject of error messages */
   UdpRx *udp;             /* NULL for a TAP device */
+  PacketRing *pkt;        /* an AF_PACKET socket's TPACKET_V3 ring (packet.c), else NULL */
   uv_poll_t *poll;        /* NULL unless initialised; freed in on_poll_closed */
   bool reading;
   bool ref;               /* whether the poll handle keeps the loop alive */
@@ -120,5 +124,10 @@ napi_value udp_open(napi_env env, napi_callback_info info);
 napi_value udp_send(napi_env env, napi_callback_info info);
 napi_value udp_send_batch(napi_env env, napi_callback_info info);
 napi_value udp_drops(napi_env env, napi_callback_info info);
+
+/* packet.c */
+uint32_t pw_packet_read(TapHandle *t, int *err);
+void pw_packet_free(TapHandle *t);
+napi_value packet_open(napi_env env, napi_callback_info info);
 
 #endif

@@ -40,6 +40,7 @@ void pw_close_handle(TapHandle *t) {
     t->poll = NULL;
   }
   if (t->fd >= 0) { close(t->fd); t->fd = -1; }
+  pw_packet_free(t);
 }
 
 /*
@@ -100,6 +101,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   uint32_t n = 0;
   int err = 0;
   if (t->udp != NULL) n = pw_udp_read(t, &err); /* recvmmsg, udp.c */
+  else if (t->pkt != NULL) n = pw_packet_read(t, &err); /* TPACKET_V3 ring, packet.c */
   else while (n < t->batch) {
     size_t at = t->offs != NULL ? (size_t)(uint32_t)t->offs[n] : (size_t)n * t->slot_size;
     if (at + t->slot_size > t->slab_len) { err = EINVAL; break; } /* a bad slot offset from JS */

@@ -80,8 +80,8 @@ export function captureRoutes(app: FastifyInstance, ctl: Controller): void {
   }, (req) => ctl.mutate(() => ctl.captures.stop((req.params as { id: string }).id)));
 
   app.post('/attach', {
-    schema: { summary: 'Attach a real network namespace (netns name or process id) as a pod, through a TAP device', tags: ['attach'], body: attachBody },
-    config: { errors: [400, 404, 409, 501], status: 201 },
+    schema: { summary: 'Attach a real network namespace (netns name, process id or container) as a pod, through a TAP device or the container\'s veth', tags: ['attach'], body: attachBody },
+    config: { errors: [400, 404, 409, 500, 501, 503], status: 201 },
   }, async (req, reply) => reply.code(201).send(await ctl.attach(req.body as AttachBody)));
 
   app.delete('/attach/:pod', {

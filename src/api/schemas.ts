@@ -3,7 +3,7 @@
  * sub-schemas (src/kube/schema.ts), so an API body and a topology entry are checked by the
  * same rules. The OpenAPI document (openapi.ts) is generated from these.
  */
-import { IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, OBJECT_REF_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
+import { CONTAINER_PATTERN, IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, OBJECT_REF_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
 
 /**
  * A pod or service key: `name` or `name.namespace` (src/kube/names.ts): a DNS subdomain of
@@ -134,6 +134,9 @@ export const attachBody = {
     pod: { type: 'string', pattern: KEY_PATTERN },
     netns: { type: 'string', pattern: NETNS_PATTERN },
     pid: { type: 'integer', minimum: 1, maximum: 4194304 },
+    container: { type: 'string', pattern: CONTAINER_PATTERN, description: 'a Docker or Podman container (name or id); re-joined when it restarts' },
+    runtime: { type: 'string', enum: ['docker', 'podman'], description: 'the container\'s engine (default docker)' },
+    mode: { type: 'string', enum: ['tap', 'second', 'veth'], description: 'tap: TAP as eth0 (default); second: TAP as eth1 beside its own network; veth: take over the host end of its eth0' },
     node: { type: 'string', pattern: NAME_PATTERN },
     namespace: { type: 'string', pattern: NAME_PATTERN },
     ip: { type: 'string', pattern: IPV4_PATTERN },

@@ -51,7 +51,7 @@ export async function up(opts: UpOptions): Promise<Instance> {
     cluster.engine.useWallClock();
     const pending = cluster.plan.pods.filter((p) => p.attach !== undefined && cluster.nodes.has(p.node));
     if (pending.length > 0) say(`attaching ${pending.length} pod${pending.length === 1 ? '' : 's'}`);
-    const attached = (await attachTopologyPods(cluster)).map((a) => a.pod);
+    const attached = (await attachTopologyPods(cluster, { serialize: controller.serializer })).map((a) => a.pod);
     say('starting the API');
     const api = await startApi(controller, opts.listen, { token: opts.token ?? null, logger: opts.logger ?? false });
     return {

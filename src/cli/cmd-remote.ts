@@ -13,19 +13,34 @@ export const REMOTE_HELP = `  --api URL        the running podwire (default http
 const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 export const target = (values: Record<string, string | boolean | undefined>) => apiTarget(str(values['api']), str(values['token']));
 
+const MODES = ['tap', 'second', 'veth'] as const;
+const RUNTIMES = ['docker', 'podman'] as const;
+
 const attach: Command = {
   name: 'attach',
-  summary: 'join a real network namespace (netns or process) to a running cluster as a pod',
-  help: `usage: podwire attach POD (--netns NAME | --pid N) [--node NODE] [--ip IP] [--namespace NS] [--offloads] [--json]
+  summary: 'join a real network namespace (netns, process or container) to a running cluster as a pod',
+  help: `usage: podwire attach POD (--netns NAME | --pid N | --container NAME|ID [--runtime docker|podman])
+                      [--mode tap|second|veth] [--node NODE] [--ip IP] [--namespace NS] [--offloads] [--json]
 
-Creates a TAP device for POD, moves it into the namespace (a name under /run/netns, or
-the network namespace of process N, e.g. a container's), names it eth0 there, gives it
-the pod's address and a default route, and wires it to the node's bridge. POD is a pod of
-the topology (with or without attach:), or a new pod when --node is given.
+Creates a TAP device for POD, moves it into the namespace (a name under /run/netns, the
+network namespace of process N, or a container's, found with \`docker inspect\`), names it
+eth0 there, gives it the pod's address and a default route, and wires it to the node's
+bridge. POD is a pod of the topology (with or without attach:), or a new pod when --node
+is given. A container is followed across restarts: its new namespace gets the same
+address and MAC (docs/attach.md).
 
 options:
   --netns NAME     a named network namespace (ip netns add NAME)
   --pid N          the network namespace of process N
+  --container C    a Docker (or Podman) container, by name or id (the engine: docker on
+                   PATH, DOCKER_HOST)
+  --runtime R      docker (default) or podman
+  --mode M         tap: the TAP is eth0 (the container runs with --network none; default)
+                   second: the TAP is eth1 beside the container's own eth0, with routes
+                   for the cluster's pod and service CIDRs only
+                   veth: podwire takes over the host end of the veth behind the
+                   container's eth0 (it keeps its address, which must be in the node's
+                   pod CIDR); the container is not touched
   --node NODE      add POD on NODE (for a pod not in the topology)
   --ip IP          its address (default: the next free one of the node's pod CIDR)
   --namespace NS   its Kubernetes namespace (default "default")
@@ -34,7 +49,8 @@ options:
 ${REMOTE_HELP}`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
-      ...REMOTE_FLAGS, netns: { type: 'string' }, pid: { type: 'string' }, node: { type: 'string' }, ip: { type: 'string' },
+      ...REMOTE_FLAGS, netns: { type: 'string' }, pid: { type: 'string' }, container: { type: 'string' }, runtime: { type: 'string' },
+      mode: { type: 'string' }, node: { type: 'string' }, ip: { type: 'string' },
       namespace: { type: 'string' }, offloads: { type: 'boolean' }, json: { type: 'boolean' },
     }, 'attach');
     const [pod, extra] = positionals;
@@ -42,17 +58,27 @@ ${REMOTE_HELP}`,
     if (extra !== undefined) throw new UsageError(`podwire attach: unexpected argument ${JSON.stringify(extra)}`);
     const pid = intFlag(values['pid'], 'pid', 'attach', 1, 4194304);
     const netns = str(values['netns']);
-    if ((pid === undefined) === (netns === undefined)) throw new UsageError('podwire attach: give exactly one of --netns NAME or --pid N');
+    const container = str(values['container']);
+    const runtime = str(values['runtime']);
+    const mode = str(values['mode']);
+    if ([pid, netns, container].filter((v) => v !== undefined).length !== 1) {
+      throw new UsageError('podwire attach: give exactly one of --netns NAME, --pid N or --container NAME');
+    }
+    if (runtime !== undefined && !(RUNTIMES as readonly string[]).includes(runtime)) throw new UsageError(`podwire attach: --runtime must be docker or podman, got ${JSON.stringify(runtime)}`);
+    if (runtime !== undefined && container === undefined) throw new UsageError('podwire attach: --runtime goes with --container');
+    if (mode !== undefined && !(MODES as readonly string[]).includes(mode)) throw new UsageError(`podwire attach: --mode must be tap, second or veth, got ${JSON.stringify(mode)}`);
     const body = {
       pod, ...(netns !== undefined ? { netns } : {}), ...(pid !== undefined ? { pid } : {}),
+      ...(container !== undefined ? { container } : {}), ...(runtime !== undefined ? { runtime } : {}), ...(mode !== undefined ? { mode } : {}),
       ...(str(values['node']) !== undefined ? { node: str(values['node']) } : {}),
       ...(str(values['ip']) !== undefined ? { ip: str(values['ip']) } : {}),
       ...(str(values['namespace']) !== undefined ? { namespace: str(values['namespace']) } : {}),
       ...(values['offloads'] === true ? { offloads: true } : {}),
     };
-    const r = await requestJson<{ key: string; ip: string; node: string; veth: string }>(target(values), 'POST', '/attach', body);
+    const r = await requestJson<{ key: string; ip: string; node: string; veth: string; attached: { interface?: string; pid?: number } | null }>(target(values), 'POST', '/attach', body);
+    const where = netns !== undefined ? `netns ${netns}` : pid !== undefined ? `pid ${pid}` : `container ${container} (pid ${r.attached?.pid ?? '?'})`;
     if (values['json'] === true) io.out(JSON.stringify(r, null, 2));
-    else io.out(`attached ${r.key}: eth0 ${r.ip} in ${netns !== undefined ? `netns ${netns}` : `pid ${pid}`}, bridged on ${r.node} as ${r.veth}`);
+    else io.out(`attached ${r.key}: ${r.attached?.interface ?? 'eth0'} ${r.ip} in ${where}, bridged on ${r.node} as ${r.veth}`);
     return 0;
   },
 };

@@ -15,7 +15,7 @@ import { podKey } from '../kube/cluster.js';
 import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names.js';
 import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
 import { runTrace, runTraces, type TraceFlow, type TraceOptions, type TraceProto, type TraceSpread, type Journey, type LoopAbort } from '../kube/trace.js';
-import type { AppType, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
+import type { AppType, AttachMode, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
 import { conntrackSummary } from '../netfilter/conntrack-dump.js';
 import type { ConntrackFilter, ConntrackTable } from '../netfilter/conntrack.js';
 import type { ConntrackEntryView } from '../netfilter/conntrack-dump.js';
@@ -37,7 +37,7 @@ export interface PodBody {
   ip?: string;
   labels?: Record<string, string>;
   apps?: { type: AppType; port?: number }[];
-  attach?: { netns?: string; pid?: number };
+  attach?: { netns?: string; pid?: number; container?: string; runtime?: 'docker' | 'podman'; mode?: AttachMode };
   ready?: boolean;
   terminating?: boolean;
 }
@@ -67,6 +67,11 @@ export interface AttachBody {
   pod: string;
   netns?: string;
   pid?: number;
+  /** A Docker or Podman container (name or id): its PID is asked of the engine, and again when it restarts. */
+  container?: string;
+  runtime?: 'docker' | 'podman';
+  /** tap (default), second (eth1 beside the container's own network) or veth (take over its eth0's veth host end). */
+  mode?: AttachMode;
   /** For a pod that is not in the topology: it is added on this node. */
   node?: string;
   namespace?: string;
@@ -447,6 +452,9 @@ export class Controller {
     }
   }
 
+  /** A container's re-join after its restart runs under the lock, like any other mutation. */
+  readonly serializer = (fn: () => Promise<void>): Promise<void> => this.mutate(fn);
+
   /** Runs under the lock; refused (503) once closing. */
   mutate<T>(fn: () => T | Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new ControlError(503, 'podwire is shutting down'));
@@ -482,9 +490,13 @@ export class Controller {
 
   // ---- helpers ------------------------------------------------------------------------
 
-  private attachedTarget(key: string): AttachSpec | null {
+  private attachedTarget(key: string): PodView['attached'] {
     const a = this.cluster.attached.get(key) as AttachedPod | undefined;
-    return a === undefined ? null : { ...a.target };
+    if (a === undefined) return null;
+    return {
+      ...a.target, ...(a.mode !== 'tap' ? { mode: a.mode } : {}), interface: a.ifname,
+      ...(a.container !== null ? { pid: a.container.pid, id: a.container.id, rejoins: a.rejoins ?? 0 } : {}),
+    };
   }
 
   private emulatedNode(name: string, field: string): NodeRuntime {
@@ -520,7 +532,7 @@ export class Controller {
 
   private async doAttach(pod: Parameters<typeof attachPod>[1], target: AttachSpec, fields: Readonly<Record<string, string>>, offloads?: boolean): Promise<void> {
     try {
-      await attachPod(this.cluster, pod, target, offloads !== undefined ? { offloads } : {});
+      await attachPod(this.cluster, pod, target, { ...(offloads !== undefined ? { offloads } : {}), serialize: this.serializer });
     } catch (e) {
       throw attachError(e, fields);
     }

@@ -3,7 +3,7 @@
  * string or CLI flags give them), attach targets, and the attach layer's errors.
  */
 import { AttachError } from '../io/attach.js';
-import type { AttachSpec } from '../kube/types.js';
+import type { AttachMode, AttachSpec } from '../kube/types.js';
 import type { ConntrackFilter } from '../netfilter/conntrack.js';
 import { tryParseIpv4, tryParsePort } from '../wire/addr.js';
 import { badRequest, conflict, ControlError, notAvailable, notFound, toControlError } from './errors.js';
@@ -38,11 +38,15 @@ export function conntrackFilter(q: ConntrackQuery): ConntrackFilter {
   return filter;
 }
 
-export function attachTarget(a: { netns?: string; pid?: number }, base: string): AttachSpec {
-  if (a.netns !== undefined && a.pid !== undefined) throw badRequest(`${base}/pid`, a.pid, 'cannot be given together with netns (one target: netns or pid)');
-  if (a.netns !== undefined) return { netns: a.netns };
-  if (a.pid !== undefined) return { pid: a.pid };
-  throw badRequest(base === '' ? '/netns' : base, null, 'needs a target: netns (a name under /run/netns) or pid (a process)');
+export function attachTarget(a: { netns?: string; pid?: number; container?: string; runtime?: 'docker' | 'podman'; mode?: AttachMode }, base: string): AttachSpec {
+  const given = (['netns', 'pid', 'container'] as const).filter((f) => a[f] !== undefined);
+  if (given.length > 1) throw badRequest(`${base}/${given[1]}`, a[given[1]!], `cannot be given together with ${given[0]} (one target: netns, pid or container)`);
+  if (a.runtime !== undefined && a.container === undefined) throw badRequest(`${base}/runtime`, a.runtime, 'needs container');
+  const mode = a.mode !== undefined ? { mode: a.mode } : {};
+  if (a.netns !== undefined) return { netns: a.netns, ...mode };
+  if (a.pid !== undefined) return { pid: a.pid, ...mode };
+  if (a.container !== undefined) return { container: a.container, ...(a.runtime !== undefined ? { runtime: a.runtime } : {}), ...mode };
+  throw badRequest(base === '' ? '/netns' : base, null, 'needs a target: netns (a name under /run/netns), pid (a process) or container (a Docker or Podman container)');
 }
 
 /** AttachError (src/io/attach.ts) and the TAP addon's errors, as ControlErrors. */
@@ -54,6 +58,13 @@ export function attachError(e: unknown, fields: Readonly<Record<string, string>>
   if (cause !== undefined && (cause.code === 'EPERM' || cause.code === 'EACCES')) return new ControlError(500, `${e.message} (attach needs root or CAP_NET_ADMIN)`);
   if (e.field === 'attach.netns') return notFound('/netns', e.value, 'network namespace');
   if (e.field === 'attach.pid') return notFound('/pid', e.value, 'process');
+  if (e.field === 'attach.container') {
+    const kind = (cause as { kind?: string } | undefined)?.kind;
+    // The engine's own message says what to do; only the status differs.
+    const status = kind === 'not-found' ? 404 : kind === 'not-running' ? 409 : kind === 'permission' ? 500 : 503;
+    return new ControlError(status, e.message, '/container', e.value);
+  }
+  if (e.field === 'attach.mode' || e.field === 'attach.runtime') return new ControlError(409, e.message, `/${e.field.slice(7)}`, e.value);
   if (e.field === 'pod') return /already attached|is emulated/.test(e.message) ? conflict('/pod', e.value, e.message) : new ControlError(404, e.message, '/pod', e.value);
   if (e.field === 'target') return new ControlError(400, e.message, '/netns', null);
   if (cause !== undefined) {

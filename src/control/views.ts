@@ -6,7 +6,7 @@
  */
 import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
-import type { PodPlan, ServicePlan } from '../kube/types.js';
+import type { AttachSpec, PodPlan, ServicePlan } from '../kube/types.js';
 import type { VxlanOverlay } from '../kube/overlay-vxlan.js';
 import type { Link } from '../engine/link.js';
 import { formatCidr, formatIpv4, formatMac } from '../wire/addr.js';
@@ -25,7 +25,8 @@ export interface PodView {
   system: boolean;
   /** False for pods of external nodes (another host emulates them). */
   emulated: boolean;
-  attached: { netns: string } | { pid: number } | null;
+  /** The attach target; a container's also with its current PID, id and how often it re-joined after a restart. */
+  attached: (AttachSpec & { pid?: number; id?: string; rejoins?: number; interface?: string }) | null;
   /** Container ports (`name`, `containerPort`, `protocol`): what NetworkPolicy named ports resolve to; present when the pod has them. */
   ports?: { name?: string; containerPort: number; protocol?: string }[];
   /** Present only when not the default: the pod is unready / being deleted. */

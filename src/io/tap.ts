@@ -71,6 +71,9 @@ export interface TapAddon {
   writeBatch(handle: TapHandle, slab: Uint8Array, offsets: Int32Array | Uint32Array,
     lengths: Int32Array | Uint32Array, count: number, flags?: number): number;
   close(handle: TapHandle): void;
+  /** An AF_PACKET socket on an existing interface (native/packet.c); reads/writes as a vnet-hdr TAP. */
+  packetOpen(ifname: string, netnsPath: string, blockSize: number, blockCount: number, counters: Float64Array):
+    { handle: TapHandle; fd: number; name: string; ifindex: number };
 }
 
 /** Where `npm install` puts the addon: <package root>/build/Release (from src/io or dist/io). */

@@ -46,6 +46,8 @@ export const PORT_TEXT_PATTERN = '^[0-9]{1,5}$';
 export const OBJECT_REF_PATTERN = '^(?=.{1,317}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** Names of network namespaces under /var/run/netns. */
 export const NETNS_PATTERN = '^[A-Za-z0-9_.-]{1,255}$';
+/** A container name (Docker: [a-zA-Z0-9][a-zA-Z0-9_.-]*) or id. */
+export const CONTAINER_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$';
 
 /** What each pattern stands for, for error messages ("... is not a CIDR"). */
 export const PATTERN_NAMES: Readonly<Record<string, string>> = {
@@ -223,6 +225,11 @@ export const podSchema = {
       properties: {
         netns: { type: 'string', pattern: NETNS_PATTERN },
         pid: { type: 'integer', minimum: 1, maximum: 4194304 },
+        /** A Docker or Podman container by name or id; its PID is asked of the engine, again after a restart. */
+        container: { type: 'string', pattern: CONTAINER_PATTERN },
+        runtime: { type: 'string', enum: ['docker', 'podman'] },
+        /** tap: a TAP as eth0 (default); second: a TAP as eth1 beside the container's network; veth: take over the host end of its eth0's veth. */
+        mode: { type: 'string', enum: ['tap', 'second', 'veth'] },
         /** Open the TAP with IFF_VNET_HDR and pass GSO/TSO frames through (docs/attach.md). */
         offloads: { type: 'boolean', default: false },
       },

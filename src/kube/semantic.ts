@@ -263,13 +263,18 @@ export function checkTopology(t: SchemaTopology): CheckResult {
       if (p.apps.length > 0) {
         r.err(`${at}.apps`, p.apps, `must be empty for an attached pod: the real namespace runs its own processes`);
       }
-      const hasNetns = 'netns' in p.attach;
-      if (hasNetns === ('pid' in p.attach)) {
+      const given = (['netns', 'pid', 'container'] as const).filter((f) => f in p.attach!);
+      if (given.length !== 1) {
         const { offloads: _default, ...written } = p.attach as Record<string, unknown>;
-        r.err(`${at}.attach`, p.attach, `${q(written)} must have exactly one of netns, pid`);
+        r.err(`${at}.attach`, p.attach, `${q(written)} must have exactly one of netns, pid, container`);
         return;
       }
-      const [field, value] = hasNetns ? ['netns', (p.attach as { netns: string }).netns] : ['pid', (p.attach as { pid: number }).pid];
+      if ('runtime' in p.attach && !('container' in p.attach)) {
+        const rt = (p.attach as { runtime: string }).runtime;
+        r.err(`${at}.attach.runtime`, rt, `${q(rt)} needs container (it names the container's engine)`);
+      }
+      const field = given[0]!;
+      const value = (p.attach as unknown as Record<string, string | number>)[field]!;
       const owner = attachOwner.get(`${field}:${value}`);
       if (owner !== undefined) r.err(`${at}.attach.${field}`, value, `${q(value)} is already attached as pods[${owner}]`);
       else attachOwner.set(`${field}:${value}`, i);

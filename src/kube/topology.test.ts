@@ -184,12 +184,32 @@ describe('schema errors', () => {
     expect(bad.ok).toBe(false);
   });
 
+  it('attach takes a container by name (runtime, mode), once per container', () => {
+    const r = validateTopology({ nodes: [{ name: 'node1' }], pods: [
+      { name: 'a', node: 'node1', attach: { container: 'web', mode: 'second' } },
+      { name: 'b', node: 'node1', attach: { container: 'db', runtime: 'podman', mode: 'veth' } },
+    ] });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.topology.pods[0]!.attach).toEqual({ container: 'web', mode: 'second', offloads: false });
+    expect(r.topology.pods[1]!.attach).toEqual({ container: 'db', runtime: 'podman', mode: 'veth', offloads: false });
+    expect(texts(validateTopology({ nodes: [{ name: 'node1' }], pods: [
+      { name: 'a', node: 'node1', attach: { container: 'web' } },
+      { name: 'b', node: 'node1', attach: { container: 'web' } },
+      { name: 'c', node: 'node1', attach: { netns: 'blue', runtime: 'docker' } },
+    ] }))).toEqual([
+      'pods[1].attach.container: "web" is already attached as pods[0]',
+      'pods[2].attach.runtime: "docker" needs container (it names the container\'s engine)',
+    ]);
+    expect(validateTopology({ nodes: [{ name: 'node1' }], pods: [{ name: 'a', node: 'node1', attach: { container: 'web', mode: 'eth9' } }] }).ok).toBe(false);
+  });
+
   it('attach names exactly one of netns, pid', () => {
     expect(errorsOf((d) => { d.pods[0].attach = { netns: 'a', pid: 4 }; d.pods[1].attach = {}; })).toEqual([
-      'pods[0].attach: {"netns":"a","pid":4} must have exactly one of netns, pid',
+      'pods[0].attach: {"netns":"a","pid":4} must have exactly one of netns, pid, container',
       // pods[1] of the fixture runs apps: the semantic pass reports that too
       'pods[1].apps: must be empty for an attached pod: the real namespace runs its own processes',
-      'pods[1].attach: {} must have exactly one of netns, pid',
+      'pods[1].attach: {} must have exactly one of netns, pid, container',
     ]);
   });
 });

@@ -106,10 +106,19 @@ export interface AppSpec {
 }
 
 /** A real network namespace that joins the cluster as this pod, through a TAP. */
-export type AttachSpec = ({ netns: string } | { pid: number }) & {
+export type AttachSpec = ({ netns: string } | { pid: number } | { container: string; runtime?: 'docker' | 'podman' }) & {
   /** IFF_VNET_HDR with checksum/TSO offloads: GSO frames pass through (docs/attach.md). */
   offloads?: boolean;
+  /**
+   * How the pod joins the namespace (docs/attach.md): `tap` (default) a TAP becomes its eth0
+   * (a container with --network none); `second` a TAP becomes eth1 beside the namespace's own
+   * network, routing only the cluster's pod and service CIDRs; `veth` podwire takes over the
+   * host end of the veth behind its eth0 with a packet socket (the address stays).
+   */
+  mode?: AttachMode;
 };
+
+export type AttachMode = 'tap' | 'second' | 'veth';
 
 export interface PodSpec {
   name: string;

@@ -10,11 +10,13 @@ import { describe, it } from 'vitest';
 
 export type Prereq =
   | 'root' | 'tun' | 'netns' | 'vxlan' | 'iptables'
-  | 'tshark' | 'iperf3' | 'dig' | 'curl' | 'ping' | 'python3' | 'vde_switch' | 'nft';
+  | 'tshark' | 'iperf3' | 'dig' | 'curl' | 'ping' | 'python3' | 'vde_switch' | 'nft'
+  | 'dockerd' | 'docker' | 'docker-compose' | 'busybox-static';
 
 const toolOf: Partial<Record<Prereq, string>> = {
   tshark: 'tshark', iperf3: 'iperf3', dig: 'dig', curl: 'curl', ping: 'ping',
   python3: 'python3', vde_switch: 'vde_switch', iptables: 'iptables', nft: 'nft',
+  dockerd: 'dockerd', docker: 'docker', 'docker-compose': 'docker-compose',
 };
 
 function haveTool(name: string): boolean {
@@ -43,6 +45,12 @@ export function checkPrereq(p: Prereq): string | null {
   } else if (p === 'netns') {
     if (!haveTool('ip')) why = 'ip (iproute2) not installed';
     else if (process.getuid?.() !== 0) why = 'ip netns needs root';
+  } else if (p === 'busybox-static') {
+    // The test images are a static busybox copied into a rootfs (no registry, no libraries).
+    try {
+      const out = execFileSync('sh', ['-c', 'ldd /bin/busybox 2>&1 || true'], { encoding: 'utf8' });
+      if (!/not a dynamic executable|statically linked/.test(out)) why = '/bin/busybox is not the static one (install busybox-static: tools/setup-system.sh)';
+    } catch { why = 'busybox-static not installed (run tools/setup-system.sh)'; }
   } else if (p === 'vxlan') {
     if (process.getuid?.() !== 0) why = 'kernel vxlan devices need root';
     else {

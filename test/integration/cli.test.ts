@@ -51,7 +51,7 @@ describe('podwire commands in-process', () => {
       [['capture', 'start', 'all', '--ring-files', '3'], /a ring needs/],
       [['conntrack', '-L', '-D'], /not both/],
       [['conntrack', '--sport', 'http'], /--sport "http" must be an integer/],
-      [['attach', 'pod1'], /exactly one of --netns NAME or --pid N/],
+      [['attach', 'pod1'], /exactly one of --netns NAME, --pid N or --container NAME/],
       [['detach'], /missing POD/],
       [['stats', 'extra'], /unexpected argument "extra"/],
       [['trace', 'examples/demo.yaml', '--api', 'http://127.0.0.1:1', '--from', 'pod1', '--to', 'pod2'], /give TOPOLOGY .* or --api URL .*, not both/],

@@ -51,7 +51,7 @@ describe('docker-compose.yml', () => {
     expect(podwire.devices).toEqual(['/dev/net/tun:/dev/net/tun']);
     expect(podwire.pid).toBe('host');
     expect(podwire.environment?.['PODWIRE_TOKEN']).toMatch(/^\$\{PODWIRE_TOKEN:\?/);
-    expect(podwire.ports).toEqual(['127.0.0.1:7070:7070']);
+    expect(podwire.ports).toEqual(['127.0.0.1:${PODWIRE_PORT:-7070}:7070']);
     for (const v of podwire.volumes ?? []) {
       const host = v.split(':')[0]!;
       expect(existsSync(join(ROOT, host)), v).toBe(true);
