@@ -212,9 +212,14 @@ function told(hops: readonly Hop[], i: number): boolean {
   return next !== undefined && next.node === h.node && ['dnat', 'un-snat', 'drop'].includes(next.action);
 }
 
-export function renderJourney(j: Journey, indent = '  '): string {
+/** The hops the prose tells, in order, each with its sentence: what renderJourney numbers (the web UI animates these). */
+export function journeySteps(j: Journey): { hop: Hop; text: string }[] {
   const shown = j.hops.filter((_, i) => told(j.hops, i));
-  const lines = shown.map((h, i) => `${indent}${String(i + 1).padStart(2)}. ${describeHop(h, shown[i - 1])}`);
+  return shown.map((h, i) => ({ hop: h, text: describeHop(h, shown[i - 1]) }));
+}
+
+export function renderJourney(j: Journey, indent = '  '): string {
+  const lines = journeySteps(j).map((s, i) => `${indent}${String(i + 1).padStart(2)}. ${s.text}`);
   const end = j.delivered ? 'delivered' : j.dropReason !== null ? `dropped (${j.dropReason})` : 'not delivered (no answer)';
   lines.push(`${indent}=> ${end}`);
   return lines.join('\n');

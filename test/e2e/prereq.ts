@@ -10,11 +10,11 @@ import { describe, it } from 'vitest';
 
 export type Prereq =
   | 'root' | 'tun' | 'netns' | 'vxlan' | 'iptables'
-  | 'tshark' | 'iperf3' | 'dig' | 'curl' | 'ping' | 'python3' | 'vde_switch' | 'nft';
+  | 'tshark' | 'iperf3' | 'dig' | 'curl' | 'ping' | 'python3' | 'vde_switch' | 'nft' | 'chromium';
 
 const toolOf: Partial<Record<Prereq, string>> = {
   tshark: 'tshark', iperf3: 'iperf3', dig: 'dig', curl: 'curl', ping: 'ping',
-  python3: 'python3', vde_switch: 'vde_switch', iptables: 'iptables', nft: 'nft',
+  python3: 'python3', vde_switch: 'vde_switch', iptables: 'iptables', nft: 'nft', chromium: 'chromium',
 };
 
 function haveTool(name: string): boolean {
