@@ -5,9 +5,13 @@
  * nodes sit side by side and 50 make a grid. The underlay is a bus under each row of nodes,
  * joined by a trunk on the left, that every node's eth0 drops onto.
  */
-import ELK from 'elkjs/lib/elk.bundled.js';
+import * as elkModule from 'elkjs/lib/elk.bundled.js';
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk.bundled.js';
 import type { Diagram, Elem } from './model.js';
+
+type ElkCtor = new () => { layout(g: ElkNode): Promise<ElkNode> };
+/** elkjs is CommonJS: its constructor is the module's `default` (esbuild, and Node's ESM loader alike). */
+const ELK = ((elkModule as unknown as { default?: ElkCtor }).default ?? elkModule) as unknown as ElkCtor;
 
 export interface Box { x: number; y: number; w: number; h: number }
 export interface Placed {

@@ -5,12 +5,9 @@
  * API answers 401), so the token rules of auth.ts hold for everything the page can read.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { WEB_DIR } from '../control/web-page.js';
 import { emptyQuery } from './schemas.js';
-
-/** dist/web/, from src/api/ (tests) and from dist/api/ (the package) alike. */
-export const WEB_DIR = fileURLToPath(new URL('../../dist/web/', import.meta.url));
 
 const FILES = {
   '/': ['index.html', 'text/html; charset=utf-8'],

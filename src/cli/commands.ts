@@ -21,7 +21,7 @@ export type { Command };
 const demo: Command = {
   name: 'demo',
   summary: 'run the built-in two-node cluster, trace the journeys, write captures',
-  help: `usage: podwire demo [--out DIR] [--json] [--topology FILE]
+  help: `usage: podwire demo [--out DIR] [--json] [--topology FILE] [--html FILE]
 
 Builds the built-in cluster (examples/demo.yaml: node1 with pod1 and pod2, node2 with
 pod3), sends the journeys of "Kubernetes networking under the hood" with the trace flag
@@ -31,13 +31,16 @@ packets crossed. Needs no root.
 options:
   --out DIR        where captures go (default: captures/)
   --json           print { "journeys": [ { name, request, reply, reset } ], "captures": [...] }
-  --topology FILE  use another topology with pods pod1, pod2, pod3`,
+  --topology FILE  use another topology with pods pod1, pod2, pod3
+  --html FILE      also write the journeys as one self-contained web page: the diagram of
+                   the cluster with each journey animated on it (docs/web-ui.md)`,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, topology: { type: 'string' } }, 'demo');
+    const { values, positionals } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, topology: { type: 'string' }, html: { type: 'string' } }, 'demo');
     if (positionals.length > 0) throw new UsageError(`podwire demo: unexpected argument ${JSON.stringify(positionals[0])}`);
     const r = await runDemo({
       ...(typeof values['out'] === 'string' ? { out: values['out'] } : {}),
       ...(typeof values['topology'] === 'string' ? { topology: values['topology'] } : {}),
+      ...(typeof values['html'] === 'string' ? { html: values['html'] } : {}),
     });
     if (values['json'] === true) {
       io.out(JSON.stringify({ journeys: r.journeys.map((j) => ({ name: j.name, request: j.request, reply: j.reply, reset: j.reset })), captures: r.captures }, null, 2));
@@ -57,6 +60,7 @@ options:
     });
     io.out(c.bold(`Captures (${r.captures.length} interfaces, open them in Wireshark or tshark):`));
     for (const f of r.captures) io.out(`  ${relative(process.cwd(), f.file) || f.file}  ${f.packets} packets`);
+    if (r.html !== null) io.out(c.bold(`Web page (the diagram and the journeys, open it in a browser): ${r.html}`));
     return r.journeys.every((j) => j.request.delivered) ? 0 : 1;
   },
 };

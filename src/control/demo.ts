@@ -1,7 +1,8 @@
 /**
  * `podwire demo`: the built-in two-node cluster (examples/demo.yaml) and the journeys of
  * the article, traced hop by hop, with a pcapng capture of every interface the packets
- * crossed written to `captures/` (or `out`).
+ * crossed written to `captures/` (or `out`); with `html`, also one self-contained web page
+ * with the diagram of the cluster and the journeys animated on it (src/control/web-page.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import type { Cluster } from '../kube/cluster.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../kube/trace.js';
 import { loadCluster, examplePath } from './load.js';
 import { ensureDir } from './out-dir.js';
+import { topologyView } from './views.js';
+import { staticPage } from './web-page.js';
 
 export interface DemoJourneySpec {
   name: string;
@@ -35,6 +38,8 @@ export interface DemoResult {
   topology: string;
   journeys: DemoJourney[];
   captures: DemoCaptureFile[];
+  /** The page written for `html`, else null. */
+  html: string | null;
 }
 
 export const DEMO_JOURNEYS: DemoJourneySpec[] = [
@@ -50,6 +55,8 @@ export interface DemoOptions {
   topology?: string;
   /** Write capture files (default true). */
   write?: boolean;
+  /** Also write the journeys as one self-contained web page to this file. */
+  html?: string;
 }
 
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
@@ -84,5 +91,14 @@ function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): Dem
     if (opts.write !== false) writeFileSync(file, sinks[i]!.bytes());
     captures.push({ interface: name, file, packets: c.packets });
   });
-  return { topology, journeys, captures };
+  let html: string | null = null;
+  if (opts.html !== undefined) {
+    const page = staticPage({
+      topology: topologyView(cluster, () => null),
+      journeys: journeys.map((j) => ({ name: j.name, ...j.result })),
+    });
+    writeFileSync(opts.html, page);
+    html = opts.html;
+  }
+  return { topology, journeys, captures, html };
 }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { up, type Instance } from '../../src/api/up.js';
+import { runDemo } from '../../src/control/demo.js';
 import { renderTrace } from '../../src/kube/trace-text.js';
 import { traceResultOf, type TraceAnswer } from '../../web/trace-lines.js';
 import { launchBrowser, type TestBrowser } from './browser.js';
@@ -165,6 +166,35 @@ describeE2E('web UI in chromium', ['chromium', 'tshark'], () => {
       await page.waitForFunction("(document.getElementById('rules-text')?.textContent ?? '').includes('KUBE-SERVICES')");
       const text = await page.locator('#rules-text').textContent();
       expect(text).toBe(inst.controller.rules('node2', { table: 'nat' }));
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('podwire demo --html: one self-contained page with the diagram and the three journeys animated', async () => {
+    const file = join(dir, 'demo.html');
+    const r = await runDemo({ write: false, html: file });
+    expect(r.html).toBe(file);
+    const { page, context, offsite, errors } = await tb.page();
+    const requests: string[] = [];
+    page.on('request', (q) => requests.push(q.url()));
+    try {
+      await page.goto(`file://${file}?step=5`);
+      await page.locator('#diagram[data-ready="true"]').waitFor();
+      for (const id of ['node:node1', 'node:node2', 'pod1', 'pod2', 'pod3', 'node1/cbr0', 'node2/flannel.1']) {
+        await expect(page.locator(`svg [data-id="${id}"]`).count()).resolves.toBe(1);
+      }
+      await expect(page.locator('#trace-form').isHidden()).resolves.toBe(true);
+      const buttons = page.locator('#journeys button');
+      await expect(buttons.allTextContents()).resolves.toEqual(['1. pod to pod on one node', '2. pod to pod across nodes', '3. pod to service']);
+      for (const [i, j] of r.journeys.entries()) {
+        await buttons.nth(i).click();
+        await page.locator('#steps[data-state="done"]').waitFor();
+        await expect(page.locator('#steps .line').allTextContents()).resolves.toEqual(renderTrace(j.result).split('\n'));
+      }
+      expect(requests).toEqual([`file://${file}?step=5`]);
+      expect(offsite).toEqual([]);
+      expect(errors).toEqual([]);
     } finally {
       await context.close();
     }
