@@ -14,7 +14,8 @@ export interface RecordedRoute {
   method: string;
   url: string;
   schema: JsonObject;
-  config: { errors?: number[]; status?: number; produces?: string[] };
+  /** `schemas`: the answer's schema per media type (default: any object for JSON, bytes otherwise). */
+  config: { errors?: number[]; status?: number; produces?: string[]; schemas?: Record<string, unknown> };
 }
 
 export function recordRoute(list: RecordedRoute[], prefix: string, r: RouteOptions): void {
@@ -56,7 +57,12 @@ export function openapiDocument(routes: readonly RecordedRoute[], info: { versio
     const ok = r.config.status ?? 200;
     const produces = r.config.produces ?? ['application/json'];
     const responses: JsonObject = {
-      [String(ok)]: { description: 'OK', content: Object.fromEntries(produces.map((m) => [m, m === 'application/json' ? { schema: { type: 'object' } } : { schema: { type: 'string', format: 'binary' } }])) },
+      [String(ok)]: {
+        description: 'OK',
+        content: Object.fromEntries(produces.map((m) => [m, {
+          schema: r.config.schemas?.[m] ?? (m === 'application/json' ? { type: 'object' } : { type: 'string', format: 'binary' }),
+        }])),
+      },
     };
     for (const code of [...(r.schema['body'] !== undefined || r.schema['params'] !== undefined || r.schema['querystring'] !== undefined ? [400] : []), ...(r.config.errors ?? []), ...(info.secured ? [401] : []), 503]) {
       responses[String(code)] = { description: DESCRIPTIONS[code] ?? 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };

@@ -140,3 +140,23 @@ export const rulesQuery = {
 } as const;
 
 export const emptyQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+export const inspectQuery = {
+  type: 'object', additionalProperties: false,
+  properties: { node: { type: 'string', pattern: NAME_PATTERN, description: 'only this node (and its pods)' } },
+} as const;
+
+/** A pod or service as a flow filter: `name`, `namespace/name` or `name.namespace`. */
+const FLOW_REF_PATTERN = '^(?=.{1,317}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+
+export const flowsQuery = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    pod: { type: 'string', pattern: FLOW_REF_PATTERN, description: 'source or destination pod: name, namespace/name or name.namespace' },
+    service: { type: 'string', pattern: FLOW_REF_PATTERN, description: 'destination service: name, namespace/name or name.namespace' },
+    verdict: { type: 'string', enum: ['forwarded', 'dropped'] },
+    protocol: { type: 'string', pattern: '^([Tt][Cc][Pp]|[Uu][Dd][Pp]|[Ii][Cc][Mm][Pp])$', description: 'TCP, UDP or ICMP (any case)' },
+    follow: { type: 'boolean', default: false, description: 'stream new events as server-sent events (text/event-stream) until the client goes away' },
+    limit: { type: 'integer', minimum: 0, maximum: 4096, description: 'at most this many recent events (default: all kept; with follow: 0, only new ones)' },
+  },
+} as const;

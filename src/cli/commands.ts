@@ -10,6 +10,8 @@ import { requestJson } from './client.js';
 import { upCommand } from './cmd-up.js';
 import { rulesCommand } from './cmd-rules.js';
 import { dnsCommand } from './cmd-dns.js';
+import { OBSERVE_COMMANDS } from './cmd-observe.js';
+import { renderFlow } from '../control/flows.js';
 import { runDemo } from '../control/demo.js';
 import { loadCluster, loadTopologySource, TopologyInvalidError } from '../control/load.js';
 import {
@@ -21,7 +23,7 @@ export type { Command };
 const demo: Command = {
   name: 'demo',
   summary: 'run the built-in two-node cluster, trace the journeys, write captures',
-  help: `usage: podwire demo [--out DIR] [--json] [--topology FILE] [--html FILE]
+  help: `usage: podwire demo [--out DIR] [--json] [--observe] [--topology FILE] [--html FILE]
 
 Builds the built-in cluster (examples/demo.yaml: node1 with pod1 and pod2, node2 with
 pod3), sends the journeys of "Kubernetes networking under the hood" with the trace flag
@@ -31,19 +33,25 @@ packets crossed. Needs no root.
 options:
   --out DIR        where captures go (default: captures/)
   --json           print { "journeys": [ { name, request, reply, reset } ], "captures": [...] }
+  --observe        also print each journey's flow log, as \`podwire observe\` prints it
+                   (with --json: "flows" per journey)
   --topology FILE  use another topology with pods pod1, pod2, pod3
   --html FILE      also write the journeys as one self-contained web page: the diagram of
                    the cluster with each journey animated on it (docs/web-ui.md)`,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, topology: { type: 'string' }, html: { type: 'string' } }, 'demo');
+    const { values, positionals } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, observe: { type: 'boolean' }, topology: { type: 'string' }, html: { type: 'string' } }, 'demo');
     if (positionals.length > 0) throw new UsageError(`podwire demo: unexpected argument ${JSON.stringify(positionals[0])}`);
     const r = await runDemo({
       ...(typeof values['out'] === 'string' ? { out: values['out'] } : {}),
       ...(typeof values['topology'] === 'string' ? { topology: values['topology'] } : {}),
       ...(typeof values['html'] === 'string' ? { html: values['html'] } : {}),
+      ...(values['observe'] === true ? { observe: true } : {}),
     });
     if (values['json'] === true) {
-      io.out(JSON.stringify({ journeys: r.journeys.map((j) => ({ name: j.name, request: j.request, reply: j.reply, reset: j.reset })), captures: r.captures }, null, 2));
+      io.out(JSON.stringify({
+        journeys: r.journeys.map((j) => ({ name: j.name, request: j.request, reply: j.reply, reset: j.reset, ...(j.flows !== undefined ? { flows: j.flows } : {}) })),
+        captures: r.captures,
+      }, null, 2));
       return 0;
     }
     const c = colour(io);
@@ -55,6 +63,10 @@ options:
       if (j.reset !== null) {
         io.out(c.dim(`  ${resetHeading(j.result.from)}:`));
         io.out(renderJourney(j.reset));
+      }
+      if (j.flows !== undefined) {
+        io.out(c.dim(`  flows (${j.flows.length}, as podwire observe prints them):`));
+        for (const f of j.flows) io.out(`  ${renderFlow(f)}`);
       }
       io.out('');
     });
@@ -146,7 +158,8 @@ CIDRs that do not overlap, addresses inside their ranges, ...) and prints every 
 with its path, e.g. pods[2].node: "node9" is not a node. Exit code 0 when valid, 1 when not.
 TOPOLOGY may also be Kubernetes manifests (a directory, a YAML/JSON file, a List, a
 kubectl get -A -o yaml dump; docs/manifests.md): errors then name file, line, object and
-field, e.g. deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >= 0.`,
+field, e.g. deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >= 0.
+A valid TOPOLOGY's namespaces, interfaces, routes, pods and services: podwire inspect TOPOLOGY.`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 'validate');
     const [file, extra] = positionals;
@@ -164,10 +177,10 @@ field, e.g. deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >=
       io.err(`${r.errors.length} error${r.errors.length === 1 ? '' : 's'}`);
       return 1;
     }
-    io.out(`${file}: valid (${r.topology.nodes.length} nodes, ${r.topology.pods.length} pods, ${r.topology.services.length} services)`);
+    io.out(`${file}: valid (${r.topology.nodes.length} nodes, ${r.topology.pods.length} pods, ${r.topology.services.length} services); list what it allocates: podwire inspect ${file}`);
     return 0;
   },
 };
 
-export const COMMANDS: Command[] = [demo, trace, validate, rulesCommand, dnsCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, ...LOCAL_COMMANDS];
+export const COMMANDS: Command[] = [demo, trace, validate, ...OBSERVE_COMMANDS, rulesCommand, dnsCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, ...LOCAL_COMMANDS];
 export { TopologyInvalidError };

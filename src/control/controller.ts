@@ -23,6 +23,8 @@ import { parseIpv4 } from '../wire/addr.js';
 import { CaptureManager } from './captures.js';
 import { badRequest, conflict, ControlError, Mutex, notAvailable, notFound, toControlError } from './errors.js';
 import { attachError, attachTarget, conntrackFilter } from './inputs.js';
+import { FlowLog } from './flows.js';
+import { inspectChecked, type InspectView } from './inspect.js';
 import { nodeRules, type RulesQuery } from './rules.js';
 import { fdbView, interfacesView, neighborsView, podView, routesView, serviceView, statsView, topologyView, type PodView, type ServiceView } from './views.js';
 
@@ -98,18 +100,26 @@ const APP_PROTOCOLS: Readonly<Record<AppType, readonly string[]>> = { http: ['TC
 
 export class Controller {
   readonly captures: CaptureManager;
+  /** The flow log (`GET /flows`): every conntrack decision and counted drop, the last 4096 kept. */
+  readonly flows: FlowLog;
   readonly startedAt = new Date();
   private readonly lock = new Mutex();
   private closing = false;
 
   constructor(readonly cluster: Cluster, opts: ControllerOptions = {}) {
     this.captures = new CaptureManager(cluster, opts.capturesDir ?? 'captures', this.startedAt);
+    this.flows = new FlowLog(cluster).attach();
   }
 
   // ---- reads --------------------------------------------------------------------------
 
   topology(): Record<string, unknown> {
     return topologyView(this.cluster, (k) => this.attachedTarget(k));
+  }
+
+  /** Everything allocated, per node (src/control/inspect.ts; `GET /inspect`, `podwire inspect`). */
+  inspect(node?: string): InspectView {
+    return inspectChecked(this.cluster, node ?? null);
   }
 
   nodeTable(name: string, table: 'fdb' | 'routes' | 'neighbors' | 'interfaces'): Record<string, unknown> {
@@ -359,9 +369,13 @@ export class Controller {
   /** Runs under the lock; refused (503) once closing. */
   mutate<T>(fn: () => T | Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new ControlError(503, 'podwire is shutting down'));
-    return this.lock.run(() => {
+    return this.lock.run(async () => {
       if (this.closing) throw new ControlError(503, 'podwire is shutting down');
-      return fn();
+      try {
+        return await fn();
+      } finally {
+        this.flows.invalidate(); // pods or services may have changed: names are looked up afresh
+      }
     });
   }
 
@@ -372,6 +386,7 @@ export class Controller {
       if (this.closing) return;
       this.closing = true;
       try { this.captures.close(); } catch (e) { errors.push(`captures: ${(e as Error).message}`); }
+      this.flows.close();
       for (const pod of [...this.cluster.attached.keys()]) {
         try { await detachPod(this.cluster, pod); } catch (e) { errors.push(`detach ${pod}: ${(e as Error).message}`); }
       }

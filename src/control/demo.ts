@@ -14,6 +14,7 @@ import { loadCluster, examplePath } from './load.js';
 import { ensureDir } from './out-dir.js';
 import { topologyView } from './views.js';
 import { staticPage } from './web-page.js';
+import { FlowLog, type FlowEvent } from './flows.js';
 
 export interface DemoJourneySpec {
   name: string;
@@ -26,6 +27,8 @@ export interface DemoJourney {
   reply: TraceResult['reply'];
   reset: TraceResult['reset'];
   result: TraceResult;
+  /** With `observe`: the flow events of this journey (src/control/flows.ts), in order. */
+  flows?: FlowEvent[];
 }
 
 export interface DemoCaptureFile {
@@ -57,6 +60,8 @@ export interface DemoOptions {
   write?: boolean;
   /** Also write the journeys as one self-contained web page to this file. */
   html?: string;
+  /** Record each journey's flow events (`podwire demo --observe`). */
+  observe?: boolean;
 }
 
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
@@ -76,10 +81,14 @@ function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): Dem
   const specs = [...DEMO_JOURNEYS];
   if (cluster.plan.services.some((s) => s.name === 'service1') && cluster.supportsServices) specs.push(SERVICE_JOURNEY);
   const journeys: DemoJourney[] = [];
+  const flows = opts.observe === true ? new FlowLog(cluster).attach() : null;
   for (const j of specs) {
+    const before = flows?.total ?? 0;
     const result = runTrace(cluster, j.trace);
-    journeys.push({ name: j.name, request: result.request, reply: result.reply, reset: result.reset, result });
+    const seen = flows === null ? {} : { flows: flows.recent().filter((e) => e.id > before) };
+    journeys.push({ name: j.name, request: result.request, reply: result.reply, reset: result.reset, result, ...seen });
   }
+  flows?.close();
   const captures: DemoCaptureFile[] = [];
   const out = opts.out ?? 'captures';
   if (opts.write !== false) ensureDir(out, 'output folder (--out)');

@@ -19,6 +19,7 @@ import { TraceRecorder, type Where } from './trace.js';
 import type { Counted, Counters } from './counters.js';
 import type { Element, OutPort } from './element.js';
 import type { Link } from './link.js';
+import type { FlowTap } from './flow-tap.js';
 
 export interface EngineOptions {
   seed?: number;
@@ -45,6 +46,8 @@ export class Engine {
   /** Called once per (element, reason) the first time it drops; default: remembered only. */
   onFirstDrop: ((e: DropEvent) => void) | null = null;
   readonly firstDrops: DropEvent[] = [];
+  /** Flow events (src/engine/flow-tap.ts), null unless someone observes: one null check per drop. */
+  flowTap: FlowTap | null = null;
   private clockImpl: Clock;
   private lastId = 0;
   private loopAbortReported = false;
@@ -119,6 +122,7 @@ export class Engine {
     if (drops.values[reason] === 0) this.firstDrop(el.name, drops, reason);
     drops.values[reason]!++;
     if (p.trace !== 0) this.trace.hop(p.trace, where, 'drop', { reason: drops.names[reason] });
+    if (this.flowTap !== null) this.flowTap.dropped(p, where, drops.names[reason] ?? `reason-${reason}`);
     this.pool.free(p);
   }
 
@@ -131,12 +135,14 @@ export class Engine {
     }
     drops.values[reason]!++;
     if (p.trace !== 0) this.trace.hop(p.trace, where, 'drop', { reason: drops.names[reason] });
+    if (this.flowTap !== null) this.flowTap.dropped(p, where, drops.names[reason] ?? `reason-${reason}`);
     this.pool.free(p);
   }
 
   dropAtLink(p: Packet, link: Link): void {
     this.linkDrops++;
     if (p.trace !== 0) this.trace.hop(p.trace, { node: '', netns: '', device: link.name }, 'drop', { reason: 'link-full' });
+    if (this.flowTap !== null) this.flowTap.dropped(p, { node: '', netns: '', device: link.name }, 'link-full');
     this.pool.free(p);
   }
 
@@ -147,6 +153,7 @@ export class Engine {
       this.reportFirstDrop({ element: link.name, reason: 'loop-abort' });
     }
     if (p.trace !== 0) this.trace.hop(p.trace, { node: '', netns: '', device: link.name }, 'drop', { reason: 'loop-abort' });
+    if (this.flowTap !== null) this.flowTap.dropped(p, { node: '', netns: '', device: link.name }, 'loop-abort');
     this.pool.free(p);
   }
 
@@ -155,6 +162,7 @@ export class Engine {
     if (p.trace !== 0) {
       this.trace.hop(p.trace, { node: '', netns: '', device: `${port.owner.name}.${port.name}` }, 'drop', { reason: 'unconnected-port' });
     }
+    if (this.flowTap !== null) this.flowTap.dropped(p, { node: port.owner.name.split('/')[0] ?? '', netns: '', device: `${port.owner.name}.${port.name}` }, 'unconnected-port');
     this.pool.free(p);
   }
 

@@ -55,7 +55,8 @@ import type { Where } from '../engine/trace.js';
 import { Verdict, type PacketHooks } from '../net/hooks.js';
 import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
 import { isIcmpError } from '../wire/icmp.js';
-import { ConntrackTable, CtDir, NatFlag, TcpState } from './conntrack.js';
+import { ConntrackTable, CtDir, CtStatus, NatFlag, TcpState } from './conntrack.js';
+import { FlowState } from '../engine/flow-tap.js';
 import { TCP_STATE_NAMES, tcpNewOk } from './conntrack-tcp.js';
 import { protoName } from './conntrack-dump.js';
 import { NatSide, natRewriteDst, natRewriteIcmpErrorInner, natRewriteSrc } from './nat.js';
@@ -74,6 +75,8 @@ export const NatHookDrop = indexOf(NAT_HOOK_DROPS);
 const TCP = 6;
 const ICMP = 1;
 const ICMP_ECHO_REQUEST = 8;
+/** SYN | FIN | RST: the TCP packets a flow log shows (flow-tap.ts). */
+const TCP_STATE_FLAGS = 0x07;
 /** Slots of the flow cache (a power of two). */
 const FLOW_CACHE = 8;
 /** Candidate ports tried when a tuple is taken. */
@@ -162,9 +165,13 @@ export class NatHooks implements PacketHooks, Counted {
     if (v < 0) return this.newConnection(p, l3, inIf, now);
     const e = v >> 1;
     const dir = v & 1;
+    const ft = this.engine.flowTap;
+    // Observed (flow-tap.ts): the first packet of the reply direction; TCP's SYN, FIN and RST.
+    const flowEvent = ft !== null && ((this.tu.flags & TCP_STATE_FLAGS) !== 0 || (dir === CtDir.Reply && (t.status(e) & CtStatus.SeenReply) === 0));
     if (!t.update(e, dir, this.tu.flags, now)) return this.invalid(p);
     p.ct = e;
     p.ctDir = dir;
+    if (flowEvent) this.flowEvent(e, dir);
     const nat = t.natFlags(e);
     const icmp = this.tu.proto === ICMP;
     if (dir === CtDir.Original) {
@@ -255,6 +262,7 @@ export class NatHooks implements PacketHooks, Counted {
     }
     p.ct = e;
     p.ctDir = CtDir.Original;
+    if (this.engine.flowTap !== null) this.flowEvent(e, -1);
     this.counters.values[NatHookCounter.new]!++;
     if (p.trace !== 0) this.hopConntrack(p, 'new', e);
     if (dnat) {
@@ -379,6 +387,20 @@ export class NatHooks implements PacketHooks, Counted {
     natRewriteIcmpErrorInner(buf, l3, side === NatSide.Dst ? NatSide.Src : NatSide.Dst, ip, port);
     if (side === NatSide.Dst) natRewriteDst(buf, l3, ip, 0);
     else natRewriteSrc(buf, l3, ip, 0);
+  }
+
+  /** A flow event for entry `e` (dir -1: NEW) with the tuple parsed: see src/engine/flow-tap.ts. */
+  private flowEvent(e: number, dir: number): void {
+    const t = this.table;
+    const tu = this.tu;
+    const ft = this.engine.flowTap!;
+    if (dir === CtDir.Reply) {
+      // From the endpoint back to the client as it really is (before un-SNAT, the packet's dst may be the node).
+      const dport = tu.proto === ICMP ? tu.dport : t.origSport(e); // ICMP: type << 8 | code
+      ft.tracked(this.where, FlowState.Reply, tu.proto, tu.src, tu.sport, t.origSrc(e), dport, t.origSrc(e), dport, tu.flags);
+    } else {
+      ft.tracked(this.where, dir < 0 ? FlowState.New : FlowState.Established, tu.proto, tu.src, tu.sport, tu.dst, tu.dport, t.replySrc(e), t.replySport(e), tu.flags);
+    }
   }
 
   private invalid(p: Packet): number {

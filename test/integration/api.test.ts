@@ -240,6 +240,11 @@ describe('API routes through inject', () => {
     expect((await call('GET', '/healthz')).json()).toMatchObject({ status: 'ok', cluster: 'demo', nodes: 2 });
   });
 
+  it('GET /inspect and GET /flows (details in observe.test.ts)', async () => {
+    expect((await call('GET', '/inspect', {}, undefined, '?node=node1')).json()).toMatchObject({ node: 'node1', nodes: [{ name: 'node1' }] });
+    expect((await call('GET', '/flows', {}, undefined, '?limit=1')).json()).toMatchObject({ capacity: 4096 });
+  });
+
   it('answers 501 where the cluster has no service layer', async () => {
     const x = await demoController();
     Object.defineProperty(x.cluster, 'supportsServices', { value: false });
@@ -255,7 +260,7 @@ describe('API routes through inject', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
     const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    expect(all.length).toBe(24);
+    expect(all.length).toBe(26);
     expect(all.filter((r) => !covered.has(r))).toEqual([]);
   });
 });

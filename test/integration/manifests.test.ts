@@ -59,7 +59,7 @@ describe('podwire validate on manifests', () => {
   it('a valid directory: the counts (the headless service among them), ignored kinds as warnings', async () => {
     const r = await run('validate', GUESTBOOK);
     expect(r.code).toBe(0);
-    expect(r.out).toBe(`${GUESTBOOK}: valid (2 nodes, 6 pods, 4 services)`);
+    expect(r.out).toBe(`${GUESTBOOK}: valid (2 nodes, 6 pods, 4 services); list what it allocates: podwire inspect ${GUESTBOOK}`);
     expect(r.err).toContain('warning: ignored (podwire models the network only): 1 ConfigMap');
     expect(r.err).not.toContain('redis-headless'); // headless services are modelled (clusterIP: None), no warning
   });

@@ -1,0 +1,291 @@
+/**
+ * The flow log (`podwire observe`, `GET /flows`, `podwire demo --observe`): the engine's
+ * FlowTap (src/engine/flow-tap.ts) turned into Hubble-like flow events, kept in a bounded
+ * ring (the last `capacity` events) and handed to live subscribers (the SSE stream).
+ *
+ * An event is built when the dataplane reports one, so its names are those of that moment:
+ * source and destination addresses are matched to pods (by pod IP) and the destination to a
+ * service (cluster IP, external or load-balancer IP and port, or a node's address and a
+ * NodePort); a NEW connection that kube-proxy DNATed shows the endpoint it chose as the
+ * destination and the service it was sent to. The overlay's own VXLAN datagrams between two
+ * nodes are not shown as flows (they carry the flows shown), unless one is dropped. Installed on the engine only while a FlowLog
+ * is attached (`attach()`/`detach()`); when none is, the dataplane pays a null check.
+ * Not on the hot path otherwise: allocates per event.
+ */
+import type { Cluster } from '../kube/cluster.js';
+import type { PodPlan, ServicePlan } from '../kube/types.js';
+import { FlowState, type FlowTap } from '../engine/flow-tap.js';
+import type { Packet } from '../engine/packet.js';
+import type { Where } from '../engine/trace.js';
+import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
+
+export interface FlowEndpoint {
+  ip: string;
+  port?: number;
+  pod?: string;
+  namespace?: string;
+}
+
+export interface FlowEvent {
+  /** Sequence number in this log (1, 2, ...): the SSE `id`. */
+  id: number;
+  /** ISO 8601, from the cluster's clock (virtual time for emulated-only clusters, else the wall clock). */
+  time: string;
+  node: string;
+  source: FlowEndpoint;
+  destination: FlowEndpoint & { service?: string };
+  protocol: string;
+  verdict: 'forwarded' | 'dropped';
+  dropReason?: string;
+  /** TCP only: `SYN`, `SYN,ACK`, `FIN,ACK`, `RST`. */
+  tcpFlags?: string;
+  /** True for a packet of the reply direction (server to client). */
+  isReply: boolean;
+  summary: string;
+}
+
+export interface FlowFilter {
+  /** A pod (`name`, `namespace/name` or its key `name.namespace`) as source or destination. */
+  pod?: string;
+  /** A service (`name`, `namespace/name` or `name.namespace`) as destination. */
+  service?: string;
+  verdict?: 'forwarded' | 'dropped';
+  /** TCP, UDP, ICMP (any case). */
+  protocol?: string;
+}
+
+export const DEFAULT_FLOW_CAPACITY = 4096;
+
+const TCP = 6;
+const UDP = 17;
+const ICMP = 1;
+const PROTO_NAMES: Readonly<Record<number, string>> = { [ICMP]: 'ICMP', [TCP]: 'TCP', [UDP]: 'UDP' };
+const ICMP_TYPES: Readonly<Record<number, string>> = {
+  0: 'EchoReply', 3: 'DestinationUnreachable', 5: 'Redirect', 8: 'EchoRequest', 11: 'TimeExceeded', 12: 'ParameterProblem',
+};
+/** Flag names in the order Hubble prints them. */
+const TCP_FLAGS: readonly [number, string][] = [[0x02, 'SYN'], [0x01, 'FIN'], [0x04, 'RST'], [0x08, 'PSH'], [0x10, 'ACK'], [0x20, 'URG'], [0x40, 'ECE'], [0x80, 'CWR']];
+
+export function tcpFlagsText(f: number): string {
+  return TCP_FLAGS.filter(([bit]) => (f & bit) !== 0).map(([, n]) => n).join(',');
+}
+
+export function protocolName(proto: number): string {
+  return PROTO_NAMES[proto] ?? String(proto);
+}
+
+const refs = (name: string, namespace: string): string[] => [name, `${namespace}/${name}`, `${name}.${namespace}`];
+
+export function matchesFlow(e: FlowEvent, f: FlowFilter): boolean {
+  if (f.verdict !== undefined && e.verdict !== f.verdict) return false;
+  if (f.protocol !== undefined && e.protocol.toLowerCase() !== f.protocol.toLowerCase()) return false;
+  if (f.pod !== undefined) {
+    const is = (x: FlowEndpoint): boolean => x.pod !== undefined && refs(x.pod, x.namespace ?? 'default').includes(f.pod!);
+    if (!is(e.source) && !is(e.destination)) return false;
+  }
+  if (f.service !== undefined) {
+    const s = e.destination.service;
+    if (s === undefined) return false;
+    const [ns, name] = s.split('/') as [string, string];
+    if (!refs(name, ns).includes(f.service)) return false;
+  }
+  return true;
+}
+
+/** Where a counted drop's IPv4 header is: after an Ethernet header, else where a device found L3; -1 for none (ARP, runts). */
+function ipv4At(p: Packet): number {
+  const b = p.buf;
+  const s = p.start;
+  if (p.end - s >= 34 && readU16(b, s + 12) === 0x0800 && b[s + 14]! >>> 4 === 4) return s + 14;
+  if (p.l3 >= s && p.end - p.l3 >= 20 && b[p.l3]! >>> 4 === 4) return p.l3;
+  return -1;
+}
+
+interface Names {
+  pods: Map<number, PodPlan>;
+  /** `ip:port/proto` -> service; NodePorts as `*:port/proto`. */
+  services: Map<string, ServicePlan>;
+  nodeIps: Set<number>;
+  podsLen: number;
+  servicesLen: number;
+}
+
+export class FlowLog implements FlowTap {
+  private readonly ring: (FlowEvent | undefined)[];
+  private head = 0;
+  private size = 0;
+  private seq = 0;
+  private readonly subscribers = new Set<(e: FlowEvent) => void>();
+  private readonly enders = new Set<() => void>();
+  private names: Names | null = null;
+  private readonly vxlanPort: number;
+
+  constructor(private readonly cluster: Cluster, readonly capacity = DEFAULT_FLOW_CAPACITY) {
+    this.ring = new Array<FlowEvent | undefined>(capacity);
+    this.vxlanPort = cluster.plan.cluster.overlay === 'vxlan' ? cluster.plan.cluster.vxlan.port : -1;
+  }
+
+  /** Starts receiving the engine's flow events. */
+  attach(): this {
+    this.cluster.engine.flowTap = this;
+    return this;
+  }
+
+  detach(): void {
+    if (this.cluster.engine.flowTap === this) this.cluster.engine.flowTap = null;
+  }
+
+  /** Forgets the pod and service names cached for matching (after pods or services changed). */
+  invalidate(): void {
+    this.names = null;
+  }
+
+  /** Events seen so far (at most `capacity`), oldest first, those matching `f`; the last `limit` of them. */
+  recent(f: FlowFilter = {}, limit = this.capacity): FlowEvent[] {
+    const out: FlowEvent[] = [];
+    const start = (this.head - this.size + this.capacity) % this.capacity;
+    for (let i = 0; i < this.size; i++) {
+      const e = this.ring[(start + i) % this.capacity]!;
+      if (matchesFlow(e, f)) out.push(e);
+    }
+    return out.length > limit ? out.slice(out.length - limit) : out;
+  }
+
+  /** Calls `fn` for every new event matching `f`, `onEnd` when the log closes; returns the unsubscribe function. */
+  subscribe(f: FlowFilter, fn: (e: FlowEvent) => void, onEnd?: () => void): () => void {
+    const sub = (e: FlowEvent): void => { if (matchesFlow(e, f)) fn(e); };
+    this.subscribers.add(sub);
+    if (onEnd !== undefined) this.enders.add(onEnd);
+    return () => {
+      this.subscribers.delete(sub);
+      if (onEnd !== undefined) this.enders.delete(onEnd);
+    };
+  }
+
+  /** Detaches from the engine and ends every subscription (shutdown). */
+  close(): void {
+    this.detach();
+    this.subscribers.clear();
+    const enders = [...this.enders];
+    this.enders.clear();
+    for (const f of enders) f();
+  }
+
+  /** Events recorded so far (ids run from 1 to this). */
+  get total(): number {
+    return this.seq;
+  }
+
+  /** Live subscriptions (SSE streams) now. */
+  get watchers(): number {
+    return this.subscribers.size;
+  }
+
+  // ---- FlowTap --------------------------------------------------------------------------
+
+  dropped(p: Packet, where: Where, reason: string): void {
+    const l3 = ipv4At(p);
+    if (l3 < 0) return; // not IP (ARP, a runt): not a flow
+    const b = p.buf;
+    const proto = b[l3 + 9]!;
+    const src = readU32(b, l3 + 12);
+    const dst = readU32(b, l3 + 16);
+    const l4 = l3 + ((b[l3]! & 0x0f) << 2);
+    const frag = (readU16(b, l3 + 6) & 0x1fff) !== 0;
+    const hasL4 = !frag && p.end - l4 >= (proto === TCP ? 14 : proto === ICMP ? 2 : 4);
+    let sport = -1;
+    let dport = -1;
+    let flags = 0;
+    if (hasL4 && (proto === TCP || proto === UDP)) {
+      sport = readU16(b, l4);
+      dport = readU16(b, l4 + 2);
+      if (proto === TCP) flags = b[l4 + 13]!;
+    } else if (hasL4 && proto === ICMP) dport = (b[l4]! << 8) | b[l4 + 1]!;
+    this.emit(where.node, proto, src, sport, dst, dport, dst, dport, flags, false, reason);
+  }
+
+  tracked(where: Where, state: number, proto: number, src: number, sport: number, dst: number, dport: number, natDst: number, natDport: number, tcpFlags: number): void {
+    // The overlay's own datagrams (VXLAN between two nodes) carry the flows shown: not flows themselves.
+    if (proto === UDP && (dport === this.vxlanPort || sport === this.vxlanPort)) {
+      const n = this.lookupNames();
+      if (n.nodeIps.has(src) && n.nodeIps.has(dst)) return;
+    }
+    this.emit(where.node, proto, src, sport, dst, dport, natDst, natDport, tcpFlags, state === FlowState.Reply, null);
+  }
+
+  // ---- events ---------------------------------------------------------------------------
+
+  private emit(
+    node: string, proto: number, src: number, sport: number, dst: number, dport: number, natDst: number, natDport: number,
+    flags: number, isReply: boolean, reason: string | null,
+  ): void {
+    const n = this.lookupNames();
+    const ports = proto === TCP || proto === UDP;
+    const source = this.endpoint(n, src, ports ? sport : -1);
+    const destination: FlowEvent['destination'] = this.endpoint(n, natDst, ports ? natDport : -1);
+    if (ports && !isReply) {
+      const svc = n.services.get(`${dst}:${dport}/${proto}`) ?? (n.nodeIps.has(dst) ? n.services.get(`*:${dport}/${proto}`) : undefined);
+      if (svc !== undefined) destination.service = `${svc.namespace}/${svc.name}`;
+    }
+    const protocol = protocolName(proto);
+    const tcpFlags = proto === TCP ? tcpFlagsText(flags) : '';
+    const icmp = proto === ICMP && dport >= 0 ? ICMP_TYPES[dport >>> 8] ?? `type ${dport >>> 8}` : null;
+    const e: FlowEvent = {
+      id: ++this.seq,
+      time: new Date(this.cluster.engine.clock.epochMs()).toISOString(),
+      node, source, destination, protocol,
+      verdict: reason === null ? 'forwarded' : 'dropped',
+      ...(reason !== null ? { dropReason: reason } : {}),
+      ...(tcpFlags !== '' ? { tcpFlags } : {}),
+      isReply,
+      summary: reason !== null ? `${protocol} dropped: ${reason}${tcpFlags !== '' ? ` (TCP Flags: ${tcpFlags})` : ''}`
+        : tcpFlags !== '' ? `TCP Flags: ${tcpFlags}` : icmp !== null ? `ICMPv4 ${icmp}` : `${protocol}${isReply ? ' reply' : ' new flow'}`,
+    };
+    this.ring[this.head] = e;
+    this.head = (this.head + 1) % this.capacity;
+    if (this.size < this.capacity) this.size++;
+    for (const s of this.subscribers) s(e);
+  }
+
+  private endpoint(n: Names, ip: number, port: number): FlowEndpoint {
+    const p = n.pods.get(ip);
+    return {
+      ip: formatIpv4(ip), ...(port >= 0 ? { port } : {}),
+      ...(p !== undefined ? { pod: p.name, namespace: p.namespace } : {}),
+    };
+  }
+
+  private lookupNames(): Names {
+    const plan = this.cluster.plan;
+    const have = this.names;
+    if (have !== null && have.podsLen === plan.pods.length && have.servicesLen === plan.services.length) return have;
+    const pods = new Map<number, PodPlan>();
+    for (const p of plan.pods) pods.set(p.ip, p);
+    const services = new Map<string, ServicePlan>();
+    for (const s of plan.services) {
+      for (const sp of s.ports) {
+        const pn = sp.protocol === 'UDP' ? UDP : sp.protocol === 'TCP' ? TCP : -1;
+        if (pn < 0) continue;
+        for (const ip of [s.clusterIP, ...s.externalIPs, ...s.loadBalancerIPs]) if (ip !== 0) services.set(`${ip}:${sp.port}/${pn}`, s);
+        if (sp.nodePort !== undefined) services.set(`*:${sp.nodePort}/${pn}`, s);
+      }
+    }
+    const nodeIps = new Set(plan.nodes.map((x) => x.ip));
+    this.names = { pods, services, nodeIps, podsLen: plan.pods.length, servicesLen: plan.services.length };
+    return this.names;
+  }
+}
+
+/** One line per event, as `hubble observe` prints them (time, source, destination, verdict, node). */
+export function renderFlow(e: FlowEvent): string {
+  const at = (x: FlowEndpoint): string => {
+    const port = x.port !== undefined ? `:${x.port}` : '';
+    return x.pod !== undefined ? `${x.namespace ?? 'default'}/${x.pod}${port} (${x.ip})` : `${x.ip}${port}`;
+  };
+  const t = e.time.replace('T', ' ').replace('Z', '');
+  const svc = e.destination.service !== undefined ? ` service ${e.destination.service}` : '';
+  const verdict = e.verdict === 'dropped' ? `DROPPED (${e.dropReason ?? 'unknown'})` : 'FORWARDED';
+  const what = e.tcpFlags !== undefined ? `(TCP Flags: ${e.tcpFlags.split(',').join(', ')})`
+    : e.protocol === 'ICMP' && e.summary.startsWith('ICMPv4') ? `(${e.summary})` : `(${e.protocol})`;
+  return `${t} [${e.node}]: ${at(e.source)} -> ${at(e.destination)}${svc} ${verdict} ${what}${e.isReply ? ' reply' : ''}`;
+}
