@@ -247,7 +247,7 @@ async function followFlows(api: Api): Promise<void> {
     try {
       state.textContent = 'following';
       $('flows-panel').dataset['following'] = 'true';
-      await api.events('flows?follow=true', (e) => table.add(e as FlowEvent), ctl.signal);
+      await api.events(`flows?follow=true&limit=${attempt === 0 ? 200 : 0}`, (e) => table.add(e as FlowEvent), ctl.signal);
       state.textContent = 'the flow stream ended; reconnecting';
     } catch (e) {
       if (e instanceof ApiError && (e.status === 404 || e.status === 501)) {
