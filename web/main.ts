@@ -1,6 +1,6 @@
 /**
  * podwire's web UI. Live (served by `podwire up` at `/`): the cluster diagram from
- * `GET /topology`, journeys from `POST /trace`, counters from `GET /stats` every second,
+ * `GET /topology` (interface details from `GET /inspect`), journeys from `POST /trace`, counters from `GET /stats` every second,
  * flows from `GET /flows?follow=true`, captures, a node's rules. Static (`podwire demo
  * --html`): the same diagram and animation over the demo's three journeys, embedded in the
  * page as JSON (`<script id="podwire-data">`), with no API at all.
@@ -35,6 +35,20 @@ let current: { d: Diagram; drawn: DrawnDiagram } | null = null;
 let scale = 1;
 let stats: Record<string, IfaceCounters> = {};
 let selected: string | null = null;
+
+/** An interface as `GET /inspect` describes it (h/inspect: src/control/inspect.ts). */
+interface InspectIface { name: string; mac: string; addresses: string[]; mtu: number; kind: string; master: string | null; peer: { namespace: string; name: string } | null }
+interface InspectJson { nodes: { name: string; namespaces: { name: string; kind: string; pod: string | null; interfaces: InspectIface[] }[] }[] }
+/** Interfaces by their capture name (`node1/cbr0`, `pod1/eth0`), from GET /inspect when the API has it. */
+let ifaceInfo = new Map<string, InspectIface>();
+
+function readInspect(j: InspectJson): void {
+  const m = new Map<string, InspectIface>();
+  for (const n of j.nodes) {
+    for (const ns of n.namespaces ?? []) for (const i of ns.interfaces ?? []) m.set(`${ns.kind === 'root' ? n.name : ns.pod ?? ns.name}/${i.name}`, i);
+  }
+  ifaceInfo = m;
+}
 const journey = new JourneyView($('steps'), () => current, Number.isFinite(stepMs) ? stepMs : 550);
 
 function status(msg: string, isError = false): void {
@@ -98,7 +112,15 @@ function paintSelected(): void {
   $('sel-kind').textContent = `${e.kind === 'iface' ? 'interface' : e.kind}${e.sub !== '' ? ` · ${e.sub}` : ''}${e.node !== '' ? ` · on ${e.node}` : ''}`;
   const body = $('sel-counters').querySelector('tbody')!;
   const c = countersOf(selected);
-  const rows: [string, string][] = c === null ? [] : [
+  const info = ifaceInfo.get(e.iface ?? selected);
+  const about: [string, string][] = info === undefined ? [] : [
+    ['MAC', info.mac], ['MTU', String(info.mtu)],
+    ...(info.addresses.length > 0 ? [['addresses', info.addresses.join(' ')] as [string, string]] : []),
+    ...(info.peer !== null ? [['peer', `${info.peer.namespace}/${info.peer.name}`] as [string, string]] : []),
+    ...(info.master !== null ? [['master', info.master] as [string, string]] : []),
+  ];
+  const rows: [string, string][] = c === null ? about : [
+    ...about,
     ['rx packets', String(c.rxPackets)], ['rx bytes', String(c.rxBytes)], ['tx packets', String(c.txPackets)], ['tx bytes', String(c.txBytes)],
     ...(c.rxDropped !== undefined ? [['rx dropped', String(c.rxDropped)] as [string, string]] : []),
     ...(c.txDropped !== undefined ? [['tx dropped', String(c.txDropped)] as [string, string]] : []),
@@ -141,6 +163,8 @@ async function live(api: Api): Promise<void> {
     throw e;
   }
   await showTopology(topo);
+  // Interface details (MAC, MTU, peer) for the Selected panel; a podwire without GET /inspect just has none.
+  api.json<InspectJson>('GET', 'inspect').then(readInspect, () => undefined);
   status(`connected: ${topo.nodes.length} nodes, ${topo.pods.length} pods, ${topo.services.length} services`);
   fillTraceForm(topo);
   fillRules(api, topo);

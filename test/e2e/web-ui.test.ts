@@ -132,6 +132,9 @@ describeE2E('web UI in chromium', ['chromium', 'tshark'], () => {
     try {
       await page.locator('svg [data-id="node1/cbr0"]').click();
       await expect(page.locator('#sel-name').textContent()).resolves.toBe('node1/cbr0');
+      // Its details from GET /inspect (repainted with the counters every second).
+      await page.locator('#sel-counters td[data-counter="MAC"]', { hasText: '02:42:0a:f4:01:01' }).waitFor();
+      await expect(page.locator('#sel-counters td[data-counter="addresses"]').textContent()).resolves.toBe('10.244.1.1/24');
       const before = Number(await page.locator('#sel-counters td[data-counter="rx packets"]').textContent());
       await page.getByRole('button', { name: 'Start capture' }).click();
       await page.locator('#capture-state[data-capture]').waitFor();
