@@ -5,6 +5,18 @@
  */
 
 export interface FlowEndpoint { ip?: string; port?: number | null; pod?: string | null; namespace?: string | null; service?: string | null }
+
+/** The trace that replays a flow: from its source pod to its destination address and port, or null when the source is not a pod. */
+export function traceOfFlow(f: FlowEvent): { from: string; to: string; proto: 'icmp' | 'udp' | 'tcp'; port?: number } | null {
+  const s = f.source;
+  const d = f.destination;
+  if (s === undefined || d === undefined || typeof s.pod !== 'string' || s.pod === '' || d.ip === undefined) return null;
+  const proto = String(f.protocol ?? '').toLowerCase();
+  if (proto !== 'icmp' && proto !== 'udp' && proto !== 'tcp') return null;
+  const from = s.namespace === undefined || s.namespace === null || s.namespace === 'default' ? s.pod : `${s.pod}.${s.namespace}`;
+  const port = typeof d.port === 'number' ? d.port : undefined;
+  return { from, to: d.ip, proto, ...(proto !== 'icmp' && port !== undefined ? { port } : {}) };
+}
 export interface FlowEvent {
   time?: string | number;
   node?: string;
@@ -92,7 +104,7 @@ export class FlowsTable {
   private readonly flows: FlowEvent[] = [];
   filter: FlowFilter = { text: '', verdict: '', protocol: '' };
 
-  constructor(private readonly body: HTMLTableSectionElement, private readonly count: HTMLElement) {}
+  constructor(private readonly body: HTMLTableSectionElement, private readonly count: HTMLElement, private readonly onPick: (f: FlowEvent) => void) {}
 
   add(f: FlowEvent): void {
     this.flows.push(f);
@@ -114,6 +126,9 @@ export class FlowsTable {
     const v = verdictOf(f);
     tr.className = `verdict-${v}`;
     if (f.summary !== undefined) tr.title = f.summary;
+    tr.tabIndex = 0;
+    tr.addEventListener('click', () => this.onPick(f));
+    tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') this.onPick(f); });
     for (const [i, cell] of flowRow(f).entries()) {
       const td = document.createElement('td');
       td.textContent = cell;

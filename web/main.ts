@@ -9,7 +9,7 @@
  */
 import { Api, ApiError } from './api.js';
 import { drawDiagram, type DrawnDiagram } from './diagram.js';
-import { FLOW_COLUMNS, FlowsTable, type FlowEvent } from './flows.js';
+import { FLOW_COLUMNS, FlowsTable, traceOfFlow, type FlowEvent } from './flows.js';
 import { JourneyView, traceResultOf, type TraceAnswer, type TraceAsked } from './journey.js';
 import { layoutDiagram } from './layout.js';
 import { diagramOf, type Diagram, type TopologyJson } from './model.js';
@@ -228,11 +228,31 @@ async function traceNow(api: Api): Promise<void> {
   };
   const port = ($('trace-port') as HTMLInputElement).value;
   if (port !== '' && asked.proto !== 'icmp') asked.port = Number(port);
+  await traceAsked(api, asked);
+}
+
+/**
+ * The NetworkPolicy verdict of a journey, from its `policy` hops (h/netpol: the filter at
+ * FORWARD's position names the policies that isolate each end and the rule that allows).
+ */
+function showPolicy(r: TraceResult): void {
+  const el = $('policy-verdict');
+  const hops = [r.request, r.reply, r.reset].flatMap((j) => j?.hops ?? []).filter((h) => h.action === 'policy');
+  if (hops.length === 0) { el.hidden = true; el.textContent = ''; return; }
+  const denied = hops.find((h) => h.detail['verdict'] === 'denied');
+  const shown = denied ?? hops[hops.length - 1]!;
+  el.hidden = false;
+  el.className = denied !== undefined ? 'denied' : 'allowed';
+  el.textContent = `NetworkPolicy: ${denied !== undefined ? 'denied' : 'allowed'} on ${shown.node}: ${String(shown.detail['reason'] ?? '')}`;
+}
+
+async function traceAsked(api: Api, asked: TraceAsked): Promise<void> {
   try {
     status(`tracing ${asked.from} -> ${asked.to}`);
     const r = await api.json<TraceAnswer>('POST', 'trace', asked);
     const result = traceResultOf(asked, r);
     status(`${asked.from} -> ${asked.to}: ${r.request.delivered ? 'delivered' : `dropped (${r.request.dropReason ?? 'no answer'})`}`);
+    showPolicy(result);
     await journey.show(result);
   } catch (e) {
     fail(e);
@@ -255,7 +275,11 @@ async function pollStats(api: Api): Promise<void> {
 async function followFlows(api: Api): Promise<void> {
   const head = $('flows').querySelector('thead tr')!;
   head.replaceChildren(...FLOW_COLUMNS.map((c) => { const th = document.createElement('th'); th.scope = 'col'; th.textContent = c; return th; }));
-  const table = new FlowsTable($('flows').querySelector('tbody')!, $('flows-count'));
+  const table = new FlowsTable($('flows').querySelector('tbody')!, $('flows-count'), (f) => {
+    const t = traceOfFlow(f);
+    if (t === null) { status('only a flow from a pod can be traced again', true); return; }
+    void traceAsked(api, t);
+  });
   const refilter = (): void => {
     table.filter = {
       text: ($('flow-text') as HTMLInputElement).value.trim(),
@@ -358,6 +382,7 @@ async function offline(data: StaticData): Promise<void> {
     b.setAttribute('aria-pressed', 'false');
     b.addEventListener('click', () => {
       for (const x of buttons) x.setAttribute('aria-pressed', String(x === b));
+      showPolicy(j);
       void journey.show(j);
     });
     box.appendChild(b);

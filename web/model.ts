@@ -140,7 +140,8 @@ export function elemOfHop(d: Diagram, h: HopLike): string | null {
   }
   if (h.netns === 'root') {
     return has(`${h.node}/${h.device}`)
-      ?? (['iptables', 'ipvs', 'nftables', 'conntrack', 'kube-proxy'].includes(h.device) ? has(`${h.node}/proxy`) : null)
+      // conntrack, kube-proxy's NAT and the NetworkPolicy filter (`netpol`) are all netfilter: the iptables box.
+      ?? (['iptables', 'ipvs', 'nftables', 'conntrack', 'kube-proxy', 'netpol'].includes(h.device) ? has(`${h.node}/proxy`) : null)
       ?? has(`${h.node}/root`);
   }
   const pod = podKeyOf(d, h.netns);

@@ -3,7 +3,8 @@
  * cluster served by `podwire up` in this process: the diagram names every node, pod and
  * device; a journey picked in the page is POST /trace's and its steps are the CLI's text;
  * a capture started in the page downloads a file tshark reads; a dropped packet is marked
- * with its reason; flows appear in the table, from GET /flows?follow=true. One browser for
+ * with its reason; flows appear in the table, from GET /flows?follow=true; a flow denied by a
+ * NetworkPolicy, clicked, is traced and its verdict names the policy. One browser for
  * the file, a fresh page per test; nothing may be loaded from off 127.0.0.1.
  */
 import { execFileSync } from 'node:child_process';
@@ -225,6 +226,33 @@ describeE2E('web UI in chromium', ['chromium', 'tshark'], () => {
       await expect(page.locator('#flows tbody tr:not(.verdict-dropped)').count()).resolves.toBe(0);
     } finally {
       await context.close();
+    }
+  });
+
+  it('shows the NetworkPolicy verdict of a flow: a click on a denied flow traces it and names the policy', async () => {
+    await inst.controller.applyNetworkPolicies({
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'web-deny', namespace: 'default' },
+      spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'] },
+    });
+    const { page, context } = await open();
+    try {
+      await page.locator('#flows-panel[data-following="true"]').waitFor();
+      await inst.controller.trace({ from: 'pod1', to: 'pod2', proto: 'tcp', port: 8080 } as never);
+      const row = page.locator('#flows tbody tr.verdict-dropped')
+        .filter({ has: page.locator('td:nth-child(2)', { hasText: /^pod2 / }) })
+        .filter({ has: page.locator('td:nth-child(6)', { hasText: 'policy-denied' }) }).first();
+      await row.waitFor();
+      await row.click();
+      await page.locator('#policy-verdict.denied').waitFor();
+      await expect(page.locator('#policy-verdict').textContent()).resolves
+        .toBe('NetworkPolicy: denied on node1: egress of default/pod1 not isolated; ingress of default/pod2 isolated by default/web-deny; denied: no rule allows TCP/8080 from default/pod1');
+      await page.locator('#steps[data-state="done"]').waitFor();
+      await expect(page.locator('#steps .step', { hasText: 'NetworkPolicy on node1 refuses the new connection' }).getAttribute('data-elem')).resolves.toBe('node1/proxy');
+      await expect(page.locator('#steps .step.drop').textContent()).resolves.toContain('policy-denied');
+      await expect(page.locator('svg .drop-mark text').textContent()).resolves.toBe('✕ policy-denied');
+    } finally {
+      await context.close();
+      await inst.controller.deleteNetworkPolicy('default', 'web-deny');
     }
   });
 });
