@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startApi } from '../../src/api/server.js';
 import { up, type Instance } from '../../src/api/up.js';
 import { runDemo } from '../../src/control/demo.js';
 import { renderTrace } from '../../src/kube/trace-text.js';
@@ -253,6 +254,29 @@ describeE2E('web UI in chromium', ['chromium', 'tshark'], () => {
     } finally {
       await context.close();
       await inst.controller.deleteNetworkPolicy('default', 'web-deny');
+    }
+  });
+
+  it('with a token: the page asks for it, then every API call carries it (the flow stream too)', async () => {
+    const api = await startApi(inst.controller, { host: '127.0.0.1', port: 0 }, { token: 'webui-token-1' });
+    const { page, context } = await tb.page();
+    const auth: string[] = [];
+    page.on('request', (q) => { if (q.url().includes('/api/v1/')) auth.push(`${new URL(q.url()).pathname} ${q.headers()['authorization'] ?? '-'}`); });
+    try {
+      await page.goto(api.url.replace(/\/api\/v1$/, '/?step=5'));
+      await page.locator('#token-form').waitFor();
+      await expect(page.locator('#status').textContent()).resolves.toBe('this podwire needs a token');
+      await page.locator('#token').fill('webui-token-1');
+      await page.getByRole('button', { name: 'Connect' }).click();
+      await page.locator('#diagram[data-ready="true"]').waitFor();
+      await page.locator('#flows-panel[data-following="true"]').waitFor();
+      await expect(page.locator('svg [data-id="pod3"]').count()).resolves.toBe(1);
+      expect(auth[0]).toBe('/api/v1/topology -');
+      expect(auth.slice(1).every((a) => a.endsWith(' Bearer webui-token-1'))).toBe(true);
+      expect(auth.some((a) => a.startsWith('/api/v1/flows '))).toBe(true);
+    } finally {
+      await context.close();
+      await api.close();
     }
   });
 });
