@@ -12,6 +12,7 @@ export interface TraceAnswer {
   reply: Journey | null;
   reset?: Journey | null;
   loopAbort?: TraceResult['loopAbort'];
+  replyKind?: TraceResult['replyKind'];
 }
 
 export interface TraceAsked {
@@ -29,6 +30,7 @@ export function traceResultOf(asked: TraceAsked, r: TraceAnswer): TraceResult {
   return {
     from: asked.from, to: asked.to, dst: typeof sent === 'string' ? sent : asked.to, proto: asked.proto,
     port: asked.proto === 'icmp' ? null : (asked.port ?? DEFAULT_PORT[asked.proto]), request: r.request, reply: r.reply, reset: r.reset ?? null,
+    ...(r.replyKind !== undefined ? { replyKind: r.replyKind } : {}),
     ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}),
   } as TraceResult;
 }

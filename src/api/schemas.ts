@@ -76,10 +76,12 @@ export const conntrackDeleteQuery = { type: 'object', additionalProperties: fals
 export const traceBody = {
   type: 'object', additionalProperties: false, required: ['from', 'to'],
   properties: {
-    from: { type: 'string', pattern: KEY_PATTERN },
-    to: { type: 'string', minLength: 1, maxLength: 253 },
-    proto: { type: 'string', enum: ['icmp', 'udp', 'tcp'], default: 'icmp' },
+    from: { type: 'string', pattern: KEY_PATTERN, description: 'a pod, a node (its root namespace), or "external" (a client on the underlay)' },
+    to: { type: 'string', minLength: 1, maxLength: 259, description: 'a pod, service, node or IPv4 address, optionally with :PORT' },
+    proto: { type: 'string', pattern: '^([iI][cC][mM][pP]|[uU][dD][pP]|[tT][cC][pP])$', default: 'icmp', description: 'icmp, udp or tcp, in any case' },
     port: { type: 'integer', minimum: 1, maximum: 65535 },
+    size: { type: 'integer', minimum: 28, maximum: 65535, description: 'the probe\'s IPv4 total length, headers included (DF set)' },
+    count: { type: 'integer', minimum: 1, maximum: 1000, description: 'send this many new flows; the answer adds spread and flows' },
   },
 } as const;
 

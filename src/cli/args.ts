@@ -69,13 +69,36 @@ export const processIo = (): Io => {
   };
 };
 
+/**
+ * Parses `argv` strictly. A flag given twice is a usage error naming it and both values
+ * (parseArgs would keep the last one silently: `--port 80 --port 81` traced port 81),
+ * unless its option says `multiple`.
+ */
 export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>, command: string): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  let r;
   try {
-    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+    r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw new UsageError(`podwire ${command}: ${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}`);
   }
+  const first = new Map<string, string | undefined>();
+  for (const t of r.tokens as readonly { kind: string; name?: string; rawName?: string; value?: string }[]) {
+    if (t.kind !== 'option' || t.name === undefined || options[t.name]?.multiple === true) continue;
+    if (!first.has(t.name)) { first.set(t.name, t.value); continue; }
+    const was = first.get(t.name);
+    const both = was !== undefined && t.value !== undefined ? ` (${JSON.stringify(was)} and ${JSON.stringify(t.value)})` : '';
+    throw new UsageError(`podwire ${command}: ${t.rawName ?? `--${t.name}`} is given more than once${both}: give it once`);
+  }
+  return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+}
+
+/** True when `argv` asks for JSON output (`--json` before any `--`): errors are then printed as JSON too. */
+export function wantsJson(argv: readonly string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false;
+    if (a === '--json') return true;
+  }
+  return false;
 }
 
 /** An integer flag in decimal digits (Number() would take "0x50", "1e3", " 8"), from `min` to `max`. */
@@ -94,6 +117,11 @@ export function portFlag(v: string | boolean | undefined, flag: string, command:
   const n = typeof v === 'string' ? tryParsePort(v) : null;
   if (n === null || n < min) throw new UsageError(`podwire ${command}: --${flag} ${JSON.stringify(v)} must be an integer from ${min} to 65535 (a port, in decimal digits)`);
   return n;
+}
+
+/** `n` and the noun in English: "1 service", "2 services" (`many` for irregular plurals). */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 export function colour(io: Io): { bold: (s: string) => string; green: (s: string) => string; red: (s: string) => string; dim: (s: string) => string } {

@@ -6,7 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { intFlag, parse, UsageError, type Command } from './args.js';
+import { intFlag, parse, plural, UsageError, type Command } from './args.js';
 import { progress, query, request, requestJson } from './client.js';
 import { REMOTE_FLAGS, REMOTE_HELP, target } from './cmd-remote.js';
 
@@ -116,7 +116,7 @@ export const captureCommand: Command = {
       }
       case 'stop': {
         const c = await requestJson<CaptureInfo>(t, 'DELETE', `/captures/${encodeURIComponent(one('ID'))}`);
-        io.out(json ? JSON.stringify(c, null, 2) : `${c.id} stopped: ${c.packets} packets in ${c.files.join(', ')}`);
+        io.out(json ? JSON.stringify(c, null, 2) : `${c.id} stopped: ${plural(c.packets, 'packet')} in ${c.files.join(', ')}`);
         return 0;
       }
       case 'download': {

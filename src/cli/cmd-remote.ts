@@ -2,7 +2,7 @@
  * Commands that act on a running `podwire up` through its API: attach, detach, stats,
  * conntrack. Each takes `--api URL` and `--token T`; `--json` prints the API's answer.
  */
-import { colour, intFlag, parse, portFlag, UsageError, type Command, type Io } from './args.js';
+import { colour, intFlag, parse, plural, portFlag, UsageError, type Command, type Io } from './args.js';
 import { apiTarget, query, request, requestJson } from './client.js';
 import { TURN_MS } from '../control/local.js';
 
@@ -105,8 +105,8 @@ function renderStats(s: Stats, io: Io): void {
   io.out(`link drops: ${s.engine.linkDrops} (full links), unconnected ports: ${s.engine.unconnectedDrops}`);
   for (const l of s.linkDrops) io.out(`  ${l.link}: ${l.drops}`);
   const en = s.engine;
-  io.out(`scheduler: ${en.linkServices ?? 0} link services, ${en.yields ?? 0} turns given back to the event loop (work left after ${TURN_MS} ms), `
-    + `${en.loopAborts ?? 0} runs aborted (${en.loopAbortDrops ?? 0} packets dropped, loop-abort)`);
+  io.out(`scheduler: ${plural(en.linkServices ?? 0, 'link service')}, ${plural(en.yields ?? 0, 'turn')} given back to the event loop (work left after ${TURN_MS} ms), `
+    + `${plural(en.loopAborts ?? 0, 'run')} aborted (${plural(en.loopAbortDrops ?? 0, 'packet')} dropped, loop-abort)`);
   const ct = (n: string, v: number): string => {
     const st = s.conntrackStats?.[n];
     return st === undefined ? `${n} ${v}` : `${n} ${v} of ${st.max} (early drops ${st.earlyDrop})`;
@@ -116,7 +116,7 @@ function renderStats(s: Stats, io: Io): void {
     const d = `kernel drops ${v.kernelDrops}`;
     io.out(`vxlan socket ${n} ${v.bind}: ${v.kernelDrops > 0 ? c.red(d) : d} (datagrams lost at podwire's socket), receive buffer ${v.rcvbuf} bytes (${v.backend})`);
   }
-  io.out(`packet pool: ${s.pool.available} of ${s.pool.size} free, ${s.pool.exhausted} allocation failures; clock: ${s.clock}`);
+  io.out(`packet pool: ${s.pool.available} of ${s.pool.size} free, ${plural(s.pool.exhausted, 'allocation failure')}; clock: ${s.clock}`);
 }
 
 const stats: Command = {

@@ -6,7 +6,7 @@
 import { parseListen } from '../api/auth.js';
 import { ApiConfigError } from '../api/server.js';
 import { up } from '../api/up.js';
-import { colour, EXIT_CLOSED_PIPE, parse, UsageError, whenPipeCloses, type Command } from './args.js';
+import { colour, EXIT_CLOSED_PIPE, parse, plural, UsageError, whenPipeCloses, type Command } from './args.js';
 import { progress } from './client.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7070';
@@ -88,7 +88,7 @@ options:
     const cl = inst.cluster;
     io.out(`podwire: API listening on ${inst.api.url}`);
     io.out(c.green(`podwire: cluster ${JSON.stringify(cl.plan.cluster.name)} up: ${cl.nodes.size} node${cl.nodes.size === 1 ? '' : 's'}, `
-      + `${cl.pods.size} emulated pod${cl.pods.size === 1 ? '' : 's'}, ${cl.attached.size} attached, ${cl.plan.services.length} services`));
+      + `${cl.pods.size} emulated pod${cl.pods.size === 1 ? '' : 's'}, ${cl.attached.size} attached, ${plural(cl.plan.services.length, 'service')}`));
     if (token === null) io.out(c.dim('podwire: no token: only clients on this host can connect'));
     io.out(c.dim('podwire: Ctrl-C to stop'));
     const sig = await waitForSignal();

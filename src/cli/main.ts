@@ -3,7 +3,7 @@
  * façade (src/control); no dataplane logic here. Exit codes: 0 ok, 1 runtime error,
  * 2 usage error.
  */
-import { UsageError, processIo, type Io } from './args.js';
+import { UsageError, processIo, wantsJson, type Io } from './args.js';
 import { COMMANDS, type Command } from './commands.js';
 
 export const EXIT_OK = 0;
@@ -20,6 +20,25 @@ export function usage(): string {
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
   ].join('\n');
+}
+
+/** An error as `--json` prints it: the message (without the `podwire CMD: ` prefix) and what the API named (field, value, HTTP status). */
+function jsonError(name: string, e: unknown): Record<string, unknown> {
+  const msg = e instanceof Error ? e.message : String(e);
+  const out: Record<string, unknown> = { error: msg.startsWith(`podwire ${name}: `) ? msg.slice(`podwire ${name}: `.length) : msg };
+  if (e instanceof UsageError) out['usage'] = true;
+  else if (e !== null && typeof e === 'object') {
+    const o = e as Record<string, unknown>;
+    const body = (o['body'] !== null && typeof o['body'] === 'object' ? o['body'] : {}) as Record<string, unknown>; // a RemoteError: the API's answer
+    for (const k of ['field', 'value'] as const) if (body[k] !== undefined && body[k] !== null) out[k] = body[k];
+    // A local trace's input error (TraceInputError): the same field as the API names (`/to`).
+    if (out['field'] === undefined && typeof o['field'] === 'string') {
+      out['field'] = o['field'].startsWith('/') ? o['field'] : `/${o['field']}`;
+      if (o['value'] !== undefined) out['value'] = o['value'];
+    }
+    if (typeof o['status'] === 'number') out['status'] = o['status'];
+  }
+  return out;
 }
 
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
@@ -44,6 +63,11 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   try {
     return await cmd.run(rest, io);
   } catch (e) {
+    if (wantsJson(rest)) {
+      // --json: the error is JSON too, on stderr: { error, usage? , field?, value?, status? }.
+      io.err(JSON.stringify(jsonError(name, e)));
+      return e instanceof UsageError ? EXIT_USAGE : EXIT_ERROR;
+    }
     if (e instanceof UsageError) {
       io.err(`${e.message}\n\n${cmd.help}`);
       return EXIT_USAGE;

@@ -14,7 +14,7 @@ import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
 import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names.js';
 import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
-import { runTrace, type TraceProto, type Journey, type LoopAbort } from '../kube/trace.js';
+import { runTrace, runTraces, type TraceFlow, type TraceOptions, type TraceProto, type TraceSpread, type Journey, type LoopAbort } from '../kube/trace.js';
 import type { AppType, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
 import { conntrackSummary } from '../netfilter/conntrack-dump.js';
 import type { ConntrackFilter, ConntrackTable } from '../netfilter/conntrack.js';
@@ -78,8 +78,23 @@ export interface AttachBody {
 export interface TraceBody {
   from: string;
   to: string;
-  proto?: TraceProto;
+  /** icmp, udp or tcp in any case. */
+  proto?: TraceProto | (string & {});
   port?: number;
+  size?: number;
+  count?: number;
+}
+
+export interface TraceAnswer {
+  request: Journey;
+  reply: Journey | null;
+  reset: Journey | null;
+  replyKind?: 'reply' | 'icmp-error';
+  loopAbort?: LoopAbort;
+  /** With `count`: */
+  count?: number;
+  spread?: TraceSpread[];
+  flows?: TraceFlow[];
 }
 
 /** Conntrack filters as they come from a query string or CLI flags (strings or numbers). */
@@ -347,11 +362,23 @@ export class Controller {
     });
   }
 
-  trace(body: TraceBody): Promise<{ request: Journey; reply: Journey | null; reset: Journey | null; loopAbort?: LoopAbort }> {
+  trace(body: TraceBody): Promise<TraceAnswer> {
     return this.mutate(() => {
       try {
-        const r = runTrace(this.cluster, { from: body.from, to: body.to, ...(body.proto !== undefined ? { proto: body.proto } : {}), ...(body.port !== undefined ? { port: body.port } : {}) });
-        return { request: r.request, reply: r.reply, reset: r.reset, ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}) };
+        const opts: TraceOptions = {
+          from: body.from, to: body.to, ...(body.proto !== undefined ? { proto: body.proto.toLowerCase() as TraceProto } : {}),
+          ...(body.port !== undefined ? { port: body.port } : {}), ...(body.size !== undefined ? { size: body.size } : {}),
+        };
+        if (body.count !== undefined) {
+          const m = runTraces(this.cluster, opts, body.count);
+          const f = m.first;
+          return { request: f.request, reply: f.reply, reset: f.reset, count: m.flows.length, spread: m.spread, flows: m.flows };
+        }
+        const r = runTrace(this.cluster, opts);
+        return {
+          request: r.request, reply: r.reply, reset: r.reset, ...(r.replyKind !== undefined ? { replyKind: r.replyKind } : {}),
+          ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}),
+        };
       } catch (e) {
         throw toControlError(e);
       }

@@ -5,16 +5,13 @@
  * with the diagram of the cluster and the journeys animated on it (src/control/web-page.ts).
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Capture } from '../io/capture.js';
-import { MemorySink } from '../io/sink.js';
 import type { Cluster } from '../kube/cluster.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../kube/trace.js';
 import { loadCluster, examplePath } from './load.js';
-import { ensureDir } from './out-dir.js';
 import { topologyView } from './views.js';
 import { staticPage } from './web-page.js';
 import { FlowLog, type FlowEvent } from './flows.js';
+import { TraceCaptures } from './trace-captures.js';
 
 export interface DemoJourneySpec {
   name: string;
@@ -75,9 +72,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 }
 
 function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): DemoResult {
-  const points = cluster.capturePoints();
-  const sinks = points.map(() => new MemorySink());
-  const caps = points.map((pt, i) => new Capture(() => cluster.engine.clock, [pt], sinks[i]!));
+  // Each hop names the frames it put on the wire (Hop.captures), in the files written below.
+  const caps = new TraceCaptures(cluster);
   const specs = [...DEMO_JOURNEYS];
   if (cluster.plan.services.some((s) => s.name === 'service1') && cluster.supportsServices) specs.push(SERVICE_JOURNEY);
   const journeys: DemoJourney[] = [];
@@ -89,17 +85,7 @@ function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): Dem
     journeys.push({ name: j.name, request: result.request, reply: result.reply, reset: result.reset, result, ...seen });
   }
   flows?.close();
-  const captures: DemoCaptureFile[] = [];
-  const out = opts.out ?? 'captures';
-  if (opts.write !== false) ensureDir(out, 'output folder (--out)');
-  caps.forEach((c, i) => {
-    c.stop();
-    if (c.packets === 0) return;
-    const name = points[i]!.name;
-    const file = join(out, `${name.replace(/[/]/g, '_')}.pcapng`);
-    if (opts.write !== false) writeFileSync(file, sinks[i]!.bytes());
-    captures.push({ interface: name, file, packets: c.packets });
-  });
+  const captures: DemoCaptureFile[] = caps.finish(opts.out ?? 'captures', opts.write !== false, 'output folder (--out)');
   let html: string | null = null;
   if (opts.html !== undefined) {
     const page = staticPage({

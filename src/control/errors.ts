@@ -57,7 +57,7 @@ export function toControlError(e: unknown, fields: Readonly<Record<string, strin
     return new ControlError(status, e.message, field, e.value);
   }
   if (e instanceof TraceInputError) {
-    const status: ControlStatus = e.field === 'from' || e.field === 'to' ? 404 : 400;
+    const status: ControlStatus = e.notFound ? 404 : 400;
     return new ControlError(status, e.message, `/${e.field}`, e.value);
   }
   const msg = e instanceof Error ? e.message : String(e);

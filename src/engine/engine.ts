@@ -36,7 +36,7 @@ export class Engine {
   readonly pool: PacketPool;
   readonly scheduler: Scheduler;
   readonly rng: Rng;
-  readonly trace = new TraceRecorder();
+  readonly trace = new TraceRecorder(() => this.clockImpl);
   readonly elements = new Map<string, Element>();
   /** Owners of counters and drop reasons that are not elements, by name. */
   readonly counted = new Map<string, Counted>();

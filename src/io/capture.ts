@@ -21,6 +21,8 @@ export interface CaptureOptions {
   snaplen?: number;
   /** Per-packet comment (pcapng only), e.g. the direction; null for none. */
   comment?: ((p: Packet, point: CapturePoint, dir: 'rx' | 'tx') => string | null) | null;
+  /** Called after a traced packet (`p.trace` set) was written: the point's index and the frame's number in the file (1-based). */
+  onTraced?: ((p: Packet, point: number, frame: number) => void) | null;
 }
 
 export class Capture {
@@ -40,6 +42,7 @@ export class Capture {
       this.ng = ng;
       this.pcap = null;
       const comment = opts.comment ?? null;
+      const traced = opts.onTraced ?? null;
       points.forEach((pt, i) => {
         const id = ng.addInterface(pt.name, { snaplen, ...(pt.description !== undefined ? { description: pt.description } : {}) });
         for (const [link, dir] of [[pt.rx, 'rx'], [pt.tx, 'tx']] as const) {
@@ -49,6 +52,7 @@ export class Capture {
             const c = comment === null ? null : comment(p, pt, dir);
             if (c === null) ng.writePacket(id, p.buf, p.start, p.end - p.start, this.clock().epochMs());
             else ng.writePacket(id, p.buf, p.start, p.end - p.start, this.clock().epochMs(), c);
+            if (traced !== null && p.trace !== 0) traced(p, i, this.packets);
           };
           link.addTap(fn);
           this.hooks.push({ link, fn });
@@ -58,12 +62,14 @@ export class Capture {
       const w = new PcapWriter(sink, { nanosecond: true, snaplen });
       this.pcap = w;
       this.ng = null;
+      const traced = opts.onTraced ?? null;
       points.forEach((pt, i) => {
         for (const link of [pt.rx, pt.tx]) {
           if (link === null) continue;
           const fn: LinkTap = (p) => {
             this.count(i, p);
             w.writePacket(p.buf, p.start, p.end - p.start, this.clock().epochMs());
+            if (traced !== null && p.trace !== 0) traced(p, i, this.packets);
           };
           link.addTap(fn);
           this.hooks.push({ link, fn });

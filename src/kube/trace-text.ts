@@ -4,12 +4,13 @@
  * what was decided there. The words follow ../shared/JOURNEYS.md where they fit.
  */
 import type { Hop } from '../engine/trace.js';
-import type { Journey, TraceResult } from './trace.js';
+import type { Journey, TraceResult, TraceSpread } from './trace.js';
 
 const PROTO: Record<string, string> = { '1': 'ICMP', '6': 'TCP', '17': 'UDP' };
 
 function place(h: Hop): string {
   if (h.netns === 'root') return `the root namespace of ${h.node}`;
+  if (h.netns === 'external' && h.node === 'external') return 'the external client';
   if (h.netns === 'underlay') return 'the cluster network'; // the switch (a node or pod may be called underlay too)
   return `${h.netns}`;
 }
@@ -83,8 +84,10 @@ export function describeHop(h: Hop, prev?: Hop): string {
       return describeConntrack(h);
     case 'deliver':
       return describeDeliver(h);
-    case 'icmp-error':
-      return `${cap(place(h))} answers with ICMP type ${str(d['type'])} code ${str(d['code'])}${d['mtu'] !== undefined ? ` (next-hop MTU ${str(d['mtu'])})` : ''} to ${str(d['to'])}.`;
+    case 'icmp-error': {
+      const name = icmpErrorName(Number(d['type']), Number(d['code']));
+      return `${cap(place(h))} answers with ICMP type ${str(d['type'])} code ${str(d['code'])}${name !== null ? ` (${name})` : ''}${d['mtu'] !== undefined ? ` (next-hop MTU ${str(d['mtu'])})` : ''} to ${str(d['to'])}.`;
+    }
     case 'tcp-rst':
       return `Nothing listens on TCP port ${str(d['port'])} in ${place(h)}: it answers with a RST.`;
     case 'tcp-closed':
@@ -146,6 +149,13 @@ function describeDnat(h: Hop): string {
   const masq = d['hairpin'] === true ? '; the pod is reaching itself (hairpin), so the source will be masqueraded'
     : d['masquerade'] === true ? '; marked for masquerade' : '';
   return `${engine}, set up by kube-proxy, matches ${what}${svc} and rewrites the destination to one of its pods: DNAT to ${str(d['endpoint'])}${pod}, ${how}${rule}${masq}; conntrack remembers the translation.`;
+}
+
+/** RFC 792 / RFC 1191 names of the ICMP errors podwire sends. */
+export function icmpErrorName(type: number, code: number): string | null {
+  if (type === 11) return 'time exceeded';
+  if (type !== 3) return null;
+  return ['net unreachable', 'host unreachable', 'protocol unreachable', 'port unreachable', 'fragmentation needed and DF set'][code] ?? 'destination unreachable';
 }
 
 const ICMP_TYPES: Record<string, string> = { '0': 'echo reply', '3': 'destination unreachable', '8': 'echo request', '11': 'time exceeded' };
@@ -221,19 +231,41 @@ export function journeySteps(j: Journey): { hop: Hop; text: string }[] {
   return shown.map((h, i) => ({ hop: h, text: describeHop(h, shown[i - 1]) }));
 }
 
-export function renderJourney(j: Journey, indent = '  '): string {
-  const lines = journeySteps(j).map((s, i) => `${indent}${String(i + 1).padStart(2)}. ${s.text}`);
+export interface RenderOptions {
+  /**
+   * Show each hop's time (microseconds after `t0`, epoch ms) and the capture frames it put on
+   * the wire (`[+12 us, pod1_eth0.pcapng #3]`): the timeline to read beside the captures.
+   */
+  timeline?: { t0: number };
+}
+
+export function renderJourney(j: Journey, indent = '  ', opts: RenderOptions = {}): string {
+  const shown: Hop[] = [];
+  const seen: string[][] = [];
+  j.hops.forEach((h, i) => {
+    if (told(j.hops, i)) { shown.push(h); seen.push([]); }
+    // A hop left out of the prose passes its frames to the sentence before it.
+    for (const c of h.captures ?? []) seen[seen.length - 1]?.push(`${c.file} #${c.frame}`);
+  });
+  const tl = opts.timeline;
+  const lines = shown.map((h, i) => {
+    const at = tl !== undefined && h.time !== undefined ? [`+${Math.round((h.time - tl.t0) * 1000)} us`, ...seen[i]!] : [];
+    return `${indent}${String(i + 1).padStart(2)}. ${describeHop(h, shown[i - 1])}${at.length > 0 ? ` [${at.join(', ')}]` : ''}`;
+  });
   const end = j.delivered ? 'delivered' : j.dropReason !== null ? `dropped (${j.dropReason})` : 'not delivered (no answer)';
   lines.push(`${indent}=> ${end}`);
   return lines.join('\n');
 }
 
-export function renderTrace(r: TraceResult): string {
+export function renderTrace(r: TraceResult, opts: { timeline?: boolean } = {}): string {
   const what = r.proto === 'icmp' ? 'ICMP echo' : `${r.proto.toUpperCase()} port ${r.port ?? ''}`;
-  const out = [`${r.from} -> ${r.to} (${r.dst}), ${what}`, renderJourney(r.request)];
-  if (r.reply !== null) out.push(`reply:`, renderJourney(r.reply));
+  const size = r.size !== undefined ? `, ${r.size} bytes (DF)` : '';
+  const t0 = r.request.hops[0]?.time;
+  const ro: RenderOptions = opts.timeline === true && t0 !== undefined ? { timeline: { t0 } } : {};
+  const out = [`${r.from} -> ${r.to} (${r.dst}), ${what}${size}`, renderJourney(r.request, '  ', ro)];
+  if (r.reply !== null) out.push(`${replyHeading(r)}:`, renderJourney(r.reply, '  ', ro));
   else out.push('reply: none');
-  if (r.reset !== null) out.push(`${resetHeading(r.from)}:`, renderJourney(r.reset));
+  if (r.reset !== null) out.push(`${resetHeading(r.from)}:`, renderJourney(r.reset, '  ', ro));
   if (r.loopAbort !== undefined) {
     out.push(`warning: the cluster never became idle (a forwarding or echo loop): podwire aborted ${r.loopAbort.runs} run${r.loopAbort.runs === 1 ? '' : 's'} `
       + `at the step limit and dropped the ${r.loopAbort.drops} packet${r.loopAbort.drops === 1 ? '' : 's'} still queued (loop-abort); this journey may be cut short`);
@@ -241,7 +273,41 @@ export function renderTrace(r: TraceResult): string {
   return out.join('\n');
 }
 
+/**
+ * The heading of the second journey: `reply`, or, when a namespace on the way answered the
+ * request with an ICMP error (it never reached an answer), `ICMP error (host unreachable from node2)`.
+ */
+export function replyHeading(r: Pick<TraceResult, 'request' | 'reply'>): string {
+  const err = r.request.hops.find((h) => h.action === 'icmp-error');
+  if (err === undefined) return 'reply';
+  const name = icmpErrorName(Number(err.detail['type']), Number(err.detail['code'])) ?? `type ${str(err.detail['type'])} code ${str(err.detail['code'])}`;
+  const mtu = err.detail['mtu'] !== undefined ? `, MTU ${str(err.detail['mtu'])}` : '';
+  const by = err.netns === 'root' ? err.node : err.netns;
+  return `ICMP error (${name}${mtu}, from ${by})`;
+}
+
 /** The heading of a TCP trace's third journey: the source's RST for the SYN-ACK. */
 export function resetHeading(from: string): string {
   return `reset (${from} answers the SYN-ACK with a RST, as a kernel does for a connection it did not open: the trace leaves no half-open connection behind)`;
+}
+
+const count = (n: number, one: string): string => `${n} ${n === 1 ? one : `${one}s`}`;
+
+/**
+ * `podwire trace --count N`: how the N new flows were spread over the endpoints, one line per
+ * endpoint with its share, as a learner watching kube-proxy's load balancing wants to see it.
+ */
+export function renderSpread(first: TraceResult, spread: readonly TraceSpread[], n: number): string {
+  const what = first.proto === 'icmp' ? 'ICMP echo' : `${first.proto.toUpperCase()} port ${first.port ?? ''}`;
+  const out = [`${first.from} -> ${first.to} (${first.dst}), ${what}: ${count(n, 'new flow')}, spread over ${count(spread.length, 'endpoint')}:`];
+  const width = Math.max(...spread.map((s) => s.endpoint.length + (s.pod !== null ? s.pod.length + 3 : 0)));
+  for (const s of spread) {
+    const who = s.pod !== null ? `${s.pod} (${s.endpoint})` : s.endpoint;
+    const pct = Math.round((100 * s.flows) / n);
+    const lost = s.delivered < s.flows ? `, ${s.flows - s.delivered} not delivered` : '';
+    out.push(`  ${who.padEnd(width)}  ${count(s.flows, 'flow').padStart(10)}  ${String(pct).padStart(3)}%${lost}`);
+  }
+  const delivered = spread.reduce((a, s) => a + s.delivered, 0);
+  out.push(delivered === n ? `=> ${n === 1 ? 'delivered' : `all ${n} delivered`}` : `=> ${delivered} of ${n} delivered`);
+  return out.join('\n');
 }

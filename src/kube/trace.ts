@@ -23,22 +23,26 @@
  * holds and no conntrack entry tracks towards the target (`probePort`).
  */
 import type { Hop } from '../engine/trace.js';
-import { formatIpv4, tryParseIpv4 } from '../wire/addr.js';
+import { formatIpv4, tryParseIpv4, tryParsePort } from '../wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
 import { writeU16, writeU32 } from '../wire/addr.js';
 import { replyRst } from '../apps/tcp-seg.js';
 import type { NetNamespace } from '../net/netns.js';
 import type { Cluster } from './cluster.js';
 import { canonicalPodKey } from './names.js';
+import { EXTERNAL, externalClient } from './external-client.js';
 
 export type TraceProto = 'icmp' | 'udp' | 'tcp';
 
 export interface TraceOptions {
+  /** A pod, a node (its root namespace: what a hostNetwork pod sends from), or `external` (a client on the underlay). */
   from: string;
-  /** A pod name, an IPv4 address, or a service name (`svc` or `svc.namespace`). */
+  /** A pod name, a node name, an IPv4 address, or a service name (`svc` or `svc.namespace`), each optionally with `:PORT`. */
   to: string;
   proto?: TraceProto;
   port?: number;
+  /** The probe's IPv4 total length in bytes, headers included (default: the protocol's small probe); DF is set. */
+  size?: number;
   /** Virtual milliseconds to let pass for ARP retries and late replies (default 5000). */
   waitMs?: number;
 }
@@ -60,6 +64,16 @@ export interface TraceResult {
   /** The RST the source sent back for the SYN-ACK of a TCP probe (null for ICMP, UDP, and a TCP probe without a SYN-ACK). */
   reset: Journey | null;
   /**
+   * What `reply` is: the destination's answer (`reply`), or an ICMP error a namespace on the
+   * way sent about the request (`icmp-error`: port or host unreachable, fragmentation
+   * needed, time exceeded); absent when there is no reply.
+   */
+  replyKind?: 'reply' | 'icmp-error';
+  /** The probe's IPv4 total length (bytes), when given. */
+  size?: number;
+  /** The probe's source port (TCP, UDP) or echo identifier (ICMP). */
+  sport?: number;
+  /**
    * Present when the cluster never became idle during the trace (a forwarding or echo loop):
    * the scheduler aborted `runs` runs at its step limit and dropped the `drops` packets still
    * queued (`loop-abort`; the traced packet among them gets that drop hop).
@@ -73,12 +87,27 @@ export interface LoopAbort {
 }
 
 export class TraceInputError extends Error {
-  constructor(readonly field: string, readonly value: unknown, message: string) {
+  /** `notFound`: the value names nothing in the cluster (an edge answers 404), else it is malformed (400). */
+  constructor(readonly field: string, readonly value: unknown, message: string, readonly notFound = false) {
     super(`${field}: ${JSON.stringify(value)} ${message}`);
   }
 }
 
-/** Resolves a trace target to an address: pod key (or display name, `root.default`), service name, or dotted IPv4. */
+/** `name:PORT` -> [name, port]; anything else -> [to, null]. A bad port is an error naming `to`. */
+export function splitTargetPort(to: string): [string, number | null] {
+  const m = /^(.+):([^:]*)$/.exec(to);
+  if (m === null) return [to, null];
+  const port = tryParsePort(m[2]!);
+  if (port === null || port < 1) throw new TraceInputError('to', to, 'has a port that is not an integer from 1 to 65535 (NAME:PORT, IP:PORT)');
+  return [m[1]!, port];
+}
+
+const have = (what: string, names: Iterable<string>): string => {
+  const l = [...names];
+  return `${what} ${l.length === 0 ? 'none' : l.join(', ')}`;
+};
+
+/** Resolves a trace target to an address: pod key (or display name, `root.default`), node name, service name, or dotted IPv4. */
 export function resolveTarget(cluster: Cluster, to: string): number {
   const pod = cluster.pods.get(canonicalPodKey(to));
   if (pod !== undefined) return pod.plan.ip;
@@ -86,12 +115,35 @@ export function resolveTarget(cluster: Cluster, to: string): number {
   if (ip !== null) return ip;
   const [name, ns = 'default'] = to.split('.');
   const svc = cluster.plan.services.find((s) => s.name === name && s.namespace === ns);
-  if (svc !== undefined) return svc.clusterIP;
-  throw new TraceInputError('to', to, 'is not a pod, a service or an IPv4 address');
+  if (svc !== undefined && svc.clusterIP !== null) return svc.clusterIP;
+  const node = cluster.plan.nodes.find((n) => n.name === to);
+  if (node !== undefined) return node.ip;
+  const services = cluster.plan.services.filter((s) => s.clusterIP !== null).map((s) => (s.namespace === 'default' ? s.name : `${s.name}.${s.namespace}`));
+  throw new TraceInputError('to', to, `is not a pod, a service, a node or an IPv4 address (have ${have('pods', cluster.pods.keys())}; ${have('services', services)}; ${have('nodes', cluster.plan.nodes.map((n) => n.name))})`, true);
+}
+
+/** The namespace a trace starts in: a pod's, a node's root namespace, or the external client's. */
+export function resolveSource(cluster: Cluster, from: string): NetNamespace {
+  const pod = cluster.pods.get(canonicalPodKey(from));
+  if (pod !== undefined) return pod.ns;
+  const node = cluster.nodes.get(from);
+  if (node !== undefined) return node.root;
+  if (from === EXTERNAL) return externalClient(cluster);
+  throw new TraceInputError('from', from, `is not a pod (have ${[...cluster.pods.keys()].join(', ')}; or a node: ${[...cluster.nodes.keys()].join(', ')}; or ${EXTERNAL}, a client on the underlay)`, true);
 }
 
 export function defaultPort(proto: TraceProto): number | null {
   return proto === 'icmp' ? null : proto === 'udp' ? 7 : 80;
+}
+
+/** The smallest probe of each protocol (IPv4 total length): ICMP echo with 56 bytes of data, UDP with the payload, TCP SYN with MSS. */
+export function defaultSize(proto: TraceProto): number {
+  return proto === 'icmp' ? 20 + 8 + 56 : proto === 'udp' ? 20 + 8 + TRACE_PAYLOAD.length : 20 + 24;
+}
+
+/** The smallest size a probe of `proto` may have: its headers (and the TCP SYN's MSS option). */
+export function minSize(proto: TraceProto): number {
+  return proto === 'tcp' ? 44 : 28;
 }
 
 const TRACE_PAYLOAD = Buffer.from('podwire trace\n');
@@ -105,13 +157,20 @@ const WALL_TRACE_STEPS = 100_000;
 export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   const proto = opts.proto ?? 'icmp';
   if (proto !== 'icmp' && proto !== 'udp' && proto !== 'tcp') throw new TraceInputError('proto', proto, 'must be one of icmp, udp, tcp');
-  const srcPod = cluster.pods.get(canonicalPodKey(opts.from));
-  if (srcPod === undefined) throw new TraceInputError('from', opts.from, `is not a pod (have ${[...cluster.pods.keys()].join(', ')})`);
-  const dst = resolveTarget(cluster, opts.to);
-  const port = proto === 'icmp' ? null : (opts.port ?? defaultPort(proto));
+  const [toName, toPort] = splitTargetPort(opts.to);
+  if (proto === 'icmp' && toPort !== null) throw new TraceInputError('to', opts.to, 'names a port, but ICMP has none (give proto udp or tcp)');
+  if (proto === 'icmp' && opts.port !== undefined) throw new TraceInputError('port', opts.port, 'is given, but ICMP has no ports (give proto udp or tcp)');
+  if (toPort !== null && opts.port !== undefined && opts.port !== toPort) throw new TraceInputError('port', opts.port, `differs from the port of to (${opts.to})`);
+  const ns = resolveSource(cluster, opts.from);
+  const dst = resolveTarget(cluster, toName);
+  const port = proto === 'icmp' ? null : (toPort ?? opts.port ?? defaultPort(proto));
   if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new TraceInputError('port', port, 'must be an integer 1-65535');
+  const size = opts.size ?? defaultSize(proto);
+  const maxSize = Math.min(65535, cluster.engine.pool.maxFrame);
+  if (!Number.isInteger(size) || size < minSize(proto) || size > maxSize) {
+    throw new TraceInputError('size', opts.size, `must be an integer from ${minSize(proto)} to ${maxSize} (the IPv4 total length of a ${proto} probe, headers included)`);
+  }
   const e = cluster.engine;
-  const ns = srcPod.ns;
   const src = ns.sourceFor(dst);
   const p = ns.alloc();
   if (p === null) throw new Error('packet pool exhausted');
@@ -122,26 +181,26 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   let bound: number;
   if (proto === 'icmp') {
     protoNum = 1;
-    l4len = 8 + 56;
+    l4len = size - 20;
     bound = ns.bind(1, probePort(cluster, ns, 1, src, dst, 8 << 8), (q) => ns.free(q));
     b[s + 20] = 8; b[s + 21] = 0;
     writeU16(b, s + 22, 0);
     writeU16(b, s + 24, bound);
     writeU16(b, s + 26, 1);
-    for (let i = 0; i < 56; i++) b[s + 28 + i] = i < TRACE_PAYLOAD.length ? TRACE_PAYLOAD[i]! : i;
+    for (let i = 0; i < l4len - 8; i++) b[s + 28 + i] = i < TRACE_PAYLOAD.length ? TRACE_PAYLOAD[i]! : i;
     writeU16(b, s + 22, checksum(b, s + 20, l4len));
   } else if (proto === 'udp') {
     protoNum = 17;
-    l4len = 8 + TRACE_PAYLOAD.length;
+    l4len = size - 20;
     bound = ns.bind(17, probePort(cluster, ns, 17, src, dst, port!), (q) => ns.free(q));
     writeU16(b, s + 20, bound);
     writeU16(b, s + 22, port!);
     writeU16(b, s + 24, l4len);
     writeU16(b, s + 26, 0);
-    TRACE_PAYLOAD.copy(b, s + 28);
+    for (let i = 0; i < l4len - 8; i++) b[s + 28 + i] = i < TRACE_PAYLOAD.length ? TRACE_PAYLOAD[i]! : i;
   } else {
     protoNum = 6;
-    l4len = 24;
+    l4len = size - 20;
     // No socket behind the probe: what comes back (a SYN-ACK) gets a RST, as from a kernel.
     bound = ns.bind(6, probePort(cluster, ns, 6, src, dst, port!), (q, info) => {
       if (info.protocol === 6) replyRst(ns, q, info.l3, info.l4, info.payloadLen, e.rng.u32() & 0xffff);
@@ -156,7 +215,8 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
     writeU16(b, s + 36, 0);
     writeU16(b, s + 38, 0);
     b[s + 40] = 2; b[s + 41] = 4;
-    writeU16(b, s + 42, Math.min(1460, srcPod.plan.mtu - 40));
+    writeU16(b, s + 42, Math.min(1460, ns.mtuFor(dst) - 40));
+    for (let i = 44; i < l4len + 20; i++) b[s + i] = 0; // a SYN with data (--size): zeros
   }
   const ident = proto === 'icmp' ? bound : e.rng.u32() & 0xffff;
   // IPv4 header
@@ -180,11 +240,14 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   const sched = e.scheduler;
   const aborts = sched.loopAborts;
   const abortDrops = sched.loopAbortDrops;
+  const wasTimed = e.trace.timed;
+  e.trace.timed = true;
   try {
     ns.output(p);
     if (e.clock.kind === 'virtual') e.advance(opts.waitMs ?? 5000);
     else e.scheduler.drain(WALL_TRACE_STEPS);
   } finally {
+    e.trace.timed = wasTimed;
     ns.unbind(protoNum, bound);
   }
   const replyId = e.trace.replyIdOf(id);
@@ -193,6 +256,9 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   const reply = replyId !== 0 ? journey(e.trace.end(replyId)) : null;
   const reset = resetId !== 0 ? journey(e.trace.end(resetId)) : null;
   const r: TraceResult = { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply, reset };
+  if (reply !== null) r.replyKind = request.hops.some((h) => h.action === 'icmp-error') ? 'icmp-error' : 'reply';
+  if (opts.size !== undefined) r.size = size;
+  r.sport = bound;
   if (sched.loopAborts > aborts) r.loopAbort = { runs: sched.loopAborts - aborts, drops: sched.loopAbortDrops - abortDrops };
   return r;
 }
@@ -231,4 +297,65 @@ function journey(hops: Hop[]): Journey {
     dropReason: dropped ? String(last.detail['reason'] ?? 'unknown') : null,
     hops,
   };
+}
+
+/** One of `count` flows: where the proxy sent it and whether it arrived. */
+export interface TraceFlow {
+  /** The probe's source port (TCP, UDP) or echo identifier (ICMP): a new one per flow. */
+  sport: number | null;
+  /** The endpoint kube-proxy chose (`ip:port`), or the destination itself when nothing translated it. */
+  endpoint: string;
+  /** The pod behind `endpoint`, when it is one. */
+  pod: string | null;
+  delivered: boolean;
+}
+
+/** How `count` flows were spread: one row per endpoint, in the order first chosen. */
+export interface TraceSpread {
+  endpoint: string;
+  pod: string | null;
+  flows: number;
+  delivered: number;
+}
+
+export interface TraceCountResult {
+  /** The first flow's whole trace. */
+  first: TraceResult;
+  flows: TraceFlow[];
+  spread: TraceSpread[];
+}
+
+export const MAX_TRACE_COUNT = 1000;
+
+/**
+ * `count` traces of the same probe, each a new flow (a source port or echo identifier no
+ * conntrack table knows, `probePort`), and how the proxy spread them over the endpoints:
+ * the load balancing of iptables' random probabilities, an IPVS scheduler or session
+ * affinity, flow by flow.
+ */
+export function runTraces(cluster: Cluster, opts: TraceOptions, count: number): TraceCountResult {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_TRACE_COUNT) throw new TraceInputError('count', count, `must be an integer from 1 to ${MAX_TRACE_COUNT}`);
+  let first: TraceResult | null = null;
+  const flows: TraceFlow[] = [];
+  const rows = new Map<string, TraceSpread>();
+  for (let i = 0; i < count; i++) {
+    const r = runTrace(cluster, opts);
+    first ??= r;
+    const f = flowOf(r);
+    flows.push(f);
+    let row = rows.get(f.endpoint);
+    if (row === undefined) rows.set(f.endpoint, row = { endpoint: f.endpoint, pod: f.pod, flows: 0, delivered: 0 });
+    row.flows++;
+    if (f.delivered) row.delivered++;
+  }
+  return { first: first!, flows, spread: [...rows.values()] };
+}
+
+function flowOf(r: TraceResult): TraceFlow {
+  const hops = r.request.hops;
+  const dnat = hops.find((h) => h.action === 'dnat' && h.detail['endpoint'] !== undefined);
+  const deliver = [...hops].reverse().find((h) => h.action === 'deliver');
+  const endpoint = dnat !== undefined ? String(dnat.detail['endpoint']) : r.port !== null ? `${r.dst}:${r.port}` : r.dst;
+  const pod = dnat?.detail['pod'] !== undefined ? String(dnat.detail['pod']) : deliver !== undefined && deliver.netns !== 'root' ? deliver.netns : null;
+  return { sport: r.sport ?? null, endpoint, pod, delivered: r.request.delivered };
 }

@@ -6,7 +6,10 @@
  *
  * Drop reasons (the namespace's): bad-arp, arp-not-for-us, neighbor-queue-full,
  * neighbor-unreachable. Trace hops: arp-reply (answered, or a queued packet released),
- * arp-request (a packet queued).
+ * arp-request (a packet queued). When resolution fails (3 requests 1 s apart, no answer:
+ * Linux's mcast_solicit 3, retrans_time 1 s), a forwarded packet that waited gets ICMP host
+ * unreachable (type 3 code 1) back to its sender, as Linux's arp_error_report sends it, then
+ * is dropped as neighbor-unreachable.
  */
 import type { Packet } from '../engine/packet.js';
 import { MAC_BROADCAST, formatIpv4, formatMac } from '../wire/addr.js';
@@ -87,7 +90,15 @@ export class ArpHandler {
         this.scheduleProbe(ip);
       } else if (r === Probe.Failed) {
         for (const q of ns.neighbors.takePending(ip)) {
-          const nif = ns.ifaceAt(q.inIf) ?? ns.ifaceAt(ns.neighbors.ifindexOf(ip));
+          const inIf = q.inIf !== 0 ? ns.ifaceAt(q.inIf) : null;
+          const nif = inIf ?? ns.ifaceAt(ns.neighbors.ifindexOf(ip));
+          // Linux neigh_invalidate -> arp_error_report -> dst_link_failure -> ipv4_link_failure:
+          // icmp_send(ICMP_DEST_UNREACH, ICMP_HOST_UNREACH) about each queued packet. Here for a
+          // forwarded packet (one that came in on an interface), to its sender.
+          // (An answer built in place from a received packet keeps its inIf: its source is ours.)
+          if (inIf !== null && inIf !== ns.lo && !ns.isLocalAddr(this.ip.wrap(q.buf, q.l3, q.end - q.l3).srcAddr())) {
+            ns.icmpError(q, q.l3, 3, 1, 0, inIf);
+          }
           ns.dropAt(q, NetnsDrop['neighbor-unreachable'], nif?.where ?? ns.where);
         }
       }

@@ -210,6 +210,26 @@ describe('NetNamespace neighbour resolution', () => {
     expect(requests()).toBe(4);
   });
 
+  it('a forwarded packet whose ARP fails gets ICMP host unreachable (3/1) back to its sender after the 3 s, as arp_error_report sends it', () => {
+    const { ports, drops, send, e, full } = rig();
+    send(ping('10.0.2.2', { ident: 41 }));
+    e.advance(2999);
+    expect(ports.in.take()).toEqual([]); // nothing before the third request went unanswered
+    e.advance(1);
+    const errs = ports.in.take().map(decode);
+    expect(errs.length).toBe(1);
+    const d = errs[0]!;
+    expect([d.ip.src, d.ip.dst]).toEqual([ip('10.0.0.1'), CLIENT]); // from the address it came in on
+    const m = icmpOf(d);
+    expect(m.kind).toBe('dest-unreachable');
+    if (m.kind !== 'dest-unreachable') return;
+    expect(m.code).toBe(1); // ICMP_HOST_UNREACH
+    expect((m.original[4]! << 8) | m.original[5]!).toBe(41); // quotes the packet that waited (IPv4 ident)
+    expect(m.original[20]).toBe(8);
+    expect(drops()).toEqual({ 'neighbor-unreachable': 1 });
+    expect(e.pool.available).toBe(full);
+  });
+
   it('answers ARP requests for its own addresses in place and ignores the rest', () => {
     const { ports, drops, send } = rig();
     send(arpFrame('request', CLIENT_MAC, CLIENT, 0, ip('10.0.0.1')));

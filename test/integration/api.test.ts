@@ -186,7 +186,7 @@ describe('API routes through inject', () => {
 
   it('POST /trace returns the CLI\'s Journey JSON; bad targets are 404, bad protocols 400', async () => {
     const r = (await call('POST', '/trace', {}, { from: 'pod1', to: 'pod3' })).json<{ request: { delivered: boolean; hops: { action: string }[] }; reply: unknown }>();
-    expect(Object.keys(r).sort()).toEqual(['request', 'reply', 'reset'].sort());
+    expect(Object.keys(r).sort()).toEqual(['request', 'reply', 'replyKind', 'reset'].sort());
     expect(r.request.delivered).toBe(true);
     expect(r.request.hops.map((x) => x.action)).toContain('deliver');
     expectError(await call('POST', '/trace', {}, { from: 'pod42', to: 'pod3' }), 404, '/from', 'pod42');

@@ -198,12 +198,12 @@ describe('podwire up as a process, driven by the other commands', () => {
     const r = await run(['trace', '--api', api, '--from', 'pod1', '--to', '10.244.1.3', '--proto', 'udp', '--port', '9000', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { request: { delivered: boolean; dropReason: string | null; hops: { node: string; netns: string; device: string; action: string; detail: object }[] }; reply: { delivered: boolean } | null };
-    expect(Object.keys(j).sort()).toEqual(['reply', 'request', 'reset']);
+    expect(Object.keys(j).sort()).toEqual(['reply', 'replyKind', 'request', 'reset']);
     expect(j.request.delivered).toBe(true);
     expect(j.request.dropReason).toBeNull();
     expect(j.request.hops[0]).toMatchObject({ node: 'node1', netns: 'pod1', action: 'send' });
     expect(j.request.hops.some((h) => h.action === 'deliver')).toBe(true);
-    for (const h of j.request.hops) expect(Object.keys(h).sort()).toEqual(['action', 'detail', 'device', 'netns', 'node']);
+    for (const h of j.request.hops) expect(Object.keys(h).sort()).toEqual(['action', 'detail', 'device', 'netns', 'node', 'time']);
     expect(j.reply?.delivered).toBe(true);
   });
 
@@ -221,7 +221,8 @@ describe('podwire up as a process, driven by the other commands', () => {
     expect(from.stderr).toMatch(/^podwire trace: from: "pod9" is not a pod \(have .*pod1.*\) \(HTTP 404\)/);
     const to = await run(['trace', '--api', api, '--from', 'pod1', '--to', 'nowhere', '--json']);
     expect(to.code).toBe(1);
-    expect(to.stderr).toMatch(/to: "nowhere" is not a pod, a service or an IPv4 address \(HTTP 404\)/);
+    // --json: the error is JSON too, with the field and value the API named.
+    expect(JSON.parse(to.stderr)).toMatchObject({ error: expect.stringMatching(/^to: "nowhere" is not a pod, a service, a node or an IPv4 address \(have pods pod1, .*\) \(HTTP 404\)$/), field: '/to', value: 'nowhere', status: 404 });
     const bad = await run(['trace', '--api', api, '--from', 'Pod_1', '--to', 'pod3']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/body\/from: "Pod_1" .*\(HTTP 400\)/);

@@ -47,7 +47,9 @@ export function expectJourneyShape(j: unknown): asserts j is Journey {
   expect(o['dropReason'] === null || typeof o['dropReason'] === 'string').toBe(true);
   expect(Array.isArray(o['hops'])).toBe(true);
   for (const h of o['hops'] as Hop[]) {
-    expect(Object.keys(h).sort()).toEqual(['action', 'detail', 'device', 'netns', 'node']);
+    // time: while a trace runs (docs/trace.md, Time and captures); captures: when it writes them.
+    expect(Object.keys(h).filter((k) => k !== 'time' && k !== 'captures').sort()).toEqual(['action', 'detail', 'device', 'netns', 'node']);
+    if (h.time !== undefined) expect(typeof h.time).toBe('number');
     for (const k of ['node', 'netns', 'device', 'action'] as const) expect(typeof h[k]).toBe('string');
     expect(typeof h.detail).toBe('object');
     expect(HOP_ACTIONS.has(h.action), `undocumented action ${h.action}`).toBe(true);

@@ -121,7 +121,7 @@ describe('podwire trace', () => {
     const r = await run('trace', DEMO, '--from', 'pod1', '--to', '10.244.1.3', '--proto', 'udp', '--port', '9000', '--json');
     expect(r.code, r.err).toBe(0);
     const j = JSON.parse(r.out) as Record<string, unknown>;
-    expect(Object.keys(j).sort()).toEqual(['reply', 'request', 'reset']);
+    expect(Object.keys(j).sort()).toEqual(['reply', 'replyKind', 'request', 'reset']);
     expectJourneyShape(j['request']);
     expectJourneyShape(j['reply']);
     expect(j['reset']).toBeNull();
@@ -156,7 +156,7 @@ describe('podwire trace', () => {
     expect(a.err).toMatch(/from: "nosuch" is not a pod/);
     const b = await run('trace', DEMO, '--from', 'pod1', '--to', 'nowhere');
     expect(b.code).toBe(1);
-    expect(b.err).toMatch(/to: "nowhere" is not a pod, a service or an IPv4 address/);
+    expect(b.err).toMatch(/to: "nowhere" is not a pod, a service, a node or an IPv4 address \(have pods pod1, pod2, pod3, .*; services service1, .*; nodes node1, node2\)/);
     const c = await run('trace', join(tmp, 'missing.yaml'), '--from', 'pod1', '--to', 'pod3');
     expect(c.code).toBe(1);
     expect(c.err).toContain('missing.yaml');
