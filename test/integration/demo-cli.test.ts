@@ -179,7 +179,7 @@ describe('podwire validate', () => {
   it.each([DEMO, 'examples/three-nodes-routed.yaml'])('%s is valid (exit 0)', async (file) => {
     const r = await run('validate', file);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(new RegExp(`^${file}: valid \\(\\d+ nodes, \\d+ pods, \\d+ services\\)$`));
+    expect(r.out).toMatch(new RegExp(`^${file}: valid \\(\\d+ nodes?, \\d+ pods?, \\d+ services?\\); list what it allocates: podwire inspect ${file}$`));
   });
 
   it('prints every error of an invalid file with its path, exit 1', async () => {

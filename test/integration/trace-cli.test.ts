@@ -167,7 +167,7 @@ describe('English plurals where the CLI counts', () => {
     writeFileSync(one, 'cluster: { dnsReplicas: 0 }\nnodes: [ { name: node1 } ]\npods: [ { name: a, node: node1, labels: { app: a } } ]\nservices: [ { name: s, selector: { app: a }, ports: [ { port: 80 } ] } ]\n');
     const r = await run('validate', one);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toBe(`${one}: valid (1 node, 1 pod, 1 service)`);
-    expect((await run('validate', DEMO)).out).toMatch(/valid \(2 nodes, 3 pods, 1 service\)$/);
+    expect(r.out).toBe(`${one}: valid (1 node, 1 pod, 1 service); list what it allocates: podwire inspect ${one}`);
+    expect((await run('validate', DEMO)).out).toMatch(/valid \(2 nodes, 3 pods, 1 service\); list what it allocates/);
   });
 });
