@@ -28,8 +28,34 @@ const CHAR = 6.6;
 const LEAF_H = 46;
 const HEADER = 22;
 
+/** Rounded up to 8 px, so that nodes whose names differ by a character share a layout. */
+const q8 = (w: number): number => Math.ceil(w / 8) * 8;
+
 function leafWidth(e: Elem): number {
-  return Math.max(64, Math.ceil(Math.max(e.label.length * 7.4, e.sub.length * CHAR, 'rx 0000 tx 0000'.length * 5.6) + 16));
+  return q8(Math.max(64, Math.max(e.label.length * 7.4, e.sub.length * CHAR, 'rx 0000 tx 0000'.length * 5.6) + 16));
+}
+
+/**
+ * A node's ELK graph with its ids replaced by positions (`n`, `n.0`, `n.1.2`, edges `e0`...),
+ * so two nodes of the same shape give the same JSON; `ids` maps the positions back.
+ */
+function normalise(g: ElkNode): { shape: ElkNode; ids: Map<string, string> } {
+  const ids = new Map<string, string>();
+  const back = new Map<string, string>();
+  const copy = (n: ElkNode, id: string): ElkNode => {
+    ids.set(id, n.id);
+    back.set(n.id, id);
+    const c: ElkNode = { id, ...(n.width !== undefined ? { width: n.width } : {}), ...(n.height !== undefined ? { height: n.height } : {}) };
+    if (n.layoutOptions !== undefined) c.layoutOptions = n.layoutOptions;
+    if (n.children !== undefined) c.children = n.children.map((k, i) => copy(k, `${id}.${i}`));
+    return c;
+  };
+  const shape = copy(g, 'n');
+  shape.edges = (g.edges ?? []).map((e, i) => {
+    ids.set(`e${i}`, e.id);
+    return { id: `e${i}`, sources: e.sources.map((x) => back.get(x) ?? x), targets: e.targets.map((x) => back.get(x) ?? x) };
+  });
+  return { shape, ids };
 }
 
 const pad = (top: number, side: number): string => `[top=${top},left=${side},bottom=${side},right=${side}]`;
@@ -47,14 +73,14 @@ export async function layoutDiagram(d: Diagram): Promise<Placed> {
     if (e.kind === 'pod') {
       // A pod is one box for ELK; its eth0 is drawn inside it (placed below, after the layout).
       const eth0 = ch?.[0];
-      const w = Math.ceil(Math.max(e.label.length * 7.6 + e.sub.length * CHAR + 30, (eth0 === undefined ? 0 : leafWidth(eth0)) + 16));
+      const w = q8(Math.max(e.label.length * 7.6 + e.sub.length * CHAR + 30, (eth0 === undefined ? 0 : leafWidth(eth0)) + 16));
       return { id: e.id, width: w, height: HEADER + LEAF_H + 8 };
     }
     if (ch === undefined || e.kind === 'iface' || e.kind === 'veth' || e.kind === 'bridge' || e.kind === 'proxy' || e.kind === 'vxlan') {
       return { id: e.id, width: leafWidth(e), height: LEAF_H };
     }
     const header = e.kind === 'node' ? HEADER + 14 : HEADER;
-    const minW = Math.ceil(Math.max(e.label.length * 7.6, e.sub.length * CHAR) + 24);
+    const minW = q8(Math.max(e.label.length * 7.6, e.sub.length * CHAR) + 24);
     return {
       id: e.id, children: ch.map(nodeOf),
       layoutOptions: { 'elk.padding': pad(header, e.kind === 'node' ? 12 : 8), 'elk.nodeSize.constraints': 'MINIMUM_SIZE', 'elk.nodeSize.minimum': `(${minW}, 40)` },
@@ -74,27 +100,46 @@ export async function layoutDiagram(d: Diagram): Promise<Placed> {
       },
     };
   });
-  const graph: ElkNode = {
-    id: 'cluster', children: groups,
+  // Nodes of the same shape (same boxes, sizes rounded up to 8 px, same wires) share one ELK
+  // run: a 100-node cluster of look-alike nodes is laid out a few times, not 100 times.
+  const elk = new ELK();
+  const templates = new Map<string, Promise<ElkNode>>();
+  const inner = await Promise.all(groups.map((g) => {
+    const { shape, ids } = normalise(g);
+    const key = JSON.stringify(shape);
+    let t = templates.get(key);
+    if (t === undefined) {
+      t = elk.layout({ id: 'g', children: [shape], layoutOptions: { 'elk.padding': '[top=0,left=0,bottom=0,right=0]', 'elk.json.shapeCoords': 'ROOT', 'elk.json.edgeCoords': 'ROOT' } })
+        .then((r) => r.children![0]!);
+      templates.set(key, t);
+    }
+    return t.then((laid) => ({ laid, ids }));
+  }));
+  const packed = await elk.layout({
+    id: 'cluster', children: inner.map(({ laid }, i) => ({ id: groups[i]!.id, width: laid.width ?? 0, height: laid.height ?? 0 })),
     layoutOptions: {
       'elk.algorithm': 'rectpacking', 'elk.aspectRatio': groups.length <= 3 ? '4' : '1.7', 'elk.spacing.nodeNode': '28',
       'elk.padding': '[top=12,left=36,bottom=12,right=12]',
-      'elk.json.shapeCoords': 'ROOT', 'elk.json.edgeCoords': 'ROOT',
     },
-  };
-  const out = await new ELK().layout(graph);
+  });
+  const out = { width: packed.width ?? 0, height: packed.height ?? 0 };
   const boxes = new Map<string, Box>();
   const wires = new Map<string, { x: number; y: number }[]>();
-  const walk = (n: ElkNode): void => {
-    if (n.id !== 'cluster') boxes.set(n.id, { x: n.x ?? 0, y: n.y ?? 0, w: n.width ?? 0, h: n.height ?? 0 });
-    for (const e of n.edges ?? []) {
-      const pts: { x: number; y: number }[] = [];
-      for (const s of e.sections ?? []) pts.push(s.startPoint, ...(s.bendPoints ?? []), s.endPoint);
-      wires.set(e.id, pts);
-    }
-    for (const c of n.children ?? []) walk(c);
-  };
-  walk(out);
+  inner.forEach(({ laid, ids }, i) => {
+    const at = packed.children![i]!;
+    const dx = at.x ?? 0;
+    const dy = at.y ?? 0;
+    const walk = (n: ElkNode): void => {
+      boxes.set(ids.get(n.id) ?? n.id, { x: (n.x ?? 0) + dx, y: (n.y ?? 0) + dy, w: n.width ?? 0, h: n.height ?? 0 });
+      for (const e of n.edges ?? []) {
+        const pts: { x: number; y: number }[] = [];
+        for (const sec of e.sections ?? []) pts.push(sec.startPoint, ...(sec.bendPoints ?? []), sec.endPoint);
+        wires.set(ids.get(e.id) ?? e.id, pts.map((q) => ({ x: q.x + dx, y: q.y + dy })));
+      }
+      for (const c of n.children ?? []) walk(c);
+    };
+    walk(laid);
+  });
   for (const e of d.elems) {
     const parent = e.parent === null ? undefined : d.byId.get(e.parent);
     const pb = e.parent === null ? undefined : boxes.get(e.parent);
