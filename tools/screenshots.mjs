@@ -40,8 +40,14 @@ async function shoot(topology, file, viewport, journey, extra) {
     await page.locator('#diagram[data-ready="true"]').waitFor();
     await page.locator('#trace-from').selectOption(journey.from);
     await page.locator('#trace-to').selectOption(journey.to);
-    await page.locator('#trace-go').click();
-    await page.locator('#steps[data-state="done"]').waitFor();
+    // kube-proxy picks the endpoint at random: trace again (a few times at most) until it is
+    // the one the picture should show, as the article's third journey crosses to node2.
+    for (let i = 0; i < 12; i++) {
+      await page.locator('#trace-go').click();
+      await page.locator('#steps[data-state="running"]').waitFor();
+      await page.locator('#steps[data-state="done"]').waitFor();
+      if (journey.via === undefined || (await page.locator('#steps').textContent()).includes(`(${journey.via})`)) break;
+    }
     if (journey.select !== undefined) await page.locator(`svg [data-id="${journey.select}"]`).click();
     await page.waitForTimeout(1200); // one round of the 1 s counters poll, so the boxes show them
     await page.screenshot({ path: file, fullPage: true });
@@ -56,7 +62,7 @@ try {
   const traffic = async (inst) => {
     for (const t of [{ from: 'pod1', to: 'pod3', proto: 'udp', port: 9000 }, { from: 'pod1', to: 'pod2', proto: 'tcp', port: 8080 }, { from: 'pod1', to: '10.244.9.9', proto: 'icmp' }]) await inst.controller.trace(t);
   };
-  await shoot(join(ROOT, 'examples/demo.yaml'), join(OUT, 'web-ui-demo.png'), { width: 1500, height: 900 }, { from: 'pod1', to: 'service1', select: 'node1/flannel.1' }, traffic);
+  await shoot(join(ROOT, 'examples/demo.yaml'), join(OUT, 'web-ui-demo.png'), { width: 1500, height: 900 }, { from: 'pod1', to: 'service1', via: 'pod3', select: 'node1/flannel.1' }, traffic);
   const topo = join(dir, 'twenty.yaml');
   writeFileSync(topo, bigTopology(20));
   await shoot(topo, join(OUT, 'web-ui-20-nodes.png'), { width: 2400, height: 1400 }, { from: 'pod1', to: 'service1' });

@@ -116,7 +116,9 @@ export function drawDiagram(host: HTMLElement, d: Diagram, p: Placed, onPick: (i
       dot.setAttribute('class', 'packet');
     },
     packetTo(id) {
-      const c = id === null ? null : centre(id);
+      // On the box's top right corner, so the dot never hides its name.
+      const b = id === null ? undefined : p.boxes.get(id);
+      const c = b === undefined ? null : id === 'underlay' ? centre(id) : { x: b.x + b.w - 4, y: b.y + 4 };
       if (c === null) { dot.setAttribute('class', 'packet'); return; }
       dot.setAttribute('class', 'packet shown');
       dot.setAttribute('cx', String(c.x));
