@@ -16,7 +16,11 @@ export type { Topology, TopologyError, TopologyResult, KubeObjects } from './kub
 export { parseManifests, loadManifests, type ManifestResult } from './kube/manifests/index.js';
 export { clusterFromTopology, loadCluster, loadTopology, loadTopologySource, examplePath, TopologyInvalidError } from './control/load.js';
 
-export { runTrace, resolveTarget, TraceInputError, type TraceOptions, type TraceResult, type Journey, type TraceProto } from './kube/trace.js';
+export {
+  runTrace, runTraces, resolveTarget, resolveSource, TraceInputError, type TraceOptions, type TraceResult, type Journey, type TraceProto,
+  type TraceCountResult, type TraceFlow, type TraceSpread,
+} from './kube/trace.js';
+export { HOP_LATENCY_US, type HopCapture } from './engine/trace.js';
 export { renderTrace, renderJourney, describeHop } from './kube/trace-text.js';
 export type { Hop } from './engine/trace.js';
 

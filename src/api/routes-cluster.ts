@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConntrackQuery, Controller, PodBody, ServiceBody, TraceBody } from '../control/controller.js';
 import {
-  conntrackDeleteQuery, conntrackQuery, emptyQuery, keyParams, netpolParams, nodeParams, podSchema, rulesQuery, serviceSchema, traceBody,
+  conntrackDeleteQuery, conntrackQuery, dnsQuery, emptyQuery, keyParams, netpolParams, nodeParams, podSchema, rulesQuery, serviceSchema, traceBody,
 } from './schemas.js';
 
 type Q = Record<string, string | number | undefined>;
@@ -71,6 +71,17 @@ export function clusterRoutes(app: FastifyInstance, ctl: Controller): void {
       ...(q['service'] !== undefined ? { service: q['service'] } : {}),
     });
     return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
+  });
+
+  app.get('/dns', {
+    schema: {
+      summary: 'A name looked up from a pod as its resolver would (search list, ndots:5): every query and the answer in dig\'s format, as `text/plain`',
+      tags: ['dns'], querystring: dnsQuery,
+    },
+    config: { errors: [400, 404], produces: ['text/plain'] },
+  }, (req, reply) => {
+    const q = req.query as { from: string; name: string; type?: string };
+    return reply.header('content-type', 'text/plain; charset=utf-8').send(`${ctl.dns(q)}\n`);
   });
 
   app.get('/conntrack', {

@@ -3,7 +3,7 @@
  * sub-schemas (src/kube/schema.ts), so an API body and a topology entry are checked by the
  * same rules. The OpenAPI document (openapi.ts) is generated from these.
  */
-import { IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
+import { IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, OBJECT_REF_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
 
 /**
  * A pod or service key: `name` or `name.namespace` (src/kube/names.ts): a DNS subdomain of
@@ -146,6 +146,15 @@ export const rulesQuery = {
   },
 } as const;
 
+export const dnsQuery = {
+  type: 'object', additionalProperties: false, required: ['from', 'name'],
+  properties: {
+    from: { type: 'string', minLength: 1, maxLength: 317 },
+    name: { type: 'string', minLength: 1, maxLength: 255 },
+    type: { type: 'string', minLength: 1, maxLength: 8 },
+  },
+} as const;
+
 export const emptyQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
 
 export const inspectQuery = {
@@ -153,14 +162,12 @@ export const inspectQuery = {
   properties: { node: { type: 'string', pattern: NAME_PATTERN, description: 'only this node (and its pods)' } },
 } as const;
 
-/** A pod or service as a flow filter: `name`, `namespace/name` or `name.namespace`. */
-const FLOW_REF_PATTERN = '^(?=.{1,317}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
 export const flowsQuery = {
   type: 'object', additionalProperties: false,
   properties: {
-    pod: { type: 'string', pattern: FLOW_REF_PATTERN, description: 'source or destination pod: name, namespace/name or name.namespace' },
-    service: { type: 'string', pattern: FLOW_REF_PATTERN, description: 'destination service: name, namespace/name or name.namespace' },
+    pod: { type: 'string', pattern: OBJECT_REF_PATTERN, description: 'source or destination pod: name, namespace/name or name.namespace' },
+    service: { type: 'string', pattern: OBJECT_REF_PATTERN, description: 'destination service: name, namespace/name or name.namespace' },
     verdict: { type: 'string', enum: ['forwarded', 'dropped'] },
     protocol: { type: 'string', pattern: '^([Tt][Cc][Pp]|[Uu][Dd][Pp]|[Ii][Cc][Mm][Pp])$', description: 'TCP, UDP or ICMP (any case)' },
     follow: { type: 'boolean', default: false, description: 'stream new events as server-sent events (text/event-stream) until the client goes away' },

@@ -11,6 +11,7 @@
  */
 import { Controller } from '../control/controller.js';
 import { loadCluster } from '../control/load.js';
+import { openDnsUpstream } from '../io/dns-upstream.js';
 import { attachTopologyPods } from '../io/attach.js';
 import { openVxlanSocket } from '../io/vxlan-socket.js';
 import type { Cluster } from '../kube/cluster.js';
@@ -42,6 +43,7 @@ export async function up(opts: UpOptions): Promise<Instance> {
   const cluster = await loadCluster(opts.topology, {
     ...(opts.hostNode !== undefined ? { hostNode: opts.hostNode } : {}),
     vxlanTransport: openVxlanSocket,
+    dnsUpstream: openDnsUpstream,
   });
   const controller = new Controller(cluster, opts.capturesDir !== undefined ? { capturesDir: opts.capturesDir } : {});
   try {

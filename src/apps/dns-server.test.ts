@@ -7,7 +7,7 @@ import { emitIpv4, IpProtocol } from '../wire/ipv4.js';
 import { emitUdp, fillUdpChecksum } from '../wire/udp.js';
 import { ClusterDnsRecords } from '../kube/dns-records.js';
 import { fakePair, ipv4ChecksumOk } from './testing/fake-host.js';
-import { DnsServer } from './dns-server.js';
+import { DnsServer, type DnsUpstream } from './dns-server.js';
 import { TcpConnection } from './tcp-conn.js';
 
 function query(id: number, name: string, type: number = DnsType.A): Buffer {
@@ -147,6 +147,123 @@ describe('DnsServer over TCP (RFC 7766) and its counters', () => {
     engine.runUntilIdle();
     expect(server.drops.get('dns-tcp-oversize')).toBe(1);
     expect(err).not.toBeNull();
+    server.close();
+  });
+});
+
+/** An upstream that keeps what it is asked; `answer` replies later (as a socket would). */
+class FakeUpstream implements DnsUpstream {
+  readonly asked: { msg: Uint8Array; done: (a: Uint8Array | null) => void }[] = [];
+  query(msg: Uint8Array, done: (a: Uint8Array | null) => void): void { this.asked.push({ msg, done }); }
+  /** Answers query `i` with `answers` A records of 1.2.3.4 (or null: no answer in time). */
+  answer(i: number, answers: number | null): void {
+    const q = this.asked[i]!;
+    if (answers === null) { q.done(null); return; }
+    const m = parseDnsMessage(q.msg, 0, q.msg.length);
+    if (typeof m === 'number') throw new Error('bad query');
+    const res: DnsMessage = {
+      ...m, qr: true, ra: true, answers: Array.from({ length: answers }, (_, k) => ({
+        name: m.questions[0]!.name, type: DnsType.A, class: 1, ttl: 300, data: { kind: 'a' as const, address: 0x01020300 + k },
+      })),
+    };
+    const out = Buffer.alloc(4096);
+    q.done(out.subarray(0, emitDnsMessage(res, out, 0)));
+  }
+}
+
+describe('DnsServer forwarding (CoreDNS forward)', () => {
+  it('forwards names outside the zone, answers in-zone ones itself, SERVFAIL when the upstream gives nothing', () => {
+    const { engine, a, b } = fakePair(64);
+    const records = new ClusterDnsRecords();
+    records.setService({ name: 'service1', namespace: 'default', clusterIP: 0x0a600002, ports: [] });
+    const up = new FakeUpstream();
+    const server = DnsServer.start(b, records, 53, 'dns', up);
+    const got: DnsMessage[] = [];
+    a.bind(IpProtocol.Udp, 40010, (p, info) => {
+      expect(ipv4ChecksumOk(p)).toBe(true);
+      expect(checksum(p.buf, info.l4, p.end - info.l4, pseudoHeaderSum(info.src, info.dst, 17, p.end - info.l4))).toBe(0);
+      expect([info.src, info.sport, info.dport]).toEqual([b.addr, 53, 40010]);
+      const m = parseDnsMessage(p.buf, info.payload, info.payloadLen);
+      if (typeof m !== 'number') got.push(m);
+      a.free(p);
+    });
+    sendUdp(a, b.addr, 40010, 53, query(0x0101, 'service1.default.svc.cluster.local'));
+    sendUdp(a, b.addr, 40010, 53, query(0x0102, 'api.example.com'));
+    sendUdp(a, b.addr, 40010, 53, query(0x0103, 'www.example.org'));
+    sendUdp(a, b.addr, 40010, 53, query(0x0104, `${[2, 0, 96, 10].join('.')}.in-addr.arpa`, DnsType.PTR));
+    sendUdp(a, b.addr, 40010, 53, query(0x0105, '9.9.9.9.in-addr.arpa', DnsType.PTR));
+    engine.runUntilIdle();
+    // In the zone and the service's own reverse name: answered at once; the other three wait upstream.
+    expect(got.map((m) => [m.id, m.rcode])).toEqual([[0x0101, DnsRcode.NoError], [0x0104, DnsRcode.NoError]]);
+    expect(up.asked.map((q) => parseDnsMessage(q.msg, 0, q.msg.length))).toMatchObject([
+      { id: 0x0102, questions: [{ name: 'api.example.com' }] }, { id: 0x0103 }, { id: 0x0105, questions: [{ type: DnsType.PTR }] },
+    ]);
+    expect(engine.pool.available).toBe(64); // nothing held while waiting
+    up.answer(0, 2);
+    up.answer(1, null);
+    engine.runUntilIdle();
+    expect(got.slice(2).map((m) => [m.id, m.rcode, m.answers.length, m.ra])).toEqual([
+      [0x0102, DnsRcode.NoError, 2, true], [0x0103, DnsRcode.ServFail, 0, true],
+    ]);
+    expect(got[3]!.questions).toEqual([{ name: 'www.example.org', type: DnsType.A, class: 1 }]);
+    expect(server.counters.toJSON()).toMatchObject({ queries: 5, answers: 4, forwarded: 3, 'upstream-answers': 1, 'upstream-failures': 1 });
+    // An answer whose id is not the query's (a confused upstream) is a failure too.
+    const q = up.asked[2]!;
+    const wrong = Buffer.from(q.msg); wrong[0] = wrong[0]! ^ 0xff; wrong[2] = wrong[2]! | 0x80;
+    q.done(wrong);
+    engine.runUntilIdle();
+    expect(got[4]).toMatchObject({ id: 0x0105, rcode: DnsRcode.ServFail });
+    expect(engine.pool.available).toBe(64);
+    server.close();
+  });
+
+  it('an upstream answer over 512 bytes reaches a UDP client without EDNS truncated (TC, no records), a TCP client whole', () => {
+    const { engine, a, b } = fakePair(64);
+    const up = new FakeUpstream();
+    const server = DnsServer.start(b, new ClusterDnsRecords(), 53, 'dns', up);
+    const got: DnsMessage[] = [];
+    a.bind(IpProtocol.Udp, 40011, (p, info) => {
+      const m = parseDnsMessage(p.buf, info.payload, info.payloadLen);
+      if (typeof m !== 'number') got.push(m);
+      a.free(p);
+    });
+    sendUdp(a, b.addr, 40011, 53, query(7, 'big.example.com'));
+    engine.runUntilIdle();
+    up.answer(0, 40); // 40 A records: about 1 KB
+    engine.runUntilIdle();
+    expect(got).toMatchObject([{ id: 7, tc: true, answers: [] }]);
+    expect(server.counters.get('truncated')).toBe(1);
+    const c = TcpConnection.connect(a, b.addr, 53);
+    let bytes = Buffer.alloc(0);
+    c.onData((d) => { bytes = Buffer.concat([bytes, d]); });
+    const tq = query(8, 'big.example.com');
+    c.write(Buffer.concat([Buffer.from([tq.length >> 8, tq.length & 0xff]), tq]));
+    engine.runUntilIdle();
+    expect(up.asked).toHaveLength(2);
+    up.answer(1, 40);
+    engine.runUntilIdle();
+    const len = bytes.readUInt16BE(0);
+    expect(bytes.length).toBe(2 + len);
+    expect(parseDnsMessage(bytes, 2, len)).toMatchObject({ id: 8, tc: false, answers: expect.arrayContaining([expect.anything()]) });
+    expect((parseDnsMessage(bytes, 2, len) as DnsMessage).answers).toHaveLength(40);
+    c.close();
+    engine.runUntilIdle();
+    server.close();
+  });
+
+  it('without an upstream, names outside the zone stay SERVFAIL and nothing is forwarded', () => {
+    const { engine, a, b } = fakePair(64);
+    const server = DnsServer.start(b, new ClusterDnsRecords());
+    const got: DnsMessage[] = [];
+    a.bind(IpProtocol.Udp, 40012, (p, info) => {
+      const m = parseDnsMessage(p.buf, info.payload, info.payloadLen);
+      if (typeof m !== 'number') got.push(m);
+      a.free(p);
+    });
+    sendUdp(a, b.addr, 40012, 53, query(9, 'api.example.com'));
+    engine.runUntilIdle();
+    expect(got.map((m) => m.rcode)).toEqual([DnsRcode.ServFail]);
+    expect(server.counters.get('forwarded')).toBe(0);
     server.close();
   });
 });

@@ -14,11 +14,21 @@
  * each answered in order, without the UDP size limit. The connection stays open until the
  * client closes it (dig +tcp, glibc after a TC=1 answer).
  *
+ * Forwarding (CoreDNS `forward . UPSTREAM`): with an upstream given, a query the responder
+ * does not serve (`forwards(query)`: a name outside the zone, a reverse name of no service)
+ * is copied out and handed to the upstream; its answer comes back later and is sent to the
+ * client from a new packet (UDP: cut to the client's size with TC=1 when it does not fit;
+ * TCP: written on the connection). No answer from the upstream in time is SERVFAIL, as
+ * CoreDNS's forward plugin answers when every upstream failed. The upstream is an
+ * interface: `podwire up` gives a real UDP socket (src/io/dns-upstream.ts); without one
+ * the responder's own answer (SERVFAIL) stands.
+ *
  * Counters: queries, answers, no-answer (not a query, or too short: freed),
  * icmp (ICMP errors quoting our port: freed), tcp-connections, tcp-queries, truncated (UDP
  * answers sent with TC=1), formerr and notimp (malformed queries and unknown opcodes, as
  * CoreDNS answers them: miekg/dns's server sends FORMERR for what it cannot unpack and
- * NOTIMP for opcodes other than QUERY). Drop reasons: `dns-not-a-query` (a response or a
+ * NOTIMP for opcodes other than QUERY), forwarded, upstream-answers, upstream-failures
+ * (SERVFAIL sent for a forwarded query). Drop reasons: `dns-not-a-query` (a response or a
  * runt: freed without an answer), `dns-tcp-oversize` (a TCP length prefix over 16 KiB: the
  * connection is reset).
  */
@@ -36,9 +46,20 @@ import { IpProtocol } from '../wire/ipv4.js';
 /** What answers a DNS query: request bytes in, response written at out[outOff..], length back (0: none). */
 export interface DnsResponder {
   answerQuery(req: Uint8Array, out: Uint8Array, outOff?: number, opts?: { tcp?: boolean }): number;
+  /** True when a well-formed query asks a name this responder does not serve (forwarded when an upstream is set). */
+  forwards?(req: Uint8Array): boolean;
 }
 
-export const DNS_SERVER_COUNTERS = ['queries', 'answers', 'no-answer', 'icmp', 'tcp-connections', 'tcp-queries', 'truncated', 'formerr', 'notimp'] as const;
+/**
+ * Where queries for names outside the cluster go (CoreDNS `forward`). `query` gets a copy of
+ * the message and calls `done` once, later, with the upstream's answer or null (timeout,
+ * error); `done` runs outside the scheduler, so the implementation wakes it afterwards.
+ */
+export interface DnsUpstream {
+  query(msg: Uint8Array, done: (answer: Uint8Array | null) => void): void;
+}
+
+export const DNS_SERVER_COUNTERS = ['queries', 'answers', 'no-answer', 'icmp', 'tcp-connections', 'tcp-queries', 'truncated', 'formerr', 'notimp', 'forwarded', 'upstream-answers', 'upstream-failures'] as const;
 const C = indexOf(DNS_SERVER_COUNTERS);
 export const DNS_SERVER_DROPS = ['dns-not-a-query', 'dns-tcp-oversize'] as const;
 const D = indexOf(DNS_SERVER_DROPS);
@@ -47,6 +68,9 @@ const TCP_MAX_QUERY = 16384;
 export const DNS_PORT = 53;
 const REPLY_TTL = 64;
 const UDP_HLEN = 8;
+const DNS_HLEN = 12;
+/** RFC 1035 4.2.1: a UDP answer without EDNS fits 512 bytes. */
+const DNS_UDP_MIN = 512;
 
 export class DnsServer implements Counted {
   readonly kind = 'dns-server';
@@ -57,12 +81,16 @@ export class DnsServer implements Counted {
   private readonly hdr = new DnsHeader();
   private readonly handler = (p: Packet, info: L4Info): void => this.serve(p, info);
   private tcp: TcpListener | null = null;
+  private closed = false;
 
-  private constructor(readonly host: IpHost, readonly responder: DnsResponder, readonly port: number, readonly name: string) {}
+  private constructor(
+    readonly host: IpHost, readonly responder: DnsResponder, readonly port: number, readonly name: string,
+    readonly upstream: DnsUpstream | null,
+  ) {}
 
   /** Binds UDP and TCP `port` (default 53; throws when taken). `name` names it in the stats. */
-  static start(host: IpHost, responder: DnsResponder, port = DNS_PORT, name = 'dns'): DnsServer {
-    const s = new DnsServer(host, responder, port, name);
+  static start(host: IpHost, responder: DnsResponder, port = DNS_PORT, name = 'dns', upstream: DnsUpstream | null = null): DnsServer {
+    const s = new DnsServer(host, responder, port, name, upstream);
     host.bind(IpProtocol.Udp, port, s.handler);
     try {
       s.tcp = TcpListener.listen(host, port, (c) => s.serveTcp(c));
@@ -74,6 +102,7 @@ export class DnsServer implements Counted {
   }
 
   close(): void {
+    this.closed = true;
     this.host.unbind(IpProtocol.Udp, this.port);
     this.tcp?.close();
     this.tcp = null;
@@ -107,6 +136,18 @@ export class DnsServer implements Counted {
         const req = pending.subarray(2, 2 + len);
         v[C.queries]!++;
         v[C['tcp-queries']]!++;
+        if (this.shouldForward(req)) {
+          // Answers go out in the order they come back (RFC 7766 6.2.1.1 allows it; ids match them).
+          this.forward(req, (ans) => {
+            const framed = Buffer.alloc(2 + ans.length);
+            framed.writeUInt16BE(ans.length, 0);
+            framed.set(ans, 2);
+            v[C.answers]!++;
+            c.write(framed);
+          });
+          pending = pending.subarray(2 + len);
+          continue;
+        }
         const n = this.responder.answerQuery(req, this.tcpOut, 2, { tcp: true });
         pending = pending.subarray(2 + len);
         if (n <= 0) {
@@ -134,8 +175,18 @@ export class DnsServer implements Counted {
     const b = p.buf;
     const l3 = info.l3;
     const l4 = info.l4;
+    const query = b.subarray(info.payload, info.payload + info.payloadLen);
+    if (this.shouldForward(query)) {
+      const src = readU32(b, l3 + 12);
+      const dst = readU32(b, l3 + 16);
+      const sport = readU16(b, l4);
+      const max = udpLimit(query);
+      this.host.free(p);
+      this.forward(query, (ans) => this.sendUdp(dst, src, sport, ans, max));
+      return;
+    }
     const room = Math.min(this.scratch.length, b.length - (l4 + UDP_HLEN));
-    const n = this.responder.answerQuery(b.subarray(info.payload, info.payload + info.payloadLen), this.scratch.subarray(0, room), 0);
+    const n = this.responder.answerQuery(query, this.scratch.subarray(0, room), 0);
     if (n <= 0) {
       v[C['no-answer']]!++;
       this.drops.values[D['dns-not-a-query']]!++;
@@ -177,4 +228,103 @@ export class DnsServer implements Counted {
     v[C.answers]!++;
     this.host.output(p);
   }
+
+  private shouldForward(query: Uint8Array): boolean {
+    return this.upstream !== null && this.responder.forwards?.(query) === true;
+  }
+
+  /** Hands a copy of `query` to the upstream; `send` gets its answer, or a SERVFAIL made here. */
+  private forward(query: Uint8Array, send: (answer: Uint8Array) => void): void {
+    const v = this.counters.values;
+    v[C.forwarded]!++;
+    const msg = Uint8Array.from(query);
+    this.upstream!.query(msg, (ans) => {
+      if (this.closed) return;
+      const ok = ans !== null && ans.length >= DNS_HLEN && ans[0] === msg[0] && ans[1] === msg[1] && (ans[2]! & 0x80) !== 0;
+      if (ok) {
+        v[C['upstream-answers']]!++;
+        send(ans);
+        return;
+      }
+      v[C['upstream-failures']]!++;
+      send(servfail(msg));
+    });
+  }
+
+  /** A forwarded answer to a UDP client, from a new packet; cut to `max` bytes with TC=1 when longer. */
+  private sendUdp(from: number, to: number, dport: number, ans: Uint8Array, max: number): void {
+    const p = this.host.alloc();
+    if (p === null) return;
+    const b = p.buf;
+    const o = p.start;
+    const l4 = o + 20;
+    let n = ans.length;
+    const fits = Math.min(max, b.length - (l4 + UDP_HLEN));
+    if (n > fits) { // header and question only, TC set: the client retries over TCP
+      const q = questionEnd(ans);
+      n = q > 0 && q <= fits ? q : DNS_HLEN;
+    }
+    b.set(ans.subarray(0, n), l4 + UDP_HLEN);
+    if (n < ans.length) {
+      b[l4 + UDP_HLEN + 2]! |= 0x02; // TC
+      b.fill(0, l4 + UDP_HLEN + 6, l4 + UDP_HLEN + DNS_HLEN); // no records follow
+      if (n === DNS_HLEN) b.fill(0, l4 + UDP_HLEN + 4, l4 + UDP_HLEN + 6); // nor the question
+      this.counters.values[C.truncated]!++;
+    }
+    const udpLen = UDP_HLEN + n;
+    b[o] = 0x45; b[o + 1] = 0;
+    writeU16(b, o + 2, 20 + udpLen);
+    writeU16(b, o + 4, this.host.random() & 0xffff);
+    writeU16(b, o + 6, 0x4000);
+    b[o + 8] = REPLY_TTL; b[o + 9] = IpProtocol.Udp;
+    writeU16(b, o + 10, 0);
+    writeU32(b, o + 12, from);
+    writeU32(b, o + 16, to);
+    writeU16(b, o + 10, checksum(b, o, 20));
+    writeU16(b, l4, this.port);
+    writeU16(b, l4 + 2, dport);
+    writeU16(b, l4 + 4, udpLen);
+    writeU16(b, l4 + 6, 0);
+    const c = checksum(b, l4, udpLen, pseudoHeaderSum(from, to, IpProtocol.Udp, udpLen));
+    writeU16(b, l4 + 6, c === 0 ? 0xffff : c);
+    p.end = l4 + udpLen;
+    this.counters.values[C.answers]!++;
+    this.host.output(p);
+  }
+}
+
+/** The client's UDP size: 512, or its EDNS(0) OPT's (RFC 6891 6.2.5), read from the additional section's last record. */
+function udpLimit(query: Uint8Array): number {
+  const h = new DnsHeader().wrap(query, 0, query.length);
+  if (h.check() !== 0) return DNS_UDP_MIN;
+  // An OPT is the last record of a query (root name, TYPE 41, CLASS = UDP size), 11 bytes.
+  const at = query.length - 11;
+  if (at >= DNS_HLEN && query[at] === 0 && query[at + 1] === 0 && query[at + 2] === 41) {
+    return Math.max(DNS_UDP_MIN, (query[at + 3]! << 8) | query[at + 4]!);
+  }
+  return DNS_UDP_MIN;
+}
+
+/** SERVFAIL for `query`: its header (id, opcode, RD) and question, QR and RA set, no records. */
+function servfail(query: Uint8Array): Uint8Array {
+  const h = new DnsHeader().wrap(query, 0, query.length);
+  const qdEnd = h.check() === 0 ? questionEnd(query) : -1;
+  const out = Uint8Array.from(query.subarray(0, qdEnd > 0 ? qdEnd : DNS_HLEN));
+  out[2] = 0x80 | (query[2]! & 0x79); // QR, opcode and RD kept, AA/TC cleared
+  out[3] = 0x80 | DnsRcode.ServFail; // RA, RCODE
+  if (qdEnd <= 0) { out[4] = 0; out[5] = 0; }
+  out.fill(0, 6, DNS_HLEN); // no answer, authority or additional
+  return out;
+}
+
+/** Offset after the first question (uncompressed name, type, class), or -1. */
+function questionEnd(m: Uint8Array): number {
+  let i = DNS_HLEN;
+  while (i < m.length) {
+    const len = m[i]!;
+    if (len === 0) return i + 5 <= m.length ? i + 5 : -1;
+    if (len >= 0x40) return -1;
+    i += 1 + len;
+  }
+  return -1;
 }

@@ -27,6 +27,7 @@ import { attachError, attachTarget, conntrackFilter } from './inputs.js';
 import { FlowLog } from './flows.js';
 import { inspectChecked, type InspectView } from './inspect.js';
 import { nodeRules, type RulesQuery } from './rules.js';
+import { dnsLookup } from './dns-lookup.js';
 import { fdbView, interfacesView, neighborsView, podView, routesView, serviceView, statsView, topologyView, type PodView, type ServiceView } from './views.js';
 
 export interface PodBody {
@@ -151,6 +152,11 @@ export class Controller {
       case 'neighbors': return neighborsView(c, n);
       case 'interfaces': return interfacesView(c, n);
     }
+  }
+
+  /** A name looked up from a pod as its resolver would, in dig's format (src/control/dns-lookup.ts). */
+  dns(q: { from: string; name: string; type?: string }): string {
+    return dnsLookup(this.cluster, q);
   }
 
   /** kube-proxy's rules on a node, as iptables-save or ipvsadm print them (src/control/rules.ts). */

@@ -3,14 +3,16 @@
  * FlowTap (src/engine/flow-tap.ts) turned into Hubble-like flow events, kept in a bounded
  * ring (the last `capacity` events) and handed to live subscribers (the SSE stream).
  *
- * An event is built when the dataplane reports one, so its names are those of that moment:
- * source and destination addresses are matched to pods (by pod IP) and the destination to a
- * service (cluster IP, external or load-balancer IP and port, or a node's address and a
- * NodePort); a NEW connection that kube-proxy DNATed shows the endpoint it chose as the
- * destination and the service it was sent to. The overlay's own VXLAN datagrams between two
- * nodes are not shown as flows (they carry the flows shown), unless one is dropped. Installed on the engine only while a FlowLog
- * is attached (`attach()`/`detach()`); when none is, the dataplane pays a null check.
- * Not on the hot path otherwise: allocates per event.
+ * The ring keeps each event as numbers (addresses, ports, protocol, flags, time, node and
+ * drop reason ids): recording costs a few typed-array writes, so a drop storm stays cheap.
+ * An event with names is built when it is read (`GET /flows`) or handed to a live
+ * subscriber, so its names are those of that moment: addresses are matched to pods (by pod
+ * IP) and the destination to a service (cluster IP, external or load-balancer IP and port,
+ * or a node's address and a NodePort); a NEW connection that kube-proxy DNATed shows the
+ * endpoint it chose as the destination and the service it was sent to. The overlay's own
+ * VXLAN datagrams between two nodes are not shown as flows (they carry the flows shown),
+ * unless one is dropped. The engine calls a FlowLog only while it is attached
+ * (`attach()`/`detach()`); when none is, the dataplane pays a null check.
  */
 import type { Cluster } from '../kube/cluster.js';
 import type { PodPlan, ServicePlan } from '../kube/types.js';
@@ -105,13 +107,35 @@ interface Names {
   pods: Map<number, PodPlan>;
   /** `ip:port/proto` -> service; NodePorts as `*:port/proto`. */
   services: Map<string, ServicePlan>;
-  nodeIps: Set<number>;
   podsLen: number;
   servicesLen: number;
 }
 
+/** Per event, the slots of `nums` (uint32): addresses, ports (+1, 0 = none), protocol, flags. */
+const N_SRC = 0;
+const N_DST = 1;
+const N_NAT_DST = 2;
+const N_SPORT = 3;
+const N_DPORT = 4;
+const N_NAT_DPORT = 5;
+const N_PROTO = 6;
+const N_FLAGS = 7;
+const N_WORDS = 8;
+/** `flags` bits beside the TCP flags byte. */
+const F_REPLY = 0x100;
+
 export class FlowLog implements FlowTap {
-  private readonly ring: (FlowEvent | undefined)[];
+  /**
+   * The ring holds numbers, not events: recording one is a few typed-array writes (cheap
+   * enough for a drop storm); events with names are built when read (`recent`) or when a
+   * live subscriber wants them, with the pod and service names of that moment.
+   */
+  private readonly nums: Uint32Array;
+  private readonly times: Float64Array;
+  /** Node and drop reason per event, as indices into `strings` (0: none). */
+  private readonly strs: Uint16Array;
+  private readonly strings: string[] = [''];
+  private readonly stringIds = new Map<string, number>([['', 0]]);
   private head = 0;
   private size = 0;
   private seq = 0;
@@ -119,10 +143,14 @@ export class FlowLog implements FlowTap {
   private readonly enders = new Set<() => void>();
   private names: Names | null = null;
   private readonly vxlanPort: number;
+  private readonly nodeIps: Set<number>;
 
   constructor(private readonly cluster: Cluster, readonly capacity = DEFAULT_FLOW_CAPACITY) {
-    this.ring = new Array<FlowEvent | undefined>(capacity);
+    this.nums = new Uint32Array(capacity * N_WORDS);
+    this.times = new Float64Array(capacity);
+    this.strs = new Uint16Array(capacity * 2);
     this.vxlanPort = cluster.plan.cluster.overlay === 'vxlan' ? cluster.plan.cluster.vxlan.port : -1;
+    this.nodeIps = new Set(cluster.plan.nodes.map((x) => x.ip));
   }
 
   /** Starts receiving the engine's flow events. */
@@ -140,12 +168,13 @@ export class FlowLog implements FlowTap {
     this.names = null;
   }
 
-  /** Events seen so far (at most `capacity`), oldest first, those matching `f`; the last `limit` of them. */
+  /** Events kept (at most `capacity`), oldest first, those matching `f`; the last `limit` of them. */
   recent(f: FlowFilter = {}, limit = this.capacity): FlowEvent[] {
     const out: FlowEvent[] = [];
     const start = (this.head - this.size + this.capacity) % this.capacity;
+    const firstId = this.seq - this.size + 1;
     for (let i = 0; i < this.size; i++) {
-      const e = this.ring[(start + i) % this.capacity]!;
+      const e = this.event((start + i) % this.capacity, firstId + i);
       if (matchesFlow(e, f)) out.push(e);
     }
     return out.length > limit ? out.slice(out.length - limit) : out;
@@ -201,39 +230,80 @@ export class FlowLog implements FlowTap {
       dport = readU16(b, l4 + 2);
       if (proto === TCP) flags = b[l4 + 13]!;
     } else if (hasL4 && proto === ICMP) dport = (b[l4]! << 8) | b[l4 + 1]!;
-    this.emit(where.node, proto, src, sport, dst, dport, dst, dport, flags, false, reason);
+    this.record(where.node, proto, src, sport, dst, dport, dst, dport, flags, reason);
   }
 
   tracked(where: Where, state: number, proto: number, src: number, sport: number, dst: number, dport: number, natDst: number, natDport: number, tcpFlags: number): void {
     // The overlay's own datagrams (VXLAN between two nodes) carry the flows shown: not flows themselves.
-    if (proto === UDP && (dport === this.vxlanPort || sport === this.vxlanPort)) {
-      const n = this.lookupNames();
-      if (n.nodeIps.has(src) && n.nodeIps.has(dst)) return;
-    }
-    this.emit(where.node, proto, src, sport, dst, dport, natDst, natDport, tcpFlags, state === FlowState.Reply, null);
+    if (proto === UDP && (dport === this.vxlanPort || sport === this.vxlanPort) && this.nodeIps.has(src) && this.nodeIps.has(dst)) return;
+    this.record(where.node, proto, src, sport, dst, dport, natDst, natDport, tcpFlags | (state === FlowState.Reply ? F_REPLY : 0), '');
   }
 
   // ---- events ---------------------------------------------------------------------------
 
-  private emit(
+  private stringId(s: string): number {
+    const id = this.stringIds.get(s);
+    if (id !== undefined) return id;
+    if (this.strings.length > 0xffff) return 0;
+    this.strings.push(s);
+    this.stringIds.set(s, this.strings.length - 1);
+    return this.strings.length - 1;
+  }
+
+  /** Writes one event into the ring (reason '' for forwarded); builds it only for live subscribers. */
+  private record(
     node: string, proto: number, src: number, sport: number, dst: number, dport: number, natDst: number, natDport: number,
-    flags: number, isReply: boolean, reason: string | null,
+    flags: number, reason: string,
   ): void {
+    const i = this.head;
+    const w = i * N_WORDS;
+    const n = this.nums;
+    n[w + N_SRC] = src;
+    n[w + N_DST] = dst;
+    n[w + N_NAT_DST] = natDst;
+    n[w + N_SPORT] = sport + 1;
+    n[w + N_DPORT] = dport + 1;
+    n[w + N_NAT_DPORT] = natDport + 1;
+    n[w + N_PROTO] = proto;
+    n[w + N_FLAGS] = flags;
+    this.times[i] = this.cluster.engine.clock.epochMs();
+    this.strs[i * 2] = this.stringId(node);
+    this.strs[i * 2 + 1] = reason === '' ? 0 : this.stringId(reason);
+    this.head = (i + 1) % this.capacity;
+    if (this.size < this.capacity) this.size++;
+    this.seq++;
+    if (this.subscribers.size > 0) {
+      const e = this.event(i, this.seq);
+      for (const s of this.subscribers) s(e);
+    }
+  }
+
+  /** The event in ring slot `i`, with the names of now. */
+  private event(i: number, id: number): FlowEvent {
+    const w = i * N_WORDS;
+    const nm = this.nums;
+    const proto = nm[w + N_PROTO]!;
+    const dst = nm[w + N_DST]!;
+    const dport = nm[w + N_DPORT]! - 1;
+    const flags = nm[w + N_FLAGS]! & 0xff;
+    const isReply = (nm[w + N_FLAGS]! & F_REPLY) !== 0;
+    const reasonId = this.strs[i * 2 + 1]!;
+    const reason = reasonId === 0 ? null : this.strings[reasonId]!;
     const n = this.lookupNames();
     const ports = proto === TCP || proto === UDP;
-    const source = this.endpoint(n, src, ports ? sport : -1);
-    const destination: FlowEvent['destination'] = this.endpoint(n, natDst, ports ? natDport : -1);
+    const source = this.endpoint(n, nm[w + N_SRC]!, ports ? nm[w + N_SPORT]! - 1 : -1);
+    const destination: FlowEvent['destination'] = this.endpoint(n, nm[w + N_NAT_DST]!, ports ? nm[w + N_NAT_DPORT]! - 1 : -1);
     if (ports && !isReply) {
-      const svc = n.services.get(`${dst}:${dport}/${proto}`) ?? (n.nodeIps.has(dst) ? n.services.get(`*:${dport}/${proto}`) : undefined);
+      const svc = n.services.get(`${dst}:${dport}/${proto}`) ?? (this.nodeIps.has(dst) ? n.services.get(`*:${dport}/${proto}`) : undefined);
       if (svc !== undefined) destination.service = `${svc.namespace}/${svc.name}`;
     }
     const protocol = protocolName(proto);
     const tcpFlags = proto === TCP ? tcpFlagsText(flags) : '';
     const icmp = proto === ICMP && dport >= 0 ? ICMP_TYPES[dport >>> 8] ?? `type ${dport >>> 8}` : null;
-    const e: FlowEvent = {
-      id: ++this.seq,
-      time: new Date(this.cluster.engine.clock.epochMs()).toISOString(),
-      node, source, destination, protocol,
+    return {
+      id,
+      time: new Date(this.times[i]!).toISOString(),
+      node: this.strings[this.strs[i * 2]!]!, source, destination, protocol,
       verdict: reason === null ? 'forwarded' : 'dropped',
       ...(reason !== null ? { dropReason: reason } : {}),
       ...(tcpFlags !== '' ? { tcpFlags } : {}),
@@ -241,10 +311,6 @@ export class FlowLog implements FlowTap {
       summary: reason !== null ? `${protocol} dropped: ${reason}${tcpFlags !== '' ? ` (TCP Flags: ${tcpFlags})` : ''}`
         : tcpFlags !== '' ? `TCP Flags: ${tcpFlags}` : icmp !== null ? `ICMPv4 ${icmp}` : `${protocol}${isReply ? ' reply' : ' new flow'}`,
     };
-    this.ring[this.head] = e;
-    this.head = (this.head + 1) % this.capacity;
-    if (this.size < this.capacity) this.size++;
-    for (const s of this.subscribers) s(e);
   }
 
   private endpoint(n: Names, ip: number, port: number): FlowEndpoint {
@@ -270,8 +336,7 @@ export class FlowLog implements FlowTap {
         if (sp.nodePort !== undefined) services.set(`*:${sp.nodePort}/${pn}`, s);
       }
     }
-    const nodeIps = new Set(plan.nodes.map((x) => x.ip));
-    this.names = { pods, services, nodeIps, podsLen: plan.pods.length, servicesLen: plan.services.length };
+    this.names = { pods, services, podsLen: plan.pods.length, servicesLen: plan.services.length };
     return this.names;
   }
 }

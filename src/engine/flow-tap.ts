@@ -5,9 +5,10 @@
  *
  * Events come from two places, as a conntrack-based flow log sees a cluster:
  *   - `tracked`: a node's conntrack (src/netfilter/nat-hooks.ts) classified a packet: a NEW
- *     connection (after the DNAT decision: `dst`/`dport` is what the client sent to,
- *     `natDst`/`natDport` the endpoint chosen), the first packet of the reply direction, and
- *     every TCP packet with SYN, FIN or RST (the connection's state changes);
+ *     connection when its entry is confirmed (POSTROUTING/INPUT, as Linux sends conntrack's
+ *     [NEW] event: the packet got past the filter; `dst`/`dport` is what the client sent to,
+ *     `natDst`/`natDport` the endpoint kube-proxy chose), the first packet of the reply
+ *     direction, and every TCP packet with SYN, FIN or RST (the connection's state changes);
  *   - `dropped`: any counted drop (`Engine.drop`, `dropCounted`, full links, loop aborts,
  *     unconnected ports), with its reason, just before the packet is freed (its bytes are
  *     still readable).

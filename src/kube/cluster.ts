@@ -21,8 +21,9 @@ import { Veth } from '../net/veth.js';
 import { NetNamespace } from '../net/netns.js';
 import type { CapturePoint } from '../engine/link.js';
 import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';
+import type { DnsUpstream } from '../apps/dns-server.js';
 import type { Route } from '../net/route-table.js';
-import { formatIpv4, macFromIpv4 } from '../wire/addr.js';
+import { formatIpv4, macFromIpv4, tryParseIpv4Port } from '../wire/addr.js';
 import type { ClusterPlan, NodePlan, PodPlan, ServicePlan, Topology } from './types.js';
 import { Ipam, planCluster } from './ipam.js';
 import { startPodApps, type DnsAppFactory, type PodApps } from './pod-apps.js';
@@ -69,6 +70,12 @@ export interface ClusterOptions {
   hostNode?: string;
   /** Opens the UDP sockets of nodes with `vtep.bind` (src/io/vxlan-socket.ts `openVxlanSocket`). */
   vxlanTransport?: VxlanTransportFactory;
+  /**
+   * Opens the cluster DNS's upstream (`cluster.dns.upstream`, src/io/dns-upstream.ts
+   * `openDnsUpstream`); `wake` runs the scheduler after an answer came back. Without it,
+   * names outside the zone are SERVFAIL even when an upstream is configured.
+   */
+  dnsUpstream?: (addr: { host: string; port: number }, wake: () => void) => DnsUpstream & { close(): void };
 }
 
 export class Cluster {
@@ -88,6 +95,8 @@ export class Cluster {
   readonly overlayRoutes = new Map<string, readonly Route[]>();
   /** Socket factory for `vtep.bind` nodes, or null (then such nodes are an error). */
   readonly vxlanTransport: VxlanTransportFactory | null;
+  private readonly dnsUpstreamFactory: NonNullable<ClusterOptions['dnsUpstream']> | null;
+  private dnsUpstreamOpen: (DnsUpstream & { close(): void }) | null = null;
   /** Every node of the topology, emulated or not (names a pod's display name must not read as). */
   private readonly nodeNames: Set<string>;
   /** NetworkPolicies and namespace labels; enforced by a filter on every emulated node (docs/networkpolicy.md). */
@@ -106,6 +115,7 @@ export class Cluster {
       hopAction: 'underlay',
     }));
     this.vxlanTransport = opts.vxlanTransport ?? null;
+    this.dnsUpstreamFactory = opts.dnsUpstream ?? null;
     const host = opts.hostNode;
     if (host !== undefined) {
       const hn = this.plan.nodes.find((n) => n.name === host);
@@ -210,7 +220,21 @@ export class Cluster {
   }
 
   /** Stops apps and overlays (closing any real sockets); the cluster is unusable afterwards. */
+  /** The upstream of `cluster.dns.upstream`, opened once on first use; null when none is configured or can be opened. */
+  dnsUpstream(): DnsUpstream | null {
+    const spec = this.plan.cluster.dns?.upstream;
+    if (spec === undefined || this.dnsUpstreamFactory === null) return null;
+    if (this.dnsUpstreamOpen === null) {
+      const a = tryParseIpv4Port(spec);
+      if (a === null) return null;
+      this.dnsUpstreamOpen = this.dnsUpstreamFactory({ host: a.host, port: a.port }, () => this.engine.scheduler.kick());
+    }
+    return this.dnsUpstreamOpen;
+  }
+
   close(): void {
+    this.dnsUpstreamOpen?.close();
+    this.dnsUpstreamOpen = null;
     this.services.stop();
     for (const p of this.pods.values()) p.apps.stop();
     for (const a of this.attached.values()) a.close();

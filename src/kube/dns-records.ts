@@ -36,7 +36,8 @@
  *   (`svc.<zone>`, `<existing ns>.svc.<zone>`, ...) too; any other name in the zone is
  *   NXDOMAIN. Both carry the SOA in authority (RFC 2308).
  * - Names outside the zone, and reverse names that are no service's: a real cluster
- *   forwards them upstream (`fallthrough` + `forward`). podwire has no upstream, so the
+ *   forwards them upstream (`fallthrough` + `forward`); so does the DNS server when
+ *   `cluster.dns.upstream` is set (`forwards(query)` tells it which). Without one the
  *   answer is SERVFAIL, what CoreDNS's `.:53` block answers without `forward`
  *   (plugin.NextOrFailure: "no next plugin found"), or REFUSED (CoreDNS's answer when no
  *   server block serves a zone) with `outsideZone: 'refused'`.
@@ -194,6 +195,29 @@ export class ClusterDnsRecords {
   /** `searchCandidates` with this cluster's domain. */
   searchCandidates(name: string, podNamespace: string, ndots = 5): string[] {
     return searchCandidates(name, podNamespace, { domain: this.domain, ndots });
+  }
+
+  /** True when `qname` is this zone's, or a reverse name of a cluster address: what `kubernetes` answers itself. */
+  serves(qname: string): boolean {
+    const name = lower(trimDot(qname));
+    const zone = this.domain;
+    if (name === zone || name.endsWith(`.${zone}`)) return true;
+    if (!name.endsWith('.in-addr.arpa')) return false;
+    const ip = parseIpv4(name.slice(0, -'.in-addr.arpa'.length).split('.').reverse());
+    return ip !== null && this.namesOfIP(ip).length > 0;
+  }
+
+  /**
+   * A well-formed QUERY for a name this zone does not serve: what CoreDNS's `kubernetes`
+   * plugin passes on (`fallthrough`) to `forward`. Malformed queries are answered here (FORMERR).
+   */
+  forwards(req: Uint8Array): boolean {
+    const h = new DnsHeader().wrap(req, 0, req.length);
+    if (h.check() !== 0 || h.qr() || h.opcode() !== DnsOpcode.Query) return false;
+    const q = parseDnsMessage(req, 0, req.length);
+    if (typeof q === 'number' || q.questions.length !== 1) return false;
+    if (q.edns !== undefined && q.edns.version !== 0) return false;
+    return !this.serves(q.questions[0]!.name);
   }
 
   /** Answers one question (class IN). `qname` may carry a trailing dot and any case. */

@@ -42,6 +42,8 @@ export const IFNAME_PATTERN = '^[A-Za-z0-9_.-]{1,15}$';
 export const HOSTPORT_PATTERN = `^(${IPV4}|[A-Za-z0-9]([-A-Za-z0-9.]{0,252}[A-Za-z0-9])?):([1-9][0-9]{0,4})$`;
 /** A port written in text (a query string): decimal digits only; the range 0-65535 is checked after. */
 export const PORT_TEXT_PATTERN = '^[0-9]{1,5}$';
+/** A pod or service named in a filter (`GET /flows`): `name`, `namespace/name` or `name.namespace`. */
+export const OBJECT_REF_PATTERN = '^(?=.{1,317}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** Names of network namespaces under /var/run/netns. */
 export const NETNS_PATTERN = '^[A-Za-z0-9_.-]{1,255}$';
 
@@ -57,6 +59,7 @@ export const PATTERN_NAMES: Readonly<Record<string, string>> = {
   [PORT_NAME_PATTERN]:
     "a valid port name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 15 characters)",
   [LABEL_KEY_PATTERN]: 'a valid label key',
+  [OBJECT_REF_PATTERN]: "a pod or service name (name, namespace/name or name.namespace; lower-case letters, digits, '-' and '.')",
   [LABEL_VALUE_PATTERN]: "a valid label value (at most 63 letters, digits, '-', '_' or '.')",
   [IFNAME_PATTERN]: "a valid interface name (1 to 15 letters, digits, '-', '_' or '.')",
   [HOSTPORT_PATTERN]: 'a "host:port" address',
@@ -119,6 +122,7 @@ export const clusterSchema = {
       default: {},
       properties: {
         ttl: { type: 'integer', minimum: 0, maximum: 3600, default: 5 },
+        upstream: { type: 'string', maxLength: 21, pattern: '^[0-9.]+:[0-9]+$' },
       },
     },
     seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 1 },

@@ -177,6 +177,11 @@ export function checkTopology(t: SchemaTopology): CheckResult {
     }
   });
 
+  const up = c.dns?.upstream;
+  if (up !== undefined && tryParseIpv4Port(up) === null) {
+    r.err('cluster.dns.upstream', up, `${q(up)} is not "IPv4:port" (port 1-65535): the DNS server forwards to an address, not a name`);
+  }
+
   // Derived defaults: node addresses from .11, node podCIDRs from the second /24.
   const nodeIps: (number | null)[] = t.nodes.map((n) => (n.ip === undefined ? null : tryParseIpv4(n.ip)));
   if (r.errors.length === errorsBeforeNodes && pc !== null && sc !== null && nc !== null) {

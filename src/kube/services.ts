@@ -91,7 +91,7 @@ export class ServiceController {
   /** The `dns` pod app: the cluster DNS server over these records. */
   readonly dnsApp = (ns: NetNamespace, port: number): Closable => {
     const engine = this.cluster.engine;
-    const server = engine.addCounted(DnsServer.start(ns, this.records, port, `${ns.name}/dns`));
+    const server = engine.addCounted(DnsServer.start(ns, this.records, port, `${ns.name}/dns`, this.cluster.dnsUpstream()));
     return { close: () => { server.close(); engine.removeCounted(server); } };
   };
 
@@ -182,15 +182,22 @@ export class ServiceController {
   }
 
   /**
-   * IPVS mode: kube-proxy binds every cluster IP to the dummy device `kube-ipvs0` of each node
-   * (pkg/proxy/ipvs: defaultDummyDevice, /32, no route), so the node itself answers for them:
-   * a ping to a cluster IP gets an echo reply. iptables and nftables modes bind nothing.
+   * IPVS mode: kube-proxy binds every cluster IP, external IP and load-balancer IP to the
+   * dummy device `kube-ipvs0` of each node (pkg/proxy/ipvs: defaultDummyDevice, /32, no
+   * route), so the node itself answers for them: a ping gets an echo reply. An external or
+   * load-balancer IP that is already an address of another interface of the node is not bound
+   * ("We must not add the address to the dummy device if it exist on another interface":
+   * shouldBind := !nodeAddressSet.Has). iptables and nftables modes bind nothing.
    */
   private bindIpvsAddresses(): void {
-    const want = new Set(this.cluster.plan.services.filter((s) => s.ports.length > 0 && s.headless !== true && s.externalName === undefined).map((s) => s.clusterIP));
+    const svcs = this.cluster.plan.services.filter((s) => s.ports.length > 0 && s.headless !== true && s.externalName === undefined);
+    const clusterIPs = svcs.map((s) => s.clusterIP);
+    const outside = svcs.flatMap((s) => [...s.externalIPs, ...s.loadBalancerIPs]);
     for (const node of this.cluster.nodes.values()) {
       const root = node.root;
       const dev = root.iface(IPVS_DUMMY) ?? root.addInterface(IPVS_DUMMY, 'dummy', macFromIpv4(node.plan.ip, 0x02d0), 1500);
+      const onOthers = new Set(root.interfaces().filter((i) => i !== dev).flatMap((i) => i.addrs.map((a) => a.ip)));
+      const want = new Set([...clusterIPs, ...outside.filter((ip) => !onOthers.has(ip))]);
       const have = new Set(dev.addrs.map((a) => a.ip));
       for (const ip of have) if (!want.has(ip)) root.removeAddress(IPVS_DUMMY, ip);
       for (const ip of want) if (!have.has(ip)) root.addAddress(IPVS_DUMMY, ip, 32, false);

@@ -62,8 +62,12 @@ export interface ClusterConfig {
   hairpinMode: boolean;
   /** Number of kube-dns pods, placed on the first (emulated) nodes in turn. */
   dnsReplicas: number;
-  /** Cluster DNS (CoreDNS `kubernetes` plugin): `ttl` of its records, 0..3600, default 5. */
-  dns?: { ttl: number };
+  /**
+   * Cluster DNS (CoreDNS `kubernetes` plugin): `ttl` of its records, 0..3600, default 5;
+   * `upstream` "IPv4:port" where names outside the zone are forwarded (CoreDNS `forward`),
+   * by `podwire up` over a real UDP socket; absent: SERVFAIL.
+   */
+  dns?: { ttl: number; upstream?: string };
   /** Seed of the RNG (iptables-mode random endpoint choice, jitter, loss). */
   seed: number;
 }

@@ -262,7 +262,6 @@ export class NatHooks implements PacketHooks, Counted {
     }
     p.ct = e;
     p.ctDir = CtDir.Original;
-    if (this.engine.flowTap !== null) this.flowEvent(e, -1);
     this.counters.values[NatHookCounter.new]!++;
     if (p.trace !== 0) this.hopConntrack(p, 'new', e);
     if (dnat) {
@@ -288,6 +287,8 @@ export class NatHooks implements PacketHooks, Counted {
           return Verdict.Stolen;
         }
         t.confirm(e);
+        // conntrack's [NEW] event comes at confirm, as Linux's does: the packet got past the filter.
+        if (this.engine.flowTap !== null) this.flowNew(e, buf, l4);
       }
       if ((t.natFlags(e) & NatFlag.Snat) === 0) return Verdict.Accept;
       const ip = t.replyDst(e);
@@ -389,7 +390,7 @@ export class NatHooks implements PacketHooks, Counted {
     else natRewriteSrc(buf, l3, ip, 0);
   }
 
-  /** A flow event for entry `e` (dir -1: NEW) with the tuple parsed: see src/engine/flow-tap.ts. */
+  /** A flow event for an established entry `e` and the packet whose tuple was parsed: see src/engine/flow-tap.ts. */
   private flowEvent(e: number, dir: number): void {
     const t = this.table;
     const tu = this.tu;
@@ -399,8 +400,18 @@ export class NatHooks implements PacketHooks, Counted {
       const dport = tu.proto === ICMP ? tu.dport : t.origSport(e); // ICMP: type << 8 | code
       ft.tracked(this.where, FlowState.Reply, tu.proto, tu.src, tu.sport, t.origSrc(e), dport, t.origSrc(e), dport, tu.flags);
     } else {
-      ft.tracked(this.where, dir < 0 ? FlowState.New : FlowState.Established, tu.proto, tu.src, tu.sport, tu.dst, tu.dport, t.replySrc(e), t.replySport(e), tu.flags);
+      ft.tracked(this.where, FlowState.Established, tu.proto, tu.src, tu.sport, tu.dst, tu.dport, t.replySrc(e), t.replySport(e), tu.flags);
     }
+  }
+
+  /** The NEW event of entry `e`, confirmed with the packet at `l4`: the tuple the client sent and the endpoint chosen. */
+  private flowNew(e: number, buf: Uint8Array, l4: number): void {
+    const t = this.table;
+    const proto = t.proto(e);
+    this.engine.flowTap!.tracked(
+      this.where, FlowState.New, proto, t.origSrc(e), t.origSport(e), t.origDst(e), t.origDport(e), t.replySrc(e), t.replySport(e),
+      proto === TCP ? buf[l4 + 13]! : 0,
+    );
   }
 
   private invalid(p: Packet): number {

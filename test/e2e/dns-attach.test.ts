@@ -1,13 +1,17 @@
 /**
  * Cluster DNS to the specification, asked by real `dig` from an attached network namespace
  * (a TAP into an emulated two-node cluster), over UDP (+notcp) and TCP (+tcp) alike: service
- * A, AAAA NODATA with the SOA, NXDOMAIN with the SOA, SRV with the A in additional, PTR,
+ * A, AAAA NODATA with the SOA, NXDOMAIN with the SOA, names outside the zone forwarded to
+ * `cluster.dns.upstream` (a resolver this test runs on 127.0.0.1), SRV with the A in additional, PTR,
  * pod A, dns-version TXT, ExternalName CNAME, headless A and `<hostname>.<svc>`, names in
  * any case, and a headless service of 60 endpoints whose UDP answer is truncated (TC) so dig
- * retries over TCP. tshark decodes every DNS message of the capture without a warning.
- * The namespace, the runner and the capture file are removed in afterAll.
+ * retries over TCP. glibc's `getent hosts` and bind's `nslookup` resolve short names through
+ * the resolv.conf podwire hands out (written to /etc/netns/<ns>/resolv.conf, which `ip netns
+ * exec` shows as /etc/resolv.conf). tshark decodes every DNS message of the capture without a
+ * warning. The namespace, its /etc/netns directory, the runner and the capture are removed in
+ * afterAll.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,12 +20,40 @@ import { cleanupLeftovers } from '../../src/io/attach.js';
 import { describeE2E, uniq } from './prereq.js';
 import { buildDist, inNs, Runner, type Reply } from './attach-util.js';
 import { tsharkFields } from './tshark-util.js';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { DnsRcode, DnsType, emitDnsMessage, parseDnsMessage } from '../../src/wire/dns.js';
+
+/**
+ * The upstream resolver on 127.0.0.1 that `cluster.dns.upstream` points at: A 192.0.2.7 for
+ * api.example.com (a documentation address: it only appears in answers), SERVFAIL for the rest.
+ */
+async function fakeUpstream(): Promise<{ sock: Socket; port: number; asked: string[] }> {
+  const sock = createSocket('udp4');
+  const asked: string[] = [];
+  sock.on('message', (m, r) => {
+    const q = parseDnsMessage(m, 0, m.length);
+    if (typeof q === 'number') return;
+    const name = q.questions[0]?.name ?? '';
+    asked.push(name);
+    const known = name.toLowerCase() === 'api.example.com' && q.questions[0]!.type === DnsType.A;
+    const out = Buffer.alloc(512);
+    const n = emitDnsMessage({
+      ...q, qr: true, ra: true, ad: false, rcode: known ? DnsRcode.NoError : DnsRcode.ServFail, additional: [],
+      answers: known ? [{ name, type: DnsType.A, class: 1, ttl: 300, data: { kind: 'a', address: 0xc0000207 } }] : [],
+    }, out, 0);
+    sock.send(out.subarray(0, n), r.port, r.address);
+  });
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  return { sock, port: sock.address().port, asked };
+}
 
 const MANY = 60;
 
-function topology(cluster: string, ns: string): string {
+function topology(cluster: string, ns: string, upstreamPort: number): string {
   const many = Array.from({ length: MANY }, (_, i) => `  - { name: m${i}, node: node${1 + (i % 2)}, labels: { app: many } }`).join('\n');
-  return `cluster: { name: ${cluster} }
+  return `cluster: { name: ${cluster}, dns: { upstream: "127.0.0.1:${upstreamPort}" } }
 nodes: [{ name: node1 }, { name: node2 }]
 pods:
   - { name: client, node: node1, attach: { netns: ${ns} } }
@@ -43,11 +75,13 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
   const pcap = join(dir, 'dns.pcapng');
   let pw: Runner | undefined;
   let ready: Reply;
+  let upstream: Awaited<ReturnType<typeof fakeUpstream>> | undefined;
 
   beforeAll(async () => {
     buildDist();
+    upstream = await fakeUpstream();
     await ipx.netnsAdd(ns);
-    writeFileSync(join(dir, 'dns.yaml'), topology(cluster, ns));
+    writeFileSync(join(dir, 'dns.yaml'), topology(cluster, ns, upstream.port));
     pw = new Runner(join(dir, 'dns.yaml'));
     ready = await pw.ready;
     expect(await pw.cmd(`capture node1/veth0 ${pcap}`)).toMatchObject({ ok: true });
@@ -57,7 +91,9 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
     try {
       await pw?.stop();
     } finally {
+      upstream?.sock.close();
       await ipx.netnsDelete(ns).catch(() => undefined);
+      rmSync(join('/etc/netns', ns), { recursive: true, force: true });
       await cleanupLeftovers({ cluster });
       rmSync(dir, { recursive: true, force: true });
     }
@@ -94,6 +130,15 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
       }
     });
 
+    it('names outside the zone go to cluster.dns.upstream (CoreDNS forward) and its answer comes back, over UDP and TCP', async () => {
+      expect(await answers('api.example.com', 'A')).toEqual(['api.example.com. 300 IN A 192.0.2.7']);
+      const full = await dig('+notcp', 'api.example.com', 'A');
+      expect(full).toMatch(/flags: qr rd ra;/); // not authoritative: the upstream's answer
+      expect(upstream!.asked.filter((n) => n === 'api.example.com').length).toBeGreaterThanOrEqual(3);
+      // In-zone names never reach the upstream.
+      expect(upstream!.asked.some((n) => n.endsWith('cluster.local'))).toBe(false);
+    });
+
     it('SRV with the target A in additional; PTR; pod A; dns-version TXT; ExternalName CNAME', async () => {
       expect(await answers('_http._tcp.web.default.svc.cluster.local', 'SRV')).toEqual(['_http._tcp.web.default.svc.cluster.local. 5 IN SRV 0 100 80 web.default.svc.cluster.local.']);
       expect(await dig('+notcp', '_http._tcp.web.default.svc.cluster.local', 'SRV')).toMatch(new RegExp(`^web\\.default\\.svc\\.cluster\\.local\\.\\s+5\\s+IN\\s+A\\s+${vip('web').replaceAll('.', '\\.')}$`, 'm'));
@@ -121,6 +166,23 @@ describeE2E('cluster DNS answers dig from an attached pod, over UDP and TCP', ['
     expect(retried).toMatch(/Truncated, retrying in TCP mode/);
     expect(retried).toMatch(new RegExp(`ANSWER: ${MANY},`));
     expect(await answers('+noedns', 'many.default.svc.cluster.local', 'A')).toHaveLength(MANY);
+  });
+
+  it('getent hosts and nslookup resolve short names through the resolv.conf podwire hands out', async () => {
+    const attached = (ready['attached'] as { pod: string; resolvConf: string[] }[]).find((a) => a.pod === 'client')!;
+    expect(attached.resolvConf).toEqual(['nameserver 10.96.0.10', 'search default.svc.cluster.local svc.cluster.local cluster.local', 'options ndots:5']);
+    mkdirSync(join('/etc/netns', ns), { recursive: true });
+    writeFileSync(join('/etc/netns', ns, 'resolv.conf'), `${attached.resolvConf.join('\n')}\n`);
+    // glibc: `web` has 0 dots < ndots:5, so the search list comes first; the first suffix answers.
+    expect((await inNs(ns, 'getent', 'hosts', 'web')).trim().split(/\s+/)).toEqual([vip('web'), 'web.default.svc.cluster.local']);
+    expect((await inNs(ns, 'getent', 'hosts', 'db-0.db')).trim().split(/\s+/)[1]).toBe('db-0.db.default.svc.cluster.local');
+    // A name no suffix completes: glibc exits 2 (not found) after trying them all and the name itself.
+    await expect(inNs(ns, 'getent', 'hosts', 'nosuch')).rejects.toThrow();
+    const ns1 = await inNs(ns, 'nslookup', '-timeout=2', 'web');
+    expect(ns1).toMatch(/Server:\s+10\.96\.0\.10/);
+    expect(ns1).toMatch(new RegExp(`Name:\\s+web\\.default\\.svc\\.cluster\\.local\\nAddress: ${vip('web').replaceAll('.', '\\.')}`));
+    const svcShort = await inNs(ns, 'nslookup', '-timeout=2', 'web.default');
+    expect(svcShort).toMatch(/Name:\s+web\.default\.svc\.cluster\.local/);
   });
 
   it('tshark decodes every DNS message of the capture without a malformed or warning mark', async () => {

@@ -156,6 +156,19 @@ describe('API routes through inject', () => {
     expect(ifs.interfaces.find((i) => i.name === 'veth0')!.counters.rxPackets).toBeGreaterThan(0);
   });
 
+  it('GET /dns: the lookup from a pod as its resolver would send it, the text the CLI prints; bad values name their field', async () => {
+    const r = await call('GET', '/dns', {}, undefined, '?from=pod1&name=service1');
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/plain/);
+    expect(r.body).toMatch(/^;; query 1: service1\.default\.svc\.cluster\.local\. IN A -> NOERROR$/m);
+    expect(r.body).toMatch(/^service1\.default\.svc\.cluster\.local\.\t5\tIN\tA\t10\.96\.0\.\d+$/m);
+    const srv = await call('GET', '/dns', {}, undefined, '?from=default/pod1&name=_http._tcp.service1&type=srv');
+    expect(srv.body).toMatch(/\tIN\tSRV\t0 100 80 service1\.default\.svc\.cluster\.local\.$/m);
+    expectError(await call('GET', '/dns', {}, undefined, '?from=nosuch&name=service1'), 404, '/from', 'nosuch');
+    expectError(await call('GET', '/dns', {}, undefined, '?from=pod1&name=service1&type=MX'), 400, '/type', 'MX');
+    expectError(await call('GET', '/dns', {}, undefined, '?name=service1'), 400, '/from');
+  });
+
   it('GET /nodes/:name/rules: iptables-save text, the same the CLI prints; bad values name their field', async () => {
     const r = await call('GET', '/nodes/{name}/rules', { name: 'node1' });
     expect(r.statusCode, r.body).toBe(200);
@@ -281,7 +294,7 @@ describe('API routes through inject', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
     const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    expect(all.length).toBe(29); // main's 24, inspect and flows (h/inspect), networkpolicies GET/POST/DELETE (h/netpol)
+    expect(all.length).toBe(30);
     expect(all.filter((r) => !covered.has(r))).toEqual([]);
   });
 });

@@ -2,7 +2,9 @@
  * `podwire dns` through `main(argv, io)`: the queries a pod's resolver sends for a short
  * name (search list first under ndots:5), the answer in dig's format, and usage errors.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type StartedApi } from '../../src/api/server.js';
+import { demoController, type Harness } from './helpers.js';
 import type { Io } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
 
@@ -47,5 +49,34 @@ describe('podwire dns', () => {
     const bad = await run('dns', DEMO, '--from', 'nosuch', 'service1');
     expect(bad.code).not.toBe(0);
     expect(bad.err).toMatch(/nosuch/);
+  });
+});
+
+describe('podwire dns --api', () => {
+  let h: Harness;
+  let api: StartedApi;
+  beforeAll(async () => {
+    h = await demoController();
+    api = await startApi(h.ctl, { host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await api.close();
+    await h.done();
+  });
+
+  it('asks the running podwire, and prints what the topology form prints', async () => {
+    const remote = await run('dns', '--api', api.url, '--from', 'pod1', 'service1');
+    expect(remote.code, remote.err).toBe(0);
+    expect(remote.out).toBe((await run('dns', DEMO, '--from', 'pod1', 'service1')).out);
+  });
+
+  it('sees a service added at runtime; errors name the field and value', async () => {
+    expect((await run('dns', '--api', api.url, '--from', 'pod1', 'late')).out).toMatch(/;; no answer$/);
+    await h.ctl.addService({ name: 'late', selector: { app: 'web' }, ports: [{ port: 80 }] } as never);
+    expect((await run('dns', '--api', api.url, '--from', 'pod1', 'late')).out).toMatch(/^late\.default\.svc\.cluster\.local\.\t5\tIN\tA\t/m);
+    const bad = await run('dns', '--api', api.url, '--from', 'nosuch', 'service1');
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/\/from.*nosuch|nosuch/);
+    expect((await run('dns', '--api', api.url, '--from', 'pod1')).err).toMatch(/missing NAME/);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * IPVS mode binds the cluster IPs to each node's dummy `kube-ipvs0`, so a ping to a cluster
- * IP is answered (by the node the pod sends through); iptables mode binds nothing and the echo
+ * IPVS mode binds the cluster IPs (and external and load-balancer IPs) to each node's dummy
+ * `kube-ipvs0`, so a ping to a cluster IP is answered (by the node the pod sends through); iptables mode binds nothing and the echo
  * request finds no one. Traced with --proto icmp as a user would.
  */
 import { readFileSync } from 'node:fs';
@@ -36,6 +36,30 @@ describe('ping a cluster IP', () => {
       expect(runTrace(c, { from: 'pod1', to: extra, proto: 'tcp', port: 81 }).reply?.delivered).toBe(true);
       c.removeService('extra');
       expect(runTrace(c, { from: 'pod1', to: extra, proto: 'icmp' }).request.delivered).toBe(false);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('ipvs: external and load-balancer IPs are bound too (ping answered by the node), but not one a node interface already has', () => {
+    const c = make('ipvs');
+    try {
+      const node2ip = formatIpv4(c.node('node2').plan.ip);
+      c.addService({ name: 'lb', type: 'LoadBalancer', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }], externalIPs: ['203.0.113.10', node2ip], loadBalancerIPs: ['198.51.100.7'] });
+      const bound = (n: string): string[] => c.node(n).root.iface('kube-ipvs0')!.addrs.map((a) => formatIpv4(a.ip));
+      expect(bound('node1')).toEqual(expect.arrayContaining(['203.0.113.10', '198.51.100.7', node2ip]));
+      // node2 holds that address on eth0: kube-proxy does not add it to the dummy device there.
+      expect(bound('node2')).toEqual(expect.arrayContaining(['203.0.113.10', '198.51.100.7']));
+      expect(bound('node2')).not.toContain(node2ip);
+      for (const to of ['203.0.113.10', '198.51.100.7']) {
+        const t = runTrace(c, { from: 'pod1', to, proto: 'icmp' });
+        expect(t.reply?.delivered, to).toBe(true);
+        const deliver = t.request.hops.find((h) => h.action === 'deliver')!;
+        expect([deliver.node, deliver.netns], to).toEqual(['node1', 'root']);
+      }
+      c.removeService('lb');
+      expect(bound('node1')).not.toContain('203.0.113.10');
+      expect(runTrace(c, { from: 'pod1', to: '203.0.113.10', proto: 'icmp' }).request.delivered).toBe(false); // no route: ICMP net unreachable
     } finally {
       c.close();
     }

@@ -53,6 +53,33 @@ describe('podwire inspect TOPOLOGY', () => {
     });
   });
 
+  it('an attached pod (a real namespace, TAP) and an external node are listed as such', async () => {
+    const { clusterFromTopology } = await import('../../src/control/load.js');
+    const { inspectView } = await import('../../src/control/inspect.js');
+    const c = clusterFromTopology(`
+nodes: [{ name: node1 }, { name: node2, external: true, vtepIP: 192.168.56.200, vtepMAC: "02:58:00:00:00:c8", podCIDR: 10.244.2.0/24 }]
+pods: [{ name: real, node: node1, attach: { netns: pw-inspect-x } }, { name: far, node: node2 }]
+`);
+    try {
+      const plan = c.plan.pods.find((p) => p.name === 'real')!;
+      // What attachPod (src/io/attach.ts) leaves behind, without root: the pod's runtime entry.
+      c.attached.set('real', { plan, port: c.underlay, close: () => undefined });
+      const v = inspectView(c);
+      const [n1, n2] = v.nodes;
+      expect(n2).toMatchObject({ name: 'node2', emulated: false, namespaces: [], bridges: [], vtep: null });
+      expect(n1!.namespaces.map((ns) => [ns.name, ns.attached])).toEqual([['root', false], ['real', true], ['kube-dns-1.kube-system', false]]);
+      expect(n1!.namespaces[1]!.interfaces).toEqual([{
+        name: 'eth0', ifindex: null, mac: expect.any(String), addresses: ['10.244.1.2/24'], mtu: 1450, up: true, peer: { namespace: 'root', name: 'veth0' }, kind: 'tap', master: null,
+      }]);
+      expect(n1!.namespaces[0]!.interfaces.find((i) => i.name === 'veth0')).toMatchObject({ kind: 'tap', peer: { namespace: 'real', name: 'eth0' }, master: 'cbr0' });
+      expect(n1!.vtep!.fdb).toEqual([{ mac: '02:58:00:00:00:c8', dst: '192.168.56.200' }]);
+      expect(v.pods.map((p) => [p.name, p.emulated, p.attached])).toEqual([['real', false, true], ['far', false, false], ['kube-dns-1', true, false]]);
+    } finally {
+      c.attached.clear();
+      c.close();
+    }
+  });
+
   it('prints ip -br addr, ip route and bridge fdb shaped blocks per namespace, then pods and services', async () => {
     const r = await runCli('inspect', DEMO);
     expect(r.code, r.err).toBe(0);
@@ -107,6 +134,58 @@ describe('podwire inspect TOPOLOGY', () => {
     const r = await runCli('validate', DEMO);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/: valid \(.*\); list what it allocates: podwire inspect examples\/demo\.yaml$/);
+  });
+});
+
+describe('the flow tap', () => {
+  it('is off in an in-process cluster, on while a Controller (podwire up) holds one, off again after close', async () => {
+    const h = await demoController();
+    const { loadCluster, examplePath } = await import('../../src/control/load.js');
+    const plain = await loadCluster(examplePath('demo.yaml'));
+    try {
+      expect(plain.engine.flowTap).toBeNull();
+      expect(h.cluster.engine.flowTap).toBe(h.ctl.flows);
+    } finally {
+      plain.close();
+      await h.done();
+    }
+    expect(h.cluster.engine.flowTap).toBeNull();
+  });
+});
+
+describe('the flow ring', () => {
+  it('keeps the last `capacity` events with their ids; non-IP drops (ARP) are not flows', async () => {
+    const { loadCluster, examplePath } = await import('../../src/control/load.js');
+    const { FlowLog } = await import('../../src/control/flows.js');
+    const c = await loadCluster(examplePath('demo.yaml'));
+    try {
+      const f = new FlowLog(c, 3);
+      const p = c.engine.pool.alloc()!;
+      const b = p.buf;
+      const s = p.start;
+      p.end = s + 54;
+      b.fill(0, s, p.end);
+      b.writeUInt16BE(0x0800, s + 12);
+      b[s + 14] = 0x45;
+      b[s + 23] = 17; // UDP
+      b.writeUInt32BE(0x0af40102, s + 26); // pod1
+      b.writeUInt32BE(0x0af40202, s + 30); // pod3
+      b.writeUInt16BE(53, s + 36);
+      for (let i = 0; i < 5; i++) {
+        b.writeUInt16BE(1000 + i, s + 34);
+        f.dropped(p, { node: 'node1', netns: 'root', device: 'eth0' }, 'ttl-exceeded');
+      }
+      b.writeUInt16BE(0x0806, s + 12); // ARP
+      f.dropped(p, { node: 'node1', netns: 'root', device: 'eth0' }, 'arp-not-for-us');
+      c.engine.pool.free(p);
+      expect(f.total).toBe(5);
+      expect(f.recent().map((e) => [e.id, e.source.port, e.source.pod, e.destination.pod, e.dropReason])).toEqual([
+        [3, 1002, 'pod1', 'pod3', 'ttl-exceeded'], [4, 1003, 'pod1', 'pod3', 'ttl-exceeded'], [5, 1004, 'pod1', 'pod3', 'ttl-exceeded'],
+      ]);
+      expect(f.recent({}, 1).map((e) => e.id)).toEqual([5]);
+    } finally {
+      c.close();
+    }
   });
 });
 
@@ -209,6 +288,8 @@ describe('a running podwire: GET /inspect, GET /flows, SSE, podwire observe', ()
         source: { pod: 'pod1' }, destination: { ip: '10.96.0.3', port: 80, service: 'default/empty' },
         summary: 'TCP dropped: no-endpoints (TCP Flags: SYN)',
       });
+      // Refused before conntrack confirmed anything: the flow is only a drop, never "forwarded".
+      expect(events.filter((e) => e.destination.service === 'default/empty').map((e) => e.verdict)).toEqual(['dropped']);
     } finally {
       ac.abort();
       await reading;
@@ -239,6 +320,10 @@ describe('a running podwire: GET /inspect, GET /flows, SSE, podwire observe', ()
     const bad = await get('/flows?verdict=maybe');
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ field: '/verdict', value: 'maybe', in: 'query' });
+    const badPod = await get('/flows?pod=Pod1');
+    expect(badPod.status).toBe(400);
+    expect(await badPod.json()).toMatchObject({ field: '/pod', value: 'Pod1', in: 'query', error: expect.stringMatching(/"Pod1" is not a pod or service name/) });
+    expect((await q('?pod=default/pod1')).length).toBe((await q('?pod=pod1')).length);
   });
 
   it('podwire observe prints the flows, filters, --json lines, --follow until --count', async () => {

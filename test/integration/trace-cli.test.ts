@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { externalTopology, LB_IP, NODE_PORT } from '../fixtures/trace-external.js';
-import { runCli } from './helpers.js';
+import { demoApi, runCli } from './helpers.js';
 
 const DEMO = 'examples/demo.yaml';
 const tmp = mkdtempSync(join(tmpdir(), 'podwire-trace-cli-'));
@@ -169,5 +169,31 @@ describe('English plurals where the CLI counts', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toBe(`${one}: valid (1 node, 1 pod, 1 service); list what it allocates: podwire inspect ${one}`);
     expect((await run('validate', DEMO)).out).toMatch(/valid \(2 nodes, 3 pods, 1 service\); list what it allocates/);
+  });
+});
+
+describe('podwire trace --api with the new flags (a running API, wall clock off: the demo controller)', () => {
+  const api = demoApi();
+  const url = (): string => {
+    const a = api.app.server.address();
+    if (a === null || typeof a === 'string') throw new Error('not listening');
+    return `http://127.0.0.1:${a.port}`;
+  };
+  it('--to NAME:PORT --proto TCP --count 4 prints the spread; --size and --from external go through POST /trace', async () => {
+    await api.app.listen({ host: '127.0.0.1', port: 0 });
+    const r = await run('trace', '--api', url(), '--from', 'pod1', '--to', 'service1:80', '--proto', 'TCP', '--count', '4');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^pod1 -> service1:80 \(10\.96\.0\.2\), TCP port 80: 4 new flows, spread over [12] endpoints?:$/m);
+    expect(r.out).toMatch(/^=> all 4 delivered$/m);
+    const big = await run('trace', '--api', url(), '--from', 'pod1', '--to', 'pod3', '--size', '1451');
+    expect(big.code).toBe(1);
+    expect(big.out).toMatch(/^pod1 -> pod3 \(10\.244\.2\.2\), ICMP echo, 1451 bytes \(DF\)$/m);
+    expect(big.out).toMatch(/=> dropped \(frag-needed\)/);
+    const ext = await run('trace', '--api', url(), '--from', 'external', '--to', 'node2');
+    expect(ext.code, ext.err).toBe(0);
+    expect(ext.out).toMatch(/^ {3}1\. The external client sends an ICMP packet from 192\.168\.56\.254 to 192\.168\.56\.12/m);
+    const bad = await run('trace', '--api', url(), '--from', 'pod1', '--to', 'nowhere', '--json');
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.err)).toMatchObject({ field: '/to', value: 'nowhere', status: 404 });
   });
 });

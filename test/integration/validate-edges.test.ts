@@ -120,3 +120,23 @@ describe('vtep.bind as podwire up reads it', () => {
     expect(parseTopology('nodes: [ { name: node1, vtep: { bind: "127.0.0.1:65535" } } ]\n').ok).toBe(true);
   });
 });
+
+describe('cluster.dns.upstream', () => {
+  it('IPv4:port passes; a port out of range, a host name or a bare address names the field and value', () => {
+    expect(parseTopology('cluster: { dns: { upstream: "127.0.0.1:5353" } }\nnodes: [ { name: node1 } ]\n').ok).toBe(true);
+    for (const [v, msg] of [
+      ['127.0.0.1:99999', '"127.0.0.1:99999" is not "IPv4:port" (port 1-65535): the DNS server forwards to an address, not a name'],
+      ['300.0.0.1:53', '"300.0.0.1:53" is not "IPv4:port" (port 1-65535): the DNS server forwards to an address, not a name'],
+    ] as const) {
+      const r = parseTopology(`cluster: { dns: { upstream: "${v}" } }\nnodes: [ { name: node1 } ]\n`);
+      expect(r.ok).toBe(false);
+      if (r.ok) continue;
+      expect(r.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([`cluster.dns.upstream: ${msg}`]);
+    }
+    for (const v of ['dns.google:53', '8.8.8.8']) {
+      const r = parseTopology(`cluster: { dns: { upstream: "${v}" } }\nnodes: [ { name: node1 } ]\n`);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.errors[0]!.path).toBe('cluster.dns.upstream');
+    }
+  });
+});
