@@ -10,14 +10,6 @@ import { query, request, requestJson } from './client.js';
 import { inspectTopology, renderInspect, type InspectView } from '../control/local.js';
 import { renderFlow, type FlowEvent } from '../control/flows.js';
 
-/** parseArgs keeps the last of a repeated flag; these commands refuse the ambiguity instead. */
-function noRepeats(argv: string[], command: string, flags: readonly string[]): void {
-  for (const f of flags) {
-    const n = argv.filter((a) => a === `--${f}` || a.startsWith(`--${f}=`)).length;
-    if (n > 1) throw new UsageError(`podwire ${command}: --${f} is given ${n} times (give it once)`);
-  }
-}
-
 /** TOPOLOGY or --api (or $PODWIRE_API), not both: the file, or null for remote. */
 function source(command: string, file: string | undefined, values: Record<string, string | boolean | undefined>): string | null {
   const api = typeof values['api'] === 'string' ? values['api'] : undefined;
@@ -56,7 +48,6 @@ options:
 ${REMOTE_HELP}`,
   async run(argv, io) {
     const { values, positionals } = parse(argv, { ...REMOTE_FLAGS, node: { type: 'string' }, json: { type: 'boolean' } }, 'inspect');
-    noRepeats(argv, 'inspect', ['node', 'api', 'token']);
     const [file, extra] = positionals;
     if (extra !== undefined) throw new UsageError(`podwire inspect: unexpected argument ${JSON.stringify(extra)}`);
     const local = source('inspect', file, values);
@@ -129,7 +120,6 @@ ${REMOTE_HELP}`,
       ...REMOTE_FLAGS, pod: { type: 'string' }, service: { type: 'string' }, verdict: { type: 'string' }, protocol: { type: 'string' },
       last: { type: 'string' }, follow: { type: 'boolean' }, count: { type: 'string' }, json: { type: 'boolean' },
     }, 'observe');
-    noRepeats(argv, 'observe', ['pod', 'service', 'verdict', 'protocol', 'last', 'count', 'api', 'token']);
     if (positionals.length > 0) throw new UsageError(`podwire observe: unexpected argument ${JSON.stringify(positionals[0])} (observe reads a running podwire: --api URL)`);
     const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
     const verdict = str('verdict');

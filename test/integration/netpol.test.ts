@@ -5,12 +5,18 @@
  * allowed connections, established flows when a refusing policy arrives, the `policy` trace
  * hop with its reason, and `policy-denied` counted per policy in the stats.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startApi } from '../../src/api/server.js';
+import { main } from '../../src/cli/main.js';
+import { Controller } from '../../src/control/controller.js';
 import { statsView } from '../../src/control/views.js';
 import type { Cluster } from '../../src/kube/cluster.js';
 import { runTrace, type Journey } from '../../src/kube/trace.js';
 import type { NetNamespace } from '../../src/net/netns.js';
-import { writeU16, writeU32 } from '../../src/wire/addr.js';
+import { formatIpv4, writeU16, writeU32 } from '../../src/wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../../src/wire/checksum.js';
 import { newCluster, topology } from './cluster-util.js';
 
@@ -145,6 +151,60 @@ describe('NetworkPolicy in the dataplane', () => {
     }
   });
 
+  it('egress through a Service: the policy sees the backend pod after DNAT, not the cluster IP', () => {
+    const c = newCluster(topology(YAML));
+    try {
+      const b = formatIpv4(c.pod('b.y').plan.ip);
+      applyOk(c, { metadata: { name: 'only-b', namespace: 'x' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${b}/32` } }], ports: [{ port: 80 }] }] } });
+      const svc = runTrace(c, { from: 'a.x', to: 'web.y', proto: 'tcp', port: 8080 });
+      expect(svc.request.delivered).toBe(true);
+      expect(policyHops(svc.request)[0]).toMatchObject({ node: 'node1', verdict: 'allowed', reason: 'egress of x/a isolated by x/only-b; allowed by x/only-b rule 0 peer 0' });
+      const direct = runTrace(c, { from: 'a.x', to: 'c.y', proto: 'tcp', port: 80 });
+      expect(direct.request.dropReason).toBe('policy-denied');
+      expect(policyHops(direct.request)[0]?.['reason']).toBe('egress of x/a isolated by x/only-b; denied: no rule allows TCP/80 to y/c; ingress of y/c not isolated');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('SCTP (not tracked by conntrack): each packet is checked; a reply passes when the reverse direction is allowed', () => {
+    const c = newCluster(topology(YAML));
+    try {
+      applyOk(c, { metadata: { name: 'sctp-in', namespace: 'y' }, spec: { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Ingress', 'Egress'], ingress: [{ ports: [{ protocol: 'SCTP', port: 80 }] }] } });
+      const node2 = c.services.hooks.get('node2')!.netpol!;
+      const sctp = (from: NetNamespace, dst: number, sport: number, dport: number): void => {
+        const p = from.alloc()!;
+        const b = p.buf;
+        const o = p.start;
+        const src = from.sourceFor(dst);
+        b.fill(0, o, o + 32);
+        b[o] = 0x45; writeU16(b, o + 2, 32); writeU16(b, o + 6, 0x4000); b[o + 8] = 64; b[o + 9] = 132;
+        writeU32(b, o + 12, src); writeU32(b, o + 16, dst);
+        writeU16(b, o + 10, checksum(b, o, 20));
+        writeU16(b, o + 20, sport); writeU16(b, o + 22, dport); // SCTP common header: ports, verification tag, CRC32c (unchecked here)
+        p.end = o + 32;
+        from.output(p);
+        c.engine.advance(2000);
+      };
+      const a = c.pod('a.x');
+      const b = c.pod('b.y');
+      const denied = (): number => node2.drops.get('policy-denied');
+      // x/a -> y/b SCTP 80: allowed by the ingress rule; y/b (no SCTP socket) answers ICMP
+      // protocol unreachable, which passes as an error about an allowed datagram.
+      sctp(a.ns, b.plan.ip, 5000, 80);
+      expect([node2.counters.get('allowed'), denied()]).toEqual([2, 0]);
+      // A reply: y/b's egress allows nothing, but the reverse direction is allowed (and so is x/a's ICMP error about it).
+      sctp(b.ns, a.plan.ip, 80, 5000);
+      expect([node2.counters.get('allowed'), denied()]).toEqual([4, 0]);
+      sctp(b.ns, a.plan.ip, 5000, 80); // y/b starting an association: refused
+      expect(denied()).toBe(1);
+      sctp(a.ns, b.plan.ip, 5000, 81); // another port: refused
+      expect(denied()).toBe(2);
+    } finally {
+      c.close();
+    }
+  });
+
   it('a refused change leaves the running policies as they were; pods added at run time are selected', () => {
     const c = newCluster(topology(YAML));
     try {
@@ -157,6 +217,55 @@ describe('NetworkPolicy in the dataplane', () => {
       expect(runTrace(c, { from: 'a.x', to: 'd.y', proto: 'tcp', port: 80 }).request.dropReason).toBe('policy-denied');
       c.removePod('d.y');
       expect(d.plan.name).toBe('d');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('examples/netpol/xyz.yaml (docs/networkpolicy.md): a.x reaches b.y on TCP 80 only; podwire stats prints the denials per policy', async () => {
+    const c = newCluster(topology('examples/netpol/xyz.yaml'));
+    const dir = mkdtempSync(join(tmpdir(), 'podwire-netpol-'));
+    const ctl = new Controller(c, { capturesDir: dir });
+    const api = await startApi(ctl, { host: '127.0.0.1', port: 0 });
+    try {
+      const tr = (from: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): string | null => runTrace(c, { from, to: 'b.y', proto, port }).request.dropReason;
+      expect(tr('a.x', 80)).toBe(null);
+      expect(tr('a.x', 81)).toBe('policy-denied'); // the named port serve-80-tcp is 80
+      expect(tr('a.x', 80, 'udp')).toBe('policy-denied');
+      expect(tr('b.x', 80)).toBe('policy-denied');
+      expect(tr('a.z', 80)).toBe('policy-denied');
+      expect(runTrace(c, { from: 'a.y', to: 'a.x', proto: 'tcp', port: 80 }).request.dropReason).toBe(null); // x is not isolated
+      const out: string[] = [];
+      expect(await main(['stats', '--api', api.url], { out: (t) => { out.push(t); }, err: () => undefined, isTTY: false })).toBe(0);
+      const text = out.join('\n');
+      expect(text).toMatch(/^ {2}policy-denied 4$/m);
+      expect(text).toContain('network policies: 2; connections denied per policy:\n  y/allow-from-xa 4\n  y/deny-all 4');
+    } finally {
+      await api.close();
+      await ctl.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the evaluator agrees with the dataplane', () => {
+  it('every pair of the x/y/z example on TCP 80 and 81: trace verdict = evaluate(world) verdict', async () => {
+    const { evaluate } = await import('../../src/kube/netpol/evaluate.js');
+    const c = newCluster(topology('examples/netpol/xyz.yaml'));
+    try {
+      const world = c.netpol.world();
+      const keys = world.pods.map((p) => `${p.namespace}/${p.name}`);
+      let denied = 0;
+      for (const from of keys) for (const to of keys) for (const port of [80, 81]) {
+        if (from === to) continue;
+        const want = evaluate(world, { from: { pod: from }, to: { pod: to }, port, protocol: 'TCP' }).allowed;
+        const [fn, fns] = from.split('/').reverse();
+        const [tn, tns] = to.split('/').reverse();
+        const got = runTrace(c, { from: `${fn!}.${fns!}`, to: `${tn!}.${tns!}`, proto: 'tcp', port }).request.delivered;
+        expect(got, `${from} -> ${to}:${port}`).toBe(want);
+        if (!want) denied++;
+      }
+      expect(denied).toBe(3 * 8 * 2 - 1); // y's 3 pods from the 8 other pods on 2 ports, but x/a -> y/b:80
     } finally {
       c.close();
     }

@@ -109,7 +109,7 @@ pods: [{ name: real, node: node1, attach: { netns: pw-inspect-x } }, { name: far
       const cases: [string[], RegExp][] = [
         [['inspect'], /missing TOPOLOGY or --api URL/],
         [['inspect', DEMO, '--api', 'http://127.0.0.1:1'], /give TOPOLOGY or --api URL, not both/],
-        [['inspect', DEMO, '--node', 'node1', '--node', 'node2'], /--node is given 2 times/],
+        [['inspect', DEMO, '--node', 'node1', '--node', 'node2'], /--node is given more than once \("node1" and "node2"\)/],
         [['inspect', DEMO, '--token', 'secret-token'], /--token goes with --api URL/],
         [['inspect', DEMO, 'extra'], /unexpected argument "extra"/],
         [['observe', '--verdict', 'maybe'], /--verdict "maybe" must be forwarded or dropped/],
@@ -117,7 +117,7 @@ pods: [{ name: real, node: node1, attach: { netns: pw-inspect-x } }, { name: far
         [['observe', '--last', 'ten'], /--last "ten" must be an integer from 0 to 4096/],
         [['observe', '--count', '3'], /--count N goes with --follow/],
         [['observe', '--follow', '--count', '0'], /--count "0" must be an integer from 1/],
-        [['observe', '--pod', 'pod1', '--pod', 'pod2'], /--pod is given 2 times/],
+        [['observe', '--pod', 'pod1', '--pod', 'pod2'], /--pod is given more than once \("pod1" and "pod2"\)/],
         [['observe', 'pod1'], /unexpected argument "pod1"/],
       ];
       for (const [argv, msg] of cases) {

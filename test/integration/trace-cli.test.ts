@@ -168,7 +168,7 @@ describe('English plurals where the CLI counts', () => {
     const r = await run('validate', one);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toBe(`${one}: valid (1 node, 1 pod, 1 service); list what it allocates: podwire inspect ${one}`);
-    expect((await run('validate', DEMO)).out).toMatch(/valid \(2 nodes, 3 pods, 1 service\); list what it allocates/);
+    expect((await run('validate', DEMO)).out).toMatch(/valid \(2 nodes, 3 pods, 1 service\); list what/);
   });
 });
 
