@@ -2,8 +2,9 @@
 # Installs the Debian packages podwire's end-to-end tests and benchmarks use:
 # tshark (decodes our captures), iperf3, dig (dnsutils), curl, iproute2 (ip netns,
 # veth, the kernel's vxlan device), iptables and nftables (kube-proxy rule round trips),
-# vde2 (vde_switch, benchmark peer), docker.io, docker-compose and busybox-static (the Docker
-# end-to-end tests start their own dockerd and build a busybox image locally),
+# vde2 (vde_switch, benchmark peer), chromium (the web UI's browser tests, headless),
+# docker.io, docker-compose and busybox-static (the Docker end-to-end tests start their own
+# dockerd and build a busybox image locally),
 # and the toolchain node-gyp needs for the TAP addon.
 # Idempotent; needs root. Usage: sudo tools/setup-system.sh
 set -euo pipefail
@@ -12,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(tshark iperf3 dnsutils curl iputils-ping iproute2 iptables nftables kmod vde2 python3 make g++ procps docker.io docker-compose busybox-static)
+pkgs=(tshark iperf3 dnsutils curl iputils-ping iproute2 iptables nftables kmod vde2 python3 make g++ procps chromium docker.io docker-compose busybox-static)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

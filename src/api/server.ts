@@ -16,6 +16,7 @@
  *   checked on every request in constant time (auth.ts). `startApi` refuses to start
  *   off loopback without one, before binding anything.
  * - `GET /api/v1/openapi.json` is generated from the registered routes' schemas.
+ * - The web UI is served at `/` (web.ts): its files without the token, its API calls with it.
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
@@ -27,6 +28,7 @@ import { bearerChecker, listenRefusal } from './auth.js';
 import { openapiDocument, recordRoute, type RecordedRoute } from './openapi.js';
 import { captureRoutes } from './routes-captures.js';
 import { clusterRoutes } from './routes-cluster.js';
+import { WEB_PATHS, webRoutes } from './web.js';
 import { observeRoutes } from './routes-observe.js';
 import { ApiBodyError, compileValidator, scanJsonBody, validationErrorBody, type ApiErrorBody } from './validation.js';
 import { emptyQuery, KEY_MAX } from './schemas.js';
@@ -112,6 +114,7 @@ export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstanc
   const routes: RecordedRoute[] = [];
   const token = opts.token ?? null;
   app.setValidatorCompiler(compileValidator);
+  webRoutes(app); // the web UI at `/`, before the hook: not part of the API's openapi.json
   app.addHook('onRoute', (r) => recordRoute(routes, '', r));
   // Only JSON bodies (no text/plain), scanned for depth and unreadable numbers before parsing.
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -125,6 +128,8 @@ export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstanc
   if (token !== null && token !== '') {
     const ok = bearerChecker(token);
     app.addHook('onRequest', async (req, reply) => {
+      // The web UI's own files hold no cluster data; the API calls the page makes carry the token.
+      if ((req.method === 'GET' || req.method === 'HEAD') && WEB_PATHS.has(req.url.split('?')[0] ?? '')) return;
       if (!ok(req.headers.authorization)) {
         reply.header('www-authenticate', 'Bearer realm="podwire"');
         return sendError(reply, 401, { error: 'missing or wrong bearer token (Authorization: Bearer T)', field: null, value: null, in: 'headers' });

@@ -25,7 +25,7 @@ export type { Command };
 const demo: Command = {
   name: 'demo',
   summary: 'run the built-in two-node cluster, trace the journeys, write captures',
-  help: `usage: podwire demo [--out DIR] [--json] [--observe] [--topology FILE]
+  help: `usage: podwire demo [--out DIR] [--json] [--observe] [--topology FILE] [--html FILE]
 
 Builds the built-in cluster (examples/demo.yaml: node1 with pod1 and pod2, node2 with
 pod3), sends the journeys of "Kubernetes networking under the hood" with the trace flag
@@ -37,13 +37,16 @@ options:
   --json           print { "journeys": [ { name, request, reply, reset } ], "captures": [...] }
   --observe        also print each journey's flow log, as \`podwire observe\` prints it
                    (with --json: "flows" per journey)
-  --topology FILE  use another topology with pods pod1, pod2, pod3`,
+  --topology FILE  use another topology with pods pod1, pod2, pod3
+  --html FILE      also write the journeys as one self-contained web page: the diagram of
+                   the cluster with each journey animated on it (docs/web-ui.md)`,
   async run(argv, io) {
-    const { values, positionals } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, observe: { type: 'boolean' }, topology: { type: 'string' } }, 'demo');
+    const { values, positionals } = parse(argv, { out: { type: 'string' }, json: { type: 'boolean' }, observe: { type: 'boolean' }, topology: { type: 'string' }, html: { type: 'string' } }, 'demo');
     if (positionals.length > 0) throw new UsageError(`podwire demo: unexpected argument ${JSON.stringify(positionals[0])}`);
     const r = await runDemo({
       ...(typeof values['out'] === 'string' ? { out: values['out'] } : {}),
       ...(typeof values['topology'] === 'string' ? { topology: values['topology'] } : {}),
+      ...(typeof values['html'] === 'string' ? { html: values['html'] } : {}),
       ...(values['observe'] === true ? { observe: true } : {}),
     });
     if (values['json'] === true) {
@@ -71,6 +74,7 @@ options:
     });
     io.out(c.bold(`Captures (${plural(r.captures.length, 'interface')}, open them in Wireshark or tshark):`));
     for (const f of r.captures) io.out(`  ${relative(process.cwd(), f.file) || f.file}  ${plural(f.packets, 'packet')}`);
+    if (r.html !== null) io.out(c.bold(`Web page (the diagram and the journeys, open it in a browser): ${r.html}`));
     return r.journeys.every((j) => j.request.delivered) ? 0 : 1;
   },
 };

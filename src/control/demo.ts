@@ -1,11 +1,15 @@
 /**
  * `podwire demo`: the built-in two-node cluster (examples/demo.yaml) and the journeys of
  * the article, traced hop by hop, with a pcapng capture of every interface the packets
- * crossed written to `captures/` (or `out`).
+ * crossed written to `captures/` (or `out`); with `html`, also one self-contained web page
+ * with the diagram of the cluster and the journeys animated on it (src/control/web-page.ts).
  */
+import { writeFileSync } from 'node:fs';
 import type { Cluster } from '../kube/cluster.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../kube/trace.js';
 import { loadCluster, examplePath } from './load.js';
+import { topologyView } from './views.js';
+import { staticPage } from './web-page.js';
 import { FlowLog, type FlowEvent } from './flows.js';
 import { TraceCaptures } from './trace-captures.js';
 
@@ -34,6 +38,8 @@ export interface DemoResult {
   topology: string;
   journeys: DemoJourney[];
   captures: DemoCaptureFile[];
+  /** The page written for `html`, else null. */
+  html: string | null;
 }
 
 export const DEMO_JOURNEYS: DemoJourneySpec[] = [
@@ -49,6 +55,8 @@ export interface DemoOptions {
   topology?: string;
   /** Write capture files (default true). */
   write?: boolean;
+  /** Also write the journeys as one self-contained web page to this file. */
+  html?: string;
   /** Record each journey's flow events (`podwire demo --observe`). */
   observe?: boolean;
 }
@@ -78,5 +86,14 @@ function runJourneys(cluster: Cluster, topology: string, opts: DemoOptions): Dem
   }
   flows?.close();
   const captures: DemoCaptureFile[] = caps.finish(opts.out ?? 'captures', opts.write !== false, 'output folder (--out)');
-  return { topology, journeys, captures };
+  let html: string | null = null;
+  if (opts.html !== undefined) {
+    const page = staticPage({
+      topology: topologyView(cluster, () => null),
+      journeys: journeys.map((j) => ({ name: j.name, ...j.result })),
+    });
+    writeFileSync(opts.html, page);
+    html = opts.html;
+  }
+  return { topology, journeys, captures, html };
 }

@@ -226,6 +226,12 @@ function told(hops: readonly Hop[], i: number): boolean {
   return next !== undefined && next.node === h.node && ['dnat', 'un-snat', 'drop'].includes(next.action);
 }
 
+/** The hops the prose tells, in order, each with its sentence: what renderJourney numbers (the web UI animates these). */
+export function journeySteps(j: Journey): { hop: Hop; text: string }[] {
+  const shown = j.hops.filter((_, i) => told(j.hops, i));
+  return shown.map((h, i) => ({ hop: h, text: describeHop(h, shown[i - 1]) }));
+}
+
 export interface RenderOptions {
   /**
    * Show each hop's time (microseconds after `t0`, epoch ms) and the capture frames it put on

@@ -10,12 +10,12 @@ import { describe, it } from 'vitest';
 
 export type Prereq =
   | 'root' | 'tun' | 'netns' | 'vxlan' | 'iptables'
-  | 'tshark' | 'iperf3' | 'dig' | 'curl' | 'ping' | 'python3' | 'vde_switch' | 'nft'
+  | 'tshark' | 'iperf3' | 'dig' | 'curl' | 'ping' | 'python3' | 'vde_switch' | 'nft' | 'chromium'
   | 'dockerd' | 'docker' | 'docker-compose' | 'busybox-static';
 
 const toolOf: Partial<Record<Prereq, string>> = {
   tshark: 'tshark', iperf3: 'iperf3', dig: 'dig', curl: 'curl', ping: 'ping',
-  python3: 'python3', vde_switch: 'vde_switch', iptables: 'iptables', nft: 'nft',
+  python3: 'python3', vde_switch: 'vde_switch', iptables: 'iptables', nft: 'nft', chromium: 'chromium',
   dockerd: 'dockerd', docker: 'docker', 'docker-compose': 'docker-compose',
 };
 
