@@ -152,7 +152,7 @@ export const appSchema = {
   additionalProperties: false,
   required: ['type'],
   properties: {
-    type: { type: 'string', enum: ['http', 'tcp-echo', 'udp-echo', 'dns'] },
+    type: { type: 'string', enum: ['http', 'tcp-echo', 'udp-echo', 'sctp', 'dns'] },
     port,
   },
 } as const;

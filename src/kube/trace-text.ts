@@ -87,6 +87,8 @@ export function describeHop(h: Hop, prev?: Hop): string {
       return `${cap(place(h))} answers with ICMP type ${str(d['type'])} code ${str(d['code'])}${d['mtu'] !== undefined ? ` (next-hop MTU ${str(d['mtu'])})` : ''} to ${str(d['to'])}.`;
     case 'tcp-rst':
       return `Nothing listens on TCP port ${str(d['port'])} in ${place(h)}: it answers with a RST.`;
+    case 'sctp-abort':
+      return `Nothing listens on SCTP port ${str(d['port'])} in ${place(h)}: it answers with an ABORT.`;
     case 'tcp-closed':
       return d['was'] === 'syn-received'
         ? `The server listening on TCP port ${str(d['port'])} in ${place(h)} takes the RST: its half-open connection from ${str(d['peer'])} (SYN-RECEIVED) is closed and forgotten.`
