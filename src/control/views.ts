@@ -178,6 +178,8 @@ export function statsView(c: Cluster): Record<string, unknown> {
     linkDrops: dropping,
     conntrack,
     conntrackStats,
+    // NetworkPolicy: how many, and NEW connections denied per policy (each policy isolating the denying side).
+    networkPolicies: c.netpol.stats(),
     vxlanSocket,
     interfaces,
     elements,

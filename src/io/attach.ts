@@ -167,6 +167,7 @@ function forgetPlan(cluster: Cluster, plan: PodPlan): void {
   const i = cluster.plan.pods.indexOf(plan);
   if (i >= 0) cluster.plan.pods.splice(i, 1);
   cluster.services.podRemoved(plan.name, plan.namespace);
+  cluster.netpol.podsChanged();
 }
 
 function unwire(cluster: Cluster, plan: PodPlan, port: Element): void {
@@ -240,7 +241,10 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
     close: () => port.close(),
   };
   cluster.attached.set(key, a);
-  if (added) cluster.services.sync();
+  if (added) {
+    cluster.services.sync();
+    cluster.netpol.podsChanged();
+  }
   return a;
 }
 

@@ -22,12 +22,14 @@ import { NetNamespace } from '../net/netns.js';
 import type { CapturePoint } from '../engine/link.js';
 import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';
 import type { Route } from '../net/route-table.js';
-import { macFromIpv4 } from '../wire/addr.js';
+import { formatIpv4, macFromIpv4 } from '../wire/addr.js';
 import type { ClusterPlan, NodePlan, PodPlan, ServicePlan, Topology } from './types.js';
 import { Ipam, planCluster } from './ipam.js';
 import { startPodApps, type DnsAppFactory, type PodApps } from './pod-apps.js';
 import { installOverlay, type Overlay } from './overlay.js';
 import { ServiceController, type ServiceInput } from './services.js';
+import { NetpolController } from './netpol/controller.js';
+import { NetpolFilter } from './netpol/filter.js';
 import { canonicalPodKey, podDisplayName, podElementKey, podKey, UNDERLAY } from './names.js';
 
 export { podKey, UNDERLAY } from './names.js';
@@ -88,6 +90,8 @@ export class Cluster {
   readonly vxlanTransport: VxlanTransportFactory | null;
   /** Every node of the topology, emulated or not (names a pod's display name must not read as). */
   private readonly nodeNames: Set<string>;
+  /** NetworkPolicies and namespace labels; enforced by a filter on every emulated node (docs/networkpolicy.md). */
+  readonly netpol: NetpolController;
 
   constructor(readonly topology: Topology, opts: ClusterOptions = {}) {
     this.engine = new Engine({ seed: topology.cluster.seed, ...opts.engine });
@@ -114,6 +118,16 @@ export class Cluster {
     // Pods with `attach:` are real: src/io/attach.ts `attachTopologyPods` wires them in later.
     for (const p of this.plan.pods) if (p.attach === undefined) this.buildPod(p);
     this.services.install();
+    this.netpol = new NetpolController({
+      pods: () => this.plan.pods.map((p) => ({
+        name: p.name, namespace: p.namespace, labels: p.labels, ip: formatIpv4(p.ip), node: p.node, ...(p.ports !== undefined ? { ports: p.ports } : {}),
+      })),
+      // Every address a node's own traffic comes from: eth0, the bridge (the pods' gateway), flannel.1 (.0 of its podCIDR).
+      nodes: () => this.plan.nodes.map((n) => ({ name: n.name, ips: [n.ip, n.bridgeIp, n.podCIDR.addr].map(formatIpv4) })),
+    }, topology.networkPolicies ?? [], topology.namespaces ?? []);
+    for (const [name, hooks] of this.services.hooks) {
+      hooks.netpol = this.engine.addCounted(new NetpolFilter(this.engine, name, this.netpol, this.services.conntrack.get(name)!));
+    }
   }
 
   private buildNode(n: NodePlan): void {
@@ -251,6 +265,7 @@ export class Cluster {
       this.plan.pods.push(plan);
       const rt = this.buildPod(plan)!;
       this.services.sync();
+      this.netpol.podsChanged();
       return rt;
     } catch (err) {
       // Leave nothing behind: the pod, its plan entry, its DNS record, its address and veth name.
@@ -281,6 +296,7 @@ export class Cluster {
     const i = this.plan.pods.indexOf(rt.plan);
     if (i >= 0) this.plan.pods.splice(i, 1);
     this.services.podRemoved(rt.plan.name, rt.plan.namespace);
+    this.netpol.podsChanged();
   }
 
   /**

@@ -393,6 +393,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     if (p.attach !== undefined) plan.attach = { ...p.attach };
     if (p.hostname !== undefined) plan.hostname = p.hostname;
     if (p.subdomain !== undefined) plan.subdomain = p.subdomain;
+    if (p.ports !== undefined) plan.ports = p.ports.map((c) => ({ ...c }));
     if (p.ready === false) plan.ready = false;
     if (p.terminating === true) plan.terminating = true;
     return plan;

@@ -16,10 +16,13 @@
  * `invalid-cluster-ip-port`, `unallocated-cluster-ip` (PROXY_DROPS); registered with the
  * engine as `<node>/kube-proxy` (kind `kube-proxy`, not an element) by the builder.
  *
+ * NetworkPolicy (`netpol`, src/kube/netpol/filter.ts), when set, decides at POSTROUTING
+ * before the masquerade: after DNAT, before SNAT, as a CNI's FORWARD rules see the packet.
+ *
  * BridgedHooks: the same hooks as the bridge calls them for frames it switches between two
  * pods (br_netfilter, see src/net/bridge.ts). conntrack runs as for routed packets, but its
  * hops stay out of the trace unless it rewrote the packet: journey 1 reads as the bridge
- * story, and a same-node service reply shows its `un-dnat` hop.
+ * story, and a same-node service reply shows its `un-dnat` hop. NetworkPolicy's hop does show.
  */
 import { Counters, type Counted } from '../engine/counters.js';
 import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
@@ -30,6 +33,7 @@ import { Verdict, type BridgeNetfilter, type PacketHooks } from '../net/hooks.js
 import type { NetNamespace } from '../net/netns.js';
 import { NAT_REFUSED, type NatHooks } from '../netfilter/nat-hooks.js';
 import { PROXY_DROPS, PROXY_REJECTS, type ServiceProxy } from './service-proxy.js';
+import type { NetpolFilter } from './netpol/filter.js';
 
 const ICMP_UNREACH = 3;
 const ICMP_PORT_UNREACH = 3;
@@ -39,6 +43,8 @@ export class ProxyHooks implements PacketHooks, Counted {
   readonly counters = new Counters([]);
   readonly drops = new Counters(PROXY_DROPS);
   readonly name: string;
+  /** The node's NetworkPolicy filter (the builder sets it), or null. */
+  netpol: NetpolFilter | null = null;
 
   constructor(
     private readonly engine: Engine,
@@ -65,6 +71,10 @@ export class ProxyHooks implements PacketHooks, Counted {
   }
 
   postrouting(p: Packet, l3: number, outIf: number): number {
+    if (this.netpol !== null) {
+      const v = this.netpol.filter(p, l3, p.trace);
+      if (v !== Verdict.Accept) return v;
+    }
     return this.nat.postrouting(p, l3, outIf);
   }
 
@@ -82,7 +92,7 @@ export class BridgedHooks implements BridgeNetfilter {
   constructor(
     private readonly engine: Engine,
     private readonly where: Where,
-    private readonly hooks: PacketHooks,
+    private readonly hooks: ProxyHooks,
     /** The bridge device's ifindex in the host namespace (the packets' in and out interface). */
     private readonly ifindex: number,
   ) {}
@@ -99,7 +109,9 @@ export class BridgedHooks implements BridgeNetfilter {
     const dst = readU32(b, l3 + 16);
     p.trace = 0;
     let v = this.hooks.prerouting(p, l3, this.ifindex);
-    if (v === Verdict.Accept) v = this.hooks.postrouting(p, l3, this.ifindex);
+    const netpol = this.hooks.netpol;
+    if (v === Verdict.Accept && netpol !== null) v = netpol.filter(p, l3, t);
+    if (v === Verdict.Accept) v = this.hooks.nat.postrouting(p, l3, this.ifindex);
     p.trace = t;
     if (v === Verdict.Accept && t !== 0) this.hopIfNat(p, l3, src, dst);
     return v;

@@ -157,6 +157,41 @@ export const appSchema = {
   },
 } as const;
 
+export const containerPortSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['containerPort'],
+  properties: {
+    name: { type: 'string', pattern: PORT_NAME_PATTERN },
+    containerPort: port,
+    protocol: { type: 'string', enum: ['TCP', 'UDP', 'SCTP'], default: 'TCP' },
+  },
+} as const;
+
+/** A namespace and its labels (NetworkPolicy namespaceSelectors); `kubernetes.io/metadata.name` is automatic. */
+export const namespaceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name, labels },
+} as const;
+
+/**
+ * A NetworkPolicy object (networking.k8s.io/v1) as kubectl writes it: only its outline here;
+ * its fields are checked as the API server does, with Kubernetes' field paths and messages
+ * (src/kube/netpol/validate.ts), in the semantic pass.
+ */
+export const networkPolicySchema = {
+  type: 'object',
+  required: ['metadata', 'spec'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, namespace: { type: 'string' } } },
+    spec: { type: 'object' },
+  },
+} as const;
+
 export const podSchema = {
   type: 'object',
   additionalProperties: false,
@@ -183,6 +218,8 @@ export const podSchema = {
     /** The pod's Ready condition (absent: true) and whether it is being deleted (absent: false). */
     ready: { type: 'boolean' },
     terminating: { type: 'boolean' },
+    /** Container ports, as Kubernetes writes them: NetworkPolicy's named ports resolve to them. */
+    ports: { type: 'array', items: containerPortSchema },
   },
 } as const;
 
@@ -246,5 +283,7 @@ export const topologySchema = {
     nodes: { type: 'array', items: nodeSchema, minItems: 1 },
     pods: { type: 'array', items: podSchema, default: [] },
     services: { type: 'array', items: serviceSchema, default: [] },
+    namespaces: { type: 'array', items: namespaceSchema },
+    networkPolicies: { type: 'array', items: networkPolicySchema },
   },
 } as const;

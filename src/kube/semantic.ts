@@ -18,6 +18,8 @@ import {
 } from './ipam.js';
 import { PodIndex } from './selector.js';
 import { bridgeNameProblem, reservedServiceName, VXLAN_IFNAME } from './names.js';
+import { validateNetworkPolicy } from './netpol/validate.js';
+import type { NetworkPolicy } from './netpol/types.js';
 import type {
   AppSpec, AppType, ClusterConfig, NodeSpec, PodSpec, Protocol, ServicePortSpec, ServiceSpec, Topology, TopologyError,
 } from './types.js';
@@ -28,6 +30,9 @@ export interface SchemaTopology {
   nodes: (Omit<NodeSpec, 'ip' | 'podCIDR'> & { ip?: string; podCIDR?: string })[];
   pods: (Omit<PodSpec, 'apps'> & { apps: { type: AppType; port?: number }[] })[];
   services: (Omit<ServiceSpec, 'ports'> & { ports: (Omit<ServicePortSpec, 'targetPort'> & { targetPort?: number })[] })[];
+  namespaces?: Topology['namespaces'];
+  /** Only their outline checked by the schema: validate.ts checks them here. */
+  networkPolicies?: unknown[];
 }
 
 export interface CheckResult {
@@ -330,8 +335,12 @@ export function checkTopology(t: SchemaTopology): CheckResult {
       `${q(c.serviceCIDR)} is too small for the ${t.services.length} services (room for ${cidrSize(sc) - 4})`);
   }
 
+  const policies = checkNetworkPolicies(r, t);
+
   if (r.errors.length > 0) return { errors: r.errors, warnings: r.warnings };
   const topology = fill(t, nodeIps, nodeRanges);
+  if (t.namespaces !== undefined) topology.namespaces = t.namespaces;
+  if (policies.length > 0 || t.networkPolicies !== undefined) topology.networkPolicies = policies;
   try {
     planCluster(topology); // safety net: pools too small for what is left to allocate (service IPs, NodePorts)
   } catch (e) {
@@ -408,6 +417,34 @@ function checkSelection(
     if (!inNs.some((p) => p.name === name)) r.err(joinPath(`${at}.weights`, name), name, `${q(name)} is not a pod in namespace ${q(s.namespace)}`);
     else if (!selected.some((p) => p.name === name)) r.warn(joinPath(`${at}.weights`, name), name, `${q(name)} is not selected by this service`);
   }
+}
+
+/**
+ * NetworkPolicies as the API server validates them (netpol/validate.ts), errors at
+ * `networkPolicies[i].<Kubernetes field path>`; namespaces named once; one policy per ns/name.
+ */
+function checkNetworkPolicies(r: Report, t: SchemaTopology): NetworkPolicy[] {
+  const seenNs = new Map<string, number>();
+  (t.namespaces ?? []).forEach((n, i) => {
+    const first = seenNs.get(n.name);
+    if (first !== undefined) r.err(`namespaces[${i}].name`, n.name, `${q(n.name)} is already defined by namespaces[${first}]`);
+    else seenNs.set(n.name, i);
+  });
+  const out: NetworkPolicy[] = [];
+  const seen = new Map<string, number>();
+  (t.networkPolicies ?? []).forEach((p, i) => {
+    const v = validateNetworkPolicy(p);
+    if (!v.ok) {
+      for (const e of v.errors) r.err(e.path === '' ? `networkPolicies[${i}]` : `networkPolicies[${i}].${e.path}`, e.value, e.message);
+      return;
+    }
+    const key = `${v.policy.metadata.namespace}/${v.policy.metadata.name}`;
+    const first = seen.get(key);
+    if (first !== undefined) r.err(`networkPolicies[${i}].metadata.name`, v.policy.metadata.name, `${q(key)} is already defined by networkPolicies[${first}]`);
+    else seen.set(key, i);
+    out.push(v.policy);
+  });
+  return out;
 }
 
 /** The topology with derived defaults filled in (call only when there are no errors). */

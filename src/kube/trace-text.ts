@@ -95,6 +95,8 @@ export function describeHop(h: Hop, prev?: Hop): string {
         : `The server listening on TCP port ${str(d['port'])} in ${place(h)} takes the RST: its connection from ${str(d['peer'])} (${str(d['was']).toUpperCase()}) is closed.`;
     case 'tcp-syn':
       return `The server listening on TCP port ${str(d['port'])} in ${place(h)} accepts the SYN and answers with a SYN-ACK (the connection is now ${str(d['state'] ?? 'syn-received').toUpperCase()}).`;
+    case 'policy':
+      return `NetworkPolicy on ${h.node} ${d['verdict'] === 'denied' ? 'refuses' : 'lets through'} the new connection: ${str(d['reason'])}.`;
     case 'tap':
       return `The frame ${str(d['dir'] ?? 'crosses')} the TAP device ${h.device} (a real namespace).`;
     case 'drop': {
@@ -160,6 +162,7 @@ const DROP_WHY: Record<string, string> = {
   'ttl-exceeded': 'the TTL ran out',
   'frag-needed': 'too big for the next link, and Don\'t Fragment is set',
   'no-socket': 'nothing listens there',
+  'policy-denied': 'a NetworkPolicy isolates the pod and none of its rules allows this connection',
   'bad-checksum': 'the checksum does not verify',
   'hairpin-off': 'the bridge never sends a frame back out of the port it came in by unless hairpin mode is on',
   'loop-abort': 'the cluster never became idle (a forwarding or echo loop); podwire stopped the run and dropped every queued packet',

@@ -8,6 +8,7 @@
  */
 
 import type { Cidr } from '../wire/addr.js';
+import type { NetpolContainerPort, NetpolNamespace, NetworkPolicy } from './netpol/types.js';
 
 export type OverlayMode = 'vxlan' | 'routed';
 export type ProxyMode = 'iptables' | 'ipvs' | 'nftables';
@@ -117,6 +118,8 @@ export interface PodSpec {
   ready?: boolean;
   /** Being deleted (metadata.deletionTimestamp; absent: false): its endpoints are terminating. */
   terminating?: boolean;
+  /** Container ports as Kubernetes writes them (`name`, `containerPort`, `protocol`): what a NetworkPolicy's named ports resolve to. */
+  ports?: NetpolContainerPort[];
 }
 
 export interface ServicePortSpec {
@@ -169,6 +172,10 @@ export interface Topology {
   nodes: NodeSpec[];
   pods: PodSpec[];
   services: ServiceSpec[];
+  /** Namespaces with labels (for NetworkPolicy namespaceSelectors); others exist with only `kubernetes.io/metadata.name`. */
+  namespaces?: NetpolNamespace[];
+  /** NetworkPolicy objects (networking.k8s.io/v1), validated, `metadata.namespace` filled in (docs/networkpolicy.md). */
+  networkPolicies?: NetworkPolicy[];
   /** Present when the topology came from Kubernetes manifests: what they hold beyond the model. */
   kubernetes?: KubeObjects;
 }
@@ -263,6 +270,8 @@ export interface PodPlan {
   /** As in PodSpec; absent: ready, not terminating. */
   ready?: boolean;
   terminating?: boolean;
+  /** As in PodSpec: named container ports. */
+  ports?: NetpolContainerPort[];
 }
 
 export interface ServicePortPlan {

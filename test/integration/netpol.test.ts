@@ -1,0 +1,164 @@
+/**
+ * NetworkPolicy in the dataplane (src/kube/netpol/filter.ts): a two-node cluster with
+ * namespaces x and y, policies changed at run time. Pod-to-pod across nodes (routed), on one
+ * node (bridged, br_netfilter), through a Service (the policy sees the backend), replies of
+ * allowed connections, established flows when a refusing policy arrives, the `policy` trace
+ * hop with its reason, and `policy-denied` counted per policy in the stats.
+ */
+import { describe, expect, it } from 'vitest';
+import { statsView } from '../../src/control/views.js';
+import type { Cluster } from '../../src/kube/cluster.js';
+import { runTrace, type Journey } from '../../src/kube/trace.js';
+import type { NetNamespace } from '../../src/net/netns.js';
+import { writeU16, writeU32 } from '../../src/wire/addr.js';
+import { checksum, pseudoHeaderSum } from '../../src/wire/checksum.js';
+import { newCluster, topology } from './cluster-util.js';
+
+const YAML = `
+cluster: { name: np, overlay: vxlan, dnsReplicas: 0 }
+nodes: [ { name: node1 }, { name: node2 } ]
+namespaces:
+  - { name: x, labels: { ns: x } }
+  - { name: y, labels: { ns: y } }
+pods:
+  - { name: a, namespace: x, node: node1, labels: { pod: a }, apps: [ { type: http, port: 80 }, { type: udp-echo, port: 7 } ] }
+  - { name: b, namespace: y, node: node2, labels: { pod: b }, apps: [ { type: http, port: 80 }, { type: udp-echo, port: 7 } ], ports: [ { name: http, containerPort: 80 } ] }
+  - { name: c, namespace: y, node: node1, labels: { pod: c }, apps: [ { type: http, port: 80 }, { type: udp-echo, port: 7 } ] }
+services:
+  - { name: web, namespace: y, selector: { pod: b }, ports: [ { port: 8080, targetPort: 80 } ] }
+`;
+
+const DENY_Y = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'deny-all', namespace: 'y' }, spec: { podSelector: {} } };
+const ALLOW_X = {
+  apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'allow-from-x', namespace: 'y' },
+  spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'nobody' } } }, { namespaceSelector: { matchLabels: { ns: 'x' } } }], ports: [{ port: 'http' }, { port: 7, protocol: 'UDP' }] }] },
+};
+
+const policyHops = (j: Journey | null): Record<string, unknown>[] => (j?.hops ?? []).filter((h) => h.action === 'policy').map((h) => ({ node: h.node, ...h.detail }));
+
+function applyOk(c: Cluster, ...p: unknown[]): void {
+  const r = c.netpol.apply(p);
+  expect(r.ok, JSON.stringify(r)).toBe(true);
+}
+
+/** One UDP datagram from a fixed source port; the echoes that came back within 2 s. */
+function udp(c: Cluster, ns: NetNamespace, dst: number, sport: number, port = 7): number {
+  let got = 0;
+  ns.bind(17, sport, (p) => { got++; ns.free(p); });
+  const p = ns.alloc()!;
+  const b = p.buf;
+  const s = p.start;
+  const src = ns.sourceFor(dst);
+  b[s] = 0x45; b[s + 1] = 0;
+  writeU16(b, s + 2, 32); writeU16(b, s + 4, 1); writeU16(b, s + 6, 0x4000);
+  b[s + 8] = 64; b[s + 9] = 17; writeU16(b, s + 10, 0);
+  writeU32(b, s + 12, src); writeU32(b, s + 16, dst);
+  writeU16(b, s + 10, checksum(b, s, 20));
+  writeU16(b, s + 20, sport); writeU16(b, s + 22, port); writeU16(b, s + 24, 12); writeU16(b, s + 26, 0);
+  b.write('ping', s + 28);
+  const ck = checksum(b, s + 20, 12, pseudoHeaderSum(src, dst, 17, 12));
+  writeU16(b, s + 26, ck === 0 ? 0xffff : ck);
+  p.end = s + 32;
+  ns.output(p);
+  c.engine.advance(2000);
+  ns.unbind(17, sport);
+  return got;
+}
+
+describe('NetworkPolicy in the dataplane', () => {
+  it('default-deny at run time drops new connections (routed, bridged, through a Service); an allow policy opens them again', () => {
+    const c = newCluster(topology(YAML));
+    try {
+      const tcp = (to: string): ReturnType<typeof runTrace> => runTrace(c, { from: 'a.x', to, proto: 'tcp', port: to === 'web.y' ? 8080 : 80 });
+      // No policy: everything passes, and no policy hop is recorded.
+      const open = tcp('b.y');
+      expect(open.request.delivered).toBe(true);
+      expect(policyHops(open.request)).toEqual([]);
+
+      applyOk(c, DENY_Y);
+      for (const to of ['b.y', 'c.y', 'web.y']) {
+        const t = tcp(to);
+        expect(t.request.delivered, to).toBe(false);
+        expect(t.request.dropReason, to).toBe('policy-denied');
+      }
+      const routed = tcp('b.y');
+      // node1 checks x/a's egress, node2 y/b's ingress and drops.
+      expect(policyHops(routed.request)).toEqual([
+        { node: 'node1', verdict: 'allowed', reason: 'egress of x/a not isolated' },
+        { node: 'node2', verdict: 'denied', reason: 'ingress of y/b isolated by y/deny-all; denied: no rule allows TCP/80 from x/a', ingress: { isolated: true, policies: ['y/deny-all'], allowed: false } },
+      ]);
+      // Same node: the bridge's br_netfilter path, one check for both sides.
+      expect(policyHops(tcp('c.y').request).map((h) => h['reason'])).toEqual([
+        'egress of x/a not isolated; ingress of y/c isolated by y/deny-all; denied: no rule allows TCP/80 from x/a',
+      ]);
+      // Through the Service: after DNAT the policy sees the backend y/b and its port 80.
+      expect(policyHops(tcp('web.y').request).at(-1)?.['reason']).toBe('ingress of y/b isolated by y/deny-all; denied: no rule allows TCP/80 from x/a');
+
+      const s = statsView(c) as { dropReasons: Record<string, number>; networkPolicies: { policies: number; deniedBy: Record<string, number> } };
+      expect(s.dropReasons['policy-denied']).toBe(6);
+      expect(s.networkPolicies).toEqual({ policies: 1, deniedBy: { 'y/deny-all': 6 } });
+
+      applyOk(c, ALLOW_X);
+      for (const to of ['b.y', 'web.y']) expect(tcp(to).request.delivered, to).toBe(true);
+      expect(policyHops(tcp('b.y').request).at(-1)).toMatchObject({
+        node: 'node2', verdict: 'allowed',
+        reason: 'ingress of y/b isolated by y/deny-all, y/allow-from-x; allowed by y/allow-from-x rule 0 peer 1',
+      });
+      // The named port `http` is y/b's container port 80; y/c has no port of that name: still denied on TCP 80.
+      expect(tcp('c.y').request.dropReason).toBe('policy-denied');
+      expect(udp(c, c.pod('a.x').ns, c.pod('c.y').plan.ip, 40000)).toBe(1);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('stateful: replies of allowed connections pass; a flow that started before a refusing policy keeps going, a new one is refused', () => {
+    const c = newCluster(topology(YAML));
+    try {
+      const a = c.pod('a.x').ns;
+      const b = c.pod('b.y').plan.ip;
+      // y's pods may not start connections (egress deny-all), but answer x/a's.
+      applyOk(c, { metadata: { name: 'no-egress', namespace: 'y' }, spec: { podSelector: {}, policyTypes: ['Egress'] } });
+      const t = runTrace(c, { from: 'a.x', to: 'b.y', proto: 'tcp', port: 80 });
+      expect(t.request.delivered).toBe(true);
+      expect(t.reply?.delivered).toBe(true);
+      expect(policyHops(t.reply)).toEqual([]); // a reply is not checked
+      const back = runTrace(c, { from: 'b.y', to: 'a.x', proto: 'tcp', port: 80 });
+      expect(back.request.dropReason).toBe('policy-denied');
+      expect(policyHops(back.request)[0]?.['reason']).toBe('egress of y/b isolated by y/no-egress; denied: no rule allows TCP/80 to x/a');
+
+      expect(udp(c, a, b, 41000)).toBe(1); // the flow is established (conntrack entry confirmed)
+      applyOk(c, DENY_Y);
+      expect(udp(c, a, b, 41000)).toBe(1); // same flow: conntrack ESTABLISHED, not checked again
+      expect(udp(c, a, b, 41001)).toBe(0); // a new flow: denied
+      // Once the established flow's conntrack entry is gone, its next packet is a NEW connection.
+      for (const t of c.services.conntrack.values()) t.deleteWhere({ proto: 17 }, c.engine.now());
+      expect(udp(c, a, b, 41000)).toBe(0);
+      // Deleting the policies opens everything again, without a restart.
+      expect(c.netpol.remove('y', 'deny-all')).toBe(true);
+      expect(c.netpol.remove('y', 'no-egress')).toBe(true);
+      expect(c.netpol.remove('y', 'no-egress')).toBe(false);
+      expect(udp(c, a, b, 41002)).toBe(1);
+      expect((statsView(c) as { networkPolicies: unknown }).networkPolicies).toEqual({ policies: 0, deniedBy: { 'y/deny-all': 2, 'y/no-egress': 1 } });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a refused change leaves the running policies as they were; pods added at run time are selected', () => {
+    const c = newCluster(topology(YAML));
+    try {
+      applyOk(c, DENY_Y);
+      const bad = c.netpol.apply([ALLOW_X, { metadata: { name: 'bad', namespace: 'y' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: {} }, { ipBlock: { cidr: '10.0.0.0/16', except: ['10.1.0.0/24'] } }] }] } }]);
+      expect(bad).toEqual({ ok: false, errors: [{ index: 1, path: 'spec.ingress[0].from[1].ipBlock.except[0]', value: '10.1.0.0/24', message: 'Invalid value: "10.1.0.0/24": must be a strict subset of `cidr`' }] });
+      expect(c.netpol.list().map((p) => p.metadata.name)).toEqual(['deny-all']);
+      expect(runTrace(c, { from: 'a.x', to: 'b.y', proto: 'tcp', port: 80 }).request.dropReason).toBe('policy-denied');
+      const d = c.addPod({ name: 'd', namespace: 'y', node: 'node1', apps: [{ type: 'http', port: 80 }] });
+      expect(runTrace(c, { from: 'a.x', to: 'd.y', proto: 'tcp', port: 80 }).request.dropReason).toBe('policy-denied');
+      c.removePod('d.y');
+      expect(d.plan.name).toBe('d');
+    } finally {
+      c.close();
+    }
+  });
+});
