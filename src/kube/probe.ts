@@ -48,6 +48,8 @@ export interface ProbeOptions {
   targets?: string[];
   /** Also probe every service port (cluster IP, port, protocol) from every pod. */
   services?: boolean;
+  /** Only these pods (`namespace/name`) as sources and targets (default: every pod). */
+  pods?: string[];
 }
 
 export interface ProbeRecord {
@@ -128,7 +130,13 @@ export class ProbePlan {
     protocols.forEach((p, i) => {
       if (!PROBE_PROTOCOLS.includes(p)) throw new ProbeInputError(`protocols[${i}]`, p, `must be one of ${PROBE_PROTOCOLS.join(', ')}`);
     });
-    const plans = cluster.plan.pods.filter((p) => !p.system).slice().sort((a, b) => cmp(probeName(a), probeName(b)));
+    const only = opts.pods === undefined ? null : new Set(opts.pods);
+    const plans = cluster.plan.pods.filter((p) => !p.system && (only === null || only.has(probeName(p)))).sort((a, b) => cmp(probeName(a), probeName(b)));
+    if (only !== null && plans.length < only.size) {
+      const known = new Set(plans.map(probeName));
+      const missing = [...only].find((n) => !known.has(n))!;
+      throw new ProbeInputError('pods', missing, 'is not a pod (namespace/name)');
+    }
     const byName = new Map<string, NetNamespace>();
     for (const r of cluster.pods.values()) byName.set(probeName(r.plan), r.ns);
     const sources = plans.filter((p) => byName.has(probeName(p)));
