@@ -17,7 +17,8 @@
  * at once; each takes a local port that no socket of the source holds and no conntrack
  * table tracks towards its target, so it is always a NEW connection. A probe dropped
  * because a neighbour queue was full (many sources resolving one address at once) is sent
- * again in a further round, at most three times. `startProbes` sends a round and returns;
+ * again in a further round, at most three times (untraced, `reasons: false`: every
+ * unanswered probe of a round in which any namespace counted such a drop). `startProbes` sends a round and returns;
  * the caller lets the cluster run (virtual time: `engine.advance`; wall time: the running
  * loop) and calls `collect`, so the API can wait without blocking the event loop.
  *
@@ -31,7 +32,7 @@ import { formatIpv4, tryParseIpv4, writeU16, writeU32 } from '../wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
 import { emitSctpInit, sctpFirstChunk, SctpChunk } from '../wire/sctp.js';
 import { replyRst } from '../apps/tcp-seg.js';
-import type { NetNamespace } from '../net/netns.js';
+import { NetnsDrop, type NetNamespace } from '../net/netns.js';
 import type { L4Info } from '../net/ip-host.js';
 import type { Packet } from '../engine/packet.js';
 import type { Cluster } from './cluster.js';
@@ -50,6 +51,11 @@ export interface ProbeOptions {
   services?: boolean;
   /** Only these pods (`namespace/name`) as sources and targets (default: every pod). */
   pods?: string[];
+  /**
+   * Trace every probe for its `reason` (default true). Without, a probe costs about a third:
+   * the reason then only says what came back (SYN-ACK, RST, ...) or `no answer`.
+   */
+  reasons?: boolean;
 }
 
 export interface ProbeRecord {
@@ -119,9 +125,11 @@ export interface ProbeRound {
 export class ProbePlan {
   readonly result: ProbeResult;
   private readonly rounds: Pending[][] = [];
+  private readonly traced: boolean;
   private retry: Pending[] = [];
 
   constructor(private readonly cluster: Cluster, opts: ProbeOptions = {}) {
+    this.traced = opts.reasons ?? true;
     const ports = opts.ports ?? [80, 81];
     const protocols = opts.protocols ?? ['TCP', 'UDP', 'SCTP'];
     ports.forEach((p, i) => {
@@ -188,8 +196,18 @@ export class ProbePlan {
       this.retry = [];
     }
     const sent = round;
+    const full = this.queueFullDrops();
     for (const q of sent) this.send(q);
-    return { collect: () => this.collect(sent) };
+    return { collect: () => this.collect(sent, this.queueFullDrops() > full) };
+  }
+
+  /** `neighbor-queue-full` drops of every namespace so far (untraced probes learn of theirs from it). */
+  private queueFullDrops(): number {
+    let n = 0;
+    const i = NetnsDrop['neighbor-queue-full'];
+    for (const p of this.cluster.pods.values()) n += p.ns.drops.values[i]!;
+    for (const node of this.cluster.nodes.values()) n += node.root.drops.values[i]!;
+    return n;
   }
 
   private send(q: Pending): void {
@@ -253,7 +271,7 @@ export class ProbePlan {
       writeU16(b, off, c === 0 && q.proto === 17 ? 0xffff : c);
     }
     p.end = s + 20 + l4len;
-    q.trace = e.trace.begin();
+    q.trace = this.traced ? e.trace.begin() : 0;
     p.trace = q.trace;
     ns.output(p);
   }
@@ -286,20 +304,21 @@ export class ProbePlan {
     ns.free(r);
   }
 
-  private collect(round: Pending[]): void {
+  private collect(round: Pending[], queueFull: boolean): void {
     const t = this.cluster.engine.trace;
     for (const q of round) {
       if (q.local !== 0) {
         q.ns.unbind(q.proto, q.local);
         q.local = 0;
       }
-      const replyId = t.replyIdOf(q.trace);
+      const replyId = q.trace !== 0 ? t.replyIdOf(q.trace) : 0;
       const resetId = replyId !== 0 ? t.replyIdOf(replyId) : 0;
-      const hops = t.end(q.trace);
+      const hops = q.trace !== 0 ? t.end(q.trace) : [];
       const replyHops = replyId !== 0 ? t.end(replyId) : [];
       if (resetId !== 0) t.end(resetId);
       const dropped = dropOf(hops);
-      if (q.answer === null && q.refused === null && dropped === 'neighbor-queue-full' && q.attempts < MAX_ATTEMPTS) {
+      const lost = q.trace !== 0 ? dropped === 'neighbor-queue-full' : queueFull;
+      if (q.answer === null && q.refused === null && lost && q.attempts < MAX_ATTEMPTS) {
         this.retry.push(q);
         continue;
       }
