@@ -108,7 +108,7 @@ export async function probeTopology(file: string, body: ProbeBody): Promise<Shap
 
 /** NetworkPolicies the cluster holds (the probe's pingall shape is for clusters with none). */
 export function policyCount(cluster: Cluster): number {
-  return cluster.topology.kubernetes?.networkPolicies.length ?? 0;
+  return cluster.netpol.stats().policies;
 }
 
 export interface ProbeDiff {
