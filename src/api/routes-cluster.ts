@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConntrackQuery, Controller, PodBody, ServiceBody, TraceBody } from '../control/controller.js';
 import {
-  conntrackDeleteQuery, conntrackQuery, emptyQuery, keyParams, nodeParams, podSchema, rulesQuery, serviceSchema, traceBody,
+  conntrackDeleteQuery, conntrackQuery, emptyQuery, keyParams, netpolParams, nodeParams, podSchema, rulesQuery, serviceSchema, traceBody,
 } from './schemas.js';
 
 type Q = Record<string, string | number | undefined>;
@@ -89,6 +89,26 @@ export function clusterRoutes(app: FastifyInstance, ctl: Controller): void {
     schema: { summary: 'Delete the conntrack entries matching the filters (`conntrack -D`)', tags: ['conntrack'], querystring: conntrackDeleteQuery },
     config: { errors: [400, 404, 501] },
   }, (req) => ctl.deleteConntrack(filterOf(req.query as Q)));
+
+  app.get('/networkpolicies', {
+    schema: { summary: 'NetworkPolicies in force (creation order) and every namespace with its labels', tags: ['networkpolicies'], querystring: emptyQuery },
+  }, () => ctl.networkPolicies());
+
+  app.post('/networkpolicies', {
+    schema: {
+      summary: 'Create or replace NetworkPolicies while running (one object, or `{ items: [...] }`; all or nothing, errors with Kubernetes field paths)',
+      tags: ['networkpolicies'], body: { type: 'object' },
+    },
+    config: { errors: [400], status: 201 },
+  }, async (req, reply) => reply.code(201).send(await ctl.applyNetworkPolicies(req.body)));
+
+  app.delete('/networkpolicies/:namespace/:name', {
+    schema: { summary: 'Delete a NetworkPolicy', tags: ['networkpolicies'], params: netpolParams },
+    config: { errors: [400, 404] },
+  }, (req) => {
+    const p = req.params as { namespace: string; name: string };
+    return ctl.deleteNetworkPolicy(p.namespace, p.name);
+  });
 
   app.post('/trace', {
     schema: { summary: 'Send one traced packet and return its journey and its reply\'s, hop by hop', tags: ['trace'], body: traceBody },

@@ -36,6 +36,11 @@ export const nodeParams = {
   properties: { name: { type: 'string', pattern: NAME_PATTERN } },
 } as const;
 
+export const netpolParams = {
+  type: 'object', additionalProperties: false, required: ['namespace', 'name'],
+  properties: { namespace: { type: 'string', pattern: NAME_PATTERN }, name: { type: 'string', pattern: KEY_PATTERN } },
+} as const;
+
 export const podParams = {
   type: 'object', additionalProperties: false, required: ['pod'],
   properties: { pod: { type: 'string', pattern: KEY_PATTERN } },

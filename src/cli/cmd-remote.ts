@@ -88,6 +88,7 @@ interface Stats {
   conntrack: Record<string, number>;
   conntrackStats?: Record<string, { max: number; earlyDrop: number }>;
   vxlanSocket?: Record<string, { backend: string; bind: string; rcvbuf: number; kernelDrops: number }>;
+  networkPolicies?: { policies: number; deniedBy: Record<string, number> };
   interfaces: Record<string, { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number; rxDropped: number; txDropped: number }>;
 }
 
@@ -116,6 +117,12 @@ function renderStats(s: Stats, io: Io): void {
     const d = `kernel drops ${v.kernelDrops}`;
     io.out(`vxlan socket ${n} ${v.bind}: ${v.kernelDrops > 0 ? c.red(d) : d} (datagrams lost at podwire's socket), receive buffer ${v.rcvbuf} bytes (${v.backend})`);
   }
+  const np = s.networkPolicies;
+  if (np !== undefined && (np.policies > 0 || Object.keys(np.deniedBy).length > 0)) {
+    const denied = Object.entries(np.deniedBy);
+    io.out(`network policies: ${np.policies}; connections denied per policy:${denied.length === 0 ? ' none' : ''}`);
+    for (const [k, n] of denied) io.out(`  ${k} ${n}`);
+  }
   io.out(`packet pool: ${s.pool.available} of ${s.pool.size} free, ${s.pool.exhausted} allocation failures; clock: ${s.clock}`);
 }
 
@@ -130,7 +137,8 @@ the scheduler (link services, turns given back to the event loop while work was 
 an echo loop, and runs aborted at the step limit), the conntrack tables (entries of max, and
 early drops: entries evicted to make room, as conntrack -S counts them), for each node with
 vtep.bind its VXLAN socket (the datagrams the kernel dropped at it, as /proc/net/udp counts
-them, and its receive buffer) and the packet pool. --json prints the API's full answer, with
+them, and its receive buffer), NetworkPolicy denials per policy (policy-denied) and the
+packet pool. --json prints the API's full answer, with
 every element's counters.
 
 options:

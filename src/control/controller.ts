@@ -20,6 +20,7 @@ import { conntrackSummary } from '../netfilter/conntrack-dump.js';
 import type { ConntrackFilter, ConntrackTable } from '../netfilter/conntrack.js';
 import type { ConntrackEntryView } from '../netfilter/conntrack-dump.js';
 import { parseIpv4 } from '../wire/addr.js';
+import type { NetpolNamespace, NetworkPolicy } from '../kube/netpol/types.js';
 import { CaptureManager } from './captures.js';
 import { badRequest, conflict, ControlError, Mutex, notAvailable, notFound, toControlError } from './errors.js';
 import { attachError, attachTarget, conntrackFilter } from './inputs.js';
@@ -283,6 +284,42 @@ export class Controller {
       const s = this.findService(name, namespace);
       this.cluster.removeService(s.name, s.namespace);
       return { removed: `${s.namespace}/${s.name}` };
+    });
+  }
+
+  /** GET /networkpolicies: the policies in creation order, and every namespace with its labels. */
+  networkPolicies(): { items: NetworkPolicy[]; namespaces: NetpolNamespace[] } {
+    return { items: this.cluster.netpol.list(), namespaces: this.cluster.netpol.namespaces() };
+  }
+
+  /**
+   * POST /networkpolicies: one NetworkPolicy, or `{ items: [...] }`; created or replaced
+   * (kubectl apply), all or nothing. A bad one is refused with its Kubernetes field path
+   * (`spec.ingress[0].from[1].ipBlock.except[0]`; `field` is the same as a JSON pointer).
+   */
+  applyNetworkPolicies(body: unknown): Promise<{ created: string[]; updated: string[] }> {
+    return this.mutate(() => {
+      const multi = body !== null && typeof body === 'object' && !Array.isArray(body) && Array.isArray((body as { items?: unknown }).items);
+      const list = multi ? (body as { items: unknown[] }).items : [body];
+      const r = this.cluster.netpol.apply(list);
+      if (r.ok) return { created: r.created, updated: r.updated };
+      const pointer = (e: { index: number; path: string }): string => {
+        const tail = e.path.replace(/\[(\d+)\]/g, '.$1').split('.').filter((x) => x !== '').map((x) => `/${x}`).join('');
+        return multi ? `/items/${e.index}${tail}` : tail;
+      };
+      const first = r.errors[0]!;
+      const text = r.errors.map((e) => `${multi ? `items[${e.index}].` : ''}${e.path === '' ? '' : `${e.path}: `}${e.message}`).join('; ');
+      throw new ControlError(400, `NetworkPolicy is invalid: ${text}`, pointer(first), first.value ?? null);
+    });
+  }
+
+  /** DELETE /networkpolicies/:namespace/:name. */
+  deleteNetworkPolicy(namespace: string, name: string): Promise<{ removed: string }> {
+    return this.mutate(() => {
+      if (!this.cluster.netpol.remove(namespace, name)) {
+        throw notFound('/name', `${namespace}/${name}`, 'networkpolicy', this.cluster.netpol.list().map((p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`));
+      }
+      return { removed: `${namespace}/${name}` };
     });
   }
 

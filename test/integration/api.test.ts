@@ -53,6 +53,27 @@ describe('API routes through inject', () => {
     expect(t.services.find((s) => s.name === 'service1')?.endpoints.sort()).toEqual(['pod2', 'pod3']);
   });
 
+  it('NetworkPolicies: POST applies at run time, a bad one is refused with its Kubernetes field path, GET lists, DELETE removes', async () => {
+    const deny = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'deny-web' }, spec: { podSelector: { matchLabels: { app: 'web' } } } };
+    const tr = async (): Promise<string | null> => (await call('POST', '/trace', {}, { from: 'pod1', to: 'pod2', proto: 'tcp', port: 8080 })).json<{ request: { dropReason: string | null } }>().request.dropReason;
+    expect(await tr()).toBe(null);
+    const r = await call('POST', '/networkpolicies', {}, deny);
+    expect(r.statusCode, r.body).toBe(201);
+    expect(r.json()).toEqual({ created: ['default/deny-web'], updated: [] });
+    expect(await tr()).toBe('policy-denied');
+    const bad = expectError(await call('POST', '/networkpolicies', {}, { items: [
+      { ...deny, metadata: { name: 'other' } },
+      { metadata: { name: 'x' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: {} }, { ipBlock: { cidr: '10.0.0.0/16', except: ['10.2.0.0/24'] } }] }] } },
+    ] }), 400, '/items/1/spec/ingress/0/from/1/ipBlock/except/0', '10.2.0.0/24');
+    expect(bad['error']).toBe('NetworkPolicy is invalid: items[1].spec.ingress[0].from[1].ipBlock.except[0]: Invalid value: "10.2.0.0/24": must be a strict subset of `cidr`');
+    const list = (await call('GET', '/networkpolicies')).json<{ items: { metadata: { name: string } }[]; namespaces: { name: string; labels: Record<string, string> }[] }>();
+    expect(list.items.map((p) => p.metadata.name)).toEqual(['deny-web']); // the refused batch changed nothing
+    expect(list.namespaces.find((n) => n.name === 'default')?.labels).toEqual({ 'kubernetes.io/metadata.name': 'default' });
+    expect((await call('DELETE', '/networkpolicies/{namespace}/{name}', { namespace: 'default', name: 'deny-web' })).json()).toEqual({ removed: 'default/deny-web' });
+    expectError(await call('DELETE', '/networkpolicies/{namespace}/{name}', { namespace: 'default', name: 'deny-web' }), 404, '/name', 'default/deny-web');
+    expect(await tr()).toBe(null);
+  });
+
   it('POST /pods adds a reachable pod, DELETE /pods/:name removes it', async () => {
     const r = await call('POST', '/pods', {}, { name: 'pod7', node: 'node2', labels: { app: 'web' }, apps: [{ type: 'udp-echo', port: 9000 }] });
     expect(r.statusCode, r.body).toBe(201);
@@ -255,7 +276,7 @@ describe('API routes through inject', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
     const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    expect(all.length).toBe(24);
+    expect(all.length).toBe(27);
     expect(all.filter((r) => !covered.has(r))).toEqual([]);
   });
 });

@@ -38,11 +38,17 @@ describe('podwire trace on a directory of manifests', () => {
     expect(reply!.hops.filter((h) => h.action === 'deliver').at(-1)!.netns).toBe('client');
   });
 
-  it('the StatefulSet\'s Service (targetPort by name) answers from redis-0 or redis-1', async () => {
-    const redis = await run('trace', GUESTBOOK, '--from', 'client', '--to', 'redis', '--proto', 'tcp', '--port', '6379', '--json');
+  it('the StatefulSet\'s Service (targetPort by name) answers a frontend pod from redis-0 or redis-1; the client is refused by the NetworkPolicy redis-from-frontend', async () => {
+    const topo = await loadTopology(GUESTBOOK);
+    const frontend = topo.pods.find((p) => p.labels['tier'] === 'frontend')!.name;
+    const redis = await run('trace', GUESTBOOK, '--from', frontend, '--to', 'redis', '--proto', 'tcp', '--port', '6379', '--json');
     expect(redis.code).toBe(0);
     const j = JSON.parse(redis.out) as { request: Journey };
     expect(['redis-0', 'redis-1']).toContain(j.request.hops.filter((h) => h.action === 'deliver').at(-1)!.netns);
+    const refused = await run('trace', GUESTBOOK, '--from', 'client', '--to', 'redis', '--proto', 'tcp', '--port', '6379', '--json');
+    const k = JSON.parse(refused.out) as { request: Journey & { dropReason: string | null } };
+    expect(k.request.dropReason).toBe('policy-denied');
+    expect(String(k.request.hops.find((h) => h.action === 'policy' && h.detail['verdict'] === 'denied')?.detail['reason'])).toMatch(/^(egress of default\/client not isolated; )?ingress of default\/redis-[01] isolated by default\/redis-from-frontend; denied: no rule allows TCP\/6379 from default\/client$/);
   });
 });
 

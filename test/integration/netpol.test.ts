@@ -5,12 +5,18 @@
  * allowed connections, established flows when a refusing policy arrives, the `policy` trace
  * hop with its reason, and `policy-denied` counted per policy in the stats.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startApi } from '../../src/api/server.js';
+import { main } from '../../src/cli/main.js';
+import { Controller } from '../../src/control/controller.js';
 import { statsView } from '../../src/control/views.js';
 import type { Cluster } from '../../src/kube/cluster.js';
 import { runTrace, type Journey } from '../../src/kube/trace.js';
 import type { NetNamespace } from '../../src/net/netns.js';
-import { writeU16, writeU32 } from '../../src/wire/addr.js';
+import { formatIpv4, writeU16, writeU32 } from '../../src/wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../../src/wire/checksum.js';
 import { newCluster, topology } from './cluster-util.js';
 
@@ -145,6 +151,22 @@ describe('NetworkPolicy in the dataplane', () => {
     }
   });
 
+  it('egress through a Service: the policy sees the backend pod after DNAT, not the cluster IP', () => {
+    const c = newCluster(topology(YAML));
+    try {
+      const b = formatIpv4(c.pod('b.y').plan.ip);
+      applyOk(c, { metadata: { name: 'only-b', namespace: 'x' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${b}/32` } }], ports: [{ port: 80 }] }] } });
+      const svc = runTrace(c, { from: 'a.x', to: 'web.y', proto: 'tcp', port: 8080 });
+      expect(svc.request.delivered).toBe(true);
+      expect(policyHops(svc.request)[0]).toMatchObject({ node: 'node1', verdict: 'allowed', reason: 'egress of x/a isolated by x/only-b; allowed by x/only-b rule 0 peer 0' });
+      const direct = runTrace(c, { from: 'a.x', to: 'c.y', proto: 'tcp', port: 80 });
+      expect(direct.request.dropReason).toBe('policy-denied');
+      expect(policyHops(direct.request)[0]?.['reason']).toBe('egress of x/a isolated by x/only-b; denied: no rule allows TCP/80 to y/c; ingress of y/c not isolated');
+    } finally {
+      c.close();
+    }
+  });
+
   it('a refused change leaves the running policies as they were; pods added at run time are selected', () => {
     const c = newCluster(topology(YAML));
     try {
@@ -159,6 +181,31 @@ describe('NetworkPolicy in the dataplane', () => {
       expect(d.plan.name).toBe('d');
     } finally {
       c.close();
+    }
+  });
+
+  it('examples/netpol/xyz.yaml (docs/networkpolicy.md): a.x reaches b.y on TCP 80 only; podwire stats prints the denials per policy', async () => {
+    const c = newCluster(topology('examples/netpol/xyz.yaml'));
+    const dir = mkdtempSync(join(tmpdir(), 'podwire-netpol-'));
+    const ctl = new Controller(c, { capturesDir: dir });
+    const api = await startApi(ctl, { host: '127.0.0.1', port: 0 });
+    try {
+      const tr = (from: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): string | null => runTrace(c, { from, to: 'b.y', proto, port }).request.dropReason;
+      expect(tr('a.x', 80)).toBe(null);
+      expect(tr('a.x', 81)).toBe('policy-denied'); // the named port serve-80-tcp is 80
+      expect(tr('a.x', 80, 'udp')).toBe('policy-denied');
+      expect(tr('b.x', 80)).toBe('policy-denied');
+      expect(tr('a.z', 80)).toBe('policy-denied');
+      expect(runTrace(c, { from: 'a.y', to: 'a.x', proto: 'tcp', port: 80 }).request.dropReason).toBe(null); // x is not isolated
+      const out: string[] = [];
+      expect(await main(['stats', '--api', api.url], { out: (t) => { out.push(t); }, err: () => undefined, isTTY: false })).toBe(0);
+      const text = out.join('\n');
+      expect(text).toMatch(/^ {2}policy-denied 4$/m);
+      expect(text).toContain('network policies: 2; connections denied per policy:\n  y/allow-from-xa 4\n  y/deny-all 4');
+    } finally {
+      await api.close();
+      await ctl.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

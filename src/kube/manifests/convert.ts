@@ -7,8 +7,8 @@
  *     deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >= 0
  *
  * Kinds: Namespace, Node, Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Service are
- * modelled; NetworkPolicy, EndpointSlice, headless and ExternalName Services are stored as
- * data (`KubeObjects`); anything else is listed once as ignored. Workloads become pods with
+ * modelled; NetworkPolicy is enforced (and also kept as data); EndpointSlice, headless and
+ * ExternalName Services are stored as data (`KubeObjects`); anything else is listed once as ignored. Workloads become pods with
  * the names Kubernetes gives (names.ts), placed as the default scheduler would in the simple
  * case: fewest pods first, ties by node order, taints honoured.
  */
@@ -512,10 +512,27 @@ export function convert(all: SourceObject[]): Converted {
     origins.set(`pods[${i}]`, p.origin);
     return { name: p.name, namespace: p.namespace, node: p.node, ...(p.ip !== undefined ? { ip: p.ip } : {}), labels: p.labels, apps: p.apps, ...(p.attach !== undefined ? { attach: p.attach } : {}),
       ...(p.hostname !== undefined ? { hostname: p.hostname } : {}), ...(p.subdomain !== undefined ? { subdomain: p.subdomain } : {}),
-      ...(p.ready === false ? { ready: false } : {}), ...(p.terminating === true ? { terminating: true } : {}) };
+      ...(p.ready === false ? { ready: false } : {}), ...(p.terminating === true ? { terminating: true } : {}),
+      ...(p.ports.length > 0 ? { ports: p.ports.map((c) => ({ ...(c.name !== undefined ? { name: c.name } : {}), containerPort: c.port, protocol: c.protocol })) } : {}) };
   });
   serviceOrigin.forEach((o, i) => origins.set(`services[${i}]`, o));
-  return { document: { cluster, nodes: docNodes, pods: docPods, services }, origins, errors: r.errors, warnings: r.warnings, objects };
+  // NetworkPolicy: enforced (src/kube/netpol), validated as the API server does; Namespaces: their labels (namespaceSelector).
+  const docPolicies: Obj[] = [];
+  const docNamespaces: Obj[] = [];
+  for (const k of kube) {
+    if (k.kind === 'NetworkPolicy') {
+      const o = k.at.obj;
+      const meta = isObj(o['metadata']) ? o['metadata'] : {};
+      origins.set(`networkPolicies[${docPolicies.length}]`, { at: k.at, object: k.label, fields: {} });
+      docPolicies.push({ apiVersion: o['apiVersion'], kind: o['kind'], metadata: { name: k.name, namespace: k.namespace, ...(isObj(meta['labels']) ? { labels: meta['labels'] } : {}) }, spec: o['spec'] });
+    } else if (k.kind === 'Namespace') {
+      docNamespaces.push({ name: k.name, labels: labelsOf(k.at.obj['metadata']) });
+    }
+  }
+  const document: Obj = { cluster, nodes: docNodes, pods: docPods, services };
+  if (docNamespaces.length > 0) document['namespaces'] = docNamespaces;
+  if (docPolicies.length > 0) document['networkPolicies'] = docPolicies;
+  return { document, origins, errors: r.errors, warnings: r.warnings, objects };
 }
 
 /** One Service as podwire's model holds it, or null (an error, or a kind of Service stored as data). */

@@ -23,6 +23,11 @@ function mapError(e: TopologyError, origins: Map<string, Origin>): TopologyError
     const o = origins.get('cluster');
     return o === undefined ? e : { ...e, source: o.at.source, line: lineOf(o.at, e.path) };
   }
+  const np = /^(networkPolicies\[\d+\])\.?(.*)$/.exec(e.path);
+  if (np !== null) {
+    const o = origins.get(np[1]!);
+    return o === undefined ? e : { ...e, path: np[2]!, object: o.object, source: o.at.source, line: lineOf(o.at, np[2]!) };
+  }
   if (m === null) return e;
   const o = origins.get(`${m[1]}[${m[2]}]`);
   if (o === undefined) return e;

@@ -332,6 +332,46 @@ spec: { podSelector: {}, policyTypes: [ Ingress ] }
   });
 });
 
+describe('NetworkPolicy and Namespace objects', () => {
+  it('are enforced: policies, namespace labels and named container ports reach the topology', () => {
+    const r = parseManifests(`apiVersion: v1
+kind: Namespace
+metadata: { name: shop, labels: { team: blue } }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: db, namespace: shop, labels: { app: db } }
+spec: { containers: [ { name: c, ports: [ { name: sql, containerPort: 5432 }, { containerPort: 53, protocol: UDP } ] } ] }
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: db-from-blue, namespace: shop }
+spec: { podSelector: { matchLabels: { app: db } }, ingress: [ { from: [ { namespaceSelector: { matchLabels: { team: blue } } } ], ports: [ { port: sql } ] } ] }
+`, 'n.yaml');
+    const t = ok(r);
+    expect(t.namespaces).toEqual([{ name: 'shop', labels: { team: 'blue' } }]);
+    expect(t.networkPolicies?.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual(['shop/db-from-blue']);
+    expect(t.pods.find((p) => p.name === 'db')?.ports).toEqual([{ name: 'sql', containerPort: 5432, protocol: 'TCP' }, { containerPort: 53, protocol: 'UDP' }]);
+  });
+
+  it('a bad policy is refused with file, line, object and its Kubernetes field path', () => {
+    const r = parseManifests(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: p, namespace: shop }
+spec:
+  podSelector: {}
+  ingress:
+    - from:
+        - ipBlock: { cidr: 10.0.0.0/16, except: [ 10.9.0.0/24 ] }
+      ports: [ { port: 81, endPort: 80 } ]
+`, 'bad.yaml');
+    expect(errorsOf(r)).toEqual([
+      'bad.yaml:9: NetworkPolicy/shop/p: spec.ingress[0].ports[0].endPort: Invalid value: 80: must be greater than or equal to `port`',
+      'bad.yaml:8: NetworkPolicy/shop/p: spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "10.9.0.0/24": must be a strict subset of `cidr`',
+    ]);
+  });
+});
+
 describe('a kind cluster dump', () => {
   it('control plane at 10.244.0.0/24, nodes on 172.18.0.0/24, kindnet/kube-proxy on the host network, CoreDNS skipped', () => {
     const node = (name: string, ip: string, cidr: string, cp: boolean): string => `  - apiVersion: v1

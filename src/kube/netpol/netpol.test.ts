@@ -240,3 +240,38 @@ describe('NetworkPolicy validation', () => {
     expect(paths({ metadata: { name: 'p' } })).toEqual(['spec: Required value']);
   });
 });
+
+describe('NetworkPolicy in a topology file', () => {
+  it('namespaces and networkPolicies are loaded; a bad policy is refused with networkPolicies[i].<Kubernetes field path>', async () => {
+    const { parseTopology, formatTopologyError } = await import('../topology.js');
+    const base = `nodes: [ { name: node1 } ]
+namespaces: [ { name: x, labels: { team: a } } ]
+pods: [ { name: a, namespace: x, node: node1, ports: [ { name: web, containerPort: 80 } ] } ]
+networkPolicies:
+  - metadata: { name: p, namespace: x }
+    spec:
+      podSelector: {}
+      ingress: [ { ports: [ { port: web } ] } ]
+`;
+    const r = parseTopology(base, 't.yaml');
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.topology.namespaces).toEqual([{ name: 'x', labels: { team: 'a' } }]);
+      expect(r.topology.networkPolicies?.[0]?.metadata).toEqual({ name: 'p', namespace: 'x' });
+      expect(r.topology.pods[0]!.ports).toEqual([{ name: 'web', containerPort: 80, protocol: 'TCP' }]);
+    }
+    const bad = parseTopology(`${base}  - metadata: { name: q }
+    spec:
+      podSelector: { matchExpressions: [ { key: app, operator: Is, values: [ a ] } ] }
+  - metadata: { name: p, namespace: x }
+    spec: { podSelector: {} }
+`, 't.yaml');
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) {
+      expect(bad.errors.map((e) => formatTopologyError(e, { location: true }))).toEqual([
+        't.yaml:11:64: networkPolicies[1].spec.podSelector.matchExpressions[0].operator: Invalid value: "Is": not a valid selector operator',
+        't.yaml:12:23: networkPolicies[2].metadata.name: "x/p" is already defined by networkPolicies[0]',
+      ]);
+    }
+  });
+});
