@@ -39,7 +39,7 @@ describe('SCTP (RFC 9260)', () => {
     expect(m).toBe(sctpInitLen({ srcPort: 0, dstPort: 0, vtag: 0, initiateTag: 0, initialTsn: 0, cookieLen: 8 }, true));
     expect(a.subarray(0, m)).toEqual(INIT_ACK);
     const c = new Uint8Array(16);
-    expect(emitSctpAbort(81, 40000, 0x11223344, c, 0)).toBe(16);
+    expect(emitSctpAbort(81, 40000, 0x11223344, true, c, 0)).toBe(16);
     expect(c).toEqual(ABORT);
   });
 

@@ -142,14 +142,17 @@ export function emitSctpInit(r: SctpInitRepr, ack: boolean, buf: Uint8Array, off
   return len;
 }
 
-/** Writes an ABORT with the T bit (no causes) at `off` for a packet that carried `vtag`; returns its length (16). */
-export function emitSctpAbort(srcPort: number, dstPort: number, vtag: number, buf: Uint8Array, off: number): number {
+/**
+ * Writes an ABORT without causes at `off`, tag `vtag`, the T bit when `reflected` (the tag
+ * is the one the packet answered carried); returns its length (16).
+ */
+export function emitSctpAbort(srcPort: number, dstPort: number, vtag: number, reflected: boolean, buf: Uint8Array, off: number): number {
   writeU16(buf, off, srcPort);
   writeU16(buf, off + 2, dstPort);
   writeU32(buf, off + 4, vtag);
   writeU32(buf, off + 8, 0);
   buf[off + 12] = SctpChunk.Abort;
-  buf[off + 13] = SCTP_ABORT_T;
+  buf[off + 13] = reflected ? SCTP_ABORT_T : 0;
   writeU16(buf, off + 14, 4);
   fillSctpChecksum(buf, off, 16);
   return 16;
