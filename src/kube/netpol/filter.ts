@@ -14,7 +14,7 @@
  * later packets pass, also when a policy that would refuse the connection now was applied
  * after it started (podwire's choice, docs/networkpolicy.md). A refused first packet is
  * dropped as `policy-denied` and its unconfirmed conntrack entry goes with it (as Linux
- * frees an unconfirmed entry with its skb). Packets conntrack does not track (SCTP, other
+ * frees an unconfirmed entry with its skb). Packets conntrack does not track (other
  * protocols) are checked one by one, each allowed when its direction or the reverse one
  * (a reply) is allowed; TCP that conntrack calls INVALID (no entry, not a SYN) is checked
  * as if new.
@@ -79,7 +79,7 @@ export class NetpolFilter implements Counted {
     if (!m.involves(src, dst, node)) return Verdict.Accept;
     this.counters.values[Counter.checked]!++;
     let ok = m.check(src, dst, proto, dport, node);
-    // Untracked (SCTP): no state to tell a reply by; a packet the reverse direction allows is one.
+    // Untracked (protocols conntrack does not know): no state to tell a reply by; a packet the reverse direction allows is one.
     if (!ok && e < 0 && proto !== TCP && proto !== UDP && proto !== 1) ok = m.check(dst, src, proto, sport, node);
     if (trace !== 0) {
       const v = m.explain(src, dst, proto, dport, node);
