@@ -231,7 +231,7 @@ export const servicePortSchema = {
     name: { type: 'string', pattern: PORT_NAME_PATTERN },
     port,
     targetPort: port,
-    protocol: { type: 'string', enum: ['TCP', 'UDP'], default: 'TCP' },
+    protocol: { type: 'string', enum: ['TCP', 'UDP', 'SCTP'], default: 'TCP' },
     nodePort: { type: 'integer', minimum: 30000, maximum: 32767 },
   },
 } as const;

@@ -79,4 +79,21 @@ y/c -> x/web:8080/TCP
       c.close();
     }
   });
+
+  it('SCTP through a Service: kube-proxy DNATs the INIT (port 8080 -> 80, CRC32c recomputed) and un-DNATs the INIT ACK', () => {
+    const c = new Cluster(topology(TWO_NODES.replace("ports: [ { port: 8080, targetPort: 80 } ] }", "ports: [ { port: 8080, targetPort: 80 }, { name: sctp, port: 9090, targetPort: 80, protocol: SCTP } ] }").replace("ports: [ { port: 8080, targetPort: 80 },", "ports: [ { name: tcp, port: 8080, targetPort: 80 },")));
+    try {
+      const r = probeCluster(c, { protocols: ['SCTP'], ports: [80], services: true });
+      const sctp = r.services.filter((p) => p.protocol === 'SCTP');
+      expect(sctp.map((p) => [p.from, p.to, p.port, p.allowed, p.reason])).toEqual([
+        ['x/a', 'x/web', 9090, true, 'INIT ACK'], ['x/b', 'x/web', 9090, true, 'INIT ACK'], ['y/c', 'x/web', 9090, true, 'INIT ACK'],
+      ]);
+      const t = c.services.conntrack.get('node2')!;
+      const rows = t.entries(c.engine.now(), { proto: 132, dport: 9090 });
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((e) => e.proto === 'sctp' && e.reply.sport === 80 && e.flags.includes('SEEN_REPLY') && e.nat.includes('dnat'))).toBe(true);
+    } finally {
+      c.close();
+    }
+  });
 });

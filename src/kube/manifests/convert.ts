@@ -581,11 +581,7 @@ function serviceOf(
       r.err(k.at, k.label, `${at}.name`, undefined, 'Required value');
       bad = true;
     }
-    if (protocol === 'SCTP') {
-      r.warn(k.at, k.label, `${at}.protocol`, protocol, '"SCTP" is not emulated: the port is left out');
-      return;
-    }
-    if (protocol !== 'TCP' && protocol !== 'UDP') {
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') {
       r.err(k.at, k.label, `${at}.protocol`, protocol, `${q(protocol)}: supported values: "SCTP", "TCP", "UDP"`);
       bad = true;
       return;
