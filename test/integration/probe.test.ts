@@ -96,4 +96,22 @@ y/c -> x/web:8080/TCP
       c.close();
     }
   });
+
+  it('--to addresses are extra columns (a node answers ping; an address nobody has does not)', () => {
+    const c = new Cluster(topology(TWO_NODES));
+    try {
+      const r = probeCluster(c, { protocols: ['ICMP'], targets: ['192.168.56.11', '10.244.1.99'], pods: ['x/a', 'y/c'] });
+      expect(r.to).toEqual(['x/a', 'y/c', '192.168.56.11', '10.244.1.99']);
+      expect(renderProbeMatrix(r)).toBe(`+-----+-----+-----+---------------+-------------+
+|     | X/A | Y/C | 192.168.56.11 | 10.244.1.99 |
++-----+-----+-----+---------------+-------------+
+| x/a | .   | .   | .             | X           |
+| y/c | .   | .   | .             | X           |
++-----+-----+-----+---------------+-------------+
+`);
+      expect(r.probes.find((p) => p.from === 'x/a' && p.to === '10.244.1.99')!.reason).toMatch(/^(ICMP host unreachable|dropped: neighbor-unreachable|no answer)/);
+    } finally {
+      c.close();
+    }
+  });
 });
