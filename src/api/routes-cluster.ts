@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConntrackQuery, Controller, PodBody, ServiceBody, TraceBody } from '../control/controller.js';
 import {
-  conntrackDeleteQuery, conntrackQuery, emptyQuery, keyParams, netpolParams, nodeParams, podSchema, rulesQuery, serviceSchema, traceBody,
+  conntrackDeleteQuery, conntrackQuery, emptyQuery, keyParams, namespaceBody, netpolParams, nodeParams, podSchema, rulesQuery, serviceSchema, traceBody,
 } from './schemas.js';
 
 type Q = Record<string, string | number | undefined>;
@@ -109,6 +109,11 @@ export function clusterRoutes(app: FastifyInstance, ctl: Controller): void {
     const p = req.params as { namespace: string; name: string };
     return ctl.deleteNetworkPolicy(p.namespace, p.name);
   });
+
+  app.put('/namespaces/:name', {
+    schema: { summary: "Set a namespace's labels (what NetworkPolicy namespaceSelectors match)", tags: ['networkpolicies'], params: nodeParams, body: namespaceBody },
+    config: { errors: [400] },
+  }, (req) => ctl.setNamespaceLabels((req.params as { name: string }).name, (req.body as { labels: Record<string, string> }).labels));
 
   app.post('/trace', {
     schema: { summary: 'Send one traced packet and return its journey and its reply\'s, hop by hop', tags: ['trace'], body: traceBody },

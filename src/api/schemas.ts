@@ -41,6 +41,11 @@ export const netpolParams = {
   properties: { namespace: { type: 'string', pattern: NAME_PATTERN }, name: { type: 'string', pattern: KEY_PATTERN } },
 } as const;
 
+export const namespaceBody = {
+  type: 'object', additionalProperties: false, required: ['labels'],
+  properties: { labels: podSchema.properties.labels },
+} as const;
+
 export const podParams = {
   type: 'object', additionalProperties: false, required: ['pod'],
   properties: { pod: { type: 'string', pattern: KEY_PATTERN } },

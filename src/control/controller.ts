@@ -313,6 +313,17 @@ export class Controller {
     });
   }
 
+  /** PUT /namespaces/:name: a namespace's labels (NetworkPolicy namespaceSelectors see them at once); the automatic `kubernetes.io/metadata.name` stays. */
+  setNamespaceLabels(name: string, labels: Record<string, string>): Promise<NetpolNamespace> {
+    return this.mutate(() => {
+      if (Object.hasOwn(labels, 'kubernetes.io/metadata.name') && labels['kubernetes.io/metadata.name'] !== name) {
+        throw badRequest('/labels/kubernetes.io~1metadata.name', labels['kubernetes.io/metadata.name'], `must be the namespace's name ${JSON.stringify(name)}`);
+      }
+      this.cluster.netpol.setNamespace(name, labels);
+      return this.cluster.netpol.namespaces().find((n) => n.name === name)!;
+    });
+  }
+
   /** DELETE /networkpolicies/:namespace/:name. */
   deleteNetworkPolicy(namespace: string, name: string): Promise<{ removed: string }> {
     return this.mutate(() => {

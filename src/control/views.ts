@@ -26,6 +26,8 @@ export interface PodView {
   /** False for pods of external nodes (another host emulates them). */
   emulated: boolean;
   attached: { netns: string } | { pid: number } | null;
+  /** Container ports (`name`, `containerPort`, `protocol`): what NetworkPolicy named ports resolve to; present when the pod has them. */
+  ports?: { name?: string; containerPort: number; protocol?: string }[];
   /** Present only when not the default: the pod is unready / being deleted. */
   ready?: false;
   terminating?: true;
@@ -56,6 +58,7 @@ export function podView(c: Cluster, p: PodPlan, attached: PodView['attached']): 
     gateway: formatIpv4(p.gateway), veth: p.veth, labels: { ...p.labels }, apps: p.apps.map((a) => ({ type: a.type, port: a.port })),
     system: p.system, emulated: c.pods.has(podKey(p)), attached,
     ...(p.ready === false ? { ready: false as const } : {}), ...(p.terminating === true ? { terminating: true as const } : {}),
+    ...(p.ports !== undefined ? { ports: p.ports.map((x) => ({ ...x })) } : {}),
   };
 }
 

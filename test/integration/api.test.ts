@@ -72,6 +72,15 @@ describe('API routes through inject', () => {
     expect((await call('DELETE', '/networkpolicies/{namespace}/{name}', { namespace: 'default', name: 'deny-web' })).json()).toEqual({ removed: 'default/deny-web' });
     expectError(await call('DELETE', '/networkpolicies/{namespace}/{name}', { namespace: 'default', name: 'deny-web' }), 404, '/name', 'default/deny-web');
     expect(await tr()).toBe(null);
+    // Namespace labels at run time: a namespaceSelector policy follows them.
+    const fromTeam = { metadata: { name: 'web-from-blue' }, spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'blue' } } }] }] } };
+    expect((await call('POST', '/networkpolicies', {}, fromTeam)).statusCode).toBe(201);
+    expect(await tr()).toBe('policy-denied');
+    const put = await call('PUT', '/namespaces/{name}', { name: 'default' }, { labels: { team: 'blue' } });
+    expect(put.json()).toEqual({ name: 'default', labels: { team: 'blue', 'kubernetes.io/metadata.name': 'default' } });
+    expect(await tr()).toBe(null);
+    expectError(await call('PUT', '/namespaces/{name}', { name: 'default' }, { labels: { team: 'no spaces' } }), 400, '/labels/team', 'no spaces');
+    expect((await call('DELETE', '/networkpolicies/{namespace}/{name}', { namespace: 'default', name: 'web-from-blue' })).statusCode).toBe(200);
   });
 
   it('POST /pods adds a reachable pod, DELETE /pods/:name removes it', async () => {
@@ -284,7 +293,7 @@ describe('API routes through inject', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
     const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    expect(all.length).toBe(28);
+    expect(all.length).toBe(29);
     expect(all.filter((r) => !covered.has(r))).toEqual([]);
   });
 });

@@ -209,3 +209,27 @@ describe('NetworkPolicy in the dataplane', () => {
     }
   });
 });
+
+describe('the evaluator agrees with the dataplane', () => {
+  it('every pair of the x/y/z example on TCP 80 and 81: trace verdict = evaluate(world) verdict', async () => {
+    const { evaluate } = await import('../../src/kube/netpol/evaluate.js');
+    const c = newCluster(topology('examples/netpol/xyz.yaml'));
+    try {
+      const world = c.netpol.world();
+      const keys = world.pods.map((p) => `${p.namespace}/${p.name}`);
+      let denied = 0;
+      for (const from of keys) for (const to of keys) for (const port of [80, 81]) {
+        if (from === to) continue;
+        const want = evaluate(world, { from: { pod: from }, to: { pod: to }, port, protocol: 'TCP' }).allowed;
+        const [fn, fns] = from.split('/').reverse();
+        const [tn, tns] = to.split('/').reverse();
+        const got = runTrace(c, { from: `${fn!}.${fns!}`, to: `${tn!}.${tns!}`, proto: 'tcp', port }).request.delivered;
+        expect(got, `${from} -> ${to}:${port}`).toBe(want);
+        if (!want) denied++;
+      }
+      expect(denied).toBe(3 * 8 * 2 - 1); // y's 3 pods from the 8 other pods on 2 ports, but x/a -> y/b:80
+    } finally {
+      c.close();
+    }
+  });
+});

@@ -10,7 +10,7 @@
  */
 import { compileNetpol, type NetpolModel } from './evaluate.js';
 import { validateNetworkPolicy } from './validate.js';
-import { NAMESPACE_NAME_LABEL, type NetpolError, type NetpolNamespace, type NetpolNode, type NetpolPod, type NetworkPolicy } from './types.js';
+import { NAMESPACE_NAME_LABEL, type NetpolError, type NetpolNamespace, type NetpolNode, type NetpolPod, type NetpolWorld, type NetworkPolicy } from './types.js';
 
 /** What the controller reads from the cluster on every recompile. */
 export interface NetpolWorldSource {
@@ -52,6 +52,11 @@ export class NetpolController {
   get(namespace: string, name: string): NetworkPolicy | undefined {
     const p = this.byKey.get(`${namespace}/${name}`);
     return p === undefined ? undefined : structuredClone(p);
+  }
+
+  /** Everything the policies are evaluated in now (for `evaluate` / `compileNetpol` outside the dataplane: probes, diffs). */
+  world(): NetpolWorld {
+    return { policies: this.list(), namespaces: this.namespaces(), pods: this.source.pods(), nodes: this.source.nodes() };
   }
 
   /** Namespaces with their labels, the automatic `kubernetes.io/metadata.name` included: declared ones, then those of pods and policies. */
