@@ -145,7 +145,8 @@ options:
   --json            print { "opened": [...], "closed": [...], "compared": N }`,
   async run(argv, io) {
     const [sub, ...rest] = argv;
-    if (sub === undefined || sub.startsWith('-')) throw new UsageError('podwire netpol: missing subcommand (diff BEFORE AFTER)');
+    if (sub === undefined) throw new UsageError('podwire netpol: missing subcommand (diff BEFORE AFTER)');
+    if (sub.startsWith('-')) throw new UsageError(`podwire netpol: unknown option ${sub} before the subcommand (diff BEFORE AFTER)`);
     if (sub !== 'diff') throw new UsageError(`podwire netpol: unknown subcommand ${JSON.stringify(sub)} (diff)`);
     const { values, positionals } = parse(rest, { ports: PROBE_FLAGS.ports, protocols: PROBE_FLAGS.protocols, to: PROBE_FLAGS.to, services: PROBE_FLAGS.services, json: PROBE_FLAGS.json }, 'netpol diff');
     const [before, after, extra] = positionals;
