@@ -13,7 +13,13 @@
  *                                         conntrack entry checked against the policies; the
  *                                         conntrack tables are flushed after each round of
  *                                         256 (cost included in both figures)
- *   netpol.new-flows.cost-100/0           time per packet with 100 policies over none (x)
+ *   netpol.new-flows.cost-100/0           time per packet with 100 policies over none (x);
+ *                                         the filter caches verdicts per (source pod,
+ *                                         destination pod, protocol, port), so this is the
+ *                                         cached verdict's cost
+ *   netpol.check.1 / netpol.check.100     NetpolModel.check alone (no cache), pod1 -> pod3
+ *                                         with 1 and 100 policies on pod3 (ns/op): the rule
+ *                                         walk a cache miss pays
  *
  * The 100 policies all select pod3 (label bench=sink) for ingress: 99 allow other clients
  * (`client: c<i>`, UDP 5001) and fail to match pod1, the last allows pod1 (`bench: client`):
@@ -25,7 +31,10 @@ const load = (p) => import(new URL(p, dist).href);
 const BURST = 256;
 const PORT = 5001;
 
-export const NAMES = ['netpol.fwd.0', 'netpol.fwd.100', 'netpol.fwd.cost-100/0', 'netpol.new-flows.0', 'netpol.new-flows.100', 'netpol.new-flows.cost-100/0'];
+export const NAMES = [
+  'netpol.fwd.0', 'netpol.fwd.100', 'netpol.fwd.cost-100/0', 'netpol.new-flows.0', 'netpol.new-flows.100', 'netpol.new-flows.cost-100/0',
+  'netpol.check.1', 'netpol.check.100',
+];
 
 function topology(policies) {
   const pol = [];
@@ -76,7 +85,30 @@ export async function benchmarks() {
   return [
     { group: [bench('netpol.fwd.0', 0, false), bench('netpol.fwd.100', 100, false)], ratios: [{ name: 'netpol.fwd.cost-100/0', of: 'netpol.fwd.100', to: 'netpol.fwd.0', cost: true }] },
     { group: [bench('netpol.new-flows.0', 0, true), bench('netpol.new-flows.100', 100, true)], ratios: [{ name: 'netpol.new-flows.cost-100/0', of: 'netpol.new-flows.100', to: 'netpol.new-flows.0', cost: true }] },
+    { group: [checkBench('netpol.check.1', 1, make), checkBench('netpol.check.100', 100, make)] },
   ];
+}
+
+/** NetpolModel.check of pod1 -> pod3 UDP 5001 (allowed by the last policy), n times. */
+function checkBench(name, policies, make) {
+  return {
+    name, unit: 'ns/op',
+    setup() {
+      const c = make(policies);
+      const m = c.netpol.model;
+      const src = c.pod('pod1').plan.ip;
+      const dst = c.pod('pod3').plan.ip;
+      c.close();
+      return {
+        step(n) {
+          let ok = 0;
+          for (let i = 0; i < n; i++) if (m.check(src, dst, 17, PORT)) ok++;
+          if (ok !== n) throw new Error(`${name}: ${n - ok} of ${n} checks denied`);
+          return n;
+        },
+      };
+    },
+  };
 }
 
 function forwarding(cluster, kube, newFlows) {

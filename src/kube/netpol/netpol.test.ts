@@ -188,6 +188,17 @@ describe('NetworkPolicy evaluator', () => {
     expect(allowed).toBeGreaterThan(0);
     expect(allowed).toBeLessThan(81 * 6);
   });
+
+  it('ICMP (not a NetworkPolicy protocol): a rule without ports allows it, a rule with ports never does', () => {
+    const ip = (k: string): number => m.pods[m.podNamed(k)]!.ip;
+    const m = compileNetpol(model([
+      np('x', 'any', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {} }] }] }),
+      np('x', 'tcp', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ ports: [{ port: 80 }] }] }),
+    ]));
+    expect(m.check(ip('y/a'), ip('x/a'), 1, 0)).toBe(true);
+    expect(m.check(ip('y/a'), ip('x/b'), 1, 0)).toBe(false);
+    expect(m.check(ip('y/a'), ip('x/c'), 1, 0)).toBe(true); // not isolated
+  });
 });
 
 describe('NetworkPolicy validation', () => {
