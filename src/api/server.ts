@@ -30,6 +30,7 @@ import { captureRoutes } from './routes-captures.js';
 import { clusterRoutes } from './routes-cluster.js';
 import { WEB_PATHS, webRoutes } from './web.js';
 import { observeRoutes } from './routes-observe.js';
+import { probeRoutes } from './routes-probe.js';
 import { ApiBodyError, compileValidator, scanJsonBody, validationErrorBody, type ApiErrorBody } from './validation.js';
 import { emptyQuery, KEY_MAX } from './schemas.js';
 import { MAX_INPUT_BYTES } from '../kube/topology.js';
@@ -171,6 +172,7 @@ export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstanc
     clusterRoutes(api, ctl);
     captureRoutes(api, ctl);
     observeRoutes(api, ctl);
+    probeRoutes(api, ctl);
     api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'], querystring: emptyQuery } },
       () => openapiDocument(routes, { version: API_VERSION, secured: token !== null && token !== '' }));
   }, { prefix: API_PREFIX });

@@ -13,6 +13,7 @@ import { dnsCommand } from './cmd-dns.js';
 import { OBSERVE_COMMANDS } from './cmd-observe.js';
 import { renderFlow } from '../control/flows.js';
 import { scenarioCommand } from './cmd-scenario.js';
+import { netpolCommand, probeCommand } from './cmd-probe.js';
 import { runDemo } from '../control/demo.js';
 import { loadCluster, loadTopologySource, TopologyInvalidError } from '../control/load.js';
 import {
@@ -253,5 +254,5 @@ A valid TOPOLOGY's namespaces, interfaces, routes, pods and services: podwire in
   },
 };
 
-export const COMMANDS: Command[] = [demo, trace, validate, ...OBSERVE_COMMANDS, rulesCommand, dnsCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, scenarioCommand, ...LOCAL_COMMANDS];
+export const COMMANDS: Command[] = [demo, trace, validate, ...OBSERVE_COMMANDS, rulesCommand, dnsCommand, probeCommand, netpolCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, scenarioCommand, ...LOCAL_COMMANDS];
 export { TopologyInvalidError };

@@ -118,7 +118,7 @@ export interface ControllerOptions {
   capturesDir?: string;
 }
 
-const APP_PROTOCOLS: Readonly<Record<AppType, readonly string[]>> = { http: ['TCP'], 'tcp-echo': ['TCP'], 'udp-echo': ['UDP'], dns: ['UDP', 'TCP'] };
+const APP_PROTOCOLS: Readonly<Record<AppType, readonly string[]>> = { http: ['TCP'], 'tcp-echo': ['TCP'], 'udp-echo': ['UDP'], sctp: ['SCTP'], dns: ['UDP', 'TCP'] };
 
 export class Controller {
   readonly captures: CaptureManager;

@@ -332,7 +332,7 @@ export const dnsPodName = (i: number): string => `kube-dns-${i + 1}`;
 /** VXLAN adds 50 bytes: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */
 export const VXLAN_OVERHEAD = 50;
 /** Port of an app that does not give one. */
-export const DEFAULT_APP_PORTS: Readonly<Record<AppSpec['type'], number>> = { http: 80, 'tcp-echo': 7, 'udp-echo': 7, dns: 53 };
+export const DEFAULT_APP_PORTS: Readonly<Record<AppSpec['type'], number>> = { http: 80, 'tcp-echo': 7, 'udp-echo': 7, sctp: 80, dns: 53 };
 
 export { selectorMatches } from './selector.js';
 

@@ -124,7 +124,7 @@ export class BridgedHooks implements BridgeNetfilter {
     const ndst = readU32(b, l3 + 16);
     if (nsrc === src && ndst === dst) return;
     const l4 = l3 + ((b[l3]! & 0x0f) << 2);
-    const ports = b[l3 + 9] === 6 || b[l3 + 9] === 17;
+    const ports = b[l3 + 9] === 6 || b[l3 + 9] === 17 || b[l3 + 9] === 132;
     const at = (ip: number, off: number): string => (ports ? `${formatIpv4(ip)}:${readU16(b, off)}` : formatIpv4(ip));
     if (nsrc !== src) this.engine.trace.hop(p.trace, this.where, 'un-dnat', { from: formatIpv4(src), to: at(nsrc, l4), conntrack: 'reply', bridged: true });
     if (ndst !== dst) this.engine.trace.hop(p.trace, this.where, 'un-snat', { from: formatIpv4(dst), to: at(ndst, l4 + 2), conntrack: 'reply', bridged: true });

@@ -36,6 +36,7 @@ interface VirtualServer { proto: number; ip: number; port: number; scheduler: st
 
 const TCP = 6;
 const UDP = 17;
+const SCTP = 132;
 
 /** libipvs ipvs_cmp_services / ipvs_cmp_dests: `int r = ntohl(a) - ntohl(b)`. */
 const cmpAddr = (a: number, b: number): number => (a - b) | 0;
@@ -47,7 +48,7 @@ export function ipvsadmList(input: IpvsRulesInput): string {
   for (const s of input.services) {
     const plan = s.plan;
     for (const port of plan.ports) {
-      const proto = port.protocol === 'UDP' ? UDP : TCP;
+      const proto = port.protocol === 'UDP' ? UDP : port.protocol === 'SCTP' ? SCTP : TCP;
       const key = `${plan.namespace}/${plan.name}${port.name !== undefined && port.name !== '' ? `:${port.name}` : ''}/${port.protocol}`;
       const conns = input.connections?.(key) ?? {};
       // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
@@ -74,7 +75,7 @@ export function ipvsadmList(input: IpvsRulesInput): string {
     '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
   ];
   for (const v of servers) {
-    lines.push(`${v.proto === UDP ? 'UDP' : 'TCP'}  ${formatIpv4(v.ip)}:${v.port} ${v.scheduler}${v.persistent > 0 ? ` persistent ${v.persistent}` : ''}`);
+    lines.push(`${v.proto === UDP ? 'UDP' : v.proto === SCTP ? 'SCTP' : 'TCP'}  ${formatIpv4(v.ip)}:${v.port} ${v.scheduler}${v.persistent > 0 ? ` persistent ${v.persistent}` : ''}`);
     const reals = [...v.reals].sort((a, b) => cmpAddr(a.ip, b.ip) || a.port - b.port);
     for (const r of reals) {
       const active = v.proto === TCP ? r.conns : 0;

@@ -166,7 +166,7 @@ export const appSchema = {
   additionalProperties: false,
   required: ['type'],
   properties: {
-    type: { type: 'string', enum: ['http', 'tcp-echo', 'udp-echo', 'dns'] },
+    type: { type: 'string', enum: ['http', 'tcp-echo', 'udp-echo', 'sctp', 'dns'] },
     port,
   },
 } as const;
@@ -250,7 +250,7 @@ export const servicePortSchema = {
     name: { type: 'string', pattern: PORT_NAME_PATTERN },
     port,
     targetPort: port,
-    protocol: { type: 'string', enum: ['TCP', 'UDP'], default: 'TCP' },
+    protocol: { type: 'string', enum: ['TCP', 'UDP', 'SCTP'], default: 'TCP' },
     nodePort: { type: 'integer', minimum: 30000, maximum: 32767 },
   },
 } as const;

@@ -51,8 +51,8 @@ export function joinPath(base: string, key: string | number): string {
   return `${base}[${JSON.stringify(key)}]`;
 }
 
-const APP_PROTOCOLS: Readonly<Record<AppType, readonly Protocol[]>> = {
-  http: ['TCP'], 'tcp-echo': ['TCP'], 'udp-echo': ['UDP'], dns: ['UDP', 'TCP'],
+const APP_PROTOCOLS: Readonly<Record<AppType, readonly string[]>> = {
+  http: ['TCP'], 'tcp-echo': ['TCP'], 'udp-echo': ['UDP'], sctp: ['SCTP'], dns: ['UDP', 'TCP'],
 };
 
 class Report {

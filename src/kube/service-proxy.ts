@@ -42,6 +42,7 @@ import type { ProxyMode, ServicePlan, ServicePortPlan } from './types.js';
 
 const TCP = 6;
 const UDP = 17;
+const SCTP = 132;
 
 /** A service with its endpoints resolved to addresses (services.ts computes these). */
 export interface ResolvedEndpoint {
@@ -122,7 +123,7 @@ export interface ServiceProxyOptions {
   zone?: string;
 }
 
-const keyOf = (ip: number, port: number, proto: number): number => (ip * 65536 + port) * 2 + (proto === UDP ? 1 : 0);
+const keyOf = (ip: number, port: number, proto: number): number => (ip * 65536 + port) * 4 + (proto === UDP ? 1 : proto === SCTP ? 2 : 0);
 
 export class ServiceProxy implements NatPolicy {
   readonly node: string;
@@ -181,7 +182,7 @@ export class ServiceProxy implements NatPolicy {
     for (const s of services) {
       if (s.plan.ports.length > 0) clusterIps.add(s.plan.clusterIP);
       for (const port of s.plan.ports) {
-        const proto = port.protocol === 'UDP' ? UDP : TCP;
+        const proto = port.protocol === 'UDP' ? UDP : port.protocol === 'SCTP' ? SCTP : TCP;
         const name = servicePortName(s.plan.namespace, s.plan.name, port.name);
         const old = this.byName.get(`${name}/${port.protocol}`);
         const vs = this.build(s, port, proto, name, old);
@@ -251,7 +252,7 @@ export class ServiceProxy implements NatPolicy {
 
   dnat(proto: number, src: number, dst: number, sport: number, dport: number, inIf: number, traced: boolean, out: DnatDecision): boolean {
     if (this.pending !== null) this.materialize();
-    if (proto !== TCP && proto !== UDP) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced, out) : false;
+    if (proto !== TCP && proto !== UDP && proto !== SCTP) return this.mode === 'nftables' ? this.clusterIpsCheck(dst, dport, traced, out) : false;
     let vs = this.vips.get(keyOf(dst, dport, proto));
     // External traffic: a NodePort, an externalIP or a LoadBalancer IP (kube-proxy's KUBE-EXT chain).
     let nodePort = false;

@@ -108,10 +108,10 @@ describe('schema errors', () => {
     expect(texts(validateTopology({}))).toEqual(['missing required field "nodes"']);
   });
   it('enums', () => {
-    expect(errorsOf((d) => { d.cluster = { overlay: 'geneve', ipvsScheduler: 'fifo' }; d.services[0].ports[0].protocol = 'SCTP'; })).toEqual([
+    expect(errorsOf((d) => { d.cluster = { overlay: 'geneve', ipvsScheduler: 'fifo' }; d.services[0].ports[0].protocol = 'ICMP'; })).toEqual([
       'cluster.overlay: "geneve" must be one of vxlan, routed',
       'cluster.ipvsScheduler: "fifo" must be one of rr, wrr, lc, wlc, sh, dh, sed, nq',
-      'services[0].ports[0].protocol: "SCTP" must be one of TCP, UDP',
+      'services[0].ports[0].protocol: "ICMP" must be one of TCP, UDP, SCTP',
     ]);
   });
   it('LoadBalancer IPs need type LoadBalancer; external IPs lie outside the service CIDR', () => {

@@ -90,6 +90,8 @@ export function describeHop(h: Hop, prev?: Hop): string {
     }
     case 'tcp-rst':
       return `Nothing listens on TCP port ${str(d['port'])} in ${place(h)}: it answers with a RST.`;
+    case 'sctp-abort':
+      return `Nothing listens on SCTP port ${str(d['port'])} in ${place(h)}: it answers with an ABORT.`;
     case 'tcp-closed':
       return d['was'] === 'syn-received'
         ? `The server listening on TCP port ${str(d['port'])} in ${place(h)} takes the RST: its half-open connection from ${str(d['peer'])} (SYN-RECEIVED) is closed and forgotten.`

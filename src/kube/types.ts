@@ -15,8 +15,8 @@ export type ProxyMode = 'iptables' | 'ipvs' | 'nftables';
 export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'dh' | 'sed' | 'nq';
 /** `linux`: netfilter's defaults; `kube-proxy`: the values kube-proxy sets (tcp established 24h, close-wait 1h). */
 export type ConntrackTimeouts = 'linux' | 'kube-proxy';
-export type AppType = 'http' | 'tcp-echo' | 'udp-echo' | 'dns';
-export type Protocol = 'TCP' | 'UDP';
+export type AppType = 'http' | 'tcp-echo' | 'udp-echo' | 'sctp' | 'dns';
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 export type SessionAffinity = 'None' | 'ClientIP';
 export type ExternalTrafficPolicy = 'Cluster' | 'Local';

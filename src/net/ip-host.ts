@@ -14,7 +14,7 @@ export interface L4Info {
   /** IPv4 source and destination (uint32). */
   src: number;
   dst: number;
-  /** IP protocol number (1 ICMP, 6 TCP, 17 UDP). */
+  /** IP protocol number (1 ICMP, 6 TCP, 17 UDP, 132 SCTP). */
   protocol: number;
   /** L4 ports (0 for ICMP). */
   sport: number;
@@ -54,7 +54,7 @@ export interface IpHost {
   sourceFor(dst: number): number;
   /** The MTU of the interface the route to `dst` leaves by (TCP derives its MSS from it); 1500 when unknown. */
   mtuFor(dst: number): number;
-  /** Binds a protocol/port (UDP 17, TCP 6); throws when taken. Port 0 picks a free ephemeral port. Returns the port. */
+  /** Binds a protocol/port (UDP 17, TCP 6, SCTP 132); throws when taken. Port 0 picks a free ephemeral port. Returns the port. */
   bind(protocol: number, port: number, handler: L4Handler): number;
   unbind(protocol: number, port: number): void;
   /** Trace id of the reply journey to the traced packet `requestTrace` (0 when not traced). */

@@ -6,13 +6,17 @@
  * verified (UDP over its UDP length, which must fit the IP payload: `ipv4-bad-length`); an
  * ICMP error whose quote lacks the quoted header plus 8 bytes is dropped (`icmp-bad-quote`,
  * Linux's ICMP_MIB_INERRORS); a datagram to a closed UDP port gets ICMP port unreachable,
- * a TCP segment to a closed port gets a RST (RFC 9293 3.10.7.1). Fragments are not
- * reassembled: dropped as `fragment`.
+ * a TCP segment to a closed port gets a RST (RFC 9293 3.10.7.1). SCTP (132) goes to sockets
+ * by destination port after its CRC32c is verified (`bad-checksum`); a packet to a closed
+ * port gets an ABORT, as Linux's sctp_ootb_pkt_new builds it (RFC 9260 8.4): for an INIT
+ * the INIT's Initiate Tag without the T bit, otherwise the packet's own tag with it; none
+ * for an ABORT. Fragments are not reassembled: dropped as `fragment`.
  */
 import type { Packet } from '../engine/packet.js';
 import { formatIpv4, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
 import { checksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import { IpProtocol } from '../wire/ipv4.js';
+import { emitSctpAbort, sctpChecksumOk, SctpChunk } from '../wire/sctp.js';
 import type { NetIf } from './iface.js';
 import type { L4Handler, L4Info } from './ip-host.js';
 import type { NetNamespace } from './netns.js';
@@ -28,6 +32,7 @@ export class L4Delivery {
   private readonly udp = new Map<number, L4Handler>();
   private readonly tcp = new Map<number, L4Handler>();
   private readonly icmp = new Map<number, L4Handler>();
+  private readonly sctp = new Map<number, L4Handler>();
   /**
    * The last UDP and TCP sockets a datagram was delivered to (port, handler): a flow's
    * packets skip the Map lookup. Cleared by bind/unbind.
@@ -43,7 +48,8 @@ export class L4Delivery {
     if (protocol === IpProtocol.Udp) return this.udp;
     if (protocol === IpProtocol.Tcp) return this.tcp;
     if (protocol === IpProtocol.Icmp) return this.icmp;
-    throw new Error(`${this.ns.name}: cannot bind protocol ${protocol} (udp 17, tcp 6, icmp 1)`);
+    if (protocol === IpProtocol.Sctp) return this.sctp;
+    throw new Error(`${this.ns.name}: cannot bind protocol ${protocol} (udp 17, tcp 6, icmp 1, sctp 132)`);
   }
 
   bind(protocol: number, port: number, handler: L4Handler): number {
@@ -140,8 +146,8 @@ export class L4Delivery {
         // Linux icmp_unreach / icmp_socket_deliver: the quoted header (IHL >= 5) and 8 bytes behind it, or ICMP_MIB_INERRORS.
         if (ihl < 20 || l4len < 8 + ihl + 8) return ns.dropAt(p, NetnsDrop['icmp-bad-quote'], nif.where);
         const iproto = b[inner + 9]!;
-        if (iproto === IpProtocol.Udp || iproto === IpProtocol.Tcp) {
-          table = iproto === IpProtocol.Udp ? this.udp : this.tcp;
+        if (iproto === IpProtocol.Udp || iproto === IpProtocol.Tcp || iproto === IpProtocol.Sctp) {
+          table = iproto === IpProtocol.Udp ? this.udp : iproto === IpProtocol.Tcp ? this.tcp : this.sctp;
           key = readU16(b, inner + ihl);
         } else if (iproto === IpProtocol.Icmp) {
           key = readU16(b, inner + ihl + 4);
@@ -153,6 +159,7 @@ export class L4Delivery {
       h(p, info);
       return;
     }
+    if (proto === IpProtocol.Sctp) return this.deliverSctp(p, l3, l4, l4len, nif);
     if (proto !== IpProtocol.Udp && proto !== IpProtocol.Tcp) {
       ns.icmpError(p, l3, 3, 2, 0, nif);
       return ns.dropAt(p, NetnsDrop['no-socket'], nif.where);
@@ -189,6 +196,51 @@ export class L4Delivery {
     }
     this.hopDeliver(p, nif, protoName(proto), info.dport);
     h(p, info);
+  }
+
+  private deliverSctp(p: Packet, l3: number, l4: number, l4len: number, nif: NetIf): void {
+    const ns = this.ns;
+    const b = p.buf;
+    const info = this.info;
+    if (l4len < 12) return ns.dropAt(p, NetnsDrop['ipv4-truncated'], nif.where);
+    if (!p.csumOk && !sctpChecksumOk(b, l4, l4len)) return ns.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
+    info.sport = readU16(b, l4);
+    info.dport = readU16(b, l4 + 2);
+    info.payload = l4 + 12;
+    info.payloadLen = l4len - 12;
+    const h = this.sctp.get(info.dport);
+    if (h === undefined) {
+      this.sendAbort(p, l3, l4, l4len, nif);
+      return ns.dropAt(p, NetnsDrop['no-socket'], nif.where);
+    }
+    this.hopDeliver(p, nif, 'sctp', info.dport);
+    h(p, info);
+  }
+
+  /** ABORT for an SCTP packet to a closed port (Linux sctp_ootb_pkt_new; never for an ABORT). */
+  private sendAbort(p: Packet, l3: number, l4: number, l4len: number, nif: NetIf): void {
+    const b = p.buf;
+    const chunk = l4len >= 16 ? b[l4 + 12]! : -1;
+    if (chunk === SctpChunk.Abort || chunk < 0) return;
+    const q = this.ns.alloc();
+    if (q === null) return;
+    const init = chunk === SctpChunk.Init && l4len >= 20;
+    const o = q.buf;
+    const s = q.start;
+    o[s] = 0x45; o[s + 1] = 0;
+    writeU16(o, s + 2, 36);
+    writeU16(o, s + 4, 0);
+    writeU16(o, s + 6, 0x4000);
+    o[s + 8] = 64; o[s + 9] = IpProtocol.Sctp;
+    writeU16(o, s + 10, 0);
+    writeU32(o, s + 12, readU32(b, l3 + 16));
+    writeU32(o, s + 16, readU32(b, l3 + 12));
+    writeU16(o, s + 10, checksum(o, s, 20));
+    emitSctpAbort(readU16(b, l4 + 2), readU16(b, l4), init ? readU32(b, l4 + 16) : readU32(b, l4 + 4), !init, o, s + 20);
+    q.end = s + 36;
+    q.trace = this.ns.replyTrace(p.trace);
+    if (p.trace !== 0) this.ns.engine.trace.hop(p.trace, nif.where, 'sctp-abort', { port: readU16(b, l4 + 2), reason: 'no listener' });
+    this.ns.output(q);
   }
 
   private hopDeliver(p: Packet, nif: NetIf, proto: string, port: number | string): void {
@@ -246,5 +298,5 @@ export class L4Delivery {
 }
 
 function protoName(p: number): string {
-  return p === IpProtocol.Udp ? 'udp' : p === IpProtocol.Tcp ? 'tcp' : p === IpProtocol.Icmp ? 'icmp' : `proto-${p}`;
+  return p === IpProtocol.Udp ? 'udp' : p === IpProtocol.Tcp ? 'tcp' : p === IpProtocol.Icmp ? 'icmp' : p === IpProtocol.Sctp ? 'sctp' : `proto-${p}`;
 }

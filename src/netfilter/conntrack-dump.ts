@@ -73,7 +73,7 @@ export function protoName(p: number): string {
 
 function tuple(proto: number, src: number, dst: number, sport: number, dport: number): TupleView {
   const t: TupleView = { src: formatIpv4(src), dst: formatIpv4(dst) };
-  if (proto === 6 || proto === 17) {
+  if (proto === 6 || proto === 17 || proto === 132) {
     t.sport = sport;
     t.dport = dport;
   } else if (proto === 1) {
@@ -86,7 +86,7 @@ function tuple(proto: number, src: number, dst: number, sport: number, dport: nu
 
 function tupleText(proto: number, src: number, dst: number, sport: number, dport: number): string {
   const a = `src=${formatIpv4(src)} dst=${formatIpv4(dst)} `;
-  if (proto === 6 || proto === 17) return `${a}sport=${sport} dport=${dport} `;
+  if (proto === 6 || proto === 17 || proto === 132) return `${a}sport=${sport} dport=${dport} `;
   if (proto === 1) return `${a}type=${dport >>> 8} code=${dport & 0xff} id=${sport} `;
   return a;
 }

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseIpv4, readU16, readU32, writeU16 } from '../wire/addr.js';
+import { parseIpv4, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
+import { checksum } from '../wire/checksum.js';
+import { emitSctpInit, sctpChecksumOk } from '../wire/sctp.js';
+import { PacketTuple, TupleKind } from './packet-tuple.js';
 import { Ipv4Packet } from '../wire/ipv4.js';
 import { TcpPacket } from '../wire/tcp.js';
 import { UdpPacket } from '../wire/udp.js';
@@ -173,5 +176,44 @@ describe('natRewriteIcmpErrorInner', () => {
       // The first IHL+8 quoted bytes come out the same whether the rest was quoted or not.
       expect(cut).toEqual(whole.subarray(0, cut.length));
     }), { numRuns: runs });
+  });
+});
+
+describe('SCTP (protocol 132)', () => {
+  /** 10.244.1.2:40000 -> 10.96.0.20:80, an INIT. */
+  function sctpInit(): Uint8Array {
+    const b = new Uint8Array(20 + 32);
+    b[0] = 0x45; writeU16(b, 2, b.length); b[8] = 64; b[9] = 132;
+    writeU32(b, 12, ip('10.244.1.2')); writeU32(b, 16, ip('10.96.0.20'));
+    writeU16(b, 10, checksum(b, 0, 20));
+    emitSctpInit({ srcPort: 40000, dstPort: 80, vtag: 0, initiateTag: 7, initialTsn: 9 }, false, b, 20);
+    return b;
+  }
+
+  it('DNAT of address and port keeps the IPv4 header checksum and recomputes the CRC32c', () => {
+    const b = sctpInit();
+    natRewriteDst(b, 0, ip('10.244.2.3'), 8080);
+    expect(readU32(b, 16)).toBe(ip('10.244.2.3'));
+    expect(readU16(b, 22)).toBe(8080);
+    expect(checksum(b, 0, 20)).toBe(0);
+    expect(sctpChecksumOk(b, 20, 32)).toBe(true);
+  });
+
+  it('an address-only rewrite leaves the CRC32c as it was (no pseudo-header)', () => {
+    const b = sctpInit();
+    const before = b.slice(28, 32);
+    natRewriteSrc(b, 0, ip('10.244.1.1'), 40000);
+    expect(b.slice(28, 32)).toEqual(before);
+    expect(sctpChecksumOk(b, 20, 32)).toBe(true);
+  });
+
+  it('conntrack reads its ports as a tuple (PacketTuple), a runt header is invalid', () => {
+    const t = new PacketTuple();
+    const b = sctpInit();
+    expect(t.parse(b, 0)).toBe(TupleKind.Normal);
+    expect([t.proto, t.sport, t.dport]).toEqual([132, 40000, 80]);
+    const runt = b.slice(0, 28);
+    writeU16(runt, 2, 28);
+    expect(t.parse(runt, 0)).toBe(TupleKind.Invalid);
   });
 });

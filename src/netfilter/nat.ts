@@ -7,6 +7,8 @@
  *   - TCP/UDP: the port, and the L4 checksum for both the address (it is part of the
  *     pseudo-header) and the port. A UDP checksum of 0 ("none") stays 0, a computed 0 is
  *     sent as 0xffff (udpFinal);
+ *   - SCTP: the port; its CRC32c has no pseudo-header, so an address change leaves it, a
+ *     port change recomputes it over the packet (no incremental form; Linux sctp_manip_pkt);
  *   - ICMP echo request/reply: the identifier plays the port (conntrack tuples carry it as
  *     sport), so `newPort` is written into it; pass the current identifier to leave it.
  *     The ICMP checksum has no pseudo-header: only the identifier enters it;
@@ -25,6 +27,7 @@
 
 import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
 import { udpFinal, update16, update32 } from '../wire/checksum.js';
+import { fillSctpChecksum } from '../wire/sctp.js';
 
 /** Which side of a packet a rewrite changes. */
 export const NatSide = { Src: 0, Dst: 1 } as const;
@@ -32,6 +35,7 @@ export type NatSide = (typeof NatSide)[keyof typeof NatSide];
 
 const TCP = 6;
 const UDP = 17;
+const SCTP = 132;
 const ICMP = 1;
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
@@ -91,6 +95,12 @@ export function natRewrite(buf: Uint8Array, l3: number, side: number, newIpIn: n
     const c = readU16(buf, l4 + 6);
     if (c !== 0) writeU16(buf, l4 + 6, udpFinal(update16(update32(c, oldIp, newIp), oldPort, newPort)));
     writeU16(buf, portOff, newPort);
+  } else if (proto === SCTP) {
+    if (l4len < 12) return;
+    const portOff = l4 + (side === NatSide.Dst ? 2 : 0);
+    if (readU16(buf, portOff) === newPort) return;
+    writeU16(buf, portOff, newPort);
+    fillSctpChecksum(buf, l4, l4len);
   } else if (proto === ICMP) {
     if (l4len < 8 || !isIcmpEcho(buf[l4]!)) return;
     const oldId = readU16(buf, l4 + 4);
@@ -132,11 +142,12 @@ export function natRewriteIcmpErrorInner(buf: Uint8Array, l3: number, side: numb
   const l4 = inner + innerIhl;
   const l4len = quoteLen - innerIhl;
   if ((readU16(buf, inner + 6) & 0x1fff) === 0) {
-    if ((proto === TCP || proto === UDP) && l4len >= 4) {
+    if ((proto === TCP || proto === UDP || proto === SCTP) && l4len >= 4) {
       const portOff = l4 + (side === NatSide.Dst ? 2 : 0);
       const oldPort = readU16(buf, portOff);
       writeU16(buf, portOff, newPort);
       ic = update16(ic, oldPort, newPort);
+      if (proto === SCTP) { writeU16(buf, icmp + 2, ic); return true; } // a quote's CRC32c covers bytes it lacks: left as quoted
       const ckOff = proto === UDP ? l4 + 6 : l4 + 16;
       if (l4len >= ckOff - l4 + 2) {
         const c = readU16(buf, ckOff);

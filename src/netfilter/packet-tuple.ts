@@ -2,7 +2,8 @@
  * PacketTuple: reads the conntrack tuple of an IPv4 packet into reused fields (one
  * instance per NatHooks; nothing allocated per packet).
  *
- * TCP/UDP: addresses and ports (TCP also the flags byte). ICMP echo request/reply:
+ * TCP/UDP/SCTP: addresses and ports (TCP also the flags byte; SCTP as Linux's generic
+ * tracking of it needs nothing more here: no association state). ICMP echo request/reply:
  * sport = identifier, dport = type << 8 | code. ICMP errors (dest unreachable, source
  * quench, redirect, time exceeded, parameter problem): the tuple of the quoted datagram,
  * inverted, i.e. the tuple of the connection as seen from the error's own direction.
@@ -16,6 +17,7 @@ export const TupleKind = { Untracked: 0, Invalid: 1, Normal: 2, IcmpError: 3 } a
 
 const TCP = 6;
 const UDP = 17;
+const SCTP = 132;
 const ICMP = 1;
 const ICMP_ECHO_REQUEST = 8;
 const ICMP_ECHO_REPLY = 0;
@@ -44,8 +46,8 @@ export class PacketTuple {
     this.src = readU32(buf, l3 + 12);
     this.dst = readU32(buf, l3 + 16);
     this.flags = 0;
-    if (proto === TCP || proto === UDP) {
-      if (l4len < (proto === TCP ? 20 : 8)) return TupleKind.Invalid;
+    if (proto === TCP || proto === UDP || proto === SCTP) {
+      if (l4len < (proto === TCP ? 20 : proto === UDP ? 8 : 12)) return TupleKind.Invalid;
       this.sport = readU16(buf, l4);
       this.dport = readU16(buf, l4 + 2);
       if (proto === TCP) this.flags = buf[l4 + 13]!;
@@ -71,7 +73,7 @@ export class PacketTuple {
     this.proto = ip;
     this.src = readU32(buf, inner + 16);
     this.dst = readU32(buf, inner + 12);
-    if ((ip === TCP || ip === UDP) && il4len >= 4) {
+    if ((ip === TCP || ip === UDP || ip === SCTP) && il4len >= 4) {
       this.sport = readU16(buf, il4 + 2);
       this.dport = readU16(buf, il4);
       return TupleKind.IcmpError;

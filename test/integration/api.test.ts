@@ -131,7 +131,7 @@ describe('API routes through inject', () => {
     expectError(await call('POST', '/services', {}, { name: 'web2', ports: [{ port: 82 }] }), 409, '/name', 'web2');
     expectError(await call('POST', '/services', {}, { name: 'web3', clusterIP: vip, ports: [{ port: 82 }] }), 409, '/clusterIP', vip);
     expectError(await call('POST', '/services', {}, { name: 'web3', ports: [] }), 400, '/ports', []);
-    expectError(await call('POST', '/services', {}, { name: 'web3', ports: [{ port: 82, protocol: 'SCTP' }] }), 400, '/ports/0/protocol', 'SCTP');
+    expectError(await call('POST', '/services', {}, { name: 'web3', ports: [{ port: 82, protocol: 'ICMP' }] }), 400, '/ports/0/protocol', 'ICMP');
     expect((await call('DELETE', '/services/{name}', { name: 'web2' })).statusCode).toBe(200);
     expectError(await call('DELETE', '/services/{name}', { name: 'web2' }), 404, '/name', 'web2');
   });
@@ -298,12 +298,20 @@ describe('API routes through inject', () => {
     await x.done();
   });
 
+  it('POST /probe: the matrix of the running cluster', async () => {
+    const r = await call('POST', '/probe', {}, { ports: [8080], protocols: ['tcp'] });
+    expect(r.statusCode).toBe(200);
+    const j = r.json<{ shape: string; probes: { from: string; to: string; allowed: boolean }[] }>();
+    expect(j.shape).toBe('matrix');
+    expect(j.probes.find((p) => p.from === 'default/pod1' && p.to === 'default/pod2')?.allowed).toBe(true);
+  });
+
   it('serves an OpenAPI document generated from the route schemas, covering every route tested here', async () => {
     const doc = (await call('GET', '/openapi.json')).json<{ openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>> }>();
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
     const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    expect(all.length).toBe(31);
+    expect(all.length).toBe(32);
     expect(all.filter((r) => !covered.has(r))).toEqual([]);
   });
 });

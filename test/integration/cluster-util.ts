@@ -36,7 +36,7 @@ ${[1, 2, 3].flatMap((n) => ['a', 'b'].map((x) => `  - { name: p${n}${x}, node: n
 export const HOP_ACTIONS = new Set([
   'send', 'route', 'arp-request', 'arp-reply', 'veth', 'bridge-forward', 'bridge-flood', 'bridge-local', 'forward',
   'underlay', 'vxlan-encap', 'vxlan-decap', 'conntrack', 'dnat', 'un-dnat', 'snat', 'un-snat', 'deliver',
-  'icmp-error', 'tcp-rst', 'tcp-syn', 'tcp-closed', 'tap', 'drop', 'policy',
+  'icmp-error', 'tcp-rst', 'sctp-abort', 'tcp-syn', 'tcp-closed', 'tap', 'drop', 'policy',
 ]);
 
 /** Asserts the documented JSON shape of a journey (after a JSON round trip). */

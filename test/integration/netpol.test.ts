@@ -18,6 +18,7 @@ import { runTrace, type Journey } from '../../src/kube/trace.js';
 import type { NetNamespace } from '../../src/net/netns.js';
 import { formatIpv4, writeU16, writeU32 } from '../../src/wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../../src/wire/checksum.js';
+import { fillSctpChecksum } from '../../src/wire/sctp.js';
 import { newCluster, topology } from './cluster-util.js';
 
 const YAML = `
@@ -167,7 +168,7 @@ describe('NetworkPolicy in the dataplane', () => {
     }
   });
 
-  it('SCTP (not tracked by conntrack): each packet is checked; a reply passes when the reverse direction is allowed', () => {
+  it('SCTP (tracked by conntrack with its ports): the first packet is checked, the rest of the association and its replies pass', () => {
     const c = newCluster(topology(YAML));
     try {
       applyOk(c, { metadata: { name: 'sctp-in', namespace: 'y' }, spec: { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Ingress', 'Egress'], ingress: [{ ports: [{ protocol: 'SCTP', port: 80 }] }] } });
@@ -181,7 +182,8 @@ describe('NetworkPolicy in the dataplane', () => {
         b[o] = 0x45; writeU16(b, o + 2, 32); writeU16(b, o + 6, 0x4000); b[o + 8] = 64; b[o + 9] = 132;
         writeU32(b, o + 12, src); writeU32(b, o + 16, dst);
         writeU16(b, o + 10, checksum(b, o, 20));
-        writeU16(b, o + 20, sport); writeU16(b, o + 22, dport); // SCTP common header: ports, verification tag, CRC32c (unchecked here)
+        writeU16(b, o + 20, sport); writeU16(b, o + 22, dport); // SCTP common header: ports, verification tag 0, then CRC32c
+        fillSctpChecksum(b, o + 20, 12);
         p.end = o + 32;
         from.output(p);
         c.engine.advance(2000);
@@ -189,13 +191,12 @@ describe('NetworkPolicy in the dataplane', () => {
       const a = c.pod('a.x');
       const b = c.pod('b.y');
       const denied = (): number => node2.drops.get('policy-denied');
-      // x/a -> y/b SCTP 80: allowed by the ingress rule; y/b (no SCTP socket) answers ICMP
-      // protocol unreachable, which passes as an error about an allowed datagram.
+      // x/a -> y/b SCTP 80 (a bare common header): allowed by the ingress rule, checked once.
       sctp(a.ns, b.plan.ip, 5000, 80);
-      expect([node2.counters.get('allowed'), denied()]).toEqual([2, 0]);
-      // A reply: y/b's egress allows nothing, but the reverse direction is allowed (and so is x/a's ICMP error about it).
+      expect([node2.counters.get('allowed'), denied()]).toEqual([1, 0]);
+      // A reply: y/b's egress allows nothing, but conntrack knows the association.
       sctp(b.ns, a.plan.ip, 80, 5000);
-      expect([node2.counters.get('allowed'), denied()]).toEqual([4, 0]);
+      expect([node2.counters.get('allowed'), denied()]).toEqual([1, 0]);
       sctp(b.ns, a.plan.ip, 5000, 80); // y/b starting an association: refused
       expect(denied()).toBe(1);
       sctp(a.ns, b.plan.ip, 5000, 81); // another port: refused

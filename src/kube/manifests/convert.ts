@@ -270,15 +270,11 @@ export function convert(all: SourceObject[]): Converted {
         const cp: ContainerPort = { port, protocol };
         if (typeof p['name'] === 'string') cp.name = p['name'];
         ports.push(cp);
-        if (protocol === 'SCTP') {
-          r.warn(k.at, k.label, `${at}.protocol`, protocol, `"SCTP" is not emulated: nothing listens on ${port}/SCTP`);
-          return;
-        }
         if (listening.has(`${protocol}/${port}`)) return;
         listening.add(`${protocol}/${port}`);
         // An emulated container answers on every port it declares: TCP with podwire's HTTP app
-        // (it answers with the pod's name), UDP with echo.
-        apps.push({ type: protocol === 'TCP' ? 'http' : 'udp-echo', port });
+        // (it answers with the pod's name), UDP with echo, SCTP with INIT ACK to an INIT.
+        apps.push({ type: protocol === 'TCP' ? 'http' : protocol === 'UDP' ? 'udp-echo' : 'sctp', port });
       });
     });
     if (!ok) return null;
@@ -585,11 +581,7 @@ function serviceOf(
       r.err(k.at, k.label, `${at}.name`, undefined, 'Required value');
       bad = true;
     }
-    if (protocol === 'SCTP') {
-      r.warn(k.at, k.label, `${at}.protocol`, protocol, '"SCTP" is not emulated: the port is left out');
-      return;
-    }
-    if (protocol !== 'TCP' && protocol !== 'UDP') {
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') {
       r.err(k.at, k.label, `${at}.protocol`, protocol, `${q(protocol)}: supported values: "SCTP", "TCP", "UDP"`);
       bad = true;
       return;

@@ -14,7 +14,7 @@
  * later packets pass, also when a policy that would refuse the connection now was applied
  * after it started (podwire's choice, docs/networkpolicy.md). A refused first packet is
  * dropped as `policy-denied` and its unconfirmed conntrack entry goes with it (as Linux
- * frees an unconfirmed entry with its skb). Packets conntrack does not track (SCTP, other
+ * frees an unconfirmed entry with its skb). Packets conntrack does not track (other
  * protocols) are checked one by one, each allowed when its direction or the reverse one
  * (a reply) is allowed, and an ICMP error about such a datagram when the datagram (or its
  * reverse) was; TCP
@@ -97,7 +97,7 @@ export class NetpolFilter implements Counted {
     if (!m.involves(src, dst, node)) return Verdict.Accept;
     this.counters.values[Counter.checked]!++;
     let ok = this.cachedCheck(m, src, dst, proto, dport);
-    // Untracked (SCTP): no state to tell a reply by; a packet the reverse direction allows is one.
+    // Untracked (protocols conntrack does not know): no state to tell a reply by; a packet the reverse direction allows is one.
     if (!ok && e < 0 && proto !== TCP && proto !== UDP && proto !== ICMP) ok = m.check(dst, src, proto, sport, node);
     // An ICMP error about an untracked datagram (conntrack found no connection to relate it to):
     // allowed when the datagram it quotes was (it travels back along that datagram's path).
