@@ -27,6 +27,7 @@ import { bearerChecker, listenRefusal } from './auth.js';
 import { openapiDocument, recordRoute, type RecordedRoute } from './openapi.js';
 import { captureRoutes } from './routes-captures.js';
 import { clusterRoutes } from './routes-cluster.js';
+import { linkRoutes } from './routes-links.js';
 import { ApiBodyError, compileValidator, scanJsonBody, validationErrorBody, type ApiErrorBody } from './validation.js';
 import { emptyQuery, KEY_MAX } from './schemas.js';
 import { MAX_INPUT_BYTES } from '../kube/topology.js';
@@ -163,6 +164,7 @@ export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstanc
 
   void app.register(async (api) => {
     clusterRoutes(api, ctl);
+    linkRoutes(api, ctl);
     captureRoutes(api, ctl);
     api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'], querystring: emptyQuery } },
       () => openapiDocument(routes, { version: API_VERSION, secured: token !== null && token !== '' }));

@@ -21,6 +21,7 @@ import type { ConntrackFilter, ConntrackTable } from '../netfilter/conntrack.js'
 import type { ConntrackEntryView } from '../netfilter/conntrack-dump.js';
 import { parseIpv4 } from '../wire/addr.js';
 import { CaptureManager } from './captures.js';
+import { NetemControl } from './netem.js';
 import { badRequest, conflict, ControlError, Mutex, notAvailable, notFound, toControlError } from './errors.js';
 import { attachError, attachTarget, conntrackFilter } from './inputs.js';
 import { nodeRules, type RulesQuery } from './rules.js';
@@ -98,12 +99,15 @@ const APP_PROTOCOLS: Readonly<Record<AppType, readonly string[]>> = { http: ['TC
 
 export class Controller {
   readonly captures: CaptureManager;
+  /** Link impairment (netem): src/control/netem.ts. */
+  readonly netem: NetemControl;
   readonly startedAt = new Date();
   private readonly lock = new Mutex();
   private closing = false;
 
   constructor(readonly cluster: Cluster, opts: ControllerOptions = {}) {
     this.captures = new CaptureManager(cluster, opts.capturesDir ?? 'captures', this.startedAt);
+    this.netem = new NetemControl(() => this.cluster, (fn) => this.mutate(fn));
   }
 
   // ---- reads --------------------------------------------------------------------------

@@ -241,6 +241,7 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
   };
   cluster.attached.set(key, a);
   if (added) cluster.services.sync();
+  cluster.impairments.applyPending(); // declared netem on this pod's interfaces
   return a;
 }
 

@@ -20,6 +20,7 @@ import { Bridge } from '../net/bridge.js';
 import { Veth } from '../net/veth.js';
 import { NetNamespace } from '../net/netns.js';
 import type { CapturePoint } from '../engine/link.js';
+import { Impairments } from './impairments.js';
 import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';
 import type { Route } from '../net/route-table.js';
 import { macFromIpv4 } from '../wire/addr.js';
@@ -86,6 +87,8 @@ export class Cluster {
   readonly overlayRoutes = new Map<string, readonly Route[]>();
   /** Socket factory for `vtep.bind` nodes, or null (then such nodes are an error). */
   readonly vxlanTransport: VxlanTransportFactory | null;
+  /** Impaired links (netem on interface directions): src/kube/impairments.ts. */
+  readonly impairments: Impairments = new Impairments(this);
   /** Every node of the topology, emulated or not (names a pod's display name must not read as). */
   private readonly nodeNames: Set<string>;
 
@@ -114,6 +117,7 @@ export class Cluster {
     // Pods with `attach:` are real: src/io/attach.ts `attachTopologyPods` wires them in later.
     for (const p of this.plan.pods) if (p.attach === undefined) this.buildPod(p);
     this.services.install();
+    this.impairments.applyTopology();
   }
 
   private buildNode(n: NodePlan): void {
@@ -344,7 +348,7 @@ export class Cluster {
       out.push({ name: `${p.ns.name}/eth0`, description: `eth0 of pod ${p.ns.name} on ${p.plan.node}`, rx: nif.inPort?.link ?? null, tx: nif.outPort?.link ?? null });
       out.push({ name: `${p.ns.name}/lo`, description: `loopback of pod ${p.ns.name} (packets to itself)`, rx: p.ns.lo.inPort?.link ?? null, tx: null });
     }
-    return out;
+    return this.impairments.adjust(out);
   }
 }
 

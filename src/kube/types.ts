@@ -8,6 +8,9 @@
  */
 
 import type { Cidr } from '../wire/addr.js';
+import type { NetemSpec } from '../net/netem-spec.js';
+
+export type { NetemSpec };
 
 export type OverlayMode = 'vxlan' | 'routed';
 export type ProxyMode = 'iptables' | 'ipvs' | 'nftables';
@@ -87,6 +90,8 @@ export interface NodeSpec {
   vtep?: VtepBind;
   /** The node's `topology.kubernetes.io/zone` label (trafficDistribution hints). */
   zone?: string;
+  /** netem on the node's eth0 (its underlay link), egress. */
+  netem?: NetemSpec;
 }
 
 export interface AppSpec {
@@ -117,6 +122,8 @@ export interface PodSpec {
   ready?: boolean;
   /** Being deleted (metadata.deletionTimestamp; absent: false): its endpoints are terminating. */
   terminating?: boolean;
+  /** netem on the pod's eth0, egress (`tc qdisc add dev eth0 root netem ...` inside the pod). */
+  netem?: NetemSpec;
 }
 
 export interface ServicePortSpec {
@@ -164,11 +171,24 @@ export interface ServiceSpec {
   trafficDistribution?: TrafficDistribution;
 }
 
+/**
+ * Link impairment (docs/netem.md): netem on one direction of an interface, named as a
+ * capture point (`pod1/eth0`, `node1/veth0`, `node1/eth0`, an attached pod's `eth0`).
+ * `egress` (default) is what `tc qdisc add dev X root netem` impairs: frames leaving X.
+ */
+export interface LinkSpec {
+  interface: string;
+  direction?: 'egress' | 'ingress' | 'both';
+  netem: NetemSpec;
+}
+
 export interface Topology {
   cluster: ClusterConfig;
   nodes: NodeSpec[];
   pods: PodSpec[];
   services: ServiceSpec[];
+  /** Impaired links (netem); pods and nodes may also carry `netem:` for their eth0's egress. */
+  links?: LinkSpec[];
   /** Present when the topology came from Kubernetes manifests: what they hold beyond the model. */
   kubernetes?: KubeObjects;
 }
