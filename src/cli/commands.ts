@@ -9,6 +9,7 @@ import { REMOTE_COMMANDS, REMOTE_FLAGS, target } from './cmd-remote.js';
 import { requestJson } from './client.js';
 import { upCommand } from './cmd-up.js';
 import { rulesCommand } from './cmd-rules.js';
+import { netemCommand } from './cmd-netem.js';
 import { dnsCommand } from './cmd-dns.js';
 import { runDemo } from '../control/demo.js';
 import { loadCluster, loadTopologySource, TopologyInvalidError } from '../control/load.js';
@@ -165,5 +166,5 @@ field, e.g. deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >=
   },
 };
 
-export const COMMANDS: Command[] = [demo, trace, validate, rulesCommand, dnsCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, ...LOCAL_COMMANDS];
+export const COMMANDS: Command[] = [demo, trace, validate, rulesCommand, dnsCommand, upCommand, ...REMOTE_COMMANDS, netemCommand, captureCommand, ...LOCAL_COMMANDS];
 export { TopologyInvalidError };

@@ -86,3 +86,35 @@ describe('netem in a cluster', () => {
     expect(y.equals(x)).toBe(true);
   });
 });
+
+describe('podwire netem set|show|clear against a running API', () => {
+  it('sets with tc arguments, shows the tc line and counters, merges, refuses ambiguous units, clears', async () => {
+    const { demoController, runCli } = await import('./helpers.js');
+    const { startApi } = await import('../../src/api/server.js');
+    const h = await demoController();
+    const api = await startApi(h.ctl, { host: '127.0.0.1', port: 0 }, { token: '' });
+    try {
+      const at = ['--api', api.url, '--token', ''];
+      let r = await runCli('netem', 'set', 'pod1/eth0', 'delay', '20ms', '5ms', 'distribution', 'normal', 'rate', '1mbit', '-4', ...at);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain('pod1/eth0 egress: tc qdisc add dev eth0 root netem limit 1000 delay 20ms 5ms distribution normal rate 1mbit -4');
+      expect(r.out).toContain('rate 1000000 bit/s');
+      r = await runCli('netem', 'set', 'pod1/eth0', '--merge', 'loss', '1%', ...at);
+      expect(r.out).toContain('delay 20ms 5ms distribution normal loss random 1% rate 1mbit -4');
+      r = await runCli('netem', 'set', 'pod1/eth0', 'rate', '100kbps', ...at);
+      expect(r.err).toMatch(/warning: rate: "100kbps" is kBYTES per second in tc \(= 800000 bit\/s\)/);
+      r = await runCli('netem', 'set', 'pod1/eth0', 'rate', '10Mbps', ...at);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/ambiguous unit "Mbps"/);
+      r = await runCli('netem', 'show', ...at);
+      expect(r.out).toMatch(/^pod1\/eth0 egress: tc qdisc add dev eth0 root netem limit 1000 rate 800kbit\n  rate 800000 bit\/s\n  sent 0 pkt/);
+      r = await runCli('netem', 'clear', 'pod1/eth0', ...at);
+      expect(r.out).toBe('pod1/eth0: removed 1');
+      r = await runCli('netem', 'show', 'pod1/eth0', ...at);
+      expect(r.out).toBe('(no impairment)');
+    } finally {
+      await api.close();
+      await h.done();
+    }
+  });
+});
