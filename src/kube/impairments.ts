@@ -68,6 +68,7 @@ export class Impairments {
 
   /** Applies declared impairments whose interface exists now (after an attach). */
   applyPending(): void {
+    if (this.pending.length === 0) return; // a cluster of 11,000 namespaces lists no capture points for nothing
     const names = new Set(this.cluster.capturePoints().map((c) => c.name));
     const left: LinkSpec[] = [];
     for (const l of this.pending) {
