@@ -7,7 +7,8 @@
  * deadline fires within the event loop's turn time of its instant. Due timers fire in
  * deadline order, then the scheduler runs (`kick`) to carry what they released.
  *
- * The poll costs CPU only inside the last 2 ms before a deadline.
+ * The poll costs CPU only inside the last 2 ms before a deadline, and sleeps there in
+ * slices of 0.25 ms (SLICE_MS) between turns of I/O.
  */
 import type { Engine } from './engine.js';
 
@@ -24,6 +25,14 @@ interface Entry extends HrTimer {
 /** Deadlines closer than this (ms) are polled instead of slept for. */
 const POLL_MS = 2;
 const WAKE_EARLY_MS = 1.5;
+
+/**
+ * Inside the poll window the loop sleeps in slices of at most this (ms) with Atomics.wait
+ * (a futex wait on hrtimers: sub-millisecond) between turns of I/O, instead of spinning: on
+ * a loaded host a spinning process is preempted for milliseconds, a sleeper is woken on time.
+ */
+const SLICE_MS = 0.25;
+const napCell = new Int32Array(new SharedArrayBuffer(4));
 
 const sets = new WeakMap<Engine, HrTimers>();
 
@@ -86,7 +95,12 @@ export class HrTimers {
   private readonly onPoll = (): void => {
     this.poll = null;
     this.polls++;
-    const now = this.engine.clock.now();
+    let now = this.engine.clock.now();
+    const next = this.nearest();
+    if (next > now) {
+      Atomics.wait(napCell, 0, 0, Math.min(SLICE_MS, next - now));
+      now = this.engine.clock.now();
+    }
     const due = this.entries.filter((e) => !e.cancelled && e.at <= now).sort((a, b) => a.at - b.at);
     if (due.length > 0) {
       this.entries = this.entries.filter((e) => !e.cancelled && e.at > now);
