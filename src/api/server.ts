@@ -31,6 +31,7 @@ import { clusterRoutes } from './routes-cluster.js';
 import { WEB_PATHS, webRoutes } from './web.js';
 import { observeRoutes } from './routes-observe.js';
 import { probeRoutes } from './routes-probe.js';
+import { linkRoutes } from './routes-links.js';
 import { ApiBodyError, compileValidator, scanJsonBody, validationErrorBody, type ApiErrorBody } from './validation.js';
 import { emptyQuery, KEY_MAX } from './schemas.js';
 import { MAX_INPUT_BYTES } from '../kube/topology.js';
@@ -170,6 +171,7 @@ export function buildApi(ctl: Controller, opts: ApiOptions = {}): FastifyInstanc
 
   void app.register(async (api) => {
     clusterRoutes(api, ctl);
+    linkRoutes(api, ctl);
     captureRoutes(api, ctl);
     observeRoutes(api, ctl);
     probeRoutes(api, ctl);

@@ -9,6 +9,7 @@ import { REMOTE_COMMANDS, REMOTE_FLAGS, target } from './cmd-remote.js';
 import { requestJson } from './client.js';
 import { upCommand } from './cmd-up.js';
 import { rulesCommand } from './cmd-rules.js';
+import { netemCommand } from './cmd-netem.js';
 import { dnsCommand } from './cmd-dns.js';
 import { OBSERVE_COMMANDS } from './cmd-observe.js';
 import { renderFlow } from '../control/flows.js';
@@ -254,5 +255,5 @@ A valid TOPOLOGY's namespaces, interfaces, routes, pods and services: podwire in
   },
 };
 
-export const COMMANDS: Command[] = [demo, trace, validate, ...OBSERVE_COMMANDS, rulesCommand, dnsCommand, probeCommand, netpolCommand, upCommand, ...REMOTE_COMMANDS, captureCommand, scenarioCommand, ...LOCAL_COMMANDS];
+export const COMMANDS: Command[] = [demo, trace, validate, ...OBSERVE_COMMANDS, rulesCommand, dnsCommand, probeCommand, netpolCommand, upCommand, ...REMOTE_COMMANDS, netemCommand, captureCommand, scenarioCommand, ...LOCAL_COMMANDS];
 export { TopologyInvalidError };

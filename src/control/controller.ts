@@ -22,6 +22,7 @@ import type { ConntrackEntryView } from '../netfilter/conntrack-dump.js';
 import { parseIpv4 } from '../wire/addr.js';
 import type { NetpolNamespace, NetworkPolicy } from '../kube/netpol/types.js';
 import { CaptureManager } from './captures.js';
+import { NetemControl } from './netem.js';
 import { badRequest, conflict, ControlError, Mutex, notAvailable, notFound, toControlError } from './errors.js';
 import { attachError, attachTarget, conntrackFilter } from './inputs.js';
 import { FlowLog } from './flows.js';
@@ -124,6 +125,8 @@ export class Controller {
   readonly captures: CaptureManager;
   /** The flow log (`GET /flows`): every conntrack decision and counted drop, the last 4096 kept. */
   readonly flows: FlowLog;
+  /** Link impairment (netem): src/control/netem.ts. */
+  readonly netem: NetemControl;
   readonly startedAt = new Date();
   private readonly lock = new Mutex();
   private closing = false;
@@ -131,6 +134,7 @@ export class Controller {
   constructor(readonly cluster: Cluster, opts: ControllerOptions = {}) {
     this.captures = new CaptureManager(cluster, opts.capturesDir ?? 'captures', this.startedAt);
     this.flows = new FlowLog(cluster).attach();
+    this.netem = new NetemControl(() => this.cluster, (fn) => this.mutate(fn));
   }
 
   // ---- reads --------------------------------------------------------------------------

@@ -418,6 +418,7 @@ export async function attachPod(cluster: Cluster, pod: string | AttachPodSpec, t
     cluster.netpol.podsChanged();
   }
   if (container !== null) startWatch(cluster, key, tgt as { container: string; runtime?: ContainerRuntime }, container.id, mode, opts);
+  cluster.impairments.applyPending(); // declared netem on this pod's interfaces
   return a;
 }
 

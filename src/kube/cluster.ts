@@ -21,6 +21,7 @@ import { Veth } from '../net/veth.js';
 import { NetNamespace } from '../net/netns.js';
 import { NeighborLimit } from '../net/neighbor.js';
 import type { CapturePoint } from '../engine/link.js';
+import { Impairments } from './impairments.js';
 import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';
 import type { DnsUpstream } from '../apps/dns-server.js';
 import type { Route } from '../net/route-table.js';
@@ -100,6 +101,8 @@ export class Cluster {
   readonly vxlanTransport: VxlanTransportFactory | null;
   private readonly dnsUpstreamFactory: NonNullable<ClusterOptions['dnsUpstream']> | null;
   private dnsUpstreamOpen: (DnsUpstream & { close(): void }) | null = null;
+  /** Impaired links (netem on interface directions): src/kube/impairments.ts. */
+  readonly impairments: Impairments = new Impairments(this);
   /** Every node of the topology, emulated or not (names a pod's display name must not read as). */
   private readonly nodeNames: Set<string>;
   /** NetworkPolicies and namespace labels; enforced by a filter on every emulated node (docs/networkpolicy.md). */
@@ -141,6 +144,7 @@ export class Cluster {
     for (const [name, hooks] of this.services.hooks) {
       hooks.netpol = this.engine.addCounted(new NetpolFilter(this.engine, name, this.netpol, this.services.conntrack.get(name)!));
     }
+    this.impairments.applyTopology();
   }
 
   private buildNode(n: NodePlan): void {
@@ -391,7 +395,7 @@ export class Cluster {
       out.push({ name: `${p.ns.name}/eth0`, description: `eth0 of pod ${p.ns.name} on ${p.plan.node}`, rx: nif.inPort?.link ?? null, tx: nif.outPort?.link ?? null });
       out.push({ name: `${p.ns.name}/lo`, description: `loopback of pod ${p.ns.name} (packets to itself)`, rx: p.ns.lo.inPort?.link ?? null, tx: null });
     }
-    return out;
+    return this.impairments.adjust(out);
   }
 }
 

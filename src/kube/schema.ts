@@ -139,6 +139,60 @@ export const clusterSchema = {
   },
 } as const;
 
+const tcText = { type: 'string', minLength: 1, maxLength: 32 } as const;
+
+/** netem's settings in tc's words (src/net/netem-spec.ts; values are checked semantically). */
+export const netemSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 0, maximum: 4294967295 },
+    delay: tcText,
+    jitter: tcText,
+    delayCorrelation: tcText,
+    distribution: { type: 'string', enum: ['uniform', 'normal', 'pareto', 'paretonormal'] },
+    loss: tcText,
+    lossCorrelation: tcText,
+    lossState: {
+      type: 'object', additionalProperties: false, required: ['p13'],
+      properties: { p13: tcText, p31: tcText, p32: tcText, p23: tcText, p14: tcText },
+    },
+    lossGemodel: {
+      type: 'object', additionalProperties: false, required: ['p'],
+      properties: { p: tcText, r: tcText, '1-h': tcText, '1-k': tcText },
+    },
+    ecn: { type: 'boolean' },
+    duplicate: tcText,
+    duplicateCorrelation: tcText,
+    corrupt: tcText,
+    corruptCorrelation: tcText,
+    reorder: tcText,
+    reorderCorrelation: tcText,
+    gap: { type: 'integer', minimum: 0, maximum: 4294967295 },
+    rate: tcText,
+    packetOverhead: { type: 'integer', minimum: -2147483648, maximum: 2147483647 },
+    cellSize: { type: 'integer', minimum: 0, maximum: 4294967295 },
+    cellOverhead: { type: 'integer', minimum: -2147483648, maximum: 2147483647 },
+    slot: {
+      type: 'object', additionalProperties: false, required: ['min'],
+      properties: { min: tcText, max: tcText, packets: { type: 'integer', minimum: 0 }, bytes: { type: 'integer', minimum: 0 } },
+    },
+    /** An integer; as a decimal string for seeds above 2^53. */
+    seed: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]{1,20}$' }] },
+  },
+} as const;
+
+export const linkSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['interface', 'netem'],
+  properties: {
+    interface: { type: 'string', pattern: '^[^/\\s]+/[^/\\s]+$' },
+    direction: { type: 'string', enum: ['egress', 'ingress', 'both'], default: 'egress' },
+    netem: netemSchema,
+  },
+} as const;
+
 export const nodeSchema = {
   type: 'object',
   additionalProperties: false,
@@ -158,6 +212,7 @@ export const nodeSchema = {
       required: ['bind'],
       properties: { bind: { type: 'string', pattern: HOSTPORT_PATTERN } },
     },
+    netem: netemSchema,
   },
 } as const;
 
@@ -239,6 +294,7 @@ export const podSchema = {
     terminating: { type: 'boolean' },
     /** Container ports, as Kubernetes writes them: NetworkPolicy's named ports resolve to them. */
     ports: { type: 'array', items: containerPortSchema },
+    netem: netemSchema,
   },
 } as const;
 
@@ -304,5 +360,6 @@ export const topologySchema = {
     services: { type: 'array', items: serviceSchema, default: [] },
     namespaces: { type: 'array', items: namespaceSchema },
     networkPolicies: { type: 'array', items: networkPolicySchema },
+    links: { type: 'array', items: linkSchema },
   },
 } as const;

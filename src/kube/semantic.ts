@@ -17,11 +17,12 @@ import {
   dnsPods, planCluster,
 } from './ipam.js';
 import { PodIndex } from './selector.js';
+import { compileNetem, NetemError } from '../net/netem-spec.js';
 import { bridgeNameProblem, reservedServiceName, VXLAN_IFNAME } from './names.js';
 import { validateNetworkPolicy } from './netpol/validate.js';
 import type { NetworkPolicy } from './netpol/types.js';
 import type {
-  AppSpec, AppType, ClusterConfig, NodeSpec, PodSpec, Protocol, ServicePortSpec, ServiceSpec, Topology, TopologyError,
+  AppSpec, AppType, ClusterConfig, LinkSpec, NetemSpec, NodeSpec, PodSpec, Protocol, ServicePortSpec, ServiceSpec, Topology, TopologyError,
 } from './types.js';
 
 /** A document the schema accepted: types and schema defaults in place, derived defaults not yet. */
@@ -33,6 +34,7 @@ export interface SchemaTopology {
   namespaces?: Topology['namespaces'];
   /** Only their outline checked by the schema: validate.ts checks them here. */
   networkPolicies?: unknown[];
+  links?: LinkSpec[];
 }
 
 export interface CheckResult {
@@ -346,6 +348,7 @@ export function checkTopology(t: SchemaTopology): CheckResult {
   }
 
   const policies = checkNetworkPolicies(r, t);
+  checkNetem(r, t);
 
   if (r.errors.length > 0) return { errors: r.errors, warnings: r.warnings };
   const topology = fill(t, nodeIps, nodeRanges);
@@ -457,6 +460,37 @@ function checkNetworkPolicies(r: Report, t: SchemaTopology): NetworkPolicy[] {
   return out;
 }
 
+/** netem settings (compiled as the element will: tc's rules and units) and the interfaces they name. */
+function checkNetem(r: Report, t: SchemaTopology): void {
+  const one = (at: string, spec: NetemSpec): void => {
+    const warnings: string[] = [];
+    try {
+      compileNetem(spec, warnings);
+    } catch (e) {
+      if (!(e instanceof NetemError)) throw e;
+      r.err(`${at}.${e.field}`, e.value, e.message);
+    }
+    for (const w of warnings) r.warn(at, spec, w);
+  };
+  t.nodes.forEach((n, i) => { if (n.netem !== undefined) one(`nodes[${i}].netem`, n.netem); });
+  t.pods.forEach((p, i) => { if (p.netem !== undefined) one(`pods[${i}].netem`, p.netem); });
+  const owners = new Set<string>([...t.nodes.map((n) => n.name), ...t.pods.map((p) => p.name),
+    ...t.pods.map((p) => (p.namespace === 'default' ? p.name : `${p.name}.${p.namespace}`))]);
+  const seen = new Map<string, number>();
+  (t.links ?? []).forEach((l, i) => {
+    const at = `links[${i}]`;
+    const owner = l.interface.slice(0, l.interface.indexOf('/'));
+    if (!owners.has(owner)) r.err(`${at}.interface`, l.interface, `${q(l.interface)}: ${q(owner)} is not a node or a pod`);
+    for (const d of l.direction === 'both' ? ['egress', 'ingress'] : [l.direction ?? 'egress']) {
+      const key = `${l.interface} ${d}`;
+      const first = seen.get(key);
+      if (first !== undefined) r.err(`${at}.interface`, l.interface, `${q(l.interface)} ${d} is already impaired by links[${first}]`);
+      else seen.set(key, i);
+    }
+    one(`${at}.netem`, l.netem);
+  });
+}
+
 /** The topology with derived defaults filled in (call only when there are no errors). */
 function fill(t: SchemaTopology, ips: (number | null)[], ranges: (Cidr | null)[]): Topology {
   return {
@@ -468,5 +502,6 @@ function fill(t: SchemaTopology, ips: (number | null)[], ranges: (Cidr | null)[]
     services: t.services.map((s): ServiceSpec => ({
       ...s, ports: (s.ports ?? []).map((p): ServicePortSpec => ({ ...p, targetPort: p.targetPort ?? p.port })),
     })),
+    ...(t.links !== undefined ? { links: t.links } : {}),
   };
 }

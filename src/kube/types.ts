@@ -9,6 +9,9 @@
 
 import type { Cidr } from '../wire/addr.js';
 import type { NetpolContainerPort, NetpolNamespace, NetworkPolicy } from './netpol/types.js';
+import type { NetemSpec } from '../net/netem-spec.js';
+
+export type { NetemSpec };
 
 export type OverlayMode = 'vxlan' | 'routed';
 export type ProxyMode = 'iptables' | 'ipvs' | 'nftables';
@@ -97,6 +100,8 @@ export interface NodeSpec {
   vtep?: VtepBind;
   /** The node's `topology.kubernetes.io/zone` label (trafficDistribution hints). */
   zone?: string;
+  /** netem on the node's eth0 (its underlay link), egress. */
+  netem?: NetemSpec;
 }
 
 export interface AppSpec {
@@ -138,6 +143,8 @@ export interface PodSpec {
   terminating?: boolean;
   /** Container ports as Kubernetes writes them (`name`, `containerPort`, `protocol`): what a NetworkPolicy's named ports resolve to. */
   ports?: NetpolContainerPort[];
+  /** netem on the pod's eth0, egress (`tc qdisc add dev eth0 root netem ...` inside the pod). */
+  netem?: NetemSpec;
 }
 
 export interface ServicePortSpec {
@@ -185,6 +192,17 @@ export interface ServiceSpec {
   trafficDistribution?: TrafficDistribution;
 }
 
+/**
+ * Link impairment (docs/netem.md): netem on one direction of an interface, named as a
+ * capture point (`pod1/eth0`, `node1/veth0`, `node1/eth0`, an attached pod's `eth0`).
+ * `egress` (default) is what `tc qdisc add dev X root netem` impairs: frames leaving X.
+ */
+export interface LinkSpec {
+  interface: string;
+  direction?: 'egress' | 'ingress' | 'both';
+  netem: NetemSpec;
+}
+
 export interface Topology {
   cluster: ClusterConfig;
   nodes: NodeSpec[];
@@ -194,6 +212,8 @@ export interface Topology {
   namespaces?: NetpolNamespace[];
   /** NetworkPolicy objects (networking.k8s.io/v1), validated, `metadata.namespace` filled in (docs/networkpolicy.md). */
   networkPolicies?: NetworkPolicy[];
+  /** Impaired links (netem); pods and nodes may also carry `netem:` for their eth0's egress. */
+  links?: LinkSpec[];
   /** Present when the topology came from Kubernetes manifests: what they hold beyond the model. */
   kubernetes?: KubeObjects;
 }

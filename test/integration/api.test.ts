@@ -306,12 +306,33 @@ describe('API routes through inject', () => {
     expect(j.probes.find((p) => p.from === 'default/pod1' && p.to === 'default/pod2')?.allowed).toBe(true);
   });
 
+  it('link impairment: PUT, PATCH (merge), GET as JSON and ?format=tc, GET /links, DELETE; errors name the field', async () => {
+    const id = { id: 'pod1/eth0' };
+    const put = await call('PUT', '/links/{id}/impairment', id, { delay: '20ms', jitter: '5ms', loss: '1%' });
+    expect(put.statusCode, put.body).toBe(200);
+    const patched = await call('PATCH', '/links/{id}/impairment', id, { jitter: null, rate: '10mbit', loss: null, lossGemodel: { p: '1%' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json<{ impairments: { netem: unknown; rateBitsPerSecond: number }[] }>().impairments[0]).toMatchObject({
+      netem: { delay: '20ms', rate: '10mbit', lossGemodel: { p: '1%' } }, rateBitsPerSecond: 10_000_000,
+    });
+    const tc = await call('GET', '/links/{id}/impairment', id, undefined, '?format=tc');
+    expect(tc.headers['content-type']).toMatch(/text\/plain/);
+    expect(tc.body).toBe('tc qdisc add dev eth0 root netem limit 1000 delay 20ms loss gemodel 1% 99% 100% 0% rate 10mbit\n');
+    expect((await call('GET', '/links')).json<{ interface: string }[]>().map((l) => l.interface)).toEqual(['pod1/eth0']);
+    expect((await call('GET', '/links/{id}/impairment', id)).json<{ impairments: unknown[] }>().impairments.length).toBe(1);
+    expectError(await call('PATCH', '/links/{id}/impairment', id, { rate: '10Mbps' }), 400, '/netem/rate', '10Mbps');
+    expectError(await call('PUT', '/links/{id}/impairment', id, { tc: 'delay 20ms reorder 10% gap x' }), 400, '/gap', 'x');
+    expectError(await call('PUT', '/links/{id}/impairment', { id: 'pod9/eth0' }, { delay: '1ms' }), 404, '/interface', 'pod9/eth0');
+    expect((await call('DELETE', '/links/{id}/impairment', id)).json()).toEqual({ interface: 'pod1/eth0', removed: 1 });
+    expect((await call('GET', '/links')).json()).toEqual([]);
+  });
+
   it('serves an OpenAPI document generated from the route schemas, covering every route tested here', async () => {
     const doc = (await call('GET', '/openapi.json')).json<{ openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>> }>();
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
     const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    expect(all.length).toBe(32);
+    expect(all.length).toBe(37);
     expect(all.filter((r) => !covered.has(r))).toEqual([]);
   });
 });

@@ -27,7 +27,7 @@ function memIo(): Io & { stdout: string[]; stderr: string[] } {
 
 describe('podwire commands in-process', () => {
   it('has the commands of a running instance next to demo/trace/validate', () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(['demo', 'trace', 'validate', 'inspect', 'observe', 'rules', 'dns', 'probe', 'netpol', 'up', 'attach', 'detach', 'stats', 'conntrack', 'capture', 'scenario', 'cleanup', 'bench']);
+    expect(COMMANDS.map((c) => c.name)).toEqual(['demo', 'trace', 'validate', 'inspect', 'observe', 'rules', 'dns', 'probe', 'netpol', 'up', 'attach', 'detach', 'stats', 'conntrack', 'netem', 'capture', 'scenario', 'cleanup', 'bench']);
   });
 
   for (const cmd of COMMANDS) {
