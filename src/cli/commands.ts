@@ -173,6 +173,7 @@ options:
     const print = (r: TraceResult, captures?: CaptureFile[]): number => {
       if (json) {
         io.out(JSON.stringify({
+          ...(r.resolve !== undefined ? { resolve: r.resolve } : {}),
           request: r.request, reply: r.reply, reset: r.reset, ...(r.replyKind !== undefined ? { replyKind: r.replyKind } : {}),
           ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}), ...(captures !== undefined ? { captures } : {}),
         }, null, 2));
@@ -199,14 +200,14 @@ options:
       // The API answers { request, reply, reset }; the header line's resolved address (a service's
       // cluster IP, a pod's IP) is the destination the first hop sent to.
       const body = { ...opts, ...(count !== undefined ? { count } : {}) };
-      const r = await requestJson<Pick<TraceResult, 'request' | 'reply' | 'reset' | 'loopAbort' | 'replyKind'> & { spread?: TraceSpread[]; flows?: TraceFlow[] }>(target(values), 'POST', '/trace', body);
+      const r = await requestJson<Pick<TraceResult, 'request' | 'reply' | 'reset' | 'loopAbort' | 'replyKind' | 'resolve'> & { spread?: TraceSpread[]; flows?: TraceFlow[] }>(target(values), 'POST', '/trace', body);
       const sent = r.request.hops.find((h) => h.action === 'send')?.detail['dst'];
       const tp = toPort !== null ? tryParsePort(toPort[1]!) : null;
       const result: TraceResult = {
         from: opts.from, to: opts.to, dst: typeof sent === 'string' ? sent : opts.to, proto,
         port: proto === 'icmp' ? null : (tp ?? port ?? defaultPort(proto)), request: r.request, reply: r.reply, reset: r.reset ?? null,
         ...(r.replyKind !== undefined ? { replyKind: r.replyKind } : {}), ...(size !== undefined ? { size } : {}),
-        ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}),
+        ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}), ...(r.resolve !== undefined ? { resolve: r.resolve } : {}),
       };
       if (count !== undefined) return printCount({ first: result, spread: r.spread ?? [], flows: r.flows ?? [] });
       return print(result);

@@ -402,6 +402,7 @@ export class Controller {
         }
         const r = runTrace(this.cluster, opts);
         return {
+          ...(r.resolve !== undefined ? { resolve: r.resolve } : {}),
           request: r.request, reply: r.reply, reset: r.reset, ...(r.replyKind !== undefined ? { replyKind: r.replyKind } : {}),
           ...(r.loopAbort !== undefined ? { loopAbort: r.loopAbort } : {}),
         };

@@ -5,6 +5,7 @@
  */
 import type { Hop } from '../engine/trace.js';
 import type { Journey, TraceResult, TraceSpread } from './trace.js';
+import type { TraceResolve } from './trace-dns.js';
 
 const PROTO: Record<string, string> = { '1': 'ICMP', '6': 'TCP', '17': 'UDP' };
 
@@ -265,7 +266,9 @@ export function renderTrace(r: TraceResult, opts: { timeline?: boolean } = {}): 
   const size = r.size !== undefined ? `, ${r.size} bytes (DF)` : '';
   const t0 = r.request.hops[0]?.time;
   const ro: RenderOptions = opts.timeline === true && t0 !== undefined ? { timeline: { t0 } } : {};
-  const out = [`${r.from} -> ${r.to} (${r.dst}), ${what}${size}`, renderJourney(r.request, '  ', ro)];
+  const out = [`${r.from} -> ${r.to} (${r.dst}), ${what}${size}`];
+  if (r.resolve !== undefined) out.push(...renderResolve(r.from, r.resolve));
+  out.push(renderJourney(r.request, '  ', ro));
   if (r.reply !== null) out.push(`${replyHeading(r)}:`, renderJourney(r.reply, '  ', ro));
   else out.push('reply: none');
   if (r.reset !== null) out.push(`${resetHeading(r.from)}:`, renderJourney(r.reset, '  ', ro));
@@ -274,6 +277,27 @@ export function renderTrace(r: TraceResult, opts: { timeline?: boolean } = {}): 
       + `at the step limit and dropped the ${r.loopAbort.drops} packet${r.loopAbort.drops === 1 ? '' : 's'} still queued (loop-abort); this journey may be cut short`);
   }
   return out.join('\n');
+}
+
+/**
+ * The lookup in front of a trace to a DNS name: the resolv.conf, each query with its answer
+ * and when (ms after the first), and what ndots cost.
+ */
+export function renderResolve(from: string, d: TraceResolve): string[] {
+  const out = [`resolve ${d.name} from ${from} (nameserver ${d.nameserver}; search ${d.search.join(' ')}; options ndots:${d.ndots}):`];
+  // Times only when the clock moved (a timeout, a wall-clock run): an emulated answer takes no virtual time.
+  const timed = d.ms > 0;
+  for (const q of d.queries) {
+    const when = q.answeredMs !== undefined ? (timed ? `, at ${q.answeredMs} ms` : '') : `, no answer (sent at ${q.sentMs} ms)`;
+    const addrs = q.addresses.length > 0 ? ` ${q.addresses.join(' ')}` : q.result === 'NOERROR' ? ' (no data)' : '';
+    out.push(`  ${q.name}. IN ${q.type}${q.attempt > 1 ? ` (try ${q.attempt})` : ''} -> ${q.result}${addrs}${when}`);
+  }
+  const dots = d.name.replace(/\.$/, '').split('.').length - 1;
+  if (d.before > 0 && d.answeredName !== null) {
+    out.push(`  ${d.before} name${d.before === 1 ? '' : 's'} asked before ${d.answeredName} (${d.before * 2} queries): ${d.name} has ${dots} dot${dots === 1 ? '' : 's'}, fewer than ndots:${d.ndots}, so the search list comes first${d.name.endsWith('.') ? '' : `; \`${d.name}.\` (a trailing dot) asks it at once`}`);
+  }
+  out.push(`  ${d.answeredName !== null ? `answer from ${d.answeredName}: ${d.address}` : 'no answer'}${timed ? ` after ${d.ms} ms` : ''}`);
+  return out;
 }
 
 /**

@@ -31,6 +31,7 @@ import type { NetNamespace } from '../net/netns.js';
 import type { Cluster } from './cluster.js';
 import { canonicalPodKey } from './names.js';
 import { EXTERNAL, externalClient } from './external-client.js';
+import { looksLikeDnsName, resolveFromPod, type TraceResolve } from './trace-dns.js';
 
 export type TraceProto = 'icmp' | 'udp' | 'tcp';
 
@@ -74,6 +75,11 @@ export interface TraceResult {
   /** The probe's source port (TCP, UDP) or echo identifier (ICMP). */
   sport?: number;
   /**
+   * Present when `to` was a DNS name the source pod resolved first (its stub resolver's
+   * queries through the cluster DNS, search list and ndots:5 as kubelet's resolv.conf sets them).
+   */
+  resolve?: TraceResolve;
+  /**
    * Present when the cluster never became idle during the trace (a forwarding or echo loop):
    * the scheduler aborted `runs` runs at its step limit and dropped the `drops` packets still
    * queued (`loop-abort`; the traced packet among them gets that drop hop).
@@ -113,12 +119,14 @@ export function resolveTarget(cluster: Cluster, to: string): number {
   if (pod !== undefined) return pod.plan.ip;
   const ip = tryParseIpv4(to);
   if (ip !== null) return ip;
-  const [name, ns = 'default'] = to.split('.');
-  const svc = cluster.plan.services.find((s) => s.name === name && s.namespace === ns);
-  if (svc !== undefined && svc.clusterIP !== null) return svc.clusterIP;
+  const parts = to.split('.');
+  const [name, ns = 'default'] = parts;
+  // `svc` or `svc.namespace` exactly; a longer name (`svc.ns.svc.cluster.local`) is a DNS name.
+  const svc = parts.length <= 2 ? cluster.plan.services.find((s) => s.name === name && s.namespace === ns) : undefined;
+  if (svc !== undefined && svc.clusterIP !== 0) return svc.clusterIP; // headless, ExternalName: no virtual IP (a DNS name, below)
   const node = cluster.plan.nodes.find((n) => n.name === to);
   if (node !== undefined) return node.ip;
-  const services = cluster.plan.services.filter((s) => s.clusterIP !== null).map((s) => (s.namespace === 'default' ? s.name : `${s.name}.${s.namespace}`));
+  const services = cluster.plan.services.filter((s) => s.clusterIP !== 0).map((s) => (s.namespace === 'default' ? s.name : `${s.name}.${s.namespace}`));
   throw new TraceInputError('to', to, `is not a pod, a service, a node or an IPv4 address (have ${have('pods', cluster.pods.keys())}; ${have('services', services)}; ${have('nodes', cluster.plan.nodes.map((n) => n.name))})`, true);
 }
 
@@ -162,7 +170,24 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   if (proto === 'icmp' && opts.port !== undefined) throw new TraceInputError('port', opts.port, 'is given, but ICMP has no ports (give proto udp or tcp)');
   if (toPort !== null && opts.port !== undefined && opts.port !== toPort) throw new TraceInputError('port', opts.port, `differs from the port of to (${opts.to})`);
   const ns = resolveSource(cluster, opts.from);
-  const dst = resolveTarget(cluster, toName);
+  let dst: number;
+  let resolved: TraceResolve | undefined;
+  try {
+    dst = resolveTarget(cluster, toName);
+  } catch (err) {
+    // Not a name the cluster knows as an object: from a pod, a DNS name its resolver looks up.
+    const pod = cluster.pods.get(canonicalPodKey(opts.from));
+    if (!(err instanceof TraceInputError) || !err.notFound || pod === undefined || !looksLikeDnsName(toName)) throw err;
+    const res = resolveFromPod(cluster, ns, pod.plan.namespace, toName);
+    if (res === null) throw err;
+    if (res.address === null) {
+      const tried = res.queries.filter((q) => q.type === 'A').map((q) => `${q.name} ${q.result}`).join(', ');
+      throw new TraceInputError('to', opts.to, `${err.message.slice(err.message.indexOf(' is not') + 1)}; as a DNS name from ${opts.from} it does not resolve `
+        + `(${res.outcome}, ${res.queries.length} queries in ${res.ms} ms: ${tried})`, true);
+    }
+    dst = tryParseIpv4(res.address)!;
+    resolved = res;
+  }
   const port = proto === 'icmp' ? null : (toPort ?? opts.port ?? defaultPort(proto));
   if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new TraceInputError('port', port, 'must be an integer 1-65535');
   const size = opts.size ?? defaultSize(proto);
@@ -256,6 +281,7 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   const reply = replyId !== 0 ? journey(e.trace.end(replyId)) : null;
   const reset = resetId !== 0 ? journey(e.trace.end(resetId)) : null;
   const r: TraceResult = { from: opts.from, to: opts.to, dst: formatIpv4(dst), proto, port, request, reply, reset };
+  if (resolved !== undefined) r.resolve = resolved;
   if (reply !== null) r.replyKind = request.hops.some((h) => h.action === 'icmp-error') ? 'icmp-error' : 'reply';
   if (opts.size !== undefined) r.size = size;
   r.sport = bound;
