@@ -4,7 +4,11 @@
  * trace goes to the address found and shows every query; a name that does not resolve is an
  * error that lists what was asked.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readCapture } from '../../src/io/capture-reader.js';
+import { traceTopology } from '../../src/control/local.js';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
@@ -86,6 +90,24 @@ describe('trace to a DNS name', () => {
       expect(() => runTrace(c, { from: 'node1', to: 'api.example.com', proto: 'icmp' })).toThrow(/is not a pod, a service, a node or an IPv4 address \(have/);
     } finally {
       c.close();
+    }
+  });
+
+  it('the lookup is in the captures: every query and answer on pod1/eth0, before the probe', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'podwire-trace-dns-'));
+    try {
+      const r = await traceTopology(examplePath('demo.yaml'), { from: 'pod1', to: 'service1.default.svc.cluster.local', proto: 'tcp', port: 80 }, { pcap: dir });
+      const eth0 = r.captures!.find((f) => f.interface === 'pod1/eth0')!;
+      const frames = readCapture(readFileSync(eth0.file)).packets.map((p) => p.data).filter((d) => d.readUInt16BE(12) === 0x0800);
+      const ports = frames.map((d) => (d[23] === 17 ? [d.readUInt16BE(34), d.readUInt16BE(36)] : null));
+      const queries = ports.filter((p) => p !== null && p[1] === 53).length;
+      const answers = ports.filter((p) => p !== null && p[0] === 53).length;
+      expect([queries, answers]).toEqual([8, 8]);
+      // The DNS traffic comes first, then the SYN to the service.
+      const firstTcp = frames.findIndex((d) => d[23] === 6);
+      expect(ports.slice(0, firstTcp).filter((p) => p !== null)).toHaveLength(16);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
