@@ -12,10 +12,18 @@
  * onEnd callbacks ran). RST: in SYN-SENT "connection refused", later "connection reset by
  * peer"; a bad ACK in SYN-SENT / SYN-RECEIVED is answered with a RST.
  *
- * No retransmission, but nothing waits forever: `timeoutMs` without progress (a segment
- * from the peer, or new data / FIN from us) fails the connection with an Error naming
- * what it waited for (`connect to 10.244.2.2:8080 timed out after 3000 ms`), with a RST
- * when synchronized. TIME-WAIT lasts `timeWaitMs` and re-ACKs a retransmitted FIN; the
+ * Retransmission as Linux's (rto.ts has the figures and their sources): the SYN, SYN-ACK,
+ * data and FIN are retransmitted when the RTO expires (initial RTO 1 s, RFC 6298 SRTT /
+ * RTTVAR from Karn-valid samples, at least 200 ms, at most 120 s, doubling per expiry);
+ * only the first unacknowledged segment is resent, then one more per ACK until everything
+ * sent before the expiry is acknowledged (the receiver keeps no out-of-order data, so this
+ * is go-back-N at one segment per round trip; no fast retransmit, no congestion window).
+ * After tcp_syn_retries (6: SYNs at 0, 1, 3, 7, 15, 31, 63 s, ETIMEDOUT at 127 s),
+ * tcp_synack_retries (5) or tcp_retries2 (15) expiries the connection fails with
+ * ETIMEDOUT (no RST, as tcp_write_err). On top of that, the app's own wait: `timeoutMs`
+ * without progress (a segment from the peer, or new data / FIN from us; 0 = none) fails
+ * the connection with an Error naming what it waited for (`connect to 10.244.2.2:8080
+ * timed out after 3000 ms`), with a RST when synchronized. TIME-WAIT lasts `timeWaitMs` and re-ACKs a retransmitted FIN; the
  * port is released at CLOSED. Every packet handed to a connection is freed by it.
  * App side (callbacks, promises): see tcp-events.ts; `onData` views are valid during the
  * call only.
@@ -33,6 +41,7 @@ import {
   DEFAULT_MSS, DEFAULT_PEER_MSS, Deadline, SendQueue, TCP_WINDOW, readMss, replyRst, sealSegment, seqAdd, seqLe, seqLt,
   writeSegment,
 } from './tcp-seg.js';
+import { RtoEstimator, TCP_RETRIES2, TCP_SYNACK_RETRIES, TCP_SYN_RETRIES } from './tcp-rto.js';
 
 export type { TcpConnectOptions, TcpOptions, TcpState, TcpStats } from './tcp-events.js';
 
@@ -50,7 +59,9 @@ const CLIENT_OWNER: TcpOwner = {
 
 export class TcpConnection {
   state: TcpState = 'closed';
-  readonly stats: TcpStats = { segmentsIn: 0, segmentsOut: 0, bytesIn: 0, bytesOut: 0, segmentsDropped: 0, poolExhausted: 0 };
+  readonly stats: TcpStats = {
+    segmentsIn: 0, segmentsOut: 0, bytesIn: 0, bytesOut: 0, segmentsDropped: 0, poolExhausted: 0, retransmits: 0,
+  };
   /** Trace id of the SYN (client) or of the SYN-ACK (server); 0 when not traced. */
   trace = 0;
   private readonly ev: TcpEvents;
@@ -65,6 +76,23 @@ export class TcpConnection {
   private lastAckSent = 0;
   private ident: number;
   private finSent = false;
+  /** Sequence number of our FIN (valid once finSent). */
+  private finSeq = 0;
+  /** Data bytes sent and not acknowledged (the head of txq). */
+  private inflight = 0;
+  private readonly rtoEst = new RtoEstimator();
+  private rtoTimer: Timer | null = null;
+  /** RTO expiries since the last ACK of new data (icsk_retransmits). */
+  private retransmits = 0;
+  /** After an expiry: resend one segment per ACK until SND.UNA reaches `recover`. */
+  private recovering = false;
+  private recover = 0;
+  /** One segment timed at once (Karn: never a retransmitted one). */
+  private timing = false;
+  private rttSeq = 0;
+  private rttAt = 0;
+  private openedAt = 0;
+  private readonly onRto = (): void => { this.rtoTimer = null; this.rtoExpired(); };
   private closeRequested = false;
   private readonly deadline: Deadline;
   private retryTimer: Timer | null = null;
@@ -109,6 +137,7 @@ export class TcpConnection {
     }
     c.iss = c.sndUna = c.sndNxt = host.random();
     c.trace = opts.trace ?? 0;
+    c.openedAt = host.now();
     c.touch(); // armed even when the pool is empty and the SYN cannot go out
     c.emit(SYN, c.sndNxt, 0, c.trace);
     return c;
@@ -124,6 +153,7 @@ export class TcpConnection {
     this.sndWnd = readU16(b, l4 + 14);
     this.iss = this.sndUna = this.sndNxt = this.host.random();
     this.state = 'syn-received';
+    this.openedAt = this.host.now();
     this.trace = this.host.replyTrace(p.trace);
     this.touch();
     this.emit(SYN | ACK, this.sndNxt, 0, this.trace);
@@ -149,7 +179,7 @@ export class TcpConnection {
   get done(): Promise<void> { return this.ev.done; }
   get error(): Error | null { return this.ev.error; }
   /** Bytes written but not sent yet. */
-  get queuedBytes(): number { return this.txq.bytes; }
+  get queuedBytes(): number { return this.txq.bytes - this.inflight; }
 
   /** Queues bytes (copied; before the handshake completes too) and sends what the window allows. */
   write(data: Uint8Array | string): void {
@@ -238,7 +268,7 @@ export class TcpConnection {
     this.touch();
     if (this.state === 'syn-received') {
       if (ack !== this.sndNxt) { this.stats.segmentsDropped++; this.rstWithSeq(ack); return; }
-      this.sndUna = ack;
+      this.acked(ack);
       this.sndWnd = wnd;
       this.state = 'established';
       this.owner.established(this);
@@ -246,7 +276,7 @@ export class TcpConnection {
       if (this.isClosed()) return;
     } else {
       if (seqLt(this.sndNxt, ack)) { this.stats.segmentsDropped++; this.emit(ACK, this.sndNxt, 0, 0); return; }
-      if (seqLt(this.sndUna, ack)) this.sndUna = ack;
+      if (seqLt(this.sndUna, ack)) this.acked(ack);
       this.sndWnd = wnd;
       if (this.finSent && this.sndUna === this.sndNxt) {
         if (this.state === 'fin-wait-1') this.state = 'fin-wait-2';
@@ -297,7 +327,7 @@ export class TcpConnection {
     if ((flags & (SYN | ACK)) !== (SYN | ACK)) { this.stats.segmentsDropped++; return; } // no simultaneous open
     this.irs = seq;
     this.rcvNxt = seqAdd(seq, 1);
-    this.sndUna = ack;
+    this.acked(ack);
     this.sndWnd = wnd;
     const m = readMss(b, l4);
     this.sndMss = Math.min(m === 0 ? DEFAULT_PEER_MSS : m, this.mss);
@@ -306,6 +336,36 @@ export class TcpConnection {
     this.emit(ACK, this.sndNxt, 0, 0);
     this.ev.connect();
     this.trySend();
+  }
+
+  /**
+   * SND.UNA moves to `ack` (in (SND.UNA, SND.NXT]): ACKed data leaves the queue, the timed
+   * segment gives an RTT sample, the backoff collapses and the RTO timer restarts for what
+   * is still in flight (Linux tcp_rearm_rto); during recovery the next segment is resent.
+   */
+  private acked(ack: number): void {
+    let k = (ack - this.sndUna) >>> 0;
+    if (this.sndUna === this.iss) k--; // our SYN
+    if (this.finSent && ack === seqAdd(this.finSeq, 1)) k--; // our FIN
+    if (k > 0) {
+      const d = Math.min(k, this.inflight);
+      this.txq.drop(d);
+      this.inflight -= d;
+    }
+    this.sndUna = ack;
+    const now = this.host.now();
+    if (this.timing && seqLe(this.rttSeq, ack)) {
+      this.timing = false;
+      this.rtoEst.sample(now - this.rttAt);
+    }
+    this.retransmits = 0;
+    this.rtoEst.resetBackoff();
+    if (this.rtoTimer !== null) { this.host.cancel(this.rtoTimer); this.rtoTimer = null; }
+    if (this.sndUna !== this.sndNxt) this.rtoTimer = this.host.after(this.rtoEst.rto, this.onRto);
+    if (this.recovering) {
+      if (seqLt(ack, this.recover)) this.retransmitHead();
+      else this.recovering = false;
+    }
   }
 
   /** RFC 9293 3.10.7.4 acceptability with our fixed window. */
@@ -324,17 +384,19 @@ export class TcpConnection {
   private trySend(): void {
     const st = this.state;
     if (st !== 'established' && st !== 'close-wait') return;
-    while (this.txq.bytes > 0) {
+    while (this.txq.bytes > this.inflight) {
       const room = this.sndWnd - ((this.sndNxt - this.sndUna) >>> 0);
       if (room <= 0) return; // an ACK will open the window
-      const n = Math.min(this.sndMss, this.txq.bytes, room);
-      if (!this.emit(n === this.txq.bytes ? ACK | PSH : ACK, this.sndNxt, n, 0)) { this.retryLater(); return; }
+      const unsent = this.txq.bytes - this.inflight;
+      const n = Math.min(this.sndMss, unsent, room);
+      if (!this.emit(n === unsent ? ACK | PSH : ACK, this.sndNxt, n, 0)) { this.retryLater(); return; }
       if (this.state !== st) return;
     }
     if (this.closeRequested && !this.finSent) {
       const p = this.host.alloc();
       if (p === null) { this.stats.poolExhausted++; this.retryLater(); return; }
       this.finSent = true;
+      this.finSeq = this.sndNxt;
       this.state = st === 'established' ? 'fin-wait-1' : 'last-ack';
       this.emitWith(p, FIN | ACK, this.sndNxt, 0, 0);
     }
@@ -344,7 +406,10 @@ export class TcpConnection {
     if (this.retryTimer === null) this.retryTimer = this.host.after(1, this.onRetry);
   }
 
-  /** One segment with `n` bytes from the send queue; false when the pool is empty. */
+  /**
+   * One segment with `n` bytes from the send queue (new data when `seq` is SND.NXT, else
+   * the first `n` unacknowledged bytes: a retransmission); false when the pool is empty.
+   */
   private emit(flags: number, seq: number, n: number, trace: number): boolean {
     const p = this.host.alloc();
     if (p === null) { this.stats.poolExhausted++; return false; }
@@ -358,13 +423,21 @@ export class TcpConnection {
     const at = writeSegment(p, this.local, this.remote, this.localPort, this.remotePort, seq,
       withAck ? this.rcvNxt : 0, flags, (flags & SYN) !== 0 ? this.mss : 0, this.ident, n);
     this.ident = (this.ident + 1) & 0xffff;
-    if (n > 0) this.txq.take(p.buf, at, n);
+    const fresh = seq === this.sndNxt;
+    if (n > 0) this.txq.copy(p.buf, at, fresh ? this.inflight : 0, n);
     sealSegment(p);
     p.trace = trace;
     const adv = n + ((flags & (SYN | FIN)) !== 0 ? 1 : 0);
-    if (adv > 0 && seq === this.sndNxt) {
+    if (adv > 0 && fresh) {
       this.sndNxt = seqAdd(seq, adv);
+      this.inflight += n;
       this.touch();
+      if (!this.timing) {
+        this.timing = true;
+        this.rttSeq = this.sndNxt;
+        this.rttAt = this.host.now();
+      }
+      if (this.rtoTimer === null) this.rtoTimer = this.host.after(this.rtoEst.rto, this.onRto);
     }
     if (withAck) this.lastAckSent = this.rcvNxt;
     this.stats.segmentsOut++;
@@ -383,9 +456,51 @@ export class TcpConnection {
 
   // ---- timers and endings ----------------------------------------------------------
 
-  /** Progress: the wait restarts (not in TIME-WAIT, whose end is fixed). */
+  /** Progress: the wait restarts (not in TIME-WAIT, whose end is fixed; not when the app set no timeout). */
   private touch(): void {
-    if (this.state !== 'time-wait') this.deadline.set(this.host.now() + this.timeoutMs);
+    if (this.state !== 'time-wait' && this.timeoutMs > 0) this.deadline.set(this.host.now() + this.timeoutMs);
+  }
+
+  /**
+   * The RTO expired with data in flight (Linux tcp_retransmit_timer): give up after the
+   * state's retry limit (tcp_write_timeout), else resend the head, double the RTO (at most
+   * TCP_RTO_MAX) and re-arm.
+   */
+  private rtoExpired(): void {
+    const st = this.state;
+    if (st === 'closed' || st === 'time-wait' || this.sndUna === this.sndNxt) return;
+    const limit = st === 'syn-sent' ? TCP_SYN_RETRIES : st === 'syn-received' ? TCP_SYNACK_RETRIES : TCP_RETRIES2;
+    if (this.retransmits >= limit) {
+      const ms = this.host.now() - this.openedAt;
+      if (st === 'syn-received') { this.end(null); return; } // the request is forgotten
+      if (st === 'syn-sent') {
+        this.fail(new TcpError(`connect to ${this.peerName()} timed out after ${ms} ms (${limit} SYN retransmissions)`, 'ETIMEDOUT'), false);
+        return;
+      }
+      this.fail(new TcpError(`connection to ${this.peerName()} timed out waiting for an ACK (${limit} retransmissions)`, 'ETIMEDOUT'), false);
+      return;
+    }
+    this.retransmits++;
+    this.stats.retransmits++;
+    this.timing = false; // Karn: no sample from a retransmitted segment
+    this.recovering = true;
+    this.recover = this.sndNxt;
+    this.retransmitHead();
+    this.rtoEst.backoff();
+    this.rtoTimer = this.host.after(this.rtoEst.rto, this.onRto);
+  }
+
+  /** Resends the first unacknowledged segment: SYN, SYN-ACK, up to one MSS of data, or FIN. */
+  private retransmitHead(): void {
+    const st = this.state;
+    if (st === 'syn-sent') { this.emit(SYN, this.iss, 0, 0); return; }
+    if (st === 'syn-received') { this.emit(SYN | ACK, this.iss, 0, 0); return; }
+    if (this.inflight > 0) {
+      const n = Math.min(this.sndMss, this.inflight);
+      this.emit(n === this.txq.bytes ? ACK | PSH : ACK, this.sndUna, n, 0);
+    } else if (this.finSent && this.sndUna === this.finSeq) {
+      this.emit(FIN | ACK, this.finSeq, 0, 0);
+    }
   }
 
   private expired(): void {
@@ -425,7 +540,9 @@ export class TcpConnection {
     this.state = 'closed';
     this.deadline.clear();
     if (this.retryTimer !== null) { this.host.cancel(this.retryTimer); this.retryTimer = null; }
+    if (this.rtoTimer !== null) { this.host.cancel(this.rtoTimer); this.rtoTimer = null; }
     this.txq.clear();
+    this.inflight = 0;
     this.owner.release(this);
     this.ev.finish(err);
   }

@@ -10,7 +10,7 @@ export type TcpState =
   | 'closing' | 'time-wait' | 'close-wait' | 'last-ack';
 
 export interface TcpOptions {
-  /** A wait (handshake, ACK, data, FIN) fails after this long without progress. Default 3000. */
+  /** The app's own wait: a wait (handshake, ACK, data, FIN) fails after this long without progress (retransmissions are not progress). Default 3000; 0 = none, only TCP's own retry limits. */
   timeoutMs?: number;
   /** TIME-WAIT duration. Default 60000 (Linux's TCP_TIMEWAIT_LEN). */
   timeWaitMs?: number;
@@ -36,6 +36,8 @@ export interface TcpStats {
   segmentsDropped: number;
   /** Segments not built because the pool was empty (data and FIN retried 1 ms later). */
   poolExhausted: number;
+  /** Segments resent because the RTO expired (SYN, SYN-ACK, data, FIN). */
+  retransmits: number;
 }
 
 /** Error codes as Node names them. */

@@ -136,7 +136,11 @@ export function replyRst(host: IpHost, p: Packet, l3: number, l4: number, payloa
   return true;
 }
 
-/** Bytes written by the app and not sent yet: copied chunks, drained into segments. */
+/**
+ * Bytes written by the app and not acknowledged yet: copied chunks. The head is SND.UNA's
+ * first data byte; segments copy from an offset (new data after the bytes in flight, a
+ * retransmission from 0) and ACKed bytes are dropped from the head.
+ */
 export class SendQueue {
   private readonly chunks: Buffer[] = [];
   private off = 0;
@@ -149,20 +153,35 @@ export class SendQueue {
     this.bytes += buf.length;
   }
 
-  /** Moves the first `n` queued bytes to dst[at, at+n). */
-  take(dst: Buffer, at: number, n: number): void {
+  /** Copies the `n` queued bytes starting `from` bytes after the head to dst[at, at+n). */
+  copy(dst: Buffer, at: number, from: number, n: number): void {
+    let skip = from + this.off;
+    let i = 0;
+    while (skip >= this.chunks[i]!.length) { skip -= this.chunks[i]!.length; i++; }
     let left = n;
     let pos = at;
     while (left > 0) {
+      const c = this.chunks[i]!;
+      const k = Math.min(left, c.length - skip);
+      c.copy(dst, pos, skip, skip + k);
+      pos += k;
+      left -= k;
+      skip = 0;
+      i++;
+    }
+  }
+
+  /** Forgets the first `n` bytes (acknowledged). */
+  drop(n: number): void {
+    let left = Math.min(n, this.bytes);
+    this.bytes -= left;
+    while (left > 0) {
       const head = this.chunks[0]!;
       const k = Math.min(left, head.length - this.off);
-      head.copy(dst, pos, this.off, this.off + k);
-      pos += k;
       left -= k;
       this.off += k;
       if (this.off === head.length) { this.chunks.shift(); this.off = 0; }
     }
-    this.bytes -= n;
   }
 
   clear(): void {

@@ -33,6 +33,19 @@ describe('scenarios', () => {
     expect(good.drops.filter((d) => d.reason === 'hairpin-off')).toEqual([]);
   });
 
+  it('bad-vxlan-checksum: node2 drops the SYNs with a bad outer UDP checksum, the connect takes 63 s (SYN backoff); checksum offload off fixes it', async () => {
+    const bad = await run('bad-vxlan-checksum', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.symptom).toMatch(/connected after 63\.000 s/);
+    expect(bad.counters['SYN retransmissions']).toBe(6);
+    expect(bad.drops).toEqual([{ owner: 'node2/root', reason: 'bad-checksum', count: 6 }]);
+    expect(bad.virtualMs).toBe(63_000);
+    const good = await run('bad-vxlan-checksum', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['SYN retransmissions']).toBe(0);
+    expect(good.drops).toEqual([]);
+  });
+
   it('dns-conntrack-race: A and AAAA from one socket clash in conntrack (insert_failed), lookups take 5 s; DNS over TCP removes it', async () => {
     const bad = await run('dns-conntrack-race', false);
     expect(bad.failed).toBe(true);
