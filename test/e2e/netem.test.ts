@@ -2,7 +2,8 @@
  * netem end to end, wall clock, real tools through TAPs: `podwire up` with two attached
  * pods (throwaway namespaces on node1 and node2, VXLAN overlay between the nodes), links
  * impaired through the REST API (`PUT /links/:id/impairment`), then
- *   - ping -c 200 -i 0.01 over 20 ms + 0 on both directions: RTT >= 40 ms, p99 < 45 ms;
+ *   - ping -c 200 -i 0.01 over 20 ms + 0 on both directions: RTT >= 40 ms, p99 < 45 ms plus the
+ *     p99 of the same ping without netem, measured just before (the host's own share of the tail);
  *   - ping -c 1000 -i 0.002 over loss 10%: the loss count inside the Wilson 99.9% interval;
  *   - iperf3 over rate 10mbit: goodput within +-3% of what 10 Mbit/s of frames carries
  *     (netem's rate counts the whole frame, as the kernel's qdisc_pkt_len).
@@ -84,7 +85,7 @@ pods:
     expect(left).not.toContain(nsB);
   }, 60_000);
 
-  it('ping -c 200 -i 0.01 over delay 20ms on both directions: RTT >= 40 ms, p99 < 45 ms', async () => {
+  it('ping -c 200 -i 0.01 over delay 20ms on both directions: RTT >= 40 ms, p99 < 45 ms beyond the path\'s own p99', async () => {
     // For the report: the same ping without netem (the emulator's own latency on this host, now).
     const base = [...(await inNs(nsA, 'ping', '-c', '200', '-i', '0.01', '-W', '2', B_IP)).matchAll(/time=([0-9.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
     console.log(`netem e2e ping baseline (no netem): p50=${base[100]} p99=${base[198]} max=${base[199]} ms`);
@@ -103,7 +104,11 @@ pods:
     if ((ca['overrun'] ?? 0) + (cb['overrun'] ?? 0) > 0) expect(pw.output()).toMatch(/netem netem:\S+ cannot keep up: watchdog [0-9.]+ ms late/);
     expect(rtts.length).toBe(200);
     expect(rtts[0]!).toBeGreaterThanOrEqual(40);
-    expect(p(0.99)).toBeLessThan(45);
+    // p99 under 45 ms: the 5 ms of slack are netem's, on top of what this host's path already
+    // costs at its p99 in the same minute (the baseline ping above, side by side): on a quiet
+    // machine that is about 0.5 ms; when other work shares the 2 cores it is several ms, and it
+    // is not netem's doing.
+    expect(p(0.99)).toBeLessThan(45 + base[198]!);
   }, 60_000);
 
   it('ping -c 1000 -i 0.002 over loss 10%: the loss count is inside the Wilson 99.9% interval', async () => {
