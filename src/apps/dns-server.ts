@@ -39,9 +39,9 @@ import type { Counted } from '../engine/counters.js';
 import { DnsHeader, DnsRcode } from '../wire/dns.js';
 import type { TcpConnection } from './tcp-conn.js';
 import { TcpListener } from './tcp-listener.js';
-import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
-import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
-import { IpProtocol } from '../wire/ipv4.js';
+import { readU16, readU32 } from '../wire/addr.js';
+import { IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
+import { writeUdpHeader } from '../wire/udp.js';
 
 /** What answers a DNS query: request bytes in, response written at out[outOff..], length back (0: none). */
 export interface DnsResponder {
@@ -201,22 +201,9 @@ export class DnsServer implements Counted {
     const dport = readU16(b, l4 + 2);
     const o = l4 - 20; // IPv4 options are dropped: the new 20-byte header ends where UDP starts
     const udpLen = UDP_HLEN + n;
-    b[o] = 0x45; b[o + 1] = 0;
-    writeU16(b, o + 2, 20 + udpLen);
-    writeU16(b, o + 4, this.host.random() & 0xffff);
-    writeU16(b, o + 6, 0x4000);
-    b[o + 8] = REPLY_TTL; b[o + 9] = IpProtocol.Udp;
-    writeU16(b, o + 10, 0);
-    writeU32(b, o + 12, dst);
-    writeU32(b, o + 16, src);
-    writeU16(b, o + 10, checksum(b, o, 20));
-    writeU16(b, l4, dport);
-    writeU16(b, l4 + 2, sport);
-    writeU16(b, l4 + 4, udpLen);
-    writeU16(b, l4 + 6, 0);
+    writeIpv4Header(b, o, dst, src, IpProtocol.Udp, 20 + udpLen, this.host.random() & 0xffff, REPLY_TTL);
     this.scratch.copy(b, l4 + UDP_HLEN, 0, n);
-    const c = checksum(b, l4, udpLen, pseudoHeaderSum(dst, src, IpProtocol.Udp, udpLen));
-    writeU16(b, l4 + 6, c === 0 ? 0xffff : c);
+    writeUdpHeader(b, l4, dport, sport, n, dst, src);
     p.start = o;
     p.end = l4 + udpLen;
     p.inIf = 0;
@@ -272,21 +259,8 @@ export class DnsServer implements Counted {
       this.counters.values[C.truncated]!++;
     }
     const udpLen = UDP_HLEN + n;
-    b[o] = 0x45; b[o + 1] = 0;
-    writeU16(b, o + 2, 20 + udpLen);
-    writeU16(b, o + 4, this.host.random() & 0xffff);
-    writeU16(b, o + 6, 0x4000);
-    b[o + 8] = REPLY_TTL; b[o + 9] = IpProtocol.Udp;
-    writeU16(b, o + 10, 0);
-    writeU32(b, o + 12, from);
-    writeU32(b, o + 16, to);
-    writeU16(b, o + 10, checksum(b, o, 20));
-    writeU16(b, l4, this.port);
-    writeU16(b, l4 + 2, dport);
-    writeU16(b, l4 + 4, udpLen);
-    writeU16(b, l4 + 6, 0);
-    const c = checksum(b, l4, udpLen, pseudoHeaderSum(from, to, IpProtocol.Udp, udpLen));
-    writeU16(b, l4 + 6, c === 0 ? 0xffff : c);
+    writeIpv4Header(b, o, from, to, IpProtocol.Udp, 20 + udpLen, this.host.random() & 0xffff, REPLY_TTL);
+    writeUdpHeader(b, l4, this.port, dport, n, from, to);
     p.end = l4 + udpLen;
     this.counters.values[C.answers]!++;
     this.host.output(p);

@@ -26,9 +26,8 @@ import type { IpHost, L4Info } from '../net/ip-host.js';
 import type { Timer } from '../engine/scheduler.js';
 import type { Packet } from '../engine/packet.js';
 import { DnsRcode, DnsType, emitDnsMessage, parseDnsMessage } from '../wire/dns.js';
-import { IpProtocol } from '../wire/ipv4.js';
-import { writeU16, writeU32 } from '../wire/addr.js';
-import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
+import { IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
+import { writeUdpHeader } from '../wire/udp.js';
 
 export const RESOLVER_COUNTERS = ['lookups', 'queries-sent', 'answers', 'timeouts', 'stray'] as const;
 const C = indexOf(RESOLVER_COUNTERS);
@@ -168,23 +167,9 @@ export class StubResolver implements Counted {
       questions: [{ name, type, class: 1 }], answers: [], authority: [], additional: [],
     }, b, l4 + 8);
     const src = host.sourceFor(dst);
-    const udpLen = 8 + n;
-    b[o] = 0x45; b[o + 1] = 0;
-    writeU16(b, o + 2, 20 + udpLen);
-    writeU16(b, o + 4, host.random() & 0xffff);
-    writeU16(b, o + 6, 0x4000);
-    b[o + 8] = 64; b[o + 9] = IpProtocol.Udp;
-    writeU16(b, o + 10, 0);
-    writeU32(b, o + 12, src);
-    writeU32(b, o + 16, dst);
-    writeU16(b, o + 10, checksum(b, o, 20));
-    writeU16(b, l4, sport);
-    writeU16(b, l4 + 2, DNS_PORT);
-    writeU16(b, l4 + 4, udpLen);
-    writeU16(b, l4 + 6, 0);
-    const c = checksum(b, l4, udpLen, pseudoHeaderSum(src, dst, IpProtocol.Udp, udpLen));
-    writeU16(b, l4 + 6, c === 0 ? 0xffff : c);
-    p.end = l4 + udpLen;
+    writeIpv4Header(b, o, src, dst, IpProtocol.Udp, 28 + n, host.random() & 0xffff);
+    writeUdpHeader(b, l4, sport, DNS_PORT, n, src, dst);
+    p.end = l4 + 8 + n;
     host.output(p);
   }
 }

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { parseIpv4 } from './addr.js';
 import { checksum } from './checksum.js';
 import { WireError } from './errors.js';
-import { IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, emitIpv4, ipv4HeaderLen, isFragment, parseIpv4Header } from './ipv4.js';
+import { IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, emitIpv4, ipv4HeaderLen, isFragment, parseIpv4Header, writeIpv4Header } from './ipv4.js';
 import type { Ipv4Repr } from './ipv4.js';
 
 const RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 10000);
@@ -393,5 +393,22 @@ describe('IPv4 properties', () => {
         expect(p.verifyChecksum()).toBe(true);
       }
     }), { numRuns: RUNS });
+  });
+});
+
+describe('writeIpv4Header', () => {
+  it('writes the same 20 bytes as emitIpv4 for a header without options, DF set or not', () => {
+    fc.assert(fc.property(
+      fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.nat({ max: 255 }), fc.integer({ min: 20, max: 0xffff }),
+      fc.nat({ max: 0xffff }), fc.integer({ min: 1, max: 255 }), fc.boolean(), fc.nat({ max: 255 }),
+      (src, dst, protocol, total, ident, ttl, df, tos) => {
+        const a = new Uint8Array(20);
+        const b = new Uint8Array(20);
+        writeIpv4Header(a, 0, src, dst, protocol, total, ident, ttl, df, tos);
+        emitIpv4({ src, dst, protocol, ttl, ident, payloadLen: total - 20, dscp: tos >>> 2, ecn: tos & 3, dontFrag: df, moreFrags: false, fragOffset: 0 }, b, 0);
+        expect(a).toEqual(b);
+        expect(checksum(a, 0, 20)).toBe(0);
+      },
+    ), { numRuns: Math.min(RUNS, 2000) });
   });
 });

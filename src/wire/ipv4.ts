@@ -272,6 +272,28 @@ export function ipv4HeaderLen(repr: Ipv4Repr): number {
  * (options not a multiple of 4 or over 40 bytes, fragment offset not a multiple of 8,
  * total length over 65535) or a buffer too small: bugs of the caller, not bad packets.
  */
+/**
+ * A 20-byte header (no options, not a fragment) at `off` with its checksum: the writer for
+ * the packets the dataplane makes itself (answers, resets, probes, queries). No Repr, no
+ * allocation, no checks: the caller has the room. DF is set unless `dontFrag` is false.
+ */
+export function writeIpv4Header(
+  buf: Uint8Array, off: number, src: number, dst: number, protocol: number, totalLen: number, ident: number,
+  ttl = 64, dontFrag = true, tos = 0,
+): void {
+  buf[off + VER_IHL] = 0x45;
+  buf[off + DSCP_ECN] = tos;
+  writeU16(buf, off + TOTAL_LEN, totalLen);
+  writeU16(buf, off + IDENT, ident);
+  writeU16(buf, off + FLAGS_FRAG, dontFrag ? FLAG_DF : 0);
+  buf[off + TTL] = ttl;
+  buf[off + PROTOCOL] = protocol;
+  writeU16(buf, off + CHECKSUM, 0);
+  writeU32(buf, off + SRC, src);
+  writeU32(buf, off + DST, dst);
+  writeU16(buf, off + CHECKSUM, checksum(buf, off, IPV4_MIN_HEADER_LEN));
+}
+
 export function emitIpv4(repr: Ipv4Repr, buf: Uint8Array, off: number): number {
   const hl = ipv4HeaderLen(repr);
   const ol = hl - IPV4_MIN_HEADER_LEN;

@@ -123,6 +123,14 @@ export function fillUdpChecksum(buf: Uint8Array, off: number, src: number, dst: 
   writeU16(buf, off + CHECKSUM, udpFinal(checksum(buf, off, l, pseudoHeaderSum(src, dst, UDP_PROTOCOL, l))));
 }
 
+/** Ports, length (8 + `dataLen`) and checksum of a datagram whose data is already at off + 8. */
+export function writeUdpHeader(buf: Uint8Array, off: number, srcPort: number, dstPort: number, dataLen: number, src: number, dst: number): void {
+  writeU16(buf, off + SRC_PORT, srcPort);
+  writeU16(buf, off + DST_PORT, dstPort);
+  writeU16(buf, off + LENGTH, UDP_HEADER_LEN + dataLen);
+  fillUdpChecksum(buf, off, src, dst);
+}
+
 /** The meaning of a UDP header. The data itself is the caller's. */
 export interface UdpRepr {
   readonly srcPort: number;
