@@ -36,6 +36,8 @@ import { NetnsDrop, type NetNamespace } from '../net/netns.js';
 import type { L4Info } from '../net/ip-host.js';
 import type { Packet } from '../engine/packet.js';
 import type { Cluster } from './cluster.js';
+import { probePort } from './trace.js';
+import { writeIpv4Header } from '../wire/ipv4.js';
 
 export type ProbeProtocol = 'TCP' | 'UDP' | 'SCTP' | 'ICMP';
 export const PROBE_PROTOCOLS: readonly ProbeProtocol[] = ['TCP', 'UDP', 'SCTP', 'ICMP'];
@@ -88,8 +90,6 @@ export class ProbeInputError extends Error {
 const PROTO_NUM: Record<ProbeProtocol, number> = { TCP: 6, UDP: 17, SCTP: 132, ICMP: 1 };
 const PAYLOAD = Buffer.from('podwire probe\n');
 const MAX_ATTEMPTS = 3;
-const EPHEMERAL_LOW = 32768;
-const EPHEMERAL_SPAN = 60999 - EPHEMERAL_LOW + 1;
 
 /** `namespace/name` of a pod plan. */
 export function probeName(p: { name: string; namespace: string }): string {
@@ -222,7 +222,7 @@ export class ProbePlan {
       q.refused = 'packet pool exhausted';
       return;
     }
-    q.local = probePort(this.cluster, ns, q.proto, src, q.dst, q.proto === 1 ? 8 << 8 : q.rec.port);
+    q.local = probePort(this.cluster, ns, q.proto, src, q.dst, q.proto === 1 ? 8 << 8 : q.rec.port, 'probe');
     ns.bind(q.proto, q.local, (r, info) => this.answer(q, r, info));
     const b = p.buf;
     const s = p.start;
@@ -256,15 +256,7 @@ export class ProbePlan {
     } else {
       l4len = emitSctpInit({ srcPort: q.local, dstPort: q.rec.port, vtag: 0, initiateTag: (e.rng.u32() | 1) >>> 0, initialTsn: e.rng.u32() }, false, b, l4);
     }
-    b[s] = 0x45; b[s + 1] = 0;
-    writeU16(b, s + 2, 20 + l4len);
-    writeU16(b, s + 4, e.rng.u32() & 0xffff);
-    writeU16(b, s + 6, 0x4000);
-    b[s + 8] = 64; b[s + 9] = q.proto;
-    writeU16(b, s + 10, 0);
-    writeU32(b, s + 12, src);
-    writeU32(b, s + 16, q.dst);
-    writeU16(b, s + 10, checksum(b, s, 20));
+    writeIpv4Header(b, s, src, q.dst, q.proto, 20 + l4len, e.rng.u32() & 0xffff);
     if (q.proto === 6 || q.proto === 17) {
       const off = q.proto === 17 ? l4 + 6 : l4 + 16;
       const c = checksum(b, l4, l4len, pseudoHeaderSum(src, q.dst, q.proto, l4len));
@@ -381,24 +373,4 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/**
- * A local port (ICMP: echo identifier) no socket of `ns` holds and no conntrack table
- * tracks as (src, port) -> (dst, dport): the probe is always a NEW connection.
- */
-function probePort(cluster: Cluster, ns: NetNamespace, proto: number, src: number, dst: number, dport: number): number {
-  const icmp = proto === 1;
-  const low = icmp ? 1 : EPHEMERAL_LOW;
-  const span = icmp ? 65535 : EPHEMERAL_SPAN;
-  const taken = new Set(ns.l4.bound(proto));
-  const tables = [...cluster.services.conntrack.values()];
-  const now = cluster.engine.now();
-  const first = cluster.engine.rng.u32() % span;
-  for (let i = 0; i < span; i++) {
-    const c = low + ((first + i) % span);
-    if (taken.has(c)) continue;
-    if (tables.some((t) => t.inUse(proto, src, dst, c, dport, now))) continue;
-    return c;
-  }
-  throw new Error(`${ns.name}: no free local port for a probe to ${formatIpv4(dst)}`);
-}
 

@@ -27,6 +27,7 @@ import { formatIpv4, tryParseIpv4, tryParsePort } from '../wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
 import { writeU16, writeU32 } from '../wire/addr.js';
 import { replyRst } from '../apps/tcp-seg.js';
+import { writeIpv4Header } from '../wire/ipv4.js';
 import type { NetNamespace } from '../net/netns.js';
 import type { Cluster } from './cluster.js';
 import { canonicalPodKey } from './names.js';
@@ -245,15 +246,7 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   }
   const ident = proto === 'icmp' ? bound : e.rng.u32() & 0xffff;
   // IPv4 header
-  b[s] = 0x45; b[s + 1] = 0;
-  writeU16(b, s + 2, 20 + l4len);
-  writeU16(b, s + 4, ident);
-  writeU16(b, s + 6, 0x4000);
-  b[s + 8] = 64; b[s + 9] = protoNum;
-  writeU16(b, s + 10, 0);
-  writeU32(b, s + 12, src);
-  writeU32(b, s + 16, dst);
-  writeU16(b, s + 10, checksum(b, s, 20));
+  writeIpv4Header(b, s, src, dst, protoNum, 20 + l4len, ident);
   if (proto !== 'icmp') {
     const off = proto === 'udp' ? s + 26 : s + 36;
     const c = checksum(b, s + 20, l4len, pseudoHeaderSum(src, dst, protoNum, l4len));
@@ -298,7 +291,7 @@ const EPHEMERAL_SPAN = 60999 - EPHEMERAL_LOW + 1;
  * either direction: the probe never joins a ping or a connection in flight (or one whose
  * entry lingers in TIME_WAIT). Starts at a random candidate and walks on.
  */
-function probePort(cluster: Cluster, ns: NetNamespace, proto: number, src: number, dst: number, dport: number): number {
+export function probePort(cluster: Cluster, ns: NetNamespace, proto: number, src: number, dst: number, dport: number, what = 'trace'): number {
   const icmp = proto === 1;
   const low = icmp ? 0 : EPHEMERAL_LOW;
   const span = icmp ? 65536 : EPHEMERAL_SPAN;
@@ -312,7 +305,7 @@ function probePort(cluster: Cluster, ns: NetNamespace, proto: number, src: numbe
     if (tables.some((t) => t.inUse(proto, src, dst, c, dport, now))) continue;
     return c;
   }
-  throw new Error(`${ns.name}: no free ${icmp ? 'echo identifier' : 'local port'} for a trace to ${formatIpv4(dst)}`);
+  throw new Error(`${ns.name}: no free ${icmp ? 'echo identifier' : 'local port'} for a ${what} to ${formatIpv4(dst)}`);
 }
 
 function journey(hops: Hop[]): Journey {
