@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeE2E, uniq } from './prereq.js';
-import { DIST, inNs, Podwire, sh, TX_CSUM_OFF, type Reply } from './kernel-vxlan-node.js';
+import { buildKernelVxlanNode, DIST, inNs, kernelVxlanTopology, Podwire, sh, type Reply } from './kernel-vxlan-node.js';
 
 function buildDist(): void {
   // dist/ is built once by test/global-setup.ts.
@@ -37,38 +37,13 @@ describeE2E('VXLAN over real sockets', ['root', 'netns', 'vxlan', 'ping', 'pytho
   const children: Podwire[] = [];
   const procs: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'podwire-vxlan-e2e-'));
-  const KERNEL_VTEP_MAC = '0e:00:00:00:77:02';
-  const NODE1_VTEP_MAC = '02:58:c0:a8:4d:01'; // 02:58 + 192.168.77.1
 
   beforeAll(async () => {
     buildDist();
-    for (const ns of namespaces) await sh('ip', 'netns', 'add', ns);
-    for (const ns of namespaces) await sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
-    // (a) underlay hostA <-> hostB
-    await sh('ip', '-n', hostA, 'link', 'add', 'vethA', 'type', 'veth', 'peer', 'name', 'vethB', 'netns', hostB);
-    await sh('ip', '-n', hostA, 'addr', 'add', '192.168.77.1/24', 'dev', 'vethA');
-    await sh('ip', '-n', hostA, 'link', 'set', 'vethA', 'up');
-    await sh('ip', '-n', hostB, 'addr', 'add', '192.168.77.2/24', 'dev', 'vethB');
-    await sh('ip', '-n', hostB, 'link', 'set', 'vethB', 'up');
-    // hostB: a Linux node as flannel sets it up
-    await inNs(hostB, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
-    await sh('ip', '-n', hostB, 'link', 'add', 'flannel.1', 'address', KERNEL_VTEP_MAC, 'type', 'vxlan', 'id', '1', 'dstport', '8472',
-      'local', '192.168.77.2', 'dev', 'vethB', 'nolearning');
-    await sh('ip', '-n', hostB, 'link', 'set', 'flannel.1', 'mtu', '1450', 'up');
-    await sh('ip', '-n', hostB, 'addr', 'add', '10.244.2.0/32', 'dev', 'flannel.1');
-    await sh('ip', '-n', hostB, 'link', 'add', 'cbr0', 'type', 'bridge');
-    await sh('ip', '-n', hostB, 'addr', 'add', '10.244.2.1/24', 'dev', 'cbr0');
-    await sh('ip', '-n', hostB, 'link', 'set', 'cbr0', 'mtu', '1450', 'up');
-    await sh('ip', '-n', hostB, 'link', 'add', 'veth0', 'mtu', '1450', 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', '1450', 'netns', kpod);
-    await sh('ip', '-n', hostB, 'link', 'set', 'veth0', 'master', 'cbr0', 'up');
-    await sh('ip', '-n', kpod, 'addr', 'add', '10.244.2.2/24', 'dev', 'eth0');
-    await sh('ip', '-n', kpod, 'link', 'set', 'eth0', 'up');
-    await sh('ip', '-n', kpod, 'route', 'add', 'default', 'via', '10.244.2.1');
-    await inNs(kpod, 'python3', '-c', TX_CSUM_OFF, 'eth0');
-    await inNs(hostB, 'python3', '-c', TX_CSUM_OFF, 'flannel.1');
-    await sh('ip', '-n', hostB, 'route', 'add', '10.244.1.0/24', 'via', '10.244.1.0', 'dev', 'flannel.1', 'onlink');
-    await sh('ip', '-n', hostB, 'neigh', 'add', '10.244.1.0', 'lladdr', NODE1_VTEP_MAC, 'dev', 'flannel.1', 'nud', 'permanent');
-    await inNs(hostB, 'bridge', 'fdb', 'append', NODE1_VTEP_MAC, 'dev', 'flannel.1', 'dst', '192.168.77.1');
+    // (a) hostA (podwire's host) <-> hostB, a Linux node as flannel sets it up, with pod kpod
+    await buildKernelVxlanNode({ hostA, hostB, kpod });
+    for (const ns of [pw1, pw2]) await sh('ip', 'netns', 'add', ns);
+    for (const ns of [pw1, pw2]) await sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
     // (b) underlay pw1 <-> pw2
     await sh('ip', '-n', pw1, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pw2);
     await sh('ip', '-n', pw1, 'addr', 'add', '192.168.78.1/24', 'dev', 'eth0');
@@ -88,15 +63,7 @@ describeE2E('VXLAN over real sockets', ['root', 'netns', 'vxlan', 'ping', 'pytho
 
   it('(a) interoperates with the Linux kernel VXLAN device: ping and TCP both ways', async () => {
     const topo = join(dir, 'kernel.yaml');
-    writeFileSync(topo, [
-      'cluster: { name: kx, nodeCIDR: 192.168.77.0/24, dnsReplicas: 0 }',
-      'nodes:',
-      '  - { name: node1, ip: 192.168.77.1, vtep: { bind: "192.168.77.1:8472" } }',
-      `  - { name: node2, external: true, vtepIP: 192.168.77.2, vtepMAC: "${KERNEL_VTEP_MAC}", podCIDR: 10.244.2.0/24 }`,
-      'pods:',
-      '  - { name: pod1, node: node1 }',
-      '',
-    ].join('\n'));
+    writeFileSync(topo, kernelVxlanTopology('kx'));
     const pw = new Podwire(hostA, topo, 'node1');
     children.push(pw);
     await pw.ready;
