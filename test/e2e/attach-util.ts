@@ -4,7 +4,9 @@
  * keep track of every background process started so afterAll can end exactly those.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import * as ipx from '../../src/io/netlink-ip.js';
+import { cleanupLeftovers } from '../../src/io/attach.js';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -143,4 +145,25 @@ export function startPodwireUp(topo: string, ...args: string[]): UpProcess {
   });
   api.catch(() => undefined);
   return { child, api, exited, output: () => out };
+}
+
+/** Kills `c`, a process this test started, if it still runs (SIGKILL by default), and waits for its exit. */
+export async function killAndWait(c: ChildProcess | null | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (c === null || c === undefined || c.exitCode !== null || c.signalCode !== null) return;
+  const gone = new Promise<void>((res) => c.once('exit', () => res()));
+  c.kill(signal);
+  await gone;
+}
+
+/**
+ * What an attach test leaves to remove, removed even when the test failed: its network
+ * namespaces, the cluster's TAPs left behind, its temporary folder. Answers the namespaces
+ * of `netns` still listed afterwards (the caller expects none).
+ */
+export async function removeTestLeftovers(cluster: string, dir: string, netns: readonly string[]): Promise<string[]> {
+  for (const ns of netns) await ipx.netnsDelete(ns).catch(() => undefined);
+  await cleanupLeftovers({ cluster });
+  rmSync(dir, { recursive: true, force: true });
+  const listed = await ipx.netnsList();
+  return netns.filter((ns) => listed.includes(ns));
 }

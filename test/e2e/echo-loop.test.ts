@@ -9,15 +9,14 @@
  * within 2 s. The namespace, the TAP and the process are removed in afterAll (by PID).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as ipx from '../../src/io/netlink-ip.js';
-import { cleanupLeftovers } from '../../src/io/attach.js';
 import { until } from '../integration/helpers.js';
 import { describeE2E, uniq } from './prereq.js';
-import { buildDist, inNs, startPodwireUp } from './attach-util.js';
+import { buildDist, inNs, killAndWait, removeTestLeftovers, startPodwireUp } from './attach-util.js';
 
 /** Sends one UDP datagram SRC:PORT -> DST:PORT as a raw Ethernet frame out of IFNAME (AF_PACKET). */
 const INJECT_PY = `
@@ -74,16 +73,10 @@ pods:
 
   afterAll(async () => {
     try {
-      if (child !== null && child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL'); // the podwire this test started
-        await exited;
-      }
+      await killAndWait(child); // the podwire this test started
     } finally {
-      await ipx.netnsDelete(nsA).catch(() => undefined);
-      await cleanupLeftovers({ cluster });
-      rmSync(dir, { recursive: true, force: true });
+      expect(await removeTestLeftovers(cluster, dir, [nsA])).toEqual([]);
     }
-    expect(await ipx.netnsList()).not.toContain(nsA);
   }, 30_000);
 
   it('stays up and responsive while two echo servers answer each other; ping works; the pool comes back; SIGINT stops it within 2 s', async () => {

@@ -11,14 +11,13 @@
  * stops it within 2 s. Every namespace and process made here is removed in afterAll (by PID).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as ipx from '../../src/io/netlink-ip.js';
-import { cleanupLeftovers } from '../../src/io/attach.js';
 import { describeE2E, uniq } from './prereq.js';
-import { buildDist, inNs, startPodwireUp, waitFor } from './attach-util.js';
+import { buildDist, inNs, killAndWait, removeTestLeftovers, startPodwireUp, waitFor } from './attach-util.js';
 
 /** argv: destination MAC, the victim's address. Sends the two self-addressed frames out of eth0. */
 const LAND = `
@@ -73,16 +72,10 @@ pods:
 
   afterAll(async () => {
     try {
-      if (pw !== null && pw.exitCode === null && pw.signalCode === null) {
-        pw.kill('SIGKILL'); // only the podwire this test started
-        await exited;
-      }
+      await killAndWait(pw); // only the podwire this test started
     } finally {
-      await ipx.netnsDelete(nsA).catch(() => undefined);
-      await cleanupLeftovers({ cluster });
-      rmSync(dir, { recursive: true, force: true });
+      expect(await removeTestLeftovers(cluster, dir, [nsA])).toEqual([]);
     }
-    expect(await ipx.netnsList()).not.toContain(nsA);
   }, 30_000);
 
   it('drops them as martian-source; podwire stays up and answers, ping works, the pool is full, SIGINT stops it', async () => {

@@ -9,14 +9,13 @@
  *     (netem's rate counts the whole frame, as the kernel's qdisc_pkt_len).
  * Every namespace and process made here is removed in afterAll (processes by PID).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as ipx from '../../src/io/netlink-ip.js';
-import { cleanupLeftovers } from '../../src/io/attach.js';
 import { describeE2E, uniq } from './prereq.js';
-import { buildDist, inNs, Procs, startPodwireUp, waitFor, type UpProcess } from './attach-util.js';
+import { buildDist, inNs, Procs, removeTestLeftovers, startPodwireUp, waitFor, type UpProcess } from './attach-util.js';
 
 function wilson(k: number, n: number, z = 3.2905): [number, number] {
   const ph = k / n;
@@ -76,13 +75,8 @@ pods:
         clearTimeout(t);
       }
     } finally {
-      for (const ns of [nsA, nsB]) await ipx.netnsDelete(ns).catch(() => undefined);
-      await cleanupLeftovers({ cluster });
-      rmSync(dir, { recursive: true, force: true });
+      expect(await removeTestLeftovers(cluster, dir, [nsA, nsB])).toEqual([]);
     }
-    const left = await ipx.netnsList();
-    expect(left).not.toContain(nsA);
-    expect(left).not.toContain(nsB);
   }, 60_000);
 
   it('ping -c 200 -i 0.01 over delay 20ms on both directions: RTT >= 40 ms, p99 < 45 ms beyond the path\'s own p99', async () => {

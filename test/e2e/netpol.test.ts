@@ -12,14 +12,13 @@
  * Every namespace and process made here is removed in afterAll (processes by PID).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as ipx from '../../src/io/netlink-ip.js';
-import { cleanupLeftovers } from '../../src/io/attach.js';
 import { describeE2E, uniq } from './prereq.js';
-import { buildDist, inNs, Procs, startPodwireUp, waitFor } from './attach-util.js';
+import { buildDist, inNs, killAndWait, Procs, removeTestLeftovers, startPodwireUp, waitFor } from './attach-util.js';
 
 const ECHO_SERVER = `
 import socketserver
@@ -74,21 +73,11 @@ pods:
 
   afterAll(async () => {
     try {
-      for (const c of mine) {
-        if (c.exitCode !== null || c.signalCode !== null) continue;
-        const gone = new Promise<void>((res) => c.once('exit', () => res()));
-        c.kill('SIGKILL'); // only processes this test started, by PID
-        await gone;
-      }
+      for (const c of mine) await killAndWait(c); // only processes this test started, by PID
       await procs.stopAll();
     } finally {
-      for (const ns of [nsA, nsB]) await ipx.netnsDelete(ns).catch(() => undefined);
-      await cleanupLeftovers({ cluster });
-      rmSync(dir, { recursive: true, force: true });
+      expect(await removeTestLeftovers(cluster, dir, [nsA, nsB])).toEqual([]);
     }
-    const left = await ipx.netnsList();
-    expect(left).not.toContain(nsA);
-    expect(left).not.toContain(nsB);
   }, 30_000);
 
   it('default-deny at run time: a new curl fails within 1 s, an established TCP connection keeps going, an allow policy opens it again', async () => {
