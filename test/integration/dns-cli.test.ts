@@ -4,17 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type StartedApi } from '../../src/api/server.js';
-import { demoController, type Harness } from './helpers.js';
-import type { Io } from '../../src/cli/args.js';
-import { main } from '../../src/cli/main.js';
+import { demoController, type Harness, runCli } from './helpers.js';
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
-  const code = await main(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const run = runCli;
 
 const DEMO = 'examples/demo.yaml';
 

@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { readCapture } from '../../src/io/capture-reader.js';
 import { traceTopology } from '../../src/control/local.js';
 import { describe, expect, it } from 'vitest';
-import type { Io } from '../../src/cli/args.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from './helpers.js';
 import { clusterFromTopology, examplePath } from '../../src/control/load.js';
 import { runTrace, TraceInputError } from '../../src/kube/trace.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
@@ -20,13 +19,7 @@ const demo = readFileSync(examplePath('demo.yaml'), 'utf8');
 const dnsQueries = (c: ReturnType<typeof clusterFromTopology>): number =>
   c.engine.countedOwners().filter(([k]) => k.endsWith('/dns')).reduce((n, [, o]) => n + (o.counters.toJSON()['queries'] ?? 0), 0);
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), isTTY: false };
-  const code = await main(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const run = runCli;
 
 describe('trace to a DNS name', () => {
   it('a fully qualified name without its dot: 3 search names first (6 queries), then the name; the trace reaches the service', () => {
