@@ -14,7 +14,7 @@
  */
 import type { Packet } from '../engine/packet.js';
 import { formatIpv4, readU16, writeU16, writeU32 } from '../wire/addr.js';
-import { Ipv4Packet, IpProtocol } from '../wire/ipv4.js';
+import { Ipv4Packet, IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
 import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
@@ -79,15 +79,9 @@ export class IcmpSender {
     const b = q.buf;
     const s = q.start;
     const total = 20 + 8 + quote;
-    b[s] = 0x45; b[s + 1] = TOS_INTERNETCONTROL | (orig.buf[l3 + 1]! & TOS_MASK);
-    writeU16(b, s + 2, total);
-    writeU16(b, s + 4, ns.engine.rng.u32() & 0xffff);
-    writeU16(b, s + 6, 0);
-    b[s + 8] = 64; b[s + 9] = IpProtocol.Icmp;
-    writeU16(b, s + 10, 0);
-    writeU32(b, s + 12, inIf.addrFor(osrc) || ns.sourceFor(osrc));
-    writeU32(b, s + 16, osrc);
-    writeU16(b, s + 10, checksum(b, s, 20));
+    const ident = ns.engine.rng.u32() & 0xffff;
+    const tos = TOS_INTERNETCONTROL | (orig.buf[l3 + 1]! & TOS_MASK);
+    writeIpv4Header(b, s, inIf.addrFor(osrc) || ns.sourceFor(osrc), osrc, IpProtocol.Icmp, total, ident, 64, false, tos);
     const l4 = s + 20;
     b[l4] = type; b[l4 + 1] = code;
     writeU16(b, l4 + 2, 0);
