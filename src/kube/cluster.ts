@@ -19,7 +19,7 @@ import { connect, type Element } from '../engine/element.js';
 import { Bridge } from '../net/bridge.js';
 import { Veth } from '../net/veth.js';
 import { NetNamespace } from '../net/netns.js';
-import { NeighborLimit } from '../net/neighbor.js';
+import { NeighborLimit } from '../net/neighbor-limit.js';
 import type { CapturePoint } from '../engine/link.js';
 import { Impairments } from './impairments.js';
 import type { VxlanTransportFactory } from '../net/vxlan-tunnel.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PacketPool } from '../engine/packet.js';
-import { Enqueue, NeighborLimit, NeighborTable, NeighState, Probe } from './neighbor.js';
+import { Enqueue, NeighborTable, NeighState, Probe } from './neighbor.js';
+import { NeighborLimit } from './neighbor-limit.js';
 import { parseIpv4 } from '../wire/addr.js';
 
 const IP1 = parseIpv4('10.244.1.2');
