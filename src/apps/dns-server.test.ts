@@ -251,6 +251,34 @@ describe('DnsServer forwarding (CoreDNS forward)', () => {
     server.close();
   });
 
+  it('a client advertising EDNS 1232 with a cookie option (as dig sends it) gets a 700-byte upstream answer whole over UDP', () => {
+    const { engine, a, b } = fakePair(64);
+    const up = new FakeUpstream();
+    const server = DnsServer.start(b, new ClusterDnsRecords(), 53, 'dns', up);
+    const got: DnsMessage[] = [];
+    a.bind(IpProtocol.Udp, 40013, (p, info) => {
+      const m = parseDnsMessage(p.buf, info.payload, info.payloadLen);
+      if (typeof m !== 'number') got.push(m);
+      a.free(p);
+    });
+    const msg: DnsMessage = {
+      id: 11, qr: false, opcode: 0, aa: false, tc: false, rd: true, ra: false, ad: true, cd: false, rcode: 0,
+      questions: [{ name: 'big.example.com', type: DnsType.A, class: 1 }], answers: [], authority: [], additional: [],
+      edns: { udpSize: 1232, extRcode: 0, version: 0, dnssecOk: false, options: [{ code: 10, data: new Uint8Array(8).fill(7) }] },
+    };
+    const buf = Buffer.alloc(512);
+    const q = buf.subarray(0, emitDnsMessage(msg, buf, 0));
+    sendUdp(a, b.addr, 40013, 53, q);
+    engine.runUntilIdle();
+    up.answer(0, 40);
+    engine.runUntilIdle();
+    expect(got).toHaveLength(1);
+    expect(got[0]!.tc).toBe(false);
+    expect(got[0]!.answers).toHaveLength(40);
+    expect(server.counters.get('truncated')).toBe(0);
+    server.close();
+  });
+
   it('without an upstream, names outside the zone stay SERVFAIL and nothing is forwarded', () => {
     const { engine, a, b } = fakePair(64);
     const server = DnsServer.start(b, new ClusterDnsRecords());

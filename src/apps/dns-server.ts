@@ -36,7 +36,7 @@ import { Counters, indexOf } from '../engine/counters.js';
 import type { Packet } from '../engine/packet.js';
 import type { IpHost, L4Info } from '../net/ip-host.js';
 import type { Counted } from '../engine/counters.js';
-import { DnsHeader, DnsRcode } from '../wire/dns.js';
+import { DnsHeader, DnsRcode, parseDnsMessage } from '../wire/dns.js';
 import type { TcpConnection } from './tcp-conn.js';
 import { TcpListener } from './tcp-listener.js';
 import { readU16, readU32 } from '../wire/addr.js';
@@ -267,16 +267,10 @@ export class DnsServer implements Counted {
   }
 }
 
-/** The client's UDP size: 512, or its EDNS(0) OPT's (RFC 6891 6.2.5), read from the additional section's last record. */
+/** The client's UDP size: 512, or its EDNS(0) OPT's (RFC 6891 6.2.5), options (a cookie, padding) or not. */
 function udpLimit(query: Uint8Array): number {
-  const h = new DnsHeader().wrap(query, 0, query.length);
-  if (h.check() !== 0) return DNS_UDP_MIN;
-  // An OPT is the last record of a query (root name, TYPE 41, CLASS = UDP size), 11 bytes.
-  const at = query.length - 11;
-  if (at >= DNS_HLEN && query[at] === 0 && query[at + 1] === 0 && query[at + 2] === 41) {
-    return Math.max(DNS_UDP_MIN, (query[at + 3]! << 8) | query[at + 4]!);
-  }
-  return DNS_UDP_MIN;
+  const m = parseDnsMessage(query, 0, query.length);
+  return typeof m !== 'number' && m.edns !== undefined ? Math.max(DNS_UDP_MIN, m.edns.udpSize) : DNS_UDP_MIN;
 }
 
 /** SERVFAIL for `query`: its header (id, opcode, RD) and question, QR and RA set, no records. */
