@@ -21,9 +21,9 @@
  * root namespace or a named namespace, found by name prefix or alias; a non-persistent one is
  * held open by a running podwire and is left alone (reported as in use).
  *
+ * Names: attach-names.ts; mode veth's host-end probe: attach-veth.ts; leftovers: attach-cleanup.ts.
  * Control plane only (iproute2 through src/io/netlink-ip.ts); no packet path here.
  */
-import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import type { Cluster, AttachedPodRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
@@ -35,11 +35,12 @@ import * as ipx from './netlink-ip.js';
 import { PacketDevice } from './packet.js';
 import { TapDevice, TunOffload, type TapOpenOptions } from './tap.js';
 import { TapPort, type TapEndpoint } from './tap-port.js';
+import { tapAliasFor, tapNameFor } from './attach-names.js';
+import { nsPathOf, probeVeth, setSysctl, type VethProbe } from './attach-veth.js';
+import { listTaps } from './attach-cleanup.js';
 
-/** Name prefix of podwire's attach TAPs in the root namespace (before the move). */
-export const TAP_PREFIX = 'pwa';
-/** Interface alias prefix; survives the move and the rename to eth0. */
-export const ALIAS_PREFIX = 'podwire:';
+export { ALIAS_PREFIX, TAP_PREFIX, tapAliasFor, tapNameFor } from './attach-names.js';
+export { cleanupLeftovers, type CleanupOptions, type CleanupResult } from './attach-cleanup.js';
 
 /** A pod to add while running and attach. */
 export interface AttachPodSpec {
@@ -107,26 +108,6 @@ export class AttachError extends Error {
     super(message, cause !== undefined ? { cause } : undefined);
     this.name = 'AttachError';
   }
-}
-
-/** The TAP name of `pod` in `cluster`: stable, 11 bytes, found again by `podwire cleanup`. */
-export function tapNameFor(clusterName: string, pod: string): string {
-  return TAP_PREFIX + createHash('sha256').update(`${clusterName}/${pod}`).digest('hex').slice(0, 8);
-}
-
-/** Linux keeps an interface alias of at most IFALIASZ - 1 = 255 bytes (`dev_set_alias`). */
-const ALIAS_MAX = 255;
-
-/**
- * The alias podwire gives an attach TAP: `podwire:<cluster>/<pod>`; a pod key too long for
- * it (pod names go up to 253 characters) keeps its head and ends with `~` + 8 hex digits of
- * a hash of the whole key, so the alias still names one pod.
- */
-export function tapAliasFor(clusterName: string, pod: string): string {
-  const full = `${ALIAS_PREFIX}${clusterName}/${pod}`;
-  if (full.length <= ALIAS_MAX) return full;
-  const hash = createHash('sha256').update(pod).digest('hex').slice(0, 8);
-  return `${full.slice(0, ALIAS_MAX - 9)}~${hash}`;
 }
 
 /** /etc/resolv.conf lines for a pod in Kubernetes `namespace` (kubelet's ClusterFirst policy). */
@@ -227,59 +208,6 @@ interface Joined {
   ifname: string;
   /** Mode veth: the host end's former bridge and arp_ignore, restored at detach. */
   restore: (() => Promise<void>) | null;
-}
-
-/** The veth behind `ifname` in `ns` (mode veth): its address, MAC, MTU and its host end. */
-interface VethProbe {
-  ip: number;
-  prefix: number;
-  mac: string;
-  mtu: number;
-  gateway: number | null;
-  hostIf: string;
-  /** Namespace of the host end: undefined = podwire's own (Docker's case), or a named one. */
-  hostNs: string | undefined;
-  master: string | null;
-}
-
-interface IpLink { ifindex: number; ifname: string; link_index?: number; address?: string; mtu?: number; master?: string; linkinfo?: { info_kind?: string }; addr_info?: { family: string; local: string; prefixlen: number }[] }
-
-async function probeVeth(ns: ipx.NetnsRef, ifname: string, where: string): Promise<VethProbe> {
-  const links = JSON.parse(await ipx.ip(['-j', '-d', 'addr', 'show', 'dev', ifname], ns)) as IpLink[];
-  const l = links[0];
-  if (l === undefined || l.linkinfo?.info_kind !== 'veth' || l.link_index === undefined) {
-    throw new Error(`${where} has no veth ${ifname} (mode veth takes over the host end of the veth behind the namespace's own ${ifname}; a container with --network none has none: use mode tap)`);
-  }
-  const a = (l.addr_info ?? []).find((x) => x.family === 'inet');
-  if (a === undefined) throw new Error(`${ifname} in ${where} has no IPv4 address (mode veth keeps the container's address; give it one, or use mode tap)`);
-  const routes = JSON.parse(await ipx.ip(['-j', 'route', 'show', 'default'], ns)) as { gateway?: string }[];
-  const gw = routes.find((r) => r.gateway !== undefined)?.gateway;
-  // The host end: a veth whose ifindex is our peer's and whose peer is us, in podwire's namespace or a named one.
-  for (const hostNs of [undefined, ...await ipx.netnsList()]) {
-    let cands: IpLink[];
-    try { cands = JSON.parse(await ipx.ip(['-j', '-d', 'link', 'show', 'type', 'veth'], hostNs)) as IpLink[]; } catch { continue; }
-    const h = cands.find((c) => c.ifindex === l.link_index && c.link_index === l.ifindex);
-    if (h !== undefined) {
-      return {
-        ip: parseIpv4(a.local), prefix: a.prefixlen, mac: l.address ?? '', mtu: l.mtu ?? 1500,
-        gateway: gw !== undefined ? parseIpv4(gw) : null, hostIf: h.ifname, hostNs, master: h.master ?? null,
-      };
-    }
-  }
-  throw new Error(`the host end of ${ifname} in ${where} (ifindex ${l.link_index}) is in no namespace podwire can see (its own or one of ip netns list)`);
-}
-
-/** Runs `sysctl -w` in the host end's namespace; resolves with the old value. */
-async function setSysctl(key: string, value: string, ns: string | undefined): Promise<string> {
-  const argv = ns === undefined ? ['sysctl', '-n', key] : ['ip', 'netns', 'exec', ns, 'sysctl', '-n', key];
-  const old = (await ipx.run(argv[0]!, argv.slice(1))).trim();
-  const set = ns === undefined ? ['sysctl', '-q', '-w', `${key}=${value}`] : ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', `${key}=${value}`];
-  await ipx.run(set[0]!, set.slice(1));
-  return old;
-}
-
-function nsPathOf(ns: string | undefined): string {
-  return ns === undefined ? '' : `/run/netns/${ns}`;
 }
 
 /**
@@ -526,63 +454,4 @@ export async function detachPod(cluster: Cluster, pod: string): Promise<void> {
   for (const l of await listTaps(ns).catch(() => [])) {
     if (l.alias === alias) await ipx.deleteLink(l.name, ns).catch(() => undefined);
   }
-}
-
-interface TapInfo { name: string; alias: string; persist: boolean }
-
-async function listTaps(ns?: ipx.NetnsRef): Promise<TapInfo[]> {
-  const out = await ipx.ip(['-j', '-d', 'link', 'show', 'type', 'tun'], ns);
-  if (out.trim() === '') return [];
-  return (JSON.parse(out) as { ifname: string; ifalias?: string; linkinfo?: { info_data?: { persist?: boolean } } }[])
-    .map((l) => ({ name: l.ifname, alias: l.ifalias ?? '', persist: l.linkinfo?.info_data?.persist ?? false }));
-}
-
-export interface CleanupOptions {
-  /** Root-namespace name prefix of podwire TAPs. Default `pwa`. */
-  prefix?: string;
-  /** Only devices of this cluster (by alias); default: every podwire device. */
-  cluster?: string;
-}
-
-export interface CleanupResult {
-  /** Devices deleted: namespace ('' for the root one) and name. */
-  removed: { netns: string; name: string }[];
-  /** Non-persistent podwire TAPs: an fd of a running process holds them; not touched. */
-  inUse: { netns: string; name: string }[];
-  /** Devices that could not be deleted, with the reason. */
-  failed: { netns: string; name: string; error: string }[];
-}
-
-/**
- * Deletes podwire's leftover TAP devices in the root namespace and in every named namespace
- * (`ip netns list`), found by alias (`podwire:<cluster>/...`) and, in the root namespace, by
- * name prefix. Only persistent ones are leftovers: a non-persistent TAP exists only while a
- * process holds its fd (a running podwire), so it is reported in `inUse`, never deleted.
- * Namespaces of other processes (containers) are not searched: their TAP goes when the
- * podwire that held it exits.
- */
-export async function cleanupLeftovers(opts: CleanupOptions = {}): Promise<CleanupResult> {
-  const prefix = opts.prefix ?? TAP_PREFIX;
-  const alias = opts.cluster !== undefined ? `${ALIAS_PREFIX}${opts.cluster}/` : ALIAS_PREFIX;
-  const res: CleanupResult = { removed: [], inUse: [], failed: [] };
-  const spaces: (string | undefined)[] = [undefined, ...await ipx.netnsList()];
-  for (const ns of spaces) {
-    let taps: TapInfo[];
-    try { taps = await listTaps(ns); } catch { continue; } // a namespace deleted meanwhile
-    for (const t of taps) {
-      const mine = t.alias.startsWith(alias) || (ns === undefined && opts.cluster === undefined && t.name.startsWith(prefix));
-      if (!mine) continue;
-      if (!t.persist) {
-        res.inUse.push({ netns: ns ?? '', name: t.name });
-        continue;
-      }
-      try {
-        await ipx.deleteLink(t.name, ns);
-        res.removed.push({ netns: ns ?? '', name: t.name });
-      } catch (err) {
-        res.failed.push({ netns: ns ?? '', name: t.name, error: err instanceof Error ? err.message : String(err) });
-      }
-    }
-  }
-  return res;
 }
