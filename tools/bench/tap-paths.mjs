@@ -24,10 +24,35 @@ const dist = new URL('../../dist/', import.meta.url);
 const load = (p) => import(new URL(p, dist).href);
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const sh = async (...a) => (await run(a[0], a.slice(1), { maxBuffer: 16 << 20 })).stdout;
-export const inNs = (ns, ...a) => sh('ip', 'netns', 'exec', ns, ...a);
+export const inNs = (ns, ...a) => {
+  const last = a.at(-1);
+  if (typeof last === 'object' && last !== null) return shIn(last.input, 'ip', 'netns', 'exec', ns, ...a.slice(0, -1));
+  return sh('ip', 'netns', 'exec', ns, ...a);
+};
+/** Runs a command with `input` on its stdin; resolves to its stdout. */
+const shIn = (input, cmd, ...args) => new Promise((resolve, reject) => {
+  const c = execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  c.stdin.end(input);
+});
 
 export const UDP_PORT = 5301;
 export const TCP_PORT = 5299;
+
+/** The flood's frames, counted and dropped at the receiving eth0's ingress hook (see Lab.servers). */
+const FLOOD_DROP = `table netdev pwbench {
+  counter flood {}
+  chain in {
+    type filter hook ingress device "eth0" priority 0;
+    udp dport ${UDP_PORT} counter name "flood" drop
+  }
+}
+`;
+
+/** Packets the receiver's ingress rule counted (and dropped) so far. */
+export async function floodCount(ns) {
+  const j = JSON.parse(await inNs(ns, 'nft', '-j', 'list', 'counter', 'netdev', 'pwbench', 'flood'));
+  return Number(j.nftables.find((o) => o.counter !== undefined)?.counter.packets ?? NaN);
+}
 
 /** Legacy SIOCETHTOOL set-ops (tx csum, sg, tso, gso, gro off): ethtool is not installed everywhere. */
 const ETHTOOL_OFF = `
@@ -83,10 +108,17 @@ export class Lab {
     return out;
   }
 
-  /** Starts the UDP sink and the iperf3 server in the receiver namespace. */
+  /**
+   * The receiver side of a path, in namespace `ns`: the iperf3 server, and for the 64-byte
+   * flood no socket at all. The flood's frames are counted where the receiver costs least,
+   * on the receiving eth0 (rx_packets, tap.mjs), and dropped right there by an nftables
+   * netdev ingress rule (`udp dport UDP_PORT counter drop`, the hook of
+   * __netif_receive_skb_core before the IP layer): no IP/UDP receive, no socket queue, no
+   * process woken per datagram. (A UDP sink woken per datagram saturated first and made
+   * every forwarder converge on its rate; issue 21.) The rule's own counter is a cross-check.
+   */
   async servers(ns) {
-    const sink = this.bg('ip', ['netns', 'exec', ns, this.flood, 'sink', String(UDP_PORT)]);
-    await this.ready(sink, 'ready');
+    await inNs(ns, 'nft', '-f', '-', { input: FLOOD_DROP });
     this.bg('ip', ['netns', 'exec', ns, 'iperf3', '-s', '-p', String(TCP_PORT)]);
     for (let i = 0; i < 100 && !(await inNs(ns, 'ss', '-Hltn').catch(() => '')).includes(`:${TCP_PORT}`); i++) await sleep(50);
   }
