@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { Cluster } from '../../src/kube/cluster.js';
 import { modelCluster, runCase, type ConformanceCase } from './runner.js';
+import { UPSTREAM_TITLES } from './upstream-titles.js';
 
 const CASES = parse(readFileSync(new URL('./upstream-e2e.yaml', import.meta.url), 'utf8')) as ConformanceCase[];
 
@@ -14,6 +15,13 @@ describe('upstream netpol e2e cases (kubernetes test/e2e/network/netpol), real p
   let c: Cluster;
   beforeAll(() => { c = modelCluster(); });
   afterAll(() => c.close());
+
+  it('holds exactly the upstream cases, by title, per suite and in file order', () => {
+    for (const suite of ['TCP', 'UDP', 'SCTP'] as const) {
+      expect(CASES.filter((tc) => tc.suite === suite).map((tc) => tc.name), suite).toEqual(UPSTREAM_TITLES[suite]);
+    }
+    expect(CASES.every((tc) => tc.suite === 'TCP' || tc.suite === 'UDP' || tc.suite === 'SCTP')).toBe(true);
+  });
 
   it(`all ${CASES.length} cases match their truth tables`, () => {
     const perSuite = new Map<string, { pass: number; total: number }>();
