@@ -41,7 +41,7 @@ import type { TcpConnection } from './tcp-conn.js';
 import { TcpListener } from './tcp-listener.js';
 import { readU16, readU32 } from '../wire/addr.js';
 import { IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
-import { writeUdpHeader } from '../wire/udp.js';
+import { UDP_HEADER_LEN as UDP_HLEN, writeUdpHeader } from '../wire/udp.js';
 
 /** What answers a DNS query: request bytes in, response written at out[outOff..], length back (0: none). */
 export interface DnsResponder {
@@ -67,7 +67,6 @@ const D = indexOf(DNS_SERVER_DROPS);
 const TCP_MAX_QUERY = 16384;
 export const DNS_PORT = 53;
 const REPLY_TTL = 64;
-const UDP_HLEN = 8;
 const DNS_HLEN = 12;
 /** RFC 1035 4.2.1: a UDP answer without EDNS fits 512 bytes. */
 const DNS_UDP_MIN = 512;

@@ -11,8 +11,8 @@ import type { Timer } from '../engine/scheduler.js';
 import type { IpHost } from '../net/ip-host.js';
 import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
 import { checksum } from '../wire/checksum.js';
-import { IpProtocol } from '../wire/ipv4.js';
-import { TcpFlag, TcpOptionKind, fillTcpChecksum } from '../wire/tcp.js';
+import { writeIpv4Header } from '../wire/ipv4.js';
+import { TCP_PROTOCOL, TcpFlag, TcpOptionKind, fillTcpChecksum } from '../wire/tcp.js';
 
 /** The receive window every endpoint advertises (no window scaling). */
 export const TCP_WINDOW = 65535;
@@ -42,7 +42,8 @@ export function seqAdd(a: number, n: number): number {
 /**
  * Writes the IPv4 header (DF set, TTL 64) and the TCP header of a segment carrying
  * `payloadLen` bytes at p.start, with an MSS option when `mss` > 0. Returns the offset
- * the payload goes to; then call `sealSegment`. Checksums are left for `sealSegment`.
+ * the payload goes to; then call `sealSegment`. The IPv4 header checksum is written here, the
+ * TCP checksum is left for `sealSegment`.
  */
 export function writeSegment(
   p: Packet, src: number, dst: number, sport: number, dport: number,
@@ -52,16 +53,7 @@ export function writeSegment(
   const s = p.start;
   const tcpHl = mss > 0 ? 24 : 20;
   const total = 20 + tcpHl + payloadLen;
-  b[s] = 0x45;
-  b[s + 1] = 0;
-  writeU16(b, s + 2, total);
-  writeU16(b, s + 4, ident);
-  writeU16(b, s + 6, 0x4000);
-  b[s + 8] = TTL;
-  b[s + 9] = IpProtocol.Tcp;
-  writeU16(b, s + 10, 0);
-  writeU32(b, s + 12, src);
-  writeU32(b, s + 16, dst);
+  writeIpv4Header(b, s, src, dst, TCP_PROTOCOL, total, ident, TTL);
   const t = s + 20;
   writeU16(b, t, sport);
   writeU16(b, t + 2, dport);
@@ -81,11 +73,10 @@ export function writeSegment(
   return t + tcpHl;
 }
 
-/** Fills the IPv4 header checksum and the TCP checksum of the segment at p.start. */
+/** Fills the TCP checksum of the segment at p.start (writeSegment wrote the IPv4 header's). */
 export function sealSegment(p: Packet): void {
   const b = p.buf;
   const s = p.start;
-  writeU16(b, s + 10, checksum(b, s, 20));
   fillTcpChecksum(b, s + 20, p.end - s - 20, readU32(b, s + 12), readU32(b, s + 16));
 }
 

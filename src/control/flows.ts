@@ -20,6 +20,9 @@ import { FlowState, type FlowTap } from '../engine/flow-tap.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
+import { ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
+import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
+import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
 
 export interface FlowEndpoint {
   ip: string;
@@ -58,9 +61,6 @@ export interface FlowFilter {
 
 export const DEFAULT_FLOW_CAPACITY = 4096;
 
-const TCP = 6;
-const UDP = 17;
-const ICMP = 1;
 const PROTO_NAMES: Readonly<Record<number, string>> = { [ICMP]: 'ICMP', [TCP]: 'TCP', [UDP]: 'UDP' };
 const ICMP_TYPES: Readonly<Record<number, string>> = {
   0: 'EchoReply', 3: 'DestinationUnreachable', 5: 'Redirect', 8: 'EchoRequest', 11: 'TimeExceeded', 12: 'ParameterProblem',

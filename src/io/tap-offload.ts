@@ -21,12 +21,11 @@
  */
 import type { Packet } from '../engine/packet.js';
 import { checksum, fold, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
+import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
 
 export const VnetFlag = { NeedsCsum: 1, DataValid: 2 } as const;
 export const VnetGso = { None: 0, TcpV4: 1, Udp: 3, TcpV6: 4, UdpL4: 5, Ecn: 0x80 } as const;
-
-const ETH_HLEN = 14;
-const TCP = 6;
 
 /** Sums [start, end) of a NEEDS_CSUM frame into its checksum field at `start + offset`; false when out of range. */
 export function completeChecksum(buf: Uint8Array, frame: number, len: number, start: number, offset: number): boolean {

@@ -31,8 +31,8 @@ import { isMulticastMac, readMac } from '../wire/addr.js';
 import { completeChecksum, emitTcpSegment, TcpFrameLayout, VnetFlag, VnetGso } from './tap-offload.js';
 import type { TapPort } from './tap-port.js';
 import { C, D } from './tap-port-counters.js';
+import { ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
 
-const ETH_HLEN = 14;
 const BC = indexOf(BRIDGE_COUNTERS);
 const MAX_PEERS = 8;
 

@@ -49,6 +49,7 @@ import type { Where } from '../engine/trace.js';
 import { TapCounter, TapWrite, type FramesHandler } from './tap.js';
 import { VnetRx } from './tap-port-vnet.js';
 import { C, D, TAP_PORT_COUNTERS, TAP_PORT_DROPS } from './tap-port-counters.js';
+import { ETHERNET_HEADER_LEN as ETH_HLEN, ETH_P_8021Q } from '../wire/ethernet.js';
 
 /** What TapPort needs of a TapDevice (unit tests pass a fake). */
 export interface TapEndpoint {
@@ -76,10 +77,7 @@ export interface TapPortOptions {
   peer: string;
 }
 
-
-const ETH_HLEN = 14;
 const VLAN_HLEN = 4;
-const ETH_P_8021Q = 0x8100;
 /** Frames per writeBatch call. */
 export const TAP_WRITE_BATCH = 128;
 

@@ -25,6 +25,7 @@ import {
 import type { Cidr } from '../wire/addr.js';
 import { PodIndex } from './selector.js';
 import type { AppSpec, ClusterPlan, NodePlan, PodPlan, PodSpec, ServicePlan, Topology } from './types.js';
+import { VXLAN_OVERHEAD } from '../wire/vxlan.js';
 
 /** Every node's pod range is a /24 of the cluster podCIDR; node i (0-based) gets block i+1. */
 export const NODE_POD_PREFIX = 24;
@@ -330,7 +331,6 @@ export const DNS_DOMAIN = 'cluster.local';
 /** Name of the i-th (0-based) kube-dns pod: kube-dns-1, kube-dns-2, ... */
 export const dnsPodName = (i: number): string => `kube-dns-${i + 1}`;
 /** VXLAN adds 50 bytes: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */
-export const VXLAN_OVERHEAD = 50;
 /** Port of an app that does not give one. */
 export const DEFAULT_APP_PORTS: Readonly<Record<AppSpec['type'], number>> = { http: 80, 'tcp-echo': 7, 'udp-echo': 7, sctp: 80, dns: 53 };
 

@@ -19,6 +19,9 @@
 import { formatIpv4 } from '../wire/addr.js';
 import type { ResolvedService } from './service-proxy.js';
 import { categorizeEndpoints } from './endpoint-conditions.js';
+import { SCTP_PROTOCOL as SCTP } from '../wire/sctp.js';
+import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
+import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
 
 export interface IpvsRulesInput {
   node: string;
@@ -33,10 +36,6 @@ export interface IpvsRulesInput {
 
 interface RealServer { ip: number; port: number; weight: number; conns: number }
 interface VirtualServer { proto: number; ip: number; port: number; scheduler: string; persistent: number; reals: RealServer[] }
-
-const TCP = 6;
-const UDP = 17;
-const SCTP = 132;
 
 /** libipvs ipvs_cmp_services / ipvs_cmp_dests: `int r = ntohl(a) - ntohl(b)`. */
 const cmpAddr = (a: number, b: number): number => (a - b) | 0;

@@ -39,10 +39,9 @@ import { Affinity, Backends, type SchedulerName } from './schedulers.js';
 import { categorizeEndpoints } from './endpoint-conditions.js';
 import { endpointChainName, ipvsRuleName, nftChainName, nftEndpointBase, nftServiceBase, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ProxyMode, ServicePlan, ServicePortPlan } from './types.js';
-
-const TCP = 6;
-const UDP = 17;
-const SCTP = 132;
+import { SCTP_PROTOCOL as SCTP } from '../wire/sctp.js';
+import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
+import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
 
 /** A service with its endpoints resolved to addresses (services.ts computes these). */
 export interface ResolvedEndpoint {

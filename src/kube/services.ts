@@ -32,6 +32,7 @@ import { reservedServiceName } from './names.js';
 import type {
   ExternalTrafficPolicy, InternalTrafficPolicy, IpvsScheduler, TrafficDistribution, Protocol, ServicePlan, ServicePortPlan, ServiceType, SessionAffinity,
 } from './types.js';
+import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
 
 /** A service added at run time; defaults as in the topology schema. */
 export interface ServiceInput {
@@ -60,7 +61,6 @@ export interface ServiceInput {
   trafficDistribution?: TrafficDistribution;
 }
 
-const UDP = 17;
 /** kube-proxy's IPVS dummy device (pkg/proxy/ipvs defaultDummyDevice). */
 export const IPVS_DUMMY = 'kube-ipvs0';
 const ipOf = (a: string | number): number => (typeof a === 'string' ? parseIpv4(a) : a >>> 0);

@@ -42,6 +42,7 @@ import type { Where } from '../engine/trace.js';
 import { formatMac, isMulticastMac, MAC_BROADCAST, readU32 } from '../wire/addr.js';
 import { Verdict, type BridgeNetfilter } from './hooks.js';
 import { Fdb } from './fdb.js';
+import { ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
 
 export interface BridgeOptions {
   where: Where;
@@ -67,7 +68,6 @@ export const BRIDGE_DROPS = ['runt', 'bad-source', 'hairpin-off', 'no-ports', 'p
 const C = indexOf(BRIDGE_COUNTERS);
 const D = indexOf(BRIDGE_DROPS);
 
-const ETH_HLEN = 14;
 const TWO_32 = 0x1_0000_0000;
 
 export class Bridge implements Element {

@@ -9,8 +9,7 @@ import type { Packet } from '../engine/packet.js';
 import { readU16, readU32, writeU16 } from '../wire/addr.js';
 import { update32 } from '../wire/checksum.js';
 import { IpProtocol } from '../wire/ipv4.js';
-
-const ETH_LEN = 14;
+import { ETHERNET_HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 
 export function writeEthernetIpv4(p: Packet, l3: number, dHi: number, dLo: number, sHi: number, sLo: number): void {
   const b = p.buf;
@@ -22,7 +21,6 @@ export function writeEthernetIpv4(p: Packet, l3: number, dHi: number, dLo: numbe
   b[s + 8] = sLo >>> 24; b[s + 9] = sLo >>> 16; b[s + 10] = sLo >>> 8; b[s + 11] = sLo;
   b[s + 12] = 0x08; b[s + 13] = 0x00;
 }
-
 
 /**
  * TTL - 1 with the header checksum fixed exactly as `Ipv4Packet.decTtlFixChecksum` does

@@ -51,6 +51,7 @@ import { update16 } from '../wire/checksum.js';
 import { Prandom, crandom, type CrndState } from './netem-prng.js';
 import { distTable, NETEM_DIST_SCALE } from './netem-tables.js';
 import { LOSS_4STATE, LOSS_GE, LOSS_RANDOM, compileNetem, type NetemParams, type NetemSpec } from './netem-spec.js';
+import { ETH_P_IPV4 as ETH_P_IP } from '../wire/ethernet.js';
 
 export const NETEM_COUNTERS = [
   'enqueued', 'sent', 'sent-bytes', 'duplicated', 'corrupted', 'reordered', 'ecn-marked', 'overrun', 'backlog',
@@ -63,7 +64,6 @@ const D = indexOf(NETEM_DROPS);
 export const OVERRUN_NS = 1_000_000;
 const TWO32 = 4294967296;
 const INT_MAX = 0x7fffffff;
-const ETH_P_IP = 0x0800;
 
 /** What an observer sees per enqueue decision (tests, determinism checks). */
 export type NetemDecision = 'loss' | 'limit' | 'dup' | 'corrupt' | 'reorder' | 'delay' | 'ecn';

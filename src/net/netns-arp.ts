@@ -15,15 +15,13 @@
  */
 import type { Packet } from '../engine/packet.js';
 import { MAC_BROADCAST, formatIpv4, formatMac } from '../wire/addr.js';
-import { EthernetFrame, EtherType } from '../wire/ethernet.js';
+import { ETHERNET_HEADER_LEN as ETH_LEN, EtherType, EthernetFrame } from '../wire/ethernet.js';
 import { ArpOperation, ArpPacket, ARP_LEN } from '../wire/arp.js';
 import { Ipv4Packet } from '../wire/ipv4.js';
 import { Enqueue, Probe } from './neighbor.js';
 import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
 import { NetnsDrop } from './netns-drops.js';
-
-const ETH_LEN = 14;
 
 export class ArpHandler {
   private readonly eth = new EthernetFrame();

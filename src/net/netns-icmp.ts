@@ -19,14 +19,13 @@ import { checksum } from '../wire/checksum.js';
 import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
 import { NetnsCounter } from './netns-drops.js';
+import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from '../wire/icmp.js';
 
-const ICMP_ECHO_REQUEST = 8;
 /** 576 - 20 (IPv4) - 8 (ICMP): the most of the original an error quotes (RFC 1812 4.3.2.3). */
 export const ICMP_ERROR_MAX_QUOTE = 548;
 /** IPTOS_PREC_INTERNETCONTROL, and the TOS bits of the original kept beside it (RT_TOS). */
 const TOS_INTERNETCONTROL = 0xc0;
 const TOS_MASK = 0x1e;
-const ICMP_ECHO_REPLY = 0;
 
 export class IcmpSender {
   private readonly ip = new Ipv4Packet();

@@ -51,13 +51,10 @@ import { decTtl, fillSource, headerChecksumOk, writeEthernetIpv4 } from './frame
 import { ArpHandler } from './netns-arp.js';
 import { IcmpSender } from './netns-icmp.js';
 import { NETNS_COUNTERS, NETNS_DROPS, NetnsCounter, NetnsDrop } from './netns-drops.js';
+import { ETHERNET_HEADER_LEN as ETH_LEN, ETH_P_8021Q, ETH_P_ARP, ETH_P_IPV4 } from '../wire/ethernet.js';
 
 export { NETNS_DROPS, NetnsDrop };
 
-const ETH_LEN = 14;
-const ETH_P_IPV4 = 0x0800;
-const ETH_P_ARP = 0x0806;
-const ETH_P_8021Q = 0x8100;
 const TWO_32 = 0x1_0000_0000;
 const LOOPBACK_ADDR = 0x7f000001;
 

@@ -31,13 +31,12 @@ import type { Link } from '../engine/link.js';
 import type { Where } from '../engine/trace.js';
 import { copyWords, FRAME_CSUM_OK, type FrameSink, type SharedRing } from '../engine/shared-ring.js';
 import { readMac } from '../wire/addr.js';
+import { ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
 
 export const SHARD_LINK_COUNTERS = ['tx-packets', 'tx-bytes', 'rx-packets', 'rx-bytes', 'flooded'] as const;
 export const SHARD_LINK_DROPS = ['runt', 'ring-full', 'too-long', 'pool-exhausted'] as const;
 const C = indexOf(SHARD_LINK_COUNTERS);
 const D = indexOf(SHARD_LINK_DROPS);
-
-const ETH_HLEN = 14;
 
 export interface ShardLinkOptions {
   /** Rings this shard writes, one per peer shard. */

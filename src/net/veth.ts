@@ -25,6 +25,7 @@ import type { Element } from '../engine/element.js';
 import type { Engine } from '../engine/engine.js';
 import type { Link } from '../engine/link.js';
 import type { Where } from '../engine/trace.js';
+import { ETHERNET_HEADER_LEN as ETH_HLEN, ETH_P_8021Q } from '../wire/ethernet.js';
 
 export interface VethEnd {
   where: Where;
@@ -40,9 +41,7 @@ export const VETH_COUNTERS = [
 export const VETH_DROPS = ['runt', 'mtu-exceeded'] as const;
 const VethDrop = indexOf(VETH_DROPS);
 
-const ETH_HLEN = 14;
 const VLAN_HLEN = 4;
-const ETH_P_8021Q = 0x8100;
 /** Counter offset of end b (the four counters of a come first). */
 const B = 4;
 

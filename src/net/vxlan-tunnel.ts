@@ -36,11 +36,13 @@ import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { formatIpv4, formatMac, readMac, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
-import { checksum, pseudoHeaderSum, udpFinal } from '../wire/checksum.js';
 import { VXLAN_FLAG_I, VXLAN_HEADER_LEN, VXLAN_OVERHEAD, flowHash, flowHashIpv4, vxlanSourcePort } from '../wire/vxlan.js';
 import type { L4Info } from './ip-host.js';
 import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
+import { ETHERNET_HEADER_LEN as ETH_LEN, ETH_P_IPV4 } from '../wire/ethernet.js';
+import { IPV4_MIN_HEADER_LEN as IP_LEN, writeIpv4Header } from '../wire/ipv4.js';
+import { UDP_HEADER_LEN as UDP_LEN, UDP_PROTOCOL, fillUdpChecksum, writeUdpHeaderNoChecksum } from '../wire/udp.js';
 
 export const VXLAN_DROPS = [
   'runt', 'fdb-miss', 'no-headroom', 'not-vxlan', 'wrong-vni', 'inner-runt', 'pool-exhausted', 'transport-error',
@@ -49,9 +51,6 @@ export const VxlanDrop = indexOf(VXLAN_DROPS);
 const VXLAN_COUNTERS = ['tx-packets', 'tx-bytes', 'rx-packets', 'rx-bytes', 'socket-tx', 'socket-rx'] as const;
 const C = indexOf(VXLAN_COUNTERS);
 
-const ETH_LEN = 14;
-const IP_LEN = 20;
-const UDP_LEN = 8;
 /** Outer IPv4 + UDP + VXLAN, written in front of the inner frame. */
 const ENCAP_LEN = IP_LEN + UDP_LEN + VXLAN_HEADER_LEN;
 
@@ -232,7 +231,7 @@ export class VxlanTunnel implements Element {
     if (remote < 0) return this.engine.drop(p, this, VxlanDrop['fdb-miss'], this.where);
     const inner = p.start;
     const etype = readU16(b, inner + 12);
-    const hash = etype === 0x0800
+    const hash = etype === ETH_P_IPV4
       ? flowHashIpv4(b, inner + ETH_LEN, len - ETH_LEN, this.hashSeed)
       : flowHash(readU32(b, inner + 2), readU32(b, inner + 8), 0, 0, 0, this.hashSeed);
     const srcPort = vxlanSourcePort(hash, this.srcLo, this.srcHi);
@@ -258,37 +257,15 @@ export class VxlanTunnel implements Element {
     const ip = p.start;
     const udp = ip + IP_LEN;
     const total = p.end - ip;
-    const innerTos = etype === 0x0800 && len >= ETH_LEN + IP_LEN ? b[inner + ETH_LEN + 1]! : 0;
+    const innerTos = etype === ETH_P_IPV4 && len >= ETH_LEN + IP_LEN ? b[inner + ETH_LEN + 1]! : 0;
     const innerEcn = innerTos & 3;
     const tos = innerEcn === 3 ? 2 : innerEcn; // INET_ECN_encapsulate: CE becomes ECT(0)
     const id = (this.ipId + 1) & 0xffff;
     this.ipId = id;
-    const frag = this.df ? 0x4000 : 0;
-    const local = this.vtepIp;
-    b[ip] = 0x45;
-    b[ip + 1] = tos;
-    writeU16(b, ip + 2, total);
-    writeU16(b, ip + 4, id);
-    writeU16(b, ip + 6, frag);
-    b[ip + 8] = this.ttl;
-    b[ip + 9] = 17;
-    writeU32(b, ip + 12, local);
-    writeU32(b, ip + 16, remote);
-    // The header checksum from the values just written (RFC 1071 over the ten words, field 0).
-    let sum = (0x4500 | tos) + total + id + frag + ((this.ttl << 8) | 17)
-      + (local >>> 16) + (local & 0xffff) + (remote >>> 16) + (remote & 0xffff);
-    sum = (sum & 0xffff) + (sum >>> 16);
-    sum = (sum & 0xffff) + (sum >>> 16);
-    writeU16(b, ip + 10, ~sum & 0xffff);
-    writeU16(b, udp, srcPort);
-    writeU16(b, udp + 2, this.port);
-    writeU16(b, udp + 4, total - IP_LEN);
-    writeU16(b, udp + 6, 0);
+    writeIpv4Header(b, ip, this.vtepIp, remote, UDP_PROTOCOL, total, id, this.ttl, this.df, tos);
+    writeUdpHeaderNoChecksum(b, udp, srcPort, this.port, total - IP_LEN - UDP_LEN);
     this.writeVxlan(b, udp + UDP_LEN);
-    if (this.udpChecksum) {
-      const ulen = total - IP_LEN;
-      writeU16(b, udp + 6, udpFinal(checksum(b, udp, ulen, pseudoHeaderSum(this.vtepIp, remote, 17, ulen))));
-    }
+    if (this.udpChecksum) fillUdpChecksum(b, udp, this.vtepIp, remote);
     p.l3 = -1;
     if (p.trace !== 0) this.hopEncap(p.trace, remote, srcPort, dstMac, 'netns');
     this.ns.output(p, true); // the outer packet: part of the inner journey, no new `send` hop

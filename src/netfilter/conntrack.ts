@@ -56,7 +56,7 @@
  * packets of one tuple raced to confirmation; counted by NatHooks, see its `cpus`).
  */
 
-import { TcpFlag } from '../wire/tcp.js';
+import { TCP_PROTOCOL as TCP, TcpFlag } from '../wire/tcp.js';
 import { TcpState, TCP_IG, TCP_IV, tcpNextState } from './conntrack-tcp.js';
 import { entryView, formatEntry, matchesFilter, type ConntrackEntryView } from './conntrack-dump.js';
 import {
@@ -73,9 +73,7 @@ export {
   CtDir, CtStatus, NatFlag, DEFAULT_CONNTRACK_CAPACITY, LINUX_TIMEOUTS, KUBE_PROXY_TIMEOUTS,
   type ConntrackFilter, type ConntrackOptions, type ConntrackTimeouts,
 } from './conntrack-defs.js';
-
-const TCP = 6;
-const ICMP = 1;
+import { ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
 
 /** Row layout, in 32-bit words (see the header). */
 const W = 12;
@@ -443,7 +441,6 @@ export class ConntrackTable {
       fn(e);
     }
   }
-
 
   private find(proto: number, srcIn: number, dstIn: number, sport: number, dport: number): number {
     const src = srcIn >>> 0;

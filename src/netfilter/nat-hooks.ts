@@ -81,7 +81,7 @@ import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { Verdict, type PacketHooks } from '../net/hooks.js';
 import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
-import { isIcmpError } from '../wire/icmp.js';
+import { ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/icmp.js';
 import { ConntrackTable, CtDir, CtStatus, NatFlag, TcpState } from './conntrack.js';
 import { FlowState } from '../engine/flow-tap.js';
 import { TCP_STATE_NAMES, tcpNewOk } from './conntrack-tcp.js';
@@ -89,6 +89,7 @@ import { protoName } from './conntrack-dump.js';
 import { NatSide, natRewriteDst, natRewriteIcmpErrorInner, natRewriteSrc } from './nat.js';
 import type { DnatDecision, NatPolicy } from './nat-policy.js';
 import { PacketTuple, TupleKind } from './packet-tuple.js';
+import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
 
 export { MARK_MASQ, type DnatDecision, type NatPolicy } from './nat-policy.js';
 
@@ -100,9 +101,6 @@ export const NatHookCounter = indexOf(NAT_HOOK_COUNTERS);
 export const NAT_HOOK_DROPS = ['conntrack-table-full', 'nat-port-exhausted', 'insert-failed'] as const;
 export const NatHookDrop = indexOf(NAT_HOOK_DROPS);
 
-const TCP = 6;
-const ICMP = 1;
-const ICMP_ECHO_REQUEST = 8;
 /** SYN | FIN | RST: the TCP packets a flow log shows (flow-tap.ts). */
 const TCP_STATE_FLAGS = 0x07;
 /** Slots of the flow cache (a power of two). */

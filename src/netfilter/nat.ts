@@ -27,18 +27,14 @@
 
 import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
 import { udpFinal, update16, update32 } from '../wire/checksum.js';
-import { fillSctpChecksum } from '../wire/sctp.js';
+import { SCTP_PROTOCOL as SCTP, fillSctpChecksum } from '../wire/sctp.js';
+import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
+import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
+import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
 
 /** Which side of a packet a rewrite changes. */
 export const NatSide = { Src: 0, Dst: 1 } as const;
 export type NatSide = (typeof NatSide)[keyof typeof NatSide];
-
-const TCP = 6;
-const UDP = 17;
-const SCTP = 132;
-const ICMP = 1;
-const ICMP_ECHO_REPLY = 0;
-const ICMP_ECHO_REQUEST = 8;
 
 /** True for the ICMP types whose identifier conntrack uses as the "port". */
 export function isIcmpEcho(type: number): boolean {

@@ -11,16 +11,12 @@
  */
 
 import { readU16, readU32 } from '../wire/addr.js';
-import { isIcmpError } from '../wire/icmp.js';
+import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/icmp.js';
+import { SCTP_PROTOCOL as SCTP } from '../wire/sctp.js';
+import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
+import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
 
 export const TupleKind = { Untracked: 0, Invalid: 1, Normal: 2, IcmpError: 3 } as const;
-
-const TCP = 6;
-const UDP = 17;
-const SCTP = 132;
-const ICMP = 1;
-const ICMP_ECHO_REQUEST = 8;
-const ICMP_ECHO_REPLY = 0;
 
 export class PacketTuple {
   proto = 0;

@@ -30,11 +30,18 @@
 import { readMac, readU16, writeMac, writeU16 } from './addr.js';
 import { WireError } from './errors.js';
 
+/** EtherType IPv4 (the dataplane compares against these numbers; EtherType names them). */
+export const ETH_P_IPV4 = 0x0800;
+/** EtherType ARP. */
+export const ETH_P_ARP = 0x0806;
+/** EtherType of an 802.1Q tag. */
+export const ETH_P_8021Q = 0x8100;
+
 /** EtherType values (IEEE registry); an open set: any 16-bit number is valid. */
 export const EtherType = {
-  Ipv4: 0x0800,
-  Arp: 0x0806,
-  Vlan: 0x8100,
+  Ipv4: ETH_P_IPV4,
+  Arp: ETH_P_ARP,
+  Vlan: ETH_P_8021Q,
   Ipv6: 0x86dd,
   QinQ: 0x88a8,
   Lldp: 0x88cc,

@@ -30,13 +30,18 @@ export const ICMP_PROTOCOL = 1;
 /** Type, code, checksum and the 4 type-specific bytes. */
 export const ICMP_HEADER_LEN = 8;
 
+/** ICMP type echo reply (the dataplane's number; IcmpType names it). */
+export const ICMP_ECHO_REPLY = 0;
+/** ICMP type echo request. */
+export const ICMP_ECHO_REQUEST = 8;
+
 /** ICMP types (IANA registry); an open set: any byte is valid. */
 export const IcmpType = {
-  EchoReply: 0,
+  EchoReply: ICMP_ECHO_REPLY,
   DestUnreachable: 3,
   SourceQuench: 4,
   Redirect: 5,
-  EchoRequest: 8,
+  EchoRequest: ICMP_ECHO_REQUEST,
   RouterAdvertisement: 9,
   RouterSolicitation: 10,
   TimeExceeded: 11,

@@ -281,17 +281,22 @@ export function writeIpv4Header(
   buf: Uint8Array, off: number, src: number, dst: number, protocol: number, totalLen: number, ident: number,
   ttl = 64, dontFrag = true, tos = 0,
 ): void {
+  const frag = dontFrag ? FLAG_DF : 0;
   buf[off + VER_IHL] = 0x45;
   buf[off + DSCP_ECN] = tos;
   writeU16(buf, off + TOTAL_LEN, totalLen);
   writeU16(buf, off + IDENT, ident);
-  writeU16(buf, off + FLAGS_FRAG, dontFrag ? FLAG_DF : 0);
+  writeU16(buf, off + FLAGS_FRAG, frag);
   buf[off + TTL] = ttl;
   buf[off + PROTOCOL] = protocol;
-  writeU16(buf, off + CHECKSUM, 0);
   writeU32(buf, off + SRC, src);
   writeU32(buf, off + DST, dst);
-  writeU16(buf, off + CHECKSUM, checksum(buf, off, IPV4_MIN_HEADER_LEN));
+  // RFC 1071 over the ten words just written (the checksum word counts as 0), without reading them back.
+  let sum = (0x4500 | (tos & 0xff)) + (totalLen & 0xffff) + (ident & 0xffff) + frag + (((ttl & 0xff) << 8) | (protocol & 0xff))
+    + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  writeU16(buf, off + CHECKSUM, ~sum & 0xffff);
 }
 
 export function emitIpv4(repr: Ipv4Repr, buf: Uint8Array, off: number): number {

@@ -131,6 +131,14 @@ export function writeUdpHeader(buf: Uint8Array, off: number, srcPort: number, ds
   fillUdpChecksum(buf, off, src, dst);
 }
 
+/** Ports and length (8 + `dataLen`) with checksum 0 ("not computed", RFC 768): a VXLAN tunnel's outer datagram by default. */
+export function writeUdpHeaderNoChecksum(buf: Uint8Array, off: number, srcPort: number, dstPort: number, dataLen: number): void {
+  writeU16(buf, off + SRC_PORT, srcPort);
+  writeU16(buf, off + DST_PORT, dstPort);
+  writeU16(buf, off + LENGTH, UDP_HEADER_LEN + dataLen);
+  writeU16(buf, off + CHECKSUM, 0);
+}
+
 /** The meaning of a UDP header. The data itself is the caller's. */
 export interface UdpRepr {
   readonly srcPort: number;

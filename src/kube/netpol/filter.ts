@@ -40,18 +40,17 @@ import type { Where } from '../../engine/trace.js';
 import { Verdict } from '../../net/hooks.js';
 import { CtDir, type ConntrackTable } from '../../netfilter/conntrack.js';
 import { readU16, readU32 } from '../../wire/addr.js';
-import { isIcmpError } from '../../wire/icmp.js';
+import { ICMP_PROTOCOL as ICMP, isIcmpError } from '../../wire/icmp.js';
 import type { NetpolController } from './controller.js';
 import { Direction, type NetpolModel } from './evaluate.js';
+import { SCTP_PROTOCOL as SCTP } from '../../wire/sctp.js';
+import { TCP_PROTOCOL as TCP } from '../../wire/tcp.js';
+import { UDP_PROTOCOL as UDP } from '../../wire/udp.js';
 
 export const NETPOL_COUNTERS = ['checked', 'allowed', 'denied'] as const;
 const Counter = indexOf(NETPOL_COUNTERS);
 export const NETPOL_DROPS = ['policy-denied'] as const;
 
-const TCP = 6;
-const UDP = 17;
-const SCTP = 132;
-const ICMP = 1;
 const VERDICT_CACHE = 65536;
 /** Cached verdicts: allowed, refused by the source's egress, refused by the destination's ingress. */
 const V_ALLOWED = 0;

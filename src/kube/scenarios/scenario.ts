@@ -20,10 +20,8 @@ import type { ConntrackFilter } from '../../netfilter/conntrack.js';
 import { writeU16 } from '../../wire/addr.js';
 import { checksum } from '../../wire/checksum.js';
 import { writeIpv4Header } from '../../wire/ipv4.js';
-import { writeUdpHeader } from '../../wire/udp.js';
-
-const UDP = 17;
-const ICMP = 1;
+import { UDP_PROTOCOL as UDP, writeUdpHeader } from '../../wire/udp.js';
+import { ICMP_PROTOCOL as ICMP } from '../../wire/icmp.js';
 
 export interface ScenarioContext {
   /** Apply the known remedy before the trigger. */
