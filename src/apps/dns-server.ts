@@ -36,7 +36,7 @@ import { Counters, indexOf } from '../engine/counters.js';
 import type { Packet } from '../engine/packet.js';
 import type { IpHost, L4Info } from '../net/ip-host.js';
 import type { Counted } from '../engine/counters.js';
-import { DnsHeader, DnsRcode, parseDnsMessage } from '../wire/dns.js';
+import { DNS_HEADER_LEN as DNS_HLEN, DNS_PORT, DNS_UDP_MIN, DnsHeader, DnsRcode, parseDnsMessage } from '../wire/dns.js';
 import type { TcpConnection } from './tcp-conn.js';
 import { TcpListener } from './tcp-listener.js';
 import { readU16, readU32 } from '../wire/addr.js';
@@ -65,11 +65,8 @@ export const DNS_SERVER_DROPS = ['dns-not-a-query', 'dns-tcp-oversize'] as const
 const D = indexOf(DNS_SERVER_DROPS);
 /** Largest TCP query accepted; a query is one question (and an OPT), far below this. */
 const TCP_MAX_QUERY = 16384;
-export const DNS_PORT = 53;
+export { DNS_PORT };
 const REPLY_TTL = 64;
-const DNS_HLEN = 12;
-/** RFC 1035 4.2.1: a UDP answer without EDNS fits 512 bytes. */
-const DNS_UDP_MIN = 512;
 
 export class DnsServer implements Counted {
   readonly kind = 'dns-server';

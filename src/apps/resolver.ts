@@ -25,7 +25,7 @@ import { Counters, indexOf, type Counted } from '../engine/counters.js';
 import type { IpHost, L4Info } from '../net/ip-host.js';
 import type { Timer } from '../engine/scheduler.js';
 import type { Packet } from '../engine/packet.js';
-import { DnsRcode, DnsType, emitDnsMessage, parseDnsMessage } from '../wire/dns.js';
+import { DNS_PORT, DnsRcode, DnsType, emitDnsMessage, parseDnsMessage } from '../wire/dns.js';
 import { IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
 import { writeUdpHeader } from '../wire/udp.js';
 
@@ -34,7 +34,6 @@ const C = indexOf(RESOLVER_COUNTERS);
 /** glibc RES_TIMEOUT (seconds, as ms) and RES_DFLRETRY. */
 export const RES_TIMEOUT_MS = 5000;
 export const RES_ATTEMPTS = 2;
-const DNS_PORT = 53;
 const RCODE_NAMES: Readonly<Record<number, string>> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED' };
 
 /** One query as it went: sent at `sentMs`, answered (rcode, addresses) at `answeredMs`, or timed out. */

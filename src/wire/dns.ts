@@ -52,6 +52,8 @@ export const DnsRcode = {
 /** EDNS option codes seen in practice (dig sends a COOKIE, RFC 7873). */
 export const EdnsOption = { Nsid: 3, ClientSubnet: 8, Cookie: 10, Padding: 12 } as const;
 
+/** The port of DNS over UDP and TCP (RFC 1035 §4.2). */
+export const DNS_PORT = 53;
 export const DNS_HEADER_LEN = 12;
 /** Largest UDP payload a client without EDNS accepts (RFC 1035 §4.2.1). */
 export const DNS_UDP_MIN = 512;
