@@ -8,24 +8,15 @@
  * net never imports netfilter (a namespace offers hook points; the builder in kube plugs
  * netfilter in), so netfilter sits above net.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sources } from './src-files.js';
 
 const SRC = resolve(import.meta.dirname, '../src');
 const LAYERS = ['wire', 'engine', 'net', 'netfilter', 'apps', 'kube', 'io', 'control', 'api', 'cli', 'index.ts'];
 
 interface Edge { from: string; to: string; typeOnly: boolean }
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...sources(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
-}
 
 /** Relative imports and re-exports of a file; type-only when `import type` or every specifier is `type X`. */
 export function importsOf(file: string, text: string): Edge[] {

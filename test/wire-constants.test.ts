@@ -8,21 +8,12 @@
  * - no file outside src/wire writes an IPv4 version/IHL byte (`] = 0x45`): IPv4 headers are
  *   written by `writeIpv4Header`.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sources } from './src-files.js';
 
 const SRC = resolve(import.meta.dirname, '../src');
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...sources(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
-}
 
 const FILES = sources(SRC).map((f) => ({ path: relative(SRC, f), text: readFileSync(f, 'utf8') }));
 const inWire = (p: string): boolean => p.startsWith('wire/');
