@@ -62,4 +62,11 @@ export interface ConntrackFilter {
 export interface ConntrackOptions {
   capacity?: number;
   timeouts?: ConntrackTimeouts;
+  /**
+   * Whose TCP window tracking (conntrack-window.ts): `6.1` (default) ignores segments under
+   * the window; `5.15` (any kernel before 6.1) marks every out-of-window segment INVALID.
+   */
+  kernel?: '6.1' | '5.15';
+  /** net.netfilter.nf_conntrack_tcp_be_liberal: out-of-window segments are accepted. */
+  tcpBeLiberal?: boolean;
 }

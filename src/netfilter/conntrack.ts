@@ -8,9 +8,9 @@
  * so a packet in either direction finds its entry with one probe sequence; the index
  * value is `entry << 1 | dir` (dir 0 original, 1 reply).
  *
- * Storage (no objects per entry, no allocation per packet): one ArrayBuffer of 48-byte
- * rows, one per entry, seen through Uint32/Uint8/Float64 views, so a lookup touches two
- * cache lines (the index slot, the row) however big the table is:
+ * Storage (no objects per entry, no allocation per packet): one ArrayBuffer of 80-byte
+ * rows, one per entry, seen through Uint32/Uint8/Float64 views, so a lookup touches two or
+ * three cache lines (the index slot, the row) however big the table is:
  *
  *   word 0..2   original src, dst, sport << 16 | dport
  *   word 3..5   reply src, dst, sport << 16 | dport
@@ -18,11 +18,13 @@
  *   word 7, 8   mark, tag
  *   word 9      UDP stream_ts: creation + 2 s (uint32 ms, compared as Linux's time_after)
  *   word 10-11  deadline (float64, ms)
+ *   word 12-19  TCP window state (conntrack-window.ts: td_end, td_maxend, td_maxwin per
+ *               direction, window scales and flags)
  *
  * plus a free stack (Int32Array) and the index (conntrack-index.ts: value/hash pairs in
  * one Int32Array, a power of two >= 4 x capacity slots: two keys per entry, load factor
  * <= 0.5; linear probing with backward-shift deletion, no tombstones, so probe lengths
- * stay flat however many entries come and go). Measured: 84 bytes per entry at 1M
+ * stay flat however many entries come and go). Measured: 116 bytes per entry at 1M
  * capacity (see the test). Storage grows on demand: it starts at 256 rows and doubles,
  * rows copied and keys re-indexed, when an entry is created in a full table, until
  * `capacity` (entry numbers never change).
@@ -37,7 +39,8 @@
  * type << 8 | code, so the original tuple of a ping is (A, B, id, 8 << 8) and its reply
  * tuple (B, A, id, 0 << 8): request and reply are told apart as Linux tells them by type.
  *
- * Protocols: TCP (state machine in conntrack-tcp.ts), UDP, ICMP; any other protocol is
+ * Protocols: TCP (state machine in conntrack-tcp.ts, window tracking in conntrack-window.ts
+ * when `update` gets the segment's fields), UDP, ICMP; any other protocol is
  * tracked like UDP. UDP, as Linux's nf_conntrack_udp_packet: every packet refreshes the
  * unreplied timeout (30 s) until the first reply, which sets SEEN_REPLY (after the packet,
  * as nf_conntrack_in does); a packet with SEEN_REPLY set that comes more than 2 s after the
@@ -64,6 +67,7 @@ import {
   type ConntrackFilter, type ConntrackOptions, type ConntrackTimeouts,
 } from './conntrack-defs.js';
 import { hash5, TupleIndex } from './conntrack-index.js';
+import { TcpWindow, WindowVerdict, type TcpSegmentInfo } from './conntrack-window.js';
 import { findBurst, type ConntrackBurst } from './conntrack-batch.js';
 
 export { TcpState } from './conntrack-tcp.js';
@@ -76,7 +80,11 @@ export {
 import { ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
 
 /** Row layout, in 32-bit words (see the header). */
-const W = 12;
+const W = 20;
+/** Float64 slots per row. */
+const FW = W / 2;
+/** First word of the TCP window state (conntrack-window.ts). */
+const WIN = 12;
 const O_SRC = 0, O_DST = 1, O_PORTS = 2, R_SRC = 3, R_DST = 4, R_PORTS = 5, MARK = 7, TAG = 8, STREAM = 9;
 /** Byte offsets within a row (word 6). */
 const B_PROTO = 24, B_STATE = 25, B_STATUS = 26, B_NAT = 27;
@@ -109,6 +117,8 @@ export class ConntrackTable {
   generation = 0;
   /** Called with the entry index just before an entry is deleted or expires (its fields still readable). */
   onRelease: ((entry: number) => void) | null = null;
+  /** TCP window tracking (options `kernel`, `tcpBeLiberal`); `window.lastFailure` says why the last segment failed. */
+  readonly window: TcpWindow;
 
   /** Entry rows as words, bytes and float64 (same buffer). */
   private row!: Uint32Array;
@@ -134,6 +144,7 @@ export class ConntrackTable {
     this.capacity = cap;
     const t = opts.timeouts ?? LINUX_TIMEOUTS;
     this.timeouts = t;
+    this.window = new TcpWindow({ kernel: opts.kernel ?? '6.1', beLiberal: opts.tcpBeLiberal ?? false });
     this.resize(Math.min(cap, INITIAL_ROWS));
     this.tcpMs = Float64Array.from([
       t.tcpSynSent, t.tcpSynSent, t.tcpSynRecv, t.tcpEstablished, t.tcpFinWait, t.tcpCloseWait, t.tcpLastAck,
@@ -179,7 +190,7 @@ export class ConntrackTable {
   lookupAgain(v: number, now: number): number {
     this.stats.searched++;
     const e = v >> 1;
-    if (now > this.rowF[e * 6 + F_DEADLINE]!) {
+    if (now > this.rowF[e * FW + F_DEADLINE]!) {
       this.release(e, EXPIRED);
       return -1;
     }
@@ -198,7 +209,7 @@ export class ConntrackTable {
     for (let i = 0; i < n; i++) {
       const v = res[i]!;
       if (v < 0) continue;
-      if (now > this.rowF[(v >> 1) * 6 + F_DEADLINE]!) {
+      if (now > this.rowF[(v >> 1) * FW + F_DEADLINE]!) {
         this.release(v >> 1, EXPIRED);
         res[i] = -1;
       } else found++;
@@ -216,7 +227,7 @@ export class ConntrackTable {
   inUse(proto: number, src: number, dst: number, sport: number, dport: number, now: number): boolean {
     const v = this.find(proto, src, dst, sport, dport);
     if (v < 0) return false;
-    if (now > this.rowF[(v >> 1) * 6 + F_DEADLINE]!) {
+    if (now > this.rowF[(v >> 1) * FW + F_DEADLINE]!) {
       this.release(v >> 1, EXPIRED);
       return false;
     }
@@ -264,7 +275,7 @@ export class ConntrackTable {
     this.rowB[b + B_STATE] = TcpState.None;
     this.rowB[b + B_STATUS] = CtStatus.Live;
     this.rowB[b + B_NAT] = 0;
-    this.rowF[e * 6 + F_DEADLINE] = now + (proto === TCP ? this.tcpMs[TcpState.SynSent]! : proto === ICMP ? this.icmpMs : this.udpMs);
+    this.rowF[e * FW + F_DEADLINE] = now + (proto === TCP ? this.tcpMs[TcpState.SynSent]! : proto === ICMP ? this.icmpMs : this.udpMs);
     this.index.insert(hash5(proto, src >>> 0, dst >>> 0, sport, dport), e << 1);
     this.index.insert(hash5(proto, rsrc >>> 0, rdst >>> 0, rsport, rdport), (e << 1) | 1);
     this.live++;
@@ -294,14 +305,20 @@ export class ConntrackTable {
    * packet of the handshake); an RST before any reply closes the entry at once (deadline
    * now, as Linux kills it). UDP/other: see the header. ICMP: 30 s per packet, SEEN_REPLY
    * on the first reply (never ASSURED).
+   *
+   * With `seg` (the segment's sequence fields) a TCP packet also goes through window
+   * tracking (conntrack-window.ts) once its transition is known to be valid, as Linux's
+   * tcp_in_window: INVALID returns false (stats.invalid++), IGNORE returns true with the
+   * entry unchanged and not refreshed. The first SYN of an entry (state NONE) initialises it.
    */
-  update(entry: number, dir: number, tcpFlags: number, now: number): boolean {
+  update(entry: number, dir: number, tcpFlags: number, now: number, seg?: TcpSegmentInfo): boolean {
     const b = entry * W * 4;
-    const f = entry * 6 + F_DEADLINE;
+    const f = entry * FW + F_DEADLINE;
     const bytes = this.rowB;
     const proto = bytes[b + B_PROTO]!;
     let st = bytes[b + B_STATUS]!;
     if (proto === TCP) {
+      this.window.lastFailure = 0;
       const old = bytes[b + B_STATE]!;
       const next = tcpNextState(old, dir, tcpFlags);
       if (next === TCP_IV) {
@@ -311,6 +328,20 @@ export class ConntrackTable {
       if (next === TCP_IG) {
         if (dir === CtDir.Reply) bytes[b + B_STATUS] = st | CtStatus.SeenReply;
         return true;
+      }
+      if (seg !== undefined) {
+        const ww = entry * W + WIN;
+        const fresh = old === TcpState.None || (dir === CtDir.Original && next === TcpState.SynSent && old >= TcpState.TimeWait);
+        if (fresh) this.window.init(this.row, bytes, ww, seg);
+        const wv = this.window.check(this.row, bytes, ww, dir, old, seg);
+        if (wv === WindowVerdict.Invalid) {
+          this.stats.invalid++;
+          return false;
+        }
+        if (wv === WindowVerdict.Ignore) {
+          if (dir === CtDir.Reply) bytes[b + B_STATUS] = st | CtStatus.SeenReply;
+          return true;
+        }
       }
       if (dir === CtDir.Original && next === TcpState.SynSent && old >= TcpState.TimeWait) {
         st &= ~(CtStatus.SeenReply | CtStatus.Assured); // reopened
@@ -424,7 +455,7 @@ export class ConntrackTable {
   tag(e: number): number { return this.row[e * W + TAG]!; }
   setTag(e: number, v: number): void { this.row[e * W + TAG] = v; }
   /** Deadline in ms (engine clock). */
-  deadlineOf(e: number): number { return this.rowF[e * 6 + F_DEADLINE]!; }
+  deadlineOf(e: number): number { return this.rowF[e * FW + F_DEADLINE]!; }
   /** Whole seconds left before expiry, as conntrack -L shows them. */
   timeoutLeft(e: number, now: number): number { return Math.max(0, Math.floor((this.deadlineOf(e) - now) / 1000)); }
 
@@ -508,7 +539,7 @@ export class ConntrackTable {
       if (v === -1) continue;
       keys++;
       const e = v >> 1;
-      if (now > rowF[e * 6 + F_DEADLINE]!) this.release(e, EXPIRED);
+      if (now > rowF[e * FW + F_DEADLINE]!) this.release(e, EXPIRED);
       else if ((bytes[e * W * 4 + B_STATUS]! & CtStatus.Assured) === 0) this.release(e, EARLY_DROP);
       else continue;
       return this.freeStack[--this.top]!;

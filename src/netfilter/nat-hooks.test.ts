@@ -4,7 +4,7 @@ import type { Packet } from '../engine/packet.js';
 import { Verdict } from '../net/hooks.js';
 import { parseIpv4, readU16, readU32 } from '../wire/addr.js';
 import { ConntrackTable, CtDir, CtStatus, NatFlag, TcpState } from './conntrack.js';
-import { MARK_MASQ, NatHooks, type DnatDecision, type NatPolicy } from './nat-hooks.js';
+import { CT_INVALID, MARK_MASQ, NatHooks, type DnatDecision, type NatPolicy } from './nat-hooks.js';
 import { buildIcmpError, buildPacket, recomputeAll, type PacketSpec } from './test-packets.js';
 
 const ip = parseIpv4;
@@ -227,7 +227,7 @@ describe('NatHooks: a TCP connection to a service VIP', () => {
     const ack = packet(engine, { proto: TCP, src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: ACK });
     expect(forward(hooks, ack)).toBe(Verdict.Accept);
     expect(tuple(ack)).toEqual([CLIENT, VIP, 40000, 80]);
-    expect(ack.ct).toBe(-1);
+    expect(ack.ct).toBe(CT_INVALID); // conntrack --ctstate INVALID: no entry, no NAT
     expect(table.count).toBe(0);
     expect(policy.dnatCalls).toBe(0);
     expect(hooks.counters.get('invalid')).toBe(1);
@@ -302,7 +302,7 @@ describe('NatHooks: UDP, ICMP and RELATED errors', () => {
     // An echo reply nobody asked for is INVALID.
     const stray = packet(engine, { proto: ICMP, icmpType: 0, src: EP, dst: CLIENT, sport: 78, dport: 0 });
     expect(forward(hooks, stray)).toBe(Verdict.Accept);
-    expect(stray.ct).toBe(-1);
+    expect(stray.ct).toBe(CT_INVALID);
     expect(hooks.counters.get('invalid')).toBe(1);
   });
 

@@ -85,6 +85,7 @@ import { ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/i
 import { ConntrackTable, CtDir, CtStatus, NatFlag, TcpState } from './conntrack.js';
 import { FlowState } from '../engine/flow-tap.js';
 import { TCP_STATE_NAMES, tcpNewOk } from './conntrack-tcp.js';
+import { WINDOW_FAILURES } from './conntrack-window.js';
 import { protoName } from './conntrack-dump.js';
 import { NatSide, natRewriteDst, natRewriteIcmpErrorInner, natRewriteSrc } from './nat.js';
 import type { DnatDecision, NatPolicy } from './nat-policy.js';
@@ -119,6 +120,11 @@ export const NAT_REFUSED = 3;
 const SNAT_OK = 0, SNAT_NO_PORT = 1, SNAT_CLASH = 2;
 /** Packet.ct of a packet that lost a confirmation race to a different endpoint: dropped at its confirmation. */
 const CT_CLASH = -2;
+/**
+ * Packet.ct of a packet conntrack marked INVALID (`--ctstate INVALID`): no entry, no NAT.
+ * kube-proxy's KUBE-FORWARD drop reads it (proxy-hooks.ts); it is -1 for everything else.
+ */
+export const CT_INVALID = -3;
 /** Entries remembered as created in the current instant (per CPU), for the race model. */
 const IN_FLIGHT = 16;
 
@@ -228,7 +234,7 @@ export class NatHooks implements PacketHooks, Counted {
     const ft = this.engine.flowTap;
     // Observed (flow-tap.ts): the first packet of the reply direction; TCP's SYN, FIN and RST.
     const flowEvent = ft !== null && ((this.tu.flags & TCP_STATE_FLAGS) !== 0 || (dir === CtDir.Reply && (t.status(e) & CtStatus.SeenReply) === 0));
-    if (!t.update(e, dir, this.tu.flags, now)) return this.invalid(p);
+    if (!t.update(e, dir, this.tu.flags, now, this.tu)) return this.invalid(p, t.window.lastFailure);
     p.ct = e;
     p.ctDir = dir;
     if (flowEvent) this.flowEvent(e, dir);
@@ -351,7 +357,7 @@ export class NatHooks implements PacketHooks, Counted {
       this.engine.dropCounted(p, this, NatHookDrop['conntrack-table-full'], this.where);
       return Verdict.Stolen;
     }
-    t.update(e, CtDir.Original, this.tu.flags, now);
+    t.update(e, CtDir.Original, this.tu.flags, now, this.tu);
     t.setNatFlags(e, nat);
     if (this.cpus > 1 && this.flights < IN_FLIGHT) {
       this.flightEntry[this.flights] = e;
@@ -530,9 +536,14 @@ export class NatHooks implements PacketHooks, Counted {
     );
   }
 
-  private invalid(p: Packet): number {
+  /** Conntrack marks the packet INVALID (`window`: the WindowFailure when TCP window tracking said so). */
+  private invalid(p: Packet, window = 0): number {
     this.counters.values[NatHookCounter.invalid]!++;
-    if (p.trace !== 0) this.engine.trace.hop(p.trace, this.where, 'conntrack', { state: 'invalid', proto: protoName(this.tu.proto) });
+    p.ct = CT_INVALID;
+    if (p.trace !== 0) {
+      const why = WINDOW_FAILURES[window] ?? '';
+      this.engine.trace.hop(p.trace, this.where, 'conntrack', why !== '' ? { state: 'invalid', proto: 'tcp', reason: why } : { state: 'invalid', proto: protoName(this.tu.proto) });
+    }
     return Verdict.Accept;
   }
 

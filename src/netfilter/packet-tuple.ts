@@ -2,7 +2,8 @@
  * PacketTuple: reads the conntrack tuple of an IPv4 packet into reused fields (one
  * instance per NatHooks; nothing allocated per packet).
  *
- * TCP/UDP/SCTP: addresses and ports (TCP also the flags byte; SCTP as Linux's generic
+ * TCP/UDP/SCTP: addresses and ports (TCP also the flags byte and what window tracking
+ * reads: seq, ack, window, the segment's end and a SYN's window scale; SCTP as Linux's generic
  * tracking of it needs nothing more here: no association state). ICMP echo request/reply:
  * sport = identifier, dport = type << 8 | code. ICMP errors (dest unreachable, source
  * quench, redirect, time exceeded, parameter problem): the tuple of the quoted datagram,
@@ -13,7 +14,7 @@
 import { readU16, readU32 } from '../wire/addr.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/icmp.js';
 import { SCTP_PROTOCOL as SCTP } from '../wire/sctp.js';
-import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
+import { TCP_PROTOCOL as TCP, TcpFlag, TcpOptionKind } from '../wire/tcp.js';
 import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
 
 export const TupleKind = { Untracked: 0, Invalid: 1, Normal: 2, IcmpError: 3 } as const;
@@ -26,6 +27,14 @@ export class PacketTuple {
   dport = 0;
   /** TCP flags (header byte 13), 0 for other protocols. */
   flags = 0;
+  /** TCP (conntrack-window.ts reads these): sequence and acknowledgement numbers, raw window. */
+  seq = 0;
+  ack = 0;
+  win = 0;
+  /** TCP: seq + payload length + SYN + FIN, mod 2^32 (Linux segment_seq_plus_len). */
+  end = 0;
+  /** TCP SYN: the window scale option's shift, -1 when absent (and for other segments). */
+  wscale = -1;
 
   /**
    * Reads the tuple of the packet at `l3` into the fields and returns its TupleKind. ICMP
@@ -46,7 +55,17 @@ export class PacketTuple {
       if (l4len < (proto === TCP ? 20 : proto === UDP ? 8 : 12)) return TupleKind.Invalid;
       this.sport = readU16(buf, l4);
       this.dport = readU16(buf, l4 + 2);
-      if (proto === TCP) this.flags = buf[l4 + 13]!;
+      if (proto === TCP) {
+        const doff = (buf[l4 + 12]! >>> 4) << 2;
+        if (doff < 20 || doff > l4len) return TupleKind.Invalid; // Linux tcp_error: "truncated packet"
+        const flags = buf[l4 + 13]!;
+        this.flags = flags;
+        this.seq = readU32(buf, l4 + 4);
+        this.ack = readU32(buf, l4 + 8);
+        this.win = readU16(buf, l4 + 14);
+        this.end = (this.seq + l4len - doff + ((flags & TcpFlag.SYN) !== 0 ? 1 : 0) + ((flags & TcpFlag.FIN) !== 0 ? 1 : 0)) >>> 0;
+        this.wscale = (flags & TcpFlag.SYN) !== 0 && doff > 20 ? windowScale(buf, l4 + 20, l4 + doff) : -1;
+      }
       return TupleKind.Normal;
     }
     if (proto !== ICMP) return TupleKind.Untracked;
@@ -83,4 +102,20 @@ export class PacketTuple {
     }
     return TupleKind.Untracked;
   }
+}
+
+/** The window scale option (kind 3, length 3) among the TCP options in [at, end), -1 if none (Linux tcp_options). */
+function windowScale(buf: Uint8Array, at: number, end: number): number {
+  let i = at;
+  while (i < end) {
+    const kind = buf[i]!;
+    if (kind === TcpOptionKind.Eol) return -1;
+    if (kind === TcpOptionKind.Nop) { i++; continue; }
+    if (i + 1 >= end) return -1;
+    const len = buf[i + 1]!;
+    if (len < 2 || i + len > end) return -1; // silly or partial option
+    if (kind === TcpOptionKind.WindowScale && len === 3) return buf[i + 2]!;
+    i += len;
+  }
+  return -1;
 }

@@ -28,6 +28,15 @@ export interface PacketSpec {
   udpNoChecksum?: boolean;
   ident?: number;
   ttl?: number;
+  /**
+   * TCP sequence and acknowledgement numbers (default 1000 and 1000: both sides start at
+   * 1000 and nothing was acknowledged beyond, so every segment of a test flow stays inside
+   * conntrack's window, conntrack-window.ts).
+   */
+  seq?: number;
+  ack?: number;
+  /** TCP window (default 65535). */
+  window?: number;
 }
 
 /** Writes the packet at `off` and returns its length. */
@@ -37,7 +46,7 @@ export function buildPacket(s: PacketSpec, buf: Uint8Array, off: number): number
   let l4len: number;
   if (s.proto === 6) {
     const h = emitTcp({
-      srcPort: s.sport, dstPort: s.dport, seq: 1000, ack: 2000, flags: s.flags ?? 0x10, window: 65535, urgent: 0, options: [],
+      srcPort: s.sport, dstPort: s.dport, seq: s.seq ?? 1000, ack: s.ack ?? 1000, flags: s.flags ?? 0x10, window: s.window ?? 65535, urgent: 0, options: [],
     }, buf, l4);
     buf.set(payload, l4 + h);
     l4len = h + payload.length;
