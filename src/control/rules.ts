@@ -70,6 +70,6 @@ export function nodeRules(c: Cluster, q: RulesQuery): string {
       ...(proxy !== undefined ? { connections: (sp: string) => proxy.load(sp) } : {}),
     });
   }
-  const text = iptablesSave({ node: q.node, clusterCIDR: c.plan.podCIDR, nodeIP: node.plan.ip, services, ...zone }, table as IptablesTable);
+  const text = iptablesSave({ node: q.node, clusterCIDR: c.plan.podCIDR, nodeIP: node.plan.ip, services, tcpBeLiberal: c.plan.cluster.conntrack.tcpBeLiberal, ...zone }, table as IptablesTable);
   return only === null ? text : onlyService(text, only.namespace, only.name);
 }

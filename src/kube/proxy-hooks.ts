@@ -13,8 +13,14 @@
  * with a `dnat` hop that says why (detail.reason) before the `drop` hop.
  *
  * Drop reasons: `no-endpoints`, `no-local-endpoints`, and in nftables mode
- * `invalid-cluster-ip-port`, `unallocated-cluster-ip` (PROXY_DROPS); registered with the
+ * `invalid-cluster-ip-port`, `unallocated-cluster-ip` (PROXY_DROPS), and `ctstate-invalid` (KUBE-FORWARD's drop below); registered with the
  * engine as `<node>/kube-proxy` (kind `kube-proxy`, not an element) by the builder.
+ *
+ * kube-proxy's `-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP` (`dropInvalid`; the
+ * builder sets it in iptables and IPVS modes unless nf_conntrack_tcp_be_liberal is set, as
+ * kubernetes PR #120412 does; nftables mode installs no such rule): a forwarded packet that
+ * conntrack marked INVALID (Packet.ct === CT_INVALID) is dropped, `ctstate-invalid` (kube-proxy's
+ * metric iptables_ct_state_invalid_dropped_packets_total). Bridged frames pass FORWARD too.
  *
  * NetworkPolicy (`netpol`, src/kube/netpol/filter.ts), when set, decides at POSTROUTING
  * before the masquerade: after DNAT, before SNAT, as a CNI's FORWARD rules see the packet.
@@ -31,20 +37,25 @@ import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { Verdict, type BridgeNetfilter, type PacketHooks } from '../net/hooks.js';
 import type { NetNamespace } from '../net/netns.js';
-import { NAT_REFUSED, type NatHooks } from '../netfilter/nat-hooks.js';
+import { CT_INVALID, NAT_REFUSED, type NatHooks } from '../netfilter/nat-hooks.js';
 import { PROXY_DROPS, PROXY_REJECTS, type ServiceProxy } from './service-proxy.js';
 import type { NetpolFilter } from './netpol/filter.js';
 
 const ICMP_UNREACH = 3;
 const ICMP_PORT_UNREACH = 3;
+/** The hooks' drop reasons: the proxy's refusals, then KUBE-FORWARD's INVALID drop. */
+export const PROXY_HOOK_DROPS = [...PROXY_DROPS, 'ctstate-invalid'] as const;
+const CTSTATE_INVALID = PROXY_HOOK_DROPS.length - 1;
 
 export class ProxyHooks implements PacketHooks, Counted {
   readonly kind = 'kube-proxy';
   readonly counters = new Counters([]);
-  readonly drops = new Counters(PROXY_DROPS);
+  readonly drops = new Counters(PROXY_HOOK_DROPS);
   readonly name: string;
   /** The node's NetworkPolicy filter (the builder sets it), or null. */
   netpol: NetpolFilter | null = null;
+  /** KUBE-FORWARD drops forwarded packets in conntrack state INVALID (header). */
+  dropInvalid = false;
 
   constructor(
     private readonly engine: Engine,
@@ -63,6 +74,7 @@ export class ProxyHooks implements PacketHooks, Counted {
 
   output(p: Packet, l3: number): number {
     const v = this.nat.output(p, l3);
+    if (p.ct === CT_INVALID) p.ct = -1; // KUBE-FORWARD is not on the OUTPUT path
     return v === NAT_REFUSED ? this.reject(p, l3, 0, this.nat.decision.refuse) : v;
   }
 
@@ -71,11 +83,20 @@ export class ProxyHooks implements PacketHooks, Counted {
   }
 
   postrouting(p: Packet, l3: number, outIf: number): number {
+    if (p.ct === CT_INVALID && this.dropInvalid) return this.forwardDrop(p);
     if (this.netpol !== null) {
       const v = this.netpol.filter(p, l3, p.trace);
       if (v !== Verdict.Accept) return v;
     }
     return this.nat.postrouting(p, l3, outIf);
+  }
+
+  /** KUBE-FORWARD's `--ctstate INVALID -j DROP`. */
+  forwardDrop(p: Packet): number {
+    if (p.trace !== 0) this.engine.trace.hop(p.trace, this.where, 'filter', { chain: 'KUBE-FORWARD', rule: '-m conntrack --ctstate INVALID -j DROP' });
+    p.ct = -1;
+    this.engine.dropCounted(p, this, CTSTATE_INVALID, this.where);
+    return Verdict.Stolen;
   }
 
   private reject(p: Packet, l3: number, inIf: number, reason: number): number {
@@ -109,6 +130,10 @@ export class BridgedHooks implements BridgeNetfilter {
     const dst = readU32(b, l3 + 16);
     p.trace = 0;
     let v = this.hooks.prerouting(p, l3, this.ifindex);
+    if (v === Verdict.Accept && p.ct === CT_INVALID && this.hooks.dropInvalid) {
+      p.trace = t;
+      return this.hooks.forwardDrop(p);
+    }
     const netpol = this.hooks.netpol;
     if (v === Verdict.Accept && netpol !== null) v = netpol.filter(p, l3, t);
     if (v === Verdict.Accept) v = this.hooks.nat.postrouting(p, l3, this.ifindex);

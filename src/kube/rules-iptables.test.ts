@@ -17,6 +17,14 @@ describe('kube-proxy iptables rules as iptables-save prints them', () => {
     expect(nat).toContain(':KUBE-EXT-X27LE4BHSL4DOUIK - [0:0]');
   });
 
+  it('KUBE-FORWARD drops INVALID packets unless nf_conntrack_tcp_be_liberal is set (kubernetes PR #120412)', () => {
+    const rule = '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP';
+    expect(iptablesSave(input(), 'filter').split('\n')).toContain(rule);
+    const liberal = iptablesSave({ ...input(), tcpBeLiberal: true }, 'filter').split('\n');
+    expect(liberal).not.toContain(rule);
+    expect(liberal.filter((l) => l.startsWith('-A KUBE-FORWARD')).length).toBe(2); // the two ACCEPTs stay
+  });
+
   it('prints the probability as the kernel stores it (lround(p * 2^31), %.11f)', () => {
     // Real iptables 1.8.9 gives back 0.33333333349 for kube-proxy's 0.3333333333.
     expect(savedProbability(2)).toBe('0.50000000000');

@@ -49,6 +49,11 @@ export interface IptablesRulesInput {
   services: readonly ResolvedService[];
   /** The node's zone (trafficDistribution hints). */
   zone?: string;
+  /**
+   * nf_conntrack_tcp_be_liberal is set (kube-proxy --conntrack-tcp-be-liberal): kube-proxy then
+   * leaves out KUBE-FORWARD's `--ctstate INVALID -j DROP` (PR #120412).
+   */
+  tcpBeLiberal?: boolean;
 }
 
 interface Rule {
@@ -96,7 +101,7 @@ interface PortRules {
 /** One table of one node, `iptables-save -t TABLE` text. */
 export function iptablesSave(input: IptablesRulesInput, table: IptablesTable): string {
   const per = servicePorts(input);
-  return table === 'nat' ? natTable(input, per) : filterTable(per);
+  return table === 'nat' ? natTable(input, per) : filterTable(per, input.tcpBeLiberal === true);
 }
 
 function servicePorts(input: IptablesRulesInput): PortRules[] {
@@ -268,7 +273,7 @@ function natTable(input: IptablesRulesInput, per: readonly PortRules[]): string 
   return save('nat', ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], chains, rules);
 }
 
-function filterTable(per: readonly PortRules[]): string {
+function filterTable(per: readonly PortRules[], beLiberal: boolean): string {
   const NEW = '-m conntrack --ctstate NEW';
   // kube-proxy prepends its jumps (`-I`) in the order of iptablesJumpChains: each built-in
   // chain holds them last-listed first.
@@ -286,7 +291,7 @@ function filterTable(per: readonly PortRules[]): string {
       chain: 'KUBE-FIREWALL', src: '127.0.0.0/8', srcNeg: true, dst: '127.0.0.0/8',
       m: [comment('block incoming localnet connections'), '-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT'], j: 'DROP',
     },
-    { chain: 'KUBE-FORWARD', m: ['-m conntrack --ctstate INVALID'], j: 'DROP' },
+    ...(beLiberal ? [] : [{ chain: 'KUBE-FORWARD', m: ['-m conntrack --ctstate INVALID'], j: 'DROP' }]),
     { chain: 'KUBE-FORWARD', m: [comment('kubernetes forwarding rules'), `-m mark --mark ${MASQ_MARK}/${MASQ_MARK}`], j: 'ACCEPT' },
     { chain: 'KUBE-FORWARD', m: [comment('kubernetes forwarding conntrack rule'), '-m conntrack --ctstate RELATED,ESTABLISHED'], j: 'ACCEPT' },
   ];

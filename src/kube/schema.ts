@@ -113,6 +113,8 @@ export const clusterSchema = {
       properties: {
         max: { type: 'integer', minimum: 16, maximum: 16777216, default: 262144 },
         timeouts: { type: 'string', enum: ['linux', 'kube-proxy'], default: 'linux' },
+        kernel: { type: 'string', enum: ['6.1', '5.15'], default: '6.1' },
+        tcpBeLiberal: { type: 'boolean', default: false },
       },
     },
     flushStaleUdp: { type: 'boolean', default: true },

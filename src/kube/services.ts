@@ -106,10 +106,13 @@ export class ServiceController {
       });
       const table = new ConntrackTable({
         capacity: cfg.conntrack.max, timeouts: cfg.conntrack.timeouts === 'kube-proxy' ? KUBE_PROXY_TIMEOUTS : LINUX_TIMEOUTS,
+        kernel: cfg.conntrack.kernel, tcpBeLiberal: cfg.conntrack.tcpBeLiberal,
       });
       const where = { node: name, netns: 'root', device: cfg.proxyMode };
       const nat = c.engine.addCounted(new NatHooks(c.engine, where, table, proxy));
       const hooks = c.engine.addCounted(new ProxyHooks(c.engine, where, node.root, nat, proxy));
+      // kube-proxy's KUBE-FORWARD INVALID drop: iptables and IPVS modes, unless be_liberal is set (PR #120412)
+      hooks.dropInvalid = cfg.proxyMode !== 'nftables' && !cfg.conntrack.tcpBeLiberal;
       node.root.hooks = hooks;
       const br = node.root.iface(node.plan.bridge);
       if (br !== undefined) node.bridge.netfilter = new BridgedHooks(c.engine, { ...where, device: node.plan.bridge }, hooks, br.ifindex);

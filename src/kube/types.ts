@@ -41,6 +41,16 @@ export interface ConntrackConfig {
   /** Table capacity (nf_conntrack_max). */
   max: number;
   timeouts: ConntrackTimeouts;
+  /**
+   * The nodes' TCP window tracking: `6.1` (default; Linux 6.1 and later ignore a segment under
+   * the window) or `5.15` (any kernel before 6.1: every out-of-window segment is INVALID).
+   */
+  kernel: '6.1' | '5.15';
+  /**
+   * net.netfilter.nf_conntrack_tcp_be_liberal (kube-proxy --conntrack-tcp-be-liberal): out-of-
+   * window segments are accepted, and kube-proxy leaves out its INVALID drop rule.
+   */
+  tcpBeLiberal: boolean;
 }
 
 export interface ClusterConfig {

@@ -22,7 +22,8 @@
  *     `no-ports`. A target port that is down when the FDB points at it: `port-down`.
  * VLAN tags are carried, not interpreted (vlan_filtering off).
  * br_netfilter: with `netfilter` set, an untagged IPv4 frame switched between two ports
- * (FDB hit, neither the local port) goes through `netfilter.bridged` (the host's
+ * (FDB hit, neither the local port; or a unicast frame flooded for an unknown MAC, once
+ * before its copies) goes through `netfilter.bridged` (the host's
  * PREROUTING + POSTROUTING, see hooks.ts); Drop: `netfilter-drop`, Stolen: taken.
  *
  * State exposed: `fdb` (the Fdb, port numbers), `portName(n)`, `portList()`.
@@ -277,6 +278,18 @@ export class Bridge implements Element {
     if (targets === 0) {
       this.engine.drop(p, this, D['no-ports'], this.where);
       return;
+    }
+    // br_netfilter runs PREROUTING for every IPv4 frame that enters the bridge, so a unicast
+    // frame flooded for an unknown MAC is tracked as a switched one is (hooks once, for all copies).
+    const nf = this.netfilter;
+    if (nf !== null && ingress !== this.localPort && (p.buf[p.start]! & 1) === 0
+      && p.buf[p.start + 12] === 0x08 && p.buf[p.start + 13] === 0x00) {
+      const verdict = nf.bridged(p, p.start + ETH_HLEN);
+      if (verdict === Verdict.Stolen) return;
+      if (verdict !== Verdict.Accept) {
+        this.engine.drop(p, this, D['netfilter-drop'], this.where);
+        return;
+      }
     }
     this.counters.values[C.flooded]!++;
     if (p.trace !== 0) {

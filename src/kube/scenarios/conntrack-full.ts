@@ -33,7 +33,7 @@ export const conntrackFull: Scenario = {
   remedy: `raise nf_conntrack_max (${MAX} -> ${FIXED_MAX}, kube-proxy --conntrack-min / --conntrack-max-per-core)`,
   issues: ['kubernetes/kubernetes#18604', 'kubernetes/kubernetes#32435', 'kubernetes/kubernetes#71261', 'kubernetes/kubernetes#72472', 'kubernetes/kubernetes#75575', 'kubernetes/kubernetes#136228'],
   async run(ctx) {
-    const c = buildCluster(YAML, ctx, { conntrack: { max: ctx.fix ? FIXED_MAX : MAX, timeouts: 'kube-proxy' } });
+    const c = buildCluster(YAML, ctx, { conntrack: { max: ctx.fix ? FIXED_MAX : MAX, timeouts: 'kube-proxy', kernel: '6.1', tcpBeLiberal: false } });
     const vip = c.plan.services.find((s) => s.name === 'echo')!.clusterIP;
     const ns = c.pod('worker').ns;
     const table = c.services.conntrack.get('node1')!;
