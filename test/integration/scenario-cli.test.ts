@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, PCAPNG_SHB, pcapngBlocks } from './helpers.js';
 
 const NAMES = [
-  'dns-conntrack-race', 'stale-udp-conntrack', 'vxlan-mtu-blackhole', 'hairpin', 'bad-vxlan-checksum', 'conntrack-table-full',
+  'dns-conntrack-race', 'stale-udp-conntrack', 'vxlan-mtu-blackhole', 'hairpin', 'bad-vxlan-checksum', 'conntrack-table-full', 'conntrack-invalid-reset',
   'neighbor-table-overflow', 'snat-race',
 ];
 const out = mkdtempSync(join(tmpdir(), 'pw-scenarios-cli-'));

@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { listScenarios, runScenario, type ScenarioRunResult } from '../../src/control/scenarios.js';
+import { downloadWithInvalidSegment } from '../../src/kube/scenarios/conntrack-invalid-reset.js';
+import type { ScenarioContext } from '../../src/kube/scenarios/scenario.js';
 
 const run = (name: string, fix: boolean): Promise<ScenarioRunResult> => runScenario(name, { fix, write: false });
 
@@ -108,6 +110,53 @@ describe('scenarios', () => {
     const good = await run('snat-race', true);
     expect(good.failed).toBe(false);
     expect(good.counters['insert_failed']).toBe(0);
+  });
+
+  it('conntrack-invalid-reset: one out-of-window segment escapes the reverse DNAT, the client pod RSTs it, the download is reset; be_liberal fixes it', async () => {
+    const bad = await run('conntrack-invalid-reset', false);
+    expect(bad.failed).toBe(true);
+    expect(bad.symptom).toMatch(/Connection reset by peer/);
+    expect(bad.hop).toBe('node1/conntrack');
+    expect(bad.reason).toMatch(/SEQ is under the lower bound/);
+    expect(bad.counters['node1 conntrack invalid']).toBe(1);
+    expect(bad.counters['node2 conntrack invalid']).toBe(1);
+    // the segment reached the client pod from the backend's own address, which its connection does not know: a RST
+    expect(bad.counters['client RSTs to 10.244.2.2']).toBe(1);
+    expect(bad.counters['KUBE-FORWARD INVALID drops']).toBe(0); // nftables mode: no such rule
+    const good = await run('conntrack-invalid-reset', true);
+    expect(good.failed).toBe(false);
+    expect(good.counters['bytes received']).toBe(4 << 20);
+    expect(good.counters['node1 conntrack invalid']).toBe(0);
+    expect(good.counters['client RSTs to 10.244.2.2']).toBe(0);
+  });
+
+  it('conntrack-invalid-reset, the other remedies: iptables mode drops the INVALID segment in KUBE-FORWARD; Linux 6.1 IGNOREs it', async () => {
+    const ctx = (): ScenarioContext => ({ fix: false, seed: 1, watch: () => {} });
+    const dropped = await downloadWithInvalidSegment(ctx(), { proxyMode: 'iptables', kernel: '5.15', beLiberal: false });
+    expect(dropped.failed).toBe(false);
+    expect(dropped.counters['bytes received']).toBe(4 << 20);
+    expect(dropped.counters['node2 conntrack invalid']).toBe(1); // dropped on the server's node, first to see it
+    expect(dropped.counters['node1 conntrack invalid']).toBe(0);
+    expect(dropped.counters['client RSTs to 10.244.2.2']).toBe(0);
+    expect(dropped.counters['KUBE-FORWARD INVALID drops']).toBe(1);
+    const ipvs = await downloadWithInvalidSegment(ctx(), { proxyMode: 'ipvs', kernel: '5.15', beLiberal: false });
+    expect(ipvs.failed).toBe(false);
+    // be_liberal without the rule (kube-proxy leaves it out then, PR #120412): still fine, the segment is accepted
+    const liberal = await downloadWithInvalidSegment(ctx(), { proxyMode: 'iptables', kernel: '5.15', beLiberal: true });
+    expect(liberal.failed).toBe(false);
+    expect(liberal.counters['node2 conntrack invalid']).toBe(0);
+    // the same on one node: the reply is switched by the bridge (br_netfilter), conntrack and KUBE-FORWARD as for routed packets
+    const bridged = await downloadWithInvalidSegment(ctx(), { proxyMode: 'nftables', kernel: '5.15', beLiberal: false, sameNode: true });
+    expect(bridged.failed).toBe(true);
+    expect(bridged.symptom).toMatch(/Connection reset by peer/);
+    expect(bridged.counters['client RSTs to 10.244.1.3']).toBe(1);
+    const bridgedDrop = await downloadWithInvalidSegment(ctx(), { proxyMode: 'iptables', kernel: '5.15', beLiberal: false, sameNode: true });
+    expect(bridgedDrop.failed).toBe(false);
+    expect(bridgedDrop.counters['KUBE-FORWARD INVALID drops']).toBe(1);
+    const newer = await downloadWithInvalidSegment(ctx(), { proxyMode: 'nftables', kernel: '6.1', beLiberal: false });
+    expect(newer.failed).toBe(false);
+    expect(newer.counters['node1 conntrack invalid']).toBe(0);
+    expect(newer.counters['node2 conntrack invalid']).toBe(0);
   });
 
   it('lists every scenario once, each with a summary', () => {

@@ -2,6 +2,7 @@
 import type { Scenario } from './scenario.js';
 import { badVxlanChecksum } from './bad-vxlan-checksum.js';
 import { conntrackFull } from './conntrack-full.js';
+import { conntrackInvalidReset } from './conntrack-invalid-reset.js';
 import { dnsRace } from './dns-race.js';
 import { hairpin } from './hairpin.js';
 import { mtuBlackhole } from './mtu-blackhole.js';
@@ -9,4 +10,4 @@ import { neighOverflow } from './neigh-overflow.js';
 import { snatRace } from './snat-race.js';
 import { staleUdp } from './stale-udp.js';
 
-export const SCENARIOS: readonly Scenario[] = [dnsRace, staleUdp, mtuBlackhole, hairpin, badVxlanChecksum, conntrackFull, neighOverflow, snatRace];
+export const SCENARIOS: readonly Scenario[] = [dnsRace, staleUdp, mtuBlackhole, hairpin, badVxlanChecksum, conntrackFull, conntrackInvalidReset, neighOverflow, snatRace];
