@@ -14,6 +14,7 @@ import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
 import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names.js';
 import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
+import { findPort, NO_PORT } from '../kube/endpoint-ports.js';
 import { runTrace, runTraces, type TraceFlow, type TraceOptions, type TraceProto, type TraceSpread, type Journey, type LoopAbort } from '../kube/trace.js';
 import type { AppType, AttachMode, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
 import { conntrackSummary } from '../netfilter/conntrack-dump.js';
@@ -49,7 +50,8 @@ export interface ServiceBody {
   type?: ServiceType;
   clusterIP?: string;
   selector?: Record<string, string>;
-  ports: { name?: string; port: number; targetPort?: number; protocol?: Protocol; nodePort?: number }[];
+  /** targetPort: a number, or a container port name resolved on each pod. */
+  ports: { name?: string; port: number; targetPort?: number | string; protocol?: Protocol; nodePort?: number }[];
   sessionAffinity?: 'None' | 'ClientIP';
   sessionAffinityTimeout?: number;
   externalTrafficPolicy?: 'Cluster' | 'Local';
@@ -191,7 +193,9 @@ export class Controller {
       ports: s.ports.map((p) => ({ ...p })),
       endpoints: s.endpoints.map((n) => {
         const p = pods.get(`${s.namespace}/${n}`);
-        return { pod: n, node: p?.node ?? null, ip: p === undefined ? null : podView(this.cluster, p, null).ip, ports: s.ports.map((sp) => `${sp.targetPort}/${sp.protocol}`) };
+        // Each pod's own port per service port (FindPort); a named port it lacks is no endpoint of it.
+        const ports = p === undefined ? [] : s.ports.map((sp) => ({ n: findPort(p, sp), proto: sp.protocol })).filter((x) => x.n !== NO_PORT).map((x) => `${x.n}/${x.proto}`);
+        return { pod: n, node: p?.node ?? null, ip: p === undefined ? null : podView(this.cluster, p, null).ip, ports };
       }),
     };
   }

@@ -85,8 +85,8 @@ describe('reading manifests', () => {
       expect(p.apps).toEqual([{ type: 'http', port: 8080 }, { type: 'udp-echo', port: 53 }]);
     }
     expect(new Set(podNames(t)).size).toBe(3);
-    // the named targetPort resolved on the pods
-    expect(t.services[0]!.ports[0]!.targetPort).toBe(8080);
+    // the named targetPort stays a name: each pod resolves it (FindPort) when endpoints are computed
+    expect(t.services[0]!.ports[0]!.targetPort).toBe('http');
     // same input, same names
     expect(podNames(ok(parseManifests(`${DEPLOY()}---\n${SERVICE}`, 'app.yaml')))).toEqual(podNames(t));
   });
