@@ -156,7 +156,10 @@ export class ServiceController {
       // serves the ready endpoints (publishNotReadyAddresses: all of them).
       const conds = selected.map((p) => podConditions(p, pna));
       const dnsEndpoints = selected.filter((_, k) => conds[k]!.ready);
-      this.records.setService(dnsService(s, dnsEndpoints.map((p) => (p.hostname !== undefined && p.subdomain === s.name ? { ip: p.ip, hostname: p.hostname } : { ip: p.ip }))));
+      // Each with its EndpointSlice ports (headless SRV records carry them, CoreDNS findServices).
+      this.records.setService(dnsService(s, dnsEndpoints.map((p) => ({
+        ip: p.ip, ...(p.hostname !== undefined && p.subdomain === s.name ? { hostname: p.hostname } : {}), ports: endpointPorts(p, s.ports),
+      }))));
       if (s.headless === true || s.externalName !== undefined) continue; // kube-proxy: no virtual IP, no rules
       // EndpointSlice controller: each pod's own port per service port (FindPort; endpoint-ports.ts).
       const endpoints = selected.map((p, k) => ({

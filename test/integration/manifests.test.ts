@@ -15,7 +15,8 @@ import { planCluster } from '../../src/kube/ipam.js';
 import { endpointChainName } from '../../src/kube/proxy-names.js';
 import { runTraces } from '../../src/kube/trace.js';
 import type { ClusterPlan, ProxyMode, Topology } from '../../src/kube/types.js';
-import { formatIpv4 } from '../../src/wire/addr.js';
+import { formatIpv4, parseIpv4 } from '../../src/wire/addr.js';
+import { DnsType } from '../../src/wire/dns.js';
 import { get } from './cluster-util.js';
 
 const GUESTBOOK = 'examples/k8s/guestbook';
@@ -201,6 +202,21 @@ describe('named targetPorts resolved per pod (examples/k8s/named-ports)', () => 
       }
       const backends = c.plan.pods.filter((p) => p.labels['version'] !== undefined).map((p) => p.name);
       expect([...bodies].sort()).toEqual(backends.sort());
+    } finally {
+      c.close();
+    }
+  });
+
+  it('the headless Service\'s SRV records name each pod at its own port, the legacy pod not at all', async () => {
+    const { c, ip } = await load('iptables');
+    try {
+      const srv = c.services.records.answer('_http._tcp.web-headless.default.svc.cluster.local', DnsType.SRV);
+      const byAddress = new Map(srv.additional.map((r) => [(r.data as { target?: string; address?: number }).address, r.name]));
+      const got = srv.answers.map((r) => r.data as { port: number; target: string }).map((d) => [d.port, d.target]);
+      expect(got.sort()).toEqual([
+        [8080, byAddress.get(parseIpv4(ip('v1')))], [9090, byAddress.get(parseIpv4(ip('v2')))],
+      ].sort());
+      expect(srv.additional).toHaveLength(2);
     } finally {
       c.close();
     }
