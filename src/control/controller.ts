@@ -16,7 +16,7 @@ import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names
 import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
 import { findPort, NO_PORT } from '../kube/endpoint-ports.js';
 import { runTrace, runTraces, type TraceFlow, type TraceOptions, type TraceProto, type TraceSpread, type Journey, type LoopAbort } from '../kube/trace.js';
-import type { AppType, AttachMode, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
+import type { AppType, AttachMode, AttachSpec, IpvsScheduler, PodPlan, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
 import { conntrackSummary } from '../netfilter/conntrack-dump.js';
 import type { ConntrackFilter, ConntrackTable } from '../netfilter/conntrack.js';
 import type { ConntrackEntryView } from '../netfilter/conntrack-dump.js';
@@ -42,6 +42,8 @@ export interface PodBody {
   attach?: { netns?: string; pid?: number; container?: string; runtime?: 'docker' | 'podman'; mode?: AttachMode };
   ready?: boolean;
   terminating?: boolean;
+  /** Container ports (`name`, `containerPort`, `protocol`): what named targetPorts and NetworkPolicy ports resolve to. */
+  ports?: PodPlan['ports'];
 }
 
 export interface ServiceBody {
@@ -268,6 +270,7 @@ export class Controller {
           c.addPod({
             name: body.name, namespace, node: body.node, ...(ip !== undefined ? { ip } : {}), labels: body.labels ?? {}, apps,
             ...(body.ready !== undefined ? { ready: body.ready } : {}), ...(body.terminating !== undefined ? { terminating: body.terminating } : {}),
+            ...(body.ports !== undefined ? { ports: body.ports } : {}),
           });
         } catch (e) {
           throw toControlError(e, fields);
