@@ -43,8 +43,8 @@ export const inspectResponse = obj({
   })),
   services: list(obj({
     name: str, namespace: str, type: str, clusterIP: strOrNull,
-    ports: list(obj({ name: strOrNull, port: int, targetPort: int, protocol: str, nodePort: { type: ['integer', 'null'] } })),
-    endpoints: list(obj({ pod: str, ip: strOrNull, node: strOrNull })),
+    ports: list(obj({ name: strOrNull, port: int, targetPort: { type: ['integer', 'string'] }, protocol: str, nodePort: { type: ['integer', 'null'] } })),
+    endpoints: list(obj({ pod: str, ip: strOrNull, node: strOrNull, ports: list({ type: ['integer', 'null'] }) })),
   })),
 });
 

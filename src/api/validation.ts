@@ -35,10 +35,23 @@ function partName(p: string | undefined): NonNullable<ApiErrorBody['in']> {
   return p === 'querystring' ? 'query' : p === 'params' ? 'params' : p === 'headers' ? 'headers' : 'body';
 }
 
+/**
+ * The error that says what is wrong: the first one, except inside an anyOf (a targetPort is
+ * a number or a port name), where Ajv lists every branch before the anyOf itself: then the
+ * error of the branch of the value's own type (`"Http" is not a valid port name`), or the
+ * anyOf when the value has none of the branches' types.
+ */
+function firstError(errors: readonly ErrorObject[]): ErrorObject | undefined {
+  const e = errors[0];
+  const any = errors.find((x) => x.keyword === 'anyOf');
+  if (e === undefined || any === undefined || !e.schemaPath.startsWith(`${any.schemaPath}/`)) return e;
+  return errors.find((x) => x.keyword !== 'type' && x !== any && x.instancePath === any.instancePath && x.schemaPath.startsWith(`${any.schemaPath}/`)) ?? any;
+}
+
 /** The first Ajv error of a failed request, as the API's 400 body. */
 export function validationErrorBody(errors: readonly ErrorObject[], part: string | undefined): ApiErrorBody {
   const where = partName(part);
-  const e = errors[0];
+  const e = firstError(errors);
   if (e === undefined) return { error: `${where}: invalid`, field: '', value: null, in: where };
   let field = e.instancePath;
   let value: unknown = e.data;
@@ -69,6 +82,9 @@ export function validationErrorBody(errors: readonly ErrorObject[], part: string
       break;
     case 'type':
       why = `${q(value)} must be ${article(String(p['type']))}`;
+      break;
+    case 'anyOf':
+      why = `${q(value)} must be ${article(((e.schema ?? []) as { type?: string }[]).map((b) => String(b.type)).join(','))}`;
       break;
     case 'propertyNames':
       value = p['propertyName'] ?? value;

@@ -14,8 +14,9 @@ import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
 import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names.js';
 import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
+import { findPort, NO_PORT } from '../kube/endpoint-ports.js';
 import { runTrace, runTraces, type TraceFlow, type TraceOptions, type TraceProto, type TraceSpread, type Journey, type LoopAbort } from '../kube/trace.js';
-import type { AppType, AttachMode, AttachSpec, IpvsScheduler, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
+import type { AppType, AttachMode, AttachSpec, IpvsScheduler, PodPlan, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
 import { conntrackSummary } from '../netfilter/conntrack-dump.js';
 import type { ConntrackFilter, ConntrackTable } from '../netfilter/conntrack.js';
 import type { ConntrackEntryView } from '../netfilter/conntrack-dump.js';
@@ -41,6 +42,8 @@ export interface PodBody {
   attach?: { netns?: string; pid?: number; container?: string; runtime?: 'docker' | 'podman'; mode?: AttachMode };
   ready?: boolean;
   terminating?: boolean;
+  /** Container ports (`name`, `containerPort`, `protocol`): what named targetPorts and NetworkPolicy ports resolve to. */
+  ports?: PodPlan['ports'];
 }
 
 export interface ServiceBody {
@@ -49,7 +52,8 @@ export interface ServiceBody {
   type?: ServiceType;
   clusterIP?: string;
   selector?: Record<string, string>;
-  ports: { name?: string; port: number; targetPort?: number; protocol?: Protocol; nodePort?: number }[];
+  /** targetPort: a number, or a container port name resolved on each pod. */
+  ports: { name?: string; port: number; targetPort?: number | string; protocol?: Protocol; nodePort?: number }[];
   sessionAffinity?: 'None' | 'ClientIP';
   sessionAffinityTimeout?: number;
   externalTrafficPolicy?: 'Cluster' | 'Local';
@@ -191,7 +195,9 @@ export class Controller {
       ports: s.ports.map((p) => ({ ...p })),
       endpoints: s.endpoints.map((n) => {
         const p = pods.get(`${s.namespace}/${n}`);
-        return { pod: n, node: p?.node ?? null, ip: p === undefined ? null : podView(this.cluster, p, null).ip, ports: s.ports.map((sp) => `${sp.targetPort}/${sp.protocol}`) };
+        // Each pod's own port per service port (FindPort); a named port it lacks is no endpoint of it.
+        const ports = p === undefined ? [] : s.ports.map((sp) => ({ n: findPort(p, sp), proto: sp.protocol })).filter((x) => x.n !== NO_PORT).map((x) => `${x.n}/${x.proto}`);
+        return { pod: n, node: p?.node ?? null, ip: p === undefined ? null : podView(this.cluster, p, null).ip, ports };
       }),
     };
   }
@@ -264,6 +270,7 @@ export class Controller {
           c.addPod({
             name: body.name, namespace, node: body.node, ...(ip !== undefined ? { ip } : {}), labels: body.labels ?? {}, apps,
             ...(body.ready !== undefined ? { ready: body.ready } : {}), ...(body.terminating !== undefined ? { terminating: body.terminating } : {}),
+            ...(body.ports !== undefined ? { ports: body.ports } : {}),
           });
         } catch (e) {
           throw toControlError(e, fields);

@@ -73,7 +73,7 @@ export function renderInspect(v: InspectView): string {
     ...v.services.map((s) => [
       s.name, s.namespace, s.type, s.clusterIP ?? 'None',
       s.ports.map((p) => `${p.port}${p.nodePort !== null ? `:${p.nodePort}` : ''}/${p.protocol}`).join(',') || '<none>',
-      s.endpoints.map((e) => `${e.pod}${e.ip !== null ? `(${e.ip}${s.ports[0] !== undefined ? `:${s.ports[0].targetPort}` : ''})` : ''}`).join(',') || '<none>',
+      s.endpoints.map((e) => `${e.pod}${e.ip !== null ? `(${e.ip}${e.ports[0] != null ? `:${e.ports[0]}` : ''})` : ''}`).join(',') || '<none>',
     ]),
   ], '  '));
   return out.join('\n');

@@ -15,6 +15,7 @@
  */
 import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
+import { findPort } from '../kube/endpoint-ports.js';
 import { VXLAN_IFNAME, type VxlanOverlay } from '../kube/overlay-vxlan.js';
 import type { PodPlan, ServicePlan } from '../kube/types.js';
 import type { NetIf } from '../net/iface.js';
@@ -119,8 +120,10 @@ export interface InspectService {
   type: string;
   /** null for a headless or ExternalName service. */
   clusterIP: string | null;
-  ports: { name: string | null; port: number; targetPort: number; protocol: string; nodePort: number | null }[];
-  endpoints: { pod: string; ip: string | null; node: string | null }[];
+  /** targetPort: a number, or the container port name each pod resolves on its own. */
+  ports: { name: string | null; port: number; targetPort: number | string; protocol: string; nodePort: number | null }[];
+  /** `ports`: the pod's own port for each service port (FindPort), null where it has none (no endpoint of that port). */
+  endpoints: { pod: string; ip: string | null; node: string | null; ports: (number | null)[] }[];
 }
 
 export interface InspectView {
@@ -217,7 +220,8 @@ function serviceOf(s: ServicePlan, pods: ReadonlyMap<string, PodPlan>): InspectS
     ports: s.ports.map((p) => ({ name: p.name ?? null, port: p.port, targetPort: p.targetPort, protocol: p.protocol, nodePort: p.nodePort ?? null })),
     endpoints: s.endpoints.map((name) => {
       const p = pods.get(`${s.namespace}/${name}`);
-      return { pod: name, ip: p === undefined ? null : formatIpv4(p.ip), node: p?.node ?? null };
+      const ports = s.ports.map((sp) => (p === undefined ? null : findPort(p, sp) || null));
+      return { pod: name, ip: p === undefined ? null : formatIpv4(p.ip), node: p?.node ?? null, ports };
     }),
   };
 }

@@ -279,7 +279,11 @@ export class Cluster {
   }
 
   /** Adds a pod while running: allocates its address (unless given) and wires it in. All or nothing. */
-  addPod(spec: { name: string; namespace?: string; node: string; ip?: number; labels?: Record<string, string>; apps?: PodPlan['apps']; ready?: boolean; terminating?: boolean }): PodRuntime {
+  addPod(spec: {
+    name: string; namespace?: string; node: string; ip?: number; labels?: Record<string, string>; apps?: PodPlan['apps']; ready?: boolean; terminating?: boolean;
+    /** Container ports: what a service's named targetPort resolves to on this pod (endpoint-ports.ts), and NetworkPolicy's named ports. */
+    ports?: PodPlan['ports'];
+  }): PodRuntime {
     const node = this.nodes.get(spec.node);
     if (node === undefined) throw new Error(`pod "${spec.name}": node "${spec.node}" is not an emulated node`);
     const namespace = spec.namespace ?? 'default';
@@ -296,6 +300,7 @@ export class Cluster {
         veth, vethMac: macFromIpv4(ip, 0x02ee), labels: { ...spec.labels },
         apps: spec.apps ?? [], system: false,
         ...(spec.ready === false ? { ready: false } : {}), ...(spec.terminating === true ? { terminating: true } : {}),
+        ...(spec.ports !== undefined && spec.ports.length > 0 ? { ports: spec.ports.map((p) => ({ ...p })) } : {}),
       };
       this.plan.pods.push(plan);
       const rt = this.buildPod(plan)!;

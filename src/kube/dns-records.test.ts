@@ -133,6 +133,34 @@ describe('ClusterDnsRecords.answer', () => {
     expect(c.answer(H, DnsType.SRV).rcode).toBe(DnsRcode.NXDomain);
   });
 
+  it('headless SRV carries each endpoint\'s own port; an endpoint without the port has no record for it (CoreDNS findServices: Port from the EndpointSlice)', () => {
+    const c = cluster();
+    const H = 'web.default.svc.cluster.local';
+    // targetPort http: 8080 on web-0, 9090 on web-1, not declared on 10.244.3.7; metrics (targetPort 9100) on all.
+    c.setService({
+      name: 'web', namespace: 'default', clusterIP: null,
+      ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'metrics', port: 9100, protocol: 'TCP' }, { name: 'grpc', port: 90, protocol: 'TCP' }],
+      endpoints: [
+        { ip: ip('10.244.1.5'), hostname: 'web-0', ports: [8080, 9100, 0] },
+        { ip: ip('10.244.2.6'), hostname: 'web-1', ports: [9090, 9100, 0] },
+        { ip: ip('10.244.3.7'), ports: [0, 9100, 0] },
+      ],
+    });
+    const http = c.answer(`_http._tcp.${H}`, DnsType.SRV);
+    expect(http.answers.map((x) => x.data)).toEqual([
+      { kind: 'srv', priority: 0, weight: 50, port: 8080, target: `web-0.${H}` },
+      { kind: 'srv', priority: 0, weight: 50, port: 9090, target: `web-1.${H}` },
+    ]);
+    expect(http.additional).toEqual([a(`web-0.${H}`, '10.244.1.5'), a(`web-1.${H}`, '10.244.2.6')]);
+    expect(c.answer(`_metrics._tcp.${H}`, DnsType.SRV).answers.map((x) => x.data)).toEqual([
+      { kind: 'srv', priority: 0, weight: 33, port: 9100, target: `web-0.${H}` },
+      { kind: 'srv', priority: 0, weight: 33, port: 9100, target: `web-1.${H}` },
+      { kind: 'srv', priority: 0, weight: 33, port: 9100, target: `10-244-3-7.${H}` },
+    ]);
+    expect(c.answer(`_grpc._tcp.${H}`, DnsType.SRV).rcode).toBe(DnsRcode.NXDomain); // no endpoint has it: errNoItems
+    expect(c.answer(H, DnsType.A).answers).toHaveLength(3); // A records: every ready endpoint
+  });
+
   it('answers an ExternalName service with a CNAME, chasing in-cluster targets', () => {
     const c = cluster();
     const E = 'ext.default.svc.cluster.local';

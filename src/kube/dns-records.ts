@@ -21,8 +21,11 @@
  *   service with an endpoint of that IP, `<endpoint hostname>.<svc>.<ns>.svc.<zone>`
  *   (CoreDNS reverse.go serviceRecordForIP).
  * - Headless services (`clusterIP: null`): A = one per ready endpoint (none ready: NXDOMAIN,
- *   CoreDNS findServices errNoItems); SRV = every ready endpoint x every port, target
- *   `<hostname>.<svc>.<ns>.svc.<zone>`, the endpoint's A in additional; `<hostname>.<svc>...`
+ *   CoreDNS findServices errNoItems); SRV = every ready endpoint x every port it has, at
+ *   the endpoint's own port (the EndpointSlice's, i.e. the targetPort resolved on its pod:
+ *   CoreDNS takes `Port` from the endpoints' ports, not the service's), target
+ *   `<hostname>.<svc>.<ns>.svc.<zone>`, the endpoint's A in additional; no endpoint with
+ *   the asked port: NXDOMAIN (errNoItems); `<hostname>.<svc>...`
  *   = the A records of the endpoints with that hostname. An endpoint's hostname is its
  *   `hostname`, else its dashed IP (`10-244-1-5`, CoreDNS endpointHostname).
  * - ExternalName services: a CNAME to `externalName` for every type; an in-cluster target
@@ -52,8 +55,13 @@ import type { DnsMessage, DnsRecord } from '../wire/dns.js';
 
 export type ServiceProtocol = 'TCP' | 'UDP' | 'SCTP';
 export interface DnsServicePort { name?: string; port: number; protocol: ServiceProtocol }
-/** A ready address behind a service; `hostname` from the pod's spec.hostname (with spec.subdomain = the service). */
-export interface DnsEndpoint { ip: number; hostname?: string }
+/**
+ * A ready address behind a service; `hostname` from the pod's spec.hostname (with
+ * spec.subdomain = the service). `ports`: its EndpointSlice port for each of the service's
+ * ports, in order (a named targetPort resolved on its pod; 0: it is no endpoint of that
+ * port); absent: the service's port numbers.
+ */
+export interface DnsEndpoint { ip: number; hostname?: string; ports?: readonly number[] }
 /**
  * `clusterIP` null: headless (`clusterIP: None`), answered from `endpoints`. `externalName`
  * set: an ExternalName service (CNAME only). `endpoints` of a ClusterIP service serve PTR.
@@ -167,7 +175,9 @@ export class ClusterDnsRecords {
     const s: DnsService = {
       name: lower(svc.name), namespace: lower(svc.namespace), clusterIP: svc.clusterIP === null ? null : svc.clusterIP >>> 0,
       ports: svc.ports.map((p) => ({ ...p })),
-      endpoints: (svc.endpoints ?? []).map((e) => (e.hostname !== undefined ? { ip: e.ip >>> 0, hostname: lower(e.hostname) } : { ip: e.ip >>> 0 })),
+      endpoints: (svc.endpoints ?? []).map((e) => ({
+        ip: e.ip >>> 0, ...(e.hostname !== undefined ? { hostname: lower(e.hostname) } : {}), ...(e.ports !== undefined ? { ports: [...e.ports] } : {}),
+      })),
     };
     if (svc.externalName !== undefined) s.externalName = lower(trimDot(svc.externalName));
     this.services.set(`${s.namespace}/${s.name}`, s);
@@ -305,13 +315,20 @@ export class ClusterDnsRecords {
     }
     if (qtype === DnsType.SRV && ports.length > 0) {
       const base = this.serviceName(svc);
-      const weight = Math.max(1, Math.floor(100 / (ports.length * eps.length))); // CoreDNS backend_lookup SRV()
-      const answers: DnsRecord[] = [];
+      // CoreDNS findServices: one record per endpoint address and endpoint port that matches.
+      const recs: { e: DnsEndpoint; port: number }[] = [];
       for (const p of ports) {
-        for (const e of eps) answers.push(this.rec(qname, DnsType.SRV, { kind: 'srv', priority: 0, weight, port: p.port, target: `${hostnameOf(e)}.${base}` }));
+        const k = svc.ports.indexOf(p);
+        for (const e of eps) {
+          const port = e.ports === undefined ? p.port : e.ports[k] ?? 0;
+          if (port !== 0) recs.push({ e, port });
+        }
       }
+      if (recs.length === 0) return this.nx();
+      const weight = Math.max(1, Math.floor(100 / recs.length)); // CoreDNS backend_lookup SRV()
+      const answers = recs.map(({ e, port }) => this.rec(qname, DnsType.SRV, { kind: 'srv', priority: 0, weight, port, target: `${hostnameOf(e)}.${base}` }));
       const res = this.result(DnsRcode.NoError, answers);
-      for (const e of eps) res.additional.push(this.rec(`${hostnameOf(e)}.${base}`, DnsType.A, { kind: 'a', address: e.ip }));
+      for (const e of new Set(recs.map((r) => r.e))) res.additional.push(this.rec(`${hostnameOf(e)}.${base}`, DnsType.A, { kind: 'a', address: e.ip }));
       return res;
     }
     return this.result(DnsRcode.NoError, []);

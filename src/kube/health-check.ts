@@ -9,7 +9,8 @@
  *   - headers `Content-Type: application/json`, `X-Content-Type-Options: nosniff`,
  *     `X-Load-Balancing-Endpoint-Weight: <count>`;
  *   - the body kube-proxy prints (tab-indented, no final newline), `localEndpoints` being the
- *     number of distinct local ready endpoint addresses over all the service's ports, and
+ *     number of distinct local ready endpoint addresses over all the service's ports (a pod
+ *     that has none of the ports, a named targetPort it does not declare, counts for none), and
  *     `serviceProxyHealthy` always true here (the emulated proxy is always in sync).
  *
  * `sync` opens and closes listeners as services come and go; counts are read per request
@@ -18,6 +19,7 @@
 import { HttpServer, type HttpAnswer } from '../apps/http.js';
 import type { NetNamespace } from '../net/netns.js';
 import { isReady } from './endpoint-conditions.js';
+import { onSomePort } from './endpoint-ports.js';
 import type { ResolvedService } from './service-proxy.js';
 
 /** The answer kube-proxy's hcHandler gives for a service with `count` local ready endpoints. */
@@ -32,7 +34,7 @@ export function healthCheckAnswer(namespace: string, name: string, count: number
 
 /** kube-proxy's LocalReadyEndpoints for one service on one node: distinct ready local addresses. */
 export function localReadyEndpoints(s: ResolvedService, node: string): number {
-  return new Set(s.endpoints.filter((e) => e.node === node && isReady(e)).map((e) => e.ip)).size;
+  return new Set(s.endpoints.filter((e) => e.node === node && isReady(e) && onSomePort(e, s.plan.ports)).map((e) => e.ip)).size;
 }
 
 export class HealthCheckServers {

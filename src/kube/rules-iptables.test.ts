@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CLUSTER_CIDR, NODE, SERVICES, UPSTREAM_CHAINS } from '../../test/fixtures/kube-proxy/overall.js';
 import { iptablesSave, onlyService, savedProbability } from './rules-iptables.js';
 import type { ResolvedService } from './service-proxy.js';
+import { endpointChainName, serviceChainName } from './proxy-names.js';
+import { parseIpv4 } from '../wire/addr.js';
 
 const input = (services: ResolvedService[] = SERVICES) => ({ node: NODE, clusterCIDR: CLUSTER_CIDR, services });
 const rulesOf = (text: string, chain: string): string[] => text.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
@@ -129,6 +131,51 @@ describe('kube-proxy iptables rules as iptables-save prints them', () => {
     none.endpoints = none.endpoints.filter((e) => e.node !== NODE);
     expect(rulesOf(iptablesSave(input([none]), 'filter'), 'KUBE-SERVICES')).toEqual([
       '-A KUBE-SERVICES -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/svc4:p80 has no local endpoints" -m tcp --dport 80 -j DROP',
+    ]);
+  });
+});
+
+describe('named targetPorts: each endpoint at the port its pod declares', () => {
+  // EndpointSlice controller (k8s.io/endpointslice utils.go getEndpointPorts -> FindPort): the
+  // name is resolved on each pod; a pod without it is left out of that service port only.
+  // kube-proxy then names and fills one KUBE-SEP per endpoint "ip:port" of the port.
+  const named = (): ResolvedService => {
+    const s = structuredClone(SERVICES[3]!);
+    s.plan.type = 'ClusterIP';
+    s.plan.externalIPs = [];
+    s.plan.ports = [
+      { name: 'p80', port: 80, targetPort: 'http', protocol: 'TCP' },
+      { name: 'p81', port: 81, targetPort: 7000, protocol: 'TCP' },
+      { name: 'p82', port: 82, targetPort: 'grpc', protocol: 'TCP' },
+    ];
+    const [a, b] = s.endpoints as [ResolvedService['endpoints'][number], ResolvedService['endpoints'][number]];
+    s.endpoints = [
+      { ...a, ports: [8080, 7000, 0] },
+      { ...b, ports: [9090, 7000, 0] },
+      { pod: 'svc4-plain', node: 'other', ip: parseIpv4('10.180.0.6'), ports: [0, 7000, 0] },
+    ];
+    return s;
+  };
+
+  it('KUBE-SEP DNATs to each pod\'s own port; the pod without the name is an endpoint of the numeric port only; a name no pod has REJECTs', () => {
+    const nat = iptablesSave(input([named()]), 'nat');
+    const sepA = endpointChainName('ns4/svc4:p80', 'tcp', '10.180.0.4:8080');
+    const sepB = endpointChainName('ns4/svc4:p80', 'tcp', '10.180.0.5:9090');
+    const svc80 = serviceChainName('ns4/svc4:p80', 'tcp');
+    expect(rulesOf(nat, svc80).filter((l) => l.includes('KUBE-SEP-'))).toEqual([
+      `-A ${svc80} -m comment --comment "ns4/svc4:p80 -> 10.180.0.4:8080" -m statistic --mode random --probability 0.50000000000 -j ${sepA}`,
+      `-A ${svc80} -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:9090" -j ${sepB}`,
+    ]);
+    expect(rulesOf(nat, sepA).at(-1)).toBe(`-A ${sepA} -p tcp -m comment --comment "ns4/svc4:p80" -m tcp -j DNAT --to-destination 10.180.0.4:8080`);
+    expect(rulesOf(nat, sepB).at(-1)).toBe(`-A ${sepB} -p tcp -m comment --comment "ns4/svc4:p80" -m tcp -j DNAT --to-destination 10.180.0.5:9090`);
+    expect(nat).not.toMatch(/ns4\/svc4:p80 -> 10\.180\.0\.6/);
+    // The numeric port: all three pods, at 7000.
+    const svc81 = serviceChainName('ns4/svc4:p81', 'tcp');
+    expect(rulesOf(nat, svc81).filter((l) => l.includes('KUBE-SEP-')).map((l) => /-> ([0-9.:]+)"/.exec(l)![1])).toEqual(['10.180.0.4:7000', '10.180.0.5:7000', '10.180.0.6:7000']);
+    // The name no pod declares: no endpoints, so no nat rules and a REJECT in filter.
+    expect(nat).not.toContain('ns4/svc4:p82');
+    expect(rulesOf(iptablesSave(input([named()]), 'filter'), 'KUBE-SERVICES')).toEqual([
+      '-A KUBE-SERVICES -d 172.30.0.44/32 -p tcp -m comment --comment "ns4/svc4:p82 has no endpoints" -m tcp --dport 82 -j REJECT --reject-with icmp-port-unreachable',
     ]);
   });
 });

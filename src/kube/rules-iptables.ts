@@ -35,6 +35,7 @@ import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js
 import { endpointChainName, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
 import { categorizeEndpoints, portPolicy } from './endpoint-conditions.js';
+import { portEndpoints } from './endpoint-ports.js';
 
 export type IptablesTable = 'nat' | 'filter';
 export const IPTABLES_TABLES: readonly IptablesTable[] = ['nat', 'filter'];
@@ -105,26 +106,27 @@ export function iptablesSave(input: IptablesRulesInput, table: IptablesTable): s
 }
 
 function servicePorts(input: IptablesRulesInput): PortRules[] {
-  const ports: { name: string; proto: string; s: ResolvedService; port: ResolvedService['plan']['ports'][number] }[] = [];
+  const ports: { name: string; proto: string; s: ResolvedService; k: number; port: ResolvedService['plan']['ports'][number] }[] = [];
   for (const s of input.services) {
-    for (const port of s.plan.ports) {
-      ports.push({ name: servicePortName(s.plan.namespace, s.plan.name, port.name), proto: port.protocol.toLowerCase(), s, port });
+    for (const [k, port] of s.plan.ports.entries()) {
+      ports.push({ name: servicePortName(s.plan.namespace, s.plan.name, port.name), proto: port.protocol.toLowerCase(), s, k, port });
     }
   }
   ports.sort((a, b) => cmp(a.name, b.name) || cmp(a.proto, b.proto));
-  return ports.map(({ name, proto, s, port }) => servicePortRules(input, name, proto, s, port));
+  return ports.map(({ name, proto, s, k, port }) => servicePortRules(input, name, proto, s, k, port));
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 function servicePortRules(
-  input: IptablesRulesInput, P: string, proto: string, s: ResolvedService, port: ResolvedService['plan']['ports'][number],
+  input: IptablesRulesInput, P: string, proto: string, s: ResolvedService, k: number, port: ResolvedService['plan']['ports'][number],
 ): PortRules {
   const plan = s.plan;
   const cidr = formatCidr(input.clusterCIDR);
   const vip = `${formatIpv4(plan.clusterIP)}/32`;
-  const endpoints = s.endpoints
-    .map((e) => ({ ...e, hostPort: `${formatIpv4(e.ip)}:${port.targetPort}` }))
+  // This port's endpoints, each at its own target port (a named targetPort resolves per pod).
+  const endpoints = portEndpoints(s.endpoints, port, k)
+    .map((e) => ({ ...e, hostPort: `${formatIpv4(e.ip)}:${e.targetPort}` }))
     .sort((a, b) => cmp(a.hostPort, b.hostPort))
     .map((e) => ({ ...e, chain: endpointChainName(P, proto, e.hostPort) }));
   // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).

@@ -19,6 +19,7 @@
 import { formatIpv4 } from '../wire/addr.js';
 import type { ResolvedService } from './service-proxy.js';
 import { categorizeEndpoints } from './endpoint-conditions.js';
+import { portEndpoints } from './endpoint-ports.js';
 import { SCTP_PROTOCOL as SCTP } from '../wire/sctp.js';
 import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
 import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
@@ -46,14 +47,15 @@ export function ipvsadmList(input: IpvsRulesInput): string {
   const servers: VirtualServer[] = [];
   for (const s of input.services) {
     const plan = s.plan;
-    for (const port of plan.ports) {
+    for (const [k, port] of plan.ports.entries()) {
       const proto = port.protocol === 'UDP' ? UDP : port.protocol === 'SCTP' ? SCTP : TCP;
       const key = `${plan.namespace}/${plan.name}${port.name !== undefined && port.name !== '' ? `:${port.name}` : ''}/${port.protocol}`;
       const conns = input.connections?.(key) ?? {};
       // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
-      const cat = categorizeEndpoints(s.endpoints, input.node, input.zone);
+      // This port's endpoints only, each at its own target port (a named targetPort resolves per pod).
+      const cat = categorizeEndpoints(portEndpoints(s.endpoints, port, k), input.node, input.zone);
       const real = (local: boolean): RealServer[] => (local ? cat.local : cat.cluster)
-        .map((e) => ({ ip: e.ip, port: port.targetPort, weight: plan.weights[e.pod] ?? 1, conns: conns[e.pod] ?? 0 }));
+        .map((e) => ({ ip: e.ip, port: e.targetPort, weight: plan.weights[e.pod] ?? 1, conns: conns[e.pod] ?? 0 }));
       const persistent = plan.sessionAffinity === 'ClientIP' ? plan.sessionAffinityTimeout : 0;
       servers.push({ proto, ip: plan.clusterIP, port: port.port, scheduler: plan.scheduler, persistent, reals: real(plan.internalTrafficPolicy === 'Local') });
       const local = plan.externalTrafficPolicy === 'Local';

@@ -24,6 +24,7 @@ import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js
 import { nftChainName, nftEndpointBase, nftServiceBase, servicePortName } from './proxy-names.js';
 import type { ResolvedService } from './service-proxy.js';
 import { categorizeEndpoints, portPolicy } from './endpoint-conditions.js';
+import { portEndpoints } from './endpoint-ports.js';
 
 export interface NftRulesInput {
   node: string;
@@ -122,21 +123,22 @@ export function nftList(input: NftRulesInput): string {
   chain('services', ['ip daddr . meta l4proto . th dport vmap @service-ips', 'ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports']);
   chain('service-endpoints-check', ['ip daddr . meta l4proto . th dport vmap @no-endpoint-services']);
 
-  const ports = input.services.flatMap((s) => s.plan.ports.map((port) => ({ s, port, proto: port.protocol.toLowerCase(), P: servicePortName(s.plan.namespace, s.plan.name, port.name) })));
+  const ports = input.services.flatMap((s) => s.plan.ports.map((port, k) => ({ s, k, port, proto: port.protocol.toLowerCase(), P: servicePortName(s.plan.namespace, s.plan.name, port.name) })));
   ports.sort((a, b) => cmp(a.P, b.P) || cmp(a.proto, b.proto));
   const clusterIpSeen = new Set<number>();
-  for (const { s, port, proto, P } of ports) {
+  for (const { s, k, port, proto, P } of ports) {
     const plan = s.plan;
     const svcBase = nftServiceBase(plan.namespace, plan.name, proto, port.name ?? '');
     const svcChain = nftChainName('service', svcBase);
     const extChain = nftChainName('external', svcBase);
     const localChain = nftChainName('local', svcBase);
     const vip = formatIpv4(plan.clusterIP);
-    const endpoints = s.endpoints
-      .map((e) => ({ ...e, hostPort: `${formatIpv4(e.ip)}:${port.targetPort}` }))
+    // This port's endpoints, each at its own target port (a named targetPort resolves per pod).
+    const endpoints = portEndpoints(s.endpoints, port, k)
+      .map((e) => ({ ...e, hostPort: `${formatIpv4(e.ip)}:${e.targetPort}` }))
       .sort((a, b) => cmp(a.hostPort, b.hostPort))
       .map((e) => {
-        const b = nftEndpointBase(svcBase, formatIpv4(e.ip), port.targetPort);
+        const b = nftEndpointBase(svcBase, formatIpv4(e.ip), e.targetPort);
         return { ...e, chain: nftChainName('endpoint', b), affinity: nftChainName('affinity', b) };
       });
     // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).

@@ -31,6 +31,11 @@ export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
 export const POD_NAME_PATTERN = '^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** Kubernetes port names (IANA service names): like a name, at most 15 characters. */
 export const PORT_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$';
+/**
+ * A named targetPort (Kubernetes IsValidPortName, IANA_SVC_NAME): a port name with at least
+ * one letter and no `--`, so `"8080"` is no name.
+ */
+export const TARGET_PORT_NAME_PATTERN = '^(?=[-a-z0-9]*[a-z])(?![-a-z0-9]*--)[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$';
 /** Label keys: optional DNS-subdomain prefix and '/', then a name of up to 63 characters. */
 export const LABEL_KEY_PATTERN =
   '^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
@@ -60,6 +65,8 @@ export const PATTERN_NAMES: Readonly<Record<string, string>> = {
     "a valid pod name (a DNS subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
   [PORT_NAME_PATTERN]:
     "a valid port name (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 15 characters)",
+  [TARGET_PORT_NAME_PATTERN]:
+    "a port number or a valid port name (1 to 15 lower-case letters, digits and '-', at least one letter, no '--', starting and ending with a letter or digit)",
   [LABEL_KEY_PATTERN]: 'a valid label key',
   [OBJECT_REF_PATTERN]: "a pod or service name (name, namespace/name or name.namespace; lower-case letters, digits, '-' and '.')",
   [LABEL_VALUE_PATTERN]: "a valid label value (at most 63 letters, digits, '-', '_' or '.')",
@@ -307,7 +314,8 @@ export const servicePortSchema = {
   properties: {
     name: { type: 'string', pattern: PORT_NAME_PATTERN },
     port,
-    targetPort: port,
+    // A number, or the name of a container port (pods[].ports[].name), resolved on each pod.
+    targetPort: { anyOf: [port, { type: 'string', pattern: TARGET_PORT_NAME_PATTERN }] },
     protocol: { type: 'string', enum: ['TCP', 'UDP', 'SCTP'], default: 'TCP' },
     nodePort: { type: 'integer', minimum: 30000, maximum: 32767 },
   },

@@ -17,6 +17,7 @@ import {
   dnsPods, planCluster,
 } from './ipam.js';
 import { PodIndex } from './selector.js';
+import { findPort, NO_PORT } from './endpoint-ports.js';
 import { compileNetem, NetemError } from '../net/netem-spec.js';
 import { bridgeNameProblem, reservedServiceName, VXLAN_IFNAME } from './names.js';
 import { validateNetworkPolicy } from './netpol/validate.js';
@@ -30,7 +31,7 @@ export interface SchemaTopology {
   cluster: ClusterConfig;
   nodes: (Omit<NodeSpec, 'ip' | 'podCIDR'> & { ip?: string; podCIDR?: string })[];
   pods: (Omit<PodSpec, 'apps'> & { apps: { type: AppType; port?: number }[] })[];
-  services: (Omit<ServiceSpec, 'ports'> & { ports: (Omit<ServicePortSpec, 'targetPort'> & { targetPort?: number })[] })[];
+  services: (Omit<ServiceSpec, 'ports'> & { ports: (Omit<ServicePortSpec, 'targetPort'> & { targetPort?: number | string })[] })[];
   namespaces?: Topology['namespaces'];
   /** Only their outline checked by the schema: validate.ts checks them here. */
   networkPolicies?: unknown[];
@@ -411,11 +412,20 @@ function checkSelection(
   }
   (s.ports ?? []).forEach((p, k) => {
     const target = p.targetPort ?? p.port;
-    const deaf = selected.filter((pod) => pod.attach === undefined && !pod.apps.some((a) =>
-      (a.port ?? DEFAULT_APP_PORTS[a.type]) === target && APP_PROTOCOLS[a.type].includes(p.protocol)));
-    if (deaf.length > 0) {
+    // A named targetPort resolves on each pod (FindPort, endpoint-ports.ts); a pod without it
+    // is no endpoint of this port, which is no mistake unless no selected pod has it.
+    const found = selected.map((pod) => findPort(pod, { targetPort: target, protocol: p.protocol }));
+    if (typeof target === 'string' && selected.length > 0 && found.every((n) => n === NO_PORT)) {
       r.warn(`${at}.ports[${k}].targetPort`, target,
-        `${target} has no ${p.protocol} app listening on ${deaf.map((d) => q(d.name)).join(', ')}`);
+        `${q(target)} is not a ${p.protocol} container port of any selected pod (${selected.map((d) => q(d.name)).join(', ')}): the port has no endpoints`);
+      return;
+    }
+    const deaf = selected.filter((pod, j) => found[j] !== NO_PORT && pod.attach === undefined && !pod.apps.some((a) =>
+      (a.port ?? DEFAULT_APP_PORTS[a.type]) === found[j] && APP_PROTOCOLS[a.type].includes(p.protocol)));
+    if (deaf.length > 0) {
+      const on = (d: (typeof selected)[number]): string => (typeof target === 'string' ? `${q(d.name)} (${found[selected.indexOf(d)]})` : q(d.name));
+      r.warn(`${at}.ports[${k}].targetPort`, target,
+        `${typeof target === 'string' ? q(target) : target} has no ${p.protocol} app listening on ${deaf.map(on).join(', ')}`);
     }
   });
   const scheduler = s.scheduler ?? t.cluster.ipvsScheduler;

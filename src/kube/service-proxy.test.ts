@@ -149,6 +149,40 @@ describe('ServiceProxy', () => {
     expect(proxy.rules().some((r) => r.includes('no endpoints'))).toBe(true);
   });
 
+  it('a named targetPort: each endpoint at its own pod\'s port; a pod without the name is an endpoint of the other port only', () => {
+    // EndpointSlice controller: FindPort per pod (endpoint-ports.ts). pod2 declares http as
+    // 8080, pod3 as 9090, pod4 not at all; the admin port (numeric 7000) has all three.
+    const POD4 = ip('10.244.2.3');
+    const plan = service({
+      type: 'ClusterIP',
+      ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }, { name: 'admin', port: 81, targetPort: 7000, protocol: 'TCP' }, { name: 'grpc', port: 82, targetPort: 'grpc', protocol: 'TCP' }],
+      endpoints: ['pod2', 'pod3', 'pod4'],
+    });
+    const { proxy } = setup('ipvs', [{ plan: { ...plan, scheduler: 'rr' }, endpoints: [
+      { ...WEB[0]!, ports: [8080, 7000, 0] }, { ...WEB[1]!, ports: [9090, 7000, 0] }, { pod: 'pod4', node: 'node2', ip: POD4, ports: [0, 7000, 0] },
+    ] }]);
+    const out = decision();
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 4; i++) {
+      expect(proxy.dnat(TCP, POD1, VIP, 40000 + i, 80, 2, true, out)).toBe(true);
+      seen.set(String(out.detail['pod']), out.port);
+      expect(out.detail['endpoint']).toBe(`${out.ip === POD2 ? '10.244.1.3' : '10.244.2.2'}:${out.port}`);
+    }
+    expect(Object.fromEntries(seen)).toEqual({ pod2: 8080, pod3: 9090 });
+    const admin = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      expect(proxy.dnat(TCP, POD1, VIP, 41000 + i, 81, 2, false, out)).toBe(true);
+      expect(out.port).toBe(7000);
+      admin.add(String(out.ip));
+    }
+    expect(admin).toEqual(new Set([String(POD2), String(POD3), String(POD4)]));
+    // No pod declares grpc: that port has no endpoints, REJECT (no-endpoints).
+    expect(proxy.dnat(TCP, POD1, VIP, 42000, 82, 2, true, out)).toBe(false);
+    expect(take(out)).toBe(0);
+    expect(out.detail).toMatchObject({ reason: 'no-endpoints', port: 82 });
+    expect(proxy.rules().filter((r) => r.startsWith('10.96.0.2:80/TCP')).map((r) => r.split(' -> ').at(-1))).toEqual(['10.244.1.3:8080', '10.244.2.2:9090']);
+  });
+
   it('ipvs lc follows load through released(tag); load survives a resync', () => {
     const { proxy } = setup('ipvs', [{ plan: service({ scheduler: 'lc' }), endpoints: WEB }]);
     const out = decision();

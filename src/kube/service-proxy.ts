@@ -6,7 +6,9 @@
  * Rules, per service port (`sync` rebuilds them from the services and their endpoints, as
  * kube-proxy's syncProxyRules does; scheduler load and affinity survive for endpoints that stay):
  *   - ClusterIP: dst VIP:port/proto -> one endpoint podIP:targetPort (iptables mode: the
- *     KUBE-SVC chain's random rules; ipvs mode: the service's IPVS scheduler).
+ *     KUBE-SVC chain's random rules; ipvs mode: the service's IPVS scheduler). The target port
+ *     is the endpoint's own (a named targetPort resolves per pod, endpoint-ports.ts); a pod
+ *     without the named port is no endpoint of that service port.
  *   - NodePort: dst any local address of this node (not 127/8; nftables mode: the primary
  *     address only) : nodePort/proto -> endpoint. externalIPs and a LoadBalancer's ingress IPs:
  *     dst that address : port/proto, on any node the packet enters. All three are external:
@@ -37,6 +39,7 @@ import { cidrContains, formatCidr, formatIpv4, type Cidr } from '../wire/addr.js
 import { MARK_MASQ, type DnatDecision, type NatPolicy } from '../netfilter/nat-policy.js';
 import { Affinity, Backends, type SchedulerName } from './schedulers.js';
 import { categorizeEndpoints } from './endpoint-conditions.js';
+import { portEndpoints } from './endpoint-ports.js';
 import { endpointChainName, ipvsRuleName, nftChainName, nftEndpointBase, nftServiceBase, serviceChainName, servicePortName } from './proxy-names.js';
 import type { ProxyMode, ServicePlan, ServicePortPlan } from './types.js';
 import { SCTP_PROTOCOL as SCTP } from '../wire/sctp.js';
@@ -55,6 +58,12 @@ export interface ResolvedEndpoint {
   /** EndpointSlice hints (trafficDistribution): forZones / forNodes names. */
   zoneHints?: readonly string[];
   nodeHints?: readonly string[];
+  /**
+   * The endpoint's port for each of `plan.ports` (same order; NO_PORT: the pod does not have
+   * that named port, so it is no endpoint of it): FindPort's answers (endpoint-ports.ts).
+   * Absent: every numeric targetPort.
+   */
+  ports?: readonly number[];
 }
 export interface ResolvedService {
   plan: ServicePlan;
@@ -180,11 +189,11 @@ export class ServiceProxy implements NatPolicy {
     const clusterIps = new Set<number>();
     for (const s of services) {
       if (s.plan.ports.length > 0) clusterIps.add(s.plan.clusterIP);
-      for (const port of s.plan.ports) {
+      for (const [k, port] of s.plan.ports.entries()) {
         const proto = port.protocol === 'UDP' ? UDP : port.protocol === 'SCTP' ? SCTP : TCP;
         const name = servicePortName(s.plan.namespace, s.plan.name, port.name);
         const old = this.byName.get(`${name}/${port.protocol}`);
-        const vs = this.build(s, port, proto, name, old);
+        const vs = this.build(s, k, port, proto, name, old);
         byName.set(`${name}/${port.protocol}`, vs);
         vips.set(keyOf(s.plan.clusterIP, port.port, proto), vs);
         if (port.nodePort !== undefined) nodePorts.set(keyOf(0, port.nodePort, proto), vs);
@@ -199,12 +208,13 @@ export class ServiceProxy implements NatPolicy {
     this.byName = byName;
   }
 
-  private build(s: ResolvedService, port: ServicePortPlan, proto: number, name: string, old: VirtualService | undefined): VirtualService {
+  private build(s: ResolvedService, k: number, port: ServicePortPlan, proto: number, name: string, old: VirtualService | undefined): VirtualService {
     const full = `${name}/${port.protocol}`;
-    // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local apart).
-    const cat = categorizeEndpoints(s.endpoints, this.node, this.zone);
+    // kube-proxy: CategorizeEndpoints (ready, else serving and terminating; Cluster and Local
+    // apart), over this service port's endpoints, each with its own target port.
+    const cat = categorizeEndpoints(portEndpoints(s.endpoints, port, k), this.node, this.zone);
     const endpoints: Endpoint[] = cat.reachable.map((e) => {
-      const key = e.ip * 65536 + port.targetPort;
+      const key = e.ip * 65536 + e.targetPort;
       const tkey = `${full}|${key}`;
       let tag = this.tagOf.get(tkey);
       if (tag === undefined) {
@@ -212,7 +222,7 @@ export class ServiceProxy implements NatPolicy {
         this.tagOf.set(tkey, tag);
         this.tags.set(tag, { vs: full, key });
       }
-      return { pod: e.pod, node: e.node, ip: e.ip, port: port.targetPort, key, tag, sepChain: '' };
+      return { pod: e.pod, node: e.node, ip: e.ip, port: e.targetPort, key, tag, sepChain: '' };
     });
     const weights = endpoints.map((e) => s.plan.weights[e.pod] ?? 1);
     const backends = new Backends(weights);

@@ -24,6 +24,7 @@ import { PodIndex } from './selector.js';
 import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
 import { podConditions, topologyHints } from './endpoint-conditions.js';
+import { endpointPorts, portEndpoints } from './endpoint-ports.js';
 import { HealthCheckServers } from './health-check.js';
 import { needsHealthCheck } from './ipam.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
@@ -44,7 +45,8 @@ export interface ServiceInput {
   /** type ExternalName: the CNAME target. */
   externalName?: string;
   selector?: Record<string, string>;
-  ports: { name?: string; port: number; targetPort?: number; protocol?: Protocol; nodePort?: number }[];
+  /** targetPort: a number, or a container port name resolved on each pod (endpoint-ports.ts). */
+  ports: { name?: string; port: number; targetPort?: number | string; protocol?: Protocol; nodePort?: number }[];
   sessionAffinity?: SessionAffinity;
   sessionAffinityTimeout?: number;
   externalTrafficPolicy?: ExternalTrafficPolicy;
@@ -157,16 +159,21 @@ export class ServiceController {
       // serves the ready endpoints (publishNotReadyAddresses: all of them).
       const conds = selected.map((p) => podConditions(p, pna));
       const dnsEndpoints = selected.filter((_, k) => conds[k]!.ready);
-      this.records.setService(dnsService(s, dnsEndpoints.map((p) => (p.hostname !== undefined && p.subdomain === s.name ? { ip: p.ip, hostname: p.hostname } : { ip: p.ip }))));
+      // Each with its EndpointSlice ports (headless SRV records carry them, CoreDNS findServices).
+      this.records.setService(dnsService(s, dnsEndpoints.map((p) => ({
+        ip: p.ip, ...(p.hostname !== undefined && p.subdomain === s.name ? { hostname: p.hostname } : {}), ports: endpointPorts(p, s.ports),
+      }))));
       if (s.headless === true || s.externalName !== undefined) continue; // kube-proxy: no virtual IP, no rules
+      // EndpointSlice controller: each pod's own port per service port (FindPort; endpoint-ports.ts).
       const endpoints = selected.map((p, k) => ({
         pod: p.name, node: p.node, ip: p.ip, ...conds[k]!, ...topologyHints(s.trafficDistribution, p.node, zones.get(p.node), conds[k]!.ready),
+        ports: endpointPorts(p, s.ports),
       }));
       resolved.push({ plan: s, endpoints });
-      for (const port of s.ports) {
-        if (port.protocol !== 'UDP') continue;
-        for (const e of endpoints) udpNow.add(`${e.ip}:${port.targetPort}`);
-      }
+      s.ports.forEach((port, k) => {
+        if (port.protocol !== 'UDP') return;
+        for (const e of portEndpoints(endpoints, port, k)) udpNow.add(`${e.ip}:${e.targetPort}`);
+      });
     }
     this.synced = resolved;
     for (const proxy of this.proxies.values()) proxy.sync(resolved);

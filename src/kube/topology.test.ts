@@ -171,6 +171,15 @@ describe('schema errors', () => {
     expect(texts(validateTopology('x'))).toEqual(['"x" must be a mapping']);
     expect(errorsOf((d) => { d.nodes = []; })).toEqual(['nodes: [] must have at least 1 item']);
   });
+  it('targetPort: a port number or a port name (Kubernetes IsValidPortName); anything else says which it may be', () => {
+    expect(ok((d) => { d.services[0].ports[0].targetPort = 'http'; }).topology.services[0]!.ports[0]!.targetPort).toBe('http');
+    const name = "is not a port number or a valid port name (1 to 15 lower-case letters, digits and '-', at least one letter, no '--', starting and ending with a letter or digit)";
+    for (const bad of ['8080', 'Http', 'web--ui', '-http', 'a-very-long-port-name', '']) {
+      expect(errorsOf((d) => { d.services[0].ports[0].targetPort = bad; }), bad).toEqual([`services[0].ports[0].targetPort: ${JSON.stringify(bad)} ${name}`]);
+    }
+    expect(errorsOf((d) => { d.services[0].ports[0].targetPort = true; })).toEqual(['services[0].ports[0].targetPort: true must be an integer or a string']);
+    expect(errorsOf((d) => { d.services[0].ports[0].targetPort = 0; })).toEqual(['services[0].ports[0].targetPort: 0 must be between 1 and 65535']);
+  });
   it('attach takes offloads (default false) beside netns or pid', () => {
     const r = validateTopology({ nodes: [{ name: 'node1' }], pods: [
       { name: 'a', node: 'node1', attach: { netns: 'blue', offloads: true } },
@@ -427,6 +436,23 @@ describe('warnings', () => {
       'services[2].scheduler: "sh" has no effect: cluster.proxyMode is iptables',
       'services[2].weights: have no effect: only the ipvs schedulers wrr and wlc use weights',
       'services[2].weights.pod1: "pod1" is not selected by this service',
+    ]);
+  });
+
+  it('a named targetPort: resolved on each selected pod (its listener checked at its own port); warned about only when no selected pod has it', () => {
+    const r = ok((d) => {
+      d.pods[1].ports = [{ name: 'http', containerPort: 8080 }];
+      d.pods[2].ports = [{ name: 'http', containerPort: 9090 }];
+      d.pods.push({ name: 'pod4', node: 'node2', labels: { app: 'web' }, apps: [{ type: 'http', port: 7000 }] });
+      d.services = [{ name: 'web', selector: { app: 'web' }, ports: [
+        { name: 'http', port: 80, targetPort: 'http' }, { name: 'grpc', port: 90, targetPort: 'grpc' }, { name: 'udp', port: 91, targetPort: 'http', protocol: 'UDP' },
+      ] }];
+    });
+    // pod2 listens on 8080; pod3 declares 9090 but listens on 8080 only; pod4 has no "http": no endpoint, no warning.
+    expect(warnings(r)).toEqual([
+      'services[0].ports[0].targetPort: "http" has no TCP app listening on "pod3" (9090)',
+      'services[0].ports[1].targetPort: "grpc" is not a TCP container port of any selected pod ("pod2", "pod3", "pod4"): the port has no endpoints',
+      'services[0].ports[2].targetPort: "http" is not a UDP container port of any selected pod ("pod2", "pod3", "pod4"): the port has no endpoints',
     ]);
   });
 });

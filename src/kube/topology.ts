@@ -194,8 +194,10 @@ function validateLocated(obj: unknown): { result: TopologyResult; at: Map<Topolo
   if (!validate(data)) {
     const seen = new Set<string>();
     const errors: TopologyError[] = [];
-    for (const e of validate.errors ?? []) {
-      const t = translate(e);
+    const all = validate.errors ?? [];
+    for (const e of all) {
+      const b = anyOfBranch(e, all);
+      const t = b === 'skip' ? null : b ?? translate(e);
       if (t === null) continue;
       const key = `${t.error.path}\n${t.error.message}`;
       if (seen.has(key)) continue;
@@ -210,6 +212,24 @@ function validateLocated(obj: unknown): { result: TopologyResult; at: Map<Topolo
     ? { ok: true, topology: checked.topology, warnings: checked.warnings }
     : { ok: false, errors: checked.errors, warnings: checked.warnings };
   return { result, at };
+}
+
+/**
+ * anyOf (a targetPort: a number or a port name; a seed: a number or its digits): Ajv reports
+ * every branch and then the anyOf. Say one thing: the branch of the value's own type's error
+ * (`70000 must be between 1 and 65535`, `"Web" is not a valid port name`), or, when the value
+ * has none of the branches' types, which types it may have. Null: not an anyOf matter.
+ */
+function anyOfBranch(e: ErrorObject, all: readonly ErrorObject[]): { error: TopologyError; at: string } | 'skip' | null {
+  if (e.keyword !== 'anyOf') {
+    // A branch's type mismatch says nothing; a branch of the value's own type failing says it all.
+    return e.keyword === 'type' && e.schemaPath.includes('/anyOf/') ? 'skip' : null;
+  }
+  const own = all.some((o) => o.instancePath === e.instancePath && o.keyword !== 'type' && o.schemaPath.startsWith(`${e.schemaPath}/`));
+  if (own) return 'skip';
+  const types = ((e.schema ?? []) as { type?: string }[]).map((b) => TYPE_NOUNS[String(b.type)] ?? String(b.type));
+  const path = pointerToPath(e.instancePath);
+  return { error: { path, value: e.data, message: `${q(e.data)} must be ${types.join(' or ')}` }, at: path };
 }
 
 /** "/pods/1/name" -> "pods[1].name". */

@@ -161,8 +161,13 @@ export interface ServicePortSpec {
   /** Required when the service has more than one port. */
   name?: string;
   port: number;
-  /** Filled in: defaults to `port`. */
-  targetPort: number;
+  /**
+   * Filled in: defaults to `port`. A string names a container port (`pods[].ports[].name`),
+   * resolved on each selected pod separately, as the EndpointSlice controller does
+   * (endpoint-ports.ts): pods declaring it under other numbers get their own, pods without it
+   * are no endpoint of this port.
+   */
+  targetPort: number | string;
   protocol: Protocol;
   /** Only for type NodePort or LoadBalancer; allocated from 30000 upward when absent. */
   nodePort?: number;
@@ -325,7 +330,8 @@ export interface PodPlan {
 export interface ServicePortPlan {
   name?: string;
   port: number;
-  targetPort: number;
+  /** A number, or a container port name resolved per pod (endpoint-ports.ts `findPort`). */
+  targetPort: number | string;
   protocol: Protocol;
   nodePort?: number;
 }

@@ -136,6 +136,29 @@ describe('API routes through inject', () => {
     expectError(await call('DELETE', '/services/{name}', { name: 'web2' }), 404, '/name', 'web2');
   });
 
+  it('POST /services with a named targetPort: resolved on each pod (its own port in /endpoints); a bad name is a 400 that says what a targetPort may be', async () => {
+    const pod = await call('POST', '/pods', {}, { name: 'named1', node: 'node1', labels: { app: 'named' }, apps: [{ type: 'http', port: 8081 }], ports: [{ name: 'http', containerPort: 8081 }] });
+    expect(pod.statusCode, pod.body).toBe(201);
+    const r = await call('POST', '/services', {}, { name: 'named', selector: { app: 'named' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'plain', port: 81, targetPort: 8081 }] });
+    expect(r.statusCode, r.body).toBe(201);
+    try {
+      const ep = (await call('GET', '/services/{name}/endpoints', { name: 'named' })).json<{ ports: { targetPort: unknown }[]; endpoints: { pod: string; ports: string[] }[] }>();
+      expect(ep.ports.map((p) => p.targetPort)).toEqual(['http', 8081]);
+      expect(ep.endpoints).toMatchObject([{ pod: 'named1', ports: ['8081/TCP', '8081/TCP'] }]);
+      const tr = (await call('POST', '/trace', {}, { from: 'pod1', to: 'named', proto: 'tcp', port: 80 })).json<{ request: { delivered: boolean; hops: { action: string; detail: Record<string, unknown> }[] } }>();
+      expect(tr.request.delivered).toBe(true);
+      expect(String(tr.request.hops.find((x) => x.action === 'dnat')?.detail['endpoint'])).toMatch(/:8081$/);
+      const inspect = (await call('GET', '/inspect')).json<{ services: { name: string; endpoints: { pod: string; ports: (number | null)[] }[] }[] }>();
+      expect(inspect.services.find((s) => s.name === 'named')!.endpoints).toMatchObject([{ pod: 'named1', ports: [8081, 8081] }]);
+    } finally {
+      expect((await call('DELETE', '/services/{name}', { name: 'named' })).statusCode).toBe(200);
+      expect((await call('DELETE', '/pods/{name}', { name: 'named1' })).statusCode).toBe(200);
+    }
+    const bad = expectError(await call('POST', '/services', {}, { name: 'named', ports: [{ port: 80, targetPort: 'Http' }] }), 400, '/ports/0/targetPort', 'Http');
+    expect(bad['error']).toBe("body/ports/0/targetPort: \"Http\" is not a port number or a valid port name (1 to 15 lower-case letters, digits and '-', at least one letter, no '--', starting and ending with a letter or digit)");
+    expect(expectError(await call('POST', '/services', {}, { name: 'named', ports: [{ port: 80, targetPort: true }] }), 400, '/ports/0/targetPort', true)['error']).toBe('body/ports/0/targetPort: true must be an integer or a string');
+  });
+
   it('POST /pods with ready/terminating, POST /services with healthCheckNodePort and publishNotReadyAddresses', async () => {
     const p = await call('POST', '/pods', {}, { name: 'unready', node: 'node2', labels: { app: 'hc' }, apps: [{ type: 'http', port: 8080 }], ready: false });
     expect(p.statusCode, p.body).toBe(201);

@@ -9,8 +9,15 @@ import { join } from 'node:path';
 import { runCli } from './helpers.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clusterFromTopology, loadTopology } from '../../src/control/load.js';
+import { nodeRules } from '../../src/control/rules.js';
+import { Cluster } from '../../src/kube/cluster.js';
 import { planCluster } from '../../src/kube/ipam.js';
-import type { ClusterPlan, Topology } from '../../src/kube/types.js';
+import { endpointChainName } from '../../src/kube/proxy-names.js';
+import { runTraces } from '../../src/kube/trace.js';
+import type { ClusterPlan, ProxyMode, Topology } from '../../src/kube/types.js';
+import { formatIpv4, parseIpv4 } from '../../src/wire/addr.js';
+import { DnsType } from '../../src/wire/dns.js';
+import { get } from './cluster-util.js';
 
 const GUESTBOOK = 'examples/k8s/guestbook';
 const DUMP = 'examples/k8s/guestbook-dump.yaml';
@@ -144,6 +151,98 @@ metadata: { name: s }
       expect(c.topology.kubernetes?.ignored).toEqual({ Secret: 1 });
     } finally {
       c.close();
+    }
+  });
+});
+
+describe('named targetPorts resolved per pod (examples/k8s/named-ports)', () => {
+  // Kubernetes: the EndpointSlice controller resolves `targetPort: http` on each pod
+  // (getEndpointPorts -> FindPort): web-v1's pod is an endpoint at 8080, web-v2's at 9090,
+  // and the legacy pod, which names no port "http", is no endpoint of web:http; it stays one
+  // of web:admin (targetPort 7000).
+  const DIR = 'examples/k8s/named-ports';
+  const load = async (mode: ProxyMode): Promise<{ c: Cluster; ip: (version: string) => string; legacy: string }> => {
+    const t = await loadTopology(DIR);
+    t.cluster.proxyMode = mode;
+    const c = new Cluster(t);
+    const ipOf = (version: string): string => formatIpv4(c.plan.pods.find((p) => p.labels['version'] === version)!.ip);
+    return { c, ip: ipOf, legacy: formatIpv4(c.pod('legacy').plan.ip) };
+  };
+
+  it('podwire rules: each KUBE-SEP of web:http DNATs to its own pod\'s port; the legacy pod only under web:admin', async () => {
+    const { c, ip, legacy } = await load('iptables');
+    try {
+      const nat = nodeRules(c, { node: 'node1', service: 'web' });
+      for (const [v, port] of [['v1', 8080], ['v2', 9090]] as const) {
+        const sep = endpointChainName('default/web:http', 'tcp', `${ip(v)}:${port}`);
+        expect(nat).toContain(`-A ${sep} -p tcp -m comment --comment "default/web:http" -m tcp -j DNAT --to-destination ${ip(v)}:${port}`);
+      }
+      expect(nat).not.toContain(`"default/web:http -> ${legacy}`);
+      expect(nat).toContain(`-j DNAT --to-destination ${legacy}:7000`);
+      expect(nat.split('\n').filter((l) => l.includes('"default/web:admin -> ')).length).toBe(3);
+      expect(nat.split('\n').filter((l) => l.includes('"default/web:http -> ')).length).toBe(2);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('traces from the client spread over both backends, each at its port and delivered; HTTP GETs get answers from both', async () => {
+    const { c, ip } = await load('iptables');
+    try {
+      const r = runTraces(c, { from: 'client', to: 'web', proto: 'tcp', port: 80 }, 24);
+      expect(r.spread.map((s) => s.endpoint).sort()).toEqual([`${ip('v1')}:8080`, `${ip('v2')}:9090`].sort());
+      for (const s of r.spread) expect(s.delivered, s.endpoint).toBe(s.flows);
+      const vip = c.plan.services.find((s) => s.name === 'web')!.clusterIP;
+      const client = c.pod('client').ns;
+      const bodies = new Set<string>();
+      for (let i = 0; i < 12; i++) {
+        const res = await get(c, client, vip, 80);
+        expect(res.status).toBe(200);
+        bodies.add(res.body.trim());
+      }
+      const backends = c.plan.pods.filter((p) => p.labels['version'] !== undefined).map((p) => p.name);
+      expect([...bodies].sort()).toEqual(backends.sort());
+    } finally {
+      c.close();
+    }
+  });
+
+  it('the headless Service\'s SRV records name each pod at its own port, the legacy pod not at all', async () => {
+    const { c, ip } = await load('iptables');
+    try {
+      const srv = c.services.records.answer('_http._tcp.web-headless.default.svc.cluster.local', DnsType.SRV);
+      const byAddress = new Map(srv.additional.map((r) => [(r.data as { target?: string; address?: number }).address, r.name]));
+      const got = srv.answers.map((r) => r.data as { port: number; target: string }).map((d) => [d.port, d.target]);
+      expect(got.sort()).toEqual([
+        [8080, byAddress.get(parseIpv4(ip('v1')))], [9090, byAddress.get(parseIpv4(ip('v2')))],
+      ].sort());
+      expect(srv.additional).toHaveLength(2);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('IPVS and nftables modes: the same endpoints at the same ports', async () => {
+    for (const mode of ['ipvs', 'nftables'] as const) {
+      const { c, ip, legacy } = await load(mode);
+      try {
+        const text = nodeRules(c, { node: 'node1', service: 'web' });
+        if (mode === 'ipvs') {
+          const reals = text.split('\n').filter((l) => l.startsWith('  -> ')).map((l) => l.trim().split(/\s+/)[1]);
+          expect(reals).toEqual(expect.arrayContaining([`${ip('v1')}:8080`, `${ip('v2')}:9090`, `${legacy}:7000`]));
+          expect(reals).not.toContain(`${legacy}:80`);
+        } else {
+          expect(text).toContain(`dnat to ${ip('v1')}:8080`);
+          expect(text).toContain(`dnat to ${ip('v2')}:9090`);
+          expect(text).not.toMatch(new RegExp(`tcp/http__${legacy.replace(/\./g, '\\.')}/`));
+        }
+        const vip = c.plan.services.find((s) => s.name === 'web')!.clusterIP;
+        const bodies = new Set<string>();
+        for (let i = 0; i < 4; i++) bodies.add((await get(c, c.pod('client').ns, vip, 80)).body.trim());
+        expect(bodies.size, mode).toBe(2);
+      } finally {
+        c.close();
+      }
     }
   });
 });

@@ -49,7 +49,8 @@ describe('podwire inspect TOPOLOGY', () => {
     expect(v.services.find((s) => s.name === 'service1')).toEqual({
       name: 'service1', namespace: 'default', type: 'ClusterIP', clusterIP: '10.96.0.2',
       ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: null }],
-      endpoints: [{ pod: 'pod2', ip: '10.244.1.3', node: 'node1' }, { pod: 'pod3', ip: '10.244.2.2', node: 'node2' }],
+      // ports: each endpoint's own port per service port (a named targetPort resolves per pod).
+      endpoints: [{ pod: 'pod2', ip: '10.244.1.3', node: 'node1', ports: [8080] }, { pod: 'pod3', ip: '10.244.2.2', node: 'node2', ports: [8080] }],
     });
   });
 

@@ -249,11 +249,18 @@ export function convert(all: SourceObject[]): Converted {
     const apps: AppSpec[] = [];
     const listening = new Set<string>();
     let ok = true;
-    containers.forEach((c, ci) => {
+    // The containers, then the sidecars (init containers with restartPolicy Always): the order
+    // FindPort searches a named targetPort in (pkg/api/v1/pod/util.go), first match winning.
+    const inits = Array.isArray(spec['initContainers']) ? spec['initContainers'] : [];
+    const all = [
+      ...containers.map((c, ci) => ({ c, where: `containers[${ci}]` })),
+      ...inits.map((c, ci) => ({ c, where: `initContainers[${ci}]` })).filter(({ c }) => isObj(c) && c['restartPolicy'] === 'Always'),
+    ];
+    all.forEach(({ c, where }) => {
       const list = isObj(c) ? c['ports'] : undefined;
       if (!Array.isArray(list)) return;
       list.forEach((p, pi) => {
-        const at = `${base}.containers[${ci}].ports[${pi}]`;
+        const at = `${base}.${where}.ports[${pi}]`;
         if (!isObj(p)) return;
         const port = p['containerPort'];
         const protocol = p['protocol'] === undefined ? 'TCP' : String(p['protocol']);
@@ -471,7 +478,7 @@ export function convert(all: SourceObject[]): Converted {
       r.warn(k.at, k.label, 'metadata.name', k.name, 'podwire runs its own kube-dns service (cluster.dnsReplicas)');
       continue;
     }
-    const one = serviceOf(k, r, objects, pods, nodePortOwner);
+    const one = serviceOf(k, r, objects, nodePortOwner);
     if (one === null) continue;
     services.push(one.svc);
     serviceOrigin.push(one.origin);
@@ -538,7 +545,7 @@ export function convert(all: SourceObject[]): Converted {
 /** One Service as podwire's model holds it, or null (an error, or a kind of Service stored as data). */
 function serviceOf(
   k: { at: SourceObject; name: string; namespace: string; label: string }, r: Reporter, objects: KubeObjects,
-  pods: readonly PodDraft[], nodePortOwner: Map<number, string>,
+  nodePortOwner: Map<number, string>,
 ): { svc: Obj; origin: Origin } | null {
   const o = k.at.obj;
   const spec = isObj(o['spec']) ? o['spec'] : {};
@@ -558,7 +565,6 @@ function serviceOf(
   }
   const selector: Record<string, string> = {};
   if (isObj(spec['selector'])) for (const [a, b] of Object.entries(spec['selector'])) selector[a] = String(b);
-  const selected = pods.filter((p) => p.namespace === k.namespace && selectorMatches(selector, p.labels));
   const rawPorts = Array.isArray(spec['ports']) ? spec['ports'] : [];
   if (rawPorts.length === 0 && clusterIP !== 'None') {
     r.err(k.at, k.label, 'spec.ports', spec['ports'], 'Required value');
@@ -588,24 +594,14 @@ function serviceOf(
     }
     const out: Obj = { port, protocol };
     if (typeof p['name'] === 'string') out['name'] = p['name'];
-    // targetPort: a number, or a container port's name resolved on each selected pod
-    // (EndpointSlice controller: podutil.FindPort); absent: the port itself.
+    // targetPort: a number, or a container port's name, kept as a name: services.ts resolves it
+    // on each selected pod as the EndpointSlice controller does (endpoint-ports.ts, FindPort),
+    // and the topology check warns when no selected pod has it; absent: the port itself.
     const tp = p['targetPort'];
     if (isInt(tp)) out['targetPort'] = tp;
     else if (typeof tp === 'string' && /^[0-9]+$/.test(tp)) out['targetPort'] = Number(tp);
-    else if (typeof tp === 'string') {
-      const found = selected.map((pod) => pod.ports.find((c) => c.name === tp && c.protocol === protocol)?.port);
-      const numbers = [...new Set(found.filter((n): n is number => n !== undefined))];
-      if (numbers.length === 0) {
-        if (selected.length > 0) r.warn(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} is not a ${protocol} port of any selected pod: the port has no endpoints in Kubernetes (podwire sends to ${port})`);
-        out['targetPort'] = port;
-      } else {
-        out['targetPort'] = numbers[0];
-        if (numbers.length > 1 || found.includes(undefined)) {
-          r.warn(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} resolves to different ports on the selected pods (${found.map((n, j) => `${selected[j]!.name}: ${n ?? 'none'}`).join(', ')}); podwire uses one per service port: ${numbers[0]}`);
-        }
-      }
-    } else if (tp !== undefined) {
+    else if (typeof tp === 'string') out['targetPort'] = tp;
+    else if (tp !== undefined) {
       r.err(k.at, k.label, `${at}.targetPort`, tp, `${q(tp)} must be a port number or a port name`);
       bad = true;
     }

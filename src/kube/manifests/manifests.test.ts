@@ -85,8 +85,8 @@ describe('reading manifests', () => {
       expect(p.apps).toEqual([{ type: 'http', port: 8080 }, { type: 'udp-echo', port: 53 }]);
     }
     expect(new Set(podNames(t)).size).toBe(3);
-    // the named targetPort resolved on the pods
-    expect(t.services[0]!.ports[0]!.targetPort).toBe(8080);
+    // the named targetPort stays a name: each pod resolves it (FindPort) when endpoints are computed
+    expect(t.services[0]!.ports[0]!.targetPort).toBe('http');
     // same input, same names
     expect(podNames(ok(parseManifests(`${DEPLOY()}---\n${SERVICE}`, 'app.yaml')))).toEqual(podNames(t));
   });
@@ -308,6 +308,58 @@ spec: { selector: { app: web }, publishNotReadyAddresses: true, ports: [ { port:
     const t = ok(r);
     expect(planCluster(t).services.find((s) => s.name === 'web')!.endpoints).toEqual([]);
     expect(warningsOf(r).join('\n')).toContain('Service/default/web: spec.selector: {"app":"nothing"} matches no pod');
+  });
+});
+
+describe('named targetPorts', () => {
+  it('stay names in the model, resolved on each pod later: pods that disagree or lack the name are no mistake', async () => {
+    const r = await loadManifests('examples/k8s/named-ports');
+    const t = ok(r);
+    expect(t.services.find((s) => s.name === 'web')!.ports).toEqual([
+      { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+      { name: 'admin', port: 81, targetPort: 7000, protocol: 'TCP' },
+    ]);
+    expect(warningsOf(r).filter((w) => w.includes('targetPort'))).toEqual([]);
+    // Each pod's named ports reach the model (what FindPort reads).
+    const v2 = t.pods.find((p) => p.labels['version'] === 'v2')!;
+    expect(v2.ports).toEqual([{ name: 'http', containerPort: 9090, protocol: 'TCP' }, { name: 'admin', containerPort: 7000, protocol: 'TCP' }]);
+  });
+
+  it('a name no selected pod declares (for the port\'s protocol) is warned about at its line: the port has no endpoints', () => {
+    const svc = `apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec:
+  selector: { app: web }
+  ports:
+    - { name: http, port: 80, targetPort: http }
+    - { name: grpc, port: 90, targetPort: grpc }
+    - { name: dns, port: 53, targetPort: http, protocol: UDP }
+`;
+    const r = parseManifests(`${DEPLOY(1)}---\n${svc}`, 'app.yaml');
+    ok(r);
+    const pod = ok(r).pods.find((p) => p.labels['app'] === 'web')!.name;
+    expect(warningsOf(r).filter((w) => w.includes('targetPort'))).toEqual([
+      `app.yaml:27: Service/default/web: spec.ports[1].targetPort: "grpc" is not a TCP container port of any selected pod ("${pod}"): the port has no endpoints`,
+      `app.yaml:28: Service/default/web: spec.ports[2].targetPort: "http" is not a UDP container port of any selected pod ("${pod}"): the port has no endpoints`,
+    ]);
+  });
+
+  it('sidecar containers\' ports count, after the containers\' (FindPort\'s order); other init containers\' do not', () => {
+    const pod = `apiVersion: v1
+kind: Pod
+metadata: { name: p, labels: { app: p } }
+spec:
+  initContainers:
+    - { name: setup, ports: [ { name: setup, containerPort: 1000 } ] }
+    - { name: proxy, restartPolicy: Always, ports: [ { name: proxy, containerPort: 15001 }, { name: http, containerPort: 15080 } ] }
+  containers:
+    - { name: app, ports: [ { name: http, containerPort: 8080 } ] }
+`;
+    const t = ok(parseManifests(pod, 'pod.yaml'));
+    expect(t.pods[0]!.ports).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'proxy', containerPort: 15001, protocol: 'TCP' }, { name: 'http', containerPort: 15080, protocol: 'TCP' },
+    ]);
   });
 });
 
