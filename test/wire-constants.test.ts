@@ -5,8 +5,14 @@
  *   VXLAN_OVERHEAD, ...) is defined once in the whole of src/;
  * - no file outside src/wire defines its own copy under a local name (`const ETH_LEN = 14`,
  *   `const TCP = 6`, `const ICMP_ECHO_REQUEST = 8`, ...): it imports the one in src/wire;
- * - no file outside src/wire writes an IPv4 version/IHL byte (`] = 0x45`): IPv4 headers are
- *   written by `writeIpv4Header`.
+ * - no file outside src/wire writes an IPv4 version/IHL byte (`] = 0x45`, `] = 0x40 | ihl`,
+ *   `] = (4 << 4) | 5`, `writeUInt8(0x45`): IPv4 headers are written by `writeIpv4Header`
+ *   (or `emitIpv4`);
+ * - the packets src/kube and src/control make (trace and probe packets, scenario pings) take
+ *   their L4 headers and checksums from the src/wire writers (`writeUdpHeader`,
+ *   `writeTcpHeader`, `writeIcmpEchoHeader`, `fillTcpChecksum`): no file there does checksum
+ *   arithmetic (imports wire/checksum.js) or writes a 16/32-bit field at an offset from a
+ *   packet's start or its L4 header (`writeU16(b, s + 22, ...)`, `writeU32(b, l4 + 4, ...)`).
  */
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
@@ -17,6 +23,13 @@ const SRC = resolve(import.meta.dirname, '../src');
 
 const FILES = sources(SRC).map((f) => ({ path: relative(SRC, f), text: readFileSync(f, 'utf8') }));
 const inWire = (p: string): boolean => p.startsWith('wire/');
+const aboveDataplane = (p: string): boolean => p.startsWith('kube/') || p.startsWith('control/');
+
+/** A write of an IPv4 version/IHL byte (version 4 in the high nibble), in the forms a hand-built header takes. */
+const HAND_IPV4 = /\]\s*=\s*(?:0x45|69)\b|\]\s*=\s*\(?\s*(?:0x40|4\s*<<\s*4)\s*\)?\s*\||writeUInt8\(\s*(?:0x45|69)\b/;
+/** A header field written by hand: writeU16/writeU32 into a buffer at an offset from the packet's start (`s`) or its L4 header. */
+const HAND_FIELD = /write(?:U16|U32)\(\s*[\w.]+\s*,\s*(?:s|l4)\s*[+,)]/;
+const CHECKSUM_IMPORT = /from '(?:\.\.\/)+wire\/checksum\.js'/;
 
 /** Local names the tree used for protocol constants before they had one home. */
 const LOCAL_COPY = /^\s*(?:export\s+)?const\s+(ETH_LEN|ETH_HLEN|ETH_P_[A-Z0-9]+|ETHERTYPE_[A-Z0-9]+|IP_LEN|IP_HLEN|UDP_LEN|UDP_HLEN|TCP_HLEN|TCP|UDP|ICMP|SCTP|IPPROTO_[A-Z]+|ICMP_ECHO_REQUEST|ICMP_ECHO_REPLY|VXLAN_OVERHEAD|VXLAN_HLEN|DNS_HLEN|DNS_UDP_MIN|DNS_PORT)\s*=/gm;
@@ -43,8 +56,28 @@ describe('protocol constants live in src/wire, once', () => {
   });
 
   it('no IPv4 header is built by hand outside src/wire', () => {
-    const hand = FILES.filter((f) => !inWire(f.path) && /\]\s*=\s*0x45\s*;/.test(f.text)).map((f) => f.path);
+    const hand = FILES.filter((f) => !inWire(f.path) && HAND_IPV4.test(f.text)).map((f) => f.path);
     expect(hand).toEqual([]);
+  });
+
+  it('src/kube and src/control build no L4 header by hand (no checksum arithmetic, no field writes at packet offsets)', () => {
+    const hand = FILES.filter((f) => aboveDataplane(f.path) && (CHECKSUM_IMPORT.test(f.text) || HAND_FIELD.test(f.text))).map((f) => f.path);
+    expect(hand).toEqual([]);
+    // The writers they use instead are there (a rename would make the check above vacuous).
+    const used = (name: string): number => FILES.filter((f) => aboveDataplane(f.path) && f.text.includes(`${name}(`)).length;
+    for (const w of ['writeIpv4Header', 'writeUdpHeader', 'writeTcpHeader', 'writeIcmpEchoHeader', 'fillTcpChecksum']) expect(used(w), w).toBeGreaterThan(0);
+  });
+
+  it('the header checks find a hand-built header when one is there (they can fail)', () => {
+    for (const line of ['b[s] = 0x45;', 'b[ip] = 0x45; b.writeUInt16BE(20, ip + 2);', 'buf[o] = 0x40 | (hl >>> 2);', 'b[o] = (4 << 4) | 5;', 'b.writeUInt8(0x45, 14);']) {
+      expect(HAND_IPV4.test(line), line).toBe(true);
+    }
+    expect(HAND_IPV4.test('c === 0x45 || c === 0x2d')).toBe(false);
+    for (const line of ['writeU16(b, s + 22, checksum(b, s + 20, n));', 'writeU32(b, l4 + 4, e.rng.u32());', 'writeU16(p.buf, l4, port);']) {
+      expect(HAND_FIELD.test(line), line).toBe(true);
+    }
+    expect(HAND_FIELD.test('writeU16(f, 0, q.length);')).toBe(false);
+    expect(CHECKSUM_IMPORT.test("import { checksum } from '../../wire/checksum.js';")).toBe(true);
   });
 
   it('the check finds a copy when one is there (it can fail)', () => {

@@ -9,10 +9,10 @@
 import type { Packet } from '../engine/packet.js';
 import type { Timer } from '../engine/scheduler.js';
 import type { IpHost } from '../net/ip-host.js';
-import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
+import { readU16, readU32, writeU16 } from '../wire/addr.js';
 import { checksum } from '../wire/checksum.js';
 import { writeIpv4Header } from '../wire/ipv4.js';
-import { TCP_PROTOCOL, TcpFlag, TcpOptionKind, fillTcpChecksum } from '../wire/tcp.js';
+import { TCP_PROTOCOL, TcpFlag, TcpOptionKind, fillTcpChecksum, writeTcpHeader } from '../wire/tcp.js';
 
 /** The receive window every endpoint advertises (no window scaling). */
 export const TCP_WINDOW = 65535;
@@ -51,24 +51,10 @@ export function writeSegment(
 ): number {
   const b = p.buf;
   const s = p.start;
-  const tcpHl = mss > 0 ? 24 : 20;
+  const t = s + 20;
+  const tcpHl = writeTcpHeader(b, t, sport, dport, seq, ack, flags, TCP_WINDOW, mss);
   const total = 20 + tcpHl + payloadLen;
   writeIpv4Header(b, s, src, dst, TCP_PROTOCOL, total, ident, TTL);
-  const t = s + 20;
-  writeU16(b, t, sport);
-  writeU16(b, t + 2, dport);
-  writeU32(b, t + 4, seq);
-  writeU32(b, t + 8, ack);
-  b[t + 12] = (tcpHl >>> 2) << 4;
-  b[t + 13] = flags & 0xff;
-  writeU16(b, t + 14, TCP_WINDOW);
-  writeU16(b, t + 16, 0);
-  writeU16(b, t + 18, 0);
-  if (mss > 0) {
-    b[t + 20] = TcpOptionKind.Mss;
-    b[t + 21] = 4;
-    writeU16(b, t + 22, mss);
-  }
   p.end = s + total;
   return t + tcpHl;
 }

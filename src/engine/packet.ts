@@ -51,6 +51,12 @@ export class Packet {
    * set it after verifying (a verified UDP datagram may carry an unverified VXLAN frame).
    */
   csumOk = false;
+  /**
+   * Payload bytes of the datagram beyond `end` that this packet does not hold: a copy of a
+   * frame's headers that stands for the whole frame (Bridge.switchOutside's br_netfilter
+   * probe). conntrack's window tracking counts them in a TCP segment's length. 0 otherwise.
+   */
+  missing = 0;
   /** True while the packet sits in the free list. */
   inPool = true;
 
@@ -140,6 +146,7 @@ export class PacketPool {
     p.l3 = -1;
     p.brIn = 0;
     p.csumOk = false;
+    p.missing = 0;
     return p;
   }
 

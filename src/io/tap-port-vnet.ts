@@ -11,8 +11,8 @@
  *      of the frame's headers (IPv4 total length cut to the headers) goes through
  *      `netfilter.bridged` first, so conntrack tracks the connection; if NAT would rewrite
  *      the frame (a same-node service reply needing un-DNAT) it takes step 3 instead, and a
- *      refused frame is dropped (`netfilter-drop`). The bridge's rx/tx/forwarded counters
- *      count the frame; the port counts `fast-path`.
+ *      refused frame is dropped (`netfilter-drop`). The bridge decides and counts
+ *      (`Bridge.unicastEgress`, `Bridge.switchOutside`); the port counts `fast-path`.
  *   2. a frame without GSO is copied into a pool packet; NEEDS_CSUM: its L4 checksum is
  *      completed in software (`csum-completed`), so the emulator only sees whole checksums.
  *   3. a TCP GSO frame otherwise (towards L3, VXLAN, NAT, an emulated pod, a plain TAP) is
@@ -24,16 +24,13 @@
  */
 import type { Engine } from '../engine/engine.js';
 import type { OutPort } from '../engine/element.js';
-import { indexOf } from '../engine/counters.js';
-import { BRIDGE_COUNTERS, type Bridge } from '../net/bridge.js';
-import { Verdict } from '../net/hooks.js';
-import { isMulticastMac, readMac } from '../wire/addr.js';
+import { Bridge, Outside } from '../net/bridge.js';
+import { readMac } from '../wire/addr.js';
 import { completeChecksum, emitTcpSegment, TcpFrameLayout, VnetFlag, VnetGso } from './tap-offload.js';
 import type { TapPort } from './tap-port.js';
 import { C, D } from './tap-port-counters.js';
 import { ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
 
-const BC = indexOf(BRIDGE_COUNTERS);
 const MAX_PEERS = 8;
 
 export class VnetRx {
@@ -135,31 +132,19 @@ export class VnetRx {
   private fastPath(slab: Buffer, off: number, len: number): boolean {
     const link = this.out.link;
     if (link === null || link.tap !== null) return false;
-    const br = link.consumer as Bridge | null;
-    if (br === null || br.kind !== 'bridge') return false;
+    const br = link.consumer;
+    if (!(br instanceof Bridge)) return false;
     const f = off + this.hs;
-    const dst = readMac(slab, f);
-    if (isMulticastMac(dst)) return false;
-    const to = br.fdb.lookup(dst, this.engine.now());
-    if (to < 0 || to === link.port) return false;
-    const peerLink = br.ports.outputs.get(br.portName(to))?.link ?? null;
+    const peerLink = br.unicastEgress(link.port, readMac(slab, f));
     if (peerLink === null || peerLink.tap !== null) return false;
     const peer = peerLink.consumer as TapPort | null;
     if (peer === null || peer.kind !== 'tap' || peer.vnet === null || peer.vnetHdrSize !== this.hs) return false;
     if (peer.device.closed || peer.error !== null) return false;
-    const nf = br.netfilter;
-    if (nf !== null && !this.lay.v6) {
-      const verdict = this.probe(slab, f, nf);
-      if (verdict === 1) return false; // NAT would rewrite it: segment, the engine does the NAT
-      if (verdict === 2) { this.count(D['netfilter-drop']); return true; }
-    }
+    const lay = this.lay;
+    const verdict = br.switchOutside(slab, f, !lay.v6, lay.l3, lay.l4, lay.hdrLen, len - this.hs);
+    if (verdict === Outside.ToEngine) return false; // NAT would rewrite it: segment, the engine does the NAT
+    if (verdict === Outside.Refused) { this.count(D['netfilter-drop']); return true; }
     if (this.engineDirty) { this.engineDirty = false; this.engine.scheduler.kick(); }
-    const bv = br.counters.values;
-    bv[BC['rx-packets']]!++;
-    bv[BC['tx-packets']]!++;
-    bv[BC.forwarded]!++;
-    bv[BC['rx-bytes']]! += len - this.hs;
-    bv[BC['tx-bytes']]! += len - this.hs;
     this.port.counters.values[C['fast-path']]!++;
     const rx = peer.vnet;
     if (!rx.queueRaw(slab, off, len)) {
@@ -173,24 +158,6 @@ export class VnetRx {
       this.peers[this.npeers++] = rx;
     }
     return true;
-  }
-
-  /** br_netfilter on a copy of the headers: 0 accept unchanged, 1 would be NATed, 2 refused. */
-  private probe(slab: Buffer, f: number, nf: NonNullable<Bridge['netfilter']>): number {
-    const pool = this.engine.pool;
-    const p = pool.alloc();
-    if (p === null) return 1;
-    const lay = this.lay;
-    slab.copy(p.buf, p.start, f, f + lay.hdrLen);
-    p.end = p.start + lay.hdrLen;
-    p.buf.writeUInt16BE(lay.hdrLen - lay.l3, p.start + lay.l3 + 2);
-    const v = nf.bridged(p, p.start + lay.l3);
-    if (v === Verdict.Stolen) return 2;
-    let same = v === Verdict.Accept;
-    for (let i = 12; same && i < 20; i++) same = p.buf[p.start + lay.l3 + i] === slab[f + lay.l3 + i];
-    for (let i = 0; same && i < 4; i++) same = p.buf[p.start + lay.l4 + i] === slab[f + lay.l4 + i];
-    pool.free(p);
-    return v !== Verdict.Accept ? 2 : same ? 0 : 1;
   }
 
   /** Queues a raw frame (header included) for this port's TAP; false when the queue is full. */

@@ -28,8 +28,10 @@
  * protocol: the connection the proxy translates).
  */
 import type { Hop } from '../engine/trace.js';
-import { formatIpv4, tryParseIpv4, writeU16, writeU32 } from '../wire/addr.js';
-import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
+import { formatIpv4, tryParseIpv4 } from '../wire/addr.js';
+import { ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, ICMP_PROTOCOL, writeIcmpEchoHeader } from '../wire/icmp.js';
+import { fillTcpChecksum, TCP_PROTOCOL, TcpFlag, writeTcpHeader } from '../wire/tcp.js';
+import { UDP_HEADER_LEN, UDP_PROTOCOL, writeUdpHeader } from '../wire/udp.js';
 import { emitSctpInit, sctpFirstChunk, SctpChunk } from '../wire/sctp.js';
 import { replyRst } from '../apps/tcp-seg.js';
 import { NetnsDrop, type NetNamespace } from '../net/netns.js';
@@ -228,40 +230,21 @@ export class ProbePlan {
     const s = p.start;
     const l4 = s + 20;
     let l4len: number;
-    if (q.proto === 1) {
-      l4len = 8 + PAYLOAD.length;
-      b[l4] = 8; b[l4 + 1] = 0;
-      writeU16(b, l4 + 2, 0);
-      writeU16(b, l4 + 4, q.local);
-      writeU16(b, l4 + 6, 1);
-      PAYLOAD.copy(b, l4 + 8);
-      writeU16(b, l4 + 2, checksum(b, l4, l4len));
-    } else if (q.proto === 17) {
-      l4len = 8 + PAYLOAD.length;
-      writeU16(b, l4, q.local);
-      writeU16(b, l4 + 2, q.rec.port);
-      writeU16(b, l4 + 4, l4len);
-      writeU16(b, l4 + 6, 0);
-      PAYLOAD.copy(b, l4 + 8);
-    } else if (q.proto === 6) {
-      l4len = 20;
-      writeU16(b, l4, q.local);
-      writeU16(b, l4 + 2, q.rec.port);
-      writeU32(b, l4 + 4, e.rng.u32());
-      writeU32(b, l4 + 8, 0);
-      b[l4 + 12] = 5 << 4; b[l4 + 13] = 0x02; // SYN
-      writeU16(b, l4 + 14, 64240);
-      writeU16(b, l4 + 16, 0);
-      writeU16(b, l4 + 18, 0);
+    if (q.proto === ICMP_PROTOCOL) {
+      l4len = ICMP_HEADER_LEN + PAYLOAD.length;
+      PAYLOAD.copy(b, l4 + ICMP_HEADER_LEN);
+      writeIcmpEchoHeader(b, l4, ICMP_ECHO_REQUEST, q.local, 1, l4len);
+    } else if (q.proto === UDP_PROTOCOL) {
+      l4len = UDP_HEADER_LEN + PAYLOAD.length;
+      PAYLOAD.copy(b, l4 + UDP_HEADER_LEN);
+      writeUdpHeader(b, l4, q.local, q.rec.port, PAYLOAD.length, src, q.dst);
+    } else if (q.proto === TCP_PROTOCOL) {
+      l4len = writeTcpHeader(b, l4, q.local, q.rec.port, e.rng.u32(), 0, TcpFlag.SYN, 64240, 0);
+      fillTcpChecksum(b, l4, l4len, src, q.dst);
     } else {
       l4len = emitSctpInit({ srcPort: q.local, dstPort: q.rec.port, vtag: 0, initiateTag: (e.rng.u32() | 1) >>> 0, initialTsn: e.rng.u32() }, false, b, l4);
     }
     writeIpv4Header(b, s, src, q.dst, q.proto, 20 + l4len, e.rng.u32() & 0xffff);
-    if (q.proto === 6 || q.proto === 17) {
-      const off = q.proto === 17 ? l4 + 6 : l4 + 16;
-      const c = checksum(b, l4, l4len, pseudoHeaderSum(src, q.dst, q.proto, l4len));
-      writeU16(b, off, c === 0 && q.proto === 17 ? 0xffff : c);
-    }
     p.end = s + 20 + l4len;
     q.trace = this.traced ? e.trace.begin() : 0;
     p.trace = q.trace;

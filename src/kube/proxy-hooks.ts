@@ -26,12 +26,14 @@
  * before the masquerade: after DNAT, before SNAT, as a CNI's FORWARD rules see the packet.
  *
  * BridgedHooks: the same hooks as the bridge calls them for frames it switches between two
- * pods (br_netfilter, see src/net/bridge.ts). conntrack runs as for routed packets, but its
- * hops stay out of the trace unless it rewrote the packet: journey 1 reads as the bridge
- * story, and a same-node service reply shows its `un-dnat` hop. NetworkPolicy's hop does show.
+ * pods (br_netfilter, see src/net/bridge.ts): only a well-formed IPv4 header gets there
+ * (br_validate_ipv4: the wire view's `check()`); PREROUTING, NetworkPolicy, POSTROUTING.
+ * conntrack runs as for routed packets through NatHooks' bridged entry points, whose routine
+ * hops stay out of the trace unless NAT rewrote an address: journey 1 reads as the bridge
+ * story, and a same-node service reply shows its `un-dnat` hop (`bridged: true`).
+ * NetworkPolicy's hop does show.
  */
 import { Counters, type Counted } from '../engine/counters.js';
-import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
 import type { Engine } from '../engine/engine.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
@@ -39,6 +41,8 @@ import { Verdict, type BridgeNetfilter, type PacketHooks } from '../net/hooks.js
 import type { NetNamespace } from '../net/netns.js';
 import { CT_INVALID, NAT_REFUSED, type NatHooks } from '../netfilter/nat-hooks.js';
 import { PROXY_DROPS, PROXY_REJECTS, type ServiceProxy } from './service-proxy.js';
+import { Ipv4Packet } from '../wire/ipv4.js';
+import { WireError } from '../wire/errors.js';
 import type { NetpolFilter } from './netpol/filter.js';
 
 const ICMP_UNREACH = 3;
@@ -72,6 +76,12 @@ export class ProxyHooks implements PacketHooks, Counted {
     return v === NAT_REFUSED ? this.reject(p, l3, inIf, this.nat.decision.refuse) : v;
   }
 
+  /** PREROUTING of a frame the bridge switches between two pods (br_netfilter): NatHooks' bridged hops. */
+  bridgedPrerouting(p: Packet, l3: number, inIf: number, at: Where): number {
+    const v = this.nat.bridgedPrerouting(p, l3, inIf, at);
+    return v === NAT_REFUSED ? this.reject(p, l3, inIf, this.nat.decision.refuse) : v;
+  }
+
   output(p: Packet, l3: number): number {
     const v = this.nat.output(p, l3);
     if (p.ct === CT_INVALID) p.ct = -1; // KUBE-FORWARD is not on the OUTPUT path
@@ -85,7 +95,7 @@ export class ProxyHooks implements PacketHooks, Counted {
   postrouting(p: Packet, l3: number, outIf: number): number {
     if (p.ct === CT_INVALID && this.dropInvalid) return this.forwardDrop(p);
     if (this.netpol !== null) {
-      const v = this.netpol.filter(p, l3, p.trace);
+      const v = this.netpol.filter(p, l3);
       if (v !== Verdict.Accept) return v;
     }
     return this.nat.postrouting(p, l3, outIf);
@@ -110,48 +120,25 @@ export class ProxyHooks implements PacketHooks, Counted {
 }
 
 export class BridgedHooks implements BridgeNetfilter {
+  private readonly ip = new Ipv4Packet();
+
   constructor(
-    private readonly engine: Engine,
-    private readonly where: Where,
     private readonly hooks: ProxyHooks,
     /** The bridge device's ifindex in the host namespace (the packets' in and out interface). */
     private readonly ifindex: number,
+    /** The bridge (its hops: a NAT that changed an address). */
+    private readonly where: Where,
   ) {}
 
   bridged(p: Packet, l3: number): number {
-    const b = p.buf;
     // br_validate_ipv4: only well-formed IPv4 reaches the hooks (anything else passes as is).
-    if (p.end - l3 < 20) return Verdict.Accept;
-    const vihl = b[l3]!;
-    const total = readU16(b, l3 + 2);
-    if (vihl >>> 4 !== 4 || (vihl & 0x0f) < 5 || total < (vihl & 0x0f) << 2 || total > p.end - l3) return Verdict.Accept;
-    const t = p.trace;
-    const src = readU32(b, l3 + 12);
-    const dst = readU32(b, l3 + 16);
-    p.trace = 0;
-    let v = this.hooks.prerouting(p, l3, this.ifindex);
-    if (v === Verdict.Accept && p.ct === CT_INVALID && this.hooks.dropInvalid) {
-      p.trace = t;
-      return this.hooks.forwardDrop(p);
-    }
-    const netpol = this.hooks.netpol;
-    if (v === Verdict.Accept && netpol !== null) v = netpol.filter(p, l3, t);
-    if (v === Verdict.Accept) v = this.hooks.nat.postrouting(p, l3, this.ifindex);
-    p.trace = t;
-    if (v === Verdict.Accept && t !== 0) this.hopIfNat(p, l3, src, dst);
+    if (this.ip.wrap(p.buf, l3, p.end - l3).check() !== WireError.Ok) return Verdict.Accept;
+    const hooks = this.hooks;
+    let v = hooks.bridgedPrerouting(p, l3, this.ifindex, this.where);
+    if (v === Verdict.Accept && p.ct === CT_INVALID && hooks.dropInvalid) return hooks.forwardDrop(p); // KUBE-FORWARD sees bridged frames too
+    const netpol = hooks.netpol;
+    if (v === Verdict.Accept && netpol !== null) v = netpol.filter(p, l3);
+    if (v === Verdict.Accept) v = hooks.nat.bridgedPostrouting(p, l3, this.ifindex, this.where);
     return v;
-  }
-
-  /** Records what conntrack rewrote on a bridged packet (reply direction: un-DNAT / un-SNAT). */
-  private hopIfNat(p: Packet, l3: number, src: number, dst: number): void {
-    const b = p.buf;
-    const nsrc = readU32(b, l3 + 12);
-    const ndst = readU32(b, l3 + 16);
-    if (nsrc === src && ndst === dst) return;
-    const l4 = l3 + ((b[l3]! & 0x0f) << 2);
-    const ports = b[l3 + 9] === 6 || b[l3 + 9] === 17 || b[l3 + 9] === 132;
-    const at = (ip: number, off: number): string => (ports ? `${formatIpv4(ip)}:${readU16(b, off)}` : formatIpv4(ip));
-    if (nsrc !== src) this.engine.trace.hop(p.trace, this.where, 'un-dnat', { from: formatIpv4(src), to: at(nsrc, l4), conntrack: 'reply', bridged: true });
-    if (ndst !== dst) this.engine.trace.hop(p.trace, this.where, 'un-snat', { from: formatIpv4(dst), to: at(ndst, l4 + 2), conntrack: 'reply', bridged: true });
   }
 }

@@ -117,7 +117,7 @@ export class ServiceController {
       hooks.dropInvalid = cfg.proxyMode !== 'nftables' && !cfg.conntrack.tcpBeLiberal;
       node.root.hooks = hooks;
       const br = node.root.iface(node.plan.bridge);
-      if (br !== undefined) node.bridge.netfilter = new BridgedHooks(c.engine, { ...where, device: node.plan.bridge }, hooks, br.ifindex);
+      if (br !== undefined) node.bridge.netfilter = new BridgedHooks(hooks, br.ifindex, { ...where, device: node.plan.bridge });
       this.proxies.set(name, proxy);
       this.conntrack.set(name, table);
       this.hooks.set(name, hooks);

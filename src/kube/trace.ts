@@ -24,10 +24,11 @@
  */
 import type { Hop } from '../engine/trace.js';
 import { formatIpv4, tryParseIpv4, tryParsePort } from '../wire/addr.js';
-import { checksum, pseudoHeaderSum } from '../wire/checksum.js';
-import { writeU16, writeU32 } from '../wire/addr.js';
 import { replyRst } from '../apps/tcp-seg.js';
-import { writeIpv4Header } from '../wire/ipv4.js';
+import { ICMP_ECHO_REQUEST, ICMP_PROTOCOL, writeIcmpEchoHeader } from '../wire/icmp.js';
+import { IPV4_MIN_HEADER_LEN, writeIpv4Header } from '../wire/ipv4.js';
+import { fillTcpChecksum, TCP_PROTOCOL, TcpFlag, writeTcpHeader } from '../wire/tcp.js';
+import { UDP_HEADER_LEN, UDP_PROTOCOL, writeUdpHeader } from '../wire/udp.js';
 import type { NetNamespace } from '../net/netns.js';
 import type { Cluster } from './cluster.js';
 import { canonicalPodKey } from './names.js';
@@ -156,6 +157,11 @@ export function minSize(proto: TraceProto): number {
 }
 
 const TRACE_PAYLOAD = Buffer.from('podwire trace\n');
+
+/** A probe's data: TRACE_PAYLOAD, then the bytes' own offsets (mod 256) up to `len`. */
+function fillPayload(b: Uint8Array, off: number, len: number): void {
+  for (let i = 0; i < len; i++) b[off + i] = i < TRACE_PAYLOAD.length ? TRACE_PAYLOAD[i]! : i;
+}
 /**
  * Wall time: link services a trace drains at most, synchronously (Scheduler.drain): until
  * idle as before, but a cluster that never idles (an echo loop) holds the API for tens of
@@ -202,57 +208,34 @@ export function runTrace(cluster: Cluster, opts: TraceOptions): TraceResult {
   if (p === null) throw new Error('packet pool exhausted');
   const b = p.buf;
   const s = p.start;
-  let l4len: number;
+  const l4 = s + IPV4_MIN_HEADER_LEN;
+  const l4len = size - IPV4_MIN_HEADER_LEN;
   let protoNum: number;
   let bound: number;
   if (proto === 'icmp') {
-    protoNum = 1;
-    l4len = size - 20;
-    bound = ns.bind(1, probePort(cluster, ns, 1, src, dst, 8 << 8), (q) => ns.free(q));
-    b[s + 20] = 8; b[s + 21] = 0;
-    writeU16(b, s + 22, 0);
-    writeU16(b, s + 24, bound);
-    writeU16(b, s + 26, 1);
-    for (let i = 0; i < l4len - 8; i++) b[s + 28 + i] = i < TRACE_PAYLOAD.length ? TRACE_PAYLOAD[i]! : i;
-    writeU16(b, s + 22, checksum(b, s + 20, l4len));
+    protoNum = ICMP_PROTOCOL;
+    bound = ns.bind(protoNum, probePort(cluster, ns, protoNum, src, dst, ICMP_ECHO_REQUEST << 8), (q) => ns.free(q));
+    fillPayload(b, l4 + 8, l4len - 8);
+    writeIcmpEchoHeader(b, l4, ICMP_ECHO_REQUEST, bound, 1, l4len);
   } else if (proto === 'udp') {
-    protoNum = 17;
-    l4len = size - 20;
-    bound = ns.bind(17, probePort(cluster, ns, 17, src, dst, port!), (q) => ns.free(q));
-    writeU16(b, s + 20, bound);
-    writeU16(b, s + 22, port!);
-    writeU16(b, s + 24, l4len);
-    writeU16(b, s + 26, 0);
-    for (let i = 0; i < l4len - 8; i++) b[s + 28 + i] = i < TRACE_PAYLOAD.length ? TRACE_PAYLOAD[i]! : i;
+    protoNum = UDP_PROTOCOL;
+    bound = ns.bind(protoNum, probePort(cluster, ns, protoNum, src, dst, port!), (q) => ns.free(q));
+    fillPayload(b, l4 + UDP_HEADER_LEN, l4len - UDP_HEADER_LEN);
+    writeUdpHeader(b, l4, bound, port!, l4len - UDP_HEADER_LEN, src, dst);
   } else {
-    protoNum = 6;
-    l4len = size - 20;
+    protoNum = TCP_PROTOCOL;
     // No socket behind the probe: what comes back (a SYN-ACK) gets a RST, as from a kernel.
-    bound = ns.bind(6, probePort(cluster, ns, 6, src, dst, port!), (q, info) => {
-      if (info.protocol === 6) replyRst(ns, q, info.l3, info.l4, info.payloadLen, e.rng.u32() & 0xffff);
+    bound = ns.bind(protoNum, probePort(cluster, ns, protoNum, src, dst, port!), (q, info) => {
+      if (info.protocol === TCP_PROTOCOL) replyRst(ns, q, info.l3, info.l4, info.payloadLen, e.rng.u32() & 0xffff);
       ns.free(q);
     });
-    writeU16(b, s + 20, bound);
-    writeU16(b, s + 22, port!);
-    writeU32(b, s + 24, e.rng.u32());
-    writeU32(b, s + 28, 0);
-    b[s + 32] = 6 << 4; b[s + 33] = 0x02; // SYN
-    writeU16(b, s + 34, 64240);
-    writeU16(b, s + 36, 0);
-    writeU16(b, s + 38, 0);
-    b[s + 40] = 2; b[s + 41] = 4;
-    writeU16(b, s + 42, Math.min(1460, ns.mtuFor(dst) - 40));
-    for (let i = 44; i < l4len + 20; i++) b[s + i] = 0; // a SYN with data (--size): zeros
+    const hl = writeTcpHeader(b, l4, bound, port!, e.rng.u32(), 0, TcpFlag.SYN, 64240, Math.min(1460, ns.mtuFor(dst) - 40));
+    b.fill(0, l4 + hl, l4 + l4len); // a SYN with data (--size): zeros
+    fillTcpChecksum(b, l4, l4len, src, dst);
   }
   const ident = proto === 'icmp' ? bound : e.rng.u32() & 0xffff;
-  // IPv4 header
-  writeIpv4Header(b, s, src, dst, protoNum, 20 + l4len, ident);
-  if (proto !== 'icmp') {
-    const off = proto === 'udp' ? s + 26 : s + 36;
-    const c = checksum(b, s + 20, l4len, pseudoHeaderSum(src, dst, protoNum, l4len));
-    writeU16(b, off, c === 0 && proto === 'udp' ? 0xffff : c);
-  }
-  p.end = s + 20 + l4len;
+  writeIpv4Header(b, s, src, dst, protoNum, size, ident);
+  p.end = s + size;
   const id = e.trace.begin();
   p.trace = id;
   const sched = e.scheduler;

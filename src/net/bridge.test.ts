@@ -6,8 +6,10 @@ import type { Element } from '../engine/element.js';
 import { Counters } from '../engine/counters.js';
 import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
-import { MAC_BROADCAST, writeMac } from '../wire/addr.js';
-import { Bridge } from './bridge.js';
+import { MAC_BROADCAST, readU16, writeMac } from '../wire/addr.js';
+import { writeIpv4Header } from '../wire/ipv4.js';
+import { Bridge, Outside } from './bridge.js';
+import { Verdict } from './hooks.js';
 
 const BR = 0x0a58_0af4_0101; // cbr0's own MAC
 const POD1 = 0x0242_0af4_0102;
@@ -268,5 +270,70 @@ describe('Bridge', () => {
     expect(() => br.addPort('veth1')).toThrow(/node1\/cbr0: bridge port "veth1" exists/);
     expect(br.portName(br.portNumber('veth2'))).toBe('veth2');
     expect(br.portName(99)).toBe('');
+  });
+});
+
+describe('Bridge: switching outside the engine (a TAP fast path)', () => {
+  /** An Ethernet + IPv4 + TCP header (20 + 20 bytes after Ethernet) from POD1 to POD2, total length 1000 (GSO: more data follows). */
+  function tcpFrame(): Buffer {
+    const b = Buffer.alloc(14 + 40 + 8);
+    writeMac(b, 0, POD2);
+    writeMac(b, 6, POD1);
+    b[12] = 0x08;
+    writeIpv4Header(b, 14, 0x0af40102, 0x0af40103, 6, 1000, 1);
+    b.writeUInt16BE(40000, 34);
+    b.writeUInt16BE(8080, 36);
+    b[46] = 5 << 4;
+    return b;
+  }
+
+  it('unicastEgress: the link of the learned port; null for multicast, unknown, back to the ingress, and after the port goes', () => {
+    const { e, br, send } = setup();
+    send('veth2', frame(e, POD1, POD2));
+    e.runUntilIdle();
+    const veth1 = br.portNumber('veth1');
+    const veth2 = br.portNumber('veth2');
+    expect(br.unicastEgress(veth1, POD2)).toBe(br.ports.out('veth2').link);
+    expect(br.unicastEgress(veth1, POD2)).not.toBeNull();
+    expect(br.unicastEgress(veth2, POD2)).toBeNull();
+    expect(br.unicastEgress(veth1, POD3)).toBeNull();
+    expect(br.unicastEgress(veth1, MAC_BROADCAST)).toBeNull();
+    expect(br.fdb.lookup(POD1, e.now())).toBe(-1); // it learned nothing
+    const before = br.counters.toJSON();
+    br.removePort('veth2');
+    expect(br.unicastEgress(veth1, POD2)).toBeNull();
+    expect(br.counters.toJSON()).toEqual(before); // and counted nothing
+  });
+
+  it('switchOutside: counts a forwarded frame as push does; br_netfilter sees a header copy cut to the headers', () => {
+    const { e, br } = setup();
+    const seen: number[] = [];
+    let rewrite = false;
+    let verdict: number = Verdict.Accept;
+    br.netfilter = {
+      bridged: (p, l3) => {
+        seen.push(readU16(p.buf, l3 + 2), p.end - l3);
+        if (rewrite) p.buf[l3 + 19] = 9; // a NAT of the destination address
+        if (verdict === Verdict.Stolen) e.pool.free(p);
+        return verdict;
+      },
+    };
+    const f = tcpFrame();
+    const free = e.pool.available;
+    expect(br.switchOutside(f, 0, true, 14, 34, 54, 1014)).toBe(Outside.Forwarded);
+    expect(seen).toEqual([40, 40]);
+    expect(br.counters.toJSON()).toMatchObject({ 'rx-packets': 1, 'tx-packets': 1, forwarded: 1, 'rx-bytes': 1014, 'tx-bytes': 1014 });
+    rewrite = true;
+    expect(br.switchOutside(f, 0, true, 14, 34, 54, 1014)).toBe(Outside.ToEngine);
+    rewrite = false;
+    verdict = Verdict.Drop;
+    expect(br.switchOutside(f, 0, true, 14, 34, 54, 1014)).toBe(Outside.Refused);
+    verdict = Verdict.Stolen;
+    expect(br.switchOutside(f, 0, true, 14, 34, 54, 1014)).toBe(Outside.Refused);
+    expect(br.switchOutside(f, 0, false, 14, 34, 54, 1014)).toBe(Outside.Forwarded); // not IPv4: no hooks
+    expect(seen).toHaveLength(8);
+    expect(br.counters.toJSON()).toMatchObject({ 'rx-packets': 2, forwarded: 2, 'rx-bytes': 2028 });
+    expect(e.pool.available).toBe(free); // every probe copy went back to the pool
+    expect(f.readUInt16BE(16)).toBe(1000); // the frame itself is untouched
   });
 });

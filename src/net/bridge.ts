@@ -26,6 +26,11 @@
  * before its copies) goes through `netfilter.bridged` (the host's
  * PREROUTING + POSTROUTING, see hooks.ts); Drop: `netfilter-drop`, Stolen: taken.
  *
+ * Switching outside the engine (a TAP's GSO fast path, src/io/tap-port-vnet.ts, writes a
+ * frame from one TAP straight to another): `unicastEgress` is the FDB decision for it (no
+ * flood, not back out of its ingress port; nothing learned), `switchOutside` runs
+ * br_netfilter on a copy of its headers and counts it as a forwarded frame.
+ *
  * State exposed: `fdb` (the Fdb, port numbers), `portName(n)`, `portList()`.
  * Counters: rx-packets, rx-bytes, tx-packets, tx-bytes, forwarded, flooded, local.
  * Drop reasons: runt, bad-source, hairpin-off, no-ports, pool-exhausted, port-down, netfilter-drop.
@@ -44,6 +49,7 @@ import { formatMac, isMulticastMac, MAC_BROADCAST, readU32 } from '../wire/addr.
 import { Verdict, type BridgeNetfilter } from './hooks.js';
 import { Fdb } from './fdb.js';
 import { ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
+import { Ipv4Packet } from '../wire/ipv4.js';
 
 export interface BridgeOptions {
   where: Where;
@@ -71,6 +77,16 @@ const D = indexOf(BRIDGE_DROPS);
 
 const TWO_32 = 0x1_0000_0000;
 
+/** What `Bridge.switchOutside` decided for a frame switched outside the engine. */
+export const Outside = {
+  /** Counted as forwarded: the caller sends it out of the egress port's link. */
+  Forwarded: 0,
+  /** br_netfilter's NAT would rewrite it (or no pool packet for the probe): hand it to the engine instead. */
+  ToEngine: 1,
+  /** br_netfilter dropped it. */
+  Refused: 2,
+} as const;
+
 export class Bridge implements Element {
   readonly kind = 'bridge';
   readonly ports: Ports;
@@ -91,6 +107,8 @@ export class Bridge implements Element {
   netfilter: BridgeNetfilter | null = null;
   /** Base of the `Packet.brIn` stamps of this bridge. */
   private readonly brBase: number;
+  /** The view `switchOutside` cuts a probe's total length with. */
+  private readonly probeIp = new Ipv4Packet();
 
   constructor(private readonly engine: Engine, readonly name: string, opts: BridgeOptions) {
     this.ports = new Ports(engine, this);
@@ -221,6 +239,64 @@ export class Bridge implements Element {
     }
     v[C['rx-packets']]! += rx;
     v[C['rx-bytes']]! += rxBytes;
+  }
+
+  /**
+   * For a frame switched outside the engine (see the header): the link out of the port the
+   * FDB has for unicast `dst` (a 48-bit MAC) when that is not `ingress`, else null (multicast
+   * or broadcast, unknown, back where it came from, a removed port, not connected). Learns
+   * nothing and counts nothing; an expired entry found is removed, as `push` would.
+   */
+  unicastEgress(ingress: number, dst: number): Link | null {
+    if (isMulticastMac(dst)) return null;
+    const to = this.fdb.lookup(dst, this.engine.now());
+    if (to < 0 || to === ingress) return null;
+    return this.outs[to]?.link ?? null;
+  }
+
+  /**
+   * A frame of `bytes` (`frame[f..]`, Ethernet first) switched outside the engine between two
+   * ports `unicastEgress` found. With br_netfilter and an IPv4 frame (`ipv4`: IPv4 header at
+   * `f + l3`, TCP at `f + l4`, `hdrLen` bytes of headers), a pool copy of the headers (total
+   * length cut to them) goes through `netfilter.bridged` first, so conntrack tracks the
+   * connection: ToEngine when NAT would rewrite its addresses or ports (a same-node service
+   * reply needing un-DNAT) or no pool packet is free, Refused when the hooks dropped it. Else
+   * Forwarded, counted as `push` counts a frame it switches (rx/tx packets and bytes, forwarded).
+   */
+  switchOutside(frame: Buffer, f: number, ipv4: boolean, l3: number, l4: number, hdrLen: number, bytes: number): number {
+    const nf = this.netfilter;
+    if (nf !== null && ipv4) {
+      const v = this.probeNetfilter(nf, frame, f, l3, l4, hdrLen, bytes);
+      if (v !== Outside.Forwarded) return v;
+    }
+    const c = this.counters.values;
+    c[C['rx-packets']]!++;
+    c[C['tx-packets']]!++;
+    c[C.forwarded]!++;
+    c[C['rx-bytes']]! += bytes;
+    c[C['tx-bytes']]! += bytes;
+    return Outside.Forwarded;
+  }
+
+  /** br_netfilter on a copy of the frame's headers (switchOutside): Forwarded (accepted unchanged), ToEngine or Refused. */
+  private probeNetfilter(nf: BridgeNetfilter, frame: Buffer, f: number, l3: number, l4: number, hdrLen: number, bytes: number): number {
+    const pool = this.engine.pool;
+    const p = pool.alloc();
+    if (p === null) return Outside.ToEngine;
+    const s = p.start;
+    frame.copy(p.buf, s, f, f + hdrLen);
+    p.end = s + hdrLen;
+    this.probeIp.wrap(p.buf, s + l3, hdrLen - l3).setTotalLen(hdrLen - l3);
+    // conntrack's window tracking must see the segment's real length (GSO: the whole super-frame's payload)
+    p.missing = bytes - hdrLen;
+    const v = nf.bridged(p, s + l3);
+    if (v === Verdict.Stolen) return Outside.Refused;
+    // Addresses (IPv4 bytes 12..19) and ports (the first 4 bytes of TCP) as they came.
+    let same = v === Verdict.Accept;
+    for (let i = 12; same && i < 20; i++) same = p.buf[s + l3 + i] === frame[f + l3 + i];
+    for (let i = 0; same && i < 4; i++) same = p.buf[s + l4 + i] === frame[f + l4 + i];
+    pool.free(p);
+    return v !== Verdict.Accept ? Outside.Refused : same ? Outside.Forwarded : Outside.ToEngine;
   }
 
   /** Sends `p` out of port `to` (an FDB hit or the local port). */

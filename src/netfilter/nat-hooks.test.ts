@@ -83,6 +83,79 @@ function forward(h: NatHooks, p: Packet, inIf = 1, outIf = 2): number {
   return h.postrouting(p, p.l3, outIf);
 }
 
+describe('NatHooks: frames a bridge switches (br_netfilter entry points)', () => {
+  const BRIDGE = { node: 'node1', netns: 'root', device: 'cbr0' };
+  /** One frame through the bridged PREROUTING then POSTROUTING. */
+  const bridged = (h: NatHooks, p: Packet): number => {
+    const v = h.bridgedPrerouting(p, p.l3, 4, BRIDGE);
+    return v !== Verdict.Accept ? v : h.bridgedPostrouting(p, p.l3, 4, BRIDGE);
+  };
+
+  it('a header-only copy of a frame (Packet.missing, the TAP fast path\'s probe) counts its whole payload in the TCP window', () => {
+    for (const withMissing of [true, false]) {
+      const { engine, table, hooks } = setup();
+      const send = (s: PacketSpec, missing: number): number => {
+        const p = packet(engine, s);
+        if (withMissing) p.missing = missing;
+        const v = bridged(hooks, p);
+        if (v === Verdict.Accept) engine.pool.free(p);
+        return p.ct;
+      };
+      const A = ip('10.244.1.2'), B = ip('10.244.1.3');
+      send({ proto: TCP, src: A, dst: B, sport: 40000, dport: 5201, flags: SYN, seq: 1000, ack: 0 }, 0);
+      send({ proto: TCP, src: B, dst: A, sport: 5201, dport: 40000, flags: SYN | ACK, seq: 5000, ack: 1001 }, 0);
+      send({ proto: TCP, src: A, dst: B, sport: 40000, dport: 5201, flags: ACK, seq: 1001, ack: 5001 }, 0);
+      // a 3000-byte GSO frame A -> B whose probe holds only its headers, then B acknowledging all of it
+      send({ proto: TCP, src: A, dst: B, sport: 40000, dport: 5201, flags: ACK, seq: 1001, ack: 5001 }, 3000);
+      const ackCt = send({ proto: TCP, src: B, dst: A, sport: 5201, dport: 40000, flags: ACK, seq: 5001, ack: 4001 }, 0);
+      // without the missing bytes conntrack never saw the data: "ACK is over the upper bound", INVALID
+      expect(ackCt === CT_INVALID).toBe(!withMissing);
+      expect(table.stats.invalid).toBe(withMissing ? 0 : 1);
+    }
+  });
+
+  it('tracks and NATs as routed, without conntrack hops; an un-DNAT shows at the bridge, marked bridged, address only in `from`', () => {
+    const { engine, table, hooks } = setup();
+    const syn = packet(engine, { proto: TCP, src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: SYN });
+    expect(forward(hooks, syn)).toBe(Verdict.Accept); // the request was routed (it went up to the node for the VIP)
+    const synack = packet(engine, { proto: TCP, src: EP, dst: CLIENT, sport: 8080, dport: 40000, flags: SYN | ACK });
+    synack.trace = engine.trace.begin();
+    expect(bridged(hooks, synack)).toBe(Verdict.Accept);
+    expect(tuple(synack)).toEqual([VIP, CLIENT, 80, 40000]);
+    expectChecksumsValid(synack);
+    expect(engine.trace.hops(synack.trace).map((h) => [h.device, h.action, h.detail])).toEqual([
+      ['cbr0', 'un-dnat', { from: '10.244.2.2', to: '10.96.0.20:80', conntrack: 'reply', bridged: true }],
+    ]);
+    expect(table.tcpState(synack.ct)).toBe(TcpState.SynRecv);
+    expect(hooks.counters.toJSON()).toEqual({ new: 1, reply: 1, dnat: 1, 'un-dnat': 1 });
+  });
+
+  it('a frame NAT leaves alone records no hop at all, but its connection is tracked', () => {
+    const { engine, table, hooks } = setup();
+    const p = packet(engine, { proto: UDP, src: CLIENT, dst: EP, sport: 40000, dport: 9000 });
+    p.trace = engine.trace.begin();
+    expect(bridged(hooks, p)).toBe(Verdict.Accept);
+    expect(engine.trace.hops(p.trace)).toEqual([]);
+    expect(table.isConfirmed(p.ct)).toBe(true);
+    expect(hooks.counters.toJSON()).toEqual({ new: 1 });
+  });
+
+  it('a bridged frame dropped by conntrack keeps its drop hop (the verdict comes back as Stolen)', () => {
+    const { engine, table, hooks } = setup(1);
+    // One ASSURED connection fills the table (early_drop may not evict it).
+    expect(bridged(hooks, packet(engine, { proto: TCP, src: CLIENT, dst: EP, sport: 40000, dport: 80, flags: SYN }))).toBe(Verdict.Accept);
+    expect(bridged(hooks, packet(engine, { proto: TCP, src: EP, dst: CLIENT, sport: 80, dport: 40000, flags: SYN | ACK }))).toBe(Verdict.Accept);
+    const ack = packet(engine, { proto: TCP, src: CLIENT, dst: EP, sport: 40000, dport: 80, flags: ACK });
+    expect(bridged(hooks, ack)).toBe(Verdict.Accept);
+    expect(table.status(ack.ct) & CtStatus.Assured).toBe(CtStatus.Assured);
+    const p = packet(engine, { proto: TCP, src: CLIENT, dst: EP, sport: 40001, dport: 80, flags: SYN });
+    const id = engine.trace.begin();
+    p.trace = id;
+    expect(hooks.bridgedPrerouting(p, p.l3, 4, BRIDGE)).toBe(Verdict.Stolen);
+    expect(engine.trace.hops(id).map((h) => [h.device, h.action, h.detail])).toEqual([['', 'drop', { reason: 'conntrack-table-full' }]]);
+  });
+});
+
 describe('NatHooks: a TCP connection to a service VIP', () => {
   it('DNATs the first packet, un-DNATs the reply, and takes later packets from the table', () => {
     const { engine, table, policy, hooks } = setup();

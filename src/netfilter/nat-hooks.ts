@@ -25,6 +25,15 @@
  * Linux too does un-SNAT at PREROUTING and un-DNAT at POSTROUTING/INPUT: the routing
  * decision sees the real destination, the sender sees the VIP.
  *
+ * Bridged frames (br_netfilter: a bridge switching a frame between two pods calls the host's
+ * hooks, src/kube BridgedHooks): `bridgedPrerouting` / `bridgedPostrouting` do what
+ * `prerouting` / `postrouting` do, but conntrack's routine hops (`conntrack`, and NAT hops
+ * that change no address) stay out of the journey, which reads as the bridge's story; a NAT
+ * that changes an address shows as its usual action with detail { from, to, conntrack,
+ * bridged: true }: `from` the old address, `to` the new one (with the port for TCP/UDP/SCTP),
+ * `conntrack` 'reply' in the reply direction (ICMP errors included), else the state. Drops
+ * keep their `drop` hop.
+ *
  * Packet.ct / Packet.ctDir are set at PREROUTING/OUTPUT (-1 when untracked) for the later
  * hooks of the same packet in this namespace. The table lookup goes through a small flow
  * cache (the last tuples found, valid while `ConntrackTable.generation` stands): the same
@@ -175,19 +184,32 @@ export class NatHooks implements PacketHooks, Counted {
   }
 
   prerouting(p: Packet, l3: number, inIf: number): number {
-    return this.track(p, l3, inIf);
+    return this.track(p, l3, inIf, null);
   }
 
   output(p: Packet, l3: number): number {
-    return this.track(p, l3, 0);
+    return this.track(p, l3, 0, null);
   }
 
   postrouting(p: Packet, l3: number, outIf: number): number {
-    return this.post(p, l3, outIf, true);
+    return this.post(p, l3, outIf, true, null);
   }
 
   input(p: Packet, l3: number, inIf: number): number {
-    return this.post(p, l3, inIf, false);
+    return this.post(p, l3, inIf, false, null);
+  }
+
+  /**
+   * PREROUTING of a frame the bridge `at` switches (br_netfilter): `prerouting` with the
+   * bridged hops, recorded at `at` (see the header).
+   */
+  bridgedPrerouting(p: Packet, l3: number, inIf: number, at: Where): number {
+    return this.track(p, l3, inIf, at);
+  }
+
+  /** POSTROUTING of a frame the bridge `at` switches (br_netfilter): `postrouting` with the bridged hops (see the header). */
+  bridgedPostrouting(p: Packet, l3: number, outIf: number, at: Where): number {
+    return this.post(p, l3, outIf, true, at);
   }
 
   /** Sweeps expired entries (for a periodic timer): `table.gc(now, budget)`. */
@@ -195,18 +217,20 @@ export class NatHooks implements PacketHooks, Counted {
     return this.table.gc(this.engine.now(), budget);
   }
 
-  private track(p: Packet, l3: number, inIf: number): number {
+  /** PREROUTING/OUTPUT; `br`: where the bridge is when it switches the frame (bridged hops, see the header), else null. */
+  private track(p: Packet, l3: number, inIf: number, br: Where | null): number {
     p.ct = -1;
     p.ctDir = 0;
     const kind = this.tu.parse(p.buf, l3);
+    if (p.missing !== 0) this.tu.end = (this.tu.end + p.missing) >>> 0; // a header-only probe (Packet.missing)
     if (kind === TupleKind.Untracked) {
       this.counters.values[NatHookCounter.untracked]!++;
       return Verdict.Accept;
     }
-    if (kind === TupleKind.Invalid) return this.invalid(p);
+    if (kind === TupleKind.Invalid) return this.invalid(p, br);
     const t = this.table;
     const now = this.engine.now();
-    if (kind === TupleKind.IcmpError) return this.relatedPre(p, l3, now);
+    if (kind === TupleKind.IcmpError) return this.relatedPre(p, l3, now, br);
     let v = this.lookup(now);
     if (v >= 0 && this.tu.proto === TCP && (v & 1) === CtDir.Original && tcpNewOk(this.tu.flags)) {
       const s = t.tcpState(v >> 1);
@@ -220,41 +244,42 @@ export class NatHooks implements PacketHooks, Counted {
       if (now !== this.instant) { this.instant = now; this.tick = 0; this.flights = 0; }
       cpu = this.tick++ % this.cpus;
       this.cpu = cpu;
-      if (v >= 0 && (v & 1) === CtDir.Original && this.inFlight(v >> 1, cpu)) return this.race(p, l3, inIf, v, cpu);
+      if (v >= 0 && (v & 1) === CtDir.Original && this.inFlight(v >> 1, cpu)) return this.race(p, l3, inIf, v, cpu, br);
     }
-    if (v < 0) return this.newConnection(p, l3, inIf, now, cpu);
-    return this.trackHit(p, l3, v, now);
+    if (v < 0) return this.newConnection(p, l3, inIf, now, cpu, br);
+    return this.trackHit(p, l3, v, now, br);
   }
 
   /** A packet of entry `v` (entry << 1 | dir): state, then DNAT or un-SNAT as the entry says. */
-  private trackHit(p: Packet, l3: number, v: number, now: number): number {
+  private trackHit(p: Packet, l3: number, v: number, now: number, br: Where | null): number {
     const t = this.table;
     const e = v >> 1;
     const dir = v & 1;
     const ft = this.engine.flowTap;
     // Observed (flow-tap.ts): the first packet of the reply direction; TCP's SYN, FIN and RST.
     const flowEvent = ft !== null && ((this.tu.flags & TCP_STATE_FLAGS) !== 0 || (dir === CtDir.Reply && (t.status(e) & CtStatus.SeenReply) === 0));
-    if (!t.update(e, dir, this.tu.flags, now, this.tu)) return this.invalid(p, t.window.lastFailure);
+    if (!t.update(e, dir, this.tu.flags, now, this.tu)) return this.invalid(p, br, t.window.lastFailure);
     p.ct = e;
     p.ctDir = dir;
     if (flowEvent) this.flowEvent(e, dir);
     const nat = t.natFlags(e);
     const icmp = this.tu.proto === ICMP;
+    const routine = p.trace !== 0 && br === null;
     if (dir === CtDir.Original) {
       this.counters.values[NatHookCounter.established]!++;
-      if (p.trace !== 0) this.hopConntrack(p, 'established', e);
+      if (routine) this.hopConntrack(p, 'established', e);
       if ((nat & NatFlag.Dnat) !== 0) {
         natRewriteDst(p.buf, l3, t.replySrc(e), t.replySport(e));
         this.counters.values[NatHookCounter.dnat]!++;
-        if (p.trace !== 0) this.hopNat(p, 'dnat', this.tu.dst, this.tu.dport, t.replySrc(e), t.replySport(e), icmp, 'established');
+        if (p.trace !== 0) this.hopNat(p, br, 'dnat', this.tu.dst, this.tu.dport, t.replySrc(e), t.replySport(e), icmp, 'established');
       }
     } else {
       this.counters.values[NatHookCounter.reply]!++;
-      if (p.trace !== 0) this.hopConntrack(p, 'reply', e);
+      if (routine) this.hopConntrack(p, 'reply', e);
       if ((nat & NatFlag.Snat) !== 0) {
         natRewriteDst(p.buf, l3, t.origSrc(e), t.origSport(e));
         this.counters.values[NatHookCounter['un-snat']]!++;
-        if (p.trace !== 0) this.hopNat(p, 'un-snat', this.tu.dst, this.tu.dport, t.origSrc(e), t.origSport(e), icmp, 'reply');
+        if (p.trace !== 0) this.hopNat(p, br, 'un-snat', this.tu.dst, this.tu.dport, t.origSrc(e), t.origSport(e), icmp, 'reply');
       }
     }
     return Verdict.Accept;
@@ -296,7 +321,7 @@ export class NatHooks implements PacketHooks, Counted {
    * A packet that raced entry `v`'s creator on another CPU: its own NAT decision now, the
    * clash at its confirmation (header). Same endpoint: it joins the entry (clash_resolve).
    */
-  private race(p: Packet, l3: number, inIf: number, v: number, cpu: number): number {
+  private race(p: Packet, l3: number, inIf: number, v: number, cpu: number, br: Where | null): number {
     const t = this.table;
     const e = v >> 1;
     const { proto, src, dst, sport, dport } = this.tu;
@@ -309,13 +334,13 @@ export class NatHooks implements PacketHooks, Counted {
     if (dnat && d.tag !== 0) this.policy.released?.call(this.policy, d.tag >>> 0); // the loser's entry never joins the table
     const rsrc = dnat ? d.ip >>> 0 : dst;
     const rsport = dnat ? d.port & 0xffff : proto === ICMP ? sport : dport;
-    if (p.trace !== 0) this.engine.trace.hop(p.trace, this.where, 'conntrack', { state: 'new', cpu, race: 'an entry of this tuple made on another CPU is not confirmed yet' });
+    if (p.trace !== 0 && br === null) this.engine.trace.hop(p.trace, this.where, 'conntrack', { state: 'new', cpu, race: 'an entry of this tuple made on another CPU is not confirmed yet' });
     // nf_ct_resolve_clash: only protocols with allow_clash (UDP, ICMP; not TCP) may be merged.
     if (proto !== TCP && rsrc === t.replySrc(e) && rsport === t.replySport(e)) {
       // __nf_ct_resolve_clash: nf_ct_match, the packet takes the winner's entry.
       t.stats.clashResolve++;
       this.counters.values[NatHookCounter['clash-resolve']]!++;
-      return this.trackHit(p, l3, v, this.engine.now());
+      return this.trackHit(p, l3, v, this.engine.now(), br);
     }
     if (dnat) natRewriteDst(p.buf, l3, rsrc, rsport);
     p.ct = CT_CLASH;
@@ -323,10 +348,10 @@ export class NatHooks implements PacketHooks, Counted {
     return Verdict.Accept;
   }
 
-  private newConnection(p: Packet, l3: number, inIf: number, now: number, cpu = 0): number {
+  private newConnection(p: Packet, l3: number, inIf: number, now: number, cpu: number, br: Where | null): number {
     const proto = this.tu.proto;
     if (proto === TCP ? !tcpNewOk(this.tu.flags) : proto === ICMP && this.tu.dport >>> 8 !== ICMP_ECHO_REQUEST) {
-      return this.invalid(p);
+      return this.invalid(p, br);
     }
     const t = this.table;
     const { src, dst, sport, dport } = this.tu;
@@ -371,16 +396,20 @@ export class NatHooks implements PacketHooks, Counted {
     p.ct = e;
     p.ctDir = CtDir.Original;
     this.counters.values[NatHookCounter.new]!++;
-    if (p.trace !== 0) this.hopConntrack(p, 'new', e);
+    if (p.trace !== 0 && br === null) this.hopConntrack(p, 'new', e);
     if (dnat) {
       natRewriteDst(p.buf, l3, rsrc, rsport);
       this.counters.values[NatHookCounter.dnat]!++;
-      if (p.trace !== 0) this.engine.trace.hop(p.trace, this.where, 'dnat', d.detail);
+      if (p.trace !== 0) {
+        if (br === null) this.engine.trace.hop(p.trace, this.where, 'dnat', d.detail);
+        else this.hopBridged(p, br, 'dnat', dst, rsrc, rsport, icmp, 'new');
+      }
     }
     return Verdict.Accept;
   }
 
-  private post(p: Packet, l3: number, outIf: number, askPolicy: boolean): number {
+  /** POSTROUTING/INPUT; `br` as for `track`. */
+  private post(p: Packet, l3: number, outIf: number, askPolicy: boolean, br: Where | null): number {
     const e = p.ct;
     const t = this.table;
     if (e === CT_CLASH) {
@@ -416,7 +445,7 @@ export class NatHooks implements PacketHooks, Counted {
       if (related) this.natIcmpError(buf, l3, NatSide.Src, ip, port);
       else natRewriteSrc(buf, l3, ip, port);
       this.counters.values[NatHookCounter.snat]!++;
-      if (p.trace !== 0) this.hopNat(p, 'snat', from, fromPort, ip, port, icmp || related, related ? 'related' : 'new');
+      if (p.trace !== 0) this.hopNat(p, br, 'snat', from, fromPort, ip, port, icmp || related, related ? 'related' : 'new');
     } else {
       if ((t.natFlags(e) & NatFlag.Dnat) === 0) return Verdict.Accept;
       const ip = t.origDst(e);
@@ -426,7 +455,7 @@ export class NatHooks implements PacketHooks, Counted {
       if (related) this.natIcmpError(buf, l3, NatSide.Src, ip, port);
       else natRewriteSrc(buf, l3, ip, port);
       this.counters.values[NatHookCounter['un-dnat']]!++;
-      if (p.trace !== 0) this.hopNat(p, 'un-dnat', from, fromPort, ip, port, icmp || related, related ? 'related' : 'reply');
+      if (p.trace !== 0) this.hopNat(p, br, 'un-dnat', from, fromPort, ip, port, icmp || related, related && br === null ? 'related' : 'reply');
     }
     return Verdict.Accept;
   }
@@ -475,7 +504,7 @@ export class NatHooks implements PacketHooks, Counted {
   }
 
   /** ICMP error at PREROUTING/OUTPUT: find the connection of the quoted datagram; DNAT / un-SNAT outer and quote. */
-  private relatedPre(p: Packet, l3: number, now: number): number {
+  private relatedPre(p: Packet, l3: number, now: number, br: Where | null): number {
     const t = this.table;
     const v = t.lookup(this.tu.proto, this.tu.src, this.tu.dst, this.tu.sport, this.tu.dport, now);
     if (v < 0) {
@@ -487,17 +516,17 @@ export class NatHooks implements PacketHooks, Counted {
     p.ct = e;
     p.ctDir = dir;
     this.counters.values[NatHookCounter.related]!++;
-    if (p.trace !== 0) this.hopConntrack(p, 'related', e);
+    if (p.trace !== 0 && br === null) this.hopConntrack(p, 'related', e);
     const nat = t.natFlags(e);
     const from = readU32(p.buf, l3 + 16);
     if (dir === CtDir.Original && (nat & NatFlag.Dnat) !== 0) {
       this.natIcmpError(p.buf, l3, NatSide.Dst, t.replySrc(e), t.replySport(e));
       this.counters.values[NatHookCounter.dnat]!++;
-      if (p.trace !== 0) this.hopNat(p, 'dnat', from, 0, t.replySrc(e), 0, true, 'related');
+      if (p.trace !== 0) this.hopNat(p, br, 'dnat', from, 0, t.replySrc(e), 0, true, 'related');
     } else if (dir === CtDir.Reply && (nat & NatFlag.Snat) !== 0) {
       this.natIcmpError(p.buf, l3, NatSide.Dst, t.origSrc(e), t.origSport(e));
       this.counters.values[NatHookCounter['un-snat']]!++;
-      if (p.trace !== 0) this.hopNat(p, 'un-snat', from, 0, t.origSrc(e), 0, true, 'related');
+      if (p.trace !== 0) this.hopNat(p, br, 'un-snat', from, 0, t.origSrc(e), 0, true, br !== null ? 'reply' : 'related');
     }
     return Verdict.Accept;
   }
@@ -537,10 +566,10 @@ export class NatHooks implements PacketHooks, Counted {
   }
 
   /** Conntrack marks the packet INVALID (`window`: the WindowFailure when TCP window tracking said so). */
-  private invalid(p: Packet, window = 0): number {
+  private invalid(p: Packet, br: Where | null, window = 0): number {
     this.counters.values[NatHookCounter.invalid]!++;
     p.ct = CT_INVALID;
-    if (p.trace !== 0) {
+    if (p.trace !== 0 && br === null) {
       const why = WINDOW_FAILURES[window] ?? '';
       this.engine.trace.hop(p.trace, this.where, 'conntrack', why !== '' ? { state: 'invalid', proto: 'tcp', reason: why } : { state: 'invalid', proto: protoName(this.tu.proto) });
     }
@@ -559,11 +588,32 @@ export class NatHooks implements PacketHooks, Counted {
     this.engine.trace.hop(p.trace, this.where, 'conntrack', detail);
   }
 
-  private hopNat(p: Packet, action: string, fromIp: number, fromPort: number, toIp: number, toPort: number, noPorts: boolean, ct: string): void {
+  /** A NAT hop (traced packets only); on a frame the bridge `br` switches, in the bridged form (hopBridged). */
+  private hopNat(
+    p: Packet, br: Where | null, action: string, fromIp: number, fromPort: number, toIp: number, toPort: number, noPorts: boolean, ct: string,
+  ): void {
+    if (br !== null) {
+      this.hopBridged(p, br, action, fromIp, toIp, toPort, noPorts, ct);
+      return;
+    }
     this.engine.trace.hop(p.trace, this.where, action, {
       from: noPorts ? formatIpv4(fromIp) : `${formatIpv4(fromIp)}:${fromPort}`,
       to: noPorts ? formatIpv4(toIp) : `${formatIpv4(toIp)}:${toPort}`,
       conntrack: ct,
+    });
+  }
+
+  /**
+   * The hop of a NAT on a frame the bridge `at` switches (see the header): only when the
+   * address changes (a port-only remap stays quiet, as the frame's routine hops do), marked `bridged`.
+   */
+  private hopBridged(p: Packet, at: Where, action: string, fromIp: number, toIp: number, toPort: number, noPorts: boolean, ct: string): void {
+    if (fromIp === toIp) return;
+    this.engine.trace.hop(p.trace, at, action, {
+      from: formatIpv4(fromIp),
+      to: noPorts ? formatIpv4(toIp) : `${formatIpv4(toIp)}:${toPort}`,
+      conntrack: ct,
+      bridged: true,
     });
   }
 }

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { checksum } from './checksum.js';
 import { WireError } from './errors.js';
 import {
-  IcmpCode, IcmpPacket, IcmpType, emitIcmp, emitIcmpError, icmpLen, isIcmpError, parseIcmp, type IcmpRepr,
+  IcmpCode, IcmpPacket, IcmpType, emitIcmp, emitIcmpError, icmpLen, isIcmpError, parseIcmp, writeIcmpEchoHeader, type IcmpRepr,
 } from './icmp.js';
 
 const runs = Number(process.env.PODWIRE_FC_RUNS ?? 10000);
@@ -206,6 +206,20 @@ describe('ICMP properties', () => {
       const y = new Uint8Array(x.length);
       emitIcmp(back, y, lead);
       expect(Buffer.compare(y, x)).toBe(0);
+    }), { numRuns: runs });
+  });
+
+  it('writeIcmpEchoHeader writes the bytes emitIcmp writes for an echo request or reply, and parse reads it back', () => {
+    const p = new IcmpPacket();
+    fc.assert(fc.property(fc.constantFrom(0, 8), u16, u16, fc.uint8Array({ maxLength: 64 }), fc.nat({ max: 5 }), (type, ident, seq, data, lead) => {
+      const r: IcmpRepr = { kind: type === 8 ? 'echo-request' : 'echo-reply', ident, seq, data };
+      const x = new Uint8Array(lead + 8 + data.length).fill(0xee);
+      const y = new Uint8Array(x.length).fill(0xee);
+      x.set(data, lead + 8);
+      writeIcmpEchoHeader(x, lead, type, ident, seq, 8 + data.length);
+      emitIcmp(r, y, lead);
+      expect(Buffer.compare(x, y)).toBe(0);
+      expect(parseIcmp(p.wrap(x, lead, 8 + data.length))).toEqual(r);
     }), { numRuns: runs });
   });
 

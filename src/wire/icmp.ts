@@ -319,6 +319,21 @@ export function emitIcmp(repr: IcmpRepr, buf: Uint8Array, off: number): number {
 }
 
 /**
+ * The header of an echo request or reply (`type` ICMP_ECHO_REQUEST or ICMP_ECHO_REPLY, code 0)
+ * at `off`, for a message of `len` bytes whose data is already at `off + 8`: identifier,
+ * sequence number and the checksum over the whole message. The writer for the pings the
+ * dataplane makes itself; no Repr, no allocation, no checks (the same bytes as `emitIcmp`).
+ */
+export function writeIcmpEchoHeader(buf: Uint8Array, off: number, type: number, ident: number, seq: number, len: number): void {
+  buf[off + TYPE] = type;
+  buf[off + CODE] = 0;
+  writeU16(buf, off + CHECKSUM, 0);
+  writeU16(buf, off + IDENT, ident);
+  writeU16(buf, off + SEQ, seq);
+  writeU16(buf, off + CHECKSUM, checksum(buf, off, len));
+}
+
+/**
  * Builds an ICMP error at `off` quoting the datagram at `origOff` (RFC 792: its IP header
  * plus the first 8 bytes of its payload, fewer if the datagram is shorter), computes the
  * checksum and returns the bytes written. `mtu` goes into bytes 6..7 (the next-hop MTU of

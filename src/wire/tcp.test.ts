@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireError } from './errors.js';
 import {
-  TcpFlag, TcpPacket, emitTcp, fillTcpChecksum, parseTcp, parseTcpOptions, tcpHeaderLen, tcpOptionsLen,
+  TcpFlag, TcpPacket, emitTcp, fillTcpChecksum, parseTcp, parseTcpOptions, tcpHeaderLen, tcpOptionsLen, writeTcpHeader,
   type TcpOption, type TcpRepr,
 } from './tcp.js';
 
@@ -228,6 +228,29 @@ describe('TCP properties', () => {
       expect(Buffer.compare(y, x)).toBe(0);
       expect(emitTcp(parseTcp(p.wrap(y, 0, y.length), src, dst) as TcpRepr, new Uint8Array(h), 0)).toBe(h);
     }), { numRuns: runs });
+  });
+
+  it('writeTcpHeader writes the bytes emitTcp writes (no options, or MSS), and parse reads its fields back', () => {
+    const p = new TcpPacket();
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 0xffff }), fc.integer({ min: 1, max: 0xffff }), u32, u32, u8, u16, fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 0xffff })),
+      fc.uint8Array({ maxLength: 40 }), fc.nat({ max: 5 }), u32, u32,
+      (sport, dport, seq, ack, flags, window, mss, data, lead, src, dst) => {
+        const options: TcpOption[] = mss > 0 ? [{ kind: 'mss', mss }] : [];
+        const r: TcpRepr = { srcPort: sport, dstPort: dport, seq, ack, flags, window, urgent: 0, options };
+        const h = tcpHeaderLen(r);
+        const x = new Uint8Array(lead + h + data.length).fill(0xee);
+        const y = new Uint8Array(x.length).fill(0xee);
+        expect(writeTcpHeader(x, lead, sport, dport, seq, ack, flags, window, mss)).toBe(h);
+        expect(emitTcp(r, y, lead)).toBe(h);
+        x.set(data, lead + h);
+        y.set(data, lead + h);
+        fillTcpChecksum(x, lead, h + data.length, src, dst);
+        fillTcpChecksum(y, lead, h + data.length, src, dst);
+        expect(Buffer.compare(x, y)).toBe(0);
+        expect(parseTcp(p.wrap(x, lead, h + data.length), src, dst)).toEqual(r);
+      },
+    ), { numRuns: runs });
   });
 
   it('incremental fix-ups equal a full recompute for random rewrites', () => {

@@ -185,6 +185,34 @@ export function fillTcpChecksum(buf: Uint8Array, off: number, segLen: number, sr
 }
 
 /**
+ * A header at `off` for the segments the dataplane makes itself (connections' segments,
+ * resets, SYN probes): ports, seq, ack, the flags byte (CWR..FIN, `flags & 0xff`), window,
+ * urgent pointer 0, checksum 0, and an MSS option when `mss` > 0. Returns the header length
+ * (20, or 24 with the option); put the data after it, then `fillTcpChecksum`. No Repr, no
+ * allocation, no checks: the caller has the room (the same bytes as `emitTcp`).
+ */
+export function writeTcpHeader(
+  buf: Uint8Array, off: number, srcPort: number, dstPort: number, seq: number, ack: number, flags: number, window: number, mss: number,
+): number {
+  const hl = mss > 0 ? TCP_HEADER_LEN + 4 : TCP_HEADER_LEN;
+  writeU16(buf, off + SRC_PORT, srcPort);
+  writeU16(buf, off + DST_PORT, dstPort);
+  writeU32(buf, off + SEQ, seq);
+  writeU32(buf, off + ACK, ack);
+  buf[off + OFFSET] = (hl >>> 2) << 4;
+  buf[off + FLAGS + 1] = flags & 0xff;
+  writeU16(buf, off + WINDOW, window);
+  writeU16(buf, off + CHECKSUM, 0);
+  writeU16(buf, off + URGENT, 0);
+  if (mss > 0) {
+    buf[off + TCP_HEADER_LEN] = TcpOptionKind.Mss;
+    buf[off + TCP_HEADER_LEN + 1] = 4;
+    writeU16(buf, off + TCP_HEADER_LEN + 2, mss);
+  }
+  return hl;
+}
+
+/**
  * One option as it appears on the wire. Known kinds with an unexpected length, and unknown
  * kinds, are `raw` (kind and data; the length byte is 2 + data.length). Bytes after an EOL
  * are kept in `padding` (normally zeros), so emit(parse(x)) reproduces x exactly.

@@ -77,8 +77,9 @@ export class NetpolFilter implements Counted {
     this.where = { node, netns: 'root', device: 'netpol' };
   }
 
-  /** The verdict for a packet about to leave the node's POSTROUTING (IPv4 header at `l3`); `trace` is the packet's trace id (also when its hooks run quietly). */
-  filter(p: Packet, l3: number, trace: number): number {
+  /** The verdict for a packet about to leave the node's POSTROUTING (IPv4 header at `l3`). */
+  filter(p: Packet, l3: number): number {
+    const trace = p.trace;
     const m = this.controller.model;
     if (m === null) return Verdict.Accept;
     const e = p.ct;
@@ -129,7 +130,6 @@ export class NetpolFilter implements Counted {
     this.cachedCheck(m, src, dst, proto, dport);
     if (this.denying !== null) this.controller.countDenied(m, this.denying);
     if (e >= 0) t.delete(e);
-    p.trace = trace; // the bridge runs its hooks with the trace off (proxy-hooks.ts BridgedHooks)
     this.engine.dropCounted(p, this, 0, this.where);
     return Verdict.Stolen;
   }

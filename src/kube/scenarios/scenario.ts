@@ -17,11 +17,9 @@ import { Verdict } from '../../net/hooks.js';
 import type { Packet } from '../../engine/packet.js';
 import type { NetNamespace } from '../../net/netns.js';
 import type { ConntrackFilter } from '../../netfilter/conntrack.js';
-import { writeU16 } from '../../wire/addr.js';
-import { checksum } from '../../wire/checksum.js';
 import { writeIpv4Header } from '../../wire/ipv4.js';
 import { UDP_PROTOCOL as UDP, writeUdpHeader } from '../../wire/udp.js';
-import { ICMP_PROTOCOL as ICMP } from '../../wire/icmp.js';
+import { ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, writeIcmpEchoHeader } from '../../wire/icmp.js';
 
 export interface ScenarioContext {
   /** Apply the known remedy before the trigger. */
@@ -217,8 +215,7 @@ export function ping(ns: NetNamespace, dst: number, ident: number): { replies: n
   const total = 84;
   b.fill(0, s + 20, s + total);
   writeIpv4Header(b, s, ns.sourceFor(dst), dst, ICMP, total, ident);
-  b[s + 20] = 8; writeU16(b, s + 24, ident); writeU16(b, s + 26, 1);
-  writeU16(b, s + 22, checksum(b, s + 20, total - 20));
+  writeIcmpEchoHeader(b, s + 20, ICMP_ECHO_REQUEST, ident, 1, total - 20);
   p.end = s + total;
   ns.output(p);
   return r;
