@@ -148,15 +148,19 @@ async function readCapped(path: string, cap: number): Promise<string | null> {
   }
 }
 
-interface DocumentScan {
+export interface DocumentScan {
   /** Keys given twice in one mapping (yaml's "Map keys must be unique", found in linear time). */
   duplicates: { pos: number; message: string }[];
   /** Numbers a JS number cannot hold: .inf, .nan, 1e400 (Infinity), integers past 2^53 - 1 (rounded). */
   numbers: { pos: number; path: string; text: string; finite: boolean }[];
 }
 
-/** One pass over the parsed document, with an explicit stack (no recursion). */
-function scanDocument(doc: Document, text: string): DocumentScan {
+/**
+ * One pass over the parsed document, with an explicit stack (no recursion): duplicate keys
+ * (one Set per map; parse with `uniqueKeys: false`, yaml's own check is quadratic) and
+ * numbers a JS number cannot hold.
+ */
+export function scanDocument(doc: Document, text: string): DocumentScan {
   const out: DocumentScan = { duplicates: [], numbers: [] };
   const stack: { node: unknown; path: string }[] = [{ node: doc.contents, path: '' }];
   for (let top = stack.pop(); top !== undefined; top = stack.pop()) {

@@ -91,6 +91,17 @@ describe('reading manifests', () => {
     expect(podNames(ok(parseManifests(`${DEPLOY()}---\n${SERVICE}`, 'app.yaml')))).toEqual(podNames(t));
   });
 
+  it('a duplicate key is a YAML error with its line and column (found without yaml\'s quadratic check), in any document', () => {
+    const text = 'apiVersion: v1\nkind: Pod\nmetadata: { name: p1 }\n---\napiVersion: v1\nkind: Pod\nmetadata: { name: p2, name: p3 }\nspec: {}\nspec: {}\n';
+    const r = parseManifests(text, 'dup.yaml');
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.filter((e) => e.message.startsWith('YAML')).map((e) => `${e.source}:${e.line}: ${e.message}`)).toEqual([
+      'dup.yaml:7: YAML syntax error at line 7, column 23: Map keys must be unique',
+      'dup.yaml:9: YAML syntax error at line 9, column 1: Map keys must be unique',
+    ]);
+  });
+
   it('JSON, a v1 List, and a kind: List with items', () => {
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p1', labels: { a: 'b' } }, spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] } };
     const t = ok(parseManifests(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod, { ...pod, metadata: { name: 'p2' } }] }), 'list.json'));

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import type { TopologyError } from '../types.js';
+import { scanDocument } from '../topology.js';
 
 /** One Kubernetes object (or one podwire document) and where it was written. */
 export interface SourceObject {
@@ -59,7 +60,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 /** Whether a text holds Kubernetes objects (some document has apiVersion and kind) rather than a podwire topology. */
 export function looksLikeManifests(text: string): boolean {
   try {
-    for (const doc of parseAllDocuments(text)) {
+    // uniqueKeys: false: yaml's duplicate-key check is quadratic in a map's keys (50,000 keys: 40 s)
+    for (const doc of parseAllDocuments(text, { uniqueKeys: false })) {
       if (!('toJS' in doc) || doc.errors.length > 0) continue; // the other documents decide; readText reports the error
       const v: unknown = doc.toJS({ maxAliasCount: 100 });
       if (isObject(v) && typeof v['kind'] === 'string' && typeof v['apiVersion'] === 'string') return true;
@@ -75,11 +77,15 @@ export function readText(text: string, source: string): ReadResult {
   const lc = new LineCounter();
   const objects: SourceObject[] = [];
   const errors: TopologyError[] = [];
-  const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false });
+  // uniqueKeys: false and scanDocument's duplicate check instead of yaml's quadratic one
+  const docs = parseAllDocuments(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
-    if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
-        const { line, col } = lc.linePos(e.pos[0]);
+    const syntax = doc.errors.length > 0
+      ? doc.errors.map((e) => ({ pos: e.pos[0], message: e.message }))
+      : scanDocument(doc, text).duplicates.sort((a, b) => a.pos - b.pos);
+    if (syntax.length > 0) {
+      for (const e of syntax) {
+        const { line, col } = lc.linePos(e.pos);
         const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
         errors.push({ path: '', value: undefined, message: `YAML syntax error at line ${line}, column ${col}: ${message}`, source, line });
       }
