@@ -147,7 +147,7 @@ ${REMOTE_HELP}`,
       const now = topo.pods.find((p) => p.key === pod || `${p.name}.${p.namespace}` === pod);
       for (const [k, v] of Object.entries(patch)) {
         const old = now?.labels[k];
-        if (v !== null && old !== undefined && old !== v) throw new Error(`podwire label: ${JSON.stringify(k)} already has a value (${old}), and --overwrite is false`);
+        if (v !== null && old !== undefined && old !== v) throw new Error(`${JSON.stringify(k)} already has a value (${old}), and --overwrite is false`);
       }
     }
     const r = await requestJson<{ key: string; labels: Record<string, string> }>(t, 'PATCH', `/pods/${encodeURIComponent(pod)}`, { labels: patch });
