@@ -3,9 +3,9 @@
  * trace, stats, health. Thin: each validates through its schema and calls the Controller.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ConntrackQuery, Controller, PodBody, ServiceBody, TraceBody } from '../control/controller.js';
+import type { ConntrackQuery, Controller, PodBody, PodPatchBody, ServiceBody, TraceBody } from '../control/controller.js';
 import {
-  conntrackDeleteQuery, conntrackQuery, dnsQuery, emptyQuery, keyParams, namespaceBody, netpolParams, nodeParams, podSchema, rulesQuery, serviceSchema, traceBody,
+  conntrackDeleteQuery, conntrackQuery, dnsQuery, emptyQuery, keyParams, namespaceBody, netpolParams, nodeParams, podPatchBody, podSchema, rulesQuery, serviceSchema, traceBody,
 } from './schemas.js';
 
 type Q = Record<string, string | number | undefined>;
@@ -33,6 +33,14 @@ export function clusterRoutes(app: FastifyInstance, ctl: Controller): void {
     schema: { summary: 'Remove a pod (an attached one is detached)', tags: ['pods'], params: keyParams },
     config: { errors: [400, 404, 409] },
   }, (req) => ctl.removePod((req.params as { name: string }).name));
+
+  app.patch('/pods/:name', {
+    schema: {
+      summary: "Change a pod's labels (merge patch: `{ labels: { key: value, gone: null } }`); Services' endpoints and NetworkPolicies follow at once",
+      tags: ['pods'], params: keyParams, body: podPatchBody,
+    },
+    config: { errors: [400, 404, 409] },
+  }, (req) => ctl.patchPod((req.params as { name: string }).name, req.body as PodPatchBody));
 
   app.post('/services', {
     schema: { summary: 'Add a service while running (cluster IP allocated unless given)', tags: ['services'], body: serviceSchema },

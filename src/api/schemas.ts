@@ -3,7 +3,7 @@
  * sub-schemas (src/kube/schema.ts), so an API body and a topology entry are checked by the
  * same rules. The OpenAPI document (openapi.ts) is generated from these.
  */
-import { CONTAINER_PATTERN, IPV4_PATTERN, NAME_PATTERN, NETNS_PATTERN, OBJECT_REF_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
+import { CONTAINER_PATTERN, IPV4_PATTERN, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, NAME_PATTERN, NETNS_PATTERN, OBJECT_REF_PATTERN, PORT_TEXT_PATTERN, podSchema, serviceSchema } from '../kube/schema.js';
 
 /**
  * A pod or service key: `name` or `name.namespace` (src/kube/names.ts): a DNS subdomain of
@@ -44,6 +44,23 @@ export const netpolParams = {
 export const namespaceBody = {
   type: 'object', additionalProperties: false, required: ['labels'],
   properties: { labels: podSchema.properties.labels },
+} as const;
+
+/**
+ * `PATCH /pods/:name`: a JSON merge patch (RFC 7386) of the pod's `metadata.labels`, as
+ * `kubectl label` sends it: a key with a string sets it (Kubernetes' label syntax), a key
+ * with null removes it.
+ */
+export const podPatchBody = {
+  type: 'object', additionalProperties: false, required: ['labels'],
+  properties: {
+    labels: {
+      type: 'object',
+      propertyNames: { pattern: LABEL_KEY_PATTERN },
+      additionalProperties: { type: ['string', 'null'], pattern: LABEL_VALUE_PATTERN },
+      description: 'label: value sets it, label: null removes it; labels not named stay',
+    },
+  },
 } as const;
 
 export const podParams = {

@@ -74,7 +74,9 @@ export function validationErrorBody(errors: readonly ErrorObject[], part: string
     }
     case 'pattern': {
       const noun = PATTERN_NAMES[String(p['pattern'])];
-      why = noun !== undefined ? `${q(value)} is not ${noun}` : `${q(value)} does not match ${String(p['pattern'])}`;
+      // A bad key of a map (propertyNames): named as the topology loader names it, `key "Bad Key"`, in the map's field.
+      const what = e.schemaPath.includes('/propertyNames/') ? `key ${q(value)}` : q(value);
+      why = noun !== undefined ? `${what} is not ${noun}` : `${what} does not match ${String(p['pattern'])}`;
       break;
     }
     case 'enum':

@@ -1,6 +1,6 @@
 /**
- * Commands that act on a running `podwire up` through its API: attach, detach, stats,
- * conntrack. Each takes `--api URL` and `--token T`; `--json` prints the API's answer.
+ * Commands that act on a running `podwire up` through its API: attach, detach, label,
+ * stats, conntrack. Each takes `--api URL` and `--token T`; `--json` prints the API's answer.
  */
 import { colour, intFlag, parse, plural, portFlag, UsageError, type Command, type Io } from './args.js';
 import { apiTarget, query, request, requestJson } from './client.js';
@@ -101,6 +101,58 @@ ${REMOTE_HELP}`,
     if (extra !== undefined) throw new UsageError(`podwire detach: unexpected argument ${JSON.stringify(extra)}`);
     const r = await requestJson(target(values), 'DELETE', `/attach/${encodeURIComponent(pod)}`);
     io.out(values['json'] === true ? JSON.stringify(r, null, 2) : `detached ${pod}`);
+    return 0;
+  },
+};
+
+/** `key=value` sets, `key-` removes (kubectl label's arguments); the API checks the label syntax. */
+function labelPatch(args: readonly string[]): Record<string, string | null> {
+  const patch: Record<string, string | null> = {};
+  for (const a of args) {
+    const eq = a.indexOf('=');
+    const [k, v] = eq >= 0 ? [a.slice(0, eq), a.slice(eq + 1)] : a.endsWith('-') ? [a.slice(0, -1), null] : [a, undefined];
+    if (v === undefined || k === '') throw new UsageError(`podwire label: ${JSON.stringify(a)} is not KEY=VALUE or KEY- (remove)`);
+    // kubectl: "can not both modify and remove a label in the same command"
+    if (Object.hasOwn(patch, k) && patch[k] !== v) throw new UsageError(`podwire label: label ${JSON.stringify(k)} is given twice (set and remove, or two values)`);
+    patch[k] = v;
+  }
+  return patch;
+}
+
+const label: Command = {
+  name: 'label',
+  summary: 'set or remove a running pod\'s labels (kubectl label): services and network policies follow',
+  help: `usage: podwire label POD KEY=VALUE... KEY-... [--overwrite] [--json]
+
+Changes the labels of POD (name, or name.namespace) on a running podwire, as kubectl label
+does: KEY=VALUE sets a label, KEY- removes one (PATCH /api/v1/pods/POD, a merge patch).
+Service endpoints and NetworkPolicies that select on labels follow at once; connections
+already open keep going, new ones meet the new verdict (docs/networkpolicy.md). As with
+kubectl, changing the value of a label the pod already has needs --overwrite.
+
+options:
+  --overwrite      allow KEY=VALUE to replace a value the pod already has
+  --json           print the pod as the API returns it
+${REMOTE_HELP}`,
+  async run(argv, io) {
+    const { values, positionals } = parse(argv, { ...REMOTE_FLAGS, overwrite: { type: 'boolean' }, json: { type: 'boolean' } }, 'label');
+    const [pod, ...args] = positionals;
+    if (pod === undefined) throw new UsageError('podwire label: missing POD');
+    if (args.length === 0) throw new UsageError('podwire label: give at least one KEY=VALUE or KEY-');
+    const patch = labelPatch(args);
+    const t = target(values);
+    if (values['overwrite'] !== true && Object.values(patch).some((v) => v !== null)) {
+      // kubectl: "'app' already has a value (web), and --overwrite is false"
+      const topo = await requestJson<{ pods: { name: string; namespace: string; key: string; labels: Record<string, string> }[] }>(t, 'GET', '/topology');
+      const now = topo.pods.find((p) => p.key === pod || `${p.name}.${p.namespace}` === pod);
+      for (const [k, v] of Object.entries(patch)) {
+        const old = now?.labels[k];
+        if (v !== null && old !== undefined && old !== v) throw new Error(`${JSON.stringify(k)} already has a value (${old}), and --overwrite is false`);
+      }
+    }
+    const r = await requestJson<{ key: string; labels: Record<string, string> }>(t, 'PATCH', `/pods/${encodeURIComponent(pod)}`, { labels: patch });
+    if (values['json'] === true) io.out(JSON.stringify(r, null, 2));
+    else io.out(`pod/${r.key} labeled: ${Object.entries(r.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '(no labels)'}`);
     return 0;
   },
 };
@@ -231,4 +283,4 @@ ${REMOTE_HELP}`,
   },
 };
 
-export const REMOTE_COMMANDS: Command[] = [attach, detach, stats, conntrack];
+export const REMOTE_COMMANDS: Command[] = [attach, detach, label, stats, conntrack];

@@ -46,6 +46,11 @@ export interface PodBody {
   ports?: PodPlan['ports'];
 }
 
+/** PATCH /pods/:name: a merge patch of `metadata.labels` (RFC 7386: null removes the key). */
+export interface PodPatchBody {
+  labels: Record<string, string | null>;
+}
+
 export interface ServiceBody {
   name: string;
   namespace?: string;
@@ -294,6 +299,24 @@ export class Controller {
       }
       c.removePod(name);
       return { removed: name, detached: false };
+    });
+  }
+
+  /**
+   * PATCH /pods/:name `{ labels: { key: value | null } }`: a merge patch of the pod's labels
+   * (null removes a key). Services' endpoints and NetworkPolicies follow at once; tracked
+   * connections keep going (Cluster.setPodLabels). A pod of another instance's node is a 409:
+   * its labels are that instance's, and changing them here only would split the cluster.
+   */
+  patchPod(ref: string, body: PodPatchBody): Promise<PodView> {
+    return this.mutate(() => {
+      const c = this.cluster;
+      const key = canonicalPodKey(ref);
+      const plan = c.plan.pods.find((p) => podKey(p) === key);
+      if (plan === undefined) throw notFound('/name', ref, 'pod', c.plan.pods.map(podKey));
+      if (!c.nodes.has(plan.node)) throw conflict('/name', ref, `is not emulated by this podwire instance (node ${plan.node} is external)`);
+      c.setPodLabels(key, body.labels);
+      return podView(c, plan, this.attachedTarget(key));
     });
   }
 

@@ -356,6 +356,32 @@ export class Cluster {
     this.services.sync();
   }
 
+  /**
+   * Changes a pod's labels while running (`kubectl label`, a merge patch of
+   * `metadata.labels`: a key set to null is removed, any other is set). What selects on labels
+   * follows at once, as the endpoints controller and a CNI's agent react to the pod update:
+   * every Service's endpoints (and so kube-proxy's rules on every node) and every
+   * NetworkPolicy's selected pods and peers. Connections already tracked keep going: kube-proxy
+   * leaves a TCP entry to an endpoint that went away (UDP ones are flushed with
+   * `cluster.flushStaleUdp`), and the policy filter checks only NEW connections
+   * (docs/networkpolicy.md). The pod is found by key or display name among the pods of the
+   * plan, emulated or attached. Returns the labels now.
+   */
+  setPodLabels(name: string, patch: Readonly<Record<string, string | null>>): Record<string, string> {
+    const key = canonicalPodKey(name);
+    const plan = this.plan.pods.find((p) => podKey(p) === key);
+    if (plan === undefined) throw new Error(`no pod "${name}" (have ${this.plan.pods.map(podKey).join(', ')})`);
+    const labels = { ...plan.labels };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === null) delete labels[k];
+      else labels[k] = v;
+    }
+    plan.labels = labels;
+    this.services.sync();
+    this.netpol.podsChanged();
+    return { ...labels };
+  }
+
   /** Adds a service while running (cluster IP from the IPAM unless given); endpoints, rules and DNS follow. */
   addService(spec: ServiceInput): ServicePlan {
     return this.services.addService(spec);

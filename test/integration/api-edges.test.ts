@@ -111,7 +111,7 @@ describe('fastify errors in podwire shape', () => {
     const cases: [string, string, string][] = [
       ['PATCH', '/api/v1/pods', 'POST'],
       ['PUT', '/api/v1/topology', 'GET, HEAD'],
-      ['GET', '/api/v1/pods/pod1', 'DELETE'],
+      ['GET', '/api/v1/pods/pod1', 'DELETE, PATCH'],
       ['POST', '/api/v1/conntrack', 'DELETE, GET, HEAD'],
       ['DELETE', '/api/v1/trace', 'POST'],
     ];

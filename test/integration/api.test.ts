@@ -96,6 +96,37 @@ describe('API routes through inject', () => {
     expect(consistencyProblems(h.cluster)).toEqual([]);
   });
 
+  it('PATCH /pods/:name merges labels (null removes one): service endpoints follow; bad labels are 400 naming field and value, nothing changes', async () => {
+    const endpoints = async (): Promise<string[]> => (await call('GET', '/services/{name}/endpoints', { name: 'service1' })).json<{ endpoints: { pod: string }[] }>().endpoints.map((e) => e.pod).sort();
+    const labels = (): Record<string, string> => ({ ...h.cluster.plan.pods.find((p) => p.name === 'pod3')!.labels });
+    expect(await endpoints()).toEqual(['pod2', 'pod3']);
+    // A merge patch: app removed, tier set, nothing else touched (RFC 7386, as `kubectl label pod3 app- tier=db`).
+    const r = await call('PATCH', '/pods/{name}', { name: 'pod3' }, { labels: { app: null, tier: 'db' } });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.json()).toMatchObject({ key: 'pod3', labels: { tier: 'db' } });
+    expect(r.json<{ labels: object }>().labels).toEqual({ tier: 'db' });
+    expect(await endpoints()).toEqual(['pod2']); // service1 selects app=web: pod3 left its endpoints
+    expect((await call('POST', '/trace', {}, { from: 'pod1', to: 'service1', proto: 'tcp', port: 80, count: 8 })).json<{ spread: { pod: string }[] }>().spread.map((s) => s.pod)).toEqual(['pod2']);
+    // Refused bodies change nothing.
+    expect(expectError(await call('PATCH', '/pods/{name}', { name: 'pod3' }, { labels: { 'Bad Key!': 'x', app: 'web' } }), 400, '/labels', 'Bad Key!')['error'])
+      .toBe('body/labels: key "Bad Key!" is not a valid label key');
+    expect(expectError(await call('PATCH', '/pods/{name}', { name: 'pod3' }, { labels: { app: 'web server' } }), 400, '/labels/app', 'web server')['error'])
+      .toBe('body/labels/app: "web server" is not a valid label value (at most 63 letters, digits, \'-\', \'_\' or \'.\')');
+    expectError(await call('PATCH', '/pods/{name}', { name: 'pod3' }, { labels: { app: 7 } }), 400, '/labels/app', 7);
+    expectError(await call('PATCH', '/pods/{name}', { name: 'pod3' }, { labels: { [`${'a'.repeat(64)}`]: 'web' } }), 400, '/labels', 'a'.repeat(64));
+    expectError(await call('PATCH', '/pods/{name}', { name: 'pod3' }, { labels: {}, lables: { app: 'web' } }), 400, '/lables', { app: 'web' });
+    expectError(await call('PATCH', '/pods/{name}', { name: 'pod3' }, {}), 400, '/labels', null);
+    expectError(await call('PATCH', '/pods/{name}', { name: 'pod9' }, { labels: { app: 'web' } }), 404, '/name', 'pod9');
+    expect(labels()).toEqual({ tier: 'db' });
+    // Back: the prefixed key form and `name.namespace` are accepted too.
+    const back = await call('PATCH', '/pods/{name}', { name: 'pod3.default' }, { labels: { app: 'web', tier: null, 'example.com/owner': 'team-a' } });
+    expect(back.json<{ labels: object }>().labels).toEqual({ app: 'web', 'example.com/owner': 'team-a' });
+    expect(await endpoints()).toEqual(['pod2', 'pod3']);
+    await call('PATCH', '/pods/{name}', { name: 'pod3' }, { labels: { 'example.com/owner': null } });
+    expect(labels()).toEqual({ app: 'web' });
+    expect(consistencyProblems(h.cluster)).toEqual([]);
+  });
+
   it('rejects bad pod bodies with 400 naming the field and the value', async () => {
     expect(expectError(await call('POST', '/pods', {}, { name: 'Pod9', node: 'node1' }), 400, '/name', 'Pod9')['in']).toBe('body');
     expectError(await call('POST', '/pods', {}, { name: 'pod9', node: 'node1', nmae: 'x' }), 400, '/nmae', 'x');
@@ -355,7 +386,7 @@ describe('API routes through inject', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/api/v1/pods']!['post']!.requestBody!.content['application/json']!.schema).toEqual(JSON.parse(JSON.stringify(podSchema)));
     const all = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
-    expect(all.length).toBe(37);
+    expect(all.length).toBe(38);
     expect(all.filter((r) => !covered.has(r))).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The `podwire` command: every command's --help (exit 0), usage errors (exit 2), and a
  * run against a live `podwire up` started as a real process (compiled into a scratch
- * folder first, so the test never depends on a stale dist/): stats, conntrack, capture
+ * folder first, so the test never depends on a stale dist/): stats, label, conntrack, capture
  * start/list/stop/download, trace --api (text, JSON, undelivered, API errors), a remote
  * error (exit 1), then SIGINT and a clean exit 0.
  */
@@ -27,7 +27,7 @@ function memIo(): Io & { stdout: string[]; stderr: string[] } {
 
 describe('podwire commands in-process', () => {
   it('has the commands of a running instance next to demo/trace/validate', () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(['demo', 'trace', 'validate', 'inspect', 'observe', 'rules', 'dns', 'probe', 'netpol', 'up', 'attach', 'detach', 'stats', 'conntrack', 'netem', 'capture', 'scenario', 'cleanup', 'bench']);
+    expect(COMMANDS.map((c) => c.name)).toEqual(['demo', 'trace', 'validate', 'inspect', 'observe', 'rules', 'dns', 'probe', 'netpol', 'up', 'attach', 'detach', 'label', 'stats', 'conntrack', 'netem', 'capture', 'scenario', 'cleanup', 'bench']);
   });
 
   for (const cmd of COMMANDS) {
@@ -53,6 +53,10 @@ describe('podwire commands in-process', () => {
       [['conntrack', '--sport', 'http'], /--sport "http" must be an integer/],
       [['attach', 'pod1'], /exactly one of --netns NAME, --pid N or --container NAME/],
       [['detach'], /missing POD/],
+      [['label'], /missing POD/],
+      [['label', 'pod1'], /at least one KEY=VALUE or KEY-/],
+      [['label', 'pod1', 'app'], /"app" is not KEY=VALUE or KEY- \(remove\)/],
+      [['label', 'pod1', 'app=web', 'app-'], /label "app" is given twice/],
       [['stats', 'extra'], /unexpected argument "extra"/],
       [['trace', 'examples/demo.yaml', '--api', 'http://127.0.0.1:1', '--from', 'pod1', '--to', 'pod2'], /give TOPOLOGY .* or --api URL .*, not both/],
       [['trace', '--from', 'pod1', '--to', 'pod2'], /missing TOPOLOGY or --api URL/],
@@ -136,6 +140,24 @@ describe('podwire up as a process, driven by the other commands', () => {
     expect(Object.keys(s.interfaces)).toContain('node1/eth0');
     const text = await run(['stats', '--api', api]);
     expect(text.stdout).toMatch(/^interface\s+rx pkts/m);
+  });
+
+  it('label sets and removes labels as kubectl label does (--overwrite to change a value); service endpoints follow', async () => {
+    const endpoints = async (): Promise<string[]> => ((await (await fetch(`${api}/services/service1/endpoints`)).json()) as { endpoints: { pod: string }[] }).endpoints.map((e) => e.pod).sort();
+    expect(await endpoints()).toEqual(['pod2', 'pod3']);
+    const set = await run(['label', 'pod3', 'tier=db', 'app-', '--api', api]);
+    expect([set.code, set.stdout.trim()], set.stderr).toEqual([0, 'pod/pod3 labeled: tier=db']);
+    expect(await endpoints()).toEqual(['pod2']);
+    // Changing an existing value needs --overwrite (kubectl's rule); nothing changes without it.
+    const refused = await run(['label', 'pod3', 'tier=web', '--api', api]);
+    expect([refused.code, refused.stderr.trim()]).toEqual([1, 'podwire label: "tier" already has a value (db), and --overwrite is false']);
+    const bad = await run(['label', 'pod3', 'Bad Key=x', '--api', api]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('key "Bad Key" is not a valid label key');
+    const back = await run(['label', 'pod3', 'app=web', 'tier-', '--overwrite', '--json', '--api', api]);
+    expect(back.code, back.stderr).toBe(0);
+    expect((JSON.parse(back.stdout) as { labels: object }).labels).toEqual({ app: 'web' });
+    expect(await endpoints()).toEqual(['pod2', 'pod3']);
   });
 
   it('conntrack lists (text and JSON) and deletes', async () => {

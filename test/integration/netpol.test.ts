@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startApi } from '../../src/api/server.js';
+import { TcpConnection, TcpListener } from '../../src/apps/tcp.js';
 import { main } from '../../src/cli/main.js';
 import { Controller } from '../../src/control/controller.js';
 import { statsView } from '../../src/control/views.js';
@@ -147,6 +148,83 @@ describe('NetworkPolicy in the dataplane', () => {
       expect(c.netpol.remove('y', 'no-egress')).toBe(false);
       expect(udp(c, a, b, 41002)).toBe(1);
       expect((statsView(c) as { networkPolicies: unknown }).networkPolicies).toEqual({ policies: 0, deniedBy: { 'y/deny-all': 2, 'y/no-egress': 1 } });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('relabelling a pod: a TCP connection it already has keeps going, a new one is refused at once; relabelled back, new ones pass; the Service follows its selector', () => {
+    // Calico's and Cilium's behaviour, which podwire takes (docs/networkpolicy.md, "policy changes
+    // and existing connections"): a label change recompiles the verdicts for NEW connections only;
+    // a connection conntrack already tracks passes the ESTABLISHED rule until its entry is gone.
+    const c = newCluster(topology(YAML));
+    try {
+      // y/b admits TCP only from pods labelled role=client in namespace x (both selectors in one peer: ANDed).
+      applyOk(c, {
+        metadata: { name: 'clients-only', namespace: 'y' },
+        spec: { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'x' } }, podSelector: { matchLabels: { role: 'client' } } }] }] },
+      });
+      const b = c.pod('b.y');
+      const server = TcpListener.listen(b.ns, 5000, (conn) => {
+        conn.onData((d) => conn.write(d));
+        conn.onEnd(() => conn.close());
+      }, { timeoutMs: 0 });
+      const newConn = (port = 5000): string | null => runTrace(c, { from: 'a.x', to: 'b.y', proto: 'tcp', port }).request.dropReason;
+      expect(newConn()).toBe('policy-denied');
+      expect(c.setPodLabels('a.x', { role: 'client' })).toEqual({ pod: 'a', role: 'client' });
+      expect(newConn()).toBe(null);
+
+      const conn = TcpConnection.connect(c.pod('a.x').ns, b.plan.ip, 5000, { localPort: 45000, timeoutMs: 0 }); // no app-level idle timeout: only TCP's own limits
+      let got = '';
+      conn.onData((d) => { got += d.toString('latin1'); });
+      /** Sends `text` on the open connection; true once it is echoed back (within 3 s of virtual time). */
+      const echo = (text: string): boolean => {
+        const want = got + text;
+        conn.write(text);
+        for (let i = 0; i < 300 && got !== want; i++) c.engine.advance(10);
+        return got === want;
+      };
+      for (let i = 0; i < 100 && conn.state === 'syn-sent'; i++) c.engine.advance(10);
+      expect([conn.state, String(conn.error)]).toEqual(['established', 'null']);
+      expect(echo('before')).toBe(true);
+      expect(conn.state).toBe('established');
+
+      // role removed (merge patch: null): x/a no longer matches the peer.
+      expect(c.setPodLabels('a.x', { role: null })).toEqual({ pod: 'a' });
+      expect(newConn()).toBe('policy-denied'); // NEW: refused at once
+      expect(echo(' during')).toBe(true); // ESTABLISHED: keeps going
+      expect(conn.state).toBe('established');
+      const denied = (c.services.hooks.get('node2')!.netpol!).drops.get('policy-denied');
+
+      // Relabelled back: new connections pass again, the old one never noticed.
+      c.setPodLabels('a.x', { role: 'client' });
+      expect(newConn()).toBe(null);
+      expect(echo(' after')).toBe(true);
+      expect(got).toBe('before during after');
+
+      // Refused again, and the connection's conntrack entries flushed: its next segment is no
+      // longer ESTABLISHED, so it is checked as a new connection and refused too.
+      c.setPodLabels('a.x', { role: null });
+      for (const t of c.services.conntrack.values()) t.deleteWhere({ proto: 6, dport: 5000 }, c.engine.now());
+      expect(echo(' flushed')).toBe(false);
+      expect(c.services.hooks.get('node2')!.netpol!.drops.get('policy-denied')).toBeGreaterThan(denied);
+      conn.abort();
+      server.close();
+
+      // The same change moves Service endpoints: web selects pod=b.
+      const web = (): string[] => c.plan.services.find((s) => s.name === 'web')!.endpoints;
+      expect(web()).toEqual(['b']);
+      c.setPodLabels('b.y', { pod: 'b-old' });
+      expect(web()).toEqual([]);
+      expect(runTrace(c, { from: 'c.y', to: 'web.y', proto: 'tcp', port: 8080 }).request.delivered).toBe(false);
+      // ...and the policy's target: y/b is no longer selected by clients-only, so x/a's role does not matter.
+      expect(newConn(80)).toBe(null);
+      c.setPodLabels('b.y', { pod: 'b' });
+      expect(web()).toEqual(['b']);
+      expect(runTrace(c, { from: 'c.y', to: 'web.y', proto: 'tcp', port: 8080 }).request.delivered).toBe(false); // selected again: c.y is in y, not x
+      c.setPodLabels('c.y', { ns: 'x', role: 'client' }); // a pod label ns=x does not make a namespace match
+      expect(runTrace(c, { from: 'c.y', to: 'b.y', proto: 'tcp', port: 80 }).request.dropReason).toBe('policy-denied');
+      expect(() => c.setPodLabels('nope.y', { a: 'b' })).toThrow('no pod "nope.y"');
     } finally {
       c.close();
     }

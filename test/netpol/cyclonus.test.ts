@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../../src/kube/cluster.js';
 import { probeCluster, type ProbeProtocol } from '../../src/kube/probe.js';
 import { generateCyclonusCases, referenceAllowed, TAG_FAMILIES, toNetworkPolicy, type CyclonusAction, type RefPod } from './cyclonus-cases.js';
-import { ALL_PODS, modelCluster, podIp, resetModel } from './runner.js';
+import { ALL_PODS, modelCluster, podIp, replacePodLabels, resetModel } from './runner.js';
 
 describe('Cyclonus generator families, real packets against a reference engine', () => {
   let c: Cluster;
@@ -73,7 +73,6 @@ function act(c: Cluster, a: CyclonusAction, policies: Map<string, Record<string,
     nsLabels[ns] = { ...l };
   } else {
     const [ns, name, l] = a.setPodLabels;
-    c.plan.pods.find((p) => p.namespace === ns && p.name === name)!.labels = { ...l };
-    c.netpol.podsChanged();
+    replacePodLabels(c, `${ns}/${name}`, l);
   }
 }

@@ -87,6 +87,23 @@ export function substitute(c: Cluster, v: unknown): unknown {
   return v;
 }
 
+/** `x/a` -> the cluster's pod key `a.x`. */
+function podRef(name: string): string {
+  const [ns, pod] = name.split('/') as [string, string];
+  return `${pod}.${ns}`;
+}
+
+/**
+ * Replaces pod `ns/name`'s labels (Cyclonus' SetPodLabels) the way the API does it: a merge
+ * patch through `Cluster.setPodLabels` (Services and NetworkPolicies follow), removing the
+ * keys the new set lacks.
+ */
+export function replacePodLabels(c: Cluster, name: string, labels: Record<string, string>): void {
+  const p = c.plan.pods.find((q) => `${q.namespace}/${q.name}` === name);
+  if (p === undefined) throw new Error(`no pod ${name}`);
+  c.setPodLabels(podRef(name), { ...Object.fromEntries(Object.keys(p.labels).map((k) => [k, null])), ...labels });
+}
+
 /** Back to the model as built: no policies, the model's labels. */
 export function resetModel(c: Cluster): void {
   for (const p of c.netpol.list()) c.netpol.remove(p.metadata.namespace ?? 'default', p.metadata.name);
@@ -132,15 +149,8 @@ export function applyStep(c: Cluster, s: Step): void {
     const r = c.netpol.apply(s.apply.map((p) => substitute(c, p)));
     if (!r.ok) throw new Error(`policies refused: ${JSON.stringify(r.errors)}`);
   }
-  const pods = (labels: Record<string, Record<string, string>> | undefined, replace: boolean): void => {
-    for (const [name, l] of Object.entries(labels ?? {})) {
-      const p = c.plan.pods.find((q) => `${q.namespace}/${q.name}` === name)!;
-      p.labels = replace ? { ...l } : { ...p.labels, ...l };
-    }
-  };
-  pods(s.podLabels, false);
-  pods(s.setPodLabels, true);
-  if (s.podLabels !== undefined || s.setPodLabels !== undefined) c.netpol.podsChanged();
+  for (const [name, l] of Object.entries(s.podLabels ?? {})) c.setPodLabels(podRef(name), l);
+  for (const [name, l] of Object.entries(s.setPodLabels ?? {})) replacePodLabels(c, name, l);
   for (const [ns, l] of Object.entries(s.namespaceLabels ?? {})) c.netpol.setNamespace(ns, { ...labelsOf(c, ns), ...l });
   for (const [ns, l] of Object.entries(s.setNamespaceLabels ?? {})) c.netpol.setNamespace(ns, { ...l });
 }
