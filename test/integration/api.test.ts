@@ -208,6 +208,7 @@ describe('API routes through inject', () => {
 
   it('GET /nodes/:name/fdb|routes|neighbors|interfaces', async () => {
     await call('POST', '/trace', {}, { from: 'pod1', to: 'pod2' });
+    await call('POST', '/trace', {}, { from: 'pod3', to: 'pod1' }); // node1 routes it to pod1: a neighbour entry (not left to earlier tests)
     const fdb = (await call('GET', '/nodes/{name}/fdb', { name: 'node1' })).json<{ entries: { mac: string; portName: string }[] }>();
     expect(fdb.entries.some((e) => e.mac === '02:42:0a:f4:01:02' && e.portName === 'veth0')).toBe(true);
     const routes = (await call('GET', '/nodes/{name}/routes', { name: 'node1' })).json<{ routes: string[] }>();
