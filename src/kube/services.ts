@@ -7,9 +7,14 @@
  * - kube-proxy, per emulated node: a `ServiceProxy` (the rules) as the NAT policy of the
  *   node's netfilter hooks (`NatHooks`), with one conntrack table per node, as in Linux
  *   (`cluster.conntrack.max` entries, netfilter's or kube-proxy's timeouts).
- * - When an endpoint goes away and `cluster.flushStaleUdp` is on, every node deletes the UDP
- *   conntrack entries whose reply comes from it (kube-proxy's `conntrack -D`); off, the
- *   stale entries keep sending datagrams to the dead address until they time out.
+ * - With `cluster.flushStaleUdp` on, every sync reconciles each node's UDP conntrack entries
+ *   as kube-proxy's CleanStaleEntries (pkg/proxy/conntrack/cleanup.go): for each UDP service
+ *   port with at least one serving endpoint, an entry to one of its frontends (cluster IP,
+ *   load-balancer and external IPs at the port; any address at its NodePort) whose reply
+ *   source is no serving endpoint is deleted. That covers an endpoint that went away or
+ *   stopped serving, and a service that goes from no endpoints to some; a service with no
+ *   serving endpoint is left alone. Off, stale entries keep sending datagrams to the dead
+ *   address until they time out.
  * - Cluster DNS: one `ClusterDnsRecords` for the cluster, kept in step with the services;
  *   the kube-dns pods' `dns` app serves it (`dnsApp`).
  */
@@ -75,8 +80,6 @@ export class ServiceController {
   readonly proxies = new Map<string, ServiceProxy>();
   readonly conntrack = new Map<string, ConntrackTable>();
   readonly hooks = new Map<string, ProxyHooks>();
-  /** UDP endpoints (ip:port) per service port, as last synced: what a flush compares against. */
-  private udpEndpoints = new Set<string>();
   /** Every service with its endpoints, as last synced (what each node's proxy was given). */
   private synced: readonly ResolvedService[] = [];
   private gcTimer: Timer | null = null;
@@ -149,7 +152,9 @@ export class ServiceController {
     const index = new PodIndex(plan.pods);
     const zones = new Map(plan.nodes.map((n) => [n.name, n.zone]));
     const resolved: ResolvedService[] = [];
-    const udpNow = new Set<string>();
+    // CleanStaleEntries' maps: UDP frontend "ip:port" and NodePort -> the serving endpoint IPs
+    const udpFrontends = new Map<string, Set<number>>();
+    const udpNodePorts = new Map<number, Set<number>>();
     for (const s of plan.services) {
       const selected = index.select(s.namespace, s.selector);
       s.endpoints = selected.map((p) => p.name);
@@ -172,22 +177,29 @@ export class ServiceController {
       resolved.push({ plan: s, endpoints });
       s.ports.forEach((port, k) => {
         if (port.protocol !== 'UDP') return;
-        for (const e of portEndpoints(endpoints, port, k)) udpNow.add(`${e.ip}:${e.targetPort}`);
+        const serving = new Set<number>();
+        for (const e of portEndpoints(endpoints, port, k)) if (e.serving) serving.add(e.ip);
+        if (serving.size === 0) return; // kube-proxy: a service without endpoints needs no cleaning
+        for (const ip of [s.clusterIP, ...s.loadBalancerIPs, ...s.externalIPs]) udpFrontends.set(`${ip >>> 0}:${port.port}`, serving);
+        if (port.nodePort !== undefined && port.nodePort !== 0) udpNodePorts.set(port.nodePort, serving);
       });
     }
     this.synced = resolved;
     for (const proxy of this.proxies.values()) proxy.sync(resolved);
     this.health?.sync(resolved);
     if (plan.cluster.proxyMode === 'ipvs' && this.proxies.size > 0) this.bindIpvsAddresses();
-    if (plan.cluster.flushStaleUdp) {
+    if (plan.cluster.flushStaleUdp && (udpFrontends.size > 0 || udpNodePorts.size > 0)) {
       const now = c.engine.now();
-      for (const gone of this.udpEndpoints) {
-        if (udpNow.has(gone)) continue;
-        const [ip, port] = gone.split(':').map(Number) as [number, number];
-        for (const t of this.conntrack.values()) t.deleteWhere({ proto: UDP, replySrc: ip, replySport: port }, now);
+      for (const t of this.conntrack.values()) {
+        t.deleteIf(UDP, now, (e) => {
+          const reply = t.replySrc(e) >>> 0;
+          const front = udpFrontends.get(`${t.origDst(e) >>> 0}:${t.origDport(e)}`);
+          if (front !== undefined && !front.has(reply)) return true;
+          const np = udpNodePorts.get(t.origDport(e));
+          return np !== undefined && !np.has(reply);
+        });
       }
     }
-    this.udpEndpoints = udpNow;
     for (const p of plan.pods) this.records.setPod({ name: p.name, namespace: p.namespace, ip: p.ip });
   }
 

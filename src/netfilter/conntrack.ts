@@ -397,6 +397,24 @@ export class ConntrackTable {
     return n;
   }
 
+  /**
+   * Deletes the unexpired entries of protocol `proto` for which `pred(entry)` is true (read the
+   * entry with the accessors) and returns how many; expired ones are reclaimed, not counted.
+   * A full scan: for control-plane reconciles (kube-proxy's stale UDP cleanup), not per packet.
+   */
+  deleteIf(proto: number, now: number, pred: (entry: number) => boolean): number {
+    let n = 0;
+    const hw = this.highWater;
+    for (let e = 0; e < hw; e++) {
+      if (!this.isLive(e) || this.proto(e) !== proto) continue;
+      if (now > this.deadlineOf(e)) { this.release(e, EXPIRED); continue; }
+      if (!pred(e)) continue;
+      this.release(e, DELETED);
+      n++;
+    }
+    return n;
+  }
+
   /** Sweeps at most `budget` entry slots from where the last sweep stopped; returns how many expired entries it reclaimed. */
   gc(now: number, budget: number): number {
     const hw = this.highWater;

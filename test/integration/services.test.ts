@@ -238,6 +238,50 @@ describe.each(MATRIX)('services over $overlay, $proxyMode mode', ({ overlay, pro
   });
 });
 
+describe('stale UDP conntrack: kube-proxy\'s reconcile (CleanStaleEntries)', () => {
+  /** A UDP client on pod1 port 6000 to `vip`:9000: true when the datagram is answered (from the VIP). */
+  const pinger = (c: Cluster, vip: number): (() => boolean) => {
+    const pod1 = c.pod('pod1').ns;
+    const inbox = udpInbox(pod1, 6000);
+    return () => {
+      inbox.length = 0;
+      sendUdp(pod1, vip, 6000, 9000, Buffer.from('ping'));
+      c.engine.advance(1000);
+      return inbox.some((d) => d.src === vip);
+    };
+  };
+
+  it.each([true, false])('an endpoint that stops serving (Ready false) loses its entries when others serve, flushStaleUdp %s', (flushStaleUdp) => {
+    const c = cluster({ flushStaleUdp });
+    const svc = c.addService({ name: 'echo', selector: { app: 'web' }, ports: [{ port: 9000, protocol: 'UDP' }] });
+    const ping = pinger(c, svc.clusterIP);
+    expect(ping()).toBe(true);
+    const served = ['pod2', 'pod3'].find((p) => echoOf(c, p).counters.get('rx') === 1)!;
+    const other = served === 'pod2' ? 'pod3' : 'pod2';
+    c.setPodConditions(served, { ready: false }); // the pod stays, its address too: only its readiness changed
+    expect(ping()).toBe(true); // the unready pod still answers over the old entry...
+    expect(echoOf(c, other).counters.get('rx')).toBe(flushStaleUdp ? 1 : 0); // ...unless kube-proxy deleted it
+    c.close();
+  });
+
+  it.each([true, false])('a UDP service from no endpoints to one: an entry the client made before (not DNATed) is deleted, flushStaleUdp %s', (flushStaleUdp) => {
+    const c = cluster({ flushStaleUdp });
+    const svc = c.addService({ name: 'late', selector: { app: 'late' }, ports: [{ port: 9000, protocol: 'UDP' }] });
+    const ping = pinger(c, svc.clusterIP);
+    expect(ping()).toBe(false); // no endpoints: REJECTed, and no entry is left
+    // The entry a datagram leaves when it passes before kube-proxy programmed the service (the
+    // race of kubernetes#48370): original tuple to the VIP, reply from the VIP itself.
+    const t = c.services.conntrack.get('node1')!;
+    const client = c.pod('pod1').plan.ip;
+    expect(t.create(17, client, svc.clusterIP, 6000, 9000, svc.clusterIP, client, 9000, 6000, c.engine.now())).toBeGreaterThanOrEqual(0);
+    c.addPod({ name: 'late-0', node: 'node2', labels: { app: 'late' }, apps: [{ type: 'udp-echo', port: 9000 }] });
+    // kube-proxy deletes it once the service has a serving endpoint; without that, every datagram follows it, not DNATed
+    expect(t.dump(c.engine.now(), { proto: 17, dst: svc.clusterIP }).includes(`src=${formatIpv4(svc.clusterIP)} dst=${formatIpv4(client)}`)).toBe(!flushStaleUdp);
+    expect(ping()).toBe(flushStaleUdp);
+    c.close();
+  });
+});
+
 describe('ipvs schedulers through the cluster', () => {
   it('rr alternates the endpoints connection by connection', async () => {
     const c = cluster({ proxyMode: 'ipvs', ipvsScheduler: 'rr' });
