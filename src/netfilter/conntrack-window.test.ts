@@ -3,12 +3,15 @@
  * what each kernel makes of a failure (6.1: INVALID over the window, IGNORE under it;
  * before 6.1: INVALID for all four), be_liberal, and window scaling.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { PacketTuple, TupleKind } from './packet-tuple.js';
 import { ConntrackTable, CtDir, TcpState } from './conntrack.js';
 import { WINDOW_FAILURES, type TcpSegmentInfo, type TcpWindowKernel } from './conntrack-window.js';
 import { TCP_PROTOCOL as TCP, TcpFlag } from '../wire/tcp.js';
 
 const { SYN, ACK, PSH, RST } = TcpFlag;
+const runs = Number(process.env.PODWIRE_FC_RUNS ?? 2000);
 const CLIENT = 0x0af40102, VIP = 0x0a600010, EP = 0x0af40203;
 const C_ISN = 0x10000000, S_ISN = 0x80000000;
 
@@ -122,5 +125,48 @@ describe('conntrack TCP window tracking (tcp_in_window)', () => {
     expect(t.update(e, CtDir.Reply, SYN | ACK, 0)).toBe(true);
     expect(t.update(e, CtDir.Original, ACK, 0)).toBe(true);
     expect(t.tcpState(e)).toBe(TcpState.Established);
+  });
+});
+
+describe('window tracking on hostile input', () => {
+  it('PacketTuple reads any TCP header bytes without throwing: a data offset outside the segment is INVALID, the window scale comes only from a SYN', () => {
+    const tu = new PacketTuple();
+    fc.assert(fc.property(fc.uint8Array({ minLength: 20, maxLength: 80 }), fc.integer({ min: 0, max: 100 }), (tcp, cut) => {
+      const len = Math.min(tcp.length, 20 + cut);
+      const buf = new Uint8Array(20 + len);
+      buf[0] = 0x45;
+      buf[2] = (20 + len) >>> 8; buf[3] = (20 + len) & 0xff;
+      buf[9] = TCP;
+      buf.set(tcp.subarray(0, len), 20);
+      const kind = tu.parse(buf, 0);
+      const doff = (buf[32]! >>> 4) << 2;
+      if (doff < 20 || doff > len) { expect(kind).toBe(TupleKind.Invalid); return; }
+      expect(kind).toBe(TupleKind.Normal);
+      expect(tu.wscale).toBeGreaterThanOrEqual(-1);
+      expect(tu.wscale).toBeLessThanOrEqual(255);
+      if ((buf[33]! & SYN) === 0) expect(tu.wscale).toBe(-1);
+      const extra = ((buf[33]! & SYN) !== 0 ? 1 : 0) + (buf[33]! & 1);
+      expect(tu.end).toBe((tu.seq + len - doff + extra) >>> 0);
+    }), { numRuns: runs });
+  });
+
+  it('any sequence of segments leaves the entry in a valid state: a state of the table, ACCEPT/INVALID as a boolean, never a throw', () => {
+    const segArb = fc.record({
+      dir: fc.integer({ min: 0, max: 1 }), flags: fc.integer({ min: 0, max: 0x3f }), seq: fc.nat(), ack: fc.nat(),
+      len: fc.integer({ min: 0, max: 70000 }), win: fc.integer({ min: 0, max: 65535 }), wscale: fc.integer({ min: -1, max: 20 }),
+    });
+    fc.assert(fc.property(fc.constantFrom<TcpWindowKernel>('6.1', '5.15'), fc.boolean(), fc.array(segArb, { maxLength: 30 }), (kernel, liberal, segs) => {
+      const t = new ConntrackTable({ capacity: 4, kernel, tcpBeLiberal: liberal });
+      const e = t.create(TCP, CLIENT, VIP, 40000, 80, EP, CLIENT, 8080, 40000, 0);
+      t.update(e, CtDir.Original, SYN, 0, seg(SYN, C_ISN, 0));
+      let now = 1;
+      for (const g of segs) {
+        const ok = t.update(e, g.dir, g.flags, now++, seg(g.flags, g.seq, g.ack, g.len, g.win, (g.flags & SYN) !== 0 ? g.wscale : -1));
+        expect(typeof ok).toBe('boolean');
+        if (!t.isLive(e)) return;
+        expect(t.tcpState(e)).toBeLessThanOrEqual(TcpState.SynSent2);
+        if (liberal) expect(t.window.lastFailure === 0 || ok).toBe(true); // be_liberal: a failed window check still passes
+      }
+    }), { numRuns: Math.max(200, runs / 10) });
   });
 });
