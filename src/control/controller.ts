@@ -13,7 +13,7 @@ import { attachPod, cleanupLeftovers, detachPod, type AttachedPod } from '../io/
 import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
 import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names.js';
-import { DEFAULT_APP_PORTS } from '../kube/ipam.js';
+import { DEFAULT_APP_PORTS } from '../kube/plan.js';
 import { findPort, NO_PORT } from '../kube/endpoint-ports.js';
 import { runTrace, runTraces, type TraceFlow, type TraceOptions, type TraceProto, type TraceSpread, type Journey, type LoopAbort } from '../kube/trace.js';
 import type { AppType, AttachMode, AttachSpec, IpvsScheduler, PodPlan, Protocol, ServicePlan, ServiceType } from '../kube/types.js';

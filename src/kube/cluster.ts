@@ -27,7 +27,8 @@ import type { DnsUpstream } from '../apps/dns-server.js';
 import type { Route } from '../net/route-table.js';
 import { formatIpv4, macFromIpv4, tryParseIpv4Port } from '../wire/addr.js';
 import type { ClusterPlan, NodePlan, PodPlan, ServicePlan, Topology } from './types.js';
-import { Ipam, planCluster } from './ipam.js';
+import { Ipam } from './ipam.js';
+import { planCluster, podPlan } from './plan.js';
 import { startPodApps, type DnsAppFactory, type PodApps } from './pod-apps.js';
 import { installOverlay, type Overlay } from './overlay.js';
 import { ServiceController, type ServiceInput } from './services.js';
@@ -294,14 +295,11 @@ export class Cluster {
     let plan: PodPlan | null = null;
     try {
       veth = this.ipam.allocateVeth(spec.node);
-      plan = {
-        name: spec.name, namespace, node: spec.node, nodeIndex: node.plan.index, ip, mac: macFromIpv4(ip),
-        gateway: node.plan.bridgeIp, prefixLength: node.plan.podCIDR.prefix, mtu: this.plan.podMtu,
-        veth, vethMac: macFromIpv4(ip, 0x02ee), labels: { ...spec.labels },
-        apps: spec.apps ?? [], system: false,
+      plan = podPlan({
+        name: spec.name, namespace, node: spec.node, labels: spec.labels ?? {}, apps: spec.apps ?? [],
+        ...(spec.ports !== undefined && spec.ports.length > 0 ? { ports: spec.ports } : {}),
         ...(spec.ready === false ? { ready: false } : {}), ...(spec.terminating === true ? { terminating: true } : {}),
-        ...(spec.ports !== undefined && spec.ports.length > 0 ? { ports: spec.ports.map((p) => ({ ...p })) } : {}),
-      };
+      }, node.plan, ip, veth, this.plan.podMtu, false);
       this.plan.pods.push(plan);
       const rt = this.buildPod(plan)!;
       this.services.sync();

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cidrContains, formatCidr, formatIpv4, formatMac, parseCidr, parseIpv4 } from '../wire/addr.js';
-import { Ipam, IpamError, planCluster, selectorMatches } from './ipam.js';
+import { Ipam, IpamError } from './ipam.js';
+import { planCluster } from './plan.js';
+import { selectorMatches } from './selector.js';
 import { parseTopology, validateTopology } from './topology.js';
 import type { Topology } from './types.js';
 

@@ -21,7 +21,7 @@
  *   services podwire stands in for: `reservedServiceName` is the one rule the topology
  *   check and the API share.
  */
-import { DNS_NAMESPACE, DNS_SERVICE_NAME } from './ipam.js';
+import { DNS_NAMESPACE, DNS_SERVICE_NAME } from './plan.js';
 
 export const DEFAULT_NAMESPACE = 'default';
 /** The name of every node's root namespace (trace hops: `netns: "root"`). */

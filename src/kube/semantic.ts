@@ -12,10 +12,8 @@
 
 import { cidrContains, cidrOf, cidrOverlaps, cidrSize, formatCidr, formatIpv4, isUnicastMac, parseMac, tryParseIpv4, tryParseIpv4Port } from '../wire/addr.js';
 import type { Cidr } from '../wire/addr.js';
-import {
-  DEFAULT_APP_PORTS, DNS_NAMESPACE, DNS_SERVICE_HOST, Ipam, IpamError, KUBERNETES_SERVICE_HOST,
-  dnsPods, planCluster,
-} from './ipam.js';
+import { DNS_SERVICE_HOST, Ipam, IpamError, KUBERNETES_SERVICE_HOST } from './ipam.js';
+import { DEFAULT_APP_PORTS, DNS_NAMESPACE, dnsPods, planCluster } from './plan.js';
 import { PodIndex } from './selector.js';
 import { findPort, NO_PORT } from './endpoint-ports.js';
 import { compileNetem, NetemError } from '../net/netem-spec.js';

@@ -31,7 +31,7 @@ import { ServiceProxy, type ResolvedService } from './service-proxy.js';
 import { podConditions, topologyHints } from './endpoint-conditions.js';
 import { endpointPorts, portEndpoints } from './endpoint-ports.js';
 import { HealthCheckServers } from './health-check.js';
-import { needsHealthCheck } from './ipam.js';
+import { needsHealthCheck } from './plan.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
 import type { Cluster } from './cluster.js';
 import { reservedServiceName } from './names.js';

@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { DEFAULT_RING_BYTES, Doorbell, SharedRing, type RingStats } from '../engine/shared-ring.js';
-import { planCluster } from './ipam.js';
+import { planCluster } from './plan.js';
 import { podKey } from './cluster.js';
 import { canonicalPodKey } from './names.js';
 import type { PingResult } from './shard-probes.js';

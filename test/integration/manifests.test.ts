@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { clusterFromTopology, loadTopology } from '../../src/control/load.js';
 import { nodeRules } from '../../src/control/rules.js';
 import { Cluster } from '../../src/kube/cluster.js';
-import { planCluster } from '../../src/kube/ipam.js';
+import { planCluster } from '../../src/kube/plan.js';
 import { endpointChainName } from '../../src/kube/proxy-names.js';
 import { runTraces } from '../../src/kube/trace.js';
 import type { ClusterPlan, ProxyMode, Topology } from '../../src/kube/types.js';

@@ -19,7 +19,7 @@ const load = (p) => import(new URL(p, dist).href);
 const nodes = Number(process.argv[2]);
 const overlay = process.argv[3] ?? 'vxlan';
 const [{ Cluster }, { validateTopology }, { planCluster }] = await Promise.all([
-  load('kube/cluster.js'), load('kube/topology.js'), load('kube/ipam.js'),
+  load('kube/cluster.js'), load('kube/topology.js'), load('kube/plan.js'),
 ]);
 const doc = scaleTopology(nodes, overlay);
 let t0 = performance.now();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planCluster } from '../ipam.js';
+import { planCluster } from '../plan.js';
 import { formatTopologyError } from '../topology.js';
 import type { Topology } from '../types.js';
 import { loadManifests, parseManifests } from './index.js';
