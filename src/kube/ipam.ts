@@ -24,7 +24,8 @@ import {
 } from '../wire/addr.js';
 import type { Cidr } from '../wire/addr.js';
 import { PodIndex } from './selector.js';
-import type { AppSpec, ClusterPlan, NodePlan, PodPlan, PodSpec, ServicePlan, Topology } from './types.js';
+import type { AppSpec, ClusterPlan, NodePlan, PodPlan, PodSpec, ServicePlan, SliceEndpoint, Topology } from './types.js';
+import { sliceEndpoints } from './slice-endpoints.js';
 import { VXLAN_OVERHEAD } from '../wire/vxlan.js';
 
 /** Every node's pod range is a /24 of the cluster podCIDR; node i (0-based) gets block i+1. */
@@ -410,6 +411,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     }
     if (s.healthCheckNodePort !== undefined && needsHealthCheck(s)) ipam.allocateNodePort(s.healthCheckNodePort);
   }
+  const given = (s: { name: string; namespace: string }): SliceEndpoint[] | undefined => t.kubernetes?.sliceEndpoints?.[`${s.namespace}/${s.name}`];
   const services: ServicePlan[] = t.services.map((s, i) => ({
     name: s.name, namespace: s.namespace, type: s.type,
     clusterIP: vips[i]! >= 0 ? vips[i]! : ipam.allocateServiceIp(),
@@ -428,6 +430,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     scheduler: s.scheduler ?? c.ipvsScheduler, weights: { ...s.weights }, endpoints: [], system: false,
     ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
     ...(s.trafficDistribution !== undefined ? { trafficDistribution: s.trafficDistribution } : {}),
+    ...(given(s) !== undefined ? { sliceEndpoints: given(s)! } : {}),
   }));
   // healthCheckNodePort: after the service's NodePorts, as the API server allocates it (after its ports).
   t.services.forEach((s, i) => {
@@ -442,7 +445,12 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     });
   }
   const index = new PodIndex(pods);
-  for (const s of services) s.endpoints = index.select(s.namespace, s.selector).map((p) => p.name);
+  const podsByIp = new Map(pods.map((p) => [p.ip, p]));
+  for (const s of services) {
+    s.endpoints = s.sliceEndpoints !== undefined
+      ? sliceEndpoints(s.ports, s.sliceEndpoints, podsByIp).pods.map((p) => p.name)
+      : index.select(s.namespace, s.selector).map((p) => p.name);
+  }
 
   return {
     cluster: c, podCIDR: ipam.podCIDR, serviceCIDR: ipam.serviceCIDR, nodeCIDR: ipam.nodeCIDR, podMtu,

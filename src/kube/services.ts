@@ -3,7 +3,9 @@
  * and CoreDNS's watch do together, in one object the builder owns.
  *
  * - Endpoints follow pods: every service's endpoints are recomputed from the pods' labels
- *   whenever pods or services are added or removed at run time (`sync`).
+ *   whenever pods or services are added or removed at run time (`sync`). A service with
+ *   EndpointSlices given (manifests) takes their endpoints instead (slice-endpoints.ts); they
+ *   do not follow pod changes, as the slices of a dump do not.
  * - kube-proxy, per emulated node: a `ServiceProxy` (the rules) as the NAT policy of the
  *   node's netfilter hooks (`NatHooks`), with one conntrack table per node, as in Linux
  *   (`cluster.conntrack.max` entries, netfilter's or kube-proxy's timeouts).
@@ -25,6 +27,7 @@ import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
 import { podConditions, topologyHints } from './endpoint-conditions.js';
 import { endpointPorts, portEndpoints } from './endpoint-ports.js';
+import { sliceEndpoints } from './slice-endpoints.js';
 import { HealthCheckServers } from './health-check.js';
 import { needsHealthCheck } from './ipam.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
@@ -150,7 +153,21 @@ export class ServiceController {
     const zones = new Map(plan.nodes.map((n) => [n.name, n.zone]));
     const resolved: ResolvedService[] = [];
     const udpNow = new Set<string>();
+    const podsByIp = new Map(plan.pods.map((p) => [p.ip, p]));
     for (const s of plan.services) {
+      if (s.sliceEndpoints !== undefined) {
+        // EndpointSlices given (manifests): taken as they are instead of the selector's (slice-endpoints.ts).
+        const given = sliceEndpoints(s.ports, s.sliceEndpoints, podsByIp);
+        s.endpoints = given.pods.map((p) => p.name);
+        this.records.setService(dnsService(s, given.dns));
+        if (s.headless === true || s.externalName !== undefined) continue;
+        resolved.push({ plan: s, endpoints: given.endpoints });
+        s.ports.forEach((port, k) => {
+          if (port.protocol !== 'UDP') return;
+          for (const e of portEndpoints(given.endpoints, port, k)) udpNow.add(`${e.ip}:${e.targetPort}`);
+        });
+        continue;
+      }
       const selected = index.select(s.namespace, s.selector);
       s.endpoints = selected.map((p) => p.name);
       // EndpointSlice conditions per pod (endpoint-conditions.ts): what each node's kube-proxy categorizes.
