@@ -7,8 +7,8 @@
  *     deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >= 0
  *
  * Kinds: Namespace, Node, Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Service are
- * modelled; NetworkPolicy is enforced (and also kept as data); EndpointSlice, headless and
- * ExternalName Services are stored as data (`KubeObjects`); anything else is listed once as ignored. Workloads become pods with
+ * modelled; NetworkPolicy is enforced (and also kept as data); an EndpointSlice gives its
+ * Service's endpoints (slices.ts; also kept as data, `KubeObjects`); anything else is listed once as ignored. Workloads become pods with
  * the names Kubernetes gives (names.ts), placed as the default scheduler would in the simple
  * case: fewest pods first, ties by node order, taints honoured.
  */
