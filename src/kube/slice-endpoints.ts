@@ -12,7 +12,7 @@
  */
 import { tryParseIpv4 } from '../wire/addr.js';
 import type { DnsEndpoint } from './dns-records.js';
-import { NO_PORT } from './endpoint-ports.js';
+import { findPort, NO_PORT } from './endpoint-ports.js';
 import type { ResolvedEndpoint } from './service-proxy.js';
 import type { PodPlan, ServicePortPlan, SliceEndpoint } from './types.js';
 
@@ -68,5 +68,21 @@ export function strangers(given: readonly SliceEndpoint[], podIps: ReadonlySet<n
   return given.filter((g) => {
     const ip = tryParseIpv4(g.ip);
     return ip === null || !podIps.has(ip);
+  });
+}
+
+/**
+ * An endpoint's port for each service port: its EndpointSlices' when the service has them
+ * (the first slice listing the address with that port), else FindPort on the pod (views).
+ */
+export function endpointPortsOf(s: { ports: readonly ServicePortPlan[]; sliceEndpoints?: readonly SliceEndpoint[] }, pod: PodPlan): number[] {
+  if (s.sliceEndpoints === undefined) return s.ports.map((sp) => findPort(pod, sp));
+  const mine = s.sliceEndpoints.filter((g) => tryParseIpv4(g.ip) === pod.ip);
+  return s.ports.map((sp) => {
+    for (const g of mine) {
+      const p = g.ports.find((x) => x.name === (sp.name ?? '') && x.protocol === sp.protocol);
+      if (p !== undefined) return p.port;
+    }
+    return NO_PORT;
   });
 }

@@ -4,6 +4,7 @@
  * dataplane (traced connections) and in `podwire rules`.
  */
 import { describe, expect, it } from 'vitest';
+import { inspectView } from '../../src/control/inspect.js';
 import { nodeRules } from '../../src/control/rules.js';
 import { Cluster } from '../../src/kube/cluster.js';
 import { parseManifests } from '../../src/kube/manifests/index.js';
@@ -89,6 +90,8 @@ describe('EndpointSlices given: the Service\'s endpoints are the slices\'', () =
     try {
       expect(nodeRules(c, { node: 'node1' })).toContain('-j DNAT --to-destination 10.244.1.5:9090');
       expect(nodeRules(c, { node: 'node1' })).not.toContain('10.244.1.5:8080');
+      // podwire inspect shows the slice's port too.
+      expect(inspectView(c).services.find((s) => s.name === 'web')!.endpoints.map((e) => [e.pod, e.ports])).toEqual([['web-a', [9090]], ['web-b', [9090]]]);
     } finally {
       c.close();
     }
