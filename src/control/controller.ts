@@ -14,7 +14,8 @@ import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
 import { canonicalPodKey, parsePodRef, reservedServiceName } from '../kube/names.js';
 import { DEFAULT_APP_PORTS } from '../kube/plan.js';
-import { findPort, NO_PORT } from '../kube/endpoint-ports.js';
+import { NO_PORT } from '../kube/endpoint-ports.js';
+import { endpointPortsOf } from '../kube/slice-endpoints.js';
 import { runTrace, runTraces, type TraceFlow, type TraceOptions, type TraceProto, type TraceSpread, type Journey, type LoopAbort } from '../kube/trace.js';
 import type { AppType, AttachMode, AttachSpec, IpvsScheduler, PodPlan, Protocol, ServicePlan, ServiceType } from '../kube/types.js';
 import { conntrackSummary } from '../netfilter/conntrack-dump.js';
@@ -201,7 +202,8 @@ export class Controller {
       endpoints: s.endpoints.map((n) => {
         const p = pods.get(`${s.namespace}/${n}`);
         // Each pod's own port per service port (FindPort); a named port it lacks is no endpoint of it.
-        const ports = p === undefined ? [] : s.ports.map((sp) => ({ n: findPort(p, sp), proto: sp.protocol })).filter((x) => x.n !== NO_PORT).map((x) => `${x.n}/${x.proto}`);
+        const own = p === undefined ? [] : endpointPortsOf(s, p); // its EndpointSlices' ports, when given
+        const ports = s.ports.map((sp, k) => ({ n: own[k] ?? NO_PORT, proto: sp.protocol })).filter((x) => x.n !== NO_PORT).map((x) => `${x.n}/${x.proto}`);
         return { pod: n, node: p?.node ?? null, ip: p === undefined ? null : podView(this.cluster, p, null).ip, ports };
       }),
     };

@@ -15,7 +15,7 @@
  */
 import type { Cluster, NodeRuntime } from '../kube/cluster.js';
 import { podKey } from '../kube/cluster.js';
-import { findPort } from '../kube/endpoint-ports.js';
+import { endpointPortsOf } from '../kube/slice-endpoints.js';
 import { VXLAN_IFNAME, type VxlanOverlay } from '../kube/overlay-vxlan.js';
 import type { PodPlan, ServicePlan } from '../kube/types.js';
 import type { NetIf } from '../net/iface.js';
@@ -220,7 +220,8 @@ function serviceOf(s: ServicePlan, pods: ReadonlyMap<string, PodPlan>): InspectS
     ports: s.ports.map((p) => ({ name: p.name ?? null, port: p.port, targetPort: p.targetPort, protocol: p.protocol, nodePort: p.nodePort ?? null })),
     endpoints: s.endpoints.map((name) => {
       const p = pods.get(`${s.namespace}/${name}`);
-      const ports = s.ports.map((sp) => (p === undefined ? null : findPort(p, sp) || null));
+      const own = p === undefined ? [] : endpointPortsOf(s, p); // the slices' ports, or FindPort's
+      const ports = s.ports.map((_, k) => own[k] || null);
       return { pod: name, ip: p === undefined ? null : formatIpv4(p.ip), node: p?.node ?? null, ports };
     }),
   };

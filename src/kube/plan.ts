@@ -7,7 +7,8 @@ import { macFromIpv4, nthHost, parseCidr, parseIpv4, parseMac } from '../wire/ad
 import { VXLAN_OVERHEAD } from '../wire/vxlan.js';
 import { DNS_SERVICE_HOST, Ipam, IpamError, KUBERNETES_SERVICE_HOST } from './ipam.js';
 import { PodIndex } from './selector.js';
-import type { AppSpec, ClusterPlan, NodePlan, PodPlan, PodSpec, ServicePlan, Topology } from './types.js';
+import type { AppSpec, ClusterPlan, NodePlan, PodPlan, PodSpec, ServicePlan, SliceEndpoint, Topology } from './types.js';
+import { sliceEndpoints } from './slice-endpoints.js';
 /** The cluster DNS that podwire adds when cluster.dnsReplicas > 0. */
 export const DNS_NAMESPACE = 'kube-system';
 export const DNS_SERVICE_NAME = 'kube-dns';
@@ -81,6 +82,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     }
     if (s.healthCheckNodePort !== undefined && needsHealthCheck(s)) ipam.allocateNodePort(s.healthCheckNodePort);
   }
+  const given = (s: { name: string; namespace: string }): SliceEndpoint[] | undefined => t.kubernetes?.sliceEndpoints?.[`${s.namespace}/${s.name}`];
   const services: ServicePlan[] = t.services.map((s, i) => ({
     name: s.name, namespace: s.namespace, type: s.type,
     clusterIP: vips[i]! >= 0 ? vips[i]! : ipam.allocateServiceIp(),
@@ -99,6 +101,7 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     scheduler: s.scheduler ?? c.ipvsScheduler, weights: { ...s.weights }, endpoints: [], system: false,
     ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
     ...(s.trafficDistribution !== undefined ? { trafficDistribution: s.trafficDistribution } : {}),
+    ...(given(s) !== undefined ? { sliceEndpoints: given(s)! } : {}),
   }));
   // healthCheckNodePort: after the service's NodePorts, as the API server allocates it (after its ports).
   t.services.forEach((s, i) => {
@@ -113,7 +116,12 @@ export function planCluster(t: Topology, ipam = new Ipam(t.cluster)): ClusterPla
     });
   }
   const index = new PodIndex(pods);
-  for (const s of services) s.endpoints = index.select(s.namespace, s.selector).map((p) => p.name);
+  const podsByIp = new Map(pods.map((p) => [p.ip, p]));
+  for (const s of services) {
+    s.endpoints = s.sliceEndpoints !== undefined
+      ? sliceEndpoints(s.ports, s.sliceEndpoints, podsByIp).pods.map((p) => p.name)
+      : index.select(s.namespace, s.selector).map((p) => p.name);
+  }
 
   return {
     cluster: c, podCIDR: ipam.podCIDR, serviceCIDR: ipam.serviceCIDR, nodeCIDR: ipam.nodeCIDR, podMtu,

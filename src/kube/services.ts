@@ -3,7 +3,9 @@
  * and CoreDNS's watch do together, in one object the builder owns.
  *
  * - Endpoints follow pods: every service's endpoints are recomputed from the pods' labels
- *   whenever pods or services are added or removed at run time (`sync`).
+ *   whenever pods or services are added or removed at run time (`sync`). A service with
+ *   EndpointSlices given (manifests) takes their endpoints instead (slice-endpoints.ts); they
+ *   do not follow pod changes, as the slices of a dump do not.
  * - kube-proxy, per emulated node: a `ServiceProxy` (the rules) as the NAT policy of the
  *   node's netfilter hooks (`NatHooks`), with one conntrack table per node, as in Linux
  *   (`cluster.conntrack.max` entries, netfilter's or kube-proxy's timeouts).
@@ -30,6 +32,7 @@ import type { Closable } from './pod-apps.js';
 import { ServiceProxy, type ResolvedService } from './service-proxy.js';
 import { podConditions, topologyHints } from './endpoint-conditions.js';
 import { endpointPorts, portEndpoints } from './endpoint-ports.js';
+import { sliceEndpoints } from './slice-endpoints.js';
 import { HealthCheckServers } from './health-check.js';
 import { needsHealthCheck } from './plan.js';
 import { BridgedHooks, ProxyHooks } from './proxy-hooks.js';
@@ -155,7 +158,28 @@ export class ServiceController {
     // CleanStaleEntries' maps: UDP frontend "ip:port" and NodePort -> the serving endpoint IPs
     const udpFrontends = new Map<string, Set<number>>();
     const udpNodePorts = new Map<number, Set<number>>();
+    const podsByIp = new Map(plan.pods.map((p) => [p.ip, p]));
+    const udpServing = (s: ServicePlan, endpoints: ResolvedService['endpoints']): void => {
+      s.ports.forEach((port, k) => {
+        if (port.protocol !== 'UDP') return;
+        const serving = new Set<number>();
+        for (const e of portEndpoints(endpoints, port, k)) if (e.serving) serving.add(e.ip);
+        if (serving.size === 0) return; // kube-proxy: a service without endpoints needs no cleaning
+        for (const ip of [s.clusterIP, ...s.loadBalancerIPs, ...s.externalIPs]) udpFrontends.set(`${ip >>> 0}:${port.port}`, serving);
+        if (port.nodePort !== undefined && port.nodePort !== 0) udpNodePorts.set(port.nodePort, serving);
+      });
+    };
     for (const s of plan.services) {
+      if (s.sliceEndpoints !== undefined) {
+        // EndpointSlices given (manifests): taken as they are instead of the selector's (slice-endpoints.ts).
+        const given = sliceEndpoints(s.ports, s.sliceEndpoints, podsByIp);
+        s.endpoints = given.pods.map((p) => p.name);
+        this.records.setService(dnsService(s, given.dns));
+        if (s.headless === true || s.externalName !== undefined) continue;
+        resolved.push({ plan: s, endpoints: given.endpoints });
+        udpServing(s, given.endpoints);
+        continue;
+      }
       const selected = index.select(s.namespace, s.selector);
       s.endpoints = selected.map((p) => p.name);
       // EndpointSlice conditions per pod (endpoint-conditions.ts): what each node's kube-proxy categorizes.
@@ -175,14 +199,7 @@ export class ServiceController {
         ports: endpointPorts(p, s.ports),
       }));
       resolved.push({ plan: s, endpoints });
-      s.ports.forEach((port, k) => {
-        if (port.protocol !== 'UDP') return;
-        const serving = new Set<number>();
-        for (const e of portEndpoints(endpoints, port, k)) if (e.serving) serving.add(e.ip);
-        if (serving.size === 0) return; // kube-proxy: a service without endpoints needs no cleaning
-        for (const ip of [s.clusterIP, ...s.loadBalancerIPs, ...s.externalIPs]) udpFrontends.set(`${ip >>> 0}:${port.port}`, serving);
-        if (port.nodePort !== undefined && port.nodePort !== 0) udpNodePorts.set(port.nodePort, serving);
-      });
+      udpServing(s, endpoints);
     }
     this.synced = resolved;
     for (const proxy of this.proxies.values()) proxy.sync(resolved);

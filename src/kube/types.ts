@@ -237,6 +237,8 @@ export interface Topology {
 export interface KubeObjects {
   networkPolicies: Record<string, unknown>[];
   endpointSlices: Record<string, unknown>[];
+  /** `ns/service` -> the endpoints of its IPv4 EndpointSlices (validated): they replace the selector's. */
+  sliceEndpoints: Record<string, SliceEndpoint[]>;
   /** Services podwire does not emulate yet: headless (`clusterIP: None`) and ExternalName. */
   services: Record<string, unknown>[];
   /** Node name -> `topology.kubernetes.io/zone`. */
@@ -366,6 +368,36 @@ export interface ServicePlan {
   /** Each node answers HTTP on it: 200 with local ready endpoints, else 503 (kube-proxy's healthcheck server). */
   healthCheckNodePort?: number;
   trafficDistribution?: TrafficDistribution;
+  /**
+   * The endpoints of the service's EndpointSlices (manifests: `kubernetes.io/service-name`,
+   * addressType IPv4), taken as given instead of the selector's (docs/manifests.md).
+   */
+  sliceEndpoints?: SliceEndpoint[];
+}
+
+/**
+ * One endpoint of an EndpointSlice, as kube-proxy's EndpointSliceCache reads it: the first
+ * address, the conditions with nil read as ready true, serving true, terminating false, the
+ * node name and zone, the hints, and its slice's ports (name '' when unnamed, API defaults).
+ */
+export interface SliceEndpoint {
+  /** `EndpointSlice/ns/name`, for messages. */
+  slice: string;
+  /** Its address's field path in the slice (`endpoints[2].addresses[0]`), for messages. */
+  path: string;
+  /** addresses[0], dotted. */
+  ip: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  nodeName?: string;
+  zone?: string;
+  /** spec hostname (headless DNS names). */
+  hostname?: string;
+  zoneHints?: string[];
+  nodeHints?: string[];
+  /** The slice's ports with a port number (kube-proxy ignores the others). */
+  ports: { name: string; port: number; protocol: Protocol }[];
 }
 
 export interface ClusterPlan {

@@ -7,8 +7,8 @@
  *     deploy.yaml:14: Deployment/default/web: spec.replicas: -1 must be >= 0
  *
  * Kinds: Namespace, Node, Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Service are
- * modelled; NetworkPolicy is enforced (and also kept as data); EndpointSlice, headless and
- * ExternalName Services are stored as data (`KubeObjects`); anything else is listed once as ignored. Workloads become pods with
+ * modelled; NetworkPolicy is enforced (and also kept as data); an EndpointSlice gives its
+ * Service's endpoints (slices.ts; also kept as data, `KubeObjects`); anything else is listed once as ignored. Workloads become pods with
  * the names Kubernetes gives (names.ts), placed as the default scheduler would in the simple
  * case: fewest pods first, ties by node order, taints honoured.
  */
@@ -20,6 +20,7 @@ import type { AppSpec, AttachSpec, KubeObjects, TopologyError } from '../types.j
 export type { KubeObjects } from '../types.js';
 import { NameGenerator, podTemplateHash } from './names.js';
 import { lineOf } from './source.js';
+import { parseEndpointSlice, type ParsedSlice } from './slices.js';
 import type { SourceObject } from './source.js';
 
 /** What a path of the generated document stands for: the object, and how its fields are named there. */
@@ -40,6 +41,8 @@ export interface Converted {
   errors: TopologyError[];
   warnings: TopologyError[];
   objects: KubeObjects;
+  /** `EndpointSlice/ns/name` -> where it is (for the warnings about its addresses, index.ts). */
+  slices: Map<string, SourceObject>;
 }
 
 type Obj = Record<string, unknown>;
@@ -127,7 +130,7 @@ function tolerates(tolerations: Toleration[], t: Taint): boolean {
 export function convert(all: SourceObject[]): Converted {
   const r = new Reporter();
   const origins = new Map<string, Origin>();
-  const objects: KubeObjects = { networkPolicies: [], endpointSlices: [], services: [], zones: {}, hostnames: {}, ignored: {} };
+  const objects: KubeObjects = { networkPolicies: [], endpointSlices: [], sliceEndpoints: {}, services: [], zones: {}, hostnames: {}, ignored: {} };
 
   // --- podwire's own document: cluster (and nodes when there are no Node objects) --------
   let clusterDoc: Obj = {};
@@ -464,10 +467,19 @@ export function convert(all: SourceObject[]): Converted {
   const services: Obj[] = [];
   const serviceOrigin: Origin[] = [];
   const nodePortOwner = new Map<number, string>();
+  const slices: { k: (typeof kube)[number]; parsed: ParsedSlice }[] = [];
+  const sliceAt = new Map<string, SourceObject>();
   for (const k of kube) {
     const o = k.at.obj;
     if (k.kind === 'NetworkPolicy') objects.networkPolicies.push(o);
-    else if (k.kind === 'EndpointSlice') objects.endpointSlices.push(o);
+    else if (k.kind === 'EndpointSlice') {
+      objects.endpointSlices.push(o);
+      const parsed = parseEndpointSlice(o, k.label, {
+        err: (path, value, message) => r.err(k.at, k.label, path, value, message),
+        warn: (path, value, message) => r.warn(k.at, k.label, path, value, message),
+      });
+      if (parsed !== null) slices.push({ k, parsed });
+    }
     if (STORED.has(k.kind) || k.kind === 'Namespace' || k.kind === 'Node' || k.kind === 'Pod' || WORKLOADS.has(k.kind)) continue;
     if (k.kind !== 'Service') {
       objects.ignored[k.kind] = (objects.ignored[k.kind] ?? 0) + 1;
@@ -482,6 +494,19 @@ export function convert(all: SourceObject[]): Converted {
     if (one === null) continue;
     services.push(one.svc);
     serviceOrigin.push(one.origin);
+  }
+  // EndpointSlices: their endpoints replace the selector's (slices.ts; services.ts uses them).
+  const modelled = new Set(services.map((s) => `${String(s['namespace'])}/${String(s['name'])}`));
+  for (const { k, parsed } of slices) {
+    const key = `${k.namespace}/${parsed.service}`;
+    if (!modelled.has(key)) {
+      // The API server's own and podwire's kube-dns (its pods are podwire's) are not the objects' to set.
+      const own = key === 'default/kubernetes' || (dnsReplicas > 0 && key === 'kube-system/kube-dns');
+      if (!own) r.warn(k.at, k.label, 'metadata.labels', parsed.service, `Service ${q(key)} is not among the objects: the slice is not used`);
+      continue;
+    }
+    (objects.sliceEndpoints[key] ??= []).push(...parsed.endpoints);
+    sliceAt.set(k.label, k.at);
   }
   const ignored = Object.entries(objects.ignored);
   if (ignored.length > 0) {
@@ -539,7 +564,7 @@ export function convert(all: SourceObject[]): Converted {
   const document: Obj = { cluster, nodes: docNodes, pods: docPods, services };
   if (docNamespaces.length > 0) document['namespaces'] = docNamespaces;
   if (docPolicies.length > 0) document['networkPolicies'] = docPolicies;
-  return { document, origins, errors: r.errors, warnings: r.warnings, objects };
+  return { document, origins, errors: r.errors, warnings: r.warnings, objects, slices: sliceAt };
 }
 
 /** One Service as podwire's model holds it, or null (an error, or a kind of Service stored as data). */

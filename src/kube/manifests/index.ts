@@ -5,9 +5,11 @@
 import { stat } from 'node:fs/promises';
 import { readFile } from 'node:fs/promises';
 import { validateTopology } from '../topology.js';
-import type { TopologyError, TopologyResult } from '../types.js';
+import { planCluster } from '../plan.js';
+import { strangers } from '../slice-endpoints.js';
+import type { Topology, TopologyError, TopologyResult } from '../types.js';
 import { convert } from './convert.js';
-import type { KubeObjects, Origin } from './convert.js';
+import type { Converted, KubeObjects, Origin } from './convert.js';
 import { lineOf, looksLikeManifests, readPath, readText } from './source.js';
 import type { SourceObject } from './source.js';
 
@@ -38,6 +40,40 @@ function mapError(e: TopologyError, origins: Map<string, Origin>): TopologyError
   return { ...e, path, object: o.object, source: o.at.source, line: lineOf(o.at, path) };
 }
 
+/**
+ * A service whose EndpointSlices are given takes its endpoints from them: the selector
+ * warnings (selects nothing, a named targetPort no pod has) do not apply to it.
+ */
+function sliceWarnings(t: Topology, c: Converted, warnings: TopologyError[]): TopologyError[] {
+  const given = t.kubernetes?.sliceEndpoints ?? {};
+  const objects = new Set(t.services.filter((s) => given[`${s.namespace}/${s.name}`] !== undefined).map((s) => `Service/${s.namespace}/${s.name}`));
+  return warnings.filter((w) => !(w.object !== undefined && objects.has(w.object) && (w.path === 'spec.selector' || /^spec\.ports\[\d+\]\.targetPort$/.test(w.path))));
+}
+
+/** Every slice address that is no emulated pod, once: podwire cannot deliver to it, so it is no endpoint. */
+function sliceLessWarnings(t: Topology, c: Converted): TopologyError[] {
+  const given = Object.values(t.kubernetes?.sliceEndpoints ?? {}).flat();
+  if (given.length === 0) return [];
+  let ips: Set<number>;
+  try {
+    ips = new Set(planCluster(t).pods.map((p) => p.ip)); // the pods' addresses, allocated ones included
+  } catch {
+    return [];
+  }
+  const out: TopologyError[] = [];
+  const said = new Set<string>();
+  for (const e of strangers(given, ips)) {
+    if (said.has(`${e.slice} ${e.ip}`)) continue;
+    said.add(`${e.slice} ${e.ip}`);
+    const at = c.slices.get(e.slice);
+    out.push({
+      path: e.path, value: e.ip, object: e.slice, message: `${JSON.stringify(e.ip)} is no emulated pod: podwire cannot deliver to it, the endpoint is left out`,
+      ...(at !== undefined ? { source: at.source, line: lineOf(at, e.path) } : {}),
+    });
+  }
+  return out;
+}
+
 /** Converts and validates objects already read. */
 export function topologyFromObjects(objects: SourceObject[], readErrors: TopologyError[] = []): ManifestResult {
   const c = convert(objects);
@@ -46,7 +82,8 @@ export function topologyFromObjects(objects: SourceObject[], readErrors: Topolog
   const r = validateTopology(c.document);
   const warnings = [...c.warnings, ...r.warnings.map((w) => mapError(w, c.origins))];
   if (!r.ok) return { ok: false, errors: r.errors.map((e) => mapError(e, c.origins)), warnings };
-  return { ok: true, topology: { ...r.topology, kubernetes: c.objects }, warnings, objects: c.objects };
+  const topology = { ...r.topology, kubernetes: c.objects };
+  return { ok: true, topology, warnings: [...sliceWarnings(topology, c, warnings), ...sliceLessWarnings(topology, c)], objects: c.objects };
 }
 
 /** Manifests given as text (one file's worth). */
