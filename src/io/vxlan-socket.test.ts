@@ -115,6 +115,18 @@ describe.skipIf(!addonOk)('VxlanSocket', () => {
     expect(got).toEqual(['a one', 'a two', 'a three']);
   });
 
+  it('native: a datagram longer than UDP allows is refused at once (sendto, EMSGSIZE) and the queue around it still goes, in order', async () => {
+    const { a, got, bIp } = await pair('native');
+    const huge = Buffer.alloc(65508); // 65535 - 20 - 8 + 1
+    expect(a.send(Buffer.from('one'), 0, 3, bIp)).toBe(true);
+    expect(a.send(huge, 0, huge.length, bIp)).toBe(false); // the tunnel counts transport-error, as before batching
+    expect(a.send(Buffer.from('two'), 0, 3, bIp)).toBe(true);
+    await until(() => got.length === 2, 'two datagrams');
+    expect(got).toEqual(['a one', 'a two']);
+    // 'one' flushed before the sendto of the long one, 'two' at the end of the turn.
+    expect(a.stats()).toMatchObject({ txDatagrams: 2, txErrors: 1, txDrops: 0, txBatches: 3 });
+  });
+
   it('native: jumbo datagrams that fill the 128 KiB send slab flush it early, intact and in order', async () => {
     const rx = UdpSocket.open(host, nextPort++, { slotSize: 9216 });
     const seen: string[] = [];

@@ -42,8 +42,10 @@ const SLOTS = 256;
 const SLOT_SIZE = 2048;
 /** Datagrams per sendmmsg (the addon sends in chunks of 64: native/udp.c PW_UDP_TX_CHUNK). */
 export const DEFAULT_TX_BATCH = 64;
-/** Bytes of the send slab: a batch of datagrams of a 1500-byte underlay; a longer one is sent alone. */
+/** Bytes of the send slab: a batch of datagrams of a 1500-byte underlay, and any single UDP datagram. */
 const TX_SLAB = DEFAULT_TX_BATCH * SLOT_SIZE;
+/** The largest UDP payload over IPv4: 65535 - 20 (IPv4 header) - 8 (UDP header). */
+const MAX_UDP_PAYLOAD = 65507;
 
 interface Peer {
   host: string;
@@ -242,7 +244,9 @@ export class VxlanSocket implements VxlanTransport {
     }
     if (this.udp !== null) {
       const slab = this.txSlab;
-      if (slab === null || len > TX_SLAB) {
+      // Unbatched, or a datagram the kernel must refuse (EMSGSIZE): sendto now, so the tunnel
+      // sees the failure (transport-error) as before batching.
+      if (slab === null || len > MAX_UDP_PAYLOAD) {
         if (this.txCount > 0) this.flush(); // in order
         this.txBatches++;
         if (!this.udp.send(buf, off, len, this.lastIp, peer.port)) return false;
