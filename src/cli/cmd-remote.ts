@@ -165,7 +165,7 @@ interface Stats {
   linkDrops: { link: string; drops: number }[];
   conntrack: Record<string, number>;
   conntrackStats?: Record<string, { max: number; earlyDrop: number }>;
-  vxlanSocket?: Record<string, { backend: string; bind: string; rcvbuf: number; kernelDrops: number }>;
+  vxlanSocket?: Record<string, { backend: string; bind: string; rcvbuf: number; kernelDrops: number; txDatagrams?: number; txBatches?: number; txDrops?: number; txErrors?: number }>;
   networkPolicies?: { policies: number; deniedBy: Record<string, number> };
   interfaces: Record<string, { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number; rxDropped: number; txDropped: number }>;
 }
@@ -194,6 +194,10 @@ function renderStats(s: Stats, io: Io): void {
   for (const [n, v] of Object.entries(s.vxlanSocket ?? {})) {
     const d = `kernel drops ${v.kernelDrops}`;
     io.out(`vxlan socket ${n} ${v.bind}: ${v.kernelDrops > 0 ? c.red(d) : d} (datagrams lost at podwire's socket), receive buffer ${v.rcvbuf} bytes (${v.backend})`);
+    if (v.txDatagrams !== undefined) {
+      const lost = `${v.txDrops ?? 0} dropped (send buffer full), ${v.txErrors ?? 0} errors`;
+      io.out(`  sent ${plural(v.txDatagrams, 'datagram')} in ${plural(v.txBatches ?? 0, 'system call')}, ${(v.txDrops ?? 0) + (v.txErrors ?? 0) > 0 ? c.red(lost) : lost}`);
+    }
   }
   const np = s.networkPolicies;
   if (np !== undefined && (np.policies > 0 || Object.keys(np.deniedBy).length > 0)) {

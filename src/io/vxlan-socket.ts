@@ -9,8 +9,17 @@
  * - `native` (the default when the addon is built): src/io/udp-socket.ts. The receive
  *   buffer is asked for at 8 MiB with SO_RCVBUFFORCE (the kernel grants 16 MiB; without
  *   CAP_NET_ADMIN SO_RCVBUF, capped by net.core.rmem_max); datagrams are read with
- *   recvmmsg, up to 64 per event-loop wake-up, into one reused slab; sends are one sendto()
- *   straight from the packet's buffer (nothing to keep: the kernel copied it).
+ *   recvmmsg, up to 64 per event-loop wake-up, into one reused slab. Sends are batched:
+ *   `send` copies the datagram into a reused send slab (offsets, lengths and addresses in
+ *   fixed arrays: nothing allocated per datagram) and the queue goes out with one sendmmsg
+ *   when it holds `txBatch` datagrams (64) or at the end of the current turn of the event
+ *   loop (a microtask queued by the first datagram of a batch: after the scheduler's turn,
+ *   the recvmmsg callback or whatever code sent), whichever comes first; `stats()` and
+ *   `close()` flush first. A datagram the kernel refuses in a batch (send buffer full:
+ *   EAGAIN/ENOBUFS, the rest of that batch) counts in `txDrops`, another errno in
+ *   `txErrors`: `txDatagrams + txDrops + txErrors` is every datagram `send` accepted.
+ *   `txBatches` counts send system calls. `txBatch: 1` sends each datagram with its own
+ *   sendto() at once (the behaviour before batching; the benchmark's baseline).
  * - `dgram` (fallback: the addon is not built): Node's `dgram`, with `recvBufferSize` asked
  *   for the same (SO_RCVBUF: capped by net.core.rmem_max, 212992 by default, so a burst of
  *   more than about 90 datagrams overflows it). Node may keep a send buffer until the send
@@ -31,6 +40,12 @@ import { DEFAULT_UDP_RCVBUF, UdpCounter, UdpSocket, type DatagramsHandler } from
 
 const SLOTS = 256;
 const SLOT_SIZE = 2048;
+/** Datagrams per sendmmsg (the addon sends in chunks of 64: native/udp.c PW_UDP_TX_CHUNK). */
+export const DEFAULT_TX_BATCH = 64;
+/** Bytes of the send slab: a batch of datagrams of a 1500-byte underlay, and any single UDP datagram. */
+const TX_SLAB = DEFAULT_TX_BATCH * SLOT_SIZE;
+/** The largest UDP payload over IPv4: 65535 - 20 (IPv4 header) - 8 (UDP header). */
+const MAX_UDP_PAYLOAD = 65507;
 
 interface Peer {
   host: string;
@@ -71,6 +86,8 @@ export interface VxlanSocketOptions {
   rcvbuf?: number;
   /** Path of the addon, for tests. */
   addonPath?: string;
+  /** Native backend: datagrams per sendmmsg, 1..64 (default 64); 1 = one sendto per datagram, unbatched. */
+  txBatch?: number;
 }
 
 export class VxlanSocket implements VxlanTransport {
@@ -83,6 +100,21 @@ export class VxlanSocket implements VxlanTransport {
   errors = 0;
   /** Datagrams longer than a read slot (2048 bytes): not delivered. */
   oversize = 0;
+  /** Send system calls: sendmmsg per batch, sendto per datagram (unbatched, too long for the slab, dgram). */
+  txBatches = 0;
+  /** Native sends: datagrams per sendmmsg (1: sendto each at once). */
+  readonly txBatch: number;
+  private readonly txSlab: Buffer | null = null;
+  private readonly txOffsets: Int32Array;
+  private readonly txLengths: Int32Array;
+  private readonly txAddrs: Uint32Array;
+  private txCount = 0;
+  private txUsed = 0;
+  private flushQueued = false;
+  private readonly flushTurn = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
   private readonly udp: UdpSocket | null = null;
   private readonly socket: Socket | null = null;
   private readonly bind: Peer;
@@ -112,6 +144,14 @@ export class VxlanSocket implements VxlanTransport {
     this.onDatagram = opts.onDatagram;
     this.onBatch = opts.onBatch ?? null;
     this.rcvbufRequested = sockOpts.rcvbuf ?? DEFAULT_UDP_RCVBUF;
+    const txBatch = sockOpts.txBatch ?? DEFAULT_TX_BATCH;
+    if (!Number.isInteger(txBatch) || txBatch < 1 || txBatch > DEFAULT_TX_BATCH) {
+      throw new RangeError(`vtep.bind ${opts.bind}: txBatch must be an integer in [1, ${DEFAULT_TX_BATCH}], got ${String(txBatch)}`);
+    }
+    this.txBatch = txBatch;
+    this.txOffsets = new Int32Array(txBatch);
+    this.txLengths = new Int32Array(txBatch);
+    this.txAddrs = new Uint32Array(2 * txBatch);
     const backend = sockOpts.backend ?? 'auto';
     let bindError: Error | null = null;
     if (backend !== 'dgram') {
@@ -135,6 +175,7 @@ export class VxlanSocket implements VxlanTransport {
           opts.onError?.(e);
         });
         udp.onDatagrams(this.onDatagrams);
+        if (txBatch > 1) this.txSlab = Buffer.allocUnsafeSlow(TX_SLAB);
         this.ready = Promise.resolve();
       }
     } else {
@@ -202,8 +243,32 @@ export class VxlanSocket implements VxlanTransport {
       this.lastIp = this.peerIp.get(dst >>> 0)!;
     }
     if (this.udp !== null) {
-      if (!this.udp.send(buf, off, len, this.lastIp, peer.port)) return false;
-      this.sent++;
+      const slab = this.txSlab;
+      // Unbatched, or a datagram the kernel must refuse (EMSGSIZE): sendto now, so the tunnel
+      // sees the failure (transport-error) as before batching.
+      if (slab === null || len > MAX_UDP_PAYLOAD) {
+        if (this.txCount > 0) this.flush(); // in order
+        this.txBatches++;
+        if (!this.udp.send(buf, off, len, this.lastIp, peer.port)) return false;
+        this.sent++;
+        return true;
+      }
+      if (this.txUsed + len > TX_SLAB) this.flush();
+      const n = this.txCount;
+      const at = this.txUsed;
+      if (Buffer.isBuffer(buf)) buf.copy(slab, at, off, off + len);
+      else slab.set(buf.subarray(off, off + len), at);
+      this.txOffsets[n] = at;
+      this.txLengths[n] = len;
+      this.txAddrs[2 * n] = this.lastIp;
+      this.txAddrs[2 * n + 1] = peer.port;
+      this.txUsed = at + len;
+      this.txCount = n + 1;
+      if (n + 1 === this.txBatch) this.flush();
+      else if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flushTurn);
+      }
       return true;
     }
     if (len > SLOT_SIZE || this.socket === null) return false;
@@ -225,11 +290,27 @@ export class VxlanSocket implements VxlanTransport {
     else slab.set(buf.subarray(off, off + len), at);
     this.socket.send(slab, at, len, peer.port, peer.host, this.doneCallbacks[slot]);
     this.sent++;
+    this.txBatches++;
     return true;
+  }
+
+  /**
+   * Sends the queued datagrams with one sendmmsg. The addon counts what the kernel refused
+   * (txDrops: send buffer full, the rest of the batch; txErrors: another errno, that
+   * datagram skipped), so nothing queued goes uncounted.
+   */
+  flush(): void {
+    const n = this.txCount;
+    if (n === 0 || this.udp === null) return;
+    this.txCount = 0;
+    this.txUsed = 0;
+    this.txBatches++;
+    this.sent += this.udp.sendBatch(this.txSlab!, this.txOffsets, this.txLengths, this.txAddrs, n);
   }
 
   /** Counters and the kernel's drop count at this socket (a system call or a /proc read: for the API). */
   stats(): VxlanTransportStats {
+    this.flush();
     const udp = this.udp;
     let rcvbuf = 0;
     let kernelDrops = 0;
@@ -251,12 +332,13 @@ export class VxlanSocket implements VxlanTransport {
     return {
       backend: this.backend, bind: `${this.bind.host}:${this.bind.port}`, rcvbuf, rcvbufRequested: this.rcvbufRequested,
       rcvbufForced, kernelDrops, rxDatagrams: this.received, rxBatches, oversize: this.oversize,
-      txDatagrams: this.sent, txDrops, txErrors, noPeer: this.noPeer, errors: this.errors,
+      txDatagrams: this.sent, txBatches: this.txBatches, txDrops, txErrors, noPeer: this.noPeer, errors: this.errors,
     };
   }
 
   close(): void {
     if (this.closed) return;
+    this.flush(); // what send() accepted goes out (or is counted) before the socket closes
     this.closed = true;
     if (this.udp !== null) this.udp.close();
     else try { this.socket?.close(); } catch { /* never bound */ }

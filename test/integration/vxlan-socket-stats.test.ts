@@ -82,6 +82,8 @@ describe.skipIf(!addonOk)('podwire stats: the VXLAN socket drop counter', () => 
     const text = io.stdout.join('\n');
     expect(text).toMatch(new RegExp(`^vxlan socket node2 ${host.replace(/\./g, '\\.')}:${base + 1}: kernel drops ${drops} \\(datagrams lost at podwire's socket\\), receive buffer \\d+ bytes \\(native\\)$`, 'm'));
     expect(text).toMatch(/^vxlan socket node1 .*: kernel drops 0 /m);
+    // Each socket's sends: datagrams, send system calls (sendmmsg batches), and what the kernel refused.
+    expect(text.match(/^ {2}sent \d+ datagrams? in \d+ system calls?, 0 dropped \(send buffer full\), 0 errors$/gm)).toHaveLength(2);
     const j = memIo();
     expect(await main(['stats', '--json', '--api', api.url], j)).toBe(0);
     expect((JSON.parse(j.stdout.join('\n')) as { vxlanSocket: Record<string, SocketStats> }).vxlanSocket['node2']!.kernelDrops).toBe(drops);
