@@ -88,6 +88,38 @@ static void deliver(TapHandle *t, uint32_t count, int err, const char *syscall) 
   napi_close_handle_scope(env, scope);
 }
 
+/*
+ * A UDP socket: up to UDP_BATCHES_PER_WAKE recvmmsg calls per wake-up, each batch delivered
+ * (the JS callback is done with the slab when it returns) before the next read reuses the
+ * slab, until a short batch says the queue is empty. One batch per wake-up left a socket
+ * under a sustained rate to fill its receive buffer between event-loop turns. The handle
+ * object is pinned by a local handle for the whole loop; a callback that stops reading or
+ * closes the socket ends it.
+ */
+#define UDP_BATCHES_PER_WAKE 16
+static void read_udp(TapHandle *t) {
+  napi_env env = t->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value self = NULL;
+  napi_get_reference_value(env, t->self_ref, &self);
+  for (int k = 0; k < UDP_BATCHES_PER_WAKE; k++) {
+    int err = 0;
+    uint32_t n = pw_udp_read(t, &err); /* recvmmsg, udp.c */
+    if (err != 0) {
+      t->counters[C_RX_ERRORS] += 1;
+      t->counters[C_LAST_RX_ERRNO] = err;
+    }
+    if (n == 0 && err == 0) break;
+    t->counters[C_RX_FRAMES] += n;
+    t->counters[C_RX_BATCHES] += 1;
+    uint32_t want = t->batch;
+    deliver(t, n, err, "read");
+    if (err != 0 || !t->reading || t->fd < 0 || t->udp == NULL || n < want) break;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
 static void on_readable(uv_poll_t *poll, int status, int events) {
   TapHandle *t = (TapHandle *)poll->data;
   if (t == NULL || !t->reading) return;
@@ -98,10 +130,10 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     return;
   }
   if (!(events & UV_READABLE)) return;
+  if (t->udp != NULL) { read_udp(t); return; }
   uint32_t n = 0;
   int err = 0;
-  if (t->udp != NULL) n = pw_udp_read(t, &err); /* recvmmsg, udp.c */
-  else if (t->pkt != NULL) n = pw_packet_read(t, &err); /* TPACKET_V3 ring, packet.c */
+  if (t->pkt != NULL) n = pw_packet_read(t, &err); /* TPACKET_V3 ring, packet.c */
   else while (n < t->batch) {
     size_t at = t->offs != NULL ? (size_t)(uint32_t)t->offs[n] : (size_t)n * t->slot_size;
     if (at + t->slot_size > t->slab_len) { err = EINVAL; break; } /* a bad slot offset from JS */

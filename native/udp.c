@@ -12,10 +12,11 @@
  *       `counters` is a Float64Array(UDP_COUNTER_COUNT): the TAP slots, then U_*.
  *       `addrs` is a Uint32Array(2 * batch): per datagram of a batch, sender IPv4 and port.
  *   readStart(handle, slab, slotSize, lengths, batch, cb)   (tap_poll.c)
- *       When readable, ONE recvmmsg of up to `batch` datagrams into slab[i * slotSize ..]:
+ *       When readable, recvmmsg of up to `batch` datagrams into slab[i * slotSize ..], then cb;
+ *       again (tap_poll.c read_udp: up to 16 times per wake-up) while a batch comes back full:
  *       lengths[i] = the datagram's length (MSG_TRUNC: its real length, so a value above
  *       slotSize means it was cut to slotSize, counted in U_RX_TRUNCATED), addrs[2i],
- *       addrs[2i + 1] = sender; then cb(count) once. An error other than EAGAIN is counted
+ *       addrs[2i + 1] = sender; cb(count) once per batch. An error other than EAGAIN is counted
  *       (rxErrors, lastRxErrno) and reading goes on, unless the socket itself is unusable
  *       (EBADF, ENOTSOCK, EFAULT, EINVAL): then cb(0, err) and reading stops.
  *   udpSend(handle, buf, off, len, ip, port) -> bool

@@ -9,7 +9,8 @@
  * - `native` (the default when the addon is built): src/io/udp-socket.ts. The receive
  *   buffer is asked for at 8 MiB with SO_RCVBUFFORCE (the kernel grants 16 MiB; without
  *   CAP_NET_ADMIN SO_RCVBUF, capped by net.core.rmem_max); datagrams are read with
- *   recvmmsg, up to 64 per event-loop wake-up, into one reused slab. Sends are batched:
+ *   recvmmsg, 64 per call and up to 16 calls per event-loop wake-up (until a short one),
+ *   into one reused slab. Sends are batched:
  *   `send` copies the datagram into a reused send slab (offsets, lengths and addresses in
  *   fixed arrays: nothing allocated per datagram) and the queue goes out with one sendmmsg
  *   when it holds `txBatch` datagrams (64) or at the end of the current turn of the event
