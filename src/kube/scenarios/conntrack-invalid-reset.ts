@@ -53,6 +53,8 @@ export const conntrackInvalidReset: Scenario = {
     'kubernetes/kubernetes#74839', 'kubernetes/kubernetes#74840', 'kubernetes/kubernetes#117924', 'kubernetes/kubernetes#94861',
     'kubernetes/kubernetes#120412', 'kubernetes/kubernetes#122663', 'moby/libnetwork#2275',
   ],
+  // the two pods and the overlay between the nodes: where the segment and the RSTs show (all interfaces: 13 MB)
+  capture: (pt) => /^(client\/eth0|files-0\/eth0|node[12]\/flannel\.1)$/.test(pt),
   // the nodes' kernel before 6.1, kube-proxy in nftables mode; the fix: --conntrack-tcp-be-liberal
   run: (ctx) => downloadWithInvalidSegment(ctx, { proxyMode: 'nftables', kernel: '5.15', beLiberal: ctx.fix }),
 };
