@@ -45,10 +45,10 @@ import type { Engine } from '../engine/engine.js';
 import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
-import { formatMac, isMulticastMac, MAC_BROADCAST, readU32 } from '../wire/addr.js';
+import { formatMac, isMulticastMac, MAC_BROADCAST, readU16, readU32 } from '../wire/addr.js';
 import { Verdict, type BridgeNetfilter } from './hooks.js';
 import { Fdb } from './fdb.js';
-import { ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
+import { ETH_P_IPV4, ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
 import { Ipv4Packet } from '../wire/ipv4.js';
 
 export interface BridgeOptions {
@@ -314,16 +314,7 @@ export class Bridge implements Element {
       this.engine.drop(p, this, D['port-down'], this.where);
       return;
     }
-    const nf = this.netfilter;
-    if (nf !== null && kind === 'hit' && ingress !== this.localPort && to !== this.localPort
-      && p.buf[p.start + 12] === 0x08 && p.buf[p.start + 13] === 0x00) {
-      const verdict = nf.bridged(p, p.start + ETH_HLEN);
-      if (verdict === Verdict.Stolen) return;
-      if (verdict !== Verdict.Accept) {
-        this.engine.drop(p, this, D['netfilter-drop'], this.where);
-        return;
-      }
-    }
+    if (kind === 'hit' && ingress !== this.localPort && to !== this.localPort && !this.brNetfilter(p)) return;
     if (p.trace !== 0) {
       const detail = kind === 'hit'
         ? { dstMac: formatMac(dst), port: this.portName(to), fdb: 'hit' }
@@ -332,6 +323,20 @@ export class Bridge implements Element {
       this.engine.trace.hop(p.trace, this.where, action, detail);
     }
     this.transmit(p, out);
+  }
+
+  /**
+   * br_netfilter for a switched frame: an untagged IPv4 frame goes through `netfilter.bridged`;
+   * true when it goes on (anything else passes as is), false when the hooks took it or it was
+   * dropped (`netfilter-drop`).
+   */
+  private brNetfilter(p: Packet): boolean {
+    const nf = this.netfilter;
+    if (nf === null || readU16(p.buf, p.start + 12) !== ETH_P_IPV4) return true;
+    const verdict = nf.bridged(p, p.start + ETH_HLEN);
+    if (verdict === Verdict.Accept) return true;
+    if (verdict !== Verdict.Stolen) this.engine.drop(p, this, D['netfilter-drop'], this.where);
+    return false;
   }
 
   /** Whether port `n` receives a flooded copy of a frame that came in on `ingress`. */
@@ -357,16 +362,7 @@ export class Bridge implements Element {
     }
     // br_netfilter runs PREROUTING for every IPv4 frame that enters the bridge, so a unicast
     // frame flooded for an unknown MAC is tracked as a switched one is (hooks once, for all copies).
-    const nf = this.netfilter;
-    if (nf !== null && ingress !== this.localPort && (p.buf[p.start]! & 1) === 0
-      && p.buf[p.start + 12] === 0x08 && p.buf[p.start + 13] === 0x00) {
-      const verdict = nf.bridged(p, p.start + ETH_HLEN);
-      if (verdict === Verdict.Stolen) return;
-      if (verdict !== Verdict.Accept) {
-        this.engine.drop(p, this, D['netfilter-drop'], this.where);
-        return;
-      }
-    }
+    if (ingress !== this.localPort && (p.buf[p.start]! & 1) === 0 && !this.brNetfilter(p)) return;
     this.counters.values[C.flooded]!++;
     if (p.trace !== 0) {
       const ports: string[] = [];
