@@ -21,11 +21,10 @@
  */
 import { HttpServer, httpGet } from '../../apps/http.js';
 import { sealSegment, writeSegment } from '../../apps/tcp-seg.js';
-import { Verdict } from '../../net/hooks.js';
 import { formatIpv4, readU16, readU32 } from '../../wire/addr.js';
 import { TCP_PROTOCOL as TCP, TcpFlag } from '../../wire/tcp.js';
 import type { ProxyMode } from '../types.js';
-import { buildCluster, settle, type Scenario, type ScenarioContext, type ScenarioOutcome } from './scenario.js';
+import { buildCluster, CONTINUE, frontRule, settle, type Scenario, type ScenarioContext, type ScenarioOutcome } from './scenario.js';
 
 const YAML = `
 cluster: { name: ct-invalid, proxyMode: nftables, dnsReplicas: 0 }
@@ -88,25 +87,19 @@ export async function downloadWithInvalidSegment(ctx: ScenarioContext, setup: In
   // server's segments and, once INJECT_AFTER bytes went out, sends one more.
   let sent = 0;
   let boom: { seq: number; ack: number; port: number } | null = null;
-  const inner = server.ns.hooks;
-  server.ns.hooks = {
-    prerouting: (p, l3, inIf) => inner?.prerouting(p, l3, inIf) ?? Verdict.Accept,
-    input: (p, l3, inIf) => inner?.input(p, l3, inIf) ?? Verdict.Accept,
-    output: (p, l3) => {
-      const b = p.buf;
-      if (b[l3 + 9] === TCP && boom === null) {
-        const l4 = l3 + ((b[l3]! & 0x0f) << 2);
-        sent += readU16(b, l3 + 2) - (l4 - l3) - ((b[l4 + 12]! >>> 4) << 2);
-        if (sent >= INJECT_AFTER) {
-          boom = { seq: (readU32(b, l4 + 4) - UNDER) >>> 0, ack: readU32(b, l4 + 8), port: readU16(b, l4 + 2) };
-          const at = boom;
-          c.engine.scheduler.after(0, () => inject(at.seq, at.ack, at.port));
-        }
+  frontRule(server.ns, 'OUTPUT', (p, l3) => {
+    const b = p.buf;
+    if (b[l3 + 9] === TCP && boom === null) {
+      const l4 = l3 + ((b[l3]! & 0x0f) << 2);
+      sent += readU16(b, l3 + 2) - (l4 - l3) - ((b[l4 + 12]! >>> 4) << 2);
+      if (sent >= INJECT_AFTER) {
+        boom = { seq: (readU32(b, l4 + 4) - UNDER) >>> 0, ack: readU32(b, l4 + 8), port: readU16(b, l4 + 2) };
+        const at = boom;
+        c.engine.scheduler.after(0, () => inject(at.seq, at.ack, at.port));
       }
-      return inner?.output(p, l3) ?? Verdict.Accept;
-    },
-    postrouting: (p, l3, outIf) => inner?.postrouting(p, l3, outIf) ?? Verdict.Accept,
-  };
+    }
+    return CONTINUE;
+  });
   const inject = (seq: number, ack: number, port: number): void => {
     const p = server.ns.alloc();
     if (p === null) return;
@@ -118,18 +111,11 @@ export async function downloadWithInvalidSegment(ctx: ScenarioContext, setup: In
 
   // What the client pod's kernel answers to the backend's own address (RSTs for a segment no socket wants).
   let rsts = 0;
-  const client = c.pod('client').ns;
-  const cinner = client.hooks;
-  client.hooks = {
-    prerouting: (p, l3, inIf) => cinner?.prerouting(p, l3, inIf) ?? Verdict.Accept,
-    input: (p, l3, inIf) => cinner?.input(p, l3, inIf) ?? Verdict.Accept,
-    output: (p, l3) => {
-      const b = p.buf;
-      if (b[l3 + 9] === TCP && readU32(b, l3 + 16) === serverIp && (b[l3 + ((b[l3]! & 0x0f) << 2) + 13]! & TcpFlag.RST) !== 0) rsts++;
-      return cinner?.output(p, l3) ?? Verdict.Accept;
-    },
-    postrouting: (p, l3, outIf) => cinner?.postrouting(p, l3, outIf) ?? Verdict.Accept,
-  };
+  frontRule(c.pod('client').ns, 'OUTPUT', (p, l3) => {
+    const b = p.buf;
+    if (b[l3 + 9] === TCP && readU32(b, l3 + 16) === serverIp && (b[l3 + ((b[l3]! & 0x0f) << 2) + 13]! & TcpFlag.RST) !== 0) rsts++;
+    return CONTINUE;
+  });
 
   const url = `http://${formatIpv4(vip)}/big`;
   const r = await settle(c, httpGet(c.pod('client').ns, vip, 80, '/big', { timeoutMs: TIMEOUT_MS }), 2 * TIMEOUT_MS, 50);

@@ -111,6 +111,27 @@ export function dropsSince(c: Cluster, before: Map<string, number>, max = 12): S
   return out.sort((a, b) => b.count - a.count || a.owner.localeCompare(b.owner)).slice(0, max);
 }
 
+/** What a `frontRule` returns to let the packet go on to the hooks that were there. */
+export const CONTINUE = -1;
+
+/**
+ * A rule in front of a namespace's hooks at `chain` (an iptables rule inserted first): it
+ * returns a verdict, or CONTINUE for the hooks that were there (none: Accept).
+ */
+export function frontRule(ns: { hooks: PacketHooks | null }, chain: 'OUTPUT' | 'INPUT', rule: (p: Packet, l3: number) => number): void {
+  const inner = ns.hooks;
+  const at = (p: Packet, l3: number, next: () => number): number => {
+    const v = rule(p, l3);
+    return v === CONTINUE ? next() : v;
+  };
+  ns.hooks = {
+    prerouting: (p, l3, inIf) => inner?.prerouting(p, l3, inIf) ?? Verdict.Accept,
+    input: (p, l3, inIf) => chain === 'INPUT' ? at(p, l3, () => inner?.input(p, l3, inIf) ?? Verdict.Accept) : inner?.input(p, l3, inIf) ?? Verdict.Accept,
+    output: (p, l3) => chain === 'OUTPUT' ? at(p, l3, () => inner?.output(p, l3) ?? Verdict.Accept) : inner?.output(p, l3) ?? Verdict.Accept,
+    postrouting: (p, l3, outIf) => inner?.postrouting(p, l3, outIf) ?? Verdict.Accept,
+  };
+}
+
 /**
  * One iptables rule in front of a namespace's hooks: `-A <chain> <match> -j DROP`. Matching
  * packets get Verdict.Drop (the namespace counts `netfilter-drop`); the rest go on to the
@@ -120,19 +141,12 @@ export function addDropRule(
   ns: { hooks: PacketHooks | null }, chain: 'OUTPUT' | 'INPUT',
   match: (p: Packet, l3: number) => boolean,
 ): { hits: number } {
-  const inner = ns.hooks;
   const rule = { hits: 0 };
-  const hit = (p: Packet, l3: number): boolean => {
-    if (!match(p, l3)) return false;
+  frontRule(ns, chain, (p, l3) => {
+    if (!match(p, l3)) return CONTINUE;
     rule.hits++;
-    return true;
-  };
-  ns.hooks = {
-    prerouting: (p, l3, inIf) => inner?.prerouting(p, l3, inIf) ?? Verdict.Accept,
-    input: (p, l3, inIf) => chain === 'INPUT' && hit(p, l3) ? Verdict.Drop : inner?.input(p, l3, inIf) ?? Verdict.Accept,
-    output: (p, l3) => chain === 'OUTPUT' && hit(p, l3) ? Verdict.Drop : inner?.output(p, l3) ?? Verdict.Accept,
-    postrouting: (p, l3, outIf) => inner?.postrouting(p, l3, outIf) ?? Verdict.Accept,
-  };
+    return Verdict.Drop;
+  });
   return rule;
 }
 
