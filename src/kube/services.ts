@@ -155,8 +155,8 @@ export class ServiceController {
     const index = new PodIndex(plan.pods);
     const zones = new Map(plan.nodes.map((n) => [n.name, n.zone]));
     const resolved: ResolvedService[] = [];
-    // CleanStaleEntries' maps: UDP frontend "ip:port" and NodePort -> the serving endpoint IPs
-    const udpFrontends = new Map<string, Set<number>>();
+    // CleanStaleEntries' maps: UDP frontend (ip * 65536 + port) and NodePort -> the serving endpoint IPs
+    const udpFrontends = new Map<number, Set<number>>();
     const udpNodePorts = new Map<number, Set<number>>();
     const podsByIp = new Map(plan.pods.map((p) => [p.ip, p]));
     const udpServing = (s: ServicePlan, endpoints: ResolvedService['endpoints']): void => {
@@ -165,7 +165,7 @@ export class ServiceController {
         const serving = new Set<number>();
         for (const e of portEndpoints(endpoints, port, k)) if (e.serving) serving.add(e.ip);
         if (serving.size === 0) return; // kube-proxy: a service without endpoints needs no cleaning
-        for (const ip of [s.clusterIP, ...s.loadBalancerIPs, ...s.externalIPs]) udpFrontends.set(`${ip >>> 0}:${port.port}`, serving);
+        for (const ip of [s.clusterIP, ...s.loadBalancerIPs, ...s.externalIPs]) udpFrontends.set((ip >>> 0) * 65536 + port.port, serving);
         if (port.nodePort !== undefined && port.nodePort !== 0) udpNodePorts.set(port.nodePort, serving);
       });
     };
@@ -210,7 +210,7 @@ export class ServiceController {
       for (const t of this.conntrack.values()) {
         t.deleteIf(UDP, now, (e) => {
           const reply = t.replySrc(e) >>> 0;
-          const front = udpFrontends.get(`${t.origDst(e) >>> 0}:${t.origDport(e)}`);
+          const front = udpFrontends.get((t.origDst(e) >>> 0) * 65536 + t.origDport(e));
           if (front !== undefined && !front.has(reply)) return true;
           const np = udpNodePorts.get(t.origDport(e));
           return np !== undefined && !np.has(reply);

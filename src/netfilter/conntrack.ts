@@ -386,31 +386,23 @@ export class ConntrackTable {
 
   /** Deletes the unexpired entries matching `filter` and returns how many (expired matches are reclaimed, not counted). */
   deleteWhere(filter: ConntrackFilter, now: number): number {
-    let n = 0;
-    const hw = this.highWater;
-    for (let e = 0; e < hw; e++) {
-      if (!this.isLive(e) || !matchesFilter(this, e, filter)) continue;
-      const expired = now > this.deadlineOf(e);
-      this.release(e, expired ? EXPIRED : DELETED);
-      if (!expired) n++;
-    }
-    return n;
+    return this.deleteIf(filter.proto ?? -1, now, (e) => matchesFilter(this, e, filter));
   }
 
   /**
-   * Deletes the unexpired entries of protocol `proto` for which `pred(entry)` is true (read the
-   * entry with the accessors) and returns how many; expired ones are reclaimed, not counted.
-   * A full scan: for control-plane reconciles (kube-proxy's stale UDP cleanup), not per packet.
+   * Deletes the unexpired entries of protocol `proto` (-1: any) for which `pred(entry)` is
+   * true (read the entry with the accessors) and returns how many; expired matches are
+   * reclaimed, not counted. A full scan: for control-plane work (`conntrack -D`, kube-proxy's
+   * stale UDP reconcile), not per packet.
    */
   deleteIf(proto: number, now: number, pred: (entry: number) => boolean): number {
     let n = 0;
     const hw = this.highWater;
     for (let e = 0; e < hw; e++) {
-      if (!this.isLive(e) || this.proto(e) !== proto) continue;
-      if (now > this.deadlineOf(e)) { this.release(e, EXPIRED); continue; }
-      if (!pred(e)) continue;
-      this.release(e, DELETED);
-      n++;
+      if (!this.isLive(e) || (proto >= 0 && this.proto(e) !== proto) || !pred(e)) continue;
+      const expired = now > this.deadlineOf(e);
+      this.release(e, expired ? EXPIRED : DELETED);
+      if (!expired) n++;
     }
     return n;
   }
