@@ -100,19 +100,14 @@ export class TcpWindow {
 
   constructor(private readonly opts: TcpWindowOptions) {}
 
-  /** Linux tcp_new for a SYN: the original direction's state from the SYN, the reply's cleared. */
+  /** Linux tcp_new for a SYN: the original direction's state from the SYN (as tcp_init_sender), the reply's cleared. */
   init(row: Uint32Array, rowB: Uint8Array, w: number, s: TcpSegmentInfo): void {
-    const b = w * 4;
-    row[w + END] = s.end >>> 0;
-    row[w + MAXEND] = s.end >>> 0;
-    row[w + MAXWIN] = s.win === 0 ? 1 : s.win;
     row[w + 3 + END] = 0;
     row[w + 3 + MAXEND] = 0;
     row[w + 3 + MAXWIN] = 0;
-    rowB[b + B_SCALE] = s.wscale >= 0 ? Math.min(s.wscale, TCP_MAX_WSCALE) : 0;
-    rowB[b + B_SCALE + 1] = 0;
-    rowB[b + B_FLAGS] = s.wscale >= 0 ? F_WINDOW_SCALE : 0;
-    rowB[b + B_FLAGS + 1] = 0;
+    rowB[w * 4 + B_SCALE + 1] = 0;
+    rowB[w * 4 + B_FLAGS + 1] = 0;
+    this.initSender(row, rowB, w * 4, w, 0, s.end >>> 0, s.win, s.wscale);
   }
 
   /**
