@@ -433,7 +433,7 @@ describe('ConntrackTable: index, capacity, deletion', () => {
     const measured = (process.memoryUsage().arrayBuffers - before) / t.capacity;
     console.log(`conntrack at 1M live entries: ${t.byteSize / t.capacity} bytes/entry held, ${measured.toFixed(1)} bytes/entry measured (arrayBuffers)`);
     expect(t.allocated).toBe(cap);
-    expect(t.byteSize / t.capacity).toBe(116); // 80-byte row (48 + 32 of TCP window state) + 4 free stack + 4 index slots x 2 x 4 bytes
+    expect(t.byteSize / t.capacity).toBe(116); // 48-byte row + 32 of TCP window state + 4 free stack + 4 index slots x 2 x 4 bytes
     expect(t.byteSize / t.capacity).toBeLessThanOrEqual(128);
     expect(measured).toBeGreaterThan(40); // the allocator saw the table (a GC in between may hide a little)
   });

@@ -8,9 +8,9 @@
  * so a packet in either direction finds its entry with one probe sequence; the index
  * value is `entry << 1 | dir` (dir 0 original, 1 reply).
  *
- * Storage (no objects per entry, no allocation per packet): one ArrayBuffer of 80-byte
- * rows, one per entry, seen through Uint32/Uint8/Float64 views, so a lookup touches two or
- * three cache lines (the index slot, the row) however big the table is:
+ * Storage (no objects per entry, no allocation per packet): one ArrayBuffer of 48-byte
+ * rows, one per entry, seen through Uint32/Uint8/Float64 views, so a lookup touches two
+ * cache lines (the index slot, the row) however big the table is:
  *
  *   word 0..2   original src, dst, sport << 16 | dport
  *   word 3..5   reply src, dst, sport << 16 | dport
@@ -18,10 +18,10 @@
  *   word 7, 8   mark, tag
  *   word 9      UDP stream_ts: creation + 2 s (uint32 ms, compared as Linux's time_after)
  *   word 10-11  deadline (float64, ms)
- *   word 12-19  TCP window state (conntrack-window.ts: td_end, td_maxend, td_maxwin per
- *               direction, window scales and flags)
  *
- * plus a free stack (Int32Array) and the index (conntrack-index.ts: value/hash pairs in
+ * plus the TCP window state (conntrack-window.ts: td_end, td_maxend, td_maxwin per
+ * direction, window scales and flags; 32 bytes per entry in an array of its own, read only
+ * by `update`), a free stack (Int32Array) and the index (conntrack-index.ts: value/hash pairs in
  * one Int32Array, a power of two >= 4 x capacity slots: two keys per entry, load factor
  * <= 0.5; linear probing with backward-shift deletion, no tombstones, so probe lengths
  * stay flat however many entries come and go). Measured: 116 bytes per entry at 1M
@@ -67,7 +67,7 @@ import {
   type ConntrackFilter, type ConntrackOptions, type ConntrackTimeouts,
 } from './conntrack-defs.js';
 import { hash5, TupleIndex } from './conntrack-index.js';
-import { TcpWindow, WindowVerdict, type TcpSegmentInfo } from './conntrack-window.js';
+import { TcpWindow, WindowVerdict, WINDOW_WORDS, type TcpSegmentInfo } from './conntrack-window.js';
 import { findBurst, type ConntrackBurst } from './conntrack-batch.js';
 
 export { TcpState } from './conntrack-tcp.js';
@@ -80,11 +80,9 @@ export {
 import { ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
 
 /** Row layout, in 32-bit words (see the header). */
-const W = 20;
+const W = 12;
 /** Float64 slots per row. */
 const FW = W / 2;
-/** First word of the TCP window state (conntrack-window.ts). */
-const WIN = 12;
 const O_SRC = 0, O_DST = 1, O_PORTS = 2, R_SRC = 3, R_DST = 4, R_PORTS = 5, MARK = 7, TAG = 8, STREAM = 9;
 /** Byte offsets within a row (word 6). */
 const B_PROTO = 24, B_STATE = 25, B_STATUS = 26, B_NAT = 27;
@@ -124,6 +122,12 @@ export class ConntrackTable {
   private row!: Uint32Array;
   private rowB!: Uint8Array;
   private rowF!: Float64Array;
+  /**
+   * TCP window state, WINDOW_WORDS per entry (words and bytes of one buffer), apart from the
+   * rows so that lookups, which read only the rows, touch 48-byte rows.
+   */
+  private win!: Uint32Array;
+  private winB!: Uint8Array;
   /** Entries released and free again (LIFO); fresh entries come from `highWater`. */
   private freeStack!: Int32Array;
   private top = 0;
@@ -166,7 +170,7 @@ export class ConntrackTable {
 
   /** Bytes of typed-array storage the table holds (rows, free stack, index). */
   get byteSize(): number {
-    return this.row.byteLength + this.freeStack.byteLength + this.index.tab.byteLength;
+    return this.row.byteLength + this.win.byteLength + this.freeStack.byteLength + this.index.tab.byteLength;
   }
 
   /** Live entries (some may be past their deadline until looked up or swept). */
@@ -330,10 +334,10 @@ export class ConntrackTable {
         return true;
       }
       if (seg !== undefined) {
-        const ww = entry * W + WIN;
+        const ww = entry * WINDOW_WORDS;
         const fresh = old === TcpState.None || (dir === CtDir.Original && next === TcpState.SynSent && old >= TcpState.TimeWait);
-        if (fresh) this.window.init(this.row, bytes, ww, seg);
-        const wv = this.window.check(this.row, bytes, ww, dir, old, seg);
+        if (fresh) this.window.init(this.win, this.winB, ww, seg);
+        const wv = this.window.check(this.win, this.winB, ww, dir, old, seg);
         if (wv === WindowVerdict.Invalid) {
           this.stats.invalid++;
           return false;
@@ -518,6 +522,10 @@ export class ConntrackTable {
     this.row = row;
     this.rowB = new Uint8Array(buf);
     this.rowF = new Float64Array(buf);
+    const win = new Uint32Array(rows * WINDOW_WORDS);
+    if (this.highWater > 0) win.set(this.win.subarray(0, this.highWater * WINDOW_WORDS));
+    this.win = win;
+    this.winB = new Uint8Array(win.buffer);
     const free = new Int32Array(rows);
     if (this.top > 0) free.set(this.freeStack.subarray(0, this.top));
     this.freeStack = free;
