@@ -88,6 +88,19 @@ static void deliver(TapHandle *t, uint32_t count, int err, const char *syscall) 
   napi_close_handle_scope(env, scope);
 }
 
+/* Counts one read's result and hands it to JS; false when there was nothing (no frame, no error). */
+static bool deliver_read(TapHandle *t, uint32_t n, int err) {
+  if (err != 0) {
+    t->counters[C_RX_ERRORS] += 1;
+    t->counters[C_LAST_RX_ERRNO] = err;
+  }
+  if (n == 0 && err == 0) return false;
+  t->counters[C_RX_FRAMES] += n;
+  t->counters[C_RX_BATCHES] += 1;
+  deliver(t, n, err, "read");
+  return true;
+}
+
 /*
  * A UDP socket: up to UDP_BATCHES_PER_WAKE recvmmsg calls per wake-up, each batch delivered
  * (the JS callback is done with the slab when it returns) before the next read reuses the
@@ -106,15 +119,8 @@ static void read_udp(TapHandle *t) {
   for (int k = 0; k < UDP_BATCHES_PER_WAKE; k++) {
     int err = 0;
     uint32_t n = pw_udp_read(t, &err); /* recvmmsg, udp.c */
-    if (err != 0) {
-      t->counters[C_RX_ERRORS] += 1;
-      t->counters[C_LAST_RX_ERRNO] = err;
-    }
-    if (n == 0 && err == 0) break;
-    t->counters[C_RX_FRAMES] += n;
-    t->counters[C_RX_BATCHES] += 1;
     uint32_t want = t->batch;
-    deliver(t, n, err, "read");
+    if (!deliver_read(t, n, err)) break;
     if (err != 0 || !t->reading || t->fd < 0 || t->udp == NULL || n < want) break;
   }
   napi_close_handle_scope(env, scope);
@@ -144,14 +150,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     err = r < 0 ? errno : EIO; /* r == 0: the device went away */
     break;
   }
-  if (err != 0) {
-    t->counters[C_RX_ERRORS] += 1;
-    t->counters[C_LAST_RX_ERRNO] = err;
-  }
-  if (n == 0 && err == 0) return;
-  t->counters[C_RX_FRAMES] += n;
-  t->counters[C_RX_BATCHES] += 1;
-  deliver(t, n, err, "read");
+  deliver_read(t, n, err);
 }
 
 napi_value tap_read_start(napi_env env, napi_callback_info info) {
