@@ -23,6 +23,7 @@ import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
 import { ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
 import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
 import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
+import { ipv4Dst, ipv4HeaderLength, ipv4IsLaterFragment, ipv4Protocol, ipv4Src } from '../wire/ipv4.js';
 
 export interface FlowEndpoint {
   ip: string;
@@ -216,11 +217,11 @@ export class FlowLog implements FlowTap {
     const l3 = ipv4At(p);
     if (l3 < 0) return; // not IP (ARP, a runt): not a flow
     const b = p.buf;
-    const proto = b[l3 + 9]!;
-    const src = readU32(b, l3 + 12);
-    const dst = readU32(b, l3 + 16);
-    const l4 = l3 + ((b[l3]! & 0x0f) << 2);
-    const frag = (readU16(b, l3 + 6) & 0x1fff) !== 0;
+    const proto = ipv4Protocol(b, l3);
+    const src = ipv4Src(b, l3);
+    const dst = ipv4Dst(b, l3);
+    const l4 = l3 + ipv4HeaderLength(b, l3);
+    const frag = ipv4IsLaterFragment(b, l3);
     const hasL4 = !frag && p.end - l4 >= (proto === TCP ? 14 : proto === ICMP ? 2 : 4);
     let sport = -1;
     let dport = -1;

@@ -11,6 +11,8 @@
  * a `pool-exhausted` drop), a double free is a bug and throws.
  */
 
+import { ipv4HeaderLength, ipv4Protocol } from '../wire/ipv4.js';
+
 export const DEFAULT_HEADROOM = 128;
 export const DEFAULT_SLOT_SIZE = 2048;
 export const DEFAULT_POOL_SIZE = 16384;
@@ -34,6 +36,15 @@ export class Packet {
   ctDir = 0;
   /** Offset of the L3 header once a device has found it, -1 before. */
   l3 = -1;
+  /**
+   * Offset of the L4 header (l3 + the IPv4 header's length) and the IPv4 protocol number,
+   * set with `l3` by the namespace that validated the header (`checkIpv4`), so conntrack,
+   * NAT, local delivery, policy and the tunnel read them instead of decoding the header
+   * again; valid while `l3` is (a device that moves `start` past or before the header
+   * resets `l3`). -1 and 0 when unknown.
+   */
+  l4 = -1;
+  proto = 0;
   /**
    * The bridge port a frame entered a bridge by, as (bridge id * 65536 + port + 1); 0 for none.
    * It survives the trip up to L3 and back (DNAT on the node), so a bridge can tell that a
@@ -65,6 +76,16 @@ export class Packet {
     this.index = index;
     this.start = headroom;
     this.end = headroom;
+  }
+
+  /**
+   * Records the IPv4 header at `l3` (already checked: `checkIpv4`, or built here): `l3`,
+   * `l4` behind it, `proto`.
+   */
+  setIpv4(l3: number): void {
+    this.l3 = l3;
+    this.l4 = l3 + ipv4HeaderLength(this.buf, l3);
+    this.proto = ipv4Protocol(this.buf, l3);
   }
 
   get length(): number {
@@ -144,6 +165,8 @@ export class PacketPool {
     p.ct = -1;
     p.ctDir = 0;
     p.l3 = -1;
+    p.l4 = -1;
+    p.proto = 0;
     p.brIn = 0;
     p.csumOk = false;
     p.missing = 0;
@@ -169,6 +192,8 @@ export class PacketPool {
     q.ct = p.ct;
     q.ctDir = p.ctDir;
     q.l3 = p.l3;
+    q.l4 = p.l4;
+    q.proto = p.proto;
     q.brIn = p.brIn;
     q.csumOk = p.csumOk;
     return q;

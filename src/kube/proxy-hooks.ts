@@ -41,7 +41,7 @@ import { Verdict, type BridgeNetfilter, type PacketHooks } from '../net/hooks.js
 import type { NetNamespace } from '../net/netns.js';
 import { CT_INVALID, NAT_REFUSED, type NatHooks } from '../netfilter/nat-hooks.js';
 import { PROXY_DROPS, PROXY_REJECTS, type ServiceProxy } from './service-proxy.js';
-import { Ipv4Packet } from '../wire/ipv4.js';
+import { checkIpv4 } from '../wire/ipv4.js';
 import { WireError } from '../wire/errors.js';
 import type { NetpolFilter } from './netpol/filter.js';
 
@@ -120,8 +120,6 @@ export class ProxyHooks implements PacketHooks, Counted {
 }
 
 export class BridgedHooks implements BridgeNetfilter {
-  private readonly ip = new Ipv4Packet();
-
   constructor(
     private readonly hooks: ProxyHooks,
     /** The bridge device's ifindex in the host namespace (the packets' in and out interface). */
@@ -132,7 +130,8 @@ export class BridgedHooks implements BridgeNetfilter {
 
   bridged(p: Packet, l3: number): number {
     // br_validate_ipv4: only well-formed IPv4 reaches the hooks (anything else passes as is).
-    if (this.ip.wrap(p.buf, l3, p.end - l3).check() !== WireError.Ok) return Verdict.Accept;
+    if (checkIpv4(p.buf, l3, p.end - l3) !== WireError.Ok) return Verdict.Accept;
+    p.setIpv4(l3);
     const hooks = this.hooks;
     let v = hooks.bridgedPrerouting(p, l3, this.ifindex, this.where);
     if (v === Verdict.Accept && p.ct === CT_INVALID && hooks.dropInvalid) return hooks.forwardDrop(p); // KUBE-FORWARD sees bridged frames too

@@ -15,7 +15,8 @@
 import type { Packet } from '../engine/packet.js';
 import { formatIpv4, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
 import { checksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
-import { IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
+import { Decode, decodes } from '../wire/decodes.js';
+import { IpProtocol, ipv4Dst, ipv4IsFragment, ipv4Src, ipv4Ttl, writeIpv4Header } from '../wire/ipv4.js';
 import { emitSctpAbort, sctpChecksumOk, SctpChunk } from '../wire/sctp.js';
 import type { NetIf } from './iface.js';
 import type { L4Handler, L4Info } from './ip-host.js';
@@ -110,17 +111,16 @@ export class L4Delivery {
   deliver(p: Packet, l3: number, nif: NetIf): void {
     const ns = this.ns;
     const b = p.buf;
-    const hl = (b[l3]! & 0x0f) << 2;
-    const ff = readU16(b, l3 + 6);
-    if ((ff & 0x3fff) !== 0) return ns.dropAt(p, NetnsDrop.fragment, nif.where);
-    const proto = b[l3 + 9]!;
-    const l4 = l3 + hl;
+    if (ipv4IsFragment(b, l3)) return ns.dropAt(p, NetnsDrop.fragment, nif.where);
+    const proto = p.proto; // receiveIpv4 decoded the header: Packet.l4/proto
+    decodes[Decode.L4]!++; // the socket lookup reads the L4 header (udp_rcv, tcp_v4_rcv, icmp_rcv)
+    const l4 = p.l4;
     const l4len = p.end - l4;
     const info = this.info;
-    info.src = readU32(b, l3 + 12);
-    info.dst = readU32(b, l3 + 16);
+    info.src = ipv4Src(b, l3);
+    info.dst = ipv4Dst(b, l3);
     info.protocol = proto;
-    info.ttl = b[l3 + 8]!;
+    info.ttl = ipv4Ttl(b, l3);
     info.l3 = l3;
     info.l4 = l4;
     info.ifindex = nif.ifindex;

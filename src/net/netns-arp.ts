@@ -69,7 +69,7 @@ export class ArpHandler {
   /** `nexthop` has no usable neighbour entry: queue `p` (IPv4 header at `l3`) and resolve. */
   resolve(p: Packet, l3: number, nexthop: number, out: NetIf, now: number): void {
     const ns = this.ns;
-    p.l3 = l3;
+    if (p.l3 !== l3 || p.l4 <= l3) p.setIpv4(l3);
     const r = ns.neighbors.enqueue(nexthop, out.ifindex, p, now);
     if (r === Enqueue.QueueFull) {
       const none = ns.neighbors.stateOf(nexthop) === 0; // refused to create the entry, not a full queue

@@ -47,11 +47,18 @@ import { Verdict, type PacketHooks } from './hooks.js';
 import type { IpHost, L4Handler, L4Info } from './ip-host.js';
 import { L4Delivery } from './l4.js';
 import { DstCache, DstKind } from './dst-cache.js';
-import { decTtl, fillSource, headerChecksumOk, writeEthernetIpv4 } from './frame-ops.js';
+import { fillSource, writeEthernetIpv4 } from './frame-ops.js';
 import { ArpHandler } from './netns-arp.js';
 import { IcmpSender } from './netns-icmp.js';
 import { NETNS_COUNTERS, NETNS_DROPS, NetnsCounter, NetnsDrop } from './netns-drops.js';
-import { ETHERNET_HEADER_LEN as ETH_LEN, ETH_P_8021Q, ETH_P_ARP, ETH_P_IPV4 } from '../wire/ethernet.js';
+import { ETH_P_ARP, ETH_P_IPV4, ethernetType } from '../wire/ethernet.js';
+import { WireError } from '../wire/errors.js';
+import { checkIpv4, ipv4DecTtl, ipv4HeaderChecksumOk, ipv4HeaderLength, ipv4TotalLength } from '../wire/ipv4.js';
+
+/** checkIpv4's answers (WireError) as the drop reasons of a received packet, ip_rcv_core's counters. */
+const IPV4_DROP: readonly number[] = [
+  -1, NetnsDrop['ipv4-truncated'], NetnsDrop['ipv4-bad-version'], NetnsDrop['ipv4-bad-header-length'], NetnsDrop['ipv4-bad-length'],
+];
 
 export { NETNS_DROPS, NetnsDrop };
 
@@ -200,14 +207,10 @@ export class NetNamespace implements Element, IpHost {
     p.inIf = nif.ifindex;
     if (!nif.up) return this.dropAt(p, NetnsDrop['interface-down'], nif.where);
     const b = p.buf;
-    if (len < ETH_LEN) return this.dropAt(p, NetnsDrop.runt, nif.where);
-    let type = (b[s + 12]! << 8) | b[s + 13]!;
-    let hl = ETH_LEN;
-    if (type === ETH_P_8021Q) {
-      if (len < ETH_LEN + 4) return this.dropAt(p, NetnsDrop.runt, nif.where);
-      type = (b[s + 16]! << 8) | b[s + 17]!;
-      hl = ETH_LEN + 4;
-    }
+    const et = ethernetType(b, s, len);
+    if (et < 0) return this.dropAt(p, NetnsDrop.runt, nif.where);
+    const type = et & 0xffff;
+    const hl = et >>> 16;
     // Unicast to another MAC: not for us (the I/G bit is bit 0 of the first octet).
     if ((b[s]! & 1) === 0 && ((b[s]! << 8) | b[s + 1]!) * TWO_32 + readU32(b, s + 2) !== nif.mac) {
       return this.dropAt(p, NetnsDrop['other-host'], nif.where);
@@ -219,18 +222,13 @@ export class NetNamespace implements Element, IpHost {
 
   private receiveIpv4(p: Packet, l3: number, nif: NetIf): void {
     const b = p.buf;
-    const len = p.end - l3;
-    if (len < 20) return this.dropAt(p, NetnsDrop['ipv4-truncated'], nif.where);
-    const vihl = b[l3]!;
-    if (vihl >>> 4 !== 4) return this.dropAt(p, NetnsDrop['ipv4-bad-version'], nif.where);
-    const hl = (vihl & 0x0f) << 2;
-    if (hl < 20 || hl > len) return this.dropAt(p, NetnsDrop['ipv4-bad-header-length'], nif.where);
-    const total = (b[l3 + 2]! << 8) | b[l3 + 3]!;
-    if (total < hl || total > len) return this.dropAt(p, NetnsDrop['ipv4-bad-length'], nif.where);
+    const err = checkIpv4(b, l3, p.end - l3);
+    if (err !== WireError.Ok) return this.dropAt(p, IPV4_DROP[err]!, nif.where);
+    const hl = ipv4HeaderLength(b, l3);
     // csumOk: built by podwire's own stack (CHECKSUM_UNNECESSARY over veth); from outside: verified.
-    if (!p.csumOk && !headerChecksumOk(b, l3, hl)) return this.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
-    p.end = l3 + total; // strip Ethernet padding
-    p.l3 = l3;
+    if (!p.csumOk && !ipv4HeaderChecksumOk(b, l3, hl)) return this.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
+    p.end = l3 + ipv4TotalLength(b, l3); // strip Ethernet padding
+    p.setIpv4(l3);
     const hooks = this.hooks;
     // Linux: a packet looped through lo keeps the route its output chose (ip_rcv_finish does not
     // route it again) and its conntrack entry (nf_conntrack_in skips it at PREROUTING).
@@ -302,7 +300,7 @@ export class NetNamespace implements Element, IpHost {
       }
       return this.dropAt(p, NetnsDrop['fragmentation-unsupported'], out.where);
     }
-    decTtl(b, l3);
+    ipv4DecTtl(b, l3);
     this.counters.values[NetnsCounter['forwarded']]!++;
     if (p.trace !== 0) this.engine.trace.hop(p.trace, out.where, 'forward', { ttl: ttl - 1, from: inIf.name, to: out.name });
     this.postroute(p, l3, r, out, i);
@@ -425,13 +423,8 @@ export class NetNamespace implements Element, IpHost {
     const l3 = p.start;
     const b = p.buf;
     p.brIn = 0; // locally generated, even when an app reuses a received packet
-    const len = p.end - l3;
-    const hl = (b[l3]! & 0x0f) << 2;
-    const total = len >= 20 ? (b[l3 + 2]! << 8) | b[l3 + 3]! : 0;
-    if (len < 20 || b[l3]! >>> 4 !== 4 || hl < 20 || hl > len || total < hl || total > len) {
-      return this.dropAt(p, NetnsDrop['ipv4-bad-length'], this.where);
-    }
-    p.l3 = l3;
+    if (checkIpv4(b, l3, p.end - l3) !== WireError.Ok) return this.dropAt(p, NetnsDrop['ipv4-bad-length'], this.where);
+    p.setIpv4(l3);
     // Built by podwire's stack: its checksums are whole (CHECKSUM_UNNECESSARY). A tunnel's outer
     // packet keeps its inner packet's state: the outer headers are computed, the inner bytes
     // (perhaps from a TAP, unverified) are not vouched for.

@@ -36,7 +36,7 @@ import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { formatIpv4, formatMac, readMac, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
-import { VXLAN_FLAG_I, VXLAN_HEADER_LEN, VXLAN_OVERHEAD, flowHash, flowHashIpv4, vxlanSourcePort } from '../wire/vxlan.js';
+import { VXLAN_FLAG_I, VXLAN_HEADER_LEN, VXLAN_OVERHEAD, flowHash, flowHashDecoded, flowHashIpv4, vxlanSourcePort } from '../wire/vxlan.js';
 import type { L4Info } from './ip-host.js';
 import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
@@ -231,9 +231,11 @@ export class VxlanTunnel implements Element {
     if (remote < 0) return this.engine.drop(p, this, VxlanDrop['fdb-miss'], this.where);
     const inner = p.start;
     const etype = readU16(b, inner + 12);
-    const hash = etype === ETH_P_IPV4
-      ? flowHashIpv4(b, inner + ETH_LEN, len - ETH_LEN, this.hashSeed)
-      : flowHash(readU32(b, inner + 2), readU32(b, inner + 8), 0, 0, 0, this.hashSeed);
+    const hash = etype !== ETH_P_IPV4
+      ? flowHash(readU32(b, inner + 2), readU32(b, inner + 8), 0, 0, 0, this.hashSeed)
+      : p.l3 === inner + ETH_LEN && p.l4 > p.l3 // the namespace that sent it decoded the header (Packet.l4/proto)
+        ? flowHashDecoded(b, p.l3, p.l4, p.proto, p.end, this.hashSeed)
+        : flowHashIpv4(b, inner + ETH_LEN, len - ETH_LEN, this.hashSeed);
     const srcPort = vxlanSourcePort(hash, this.srcLo, this.srcHi);
     const v = this.counters.values;
     v[C['tx-packets']]!++;

@@ -58,7 +58,7 @@ function setup(capacity = 64): { engine: Engine; table: ConntrackTable; policy: 
 function packet(engine: Engine, s: PacketSpec): Packet {
   const p = engine.pool.alloc()!;
   p.end = p.start + buildPacket(s, p.buf, p.start);
-  p.l3 = p.start;
+  p.setIpv4(p.start);
   return p;
 }
 

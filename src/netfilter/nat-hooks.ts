@@ -90,13 +90,14 @@ import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { Verdict, type PacketHooks } from '../net/hooks.js';
 import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
+import { ipv4Src } from '../wire/ipv4.js';
 import { ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/icmp.js';
 import { ConntrackTable, CtDir, CtStatus, NatFlag, TcpState } from './conntrack.js';
 import { FlowState } from '../engine/flow-tap.js';
 import { TCP_STATE_NAMES, tcpNewOk } from './conntrack-tcp.js';
 import { WINDOW_FAILURES } from './conntrack-window.js';
 import { protoName } from './conntrack-dump.js';
-import { NatSide, natRewriteDst, natRewriteIcmpErrorInner, natRewriteSrc } from './nat.js';
+import { NatSide, natRewriteAt, natRewriteDst, natRewriteIcmpErrorInner, natRewriteSrc } from './nat.js';
 import type { DnatDecision, NatPolicy } from './nat-policy.js';
 import { PacketTuple, TupleKind } from './packet-tuple.js';
 import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
@@ -221,7 +222,8 @@ export class NatHooks implements PacketHooks, Counted {
   private track(p: Packet, l3: number, inIf: number, br: Where | null): number {
     p.ct = -1;
     p.ctDir = 0;
-    const kind = this.tu.parse(p.buf, l3);
+    if (p.l3 !== l3 || p.l4 <= l3) p.setIpv4(l3); // a caller that did not decode it (tests, hand-built packets)
+    const kind = this.tu.parse(p.buf, l3, p.l4, p.proto);
     if (p.missing !== 0) this.tu.end = (this.tu.end + p.missing) >>> 0; // a header-only probe (Packet.missing)
     if (kind === TupleKind.Untracked) {
       this.counters.values[NatHookCounter.untracked]!++;
@@ -269,7 +271,7 @@ export class NatHooks implements PacketHooks, Counted {
       this.counters.values[NatHookCounter.established]!++;
       if (routine) this.hopConntrack(p, 'established', e);
       if ((nat & NatFlag.Dnat) !== 0) {
-        natRewriteDst(p.buf, l3, t.replySrc(e), t.replySport(e));
+        natRewriteAt(p.buf, l3, p.l4, p.proto, NatSide.Dst, t.replySrc(e), t.replySport(e));
         this.counters.values[NatHookCounter.dnat]!++;
         if (p.trace !== 0) this.hopNat(p, br, 'dnat', this.tu.dst, this.tu.dport, t.replySrc(e), t.replySport(e), icmp, 'established');
       }
@@ -277,7 +279,7 @@ export class NatHooks implements PacketHooks, Counted {
       this.counters.values[NatHookCounter.reply]!++;
       if (routine) this.hopConntrack(p, 'reply', e);
       if ((nat & NatFlag.Snat) !== 0) {
-        natRewriteDst(p.buf, l3, t.origSrc(e), t.origSport(e));
+        natRewriteAt(p.buf, l3, p.l4, p.proto, NatSide.Dst, t.origSrc(e), t.origSport(e));
         this.counters.values[NatHookCounter['un-snat']]!++;
         if (p.trace !== 0) this.hopNat(p, br, 'un-snat', this.tu.dst, this.tu.dport, t.origSrc(e), t.origSport(e), icmp, 'reply');
       }
@@ -342,7 +344,7 @@ export class NatHooks implements PacketHooks, Counted {
       this.counters.values[NatHookCounter['clash-resolve']]!++;
       return this.trackHit(p, l3, v, this.engine.now(), br);
     }
-    if (dnat) natRewriteDst(p.buf, l3, rsrc, rsport);
+    if (dnat) natRewriteAt(p.buf, l3, p.l4, p.proto, NatSide.Dst, rsrc, rsport);
     p.ct = CT_CLASH;
     p.ctDir = CtDir.Original;
     return Verdict.Accept;
@@ -398,7 +400,7 @@ export class NatHooks implements PacketHooks, Counted {
     this.counters.values[NatHookCounter.new]!++;
     if (p.trace !== 0 && br === null) this.hopConntrack(p, 'new', e);
     if (dnat) {
-      natRewriteDst(p.buf, l3, rsrc, rsport);
+      natRewriteAt(p.buf, l3, p.l4, p.proto, NatSide.Dst, rsrc, rsport);
       this.counters.values[NatHookCounter.dnat]!++;
       if (p.trace !== 0) {
         if (br === null) this.engine.trace.hop(p.trace, this.where, 'dnat', d.detail);
@@ -421,9 +423,10 @@ export class NatHooks implements PacketHooks, Counted {
     }
     if (e < 0 || !t.isLive(e)) return Verdict.Accept;
     const buf = p.buf;
-    const l4 = l3 + ((buf[l3]! & 0x0f) << 2);
+    if (p.l3 !== l3 || p.l4 <= l3) p.setIpv4(l3);
+    const l4 = p.l4;
     const icmp = t.proto(e) === ICMP;
-    const related = buf[l3 + 9] === ICMP && isIcmpError(buf[l4]!);
+    const related = p.proto === ICMP && isIcmpError(buf[l4]!);
     if (p.ctDir === CtDir.Original) {
       if (!related && !t.isConfirmed(e)) {
         const snat = askPolicy ? this.decideSnat(e, outIf) : SNAT_OK;
@@ -440,20 +443,20 @@ export class NatHooks implements PacketHooks, Counted {
       if ((t.natFlags(e) & NatFlag.Snat) === 0) return Verdict.Accept;
       const ip = t.replyDst(e);
       const port = icmp ? t.replySport(e) : t.replyDport(e);
-      const from = readU32(buf, l3 + 12);
-      const fromPort = related || buf[l3 + 9] === ICMP ? readU16(buf, l4 + 4) : readU16(buf, l4);
+      const from = ipv4Src(buf, l3);
+      const fromPort = related || p.proto === ICMP ? readU16(buf, l4 + 4) : readU16(buf, l4);
       if (related) this.natIcmpError(buf, l3, NatSide.Src, ip, port);
-      else natRewriteSrc(buf, l3, ip, port);
+      else natRewriteAt(buf, l3, p.l4, p.proto, NatSide.Src, ip, port);
       this.counters.values[NatHookCounter.snat]!++;
       if (p.trace !== 0) this.hopNat(p, br, 'snat', from, fromPort, ip, port, icmp || related, related ? 'related' : 'new');
     } else {
       if ((t.natFlags(e) & NatFlag.Dnat) === 0) return Verdict.Accept;
       const ip = t.origDst(e);
       const port = icmp ? t.origSport(e) : t.origDport(e);
-      const from = readU32(buf, l3 + 12);
-      const fromPort = related || buf[l3 + 9] === ICMP ? readU16(buf, l4 + 4) : readU16(buf, l4);
+      const from = ipv4Src(buf, l3);
+      const fromPort = related || p.proto === ICMP ? readU16(buf, l4 + 4) : readU16(buf, l4);
       if (related) this.natIcmpError(buf, l3, NatSide.Src, ip, port);
-      else natRewriteSrc(buf, l3, ip, port);
+      else natRewriteAt(buf, l3, p.l4, p.proto, NatSide.Src, ip, port);
       this.counters.values[NatHookCounter['un-dnat']]!++;
       if (p.trace !== 0) this.hopNat(p, br, 'un-dnat', from, fromPort, ip, port, icmp || related, related && br === null ? 'related' : 'reply');
     }
@@ -622,3 +625,4 @@ function tupleText(proto: number, src: number, dst: number, sport: number, dport
   if (proto === ICMP) return `${formatIpv4(src)} -> ${formatIpv4(dst)} type=${dport >>> 8} id=${sport}`;
   return `${formatIpv4(src)}:${sport} -> ${formatIpv4(dst)}:${dport}`;
 }
+

@@ -27,6 +27,7 @@
 
 import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
 import { udpFinal, update16, update32 } from '../wire/checksum.js';
+import { ipv4HeaderLength, ipv4IsLaterFragment, ipv4Protocol, ipv4TotalLength } from '../wire/ipv4.js';
 import { SCTP_PROTOCOL as SCTP, fillSctpChecksum } from '../wire/sctp.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
 import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
@@ -64,19 +65,25 @@ export function natRewriteDst(buf: Uint8Array, l3: number, newIp: number, newPor
 
 /** Rewrites one side of the packet at `l3` (see the header). */
 export function natRewrite(buf: Uint8Array, l3: number, side: number, newIpIn: number, newPortIn: number): void {
+  natRewriteAt(buf, l3, l3 + ipv4HeaderLength(buf, l3), ipv4Protocol(buf, l3), side, newIpIn, newPortIn);
+}
+
+/**
+ * `natRewrite` of a packet whose header the caller decoded: L4 header at `l4`, IPv4
+ * protocol `proto` (Packet.l4/proto; what the dataplane's NAT runs).
+ */
+export function natRewriteAt(buf: Uint8Array, l3: number, l4: number, proto: number, side: number, newIpIn: number, newPortIn: number): void {
   const newIp = newIpIn >>> 0;
   const newPort = newPortIn & 0xffff;
-  const ihl = (buf[l3]! & 0x0f) << 2;
-  const total = readU16(buf, l3 + 2);
-  const proto = buf[l3 + 9]!;
+  const ihl = l4 - l3;
+  const total = ipv4TotalLength(buf, l3);
   const addrOff = l3 + (side === NatSide.Dst ? 16 : 12);
   const oldIp = readU32(buf, addrOff);
   if (oldIp !== newIp) {
     writeU16(buf, l3 + 10, update32(readU16(buf, l3 + 10), oldIp, newIp));
     writeU32(buf, addrOff, newIp);
   }
-  if ((readU16(buf, l3 + 6) & 0x1fff) !== 0) return; // a non-first fragment has no L4 header
-  const l4 = l3 + ihl;
+  if (ipv4IsLaterFragment(buf, l3)) return; // a non-first fragment has no L4 header
   const l4len = Math.min(total, buf.length - l3) - ihl;
   if (proto === TCP) {
     if (l4len < 20) return;
@@ -115,13 +122,13 @@ export function natRewrite(buf: Uint8Array, l3: number, side: number, newIpIn: n
 export function natRewriteIcmpErrorInner(buf: Uint8Array, l3: number, side: number, newIpIn: number, newPortIn: number): boolean {
   const newIp = newIpIn >>> 0;
   const newPort = newPortIn & 0xffff;
-  const ihl = (buf[l3]! & 0x0f) << 2;
+  const ihl = ipv4HeaderLength(buf, l3);
   const icmp = l3 + ihl;
   const icmpLen = Math.min(readU16(buf, l3 + 2), buf.length - l3) - ihl;
   const inner = icmp + 8;
   const quoteLen = icmpLen - 8;
   if (quoteLen < 20 || buf[inner]! >>> 4 !== 4) return false;
-  const innerIhl = (buf[inner]! & 0x0f) << 2;
+  const innerIhl = ipv4HeaderLength(buf, inner);
   if (innerIhl < 20 || innerIhl > quoteLen) return false;
   let ic = readU16(buf, icmp + 2);
 

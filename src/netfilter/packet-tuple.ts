@@ -12,6 +12,8 @@
  */
 
 import { readU16, readU32 } from '../wire/addr.js';
+import { Decode, decodes } from '../wire/decodes.js';
+import { ipv4Dst, ipv4HeaderLength, ipv4IsFragment, ipv4Protocol, ipv4Src, ipv4TotalLength } from '../wire/ipv4.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/icmp.js';
 import { SCTP_PROTOCOL as SCTP } from '../wire/sctp.js';
 import { TCP_PROTOCOL as TCP, TcpFlag, TcpOptionKind } from '../wire/tcp.js';
@@ -37,19 +39,21 @@ export class PacketTuple {
   wscale = -1;
 
   /**
-   * Reads the tuple of the packet at `l3` into the fields and returns its TupleKind. ICMP
+   * Reads the tuple of the packet at `l3` (its L4 header at `l4At` with protocol `protocol`
+   * when the caller knows them: Packet.l4/proto) into the fields and returns its TupleKind. ICMP
    * errors: the inverted tuple of the quoted datagram (what the connection's tuple looks
    * like from the error's direction), as Linux's icmp_error_message.
    */
-  parse(buf: Uint8Array, l3: number): number {
-    const ihl = (buf[l3]! & 0x0f) << 2;
-    if ((readU16(buf, l3 + 6) & 0x3fff) !== 0) return TupleKind.Untracked; // fragments: no reassembly
-    const proto = buf[l3 + 9]!;
-    const l4 = l3 + ihl;
-    const l4len = Math.min(readU16(buf, l3 + 2), buf.length - l3) - ihl;
+  parse(buf: Uint8Array, l3: number, l4At = -1, protocol = -1): number {
+    decodes[Decode.L4]!++;
+    if (ipv4IsFragment(buf, l3)) return TupleKind.Untracked; // fragments: no reassembly
+    // The namespace decoded the header (Packet.l4/proto); a caller without them: from the header.
+    const l4 = l4At >= 0 ? l4At : l3 + ipv4HeaderLength(buf, l3);
+    const proto = protocol >= 0 ? protocol : ipv4Protocol(buf, l3);
+    const l4len = Math.min(ipv4TotalLength(buf, l3), buf.length - l3) - (l4 - l3);
     this.proto = proto;
-    this.src = readU32(buf, l3 + 12);
-    this.dst = readU32(buf, l3 + 16);
+    this.src = ipv4Src(buf, l3);
+    this.dst = ipv4Dst(buf, l3);
     this.flags = 0;
     if (proto === TCP || proto === UDP || proto === SCTP) {
       if (l4len < (proto === TCP ? 20 : proto === UDP ? 8 : 12)) return TupleKind.Invalid;

@@ -28,6 +28,7 @@
  */
 
 import { readMac, readU16, writeMac, writeU16 } from './addr.js';
+import { Decode, decodes } from './decodes.js';
 import { WireError } from './errors.js';
 
 /** EtherType IPv4 (the dataplane compares against these numbers; EtherType names them). */
@@ -64,6 +65,22 @@ const INNER_TYPE = 16;
 const EMPTY = new Uint8Array(0);
 
 /**
+ * The frame of `len` bytes at `off`, decoded where a device receives it: the type of the
+ * payload (after an 802.1Q tag when there is one) in the low 16 bits and the header length
+ * (14 or 18) above them, i.e. `headerLen << 16 | type`; -1 when the frame is shorter than
+ * its header. What `EthernetFrame.check()`, `innerEtherType()` and `headerLen()` compute,
+ * in one call and without a view; counted as one decode (decodes.ts).
+ */
+export function ethernetType(b: Uint8Array, off: number, len: number): number {
+  decodes[Decode.Ethernet]!++;
+  if (len < ETHERNET_HEADER_LEN || off + len > b.length) return -1;
+  const type = (b[off + TYPE]! << 8) | b[off + TYPE + 1]!;
+  if (type !== EtherType.Vlan) return (ETHERNET_HEADER_LEN << 16) | type;
+  if (len < ETHERNET_VLAN_HEADER_LEN) return -1;
+  return (ETHERNET_VLAN_HEADER_LEN << 16) | (b[off + INNER_TYPE]! << 8) | b[off + INNER_TYPE + 1]!;
+}
+
+/**
  * A view over an Ethernet frame, re-pointed per packet with `wrap`. Call `check()` once;
  * when it returned 0 every accessor is safe. Offsets it returns are absolute in `buf`.
  */
@@ -81,9 +98,7 @@ export class EthernetFrame {
 
   /** 0, or WireError.Truncated when shorter than the header (14, or 18 with a tag). */
   check(): number {
-    if (this.len < ETHERNET_HEADER_LEN || this.off + this.len > this.buf.length) return WireError.Truncated;
-    if (this.etherType() === EtherType.Vlan && this.len < ETHERNET_VLAN_HEADER_LEN) return WireError.Truncated;
-    return WireError.Ok;
+    return ethernetType(this.buf, this.off, this.len) < 0 ? WireError.Truncated : WireError.Ok;
   }
 
   dstMac(): number { return readMac(this.buf, this.off + DST); }

@@ -28,6 +28,7 @@
 
 import { readU16, readU32, writeU16, writeU32 } from './addr.js';
 import { checksum, update16, update32 } from './checksum.js';
+import { Decode, decodes } from './decodes.js';
 import { WireError } from './errors.js';
 
 /** IP protocol numbers (IANA registry); an open set: any 8-bit number is valid. */
@@ -69,6 +70,73 @@ const FRAG_MASK = 0x1fff;
 
 const EMPTY = new Uint8Array(0);
 
+// Static readers over (buffer, offset of the header): what the dataplane runs, and what the
+// view's accessors below call, so the view's property tests exercise them. Unchecked: the
+// caller ran `checkIpv4` on the header (or built it).
+
+/** Header length in bytes (IHL * 4). */
+export function ipv4HeaderLength(b: Uint8Array, l3: number): number { return (b[l3 + VER_IHL]! & 0x0f) << 2; }
+/** Total Length: header plus payload, in bytes. */
+export function ipv4TotalLength(b: Uint8Array, l3: number): number { return (b[l3 + TOTAL_LEN]! << 8) | b[l3 + TOTAL_LEN + 1]!; }
+/** The flags + fragment offset word. */
+export function ipv4FlagsFrag(b: Uint8Array, l3: number): number { return (b[l3 + FLAGS_FRAG]! << 8) | b[l3 + FLAGS_FRAG + 1]!; }
+/** True for a fragment (More Fragments set or a non-zero offset): no L4 header to read as a whole datagram's. */
+export function ipv4IsFragment(b: Uint8Array, l3: number): boolean { return (ipv4FlagsFrag(b, l3) & (FLAG_MF | FRAG_MASK)) !== 0; }
+/** True for a fragment after the first (non-zero offset): it holds no L4 header at all. */
+export function ipv4IsLaterFragment(b: Uint8Array, l3: number): boolean { return (ipv4FlagsFrag(b, l3) & FRAG_MASK) !== 0; }
+/** True when Don't Fragment is set. */
+export function ipv4DontFragment(b: Uint8Array, l3: number): boolean { return (b[l3 + FLAGS_FRAG]! & (FLAG_DF >>> 8)) !== 0; }
+export function ipv4Ttl(b: Uint8Array, l3: number): number { return b[l3 + TTL]!; }
+export function ipv4Protocol(b: Uint8Array, l3: number): number { return b[l3 + PROTOCOL]!; }
+export function ipv4Src(b: Uint8Array, l3: number): number { return readU32(b, l3 + SRC); }
+export function ipv4Dst(b: Uint8Array, l3: number): number { return readU32(b, l3 + DST); }
+
+/**
+ * The one validation of an IPv4 header the dataplane runs, over the `len` bytes at `l3`
+ * (what the packet holds from there): 0, or Truncated (fewer than 20 bytes), BadVersion
+ * (version != 4), BadHeaderLength (IHL < 5 or header past the bytes), BadLength (Total
+ * Length below the header length or past the bytes), in Linux ip_rcv_core's order. Not the
+ * checksum (`headerChecksumOk`: a caller skips it for packets it vouches for). Counted as
+ * one decode (decodes.ts).
+ */
+export function checkIpv4(b: Uint8Array, l3: number, len: number): number {
+  decodes[Decode.Ipv4]!++;
+  if (len < IPV4_MIN_HEADER_LEN || l3 + len > b.length) return WireError.Truncated;
+  const vihl = b[l3 + VER_IHL]!;
+  if (vihl >>> 4 !== 4) return WireError.BadVersion;
+  const hl = (vihl & 0x0f) << 2;
+  if (hl < IPV4_MIN_HEADER_LEN || hl > len) return WireError.BadHeaderLength;
+  const tl = ipv4TotalLength(b, l3);
+  if (tl < hl || tl > len) return WireError.BadLength;
+  return WireError.Ok;
+}
+
+/**
+ * TTL - 1 with the header checksum fixed (what `Ipv4Packet.decTtlFixChecksum` runs)
+ * (RFC 1624 eqn. 3: the word TTL << 8 | protocol drops by 0x0100, so ~0x0100 = 0xfeff is
+ * added to the complemented checksum). The caller has checked TTL > 1.
+ */
+export function ipv4DecTtl(b: Uint8Array, l3: number): void {
+  const s = (~((b[l3 + 10]! << 8) | b[l3 + 11]!) & 0xffff) + 0xfeff;
+  const c = ~((s & 0xffff) + (s >>> 16)) & 0xffff;
+  b[l3 + 10] = c >>> 8;
+  b[l3 + 11] = c;
+  b[l3 + 8] = b[l3 + 8]! - 1;
+}
+
+/** True when the IPv4 header checksum over [l3, l3 + hl) verifies (RFC 1071; hl <= 60, so two folds suffice). */
+export function ipv4HeaderChecksumOk(b: Uint8Array, l3: number, hl: number): boolean {
+  // The 20-byte header unrolled (two bytes per word: a 16-bit sum of byte pairs), options looped.
+  let s = ((b[l3]! + b[l3 + 2]! + b[l3 + 4]! + b[l3 + 6]! + b[l3 + 8]! + b[l3 + 10]! + b[l3 + 12]! + b[l3 + 14]!
+    + b[l3 + 16]! + b[l3 + 18]!) << 8)
+    + b[l3 + 1]! + b[l3 + 3]! + b[l3 + 5]! + b[l3 + 7]! + b[l3 + 9]! + b[l3 + 11]! + b[l3 + 13]! + b[l3 + 15]!
+    + b[l3 + 17]! + b[l3 + 19]!;
+  for (let i = l3 + 20, end = l3 + hl; i < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return s === 0xffff;
+}
+
 /**
  * A view over an IPv4 packet, re-pointed per packet with `wrap`. `check()` validates the
  * lengths once; then every accessor is safe. Offsets it returns are absolute in `buf`.
@@ -91,38 +159,32 @@ export class Ipv4Packet {
    * length or above the available bytes). Does not look at the checksum: `verifyChecksum()`.
    */
   check(): number {
-    if (this.len < IPV4_MIN_HEADER_LEN || this.off + this.len > this.buf.length) return WireError.Truncated;
-    if (this.version() !== 4) return WireError.BadVersion;
-    const hl = this.headerLen();
-    if (hl < IPV4_MIN_HEADER_LEN || hl > this.len) return WireError.BadHeaderLength;
-    const tl = this.totalLen();
-    if (tl < hl || tl > this.len) return WireError.BadLength;
-    return WireError.Ok;
+    return checkIpv4(this.buf, this.off, this.len);
   }
 
   version(): number { return this.buf[this.off + VER_IHL]! >>> 4; }
   /** Header length in 32-bit words (5..15 when valid). */
   ihl(): number { return this.buf[this.off + VER_IHL]! & 0x0f; }
   /** Header length in bytes (ihl * 4). */
-  headerLen(): number { return (this.buf[this.off + VER_IHL]! & 0x0f) << 2; }
+  headerLen(): number { return ipv4HeaderLength(this.buf, this.off); }
   dscp(): number { return this.buf[this.off + DSCP_ECN]! >>> 2; }
   ecn(): number { return this.buf[this.off + DSCP_ECN]! & 0x03; }
   /** Total Length: header plus payload, in bytes. */
-  totalLen(): number { return readU16(this.buf, this.off + TOTAL_LEN); }
+  totalLen(): number { return ipv4TotalLength(this.buf, this.off); }
   ident(): number { return readU16(this.buf, this.off + IDENT); }
   /** The whole flags + fragment offset word. */
-  flagsFragWord(): number { return readU16(this.buf, this.off + FLAGS_FRAG); }
-  dontFrag(): boolean { return (this.flagsFragWord() & FLAG_DF) !== 0; }
+  flagsFragWord(): number { return ipv4FlagsFrag(this.buf, this.off); }
+  dontFrag(): boolean { return ipv4DontFragment(this.buf, this.off); }
   moreFrags(): boolean { return (this.flagsFragWord() & FLAG_MF) !== 0; }
   /** Fragment offset as on the wire, in 8-byte units (0..8191). */
   fragOffsetUnits(): number { return this.flagsFragWord() & FRAG_MASK; }
   /** Fragment offset in bytes (units * 8). */
   fragOffsetBytes(): number { return (this.flagsFragWord() & FRAG_MASK) << 3; }
-  ttl(): number { return this.buf[this.off + TTL]!; }
-  protocol(): number { return this.buf[this.off + PROTOCOL]!; }
+  ttl(): number { return ipv4Ttl(this.buf, this.off); }
+  protocol(): number { return ipv4Protocol(this.buf, this.off); }
   checksum(): number { return readU16(this.buf, this.off + CHECKSUM); }
-  srcAddr(): number { return readU32(this.buf, this.off + SRC); }
-  dstAddr(): number { return readU32(this.buf, this.off + DST); }
+  srcAddr(): number { return ipv4Src(this.buf, this.off); }
+  dstAddr(): number { return ipv4Dst(this.buf, this.off); }
   optionsOffset(): number { return this.off + IPV4_MIN_HEADER_LEN; }
   optionsLen(): number { return this.headerLen() - IPV4_MIN_HEADER_LEN; }
   payloadOffset(): number { return this.off + this.headerLen(); }
@@ -131,7 +193,7 @@ export class Ipv4Packet {
 
   /** True when the header checksum verifies (the one's complement sum of the header is 0xffff). */
   verifyChecksum(): boolean {
-    return checksum(this.buf, this.off, this.headerLen()) === 0;
+    return ipv4HeaderChecksumOk(this.buf, this.off, this.headerLen());
   }
   /** Computes the header checksum from scratch and writes it. */
   fillChecksum(): void {
@@ -205,16 +267,14 @@ export class Ipv4Packet {
   decTtlFixChecksum(): number {
     const ttl = this.ttl();
     if (ttl === 0) return -1;
-    const s = (~this.checksum() & 0xffff) + 0xfeff;
-    this.setChecksum(~((s & 0xffff) + (s >>> 16)) & 0xffff);
-    this.setTtl(ttl - 1);
+    ipv4DecTtl(this.buf, this.off);
     return ttl - 1;
   }
 }
 
 /** True when the packet is a fragment: More Fragments set or a non-zero offset. */
 export function isFragment(p: Ipv4Packet): boolean {
-  return (p.flagsFragWord() & (FLAG_MF | FRAG_MASK)) !== 0;
+  return ipv4IsFragment(p.buf, p.off);
 }
 
 /** The meaning of an IPv4 header. */
@@ -267,12 +327,6 @@ export function ipv4HeaderLen(repr: Ipv4Repr): number {
 }
 
 /**
- * Writes the header at `off` with a computed checksum (the payload is the caller's) and
- * returns the header length. Throws RangeError for a header that cannot be encoded
- * (options not a multiple of 4 or over 40 bytes, fragment offset not a multiple of 8,
- * total length over 65535) or a buffer too small: bugs of the caller, not bad packets.
- */
-/**
  * A 20-byte header (no options, not a fragment) at `off` with its checksum: the writer for
  * the packets the dataplane makes itself (answers, resets, probes, queries). No Repr, no
  * allocation, no checks: the caller has the room. DF is set unless `dontFrag` is false.
@@ -299,6 +353,12 @@ export function writeIpv4Header(
   writeU16(buf, off + CHECKSUM, ~sum & 0xffff);
 }
 
+/**
+ * Writes the header at `off` with a computed checksum (the payload is the caller's) and
+ * returns the header length. Throws RangeError for a header that cannot be encoded
+ * (options not a multiple of 4 or over 40 bytes, fragment offset not a multiple of 8,
+ * total length over 65535) or a buffer too small: bugs of the caller, not bad packets.
+ */
 export function emitIpv4(repr: Ipv4Repr, buf: Uint8Array, off: number): number {
   const hl = ipv4HeaderLen(repr);
   const ol = hl - IPV4_MIN_HEADER_LEN;

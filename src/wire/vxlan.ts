@@ -18,7 +18,9 @@
  */
 
 import { readU16, readU32 } from './addr.js';
+import { Decode, decodes } from './decodes.js';
 import { WireError } from './errors.js';
+import { IpProtocol, ipv4Dst, ipv4HeaderLength, ipv4IsFragment, ipv4Protocol, ipv4Src } from './ipv4.js';
 
 /** IANA-assigned VXLAN port. */
 export const VXLAN_PORT_IANA = 4789;
@@ -177,18 +179,23 @@ export function flowHash(src: number, dst: number, proto: number, sport: number,
  */
 export function flowHashIpv4(buf: Uint8Array, l3off: number, l3len: number, seed = 0): number {
   if (l3len < 20) return 0;
-  const ihl = (buf[l3off]! & 0x0f) * 4;
-  const proto = buf[l3off + 9]!;
-  const src = readU32(buf, l3off + 12);
-  const dst = readU32(buf, l3off + 16);
-  const frag = readU16(buf, l3off + 6) & 0x3fff; // MF flag + fragment offset
+  decodes[Decode.Ipv4]!++; // the header's length and protocol, read here
+  return flowHashDecoded(buf, l3off, l3off + ipv4HeaderLength(buf, l3off), ipv4Protocol(buf, l3off), l3off + l3len, seed);
+}
+
+/**
+ * `flowHashIpv4` of a packet whose header the caller decoded: L4 header at `l4`, protocol
+ * `proto`, the packet's bytes ending at `end` (Packet.l3/l4/proto/end): no decode (Linux
+ * reads the ports again here too, its flow dissector, unless the skb carries a hash).
+ */
+export function flowHashDecoded(buf: Uint8Array, l3: number, l4: number, proto: number, end: number, seed = 0): number {
   let sport = 0;
   let dport = 0;
-  if (frag === 0 && (proto === 6 || proto === 17 || proto === 132) && ihl >= 20 && ihl + 4 <= l3len) {
-    sport = readU16(buf, l3off + ihl);
-    dport = readU16(buf, l3off + ihl + 2);
+  if (!ipv4IsFragment(buf, l3) && (proto === IpProtocol.Tcp || proto === IpProtocol.Udp || proto === IpProtocol.Sctp) && l4 >= l3 + 20 && l4 + 4 <= end) {
+    sport = readU16(buf, l4);
+    dport = readU16(buf, l4 + 2);
   }
-  return flowHash(src, dst, proto, sport, dport, seed);
+  return flowHash(ipv4Src(buf, l3), ipv4Dst(buf, l3), proto, sport, dport, seed);
 }
 
 /**

@@ -40,6 +40,8 @@ import type { Where } from '../../engine/trace.js';
 import { Verdict } from '../../net/hooks.js';
 import { CtDir, type ConntrackTable } from '../../netfilter/conntrack.js';
 import { readU16, readU32 } from '../../wire/addr.js';
+import { Decode, decodes } from '../../wire/decodes.js';
+import { ipv4Dst, ipv4HeaderLength, ipv4IsLaterFragment, ipv4Src } from '../../wire/ipv4.js';
 import { ICMP_PROTOCOL as ICMP, isIcmpError } from '../../wire/icmp.js';
 import type { NetpolController } from './controller.js';
 import { Direction, type NetpolModel } from './evaluate.js';
@@ -86,11 +88,13 @@ export class NetpolFilter implements Counted {
     const t = this.table;
     if (e >= 0 && (p.ctDir === CtDir.Reply || t.isConfirmed(e))) return Verdict.Accept;
     const b = p.buf;
-    const src = readU32(b, l3 + 12);
-    const dst = readU32(b, l3 + 16);
-    const proto = b[l3 + 9]!;
-    const l4 = l3 + ((b[l3]! & 0x0f) << 2);
-    const ports = (proto === TCP || proto === UDP || proto === SCTP) && p.end - l4 >= 4 && (readU16(b, l3 + 6) & 0x1fff) === 0;
+    if (p.l3 !== l3 || p.l4 <= l3) p.setIpv4(l3); // conntrack ran first and has (Packet.l4/proto); a bare caller has not
+    const src = ipv4Src(b, l3);
+    const dst = ipv4Dst(b, l3);
+    const proto = p.proto;
+    const l4 = p.l4;
+    decodes[Decode.L4]!++; // the policy reads the ports of a NEW connection
+    const ports = (proto === TCP || proto === UDP || proto === SCTP) && p.end - l4 >= 4 && !ipv4IsLaterFragment(b, l3);
     const sport = ports ? readU16(b, l4) : 0;
     const dport = ports ? readU16(b, l4 + 2) : 0;
     const node = this.node;
@@ -103,7 +107,7 @@ export class NetpolFilter implements Counted {
     // allowed when the datagram it quotes was (it travels back along that datagram's path).
     if (!ok && e < 0 && proto === ICMP && p.end - l4 >= 8 + 20 + 4 && isIcmpError(b[l4]!)) {
       const q = l4 + 8;
-      const ql4 = q + ((b[q]! & 0x0f) << 2);
+      const ql4 = q + ipv4HeaderLength(b, q);
       if (ql4 + 4 <= p.end) {
         const qs = readU32(b, q + 12);
         const qd = readU32(b, q + 16);

@@ -25,6 +25,7 @@ import type { Packet } from '../../engine/packet.js';
 import { Verdict } from '../../net/hooks.js';
 import { formatIpv4, readU16, writeU16 } from '../../wire/addr.js';
 import { buildCluster, settle, type Scenario } from './scenario.js';
+import { ipv4HeaderLength } from '../../wire/ipv4.js';
 
 const YAML = `
 cluster: { name: csum, overlay: vxlan, dnsReplicas: 0 }
@@ -59,7 +60,7 @@ export const badVxlanChecksum: Scenario = {
         if (b[l3 + 9] !== 17 || readU16(b, l3 + 22) !== port || fault.hits >= BAD_SYNS) return;
         const il3 = l3 + 20 + 8 + 8 + 14; // outer IPv4, UDP, VXLAN, inner Ethernet
         if (il3 + 20 > p.end || b[il3 + 9] !== 6) return;
-        const l4 = il3 + ((b[il3]! & 0x0f) << 2);
+        const l4 = il3 + ipv4HeaderLength(b, il3);
         if (l4 + 14 > p.end || (b[l4 + 13]! & (SYN | ACK)) !== SYN) return;
         fault.hits++;
         writeU16(b, l3 + 26, (readU16(b, l3 + 26) ^ 0x5a5a) || 0x5a5a); // wrong and non-zero: the receiver verifies it

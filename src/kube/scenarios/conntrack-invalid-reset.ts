@@ -25,6 +25,7 @@ import { formatIpv4, readU16, readU32 } from '../../wire/addr.js';
 import { TCP_PROTOCOL as TCP, TcpFlag } from '../../wire/tcp.js';
 import type { ProxyMode } from '../types.js';
 import { buildCluster, CONTINUE, frontRule, settle, type Scenario, type ScenarioContext, type ScenarioOutcome } from './scenario.js';
+import { ipv4HeaderLength } from '../../wire/ipv4.js';
 
 const YAML = `
 cluster: { name: ct-invalid, proxyMode: nftables, dnsReplicas: 0 }
@@ -90,7 +91,7 @@ export async function downloadWithInvalidSegment(ctx: ScenarioContext, setup: In
   frontRule(server.ns, 'OUTPUT', (p, l3) => {
     const b = p.buf;
     if (b[l3 + 9] === TCP && boom === null) {
-      const l4 = l3 + ((b[l3]! & 0x0f) << 2);
+      const l4 = l3 + ipv4HeaderLength(b, l3);
       sent += readU16(b, l3 + 2) - (l4 - l3) - ((b[l4 + 12]! >>> 4) << 2);
       if (sent >= INJECT_AFTER) {
         boom = { seq: (readU32(b, l4 + 4) - UNDER) >>> 0, ack: readU32(b, l4 + 8), port: readU16(b, l4 + 2) };
@@ -113,7 +114,7 @@ export async function downloadWithInvalidSegment(ctx: ScenarioContext, setup: In
   let rsts = 0;
   frontRule(c.pod('client').ns, 'OUTPUT', (p, l3) => {
     const b = p.buf;
-    if (b[l3 + 9] === TCP && readU32(b, l3 + 16) === serverIp && (b[l3 + ((b[l3]! & 0x0f) << 2) + 13]! & TcpFlag.RST) !== 0) rsts++;
+    if (b[l3 + 9] === TCP && readU32(b, l3 + 16) === serverIp && (b[l3 + ipv4HeaderLength(b, l3) + 13]! & TcpFlag.RST) !== 0) rsts++;
     return CONTINUE;
   });
 
