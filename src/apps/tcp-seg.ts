@@ -9,10 +9,12 @@
 import type { Packet } from '../engine/packet.js';
 import type { Timer } from '../engine/scheduler.js';
 import type { IpHost } from '../net/ip-host.js';
-import { readU16, readU32, writeU16 } from '../wire/addr.js';
+import { readU16, readU32 } from '../wire/addr.js';
 import { checksum } from '../wire/checksum.js';
-import { writeIpv4Header } from '../wire/ipv4.js';
-import { TCP_PROTOCOL, TcpFlag, TcpOptionKind, fillTcpChecksum, writeTcpHeader } from '../wire/tcp.js';
+import { ipv4Dst, ipv4Src, writeIpv4Header } from '../wire/ipv4.js';
+import {
+  TCP_PROTOCOL, TcpFlag, TcpOptionKind, fillTcpChecksum, tcpAck, tcpDstPort, tcpFlagsByte, tcpSeq, tcpSrcPort, writeTcpHeader,
+} from '../wire/tcp.js';
 
 /** The receive window every endpoint advertises (no window scaling). */
 export const TCP_WINDOW = 65535;
@@ -41,18 +43,18 @@ export function seqAdd(a: number, n: number): number {
 
 /**
  * Writes the IPv4 header (DF set, TTL 64) and the TCP header of a segment carrying
- * `payloadLen` bytes at p.start, with an MSS option when `mss` > 0. Returns the offset
+ * `payloadLen` bytes at p.start, with an MSS option when `mss` > 0, advertising `window`. Returns the offset
  * the payload goes to; then call `sealSegment`. The IPv4 header checksum is written here, the
  * TCP checksum is left for `sealSegment`.
  */
 export function writeSegment(
   p: Packet, src: number, dst: number, sport: number, dport: number,
-  seq: number, ack: number, flags: number, mss: number, ident: number, payloadLen: number,
+  seq: number, ack: number, flags: number, mss: number, ident: number, payloadLen: number, window = TCP_WINDOW,
 ): number {
   const b = p.buf;
   const s = p.start;
   const t = s + 20;
-  const tcpHl = writeTcpHeader(b, t, sport, dport, seq, ack, flags, TCP_WINDOW, mss);
+  const tcpHl = writeTcpHeader(b, t, sport, dport, seq, ack, flags, window, mss);
   const total = 20 + tcpHl + payloadLen;
   writeIpv4Header(b, s, src, dst, TCP_PROTOCOL, total, ident, TTL);
   p.end = s + total;
@@ -91,22 +93,20 @@ export function readMss(buf: Uint8Array, l4: number): number {
  */
 export function replyRst(host: IpHost, p: Packet, l3: number, l4: number, payloadLen: number, ident: number): boolean {
   const b = p.buf;
-  const flags = b[l4 + 13]!;
+  const flags = tcpFlagsByte(b, l4);
   if ((flags & TcpFlag.RST) !== 0) return false;
   const q = host.alloc();
   if (q === null) return false;
-  const src = readU32(b, l3 + 12);
-  const dst = readU32(b, l3 + 16);
-  const sport = readU16(b, l4);
-  const dport = readU16(b, l4 + 2);
+  const src = ipv4Src(b, l3);
+  const dst = ipv4Dst(b, l3);
   let segLen = payloadLen;
   if ((flags & TcpFlag.SYN) !== 0) segLen++;
   if ((flags & TcpFlag.FIN) !== 0) segLen++;
   const hasAck = (flags & TcpFlag.ACK) !== 0;
-  const seq = hasAck ? readU32(b, l4 + 8) : 0;
-  const ack = hasAck ? 0 : seqAdd(readU32(b, l4 + 4), segLen);
-  writeSegment(q, dst, src, dport, sport, seq, ack, hasAck ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK, 0, ident, 0);
-  writeU16(q.buf, q.start + 20 + 14, 0);
+  const seq = hasAck ? tcpAck(b, l4) : 0;
+  const ack = hasAck ? 0 : seqAdd(tcpSeq(b, l4), segLen);
+  // A RST advertises no window (Linux tcp_v4_send_reset: rep.th.window is 0).
+  writeSegment(q, dst, src, tcpDstPort(b, l4), tcpSrcPort(b, l4), seq, ack, hasAck ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK, 0, ident, 0, 0);
   sealSegment(q);
   q.trace = host.replyTrace(p.trace);
   host.output(q);

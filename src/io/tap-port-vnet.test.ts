@@ -98,6 +98,7 @@ describe('VnetRx fast path (TAP -> bridge -> TAP, GSO frames whole)', () => {
     const lens: number[] = [];
     let mode: 'accept' | 'rewrite' | 'drop' = 'accept';
     br.netfilter = {
+      passesUnchanged: () => mode !== 'rewrite',
       bridged: (p, l3) => {
         lens.push(p.end - l3, p.buf.readUInt16BE(l3 + 2));
         if (mode === 'rewrite') p.buf[l3 + 15] = 9; // un-DNAT of the source address

@@ -141,8 +141,8 @@ export class VnetRx {
     if (peer === null || peer.kind !== 'tap' || peer.vnet === null || peer.vnetHdrSize !== this.hs) return false;
     if (peer.device.closed || peer.error !== null) return false;
     const lay = this.lay;
-    const verdict = br.switchOutside(slab, f, !lay.v6, lay.l3, lay.l4, lay.hdrLen, len - this.hs);
-    if (verdict === Outside.ToEngine) return false; // NAT would rewrite it: segment, the engine does the NAT
+    const verdict = br.switchOutside(slab, f, !lay.v6, lay.l3, lay.hdrLen, len - this.hs);
+    if (verdict === Outside.ToEngine) return false; // the hooks would do more than pass it (NAT): segment, the engine does it
     if (verdict === Outside.Refused) { this.count(D['netfilter-drop']); return true; }
     if (this.engineDirty) { this.engineDirty = false; this.engine.scheduler.kick(); }
     this.port.counters.values[C['fast-path']]!++;

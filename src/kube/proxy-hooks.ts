@@ -128,6 +128,12 @@ export class BridgedHooks implements BridgeNetfilter {
     private readonly where: Where,
   ) {}
 
+  passesUnchanged(p: Packet, l3: number): boolean {
+    // Not IPv4 as br_validate_ipv4 wants it: `bridged` passes it as is.
+    if (checkIpv4(p.buf, l3, p.end - l3) !== WireError.Ok) return true;
+    return this.hooks.nat.passesUnchanged(p, l3);
+  }
+
   bridged(p: Packet, l3: number): number {
     // br_validate_ipv4: only well-formed IPv4 reaches the hooks (anything else passes as is).
     if (checkIpv4(p.buf, l3, p.end - l3) !== WireError.Ok) return Verdict.Accept;

@@ -28,8 +28,9 @@
  *
  * Switching outside the engine (a TAP's GSO fast path, src/io/tap-port-vnet.ts, writes a
  * frame from one TAP straight to another): `unicastEgress` is the FDB decision for it (no
- * flood, not back out of its ingress port; nothing learned), `switchOutside` runs
- * br_netfilter on a copy of its headers and counts it as a forwarded frame.
+ * flood, not back out of its ingress port; nothing learned), `switchOutside` asks
+ * br_netfilter whether it would pass the frame unchanged, runs it on a copy of the headers
+ * when so, and counts it as a forwarded frame.
  *
  * State exposed: `fdb` (the Fdb, port numbers), `portName(n)`, `portList()`.
  * Counters: rx-packets, rx-bytes, tx-packets, tx-bytes, forwarded, flooded, local.
@@ -257,16 +258,18 @@ export class Bridge implements Element {
   /**
    * A frame of `bytes` (`frame[f..]`, Ethernet first) switched outside the engine between two
    * ports `unicastEgress` found. With br_netfilter and an IPv4 frame (`ipv4`: IPv4 header at
-   * `f + l3`, TCP at `f + l4`, `hdrLen` bytes of headers), a pool copy of the headers (total
-   * length cut to them) goes through `netfilter.bridged` first, so conntrack tracks the
-   * connection: ToEngine when NAT would rewrite its addresses or ports (a same-node service
-   * reply needing un-DNAT) or no pool packet is free, Refused when the hooks dropped it. Else
+   * `f + l3`, `hdrLen` bytes of headers), a pool copy of the headers (total length cut to
+   * them) is asked about first (`netfilter.passesUnchanged`, a lookup without side effects):
+   * ToEngine, untouched, when the hooks would do more than pass it (NAT would rewrite it, as
+   * for a same-node service reply needing un-DNAT; a new or closing connection) or no pool
+   * packet is free; then it goes through `netfilter.bridged`, once, so conntrack tracks it
+   * (timestamps, TCP state and window): Refused when the hooks dropped it. Else
    * Forwarded, counted as `push` counts a frame it switches (rx/tx packets and bytes, forwarded).
    */
-  switchOutside(frame: Buffer, f: number, ipv4: boolean, l3: number, l4: number, hdrLen: number, bytes: number): number {
+  switchOutside(frame: Buffer, f: number, ipv4: boolean, l3: number, hdrLen: number, bytes: number): number {
     const nf = this.netfilter;
     if (nf !== null && ipv4) {
-      const v = this.probeNetfilter(nf, frame, f, l3, l4, hdrLen, bytes);
+      const v = this.probeNetfilter(nf, frame, f, l3, hdrLen, bytes);
       if (v !== Outside.Forwarded) return v;
     }
     const c = this.counters.values;
@@ -278,8 +281,13 @@ export class Bridge implements Element {
     return Outside.Forwarded;
   }
 
-  /** br_netfilter on a copy of the frame's headers (switchOutside): Forwarded (accepted unchanged), ToEngine or Refused. */
-  private probeNetfilter(nf: BridgeNetfilter, frame: Buffer, f: number, l3: number, l4: number, hdrLen: number, bytes: number): number {
+  /**
+   * br_netfilter on a copy of the frame's headers (switchOutside): first the hooks' lookup
+   * without side effects (`passesUnchanged`: otherwise ToEngine, and the engine's own pass is
+   * the only one the table sees), then the hooks themselves, once, on the copy: Forwarded, or
+   * Refused when they drop it (an INVALID segment).
+   */
+  private probeNetfilter(nf: BridgeNetfilter, frame: Buffer, f: number, l3: number, hdrLen: number, bytes: number): number {
     const pool = this.engine.pool;
     const p = pool.alloc();
     if (p === null) return Outside.ToEngine;
@@ -287,16 +295,16 @@ export class Bridge implements Element {
     frame.copy(p.buf, s, f, f + hdrLen);
     p.end = s + hdrLen;
     this.probeIp.wrap(p.buf, s + l3, hdrLen - l3).setTotalLen(hdrLen - l3);
+    if (!nf.passesUnchanged(p, s + l3)) {
+      pool.free(p);
+      return Outside.ToEngine;
+    }
     // conntrack's window tracking must see the segment's real length (GSO: the whole super-frame's payload)
     p.missing = bytes - hdrLen;
     const v = nf.bridged(p, s + l3);
     if (v === Verdict.Stolen) return Outside.Refused;
-    // Addresses (IPv4 bytes 12..19) and ports (the first 4 bytes of TCP) as they came.
-    let same = v === Verdict.Accept;
-    for (let i = 12; same && i < 20; i++) same = p.buf[s + l3 + i] === frame[f + l3 + i];
-    for (let i = 0; same && i < 4; i++) same = p.buf[s + l4 + i] === frame[f + l4 + i];
     pool.free(p);
-    return v !== Verdict.Accept ? Outside.Refused : same ? Outside.Forwarded : Outside.ToEngine;
+    return v === Verdict.Accept ? Outside.Forwarded : Outside.Refused;
   }
 
   /** Sends `p` out of port `to` (an FDB hit or the local port). */

@@ -29,4 +29,10 @@ export interface PacketHooks {
  */
 export interface BridgeNetfilter {
   bridged(p: Packet, l3: number): number;
+  /**
+   * True when `bridged` would accept the frame's IPv4 packet at `l3` unchanged (a lookup with
+   * no side effects; `bridged` itself may still find it INVALID). A bridge switching a frame
+   * outside the engine asks first: anything else goes to the engine untouched.
+   */
+  passesUnchanged(p: Packet, l3: number): boolean;
 }

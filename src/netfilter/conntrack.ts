@@ -187,6 +187,16 @@ export class ConntrackTable {
   }
 
   /**
+   * `lookup` without side effects: the answer (entry << 1 | direction) for a live entry, else
+   * -1; no stats, and an expired entry is left for the next real lookup to release. For a
+   * caller that only decides which path a packet takes (Bridge.switchOutside).
+   */
+  peek(proto: number, src: number, dst: number, sport: number, dport: number, now: number): number {
+    const v = this.find(proto, src, dst, sport, dport);
+    return v >= 0 && now <= this.rowF[(v >> 1) * FW + F_DEADLINE]! ? v : -1;
+  }
+
+  /**
    * `lookup` again for a tuple whose answer `v` the caller remembers from a lookup made at the
    * same `generation`: the same answer and stats, without hashing and probing (also the
    * second half of `lookup` itself: the expiry check of a hit).

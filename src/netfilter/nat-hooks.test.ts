@@ -156,6 +156,43 @@ describe('NatHooks: frames a bridge switches (br_netfilter entry points)', () =>
   });
 });
 
+describe('NatHooks.passesUnchanged: the lookup a frame switched outside the engine is asked (Bridge.switchOutside)', () => {
+  const BRIDGE = { node: 'node1', netns: 'root', device: 'cbr0' };
+  const bridged = (h: NatHooks, p: Packet): number => {
+    const v = h.bridgedPrerouting(p, p.l3, 4, BRIDGE);
+    return v !== Verdict.Accept ? v : h.bridgedPostrouting(p, p.l3, 4, BRIDGE);
+  };
+  it('true only for a confirmed entry without NAT and a segment without SYN, and it changes nothing it looks at', () => {
+    const { engine, table, hooks } = setup();
+    const seg = (src: number, dst: number, sport: number, dport: number, flags: number): Packet =>
+      packet(engine, { proto: TCP, src, dst, sport, dport, flags });
+    const syn = seg(CLIENT, EP, 40000, 80, SYN);
+    expect(hooks.passesUnchanged(syn, syn.l3)).toBe(false); // no entry: the engine creates it
+    expect(bridged(hooks, syn)).toBe(Verdict.Accept);
+    const synack = seg(EP, CLIENT, 80, 40000, SYN | ACK);
+    expect(hooks.passesUnchanged(synack, synack.l3)).toBe(false); // a SYN
+    expect(bridged(hooks, synack)).toBe(Verdict.Accept);
+    const ack = seg(CLIENT, EP, 40000, 80, ACK);
+    const e = syn.ct;
+    const before = { stats: { ...table.stats }, counters: hooks.counters.toJSON(), deadline: table.deadlineOf(e), state: table.tcpState(e), size: table.count };
+    for (let i = 0; i < 3; i++) expect(hooks.passesUnchanged(ack, ack.l3)).toBe(true);
+    expect({ stats: { ...table.stats }, counters: hooks.counters.toJSON(), deadline: table.deadlineOf(e), state: table.tcpState(e), size: table.count }).toEqual(before);
+    expect(ack.ct).toBe(-1); // the packet was only looked at
+    // A DNATed connection: its packets would be rewritten, so they go to the engine.
+    const vsyn = seg(CLIENT, VIP, 40001, 80, SYN);
+    expect(bridged(hooks, vsyn)).toBe(Verdict.Accept);
+    const reply = seg(EP, CLIENT, 8080, 40001, ACK);
+    expect(hooks.passesUnchanged(reply, reply.l3)).toBe(false);
+    // Not tracked as a connection of its own (an ICMP error) or not tracked at all: the engine.
+    const udpNew = packet(engine, { proto: UDP, src: CLIENT, dst: EP, sport: 5000, dport: 53 });
+    expect(hooks.passesUnchanged(udpNew, udpNew.l3)).toBe(false);
+    // Expired: left for the real lookup to release.
+    engine.advance(10 * 24 * 3600 * 1000);
+    expect(hooks.passesUnchanged(ack, ack.l3)).toBe(false);
+    expect(table.count).toBe(before.size + 1);
+  });
+});
+
 describe('NatHooks: a TCP connection to a service VIP', () => {
   it('DNATs the first packet, un-DNATs the reply, and takes later packets from the table', () => {
     const { engine, table, policy, hooks } = setup();

@@ -100,7 +100,7 @@ import { protoName } from './conntrack-dump.js';
 import { NatSide, natRewriteAt, natRewriteDst, natRewriteIcmpErrorInner, natRewriteSrc } from './nat.js';
 import type { DnatDecision, NatPolicy } from './nat-policy.js';
 import { PacketTuple, TupleKind } from './packet-tuple.js';
-import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
+import { TCP_PROTOCOL as TCP, TcpFlag } from '../wire/tcp.js';
 
 export { MARK_MASQ, type DnatDecision, type NatPolicy } from './nat-policy.js';
 
@@ -148,6 +148,8 @@ export class NatHooks implements PacketHooks, Counted {
   readonly decision: DnatDecision = { ip: 0, port: 0, mark: 0, tag: 0, detail: {}, refuse: -1 };
   /** The tuple of the packet being processed (of the quoted datagram, inverted, for ICMP errors). */
   private readonly tu = new PacketTuple();
+  /** The tuple `passesUnchanged` reads (apart from `tu`, which a packet in the hooks owns). */
+  private readonly peekTu = new PacketTuple();
   /**
    * Flow cache (see the header): FLOW_CACHE slots of 6 int32 (src, dst, ports, proto, answer,
    * table generation), a slot chosen by an xor of the tuple. Packets come in runs of a few
@@ -211,6 +213,28 @@ export class NatHooks implements PacketHooks, Counted {
   /** POSTROUTING of a frame the bridge `at` switches (br_netfilter): `postrouting` with the bridged hops (see the header). */
   bridgedPostrouting(p: Packet, l3: number, outIf: number, at: Where): number {
     return this.post(p, l3, outIf, true, at);
+  }
+
+  /**
+   * True when the hooks would pass the packet at `l3` unchanged, told by a lookup without
+   * side effects: a tracked tuple of a live, confirmed entry that NATs neither direction (no
+   * SYN: one could restart a closing connection; with several CPUs, an entry that has seen its
+   * reply, so no confirmation race). Its state and window checks still run when the packet
+   * takes the hooks; they may find it INVALID. Bridge.switchOutside asks this before it runs
+   * br_netfilter on a frame outside the engine, so a frame NAT would rewrite goes to the engine
+   * without having touched the table.
+   */
+  passesUnchanged(p: Packet, l3: number): boolean {
+    if (p.l3 !== l3 || p.l4 <= l3) p.setIpv4(l3);
+    const tu = this.peekTu;
+    if (tu.parse(p.buf, l3, p.l4, p.proto) !== TupleKind.Normal) return false;
+    if (tu.proto === TCP && (tu.flags & TcpFlag.SYN) !== 0) return false;
+    const t = this.table;
+    const v = t.peek(tu.proto, tu.src, tu.dst, tu.sport, tu.dport, this.engine.now());
+    if (v < 0) return false;
+    const e = v >> 1;
+    if (!t.isConfirmed(e) || t.natFlags(e) !== 0) return false;
+    return this.cpus === 1 || (t.status(e) & CtStatus.SeenReply) !== 0;
   }
 
   /** Sweeps expired entries (for a periodic timer): `table.gc(now, budget)`. */

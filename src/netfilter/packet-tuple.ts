@@ -16,7 +16,7 @@ import { Decode, decodes } from '../wire/decodes.js';
 import { ipv4Dst, ipv4HeaderLength, ipv4IsFragment, ipv4Protocol, ipv4Src, ipv4TotalLength } from '../wire/ipv4.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/icmp.js';
 import { SCTP_PROTOCOL as SCTP } from '../wire/sctp.js';
-import { TCP_PROTOCOL as TCP, TcpFlag, TcpOptionKind } from '../wire/tcp.js';
+import { TCP_PROTOCOL as TCP, TcpFlag, TcpOptionKind, tcpAck, tcpFlagsByte, tcpHeaderLength, tcpSeq, tcpWindow } from '../wire/tcp.js';
 import { UDP_PROTOCOL as UDP } from '../wire/udp.js';
 
 export const TupleKind = { Untracked: 0, Invalid: 1, Normal: 2, IcmpError: 3 } as const;
@@ -60,13 +60,13 @@ export class PacketTuple {
       this.sport = readU16(buf, l4);
       this.dport = readU16(buf, l4 + 2);
       if (proto === TCP) {
-        const doff = (buf[l4 + 12]! >>> 4) << 2;
+        const doff = tcpHeaderLength(buf, l4);
         if (doff < 20 || doff > l4len) return TupleKind.Invalid; // Linux tcp_error: "truncated packet"
-        const flags = buf[l4 + 13]!;
+        const flags = tcpFlagsByte(buf, l4);
         this.flags = flags;
-        this.seq = readU32(buf, l4 + 4);
-        this.ack = readU32(buf, l4 + 8);
-        this.win = readU16(buf, l4 + 14);
+        this.seq = tcpSeq(buf, l4);
+        this.ack = tcpAck(buf, l4);
+        this.win = tcpWindow(buf, l4);
         this.end = (this.seq + l4len - doff + ((flags & TcpFlag.SYN) !== 0 ? 1 : 0) + ((flags & TcpFlag.FIN) !== 0 ? 1 : 0)) >>> 0;
         this.wscale = (flags & TcpFlag.SYN) !== 0 && doff > 20 ? windowScale(buf, l4 + 20, l4 + doff) : -1;
       }

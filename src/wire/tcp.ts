@@ -76,6 +76,20 @@ const URGENT = 18;
 
 const EMPTY = new Uint8Array(0);
 
+// Static readers over (buffer, offset of the TCP header): what the dataplane runs (conntrack's
+// tuple, the RST answer) and what the view's accessors call. Unchecked: the caller knows the
+// header is there.
+
+export function tcpSrcPort(b: Uint8Array, l4: number): number { return readU16(b, l4 + SRC_PORT); }
+export function tcpDstPort(b: Uint8Array, l4: number): number { return readU16(b, l4 + DST_PORT); }
+export function tcpSeq(b: Uint8Array, l4: number): number { return readU32(b, l4 + SEQ); }
+export function tcpAck(b: Uint8Array, l4: number): number { return readU32(b, l4 + ACK); }
+/** The flags byte (TcpFlag bits CWR..FIN; the reserved bits are in the byte before). */
+export function tcpFlagsByte(b: Uint8Array, l4: number): number { return b[l4 + FLAGS + 1]!; }
+/** Header length in bytes (data offset * 4). */
+export function tcpHeaderLength(b: Uint8Array, l4: number): number { return (b[l4 + OFFSET]! >>> 4) << 2; }
+export function tcpWindow(b: Uint8Array, l4: number): number { return readU16(b, l4 + WINDOW); }
+
 /**
  * A view over a TCP segment, re-pointed per packet with `wrap`. Call `check()` once; when
  * it returned 0 every accessor is safe. Offsets it returns are absolute in `buf`.
@@ -100,17 +114,17 @@ export class TcpPacket {
     return WireError.Ok;
   }
 
-  srcPort(): number { return readU16(this.buf, this.off + SRC_PORT); }
-  dstPort(): number { return readU16(this.buf, this.off + DST_PORT); }
-  seq(): number { return readU32(this.buf, this.off + SEQ); }
-  ack(): number { return readU32(this.buf, this.off + ACK); }
+  srcPort(): number { return tcpSrcPort(this.buf, this.off); }
+  dstPort(): number { return tcpDstPort(this.buf, this.off); }
+  seq(): number { return tcpSeq(this.buf, this.off); }
+  ack(): number { return tcpAck(this.buf, this.off); }
   /** Header length in 32-bit words. */
   dataOffset(): number { return this.buf[this.off + OFFSET]! >>> 4; }
-  headerLen(): number { return (this.buf[this.off + OFFSET]! >>> 4) * 4; }
+  headerLen(): number { return tcpHeaderLength(this.buf, this.off); }
   /** Flag bits (TcpFlag) plus the reserved bits 0x100..0x800. */
   flags(): number { return readU16(this.buf, this.off + FLAGS) & 0x0fff; }
   hasFlags(mask: number): boolean { return (this.flags() & mask) === mask; }
-  window(): number { return readU16(this.buf, this.off + WINDOW); }
+  window(): number { return tcpWindow(this.buf, this.off); }
   checksum(): number { return readU16(this.buf, this.off + CHECKSUM); }
   urgentPtr(): number { return readU16(this.buf, this.off + URGENT); }
   optionsOffset(): number { return this.off + TCP_HEADER_LEN; }
