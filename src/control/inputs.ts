@@ -7,7 +7,7 @@ import type { AttachMode, AttachSpec } from '../kube/types.js';
 import type { ConntrackFilter } from '../netfilter/conntrack.js';
 import { tryParseIpv4, tryParsePort } from '../wire/addr.js';
 import { badRequest, conflict, ControlError, notAvailable, notFound, toControlError } from './errors.js';
-import type { ConntrackQuery } from './controller.js';
+import type { ConntrackQuery } from './conntrack.js';
 
 const PROTO_NUMBERS: Readonly<Record<string, number>> = { icmp: 1, tcp: 6, udp: 17 };
 

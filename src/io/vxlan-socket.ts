@@ -55,7 +55,7 @@ interface Peer {
 
 /** "host:port" -> {host, port}; throws naming the value. */
 export function parseHostPort(s: string, what = 'address'): Peer {
-  const a = tryParseIpv4Port(s); // the parser validate uses too (src/kube/semantic.ts)
+  const a = tryParseIpv4Port(s); // the parser validate uses too (src/kube/semantic-nodes.ts)
   if (a === null) throw new Error(`${what} ${JSON.stringify(s)} is not "IPv4:port"`);
   return { host: a.host, port: a.port };
 }

@@ -13,13 +13,16 @@
  *
  * Validation follows the API server's (pkg/apis/discovery/validation), in its words. podwire
  * emulates IPv4 only: IPv6 and FQDN slices are valid but not used (a warning says so).
+ *
+ * For convert.ts, `SliceList` keeps the slices of the objects and gives each one's endpoints
+ * to its Service once the Services are known (a slice of a Service not among them is unused).
  */
 import { tryParseIpv4 } from '../../wire/addr.js';
-import type { Protocol, SliceEndpoint } from '../types.js';
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
-const q = (v: unknown): string => JSON.stringify(v);
+import type { KubeObjects, Protocol, SliceEndpoint } from '../types.js';
+import type { KubeEntry } from './objects.js';
+import type { Reporter } from './reporter.js';
+import type { SourceObject } from './source.js';
+import { isObj, q, type Obj } from './values.js';
 
 /** discovery.LabelServiceName */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -194,4 +197,38 @@ export function parseEndpointSlice(o: Obj, label: string, r: SliceReport): Parse
   }
   for (const e of endpoints) e.ports = ports;
   return { service, endpoints };
+}
+
+/** The EndpointSlices among the objects: kept as data (`objects.endpointSlices`), parsed, then matched to their Services. */
+export class SliceList {
+  private readonly parsed: { k: KubeEntry; parsed: ParsedSlice }[] = [];
+  /** `EndpointSlice/ns/name` -> where it is, for each slice whose endpoints are used. */
+  readonly used = new Map<string, SourceObject>();
+
+  constructor(private readonly r: Reporter, private readonly objects: KubeObjects) {}
+
+  add(k: KubeEntry): void {
+    const o = k.at.obj;
+    this.objects.endpointSlices.push(o);
+    const parsed = parseEndpointSlice(o, k.label, {
+      err: (path, value, message) => this.r.err(k.at, k.label, path, value, message),
+      warn: (path, value, message) => this.r.warn(k.at, k.label, path, value, message),
+    });
+    if (parsed !== null) this.parsed.push({ k, parsed });
+  }
+
+  /** Their endpoints replace the selector's (`objects.sliceEndpoints`; services.ts uses them) for the Services in `modelled` (`ns/name`). */
+  assign(modelled: Set<string>, dnsReplicas: number): void {
+    for (const { k, parsed } of this.parsed) {
+      const key = `${k.namespace}/${parsed.service}`;
+      if (!modelled.has(key)) {
+        // The API server's own and podwire's kube-dns (its pods are podwire's) are not the objects' to set.
+        const own = key === 'default/kubernetes' || (dnsReplicas > 0 && key === 'kube-system/kube-dns');
+        if (!own) this.r.warn(k.at, k.label, 'metadata.labels', parsed.service, `Service ${q(key)} is not among the objects: the slice is not used`);
+        continue;
+      }
+      (this.objects.sliceEndpoints[key] ??= []).push(...parsed.endpoints);
+      this.used.set(k.label, k.at);
+    }
+  }
 }
