@@ -5,6 +5,7 @@
  *
  *   node tools/bench/flows-sweep.mjs [--path clusterip|same-node] [--flows 10,100,1000,10000]
  *                                    [--rounds 9] [--ms 200] [--profile DIR]
+ *                                    [--vxlan-srcport LO-HI]
  *
  * One cluster per count (built and established as flows.mjs does, checked: no drops), a
  * warm-up of 1 s each, then `rounds` rounds in which every count runs about `ms` of bursts
@@ -14,7 +15,9 @@
  * count in turn under the V8 CPU profiler (node:inspector, same process and JIT state),
  * written as DIR/<name>.cpuprofile with the ns/packet of those runs printed beside it (the
  * profiler slows everything down; compare the profiles' shares, not their rates). Not part
- * of run.mjs: a tool for looking into the flows.* figures.
+ * of run.mjs: a tool for looking into the flows.* figures. `--vxlan-srcport LO-HI`: the
+ * clusters' `cluster.vxlan.sourcePortRange` (default 32768-60999; `40000-40000` makes all
+ * VXLAN datagrams one outer flow, as `ip link add ... type vxlan srcport 40000 40001` would).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -23,10 +26,10 @@ import { performance } from 'node:perf_hooks';
 import { flowMix, loadKube, makeCluster } from './flows.mjs';
 import { formatLine, median } from './harness.mjs';
 
-const USAGE = 'usage: node tools/bench/flows-sweep.mjs [--path clusterip|same-node] [--flows 10,100,1000,10000] [--rounds 9] [--ms 200] [--profile DIR]';
+const USAGE = 'usage: node tools/bench/flows-sweep.mjs [--path clusterip|same-node] [--flows 10,100,1000,10000] [--rounds 9] [--ms 200] [--profile DIR] [--vxlan-srcport LO-HI]';
 
 function parse(argv) {
-  const o = { path: 'clusterip', flows: [10, 100, 1000, 10000], rounds: 9, ms: 200, profile: null };
+  const o = { path: 'clusterip', flows: [10, 100, 1000, 10000], rounds: 9, ms: 200, profile: null, vxlanSourcePortRange: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[++i];
@@ -36,6 +39,7 @@ function parse(argv) {
     else if (a === '--rounds') o.rounds = Number(v);
     else if (a === '--ms') o.ms = Number(v);
     else if (a === '--profile') o.profile = v;
+    else if (a === '--vxlan-srcport') o.vxlanSourcePortRange = v.split('-').map(Number);
     else throw new Error(`unknown argument ${JSON.stringify(a)}`);
   }
   if (o.flows.some((n) => !Number.isInteger(n) || n < 1 || n > 40000)) throw new Error(`--flows ${o.flows.join()}: integers 1..40000`);
@@ -69,7 +73,7 @@ async function main() {
   const kube = await loadKube();
   const members = o.flows.map((flows) => {
     const name = `flows.${o.path}.${flows}`;
-    return { name, flows, work: flowMix(makeCluster(kube), kube.traffic, { name, path: o.path, flows }) };
+    return { name, flows, work: flowMix(makeCluster(kube, { vxlanSourcePortRange: o.vxlanSourcePortRange }), kube.traffic, { name, path: o.path, flows }) };
   });
   for (const m of members) {
     m.n = warm(m.work.step, o.ms);

@@ -62,9 +62,14 @@ export async function loadKube() {
   return { Cluster: clusterMod.Cluster, validateTopology: topo.validateTopology, traffic };
 }
 
-/** The cluster of cluster.mjs, overlay vxlan. */
-export function makeCluster(kube) {
-  const r = kube.validateTopology(topology('vxlan'));
+/**
+ * The cluster of cluster.mjs, overlay vxlan; `vxlanSourcePortRange` ([lo, hi], the
+ * topology's `cluster.vxlan.sourcePortRange`) for flows-sweep.mjs's --vxlan-srcport.
+ */
+export function makeCluster(kube, { vxlanSourcePortRange = null } = {}) {
+  const t = topology('vxlan');
+  if (vxlanSourcePortRange !== null) t.cluster.vxlan = { sourcePortRange: vxlanSourcePortRange };
+  const r = kube.validateTopology(t);
   if (!r.ok) throw new Error(`bench topology invalid: ${JSON.stringify(r.errors)}`);
   return new kube.Cluster(r.topology);
 }
