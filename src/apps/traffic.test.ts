@@ -45,4 +45,29 @@ describe('UdpGenerator and UdpSink', () => {
     sink.close();
     expect(a.bound(IpProtocol.Udp)).toEqual([]);
   });
+
+  it('flows: source ports sport .. sport + flows - 1 in round-robin order, checksums valid', () => {
+    const { engine, a, b } = fakePair(64);
+    const gen = new UdpGenerator(a, { dst: b.addr, dport: 9000, sport: 65530, flows: 6 });
+    const seen: number[] = [];
+    b.bind(IpProtocol.Udp, 9000, (p, info) => {
+      seen.push(info.sport);
+      b.free(p);
+    });
+    expect(gen.burst(8)).toBe(8);
+    engine.runUntilIdle();
+    expect(gen.burst(8)).toBe(8); // the next burst goes on where the last one stopped
+    engine.runUntilIdle();
+    expect(seen).toEqual([65530, 65531, 65532, 65533, 65534, 65535, 65530, 65531, 65532, 65533, 65534, 65535, 65530, 65531, 65532, 65533]);
+    // The fake host checks every UDP checksum as a kernel would.
+    expect(b.counters.get('bad-checksum') + b.counters.get('bad-ip')).toBe(0);
+    expect(engine.pool.available).toBe(64);
+  });
+
+  it('flows: rejects counts that run past port 65535 or are not positive integers', () => {
+    const { a, b } = fakePair(8);
+    expect(() => new UdpGenerator(a, { dst: b.addr, dport: 7, sport: 65530, flows: 7 })).toThrow(/flows 7 out of range 1\.\.6/);
+    expect(() => new UdpGenerator(a, { dst: b.addr, dport: 7, flows: 0 })).toThrow(/flows 0/);
+    expect(() => new UdpGenerator(a, { dst: b.addr, dport: 7, flows: 1.5 })).toThrow(/flows 1.5/);
+  });
 });

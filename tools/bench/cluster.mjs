@@ -28,7 +28,8 @@ const PORT = 5001;
 
 export const NAMES = ['fwd.same-node', 'fwd.cross-node.routed', 'fwd.cross-node.vxlan', 'fwd.clusterip.cross-node.vxlan'];
 
-function topology(overlay) {
+/** The two-node bench topology (also tools/bench/flows.mjs). */
+export function topology(overlay) {
   return {
     cluster: { name: 'bench', overlay, dnsReplicas: 0 },
     nodes: [{ name: 'node1' }, { name: 'node2' }],
@@ -123,7 +124,7 @@ function forwarding(cluster, traffic, to, viaService) {
 }
 
 /** Every drop counter that is non-zero: elements' drop reasons, link and unconnected-port drops, pool exhaustion. */
-function dropSnapshot(cluster) {
+export function dropSnapshot(cluster) {
   const e = cluster.engine;
   const out = {};
   for (const [key, el] of e.elements) {
@@ -145,7 +146,7 @@ function addCounters(out, owner, d) {
   for (let i = 0; i < d.names.length; i++) if (d.values[i] !== 0) out[`${owner}:${d.names[i]}`] = d.values[i];
 }
 
-function diff(now, before) {
+export function diff(now, before) {
   const out = {};
   for (const [k, v] of Object.entries(now)) if (v !== (before[k] ?? 0)) out[k] = v - (before[k] ?? 0);
   return out;

@@ -20,7 +20,7 @@ import { entryNames } from './entry.mjs';
 import { formatLine, makeProgress, parseBenchArgs, USAGE } from './harness.mjs';
 import { judgeTargets, targetLines } from './targets.mjs';
 
-const SECTIONS = ['./foundation.mjs', './cluster.mjs', './conntrack.mjs', './netpol.mjs', './probe.mjs', './scale.mjs', './shard.mjs', './vxlan-socket.mjs'];
+const SECTIONS = ['./foundation.mjs', './cluster.mjs', './flows.mjs', './conntrack.mjs', './netpol.mjs', './probe.mjs', './scale.mjs', './shard.mjs', './vxlan-socket.mjs'];
 const RESULTS_DIR = fileURLToPath(new URL('../../bench-results/', import.meta.url));
 
 export function machineInfo() {

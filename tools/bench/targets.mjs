@@ -22,6 +22,8 @@ export const TARGETS = [
   ['scale.fwd.vxlan.cost-1000n/2n', 'max', 1.3],
   ['conntrack.bytes-per-entry.1M', 'max', 128],
   ['conntrack.lookup.cost-1M/1k', 'max', 1.5],
+  ['flows.clusterip.cost-10000/10', 'max', 1.3],
+  ['flows.same-node.cost-10000/10', 'max', 1.3],
   ['shard.cross-node.speedup', 'min', 1.7],
   ['shard.cross-node.vxlan.speedup', 'min', 1.7],
 ];
