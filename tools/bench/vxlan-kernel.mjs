@@ -32,6 +32,11 @@
  *                 its encap_rcv path rarely queues, so expect 0) plus flannel.1's rx_dropped.
  *                 The figure is the largest count of one run (a median would hide a miss).
  *   socket-drops.reverse  the same during the tcp.reverse run
+ * The JSON keeps every round and, per TCP run (`detail.perRun` of the socket-drops figures),
+ * the sender's TCP retransmissions, the /proc/net/udp count beside podwire's counter, and
+ * podwire's CPU time over the run's wall time (`podwireCpu`; 1.0 = one core busy throughout);
+ * the pps.reverse figure keeps node1's socket drops during each flood (`detail.perRun`: a
+ * 64-byte flood into a VXLAN socket outruns it; context, no target).
  * Ratios podwire / kernel (median of the per-round ratios) for pps, pps.reverse, tcp and
  * tcp.reverse; the targets: tcp and tcp.reverse >= 0.5, podwire's socket-drops 0 in both.
  *
@@ -43,7 +48,7 @@
  * made is removed at the end, on failure and on SIGINT/SIGTERM. `runVxlanKernelBench` is
  * the same run for run.mjs.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -185,6 +190,7 @@ async function podwireTopology(lab) {
     '',
   ].join('\n'));
   const node = new PodwireNode(lab, ns.a, topo);
+  const pid = node.child.pid;
   const ready = await node.ready;
   const qIp = ready.attached.find((x) => x.pod === 'q')?.ip;
   if (qIp === undefined) throw new Error(`podwire node: pod q not attached (${JSON.stringify(ready)})`);
@@ -197,6 +203,7 @@ async function podwireTopology(lab) {
       if (s === null || s === undefined) throw new Error('podwire node: no VXLAN socket stats');
       return { drops: s.kernelDrops, proc: await udpDrops(ns.a, VXLAN_PORT), rxDatagrams: s.rxDatagrams, backend: s.backend, rcvbuf: s.rcvbuf };
     },
+    cpuSeconds: () => cpuSeconds(pid),
   };
 }
 
@@ -206,7 +213,7 @@ async function kernelTopology(lab, qIp) {
   await kernelNode(ns.a, { local: NODE1, dev: 'vethA', mac: NODE1_MAC, podNet: '10.244.1', remote: { ip: NODE2, mac: NODE2_MAC, podNet: '10.244.2' } });
   await kernelPod(ns.a, ns.q, 'veth0', qIp, '10.244.1');
   return {
-    name: 'kernel', ...ns, qIp, node: null,
+    name: 'kernel', ...ns, qIp, node: null, cpuSeconds: () => NaN,
     async socketDrops() {
       const rxDropped = Number(await inNs(ns.a, 'cat', '/sys/class/net/flannel.1/statistics/rx_dropped'));
       const proc = await udpDrops(ns.a, VXLAN_PORT);
@@ -243,6 +250,16 @@ function tracked(lab, ns, ...args) {
   });
 }
 
+/** User + system CPU time of process `pid` so far, seconds (/proc/<pid>/stat utime, stime; USER_HZ 100). */
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 async function retrans(ns) {
   const lines = (await inNs(ns, 'cat', '/proc/net/snmp')).split('\n').filter((l) => l.startsWith('Tcp:'));
   const keys = lines[0].trim().split(/\s+/);
@@ -263,6 +280,8 @@ async function flood(lab, from, rx, to, seconds) {
 async function tcp(lab, t, from, to, seconds) {
   const d0 = await t.socketDrops();
   const r0 = await retrans(from);
+  const c0 = t.cpuSeconds();
+  const t0 = process.hrtime.bigint();
   let gbps = NaN;
   let error = null;
   try {
@@ -271,19 +290,26 @@ async function tcp(lab, t, from, to, seconds) {
   } catch (e) {
     error = String(e?.message ?? e).split('\n')[0];
   }
+  // podwire's share of one core during the run (1.0: its event loop was busy throughout).
+  const cpu = (t.cpuSeconds() - c0) / (Number(process.hrtime.bigint() - t0) / 1e9);
   const d1 = await t.socketDrops();
-  return { gbps, error, drops: d1.drops - d0.drops, procDrops: d1.proc === null ? null : d1.proc - (d0.proc ?? 0), retrans: (await retrans(from)) - r0, socket: d1 };
+  return {
+    gbps, error, drops: d1.drops - d0.drops, procDrops: d1.proc === null ? null : d1.proc - (d0.proc ?? 0),
+    retrans: (await retrans(from)) - r0, podwireCpu: Number.isFinite(cpu) ? cpu : null, socket: d1,
+  };
 }
 
 async function measure(lab, t, opts) {
   const pps = await flood(lab, t.q, t.p, '10.244.2.2', opts.ppsSeconds);
+  const f0 = await t.socketDrops();
   const ppsReverse = await flood(lab, t.p, t.q, t.qIp, opts.ppsSeconds);
+  const floodDrops = (await t.socketDrops()).drops - f0.drops; // the flood outruns a socket: context, no target
   await sleep(200); // let queues drain before the TCP runs
   const fwd = await tcp(lab, t, t.q, '10.244.2.2', opts.seconds);
   const rev = await tcp(lab, t, t.p, t.qIp, opts.seconds);
   return {
     pps, 'pps.reverse': ppsReverse, tcp: fwd.gbps, 'tcp.reverse': rev.gbps,
-    'socket-drops': fwd.drops, 'socket-drops.reverse': rev.drops, detail: { tcp: fwd, 'tcp.reverse': rev },
+    'socket-drops': fwd.drops, 'socket-drops.reverse': rev.drops, detail: { tcp: fwd, 'tcp.reverse': rev, 'pps.reverse': { socketDrops: floodDrops } },
   };
 }
 
@@ -336,6 +362,7 @@ export async function runVxlanKernelBench(opts = {}, io = { out: () => undefined
         if (!Number.isFinite(value)) continue;
         const detail = { seconds: m.startsWith('pps') ? ppsSeconds : seconds };
         if (drops) Object.assign(detail, { of: 'max over runs', perRun: rs.map((x) => x.detail[m === 'socket-drops' ? 'tcp' : 'tcp.reverse']) });
+        if (m === 'pps.reverse') detail.perRun = rs.map((x) => x.detail[m]); // node1's socket drops during the flood
         io.figure({ name: `vxlan-kernel.${t.name}.${m}`, unit: UNITS[m], value, median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs, detail });
       }
     }
