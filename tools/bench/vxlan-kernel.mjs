@@ -40,7 +40,11 @@
  * Ratios podwire / kernel (median of the per-round ratios) for pps, pps.reverse, tcp and
  * tcp.reverse; the targets: tcp and tcp.reverse >= 0.5, podwire's socket-drops 0 in both.
  *
- *   node tools/bench/vxlan-kernel.mjs [--runs N] [--seconds S] [--pps-seconds S] [--json PATH]
+ *   node tools/bench/vxlan-kernel.mjs [--runs N] [--seconds S] [--pps-seconds S] [--kernel-offloads] [--json PATH]
+ *
+ * --kernel-offloads adds a third topology, `kernel.offloads` (context, no ratio, not in
+ * run.mjs): both Linux nodes with their devices' default offloads (tx checksum, TSO/GSO on
+ * the pods' veths and flannel.1), what a Linux node does when nothing turns them off.
  *
  * (after `npm run build`: uses dist/). Prints `vxlan-kernel.<topology>.<metric>  value unit`
  * lines, the ratio lines and the target lines; JSON in bench-results/vxlan-kernel-latest.json.
@@ -92,7 +96,7 @@ const ip = (ns, ...a) => sh('ip', '-n', ns, ...a);
  * `local`), cbr0 with `<podNet>.1/24`, forwarding on, and the three entries towards the
  * remote node (`remote`: {ip, mac, podNet}).
  */
-async function kernelNode(ns, { local, dev, mac, podNet, remote }) {
+async function kernelNode(ns, { local, dev, mac, podNet, remote, offloads = false }) {
   await inNs(ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
   await ip(ns, 'link', 'add', 'flannel.1', 'address', mac, 'type', 'vxlan', 'id', '1', 'dstport', String(VXLAN_PORT),
     'local', local, 'dev', dev, 'nolearning');
@@ -101,24 +105,24 @@ async function kernelNode(ns, { local, dev, mac, podNet, remote }) {
   await ip(ns, 'link', 'add', 'cbr0', 'type', 'bridge');
   await ip(ns, 'addr', 'add', `${podNet}.1/24`, 'dev', 'cbr0');
   await ip(ns, 'link', 'set', 'cbr0', 'mtu', String(MTU), 'up');
-  await inNs(ns, 'python3', '-c', TX_CSUM_OFF, 'flannel.1');
+  if (!offloads) await inNs(ns, 'python3', '-c', TX_CSUM_OFF, 'flannel.1');
   await ip(ns, 'route', 'add', `${remote.podNet}.0/24`, 'via', `${remote.podNet}.0`, 'dev', 'flannel.1', 'onlink');
   await ip(ns, 'neigh', 'add', `${remote.podNet}.0`, 'lladdr', remote.mac, 'dev', 'flannel.1', 'nud', 'permanent');
   await inNs(ns, 'bridge', 'fdb', 'append', remote.mac, 'dev', 'flannel.1', 'dst', remote.ip);
 }
 
 /** Pod namespace `pod` on a veth port (`hostDev`) of `node`'s cbr0, eth0 at `addr`/24 via `<podNet>.1`. */
-async function kernelPod(node, pod, hostDev, addr, podNet) {
+async function kernelPod(node, pod, hostDev, addr, podNet, offloads = false) {
   await ip(node, 'link', 'add', hostDev, 'mtu', String(MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(MTU), 'netns', pod);
   await ip(node, 'link', 'set', hostDev, 'master', 'cbr0', 'up');
   await ip(pod, 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
   await ip(pod, 'link', 'set', 'eth0', 'up');
   await ip(pod, 'route', 'add', 'default', 'via', `${podNet}.1`);
-  await inNs(pod, 'python3', '-c', TX_CSUM_OFF, 'eth0');
+  if (!offloads) await inNs(pod, 'python3', '-c', TX_CSUM_OFF, 'eth0');
 }
 
 /** Namespaces A, B, P (and Q, empty): the underlay and the Linux node2 with its pod P. */
-async function common(lab) {
+async function common(lab, offloads = false) {
   const a = await lab.netns('A');
   const b = await lab.netns('B');
   const p = await lab.netns('P');
@@ -128,8 +132,8 @@ async function common(lab) {
   await ip(a, 'link', 'set', 'vethA', 'up');
   await ip(b, 'addr', 'add', `${NODE2}/24`, 'dev', 'vethB');
   await ip(b, 'link', 'set', 'vethB', 'up');
-  await kernelNode(b, { local: NODE2, dev: 'vethB', mac: NODE2_MAC, podNet: '10.244.2', remote: { ip: NODE1, mac: NODE1_MAC, podNet: '10.244.1' } });
-  await kernelPod(b, p, 'veth0', '10.244.2.2', '10.244.2');
+  await kernelNode(b, { local: NODE2, dev: 'vethB', mac: NODE2_MAC, podNet: '10.244.2', remote: { ip: NODE1, mac: NODE1_MAC, podNet: '10.244.1' }, offloads });
+  await kernelPod(b, p, 'veth0', '10.244.2.2', '10.244.2', offloads);
   return { a, b, p, q };
 }
 
@@ -207,13 +211,16 @@ async function podwireTopology(lab) {
   };
 }
 
-/** (b) a Linux node1 in A with pod Q on its cbr0, Q at the address podwire gave its pod. */
-async function kernelTopology(lab, qIp) {
-  const ns = await common(lab);
-  await kernelNode(ns.a, { local: NODE1, dev: 'vethA', mac: NODE1_MAC, podNet: '10.244.1', remote: { ip: NODE2, mac: NODE2_MAC, podNet: '10.244.2' } });
-  await kernelPod(ns.a, ns.q, 'veth0', qIp, '10.244.1');
+/**
+ * (b) a Linux node1 in A with pod Q on its cbr0, Q at the address podwire gave its pod;
+ * `offloads`: both Linux nodes keep their devices' default offloads (context, opt-in).
+ */
+async function kernelTopology(lab, qIp, offloads = false) {
+  const ns = await common(lab, offloads);
+  await kernelNode(ns.a, { local: NODE1, dev: 'vethA', mac: NODE1_MAC, podNet: '10.244.1', remote: { ip: NODE2, mac: NODE2_MAC, podNet: '10.244.2' }, offloads });
+  await kernelPod(ns.a, ns.q, 'veth0', qIp, '10.244.1', offloads);
   return {
-    name: 'kernel', ...ns, qIp, node: null, cpuSeconds: () => NaN,
+    name: offloads ? 'kernel.offloads' : 'kernel', ...ns, qIp, node: null, cpuSeconds: () => NaN,
     async socketDrops() {
       const rxDropped = Number(await inNs(ns.a, 'cat', '/sys/class/net/flannel.1/statistics/rx_dropped'));
       const proc = await udpDrops(ns.a, VXLAN_PORT);
@@ -314,7 +321,7 @@ async function measure(lab, t, opts) {
 }
 
 /**
- * The whole run. opts: { runs, seconds (TCP), ppsSeconds }; io: { out(line), figure({name, unit,
+ * The whole run. opts: { runs, seconds (TCP), ppsSeconds, kernelOffloads }; io: { out(line), figure({name, unit,
  * value, median, min, max, runs, detail}) }. Resolves to { ratios, targets, per }.
  */
 export async function runVxlanKernelBench(opts = {}, io = { out: () => undefined, figure: () => undefined }) {
@@ -337,6 +344,7 @@ export async function runVxlanKernelBench(opts = {}, io = { out: () => undefined
     nodes.push(pw.node);
     const kn = await kernelTopology(lab, pw.qIp);
     const tops = [pw, kn];
+    if (opts.kernelOffloads === true) tops.push(await kernelTopology(lab, pw.qIp, true));
     for (const t of tops) {
       await lab.servers(t.p);
       await lab.servers(t.q);
@@ -345,7 +353,7 @@ export async function runVxlanKernelBench(opts = {}, io = { out: () => undefined
         if (!/ [1-9]\d* received/.test(out)) throw new Error(`${t.name}: no ping reply ${from} -> ${to}${t.node !== null ? `; podwire: ${t.node.stderr.trim()}` : ''}`);
       }
     }
-    const per = { podwire: [], kernel: [] };
+    const per = Object.fromEntries(tops.map((t) => [t.name, []]));
     for (let r = 0; r < runs; r++) {
       for (const t of tops) {
         if (process.stderr.isTTY) process.stderr.write(`\r# vxlan-kernel round ${r + 1}/${runs} ${t.name}        `);
@@ -403,7 +411,7 @@ async function main() {
     if (!(n > 0)) throw new Error(`${k} ${JSON.stringify(v)}: must be a positive number`);
     return n;
   };
-  const opts = { runs: num('--runs', 3), seconds: num('--seconds', 10) };
+  const opts = { runs: num('--runs', 3), seconds: num('--seconds', 10), kernelOffloads: argv.includes('--kernel-offloads') };
   opts.ppsSeconds = num('--pps-seconds', Math.min(2, opts.seconds));
   console.log(`# podwire vxlan-kernel bench, node ${process.version}, ${os.cpus()[0]?.model.trim()} x${os.cpus().length}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; `
     + `${opts.runs} rounds: pps ${opts.ppsSeconds} s, iperf3 ${opts.seconds} s (socket-drops: max over rounds)`);
