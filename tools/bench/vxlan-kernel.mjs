@@ -40,11 +40,13 @@
  * Ratios podwire / kernel (median of the per-round ratios) for pps, pps.reverse, tcp and
  * tcp.reverse; the targets: tcp and tcp.reverse >= 0.5, podwire's socket-drops 0 in both.
  *
- *   node tools/bench/vxlan-kernel.mjs [--runs N] [--seconds S] [--pps-seconds S] [--kernel-offloads] [--json PATH]
+ *   node tools/bench/vxlan-kernel.mjs [--runs N] [--seconds S] [--pps-seconds S] [--offloads] [--json PATH]
  *
- * --kernel-offloads adds a third topology, `kernel.offloads` (context, no ratio, not in
- * run.mjs): both Linux nodes with their devices' default offloads (tx checksum, TSO/GSO on
- * the pods' veths and flannel.1), what a Linux node does when nothing turns them off.
+ * --offloads adds two topologies (context: ratios without targets; not in run.mjs):
+ * `podwire.offloads`, pod Q attached in offload mode (IFF_VNET_HDR + TSO; node2 as before),
+ * and `kernel.offloads`, both Linux nodes with their devices' default offloads (tx
+ * checksum, TSO/GSO on the pods' veths and flannel.1), what a Linux node does when nothing
+ * turns them off.
  *
  * (after `npm run build`: uses dist/). Prints `vxlan-kernel.<topology>.<metric>  value unit`
  * lines, the ratio lines and the target lines; JSON in bench-results/vxlan-kernel-latest.json.
@@ -180,17 +182,21 @@ class PodwireNode {
   }
 }
 
-/** (a) podwire's node1 in A with pod Q attached through a TAP. */
-async function podwireTopology(lab) {
+/**
+ * (a) podwire's node1 in A with pod Q attached through a TAP; `offloads`: the TAP in offload
+ * mode (IFF_VNET_HDR, TSO: podwire segments the pod's 64 KiB frames before VXLAN; node2
+ * unchanged, its checksums must stay whole for a userspace VTEP).
+ */
+async function podwireTopology(lab, offloads = false) {
   const ns = await common(lab);
-  const topo = join(lab.dir, 'vxlan-kernel.yaml');
+  const topo = join(lab.dir, `vxlan-kernel${offloads ? '-offloads' : ''}.yaml`);
   writeFileSync(topo, [
     `cluster: { name: pwvk${lab.tag}, nodeCIDR: ${NET}.0/24, dnsReplicas: 0 }`,
     'nodes:',
     `  - { name: node1, ip: ${NODE1}, vtep: { bind: "${NODE1}:${VXLAN_PORT}" } }`,
     `  - { name: node2, external: true, vtepIP: ${NODE2}, vtepMAC: "${NODE2_MAC}", podCIDR: 10.244.2.0/24 }`,
     'pods:',
-    `  - { name: q, node: node1, attach: { netns: ${ns.q} } }`,
+    `  - { name: q, node: node1, attach: { netns: ${ns.q}${offloads ? ', offloads: true' : ''} } }`,
     '',
   ].join('\n'));
   const node = new PodwireNode(lab, ns.a, topo);
@@ -201,7 +207,7 @@ async function podwireTopology(lab) {
   const mtu = (await inNs(ns.q, 'cat', '/sys/class/net/eth0/mtu')).trim();
   if (mtu !== String(MTU)) throw new Error(`podwire's pod MTU is ${mtu}, the kernel side's ${MTU}: not the same topology`);
   return {
-    name: 'podwire', ...ns, qIp, node,
+    name: offloads ? 'podwire.offloads' : 'podwire', ...ns, qIp, node,
     async socketDrops() {
       const s = (await node.request({ op: 'stats' })).vxlanSocket;
       if (s === null || s === undefined) throw new Error('podwire node: no VXLAN socket stats');
@@ -321,7 +327,7 @@ async function measure(lab, t, opts) {
 }
 
 /**
- * The whole run. opts: { runs, seconds (TCP), ppsSeconds, kernelOffloads }; io: { out(line), figure({name, unit,
+ * The whole run. opts: { runs, seconds (TCP), ppsSeconds, offloads }; io: { out(line), figure({name, unit,
  * value, median, min, max, runs, detail}) }. Resolves to { ratios, targets, per }.
  */
 export async function runVxlanKernelBench(opts = {}, io = { out: () => undefined, figure: () => undefined }) {
@@ -344,7 +350,11 @@ export async function runVxlanKernelBench(opts = {}, io = { out: () => undefined
     nodes.push(pw.node);
     const kn = await kernelTopology(lab, pw.qIp);
     const tops = [pw, kn];
-    if (opts.kernelOffloads === true) tops.push(await kernelTopology(lab, pw.qIp, true));
+    if (opts.offloads === true) {
+      const po = await podwireTopology(lab, true);
+      nodes.push(po.node);
+      tops.push(po, await kernelTopology(lab, po.qIp, true));
+    }
     for (const t of tops) {
       await lab.servers(t.p);
       await lab.servers(t.q);
@@ -375,12 +385,14 @@ export async function runVxlanKernelBench(opts = {}, io = { out: () => undefined
       }
     }
     const ratios = [];
-    for (const [m, target] of VXLAN_KERNEL_RATIOS) {
-      const ratio = median(per.podwire.map((x, i) => x[m] / per.kernel[i][m]).filter(Number.isFinite));
+    const pairs = VXLAN_KERNEL_RATIOS.map(([m, target]) => ['podwire', 'kernel', m, target]);
+    if (opts.offloads === true) pairs.push(...VXLAN_KERNEL_RATIOS.map(([m]) => ['podwire.offloads', 'kernel.offloads', m, 0]));
+    for (const [of, to, m, target] of pairs) {
+      const ratio = median(per[of].map((x, i) => x[m] / per[to][i][m]).filter(Number.isFinite));
       if (!Number.isFinite(ratio)) continue;
       const met = target === 0 ? null : ratio >= target;
-      ratios.push({ of: 'podwire', to: 'kernel', metric: m, ratio, target, higher: true, met });
-      io.out(formatLine(`vxlan-kernel.podwire/kernel.${m}`, ratio, 'x')); // verdicts: the target lines
+      ratios.push({ of, to, metric: m, ratio, target, higher: true, met });
+      io.out(formatLine(`vxlan-kernel.${of}/${to}.${m}`, ratio, 'x')); // verdicts: the target lines
     }
     const targets = ratios.filter((r) => r.met !== null).map((r) => ({
       figure: `vxlan-kernel podwire / kernel ${r.metric}`, op: '>=', threshold: r.target, unit: 'x', value: r.ratio, met: r.met,
@@ -411,7 +423,7 @@ async function main() {
     if (!(n > 0)) throw new Error(`${k} ${JSON.stringify(v)}: must be a positive number`);
     return n;
   };
-  const opts = { runs: num('--runs', 3), seconds: num('--seconds', 10), kernelOffloads: argv.includes('--kernel-offloads') };
+  const opts = { runs: num('--runs', 3), seconds: num('--seconds', 10), offloads: argv.includes('--offloads') };
   opts.ppsSeconds = num('--pps-seconds', Math.min(2, opts.seconds));
   console.log(`# podwire vxlan-kernel bench, node ${process.version}, ${os.cpus()[0]?.model.trim()} x${os.cpus().length}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; `
     + `${opts.runs} rounds: pps ${opts.ppsSeconds} s, iperf3 ${opts.seconds} s (socket-drops: max over rounds)`);
