@@ -30,6 +30,23 @@ describe('bench target summary', () => {
     expect(lines).toContain('# target scale.vxlan.1000n.total <= 2000 ms: 1237 met');
   });
 
+  it('repeats the vxlan-kernel verdicts, a zero threshold without a multiple', () => {
+    const verdicts = judgeTargets({
+      figures: [],
+      vxlanKernelTargets: [
+        { figure: 'vxlan-kernel podwire / kernel tcp', op: '>=', threshold: 0.5, unit: 'x', value: 0.333, met: false },
+        { figure: 'vxlan-kernel.podwire.socket-drops', op: '<=', threshold: 0, unit: 'datagrams', value: 12, met: false },
+        { figure: 'vxlan-kernel.podwire.socket-drops.reverse', op: '<=', threshold: 0, unit: 'datagrams', value: 0, met: true },
+      ],
+    });
+    expect(targetLines(verdicts)).toEqual([
+      '# targets: 1 of 3 met',
+      '# target vxlan-kernel podwire / kernel tcp >= 0.500 x: 0.333 MISSED (0.67x the target)',
+      '# target vxlan-kernel.podwire.socket-drops <= 0.00 datagrams: 12.0 MISSED',
+      '# target vxlan-kernel.podwire.socket-drops.reverse <= 0.00 datagrams: 0.00 met',
+    ]);
+  });
+
   it('prints nothing when the run measured no figure with a target', () => {
     expect(targetLines(judgeTargets({ figures: [{ name: 'chain.1', value: 50, unit: 'Mpps' }] }))).toEqual([]);
   });

@@ -90,6 +90,7 @@ export async function runBench(opts = {}, io = defaultIo()) {
   }
   await runTapFigures({ quick, match, emit, out, results });
   await runKernelFigures({ quick, match, emit, out, results });
+  await runVxlanKernelFigures({ quick, match, emit, out, results });
   progress.clear();
   // Sections that draw something from the whole run (scale.mjs: bench-results/scale.svg; docs/ with --docs).
   if (opts.write !== false) for (const section of SECTIONS) (await import(section)).afterRun?.(results, note, { docs: opts.docs === true });
@@ -152,6 +153,28 @@ async function runKernelFigures({ quick, match, emit, out, results }) {
   }
 }
 
+/**
+ * VXLAN over real sockets, podwire's node against a kernel VXLAN node and the kernel on both
+ * ends (tools/bench/vxlan-kernel.mjs, root only); its verdicts go to `results.vxlanKernelTargets`.
+ */
+async function runVxlanKernelFigures({ quick, match, emit, out, results }) {
+  const { VXLAN_KERNEL_NAMES, runVxlanKernelBench } = await import('./vxlan-kernel.mjs');
+  if (!VXLAN_KERNEL_NAMES.some(match)) return;
+  if (process.getuid?.() !== 0) {
+    results.skipped.push({ name: 'vxlan-kernel.*', reason: 'needs root (network namespaces, veth, vxlan, TAP)' });
+    out('# skipped vxlan-kernel.*: needs root (network namespaces, veth, vxlan, TAP); run tools/bench/vxlan-kernel.mjs as root');
+    return;
+  }
+  try {
+    const r = await runVxlanKernelBench({ runs: quick ? 1 : 3, seconds: quick ? 2 : 10 }, { out, figure: emit });
+    results.vxlanKernelRatios = r.ratios;
+    results.vxlanKernelTargets = r.targets;
+  } catch (err) {
+    results.failed.push({ names: ['vxlan-kernel.*'], error: String(err?.message ?? err) });
+    out(`# FAILED vxlan-kernel.*: ${String(err?.message ?? err).split('\n')[0]}`);
+  }
+}
+
 /** Runs one entry in a fresh worker thread (own V8 isolate: no JIT feedback shared between figures). */
 function inWorker(workerData, out) {
   return new Promise((resolveRun, reject) => {
@@ -202,6 +225,7 @@ async function listNames(io) {
     for (const n of mod.NAMES) io.out(n);
   }
   for (const n of (await import('./kernel.mjs')).KERNEL_NAMES) io.out(n);
+  for (const n of (await import('./vxlan-kernel.mjs')).VXLAN_KERNEL_NAMES) io.out(n);
 }
 
 async function main() {

@@ -6,7 +6,9 @@
  *   target <figure> <op> <threshold> <unit>: <value> met | MISSED (<value / threshold> x)
  *
  * The TAP targets are ratios of two paths measured side by side (tools/bench/tap.mjs keeps
- * their verdicts in `results.tapRatios`); they are repeated here so the summary is whole.
+ * their verdicts in `results.tapRatios`); they are repeated here so the summary is whole,
+ * as are the verdicts tools/bench/vxlan-kernel.mjs judged (`results.vxlanKernelTargets`:
+ * podwire / kernel VXLAN ratios and podwire's socket drops, whose threshold is 0).
  */
 import { formatValue } from './harness.mjs';
 
@@ -47,6 +49,7 @@ export function judgeTargets(results) {
     if (r.met === null || !Number.isFinite(r.ratio)) continue;
     out.push({ figure: `tap ${r.of} / ${r.to} ${r.metric}`, op: r.higher ? '>=' : '<=', threshold: r.target, unit: 'x', value: r.ratio, met: r.met });
   }
+  for (const v of results.vxlanKernelTargets ?? []) if (Number.isFinite(v.value)) out.push(v);
   return out;
 }
 
@@ -58,7 +61,8 @@ export function targetLines(verdicts) {
   for (const v of verdicts) {
     // Ratios near their thresholds need a third decimal (1.197 is not 1.20).
     const fmt = (x) => (v.unit === 'x' ? x.toFixed(3) : formatValue(x));
-    lines.push(`# target ${v.figure} ${v.op} ${fmt(v.threshold)} ${v.unit}: ${fmt(v.value)} ${v.met ? 'met' : `MISSED (${(v.value / v.threshold).toFixed(2)}x the target)`}`);
+    const miss = v.threshold === 0 ? 'MISSED' : `MISSED (${(v.value / v.threshold).toFixed(2)}x the target)`;
+    lines.push(`# target ${v.figure} ${v.op} ${fmt(v.threshold)} ${v.unit}: ${fmt(v.value)} ${v.met ? 'met' : miss}`);
   }
   return lines;
 }
