@@ -147,7 +147,9 @@ describeE2E('web UI in chromium', ['chromium', 'tshark'], () => {
       await page.getByRole('button', { name: 'Trace' }).click();
       await page.locator('#steps[data-state="done"]').waitFor();
       // The counters poll GET /stats every second: the rx count of cbr0 grows without a reload.
-      await page.waitForFunction(`Number(document.querySelector('#sel-counters td[data-counter="rx packets"]')?.textContent) > ${before}`);
+      // (Polled from here: waitForFunction compiles its predicate in the page, which the page's CSP refuses.)
+      await expect.poll(async () => Number(await page.locator('#sel-counters td[data-counter="rx packets"]').textContent()), { timeout: 15_000, interval: 100 })
+        .toBeGreaterThan(before);
       await expect(page.locator('svg [data-id="node1/cbr0"] .counters').textContent()).resolves.toMatch(/^rx [1-9]\d* tx \d+$/);
       const download = page.waitForEvent('download');
       await page.getByRole('button', { name: 'Stop and download' }).click();
@@ -168,7 +170,7 @@ describeE2E('web UI in chromium', ['chromium', 'tshark'], () => {
     try {
       await page.locator('#rules-node').selectOption('node2');
       await page.getByRole('button', { name: 'Show' }).click();
-      await page.waitForFunction("(document.getElementById('rules-text')?.textContent ?? '').includes('KUBE-SERVICES')");
+      await page.locator('#rules-text', { hasText: 'KUBE-SERVICES' }).waitFor();
       const text = await page.locator('#rules-text').textContent();
       expect(text).toBe(inst.controller.rules('node2', { table: 'nat' }));
     } finally {
