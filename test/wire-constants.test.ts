@@ -8,6 +8,8 @@
  * - no file outside src/wire writes an IPv4 version/IHL byte (`] = 0x45`, `] = 0x40 | ihl`,
  *   `] = (4 << 4) | 5`, `writeUInt8(0x45`): IPv4 headers are written by `writeIpv4Header`
  *   (or `emitIpv4`);
+ * - no file outside src/wire reads or writes an IPv4 header field at a fixed offset from the
+ *   header (`b[l3 + 9]`, `readU32(b, l3 + 16)`): the readers and writers of src/wire/ipv4.ts do;
  * - the packets src/kube and src/control make (trace and probe packets, scenario pings) take
  *   their L4 headers and checksums from the src/wire writers (`writeUdpHeader`,
  *   `writeTcpHeader`, `writeIcmpEchoHeader`, `fillTcpChecksum`): no file there does checksum
@@ -29,6 +31,12 @@ const aboveDataplane = (p: string): boolean => p.startsWith('kube/') || p.starts
 const HAND_IPV4 = /\]\s*=\s*(?:0x45|69)\b|\]\s*=\s*\(?\s*(?:0x40|4\s*<<\s*4)\s*\)?\s*\||writeUInt8\(\s*(?:0x45|69)\b/;
 /** A header field written by hand: writeU16/writeU32 into a buffer at an offset from the packet's start (`s`) or its L4 header. */
 const HAND_FIELD = /write(?:U16|U32)\(\s*[\w.]+\s*,\s*(?:s|l4)\s*[+,)]/;
+/**
+ * An IPv4 header field read or written at a fixed offset from a header's start (`b[l3 + 9]`,
+ * `readU32(b, l3 + 16)`, `d.writeUInt16BE(n, l3 + 2)`): the dataplane goes through src/wire's
+ * readers and writers (`ipv4Protocol`, `ipv4Dst`, `ipv4SetTotalLength`, ...).
+ */
+const HAND_IPV4_FIELD = /\[\s*(?:l3|il3|ol3)\s*\+\s*(?:2|3|6|8|9|10|11|12|16)\s*\]|(?:read|write)(?:U16|U32|UInt16BE|UInt32BE)\([^()]*\b(?:l3|il3|ol3)\s*\+\s*(?:2|6|10|12|16)\s*[,)]/;
 const CHECKSUM_IMPORT = /from '(?:\.\.\/)+wire\/checksum\.js'/;
 
 /** Local names the tree used for protocol constants before they had one home. */
@@ -58,6 +66,18 @@ describe('protocol constants live in src/wire, once', () => {
   it('no IPv4 header is built by hand outside src/wire', () => {
     const hand = FILES.filter((f) => !inWire(f.path) && HAND_IPV4.test(f.text)).map((f) => f.path);
     expect(hand).toEqual([]);
+  });
+
+  it('outside src/wire, IPv4 header fields are read and written through its readers and writers', () => {
+    const hand = FILES.filter((f) => !inWire(f.path))
+      .flatMap((f) => f.text.split('\n').flatMap((line, i) => (HAND_IPV4_FIELD.test(line) ? [`${f.path}:${i + 1}`] : [])));
+    expect(hand).toEqual([]);
+    const samples = ['if (b[l3 + 9] !== 17) return;', 'const dst = readU32(b, l3 + 16);', 'd.writeUInt16BE(n, l3 + 2);', 'writeU16(buf, il3 + 10, c);'];
+    for (const line of samples) {
+      expect(HAND_IPV4_FIELD.test(line), line).toBe(true);
+    }
+    expect(HAND_IPV4_FIELD.test('d.writeUInt16BE(tcpLen, l3 + 4); // IPv6 payload length')).toBe(false);
+    expect(HAND_IPV4_FIELD.test('const dst = ipv4Dst(b, l3);')).toBe(false);
   });
 
   it('src/kube and src/control build no L4 header by hand (no checksum arithmetic, no field writes at packet offsets)', () => {

@@ -39,8 +39,8 @@ import type { Counted } from '../engine/counters.js';
 import { DNS_HEADER_LEN as DNS_HLEN, DNS_PORT, DNS_UDP_MIN, DnsHeader, DnsRcode, parseDnsMessage } from '../wire/dns.js';
 import type { TcpConnection } from './tcp-conn.js';
 import { TcpListener } from './tcp-listener.js';
-import { readU16, readU32 } from '../wire/addr.js';
-import { IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
+import { readU16 } from '../wire/addr.js';
+import { IpProtocol, ipv4Dst, ipv4Src, writeIpv4Header } from '../wire/ipv4.js';
 import { UDP_HEADER_LEN as UDP_HLEN, writeUdpHeader } from '../wire/udp.js';
 
 /** What answers a DNS query: request bytes in, response written at out[outOff..], length back (0: none). */
@@ -173,8 +173,8 @@ export class DnsServer implements Counted {
     const l4 = info.l4;
     const query = b.subarray(info.payload, info.payload + info.payloadLen);
     if (this.shouldForward(query)) {
-      const src = readU32(b, l3 + 12);
-      const dst = readU32(b, l3 + 16);
+      const src = ipv4Src(b, l3);
+      const dst = ipv4Dst(b, l3);
       const sport = readU16(b, l4);
       const max = udpLimit(query);
       this.host.free(p);
@@ -191,8 +191,8 @@ export class DnsServer implements Counted {
     }
     this.count(this.scratch, n);
     // IPv4: 20-byte header (options dropped), addresses swapped.
-    const src = readU32(b, l3 + 12);
-    const dst = readU32(b, l3 + 16);
+    const src = ipv4Src(b, l3);
+    const dst = ipv4Dst(b, l3);
     const sport = readU16(b, l4);
     const dport = readU16(b, l4 + 2);
     const o = l4 - 20; // IPv4 options are dropped: the new 20-byte header ends where UDP starts

@@ -16,9 +16,9 @@
 import { Counters, indexOf } from '../engine/counters.js';
 import type { Packet } from '../engine/packet.js';
 import type { IpHost, L4Info } from '../net/ip-host.js';
-import { readU32, writeU16, writeU32 } from '../wire/addr.js';
+import { readU32 } from '../wire/addr.js';
 import { checksum } from '../wire/checksum.js';
-import { IpProtocol } from '../wire/ipv4.js';
+import { IpProtocol, ipv4TurnAround } from '../wire/ipv4.js';
 import { emitSctpInit, sctpInitiateTag, SctpChunk } from '../wire/sctp.js';
 
 export const SCTP_SERVER_COUNTERS = ['rx', 'init', 'other', 'icmp'] as const;
@@ -61,19 +61,12 @@ export class SctpServer {
       return;
     }
     const peerTag = sctpInitiateTag(b, l4);
-    const src = readU32(b, l3 + 12);
-    const dst = readU32(b, l3 + 16);
     const n = emitSctpInit({
       srcPort: info.dport, dstPort: info.sport, vtag: peerTag, initiateTag: (this.host.random() | 1) >>> 0,
       initialTsn: this.host.random(), cookieLen: 8,
     }, true, b, l4);
     const total = l4 - l3 + n;
-    writeU32(b, l3 + 12, dst);
-    writeU32(b, l3 + 16, src);
-    b[l3 + 8] = REPLY_TTL;
-    writeU16(b, l3 + 2, total);
-    writeU16(b, l3 + 10, 0);
-    writeU16(b, l3 + 10, checksum(b, l3, l4 - l3));
+    ipv4TurnAround(b, l3, REPLY_TTL, total);
     p.start = l3;
     p.end = l3 + total;
     p.inIf = 0;

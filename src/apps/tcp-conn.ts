@@ -32,7 +32,7 @@ import type { Packet } from '../engine/packet.js';
 import type { Timer } from '../engine/scheduler.js';
 import type { IpHost, L4Info } from '../net/ip-host.js';
 import { formatIpv4, parseIpv4, readU16, readU32 } from '../wire/addr.js';
-import { IpProtocol } from '../wire/ipv4.js';
+import { IpProtocol, ipv4Dst, ipv4HeaderLength } from '../wire/ipv4.js';
 import { TcpFlag } from '../wire/tcp.js';
 import {
   TcpError, TcpEvents, type TcpConnectOptions, type TcpOptions, type TcpState, type TcpStats,
@@ -224,8 +224,8 @@ export class TcpConnection {
     const b = p.buf;
     if (b[l4] !== 3 || this.state !== 'syn-sent' || l4 + 8 + 24 > p.end) return;
     const inner = l4 + 8;
-    const ihl = (b[inner]! & 0x0f) << 2;
-    if (readU32(b, inner + 16) !== this.remote || inner + ihl + 4 > p.end || readU16(b, inner + ihl + 2) !== this.remotePort) return;
+    const ihl = ipv4HeaderLength(b, inner);
+    if (ipv4Dst(b, inner) !== this.remote || inner + ihl + 4 > p.end || readU16(b, inner + ihl + 2) !== this.remotePort) return;
     const code = b[l4 + 1]!;
     const why = code === 0 ? 'network unreachable' : code === 1 ? 'host unreachable' : code === 3 ? 'port unreachable' : `code ${code}`;
     this.fail(new TcpError(`connect to ${this.peerName()}: destination unreachable (${why})`, 'EHOSTUNREACH'), false);

@@ -5,9 +5,9 @@
  * The request packet is reused in place: IPv4 source and destination swapped, TTL set to
  * 64, UDP ports swapped, the packet cut to the UDP length (no Ethernet header, no padding,
  * nothing of the IP payload past the datagram; the IPv4 total length and header checksum
- * follow, RFC 1624) and handed to host.output(). Swapping two 16-bit-aligned fields does not change
- * a one's complement sum, so the UDP checksum (pseudo-header included) stays valid as it
- * is; the IPv4 header checksum only changes for the TTL word (RFC 1624, `update16`). The
+ * follow, `ipv4TurnAround`) and handed to host.output(). Swapping two 16-bit-aligned fields does
+ * not change a one's complement sum, so the UDP checksum (pseudo-header included) stays valid as
+ * it is. The
  * reply carries the trace of the reply journey (`host.replyTrace(p.trace)`). Packet
  * metadata from the request's path (conntrack entry, mark, input interface) is cleared:
  * the reply is a new, locally generated packet.
@@ -17,9 +17,9 @@
 import { Counters, indexOf } from '../engine/counters.js';
 import type { Packet } from '../engine/packet.js';
 import type { IpHost, L4Info } from '../net/ip-host.js';
-import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
-import { update16 } from '../wire/checksum.js';
-import { IpProtocol } from '../wire/ipv4.js';
+import { readU16, writeU16 } from '../wire/addr.js';
+
+import { IpProtocol, ipv4TurnAround } from '../wire/ipv4.js';
 
 export const UDP_ECHO_COUNTERS = ['rx', 'tx', 'bytes', 'icmp'] as const;
 const C = indexOf(UDP_ECHO_COUNTERS);
@@ -54,22 +54,12 @@ export class UdpEcho {
     const l3 = info.l3;
     const l4 = info.l4;
     v[C.bytes]! += info.payloadLen;
-    const src = readU32(b, l3 + 12);
-    writeU32(b, l3 + 12, readU32(b, l3 + 16));
-    writeU32(b, l3 + 16, src);
-    const proto = b[l3 + 9]!;
-    writeU16(b, l3 + 10, update16(readU16(b, l3 + 10), (b[l3 + 8]! << 8) | proto, (REPLY_TTL << 8) | proto));
-    b[l3 + 8] = REPLY_TTL;
     const sport = readU16(b, l4);
     writeU16(b, l4, readU16(b, l4 + 2));
     writeU16(b, l4 + 2, sport);
-    // Only the UDP length's bytes go back (Linux trims the datagram to it): IPv4 total length fixed with them.
+    // Only the UDP length's bytes go back (Linux trims the datagram to it): IPv4 total length with them.
     const total = l4 - l3 + 8 + info.payloadLen;
-    const oldTotal = readU16(b, l3 + 2);
-    if (total !== oldTotal) {
-      writeU16(b, l3 + 10, update16(readU16(b, l3 + 10), oldTotal, total));
-      writeU16(b, l3 + 2, total);
-    }
+    ipv4TurnAround(b, l3, REPLY_TTL, total);
     p.start = l3;
     p.end = l3 + total;
     p.inIf = 0;

@@ -22,6 +22,7 @@
 import type { Packet } from '../engine/packet.js';
 import { checksum, fold, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import { ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
+import { ipv4Dst, ipv4FillChecksum, ipv4Ident, ipv4SetIdent, ipv4SetTotalLength, ipv4Src } from '../wire/ipv4.js';
 import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
 
 export const VnetFlag = { NeedsCsum: 1, DataValid: 2 } as const;
@@ -100,12 +101,10 @@ export function emitTcpSegment(src: Buffer, frame: number, len: number, lay: Tcp
     pseudo = sum16(d, l3 + 8, 32) + TCP + tcpLen;
   } else {
     const ihl = lay.l4 - lay.l3;
-    d.writeUInt16BE(ihl + tcpLen, l3 + 2);
-    d.writeUInt16BE((d.readUInt16BE(l3 + 4) + k) & 0xffff, l3 + 4);
-    d[l3 + 10] = 0;
-    d[l3 + 11] = 0;
-    d.writeUInt16BE(checksum(d, l3, ihl), l3 + 10);
-    pseudo = pseudoHeaderSum(d.readUInt32BE(l3 + 12), d.readUInt32BE(l3 + 16), TCP, tcpLen);
+    ipv4SetTotalLength(d, l3, ihl + tcpLen);
+    ipv4SetIdent(d, l3, (ipv4Ident(d, l3) + k) & 0xffff);
+    ipv4FillChecksum(d, l3, ihl);
+    pseudo = pseudoHeaderSum(ipv4Src(d, l3), ipv4Dst(d, l3), TCP, tcpLen);
   }
   d.writeUInt32BE((d.readUInt32BE(l4 + 4) + k * mss) >>> 0, l4 + 4);
   let flags = d[l4 + 13]!;

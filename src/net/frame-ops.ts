@@ -6,9 +6,9 @@
  * checksum are src/wire/ipv4.ts's.)
  */
 import type { Packet } from '../engine/packet.js';
-import { readU16, readU32, writeU16 } from '../wire/addr.js';
+import { readU16, writeU16 } from '../wire/addr.js';
 import { update32 } from '../wire/checksum.js';
-import { IpProtocol, ipv4HeaderLength, ipv4Protocol } from '../wire/ipv4.js';
+import { IpProtocol, ipv4HeaderLength, ipv4Protocol, ipv4SetSrcFixChecksum, ipv4Src } from '../wire/ipv4.js';
 import { ETHERNET_HEADER_LEN as ETH_LEN } from '../wire/ethernet.js';
 
 export function writeEthernetIpv4(p: Packet, l3: number, dHi: number, dLo: number, sHi: number, sLo: number): void {
@@ -25,9 +25,8 @@ export function writeEthernetIpv4(p: Packet, l3: number, dHi: number, dLo: numbe
 /** Writes a source address into a packet built with 0 there, fixing IPv4 and L4 checksums. */
 export function fillSource(p: Packet, l3: number, src: number): void {
   const b = p.buf;
-  if (readU32(b, l3 + 12) !== 0 || src === 0) return;
-  writeU16(b, l3 + 10, update32(readU16(b, l3 + 10), 0, src));
-  b[l3 + 12] = src >>> 24; b[l3 + 13] = src >>> 16; b[l3 + 14] = src >>> 8; b[l3 + 15] = src;
+  if (ipv4Src(b, l3) !== 0 || src === 0) return;
+  ipv4SetSrcFixChecksum(b, l3, src);
   const proto = ipv4Protocol(b, l3);
   const l4 = l3 + ipv4HeaderLength(b, l3);
   const off = proto === IpProtocol.Tcp ? l4 + 16 : proto === IpProtocol.Udp ? l4 + 6 : -1;

@@ -13,10 +13,11 @@
  * for an ABORT. Fragments are not reassembled: dropped as `fragment`.
  */
 import type { Packet } from '../engine/packet.js';
-import { formatIpv4, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
+import { formatIpv4, readU16, readU32, writeU16 } from '../wire/addr.js';
 import { checksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import { Decode, decodes } from '../wire/decodes.js';
-import { IpProtocol, ipv4Dst, ipv4IsFragment, ipv4Src, ipv4Ttl, writeIpv4Header } from '../wire/ipv4.js';
+import { IPV4_MIN_HEADER_LEN, IpProtocol, ipv4Dst, ipv4IsFragment, ipv4Protocol, ipv4Src, ipv4Ttl, writeIpv4Header } from '../wire/ipv4.js';
+import { TCP_HEADER_LEN, TcpFlag, tcpAck, tcpDstPort, tcpFlagsByte, tcpHeaderLength, tcpSeq, tcpSrcPort, writeTcpHeader } from '../wire/tcp.js';
 import { emitSctpAbort, sctpChecksumOk, SctpChunk } from '../wire/sctp.js';
 import type { NetIf } from './iface.js';
 import type { L4Handler, L4Info } from './ip-host.js';
@@ -145,7 +146,7 @@ export class L4Delivery {
         const ihl = l4len >= 8 + 20 ? (b[inner]! & 0x0f) << 2 : 0;
         // Linux icmp_unreach / icmp_socket_deliver: the quoted header (IHL >= 5) and 8 bytes behind it, or ICMP_MIB_INERRORS.
         if (ihl < 20 || l4len < 8 + ihl + 8) return ns.dropAt(p, NetnsDrop['icmp-bad-quote'], nif.where);
-        const iproto = b[inner + 9]!;
+        const iproto = ipv4Protocol(b, inner);
         if (iproto === IpProtocol.Udp || iproto === IpProtocol.Tcp || iproto === IpProtocol.Sctp) {
           table = iproto === IpProtocol.Udp ? this.udp : iproto === IpProtocol.Tcp ? this.tcp : this.sctp;
           key = readU16(b, inner + ihl);
@@ -183,7 +184,7 @@ export class L4Delivery {
       info.payload = l4 + 8;
       info.payloadLen = segLen - 8;
     } else {
-      const doff = (b[l4 + 12]! >>> 4) << 2;
+      const doff = tcpHeaderLength(b, l4);
       if (doff < 20 || doff > l4len) return ns.dropAt(p, NetnsDrop['ipv4-bad-header-length'], nif.where);
       info.payload = l4 + doff;
       info.payloadLen = l4len - doff;
@@ -227,7 +228,7 @@ export class L4Delivery {
     const init = chunk === SctpChunk.Init && l4len >= 20;
     const o = q.buf;
     const s = q.start;
-    writeIpv4Header(o, s, readU32(b, l3 + 16), readU32(b, l3 + 12), IpProtocol.Sctp, 36, 0);
+    writeIpv4Header(o, s, ipv4Dst(b, l3), ipv4Src(b, l3), IpProtocol.Sctp, 36, 0);
     emitSctpAbort(readU16(b, l4 + 2), readU16(b, l4), init ? readU32(b, l4 + 16) : readU32(b, l4 + 4), !init, o, s + 20);
     q.end = s + 36;
     q.trace = this.ns.replyTrace(p.trace);
@@ -247,33 +248,24 @@ export class L4Delivery {
   /** RST for a segment to a closed port (never in answer to a RST). */
   private sendRst(p: Packet, l3: number, l4: number, nif: NetIf): void {
     const b = p.buf;
-    const flags = b[l4 + 13]!;
-    if ((flags & 0x04) !== 0) return;
+    const flags = tcpFlagsByte(b, l4);
+    if ((flags & TcpFlag.RST) !== 0) return;
     const q = this.ns.alloc();
     if (q === null) return;
-    const seq = readU32(b, l4 + 4);
-    const ack = readU32(b, l4 + 8);
-    const doff = (b[l4 + 12]! >>> 4) << 2;
-    let segLen = p.end - l4 - doff;
-    if ((flags & 0x02) !== 0) segLen++;
-    if ((flags & 0x01) !== 0) segLen++;
+    const seq = tcpSeq(b, l4);
+    const ack = tcpAck(b, l4);
+    let segLen = p.end - l4 - tcpHeaderLength(b, l4);
+    if ((flags & TcpFlag.SYN) !== 0) segLen++;
+    if ((flags & TcpFlag.FIN) !== 0) segLen++;
     const o = q.buf;
     const s = q.start;
-    writeIpv4Header(o, s, readU32(b, l3 + 16), readU32(b, l3 + 12), IpProtocol.Tcp, 40, 0);
-    const t = s + 20;
-    writeU16(o, t, readU16(b, l4 + 2));
-    writeU16(o, t + 2, readU16(b, l4));
-    const hasAck = (flags & 0x10) !== 0;
-    writeU32(o, t + 4, hasAck ? ack : 0);
-    writeU32(o, t + 8, hasAck ? 0 : (seq + segLen) >>> 0);
-    o[t + 12] = 5 << 4;
-    o[t + 13] = hasAck ? 0x04 : 0x14;
-    writeU16(o, t + 14, 0);
-    writeU16(o, t + 16, 0);
-    writeU16(o, t + 18, 0);
-    const src = readU32(o, s + 12);
-    const dst = readU32(o, s + 16);
-    writeU16(o, t + 16, checksum(o, t, 20, pseudoHeaderSum(src, dst, IpProtocol.Tcp, 20)));
+    writeIpv4Header(o, s, ipv4Dst(b, l3), ipv4Src(b, l3), IpProtocol.Tcp, 40, 0);
+    const t = s + IPV4_MIN_HEADER_LEN;
+    // Linux tcp_v4_send_reset: seq = the segment's ack (and no ACK) when it had one, else seq 0 and ACK seq + len.
+    const hasAck = (flags & TcpFlag.ACK) !== 0;
+    writeTcpHeader(o, t, tcpDstPort(b, l4), tcpSrcPort(b, l4), hasAck ? ack : 0, hasAck ? 0 : (seq + segLen) >>> 0,
+      hasAck ? TcpFlag.RST : TcpFlag.RST | TcpFlag.ACK, 0, 0);
+    writeU16(o, t + 16, checksum(o, t, TCP_HEADER_LEN, pseudoHeaderSum(ipv4Src(o, s), ipv4Dst(o, s), IpProtocol.Tcp, TCP_HEADER_LEN)));
     q.end = s + 40;
     q.trace = this.ns.replyTrace(p.trace);
     if (p.trace !== 0) this.ns.engine.trace.hop(p.trace, nif.where, 'tcp-rst', { port: readU16(b, l4 + 2), reason: 'no listener' });

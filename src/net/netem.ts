@@ -47,11 +47,12 @@ import type { Timer } from '../engine/scheduler.js';
 import type { Where } from '../engine/trace.js';
 import { Rng } from '../engine/rng.js';
 import { HrTimers, type HrTimer } from '../engine/hr-timers.js';
-import { update16 } from '../wire/checksum.js';
+
 import { Prandom, crandom, type CrndState } from './netem-prng.js';
 import { distTable, NETEM_DIST_SCALE } from './netem-tables.js';
 import { LOSS_4STATE, LOSS_GE, LOSS_RANDOM, compileNetem, type NetemParams, type NetemSpec } from './netem-spec.js';
-import { ETH_P_IPV4 as ETH_P_IP } from '../wire/ethernet.js';
+import { ETHERNET_HEADER_LEN, ETH_P_IPV4 as ETH_P_IP, etherTypeField } from '../wire/ethernet.js';
+import { IPV4_MIN_HEADER_LEN, ipv4SetCe } from '../wire/ipv4.js';
 
 export const NETEM_COUNTERS = [
   'enqueued', 'sent', 'sent-bytes', 'duplicated', 'corrupted', 'reordered', 'ecn-marked', 'overrun', 'backlog',
@@ -261,19 +262,8 @@ export class Netem implements Element {
   private setCe(p: Packet): boolean {
     const b = p.buf;
     const s = p.start;
-    if (p.end - s < 34 || ((b[s + 12]! << 8) | b[s + 13]!) !== ETH_P_IP) return false;
-    const ip = s + 14;
-    const tos = b[ip + 1]!;
-    const ecn = (tos + 1) & 3;
-    if ((ecn & 2) === 0) return ecn === 0; // Not-ECT: no; CE already: yes
-    const oldWord = (b[ip]! << 8) | tos;
-    const newTos = tos | 3;
-    b[ip + 1] = newTos;
-    const check = (b[ip + 10]! << 8) | b[ip + 11]!;
-    const nc = update16(check, oldWord, (b[ip]! << 8) | newTos);
-    b[ip + 10] = nc >>> 8;
-    b[ip + 11] = nc & 0xff;
-    return true;
+    if (p.end - s < ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN || etherTypeField(b, s) !== ETH_P_IP) return false;
+    return ipv4SetCe(b, s + ETHERNET_HEADER_LEN);
   }
 
   private enqueue(p: Packet, now: number): void {

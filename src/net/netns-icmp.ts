@@ -13,8 +13,8 @@
  * travel on the reply journey of the packet that caused them.
  */
 import type { Packet } from '../engine/packet.js';
-import { formatIpv4, readU16, writeU16, writeU32 } from '../wire/addr.js';
-import { Ipv4Packet, IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
+import { formatIpv4, readU16, writeU16 } from '../wire/addr.js';
+import { Ipv4Packet, IpProtocol, ipv4TotalLength, ipv4TurnAround, writeIpv4Header } from '../wire/ipv4.js';
 import { checksum } from '../wire/checksum.js';
 import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
@@ -35,14 +35,7 @@ export class IcmpSender {
   /** Answers an echo request in place (swap addresses, type 0, checksums fixed). */
   echoReply(p: Packet, l3: number, l4: number): void {
     const b = p.buf;
-    const ip = this.ip.wrap(b, l3, p.end - l3);
-    const src = ip.srcAddr();
-    const dst = ip.dstAddr();
-    writeU32(b, l3 + 12, dst);
-    writeU32(b, l3 + 16, src);
-    b[l3 + 8] = 64;
-    writeU16(b, l3 + 10, 0);
-    writeU16(b, l3 + 10, checksum(b, l3, ip.headerLen()));
+    ipv4TurnAround(b, l3, 64, ipv4TotalLength(b, l3));
     // Type 8 -> 0: the ICMP checksum word holding the type drops by 0x0800.
     b[l4] = ICMP_ECHO_REPLY;
     const old = readU16(b, l4 + 2);

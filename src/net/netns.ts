@@ -53,7 +53,10 @@ import { IcmpSender } from './netns-icmp.js';
 import { NETNS_COUNTERS, NETNS_DROPS, NetnsCounter, NetnsDrop } from './netns-drops.js';
 import { ETH_P_ARP, ETH_P_IPV4, ethernetType } from '../wire/ethernet.js';
 import { WireError } from '../wire/errors.js';
-import { checkIpv4, ipv4DecTtl, ipv4HeaderChecksumOk, ipv4HeaderLength, ipv4TotalLength } from '../wire/ipv4.js';
+import { IcmpCode, IcmpType } from '../wire/icmp.js';
+import {
+  checkIpv4, ipv4DecTtl, ipv4DontFragment, ipv4Dst, ipv4HeaderChecksumOk, ipv4HeaderLength, ipv4Protocol, ipv4Src, ipv4TotalLength, ipv4Ttl,
+} from '../wire/ipv4.js';
 
 /** checkIpv4's answers (WireError) as the drop reasons of a received packet, ip_rcv_core's counters. */
 const IPV4_DROP: readonly number[] = [
@@ -233,14 +236,14 @@ export class NetNamespace implements Element, IpHost {
     // Linux: a packet looped through lo keeps the route its output chose (ip_rcv_finish does not
     // route it again) and its conntrack entry (nf_conntrack_in skips it at PREROUTING).
     if (nif !== this.lo) {
-      const m = this.martian(readU32(b, l3 + 12), readU32(b, l3 + 16));
+      const m = this.martian(ipv4Src(b, l3), ipv4Dst(b, l3));
       if (m >= 0) return this.dropAt(p, m, nif.where);
       if (hooks !== null) {
         const v = hooks.prerouting(p, l3, nif.ifindex);
         if (v !== Verdict.Accept) return this.verdictDrop(p, v, nif.where);
       }
     }
-    const dst = readU32(b, l3 + 16); // after PREROUTING's DNAT
+    const dst = ipv4Dst(b, l3); // after PREROUTING's DNAT
     const i = dst === 0xffffffff ? -1 : this.decide(dst);
     if (i < 0 || this.cache!.kind[i] === DstKind.Local) {
       if (hooks !== null) {
@@ -280,22 +283,21 @@ export class NetNamespace implements Element, IpHost {
   private forward(p: Packet, l3: number, inIf: NetIf, dst: number, i: number): void {
     const b = p.buf;
     const c = this.cache!; // filled by decide()
-    const ttl = b[l3 + 8]!;
+    const ttl = ipv4Ttl(b, l3);
     if (ttl <= 1) {
-      this.icmp.error(p, l3, 11, 0, 0, inIf);
+      this.icmp.error(p, l3, IcmpType.TimeExceeded, IcmpCode.TtlExceeded, 0, inIf);
       return this.dropAt(p, NetnsDrop['ttl-exceeded'], inIf.where);
     }
     if (c.kind[i] !== DstKind.Route) {
-      this.icmp.error(p, l3, 3, 0, 0, inIf);
+      this.icmp.error(p, l3, IcmpType.DestUnreachable, IcmpCode.NetUnreachable, 0, inIf);
       return this.dropAt(p, NetnsDrop['no-route'], inIf.where);
     }
     const r = c.route[i]!;
     const out = c.out[i]!;
     if (p.trace !== 0) this.hopRoute(p.trace, r, out, dst);
-    const total = (b[l3 + 2]! << 8) | b[l3 + 3]!;
-    if (total > out.mtu) {
-      if ((b[l3 + 6]! & 0x40) !== 0) {
-        this.icmp.error(p, l3, 3, 4, out.mtu, inIf);
+    if (ipv4TotalLength(b, l3) > out.mtu) {
+      if (ipv4DontFragment(b, l3)) {
+        this.icmp.error(p, l3, IcmpType.DestUnreachable, IcmpCode.FragNeeded, out.mtu, inIf);
         return this.dropAt(p, NetnsDrop['frag-needed'], out.where);
       }
       return this.dropAt(p, NetnsDrop['fragmentation-unsupported'], out.where);
@@ -316,7 +318,7 @@ export class NetNamespace implements Element, IpHost {
       const v = hooks.postrouting(p, l3, out.ifindex);
       if (v !== Verdict.Accept) return this.verdictDrop(p, v, out.where);
     }
-    this.resolveAndSend(p, l3, r.via !== 0 ? r.via : readU32(p.buf, l3 + 16), out, i);
+    this.resolveAndSend(p, l3, r.via !== 0 ? r.via : ipv4Dst(p.buf, l3), out, i);
   }
 
   private resolveAndSend(p: Packet, l3: number, nexthop: number, out: NetIf, i: number): void {
@@ -430,10 +432,10 @@ export class NetNamespace implements Element, IpHost {
     // (perhaps from a TAP, unverified) are not vouched for.
     if (!encap) p.csumOk = true;
     this.counters.values[NetnsCounter['sent']]!++;
-    if (readU32(b, l3 + 12) === 0) fillSource(p, l3, this.sourceFor(readU32(b, l3 + 16)));
+    if (ipv4Src(b, l3) === 0) fillSource(p, l3, this.sourceFor(ipv4Dst(b, l3)));
     if (p.trace !== 0 && !encap) {
       this.engine.trace.hop(p.trace, this.where, 'send', {
-        src: formatIpv4(readU32(b, l3 + 12)), dst: formatIpv4(readU32(b, l3 + 16)), protocol: b[l3 + 9]!, ttl: b[l3 + 8]!,
+        src: formatIpv4(ipv4Src(b, l3)), dst: formatIpv4(ipv4Dst(b, l3)), protocol: ipv4Protocol(b, l3), ttl: ipv4Ttl(b, l3),
       });
     }
     const hooks = this.hooks;
@@ -441,7 +443,7 @@ export class NetNamespace implements Element, IpHost {
       const v = hooks.output(p, l3);
       if (v !== Verdict.Accept) return this.verdictDrop(p, v, this.where);
     }
-    const dst = readU32(b, l3 + 16);
+    const dst = ipv4Dst(b, l3);
     const i = this.decide(dst);
     const c = this.cache!;
     const kind = c.kind[i];
@@ -460,8 +462,8 @@ export class NetNamespace implements Element, IpHost {
     const out = c.out[i]!;
     const r = c.route[i]!;
     if (p.trace !== 0) this.hopRoute(p.trace, r, out, dst);
-    if (((b[l3 + 2]! << 8) | b[l3 + 3]!) > out.mtu) {
-      return this.dropAt(p, (b[l3 + 6]! & 0x40) !== 0 ? NetnsDrop['frag-needed'] : NetnsDrop['fragmentation-unsupported'], out.where);
+    if (ipv4TotalLength(b, l3) > out.mtu) {
+      return this.dropAt(p, ipv4DontFragment(b, l3) ? NetnsDrop['frag-needed'] : NetnsDrop['fragmentation-unsupported'], out.where);
     }
     this.postroute(p, l3, r, out, i);
   }

@@ -35,12 +35,12 @@ import type { Engine } from '../engine/engine.js';
 import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
-import { formatIpv4, formatMac, readMac, readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
+import { formatIpv4, formatMac, readMac, readU32, writeU32 } from '../wire/addr.js';
 import { VXLAN_FLAG_I, VXLAN_HEADER_LEN, VXLAN_OVERHEAD, flowHash, flowHashDecoded, flowHashIpv4, vxlanSourcePort } from '../wire/vxlan.js';
 import type { L4Info } from './ip-host.js';
 import type { NetIf } from './iface.js';
 import type { NetNamespace } from './netns.js';
-import { ETHERNET_HEADER_LEN as ETH_LEN, ETH_P_IPV4 } from '../wire/ethernet.js';
+import { ETHERNET_HEADER_LEN as ETH_LEN, ETH_P_IPV4, etherTypeField } from '../wire/ethernet.js';
 import { IPV4_MIN_HEADER_LEN as IP_LEN, writeIpv4Header } from '../wire/ipv4.js';
 import { UDP_HEADER_LEN as UDP_LEN, UDP_PROTOCOL, fillUdpChecksum, writeUdpHeaderNoChecksum } from '../wire/udp.js';
 
@@ -230,7 +230,7 @@ export class VxlanTunnel implements Element {
     const remote = this.fdb.lookup(dstMac);
     if (remote < 0) return this.engine.drop(p, this, VxlanDrop['fdb-miss'], this.where);
     const inner = p.start;
-    const etype = readU16(b, inner + 12);
+    const etype = etherTypeField(b, inner);
     const hash = etype !== ETH_P_IPV4
       ? flowHash(readU32(b, inner + 2), readU32(b, inner + 8), 0, 0, 0, this.hashSeed)
       : p.l3 === inner + ETH_LEN && p.l4 > p.l3 // the namespace that sent it decoded the header (Packet.l4/proto)

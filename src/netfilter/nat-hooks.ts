@@ -89,8 +89,8 @@ import type { Engine } from '../engine/engine.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { Verdict, type PacketHooks } from '../net/hooks.js';
-import { formatIpv4, readU16, readU32 } from '../wire/addr.js';
-import { ipv4Src } from '../wire/ipv4.js';
+import { formatIpv4, readU16 } from '../wire/addr.js';
+import { ipv4Dst, ipv4Src } from '../wire/ipv4.js';
 import { ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/icmp.js';
 import { ConntrackTable, CtDir, CtStatus, NatFlag, TcpState } from './conntrack.js';
 import { FlowState } from '../engine/flow-tap.js';
@@ -545,7 +545,7 @@ export class NatHooks implements PacketHooks, Counted {
     this.counters.values[NatHookCounter.related]!++;
     if (p.trace !== 0 && br === null) this.hopConntrack(p, 'related', e);
     const nat = t.natFlags(e);
-    const from = readU32(p.buf, l3 + 16);
+    const from = ipv4Dst(p.buf, l3);
     if (dir === CtDir.Original && (nat & NatFlag.Dnat) !== 0) {
       this.natIcmpError(p.buf, l3, NatSide.Dst, t.replySrc(e), t.replySport(e));
       this.counters.values[NatHookCounter.dnat]!++;

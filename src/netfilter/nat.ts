@@ -25,9 +25,12 @@
  * fields are only touched when the packet (or quote) is long enough to hold them.
  */
 
-import { readU16, readU32, writeU16, writeU32 } from '../wire/addr.js';
+import { readU16, writeU16 } from '../wire/addr.js';
 import { udpFinal, update16, update32 } from '../wire/checksum.js';
-import { ipv4HeaderLength, ipv4IsLaterFragment, ipv4Protocol, ipv4TotalLength } from '../wire/ipv4.js';
+import {
+  ipv4Checksum, ipv4Dst, ipv4HeaderLength, ipv4IsLaterFragment, ipv4Protocol, ipv4SetDstFixChecksum, ipv4SetSrcFixChecksum, ipv4Src,
+  ipv4TotalLength,
+} from '../wire/ipv4.js';
 import { SCTP_PROTOCOL as SCTP, fillSctpChecksum } from '../wire/sctp.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
 import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
@@ -77,11 +80,10 @@ export function natRewriteAt(buf: Uint8Array, l3: number, l4: number, proto: num
   const newPort = newPortIn & 0xffff;
   const ihl = l4 - l3;
   const total = ipv4TotalLength(buf, l3);
-  const addrOff = l3 + (side === NatSide.Dst ? 16 : 12);
-  const oldIp = readU32(buf, addrOff);
+  const oldIp = side === NatSide.Dst ? ipv4Dst(buf, l3) : ipv4Src(buf, l3);
   if (oldIp !== newIp) {
-    writeU16(buf, l3 + 10, update32(readU16(buf, l3 + 10), oldIp, newIp));
-    writeU32(buf, addrOff, newIp);
+    if (side === NatSide.Dst) ipv4SetDstFixChecksum(buf, l3, newIp);
+    else ipv4SetSrcFixChecksum(buf, l3, newIp);
   }
   if (ipv4IsLaterFragment(buf, l3)) return; // a non-first fragment has no L4 header
   const l4len = Math.min(total, buf.length - l3) - ihl;
@@ -124,7 +126,7 @@ export function natRewriteIcmpErrorInner(buf: Uint8Array, l3: number, side: numb
   const newPort = newPortIn & 0xffff;
   const ihl = ipv4HeaderLength(buf, l3);
   const icmp = l3 + ihl;
-  const icmpLen = Math.min(readU16(buf, l3 + 2), buf.length - l3) - ihl;
+  const icmpLen = Math.min(ipv4TotalLength(buf, l3), buf.length - l3) - ihl;
   const inner = icmp + 8;
   const quoteLen = icmpLen - 8;
   if (quoteLen < 20 || buf[inner]! >>> 4 !== 4) return false;
@@ -132,19 +134,17 @@ export function natRewriteIcmpErrorInner(buf: Uint8Array, l3: number, side: numb
   if (innerIhl < 20 || innerIhl > quoteLen) return false;
   let ic = readU16(buf, icmp + 2);
 
-  const addrOff = inner + (side === NatSide.Dst ? 16 : 12);
-  const oldIp = readU32(buf, addrOff);
+  const oldIp = side === NatSide.Dst ? ipv4Dst(buf, inner) : ipv4Src(buf, inner);
   if (oldIp !== newIp) {
-    const ck = readU16(buf, inner + 10);
-    const nck = update32(ck, oldIp, newIp);
-    writeU16(buf, inner + 10, nck);
-    writeU32(buf, addrOff, newIp);
-    ic = update32(update16(ic, ck, nck), oldIp, newIp);
+    const ck = ipv4Checksum(buf, inner);
+    if (side === NatSide.Dst) ipv4SetDstFixChecksum(buf, inner, newIp);
+    else ipv4SetSrcFixChecksum(buf, inner, newIp);
+    ic = update32(update16(ic, ck, ipv4Checksum(buf, inner)), oldIp, newIp);
   }
-  const proto = buf[inner + 9]!;
+  const proto = ipv4Protocol(buf, inner);
   const l4 = inner + innerIhl;
   const l4len = quoteLen - innerIhl;
-  if ((readU16(buf, inner + 6) & 0x1fff) === 0) {
+  if (!ipv4IsLaterFragment(buf, inner)) {
     if ((proto === TCP || proto === UDP || proto === SCTP) && l4len >= 4) {
       const portOff = l4 + (side === NatSide.Dst ? 2 : 0);
       const oldPort = readU16(buf, portOff);

@@ -11,7 +11,7 @@
  * Fragments and other protocols are untracked; L4 headers cut short are invalid.
  */
 
-import { readU16, readU32 } from '../wire/addr.js';
+import { readU16 } from '../wire/addr.js';
 import { Decode, decodes } from '../wire/decodes.js';
 import { ipv4Dst, ipv4HeaderLength, ipv4IsFragment, ipv4Protocol, ipv4Src, ipv4TotalLength } from '../wire/ipv4.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP, isIcmpError } from '../wire/icmp.js';
@@ -86,12 +86,12 @@ export class PacketTuple {
     if (qlen < 20 || buf[inner]! >>> 4 !== 4) return TupleKind.Untracked;
     const iihl = (buf[inner]! & 0x0f) << 2;
     if (iihl < 20 || iihl > qlen) return TupleKind.Untracked;
-    const ip = buf[inner + 9]!;
+    const ip = ipv4Protocol(buf, inner);
     const il4 = inner + iihl;
     const il4len = qlen - iihl;
     this.proto = ip;
-    this.src = readU32(buf, inner + 16);
-    this.dst = readU32(buf, inner + 12);
+    this.src = ipv4Dst(buf, inner); // the quoted packet went the other way
+    this.dst = ipv4Src(buf, inner);
     if ((ip === TCP || ip === UDP || ip === SCTP) && il4len >= 4) {
       this.sport = readU16(buf, il4 + 2);
       this.dport = readU16(buf, il4);

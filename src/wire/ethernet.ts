@@ -80,6 +80,9 @@ export function ethernetType(b: Uint8Array, off: number, len: number): number {
   return (ETHERNET_VLAN_HEADER_LEN << 16) | (b[off + INNER_TYPE]! << 8) | b[off + INNER_TYPE + 1]!;
 }
 
+/** The EtherType field at `off + 12`, unchecked (no tag handling, no decode counted): a field read of a frame the caller checked. */
+export function etherTypeField(b: Uint8Array, off: number): number { return (b[off + TYPE]! << 8) | b[off + TYPE + 1]!; }
+
 /**
  * A view over an Ethernet frame, re-pointed per packet with `wrap`. Call `check()` once;
  * when it returned 0 every accessor is safe. Offsets it returns are absolute in `buf`.

@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { parseIpv4 } from './addr.js';
 import { checksum } from './checksum.js';
 import { WireError } from './errors.js';
-import { IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, emitIpv4, ipv4HeaderLen, isFragment, parseIpv4Header, writeIpv4Header } from './ipv4.js';
+import {
+  IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, emitIpv4, ipv4HeaderLen, ipv4TurnAround, isFragment, parseIpv4Header, writeIpv4Header,
+} from './ipv4.js';
 import type { Ipv4Repr } from './ipv4.js';
 
 const RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 10000);
@@ -393,6 +395,32 @@ describe('IPv4 properties', () => {
         expect(p.verifyChecksum()).toBe(true);
       }
     }), { numRuns: RUNS });
+  });
+});
+
+describe('ipv4TurnAround (the in-place reply of echo, ICMP, SCTP and UDP echo)', () => {
+  it('swaps the addresses, writes TTL and Total Length, keeps options, and the checksum verifies', () => {
+    const p = new Ipv4Packet();
+    fc.assert(fc.property(
+      fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.integer({ min: 0, max: 10 }), fc.nat({ max: 255 }),
+      fc.integer({ min: 60, max: 0xffff }), fc.uint8Array({ minLength: 40, maxLength: 40 }),
+      (src, dst, optWords, ttl, total, opt) => {
+        const repr: Ipv4Repr = {
+          src, dst, protocol: IpProtocol.Udp, ttl: 7, payloadLen: 0, ident: 0x1234, dscp: 0, ecn: 0,
+          dontFrag: true, moreFrags: false, fragOffset: 0, ...(optWords === 0 ? {} : { options: opt.slice(0, optWords * 4) }),
+        };
+        const hl = ipv4HeaderLen(repr);
+        const b = new Uint8Array(hl);
+        emitIpv4(repr, b, 0);
+        const before = Uint8Array.from(b);
+        ipv4TurnAround(b, 0, ttl, total);
+        p.wrap(b, 0, hl);
+        expect([p.srcAddr(), p.dstAddr(), p.ttl(), p.totalLen()]).toEqual([dst >>> 0, src >>> 0, ttl, total]);
+        expect(p.verifyChecksum()).toBe(true);
+        expect(b.subarray(20)).toEqual(before.subarray(20)); // options untouched
+        expect([...b.subarray(4, 8), b[9]]).toEqual([...before.subarray(4, 8), before[9]]);
+      },
+    ), { numRuns: Math.min(RUNS, 2000) });
   });
 });
 

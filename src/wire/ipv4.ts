@@ -87,6 +87,9 @@ export function ipv4IsLaterFragment(b: Uint8Array, l3: number): boolean { return
 /** True when Don't Fragment is set. */
 export function ipv4DontFragment(b: Uint8Array, l3: number): boolean { return (b[l3 + FLAGS_FRAG]! & (FLAG_DF >>> 8)) !== 0; }
 export function ipv4Ttl(b: Uint8Array, l3: number): number { return b[l3 + TTL]!; }
+export function ipv4Tos(b: Uint8Array, l3: number): number { return b[l3 + DSCP_ECN]!; }
+export function ipv4Ident(b: Uint8Array, l3: number): number { return readU16(b, l3 + IDENT); }
+export function ipv4Checksum(b: Uint8Array, l3: number): number { return readU16(b, l3 + CHECKSUM); }
 export function ipv4Protocol(b: Uint8Array, l3: number): number { return b[l3 + PROTOCOL]!; }
 export function ipv4Src(b: Uint8Array, l3: number): number { return readU32(b, l3 + SRC); }
 export function ipv4Dst(b: Uint8Array, l3: number): number { return readU32(b, l3 + DST); }
@@ -135,6 +138,55 @@ export function ipv4HeaderChecksumOk(b: Uint8Array, l3: number, hl: number): boo
   s = (s & 0xffff) + (s >>> 16);
   s = (s & 0xffff) + (s >>> 16);
   return s === 0xffff;
+}
+
+// Static writers: what the dataplane's in-place rewrites run, and what the view's setters call.
+
+export function ipv4SetTtl(b: Uint8Array, l3: number, v: number): void { b[l3 + TTL] = v; }
+export function ipv4SetSrc(b: Uint8Array, l3: number, ip: number): void { writeU32(b, l3 + SRC, ip); }
+export function ipv4SetDst(b: Uint8Array, l3: number, ip: number): void { writeU32(b, l3 + DST, ip); }
+export function ipv4SetTotalLength(b: Uint8Array, l3: number, v: number): void { writeU16(b, l3 + TOTAL_LEN, v); }
+export function ipv4SetIdent(b: Uint8Array, l3: number, v: number): void { writeU16(b, l3 + IDENT, v); }
+/**
+ * INET_ECN_set_ce (include/net/inet_ecn.h): marks an ECN-capable packet Congestion
+ * Experienced, the checksum fixed incrementally; true when the packet is CE now, false for
+ * Not-ECT (which a qdisc drops instead of marking).
+ */
+export function ipv4SetCe(b: Uint8Array, l3: number): boolean {
+  const tos = b[l3 + DSCP_ECN]!;
+  const ecn = (tos + 1) & 3; // ECT(1) 01 -> 2, ECT(0) 10 -> 3, CE 11 -> 0, Not-ECT 00 -> 1
+  if ((ecn & 2) === 0) return ecn === 0;
+  const old = (b[l3 + VER_IHL]! << 8) | tos;
+  b[l3 + DSCP_ECN] = tos | 3;
+  writeU16(b, l3 + CHECKSUM, update16(readU16(b, l3 + CHECKSUM), old, old | 3));
+  return true;
+}
+/** Writes the header checksum computed from scratch over the header's `hl` bytes. */
+export function ipv4FillChecksum(b: Uint8Array, l3: number, hl: number): void {
+  writeU16(b, l3 + CHECKSUM, 0);
+  writeU16(b, l3 + CHECKSUM, checksum(b, l3, hl));
+}
+/** SNAT: writes the source address and updates the header checksum incrementally (RFC 1624). */
+export function ipv4SetSrcFixChecksum(b: Uint8Array, l3: number, ip: number): void {
+  writeU16(b, l3 + CHECKSUM, update32(readU16(b, l3 + CHECKSUM), ipv4Src(b, l3), ip >>> 0));
+  writeU32(b, l3 + SRC, ip);
+}
+/** DNAT: writes the destination address and updates the header checksum incrementally. */
+export function ipv4SetDstFixChecksum(b: Uint8Array, l3: number, ip: number): void {
+  writeU16(b, l3 + CHECKSUM, update32(readU16(b, l3 + CHECKSUM), ipv4Dst(b, l3), ip >>> 0));
+  writeU32(b, l3 + DST, ip);
+}
+/**
+ * Turns a received header into its reply's, in place: source and destination swapped, TTL
+ * and Total Length written, the checksum recomputed over the header's bytes (options kept).
+ */
+export function ipv4TurnAround(b: Uint8Array, l3: number, ttl: number, total: number): void {
+  const src = ipv4Src(b, l3);
+  writeU32(b, l3 + SRC, ipv4Dst(b, l3));
+  writeU32(b, l3 + DST, src);
+  b[l3 + TTL] = ttl;
+  writeU16(b, l3 + TOTAL_LEN, total);
+  ipv4FillChecksum(b, l3, ipv4HeaderLength(b, l3));
 }
 
 /**
@@ -196,10 +248,7 @@ export class Ipv4Packet {
     return ipv4HeaderChecksumOk(this.buf, this.off, this.headerLen());
   }
   /** Computes the header checksum from scratch and writes it. */
-  fillChecksum(): void {
-    writeU16(this.buf, this.off + CHECKSUM, 0);
-    writeU16(this.buf, this.off + CHECKSUM, checksum(this.buf, this.off, this.headerLen()));
-  }
+  fillChecksum(): void { ipv4FillChecksum(this.buf, this.off, this.headerLen()); }
 
   /** Writes version 4 and the header length in bytes (a multiple of 4, 20..60). */
   setHeaderLen(bytes: number): void { this.buf[this.off + VER_IHL] = 0x40 | ((bytes >>> 2) & 0x0f); }
@@ -211,7 +260,7 @@ export class Ipv4Packet {
     const i = this.off + DSCP_ECN;
     this.buf[i] = (this.buf[i]! & 0xfc) | (v & 0x03);
   }
-  setTotalLen(v: number): void { writeU16(this.buf, this.off + TOTAL_LEN, v); }
+  setTotalLen(v: number): void { ipv4SetTotalLength(this.buf, this.off, v); }
   setIdent(v: number): void { writeU16(this.buf, this.off + IDENT, v); }
   /** Writes the whole flags + fragment offset word. */
   setFlagsFragWord(v: number): void { writeU16(this.buf, this.off + FLAGS_FRAG, v); }
@@ -227,24 +276,18 @@ export class Ipv4Packet {
   setFragOffsetBytes(bytes: number): void {
     this.setFlagsFragWord((this.flagsFragWord() & ~FRAG_MASK) | ((bytes >>> 3) & FRAG_MASK));
   }
-  setTtl(v: number): void { this.buf[this.off + TTL] = v; }
+  setTtl(v: number): void { ipv4SetTtl(this.buf, this.off, v); }
   setProtocol(v: number): void { this.buf[this.off + PROTOCOL] = v; }
   setChecksum(v: number): void { writeU16(this.buf, this.off + CHECKSUM, v); }
-  setSrcAddr(ip: number): void { writeU32(this.buf, this.off + SRC, ip); }
-  setDstAddr(ip: number): void { writeU32(this.buf, this.off + DST, ip); }
+  setSrcAddr(ip: number): void { ipv4SetSrc(this.buf, this.off, ip); }
+  setDstAddr(ip: number): void { ipv4SetDst(this.buf, this.off, ip); }
 
   // Rewrites that keep a valid header checksum valid (RFC 1624 eqn. 3, see checksum.ts).
 
   /** SNAT: writes the source address and updates the header checksum incrementally. */
-  setSrcAddrFixChecksum(ip: number): void {
-    this.setChecksum(update32(this.checksum(), this.srcAddr(), ip >>> 0));
-    this.setSrcAddr(ip);
-  }
+  setSrcAddrFixChecksum(ip: number): void { ipv4SetSrcFixChecksum(this.buf, this.off, ip); }
   /** DNAT: writes the destination address and updates the header checksum incrementally. */
-  setDstAddrFixChecksum(ip: number): void {
-    this.setChecksum(update32(this.checksum(), this.dstAddr(), ip >>> 0));
-    this.setDstAddr(ip);
-  }
+  setDstAddrFixChecksum(ip: number): void { ipv4SetDstFixChecksum(this.buf, this.off, ip); }
   /** Writes the TTL and updates the checksum through the TTL/protocol word. */
   setTtlFixChecksum(v: number): void {
     const p = this.protocol();

@@ -25,7 +25,11 @@ import type { Packet } from '../../engine/packet.js';
 import { Verdict } from '../../net/hooks.js';
 import { formatIpv4, readU16, writeU16 } from '../../wire/addr.js';
 import { buildCluster, settle, type Scenario } from './scenario.js';
-import { ipv4HeaderLength } from '../../wire/ipv4.js';
+import { ETHERNET_HEADER_LEN } from '../../wire/ethernet.js';
+import { ipv4HeaderLength, ipv4Protocol } from '../../wire/ipv4.js';
+import { TCP_PROTOCOL } from '../../wire/tcp.js';
+import { UDP_HEADER_LEN, UDP_PROTOCOL } from '../../wire/udp.js';
+import { VXLAN_HEADER_LEN } from '../../wire/vxlan.js';
 
 const YAML = `
 cluster: { name: csum, overlay: vxlan, dnsReplicas: 0 }
@@ -57,9 +61,10 @@ export const badVxlanChecksum: Scenario = {
       const inner = node1.hooks;
       const corrupt = (p: Packet, l3: number): void => {
         const b = p.buf;
-        if (b[l3 + 9] !== 17 || readU16(b, l3 + 22) !== port || fault.hits >= BAD_SYNS) return;
-        const il3 = l3 + 20 + 8 + 8 + 14; // outer IPv4, UDP, VXLAN, inner Ethernet
-        if (il3 + 20 > p.end || b[il3 + 9] !== 6) return;
+        const ol4 = l3 + ipv4HeaderLength(b, l3);
+        if (ipv4Protocol(b, l3) !== UDP_PROTOCOL || readU16(b, ol4 + 2) !== port || fault.hits >= BAD_SYNS) return;
+        const il3 = ol4 + UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETHERNET_HEADER_LEN; // outer UDP, VXLAN, inner Ethernet
+        if (il3 + 20 > p.end || ipv4Protocol(b, il3) !== TCP_PROTOCOL) return;
         const l4 = il3 + ipv4HeaderLength(b, il3);
         if (l4 + 14 > p.end || (b[l4 + 13]! & (SYN | ACK)) !== SYN) return;
         fault.hits++;

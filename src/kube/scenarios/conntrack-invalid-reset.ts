@@ -22,10 +22,10 @@
 import { HttpServer, httpGet } from '../../apps/http.js';
 import { sealSegment, writeSegment } from '../../apps/tcp-seg.js';
 import { formatIpv4, readU16, readU32 } from '../../wire/addr.js';
-import { TCP_PROTOCOL as TCP, TcpFlag } from '../../wire/tcp.js';
+import { TCP_PROTOCOL as TCP, TcpFlag, tcpFlagsByte } from '../../wire/tcp.js';
 import type { ProxyMode } from '../types.js';
 import { buildCluster, CONTINUE, frontRule, settle, type Scenario, type ScenarioContext, type ScenarioOutcome } from './scenario.js';
-import { ipv4HeaderLength } from '../../wire/ipv4.js';
+import { ipv4Dst, ipv4HeaderLength, ipv4Protocol, ipv4TotalLength } from '../../wire/ipv4.js';
 
 const YAML = `
 cluster: { name: ct-invalid, proxyMode: nftables, dnsReplicas: 0 }
@@ -90,9 +90,9 @@ export async function downloadWithInvalidSegment(ctx: ScenarioContext, setup: In
   let boom: { seq: number; ack: number; port: number } | null = null;
   frontRule(server.ns, 'OUTPUT', (p, l3) => {
     const b = p.buf;
-    if (b[l3 + 9] === TCP && boom === null) {
+    if (ipv4Protocol(b, l3) === TCP && boom === null) {
       const l4 = l3 + ipv4HeaderLength(b, l3);
-      sent += readU16(b, l3 + 2) - (l4 - l3) - ((b[l4 + 12]! >>> 4) << 2);
+      sent += ipv4TotalLength(b, l3) - (l4 - l3) - ((b[l4 + 12]! >>> 4) << 2);
       if (sent >= INJECT_AFTER) {
         boom = { seq: (readU32(b, l4 + 4) - UNDER) >>> 0, ack: readU32(b, l4 + 8), port: readU16(b, l4 + 2) };
         const at = boom;
@@ -114,7 +114,7 @@ export async function downloadWithInvalidSegment(ctx: ScenarioContext, setup: In
   let rsts = 0;
   frontRule(c.pod('client').ns, 'OUTPUT', (p, l3) => {
     const b = p.buf;
-    if (b[l3 + 9] === TCP && readU32(b, l3 + 16) === serverIp && (b[l3 + ipv4HeaderLength(b, l3) + 13]! & TcpFlag.RST) !== 0) rsts++;
+    if (ipv4Protocol(b, l3) === TCP && ipv4Dst(b, l3) === serverIp && (tcpFlagsByte(b, l3 + ipv4HeaderLength(b, l3)) & TcpFlag.RST) !== 0) rsts++;
     return CONTINUE;
   });
 

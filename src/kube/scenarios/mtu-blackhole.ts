@@ -13,6 +13,8 @@
  */
 import { TcpConnection } from '../../apps/tcp.js';
 import { formatIpv4 } from '../../wire/addr.js';
+import { ICMP_PROTOCOL, IcmpCode, IcmpType } from '../../wire/icmp.js';
+import { ipv4HeaderLength, ipv4Protocol } from '../../wire/ipv4.js';
 import { addDropRule, buildCluster, type Scenario } from './scenario.js';
 
 const YAML = `
@@ -43,7 +45,11 @@ export const mtuBlackhole: Scenario = {
       }
     }
     const node1 = c.node('node1').root;
-    const rule = addDropRule(node1, 'OUTPUT', (p, l3) => p.buf[l3 + 9] === 1 && p.buf[l3 + 20] === 3 && p.buf[l3 + 21] === 4);
+    const rule = addDropRule(node1, 'OUTPUT', (p, l3) => {
+      // ICMP type 3 code 4 (fragmentation needed) leaving node1: the black hole.
+      const l4 = l3 + ipv4HeaderLength(p.buf, l3);
+      return ipv4Protocol(p.buf, l3) === ICMP_PROTOCOL && p.buf[l4] === IcmpType.DestUnreachable && p.buf[l4 + 1] === IcmpCode.FragNeeded;
+    });
     const server = c.pod('server').plan.ip;
     const ns = c.pod('client').ns;
     const k = TcpConnection.connect(ns, server, 443, { timeoutMs: TIMEOUT_MS });
