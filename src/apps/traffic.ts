@@ -89,41 +89,53 @@ export class UdpGenerator {
 
   /** Sends up to `n` datagrams; returns how many went out. */
   burst(n: number): number {
+    // One flow: the loop the forwarding benchmarks time, kept as small as it was (the many-flow
+    // loop lives in its own method so it does not change what V8 inlines here).
+    if (this.flows !== 1) return this.burstFlows(n);
     const host = this.host;
     const t = this.template;
     const len = t.length;
     let i = 0;
-    if (this.flows === 1) {
-      for (; i < n; i++) {
-        const p = host.alloc();
-        if (p === null) break;
-        p.buf.set(t, p.start); // TypedArray#set: Buffer#copy allocates a view per call
-        p.end = p.start + len;
-        host.output(p);
-      }
-    } else {
-      const flows = this.flows;
-      const sport = this.sport;
-      const check = this.check;
-      let f = this.nextFlow;
-      for (; i < n; i++) {
-        const p = host.alloc();
-        if (p === null) break;
-        const b = p.buf;
-        const s = p.start;
-        b.set(t, s);
-        writeU16(b, s + SPORT_AT, sport + f);
-        writeU16(b, s + UDP_CHECK_AT, udpFinal(update16(check, sport, sport + f)));
-        p.end = s + len;
-        host.output(p);
-        if (++f === flows) f = 0;
-      }
-      this.nextFlow = f;
+    for (; i < n; i++) {
+      const p = host.alloc();
+      if (p === null) break;
+      p.buf.set(t, p.start); // TypedArray#set: Buffer#copy allocates a view per call
+      p.end = p.start + len;
+      host.output(p);
     }
+    return this.count(n, i);
+  }
+
+  private burstFlows(n: number): number {
+    const host = this.host;
+    const t = this.template;
+    const len = t.length;
+    const flows = this.flows;
+    const sport = this.sport;
+    const check = this.check;
+    let f = this.nextFlow;
+    let i = 0;
+    for (; i < n; i++) {
+      const p = host.alloc();
+      if (p === null) break;
+      const b = p.buf;
+      const s = p.start;
+      b.set(t, s);
+      writeU16(b, s + SPORT_AT, sport + f);
+      writeU16(b, s + UDP_CHECK_AT, udpFinal(update16(check, sport, sport + f)));
+      p.end = s + len;
+      host.output(p);
+      if (++f === flows) f = 0;
+    }
+    this.nextFlow = f;
+    return this.count(n, i);
+  }
+
+  private count(n: number, sent: number): number {
     const v = this.counters.values;
-    v[G.sent]! += i;
-    v[G['pool-exhausted']]! += n - i;
-    return i;
+    v[G.sent]! += sent;
+    v[G['pool-exhausted']]! += n - sent;
+    return sent;
   }
 }
 

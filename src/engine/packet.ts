@@ -83,9 +83,14 @@ export class Packet {
    * `l4` behind it, `proto`.
    */
   setIpv4(l3: number): void {
+    this.setDecoded(l3, l3 + ipv4HeaderLength(this.buf, l3), ipv4Protocol(this.buf, l3));
+  }
+
+  /** `setIpv4` for a caller that has the header's length and protocol at hand (the receive path). */
+  setDecoded(l3: number, l4: number, proto: number): void {
     this.l3 = l3;
-    this.l4 = l3 + ipv4HeaderLength(this.buf, l3);
-    this.proto = ipv4Protocol(this.buf, l3);
+    this.l4 = l4;
+    this.proto = proto;
   }
 
   get length(): number {

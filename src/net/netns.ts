@@ -231,7 +231,7 @@ export class NetNamespace implements Element, IpHost {
     // csumOk: built by podwire's own stack (CHECKSUM_UNNECESSARY over veth); from outside: verified.
     if (!p.csumOk && !ipv4HeaderChecksumOk(b, l3, hl)) return this.dropAt(p, NetnsDrop['bad-checksum'], nif.where);
     p.end = l3 + ipv4TotalLength(b, l3); // strip Ethernet padding
-    p.setIpv4(l3);
+    p.setDecoded(l3, l3 + hl, ipv4Protocol(b, l3));
     const hooks = this.hooks;
     // Linux: a packet looped through lo keeps the route its output chose (ip_rcv_finish does not
     // route it again) and its conntrack entry (nf_conntrack_in skips it at PREROUTING).
