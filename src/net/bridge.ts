@@ -200,13 +200,14 @@ export class Bridge implements Element {
    * the ports, hairpin flags and links unchanged since the entry was made): rx counters, the
    * source learned (its ageing timestamp), the ingress stamp, `forwarded`, br_netfilter (the
    * same `bridged` call, conntrack updated per packet), tx counters. True when the frame goes
-   * on; false when br_netfilter took or dropped it (counted as `push` counts it).
+   * on; false when br_netfilter took or dropped it (counted as `push` counts it). `srcMac` -1:
+   * the source was learned at this port in this same instant already (nothing to write).
    */
   fastSwitch(p: Packet, ingress: number, srcMac: number, now: number, bytes: number): boolean {
     const v = this.counters.values;
     v[C['rx-packets']]!++;
     v[C['rx-bytes']]! += bytes;
-    this.fdb.learn(srcMac, ingress, now);
+    if (srcMac >= 0) this.fdb.learn(srcMac, ingress, now);
     p.brIn = this.brBase + ingress + 1;
     v[C.forwarded]!++;
     if (!this.brNetfilter(p)) return false;

@@ -50,6 +50,8 @@ const TWO_32 = 0x1_0000_0000;
 
 /** Which invalidation to leave out (tests only: shows the differential test catches it). */
 export type FlowtableDebugSkip = 'wiring' | 'bridge' | 'fdb' | 'policy' | 'rings';
+const SKIP_WIRING = 1, SKIP_BRIDGE = 2, SKIP_FDB = 4, SKIP_RINGS = 8;
+const SKIP_BITS: Record<FlowtableDebugSkip, number> = { wiring: SKIP_WIRING, bridge: SKIP_BRIDGE, fdb: SKIP_FDB, policy: 0, rings: SKIP_RINGS };
 
 export interface FlowtableOptions {
   /** Slots of the direct-mapped table (a power of two); default 1024. */
@@ -61,8 +63,8 @@ export interface FlowtableOptions {
   debugSkip?: FlowtableDebugSkip;
 }
 
-/** One remembered path. `veth === null`: free. */
-class Slot {
+/** One remembered path (the veth keeps its last one, Veth.ftLast). `veth === null`: free. */
+export class FlowSlot {
   veth: Veth | null = null;
   /** The frame's first 12 bytes (destination and source MAC) as three words. */
   w0 = 0;
@@ -83,6 +85,8 @@ class Slot {
   l4: Link | null = null;
   /** The conntrack entry of the flow when it was learned. */
   ct = -1;
+  /** The instant of the last hit's FDB lookup and learn (-1: none yet). */
+  at = -1;
   wiring = 0;
   bridgeGen = 0;
   fdbGen = 0;
@@ -96,20 +100,23 @@ export class Flowtable {
   misses = 0;
   /** Frames that found an entry but went the slow way (ring not empty, MTU, tap, trace). */
   passes = 0;
-  /** Entries made. */
+  /** Entries made (a slot taken by another ingress veth, or a free one). */
   learned = 0;
   /** Services, endpoints or NetworkPolicy changed (see invalidate). */
   private gen = 0;
-  private readonly slots: Slot[];
+  private readonly slots: FlowSlot[];
   private readonly mask: number;
   private readonly skip: FlowtableDebugSkip | null;
+  /** `skip` as bits (SKIP_*), tested per packet. */
+  private readonly skipMask: number;
 
   constructor(private readonly engine: Engine, opts: FlowtableOptions = {}) {
     const n = opts.slots ?? 1024;
     if (!Number.isInteger(n) || n < 1 || (n & (n - 1)) !== 0) throw new Error(`flowtable slots ${n}: expected a power of two`);
-    this.slots = Array.from({ length: n }, () => new Slot());
+    this.slots = Array.from({ length: n }, () => new FlowSlot());
     this.mask = n - 1;
     this.skip = opts.debugSkip ?? null;
+    this.skipMask = this.skip === null ? 0 : SKIP_BITS[this.skip];
   }
 
   /** Entries in use (for tests). */
@@ -136,25 +143,37 @@ export class Flowtable {
    */
   forward(p: Packet, veth: Veth, bytes: number): boolean {
     const e = this.engine;
-    if (bytes < MIN_FRAME || p.trace !== 0 || e.flowTap !== null || e.linkTaps !== 0) return false;
-    const buf = p.buf;
-    const s0 = p.start;
-    if (readU32(buf, s0 + 12) >>> 8 !== IPV4_IHL5) return false;
-    const src = readU32(buf, s0 + 26);
-    const dst = readU32(buf, s0 + 30);
-    const ports = readU32(buf, s0 + 34);
-    const proto = buf[s0 + 23]!;
-    const s = this.slots[hash(src, dst, ports, proto) & this.mask]!;
-    if (s.veth !== veth || s.src !== src || s.dst !== dst || s.ports !== ports || s.proto !== proto
-      || s.w0 !== (readU32(buf, s0) | 0) || s.w1 !== (readU32(buf, s0 + 4) | 0) || s.w2 !== (readU32(buf, s0 + 8) | 0)
-      || (readU16(buf, s0 + 20) & 0x3fff) !== 0) {
+    if (veth.ftEntries === 0 || bytes < MIN_FRAME || p.trace !== 0 || e.flowTap !== null || e.linkTaps !== 0) return false;
+    const b = p.buf;
+    const o = p.start;
+    // Big-endian words read inline (this runs per packet; see readU32).
+    if (((b[o + 12]! << 16) | (b[o + 13]! << 8) | b[o + 14]!) !== IPV4_IHL5) return false;
+    const src = ((b[o + 26]! << 24) | (b[o + 27]! << 16) | (b[o + 28]! << 8) | b[o + 29]!) >>> 0;
+    const dst = ((b[o + 30]! << 24) | (b[o + 31]! << 16) | (b[o + 32]! << 8) | b[o + 33]!) >>> 0;
+    const ports = ((b[o + 34]! << 24) | (b[o + 35]! << 16) | (b[o + 36]! << 8) | b[o + 37]!) >>> 0;
+    const proto = b[o + 23]!;
+    // The veth's last entry first (a pod's traffic comes in runs of one flow), then the table.
+    let s = veth.ftLast;
+    if (s === null || s.ports !== ports || s.src !== src || s.dst !== dst || s.proto !== proto || s.veth !== veth) {
+      s = this.slots[hash(src, dst, ports, proto) & this.mask]!;
+      if (s.ports !== ports || s.src !== src || s.dst !== dst || s.proto !== proto || s.veth !== veth) {
+        this.misses++;
+        return false;
+      }
+      veth.ftLast = s;
+    }
+    if (s.w0 !== ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!)
+      || s.w1 !== ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!)
+      || s.w2 !== ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!)
+      || (((b[o + 20]! << 8) | b[o + 21]!) & 0x3fff) !== 0) {
       this.misses++;
       return false;
     }
     const br = s.bridge!;
     const fdb = br.fdb;
-    if ((s.wiring !== e.wiringGen && this.skip !== 'wiring') || (s.bridgeGen !== br.generation && this.skip !== 'bridge')
-      || (s.fdbGen !== fdb.generation && this.skip !== 'fdb') || s.gen !== this.gen) {
+    const skip = this.skipMask;
+    if ((s.wiring !== e.wiringGen && (skip & SKIP_WIRING) === 0) || (s.bridgeGen !== br.generation && (skip & SKIP_BRIDGE) === 0)
+      || (s.fdbGen !== fdb.generation && (skip & SKIP_FDB) === 0) || s.gen !== this.gen) {
       this.clear(s);
       this.misses++;
       return false;
@@ -162,20 +181,25 @@ export class Flowtable {
     const l2 = s.l2!;
     const l3 = s.l3!;
     const out = s.out!;
-    if ((this.skip !== 'rings' && (!l2.empty() || !l3.empty())) || bytes > out.ends.a.mtu + ETH_HLEN) {
+    if (((skip & SKIP_RINGS) === 0 && (!l2.empty() || !l3.empty())) || bytes > out.ends.a.mtu + ETH_HLEN) {
       this.passes++;
       return false;
     }
+    // The FDB's lookup and learn once per instant of the clock: within one instant, with the
+    // FDB's generation unchanged (no entry removed, expired or moved), a second lookup answers
+    // what the first did and a second learn writes the same port and timestamp.
     const now = e.now();
-    if (this.skip !== 'fdb' && fdb.peek(s.dstMac, now) !== s.egress) {
+    const fresh = now !== s.at;
+    if (fresh && (skip & SKIP_FDB) === 0 && fdb.peek(s.dstMac, now) !== s.egress) {
       this.clear(s);
       this.misses++;
       return false;
     }
+    s.at = now;
     // Committed: from here on, what the slow path would do, in its order.
     l2.countPassed(bytes);
     this.hits++;
-    if (!br.fastSwitch(p, s.ingress, s.srcMac, now, bytes)) return true;
+    if (!br.fastSwitch(p, s.ingress, fresh ? s.srcMac : -1, now, bytes)) return true;
     // A packet of another conntrack entry (the flow's entry was deleted and made anew): this
     // one went as the slow path would take it, the next ones go slow until learned again.
     const l4 = s.l4!;
@@ -192,14 +216,14 @@ export class Flowtable {
    */
   learn(p: Packet, br: Bridge, ingress: number, egress: number): void {
     const e = this.engine;
-    if (e.flowTap !== null || e.linkTaps !== 0 || egress === ingress || br.isLocalPort(ingress) || br.isLocalPort(egress)) return;
+    if (e.flowTap !== null || e.linkTaps !== 0 || egress === ingress) return;
+    const nf = br.netfilter;
+    if (nf === null || nf.established === undefined || !nf.established(p)) return;
     const buf = p.buf;
     const s0 = p.start;
     if (p.end - s0 < MIN_FRAME || readU32(buf, s0 + 12) >>> 8 !== IPV4_IHL5 || (readU16(buf, s0 + 20) & 0x3fff) !== 0) return;
     const proto = buf[s0 + 23]!;
     if (proto !== TCP_PROTOCOL && proto !== UDP_PROTOCOL) return;
-    const nf = br.netfilter;
-    if (nf === null || nf.established === undefined || !nf.established(p)) return;
     const src = readU32(buf, s0 + 26);
     const dst = readU32(buf, s0 + 30);
     const ports = readU32(buf, s0 + 34);
@@ -217,6 +241,11 @@ export class Flowtable {
     const l4 = out.outA.link;
     if (l4 === null || l4.consumer === null || l4.consumer.kind !== 'netns') return;
     const s = this.slots[hash(src, dst, ports, proto) & this.mask]!;
+    if (s.veth !== from) {
+      if (s.veth !== null) s.veth.ftEntries--;
+      from.ftEntries++;
+      this.learned++;
+    }
     s.veth = from;
     s.w0 = readU32(buf, s0) | 0;
     s.w1 = readU32(buf, s0 + 4) | 0;
@@ -239,10 +268,11 @@ export class Flowtable {
     s.bridgeGen = br.generation;
     s.fdbGen = br.fdb.generation;
     s.gen = this.gen;
-    this.learned++;
+    s.at = -1;
   }
 
-  private clear(s: Slot): void {
+  private clear(s: FlowSlot): void {
+    if (s.veth !== null) s.veth.ftEntries--;
     s.veth = null;
     s.bridge = null;
     s.l2 = null;

@@ -27,7 +27,7 @@ import type { Link } from '../engine/link.js';
 import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { ETHERNET_HEADER_LEN as ETH_HLEN, ETH_P_8021Q } from '../wire/ethernet.js';
-import type { Flowtable } from './flowtable.js';
+import type { Flowtable, FlowSlot } from './flowtable.js';
 
 export interface VethEnd {
   where: Where;
@@ -64,6 +64,10 @@ export class Veth implements Element {
    * a hit carries the frame past the bridge to the receiving pod (src/net/flowtable.ts).
    */
   flowtable: Flowtable | null = null;
+  /** Flowtable entries whose ingress is this veth (kept by the flowtable): none, no lookup. */
+  ftEntries = 0;
+  /** The flowtable entry this veth's last hit used (checked first; the flowtable owns it). */
+  ftLast: FlowSlot | null = null;
   /** Trace detail strings, built once. */
   private readonly aName: string;
   private readonly bName: string;
