@@ -106,11 +106,13 @@ export function connect(engine: Engine, out: OutPort, inp: InPort, capacity?: nu
   inp.link = link;
   link.from = out;
   link.to = inp;
+  link.rewired();
   return link;
 }
 
 /** Undoes `connect`: both ports become unconnected and queued packets are freed. */
 export function disconnect(link: Link): void {
+  link.rewired();
   if (link.from !== null) link.from.link = null;
   if (link.to !== null) link.to.link = null;
   link.from = null;

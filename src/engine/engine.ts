@@ -48,6 +48,13 @@ export class Engine {
   readonly firstDrops: DropEvent[] = [];
   /** Flow events (src/engine/flow-tap.ts), null unless someone observes: one null check per drop. */
   flowTap: FlowTap | null = null;
+  /**
+   * Bumped whenever a link is connected, disconnected or re-pointed (netem spliced in or out):
+   * a flowtable entry (src/net/flowtable.ts) that holds links dies when it moves.
+   */
+  wiringGen = 0;
+  /** Capture taps on links, engine-wide: a flowtable forwards nothing while any is set. */
+  linkTaps = 0;
   private clockImpl: Clock;
   private lastId = 0;
   private loopAbortReported = false;

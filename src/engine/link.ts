@@ -79,12 +79,26 @@ export class Link {
   /** Adds an observer (a capture) that sees every packet transmitted on this link. */
   addTap(fn: LinkTap): void {
     this.taps = [...this.taps, fn];
+    this.engine.linkTaps++;
     this.retap();
   }
 
   removeTap(fn: LinkTap): void {
+    const before = this.taps.length;
     this.taps = this.taps.filter((t) => t !== fn);
+    this.engine.linkTaps -= before - this.taps.length;
     this.retap();
+  }
+
+  /** Records that this link was joined, cut or re-pointed (Engine.wiringGen). */
+  rewired(): void {
+    this.engine.wiringGen++;
+  }
+
+  /** Counts a frame that a flowtable hit carried past this ring (it was empty): what `transmit` would have counted. */
+  countPassed(bytes: number): void {
+    this.txPackets++;
+    this.txBytes += bytes;
   }
 
   private retap(): void {

@@ -18,6 +18,7 @@ import { Engine, type EngineOptions } from '../engine/engine.js';
 import { connect, type Element } from '../engine/element.js';
 import { Bridge } from '../net/bridge.js';
 import { Veth } from '../net/veth.js';
+import { Flowtable, type FlowtableOptions } from '../net/flowtable.js';
 import { NetNamespace } from '../net/netns.js';
 import { NeighborLimit } from '../net/neighbor-limit.js';
 import type { CapturePoint } from '../engine/link.js';
@@ -81,6 +82,11 @@ export interface ClusterOptions {
    * names outside the zone are SERVFAIL even when an upstream is configured.
    */
   dnsUpstream?: (addr: { host: string; port: number }, wake: () => void) => DnsUpstream & { close(): void };
+  /**
+   * The same-node flowtable fast path (src/net/flowtable.ts, docs/flowtable.md): true or
+   * options turn it on, false off; absent: the topology's `cluster.flowtable` (default off).
+   */
+  flowtable?: boolean | FlowtableOptions;
 }
 
 export class Cluster {
@@ -108,9 +114,13 @@ export class Cluster {
   private readonly nodeNames: Set<string>;
   /** NetworkPolicies and namespace labels; enforced by a filter on every emulated node (docs/networkpolicy.md). */
   readonly netpol: NetpolController;
+  /** The same-node fast path, or null when off (ClusterOptions.flowtable, `cluster.flowtable`). */
+  readonly flowtable: Flowtable | null;
 
   constructor(readonly topology: Topology, opts: ClusterOptions = {}) {
     this.engine = new Engine({ seed: topology.cluster.seed, ...opts.engine });
+    const ft = opts.flowtable ?? topology.cluster.flowtable ?? false;
+    this.flowtable = ft === false ? null : new Flowtable(this.engine, ft === true ? {} : ft);
     this.ipam = new Ipam(topology.cluster);
     this.plan = planCluster(topology, this.ipam);
     this.nodeNames = new Set(this.plan.nodes.map((n) => n.name));
@@ -142,6 +152,7 @@ export class Cluster {
       // Every address a node's own traffic comes from: eth0, the bridge (the pods' gateway), flannel.1 (.0 of its podCIDR).
       nodes: () => this.plan.nodes.map((n) => ({ name: n.name, ips: [n.ip, n.bridgeIp, n.podCIDR.addr].map(formatIpv4) })),
     }, topology.networkPolicies ?? [], topology.namespaces ?? []);
+    if (this.flowtable !== null) this.netpol.onRecompile = this.flowtable.invalidate.bind(this.flowtable);
     for (const [name, hooks] of this.services.hooks) {
       hooks.netpol = this.engine.addCounted(new NetpolFilter(this.engine, name, this.netpol, this.services.conntrack.get(name)!));
     }
@@ -155,6 +166,7 @@ export class Cluster {
     const neigh = new NeighborLimit(c.neighbor?.gcThresh2 ?? 512, c.neighbor?.gcThresh3 ?? 1024);
     root.neighbors.share(neigh);
     const bridge = e.add(new Bridge(e, `${n.name}/${n.bridge}`, { where: { node: n.name, netns: 'root', device: n.bridge }, mac: n.bridgeMac }));
+    bridge.flowtable = this.flowtable;
     // The bridge device: an interface of the root namespace whose frames go to the bridge's local port.
     root.addInterface(n.bridge, 'bridge', n.bridgeMac, this.plan.podMtu);
     root.addAddress(n.bridge, n.bridgeIp, n.podCIDR.prefix);
@@ -187,6 +199,7 @@ export class Cluster {
       a: { where: eth0.where, ifindex: eth0.ifindex, mac: p.mac, mtu: p.mtu },
       b: { where: { node: p.node, netns: 'root', device: p.veth }, ifindex: 0, mac: p.vethMac, mtu: p.mtu },
     });
+    veth.flowtable = this.flowtable;
     const rt: PodRuntime = { plan: p, ns, veth, apps: { running: [], stop: () => undefined } };
     let ported = false;
     try {

@@ -40,6 +40,7 @@ import type { Where } from '../engine/trace.js';
 import { Verdict, type BridgeNetfilter, type PacketHooks } from '../net/hooks.js';
 import type { NetNamespace } from '../net/netns.js';
 import { CT_INVALID, NAT_REFUSED, type NatHooks } from '../netfilter/nat-hooks.js';
+import { CtStatus } from '../netfilter/conntrack-defs.js';
 import { PROXY_DROPS, PROXY_REJECTS, type ServiceProxy } from './service-proxy.js';
 import { checkIpv4 } from '../wire/ipv4.js';
 import { WireError } from '../wire/errors.js';
@@ -132,6 +133,14 @@ export class BridgedHooks implements BridgeNetfilter {
     // Not IPv4 as br_validate_ipv4 wants it: `bridged` passes it as is.
     if (checkIpv4(p.buf, l3, p.end - l3) !== WireError.Ok) return true;
     return this.hooks.nat.passesUnchanged(p, l3);
+  }
+
+  established(p: Packet): boolean {
+    const nat = this.hooks.nat;
+    const e = p.ct;
+    if (e < 0 || nat.cpus !== 1) return false; // several CPUs: the race model depends on the order of packets
+    const t = nat.table;
+    return t.isLive(e) && t.isConfirmed(e) && (t.status(e) & CtStatus.SeenReply) !== 0 && t.natFlags(e) === 0;
   }
 
   bridged(p: Packet, l3: number): number {

@@ -126,6 +126,7 @@ export const clusterSchema = {
     },
     flushStaleUdp: { type: 'boolean', default: true },
     hairpinMode: { type: 'boolean', default: true },
+    flowtable: { type: 'boolean', default: false },
     dnsReplicas: { type: 'integer', minimum: 0, maximum: 16, default: 1 },
     dns: {
       type: 'object',

@@ -218,6 +218,7 @@ export class ServiceController {
       }
     }
     for (const p of plan.pods) this.records.setPod({ name: p.name, namespace: p.namespace, ip: p.ip });
+    c.flowtable?.invalidate(); // endpoints and rules may have changed
   }
 
   /**

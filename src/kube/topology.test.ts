@@ -44,7 +44,7 @@ describe('valid topologies', () => {
         name: 'podwire', podCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12', nodeCIDR: '192.168.56.0/24',
         overlay: 'vxlan', mtu: 1500, vxlan: { vni: 1, port: 8472, sourcePortRange: [32768, 60999], udpChecksum: false },
         proxyMode: 'iptables', ipvsScheduler: 'rr', conntrack: { max: 262144, timeouts: 'linux', kernel: '6.1', tcpBeLiberal: false },
-        flushStaleUdp: true, hairpinMode: true, dnsReplicas: 1, dns: { ttl: 5 }, seed: 1,
+        flushStaleUdp: true, hairpinMode: true, flowtable: false, dnsReplicas: 1, dns: { ttl: 5 }, seed: 1,
       },
       nodes: [{ name: 'n1', ip: '192.168.56.11', podCIDR: '10.244.1.0/24', bridge: 'cbr0', external: false }],
       pods: [{ name: 'p', node: 'n1', namespace: 'default', labels: {}, apps: [{ type: 'dns', port: 53 }] }],

@@ -73,6 +73,11 @@ export interface ClusterConfig {
    * itself through a service; false: such packets are dropped at the bridge (`hairpin-off`).
    */
   hairpinMode: boolean;
+  /**
+   * The flowtable fast path for pod -> pod traffic over a node's bridge (docs/flowtable.md):
+   * nothing observable changes, established flows skip the bridge's and veths' elements. Default false.
+   */
+  flowtable?: boolean;
   /** Number of kube-dns pods, placed on the first (emulated) nodes in turn. */
   dnsReplicas: number;
   /**

@@ -51,6 +51,7 @@ import { Verdict, type BridgeNetfilter } from './hooks.js';
 import { Fdb } from './fdb.js';
 import { ETH_P_IPV4, ETHERNET_HEADER_LEN as ETH_HLEN } from '../wire/ethernet.js';
 import { Ipv4Packet } from '../wire/ipv4.js';
+import type { Flowtable } from './flowtable.js';
 
 export interface BridgeOptions {
   where: Where;
@@ -110,6 +111,13 @@ export class Bridge implements Element {
   private readonly brBase: number;
   /** The view `switchOutside` cuts a probe's total length with. */
   private readonly probeIp = new Ipv4Packet();
+  /** The flowtable that learns the frames this bridge switches between two pods (null: off). */
+  flowtable: Flowtable | null = null;
+  /**
+   * Bumped when a port's hairpin flag, up/down state or the local port changes (ports come and
+   * go with their links: Engine.wiringGen): a flowtable entry through this bridge dies.
+   */
+  generation = 0;
 
   constructor(private readonly engine: Engine, readonly name: string, opts: BridgeOptions) {
     this.ports = new Ports(engine, this);
@@ -132,6 +140,7 @@ export class Bridge implements Element {
     this.hairpin[n] = opts.hairpin ?? false;
     this.up[n] = true;
     this.byName.set(name, n);
+    this.generation++;
     return n;
   }
 
@@ -147,15 +156,18 @@ export class Bridge implements Element {
     this.byName.delete(name);
     if (this.localPort === n) this.localPort = -1;
     this.fdb.flushPort(n);
+    this.generation++;
   }
 
   setHairpin(name: string, on: boolean): void {
     this.hairpin[this.portNumber(name)] = on;
+    this.generation++;
   }
 
   /** Marks the port leading to the bridge device's own interface (frames to `mac` go there). */
   setLocalPort(name: string): void {
     this.localPort = this.portNumber(name);
+    this.generation++;
   }
 
   /** Administrative state of a port (`ip link set vethX down`); a down port neither receives nor sends. */
@@ -163,6 +175,45 @@ export class Bridge implements Element {
     const n = this.portNumber(name);
     this.up[n] = up;
     if (!up) this.fdb.flushPort(n);
+    this.generation++;
+  }
+
+  /** The link into input port `n` (frames arriving by that port), or null. */
+  inLink(n: number): Link | null {
+    return this.ports.inputs[n]?.link ?? null;
+  }
+
+  /** The link out of port `n`, or null. */
+  outLink(n: number): Link | null {
+    return this.outs[n]?.link ?? null;
+  }
+
+  /** True when port `n` is the local port (the bridge device's own interface). */
+  isLocalPort(n: number): boolean {
+    return n === this.localPort;
+  }
+
+  /**
+   * A flowtable hit (src/net/flowtable.ts): what `push` and `forward` do with a frame of
+   * `bytes` that came in by port `ingress` from `srcMac` and leaves by the port the FDB has
+   * for its destination (the caller has checked with `fdb.peek`, found the rings empty and
+   * the ports, hairpin flags and links unchanged since the entry was made): rx counters, the
+   * source learned (its ageing timestamp), the ingress stamp, `forwarded`, br_netfilter (the
+   * same `bridged` call, conntrack updated per packet), tx counters. True when the frame goes
+   * on; false when br_netfilter took or dropped it (counted as `push` counts it). `srcMac` -1:
+   * the source was learned at this port in this same instant already (nothing to write).
+   */
+  fastSwitch(p: Packet, ingress: number, srcMac: number, now: number, bytes: number): boolean {
+    const v = this.counters.values;
+    v[C['rx-packets']]!++;
+    v[C['rx-bytes']]! += bytes;
+    if (srcMac >= 0) this.fdb.learn(srcMac, ingress, now);
+    p.brIn = this.brBase + ingress + 1;
+    v[C.forwarded]!++;
+    if (!this.brNetfilter(p)) return false;
+    v[C['tx-packets']]!++;
+    v[C['tx-bytes']]! += bytes;
+    return true;
   }
 
   /** The port number of `name`; throws naming the bridge and the port when there is none. */
@@ -322,7 +373,11 @@ export class Bridge implements Element {
       this.engine.drop(p, this, D['port-down'], this.where);
       return;
     }
-    if (kind === 'hit' && ingress !== this.localPort && to !== this.localPort && !this.brNetfilter(p)) return;
+    if (kind === 'hit' && ingress !== this.localPort && to !== this.localPort) {
+      if (!this.brNetfilter(p)) return;
+      // A frame switched between two pods: the flowtable may remember its path (cold: once per flow).
+      if (this.flowtable !== null && p.trace === 0) this.flowtable.learn(p, this, ingress, to);
+    }
     if (p.trace !== 0) {
       const detail = kind === 'hit'
         ? { dstMac: formatMac(dst), port: this.portName(to), fdb: 'hit' }

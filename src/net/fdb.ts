@@ -43,6 +43,11 @@ export class Fdb {
   readonly ageingMs: number;
   /** Learn attempts refused because the table was full. */
   overflow = 0;
+  /**
+   * Bumped whenever an entry goes away or changes port (removal, flush, expiry, a MAC that
+   * moved, a static entry): a flowtable entry built on an earlier answer dies.
+   */
+  generation = 0;
   private readonly index = new Map<number, number>();
   private readonly ports: Int32Array;
   private readonly seen: Float64Array;
@@ -82,6 +87,7 @@ export class Fdb {
     const slot = this.find(mac);
     if (slot >= 0) {
       if (this.statics[slot] === 1) return;
+      if (this.ports[slot] !== port) this.generation++;
       this.ports[slot] = port;
       this.seen[slot] = now;
       return;
@@ -104,8 +110,21 @@ export class Fdb {
     return this.ports[slot]!;
   }
 
+  /**
+   * What `lookup` answers at `now`, without removing an expired entry: the flowtable asks
+   * before it commits to a frame, so that a frame it gives back to the slow path finds the
+   * table untouched. When it answers a port, `lookup` would answer the same and change nothing.
+   */
+  peek(mac: number, now: number): number {
+    const slot = this.find(mac);
+    if (slot < 0) return -1;
+    if (this.statics[slot] === 0 && now - this.seen[slot]! >= this.ageingMs) return -1;
+    return this.ports[slot]!;
+  }
+
   /** Adds (or turns an entry into) a static entry: never ages, never moved by learning. Throws when full. */
   addStatic(mac: number, port: number): void {
+    this.generation++;
     const slot = this.index.get(mac);
     if (slot !== undefined) {
       this.ports[slot] = port;
@@ -187,6 +206,7 @@ export class Fdb {
   }
 
   private release(mac: number, slot: number): void {
+    this.generation++;
     this.index.delete(mac);
     this.macs[slot] = -1;
     this.freeSlots[this.freeTop++] = slot;

@@ -35,4 +35,11 @@ export interface BridgeNetfilter {
    * outside the engine asks first: anything else goes to the engine untouched.
    */
   passesUnchanged(p: Packet, l3: number): boolean;
+  /**
+   * After `bridged` accepted `p`: true when the packet's conntrack entry (`p.ct`) is live,
+   * confirmed, has seen its reply and NATs neither direction, and the hooks do not depend on
+   * the order of packets (one CPU, no confirmation races). Only such a flow may get a
+   * flowtable entry (src/net/flowtable.ts). Absent: never.
+   */
+  established?(p: Packet): boolean;
 }

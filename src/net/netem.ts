@@ -522,6 +522,7 @@ export function unspliceNetem(netem: Netem): void {
   const inLink = netem.input.link;
   if (link === null || inLink === null || inLink.from === null) return;
   const from = inLink.from;
+  link.rewired();
   netem.reset();
   // Packets still on the ring into the netem go on as if it had never been there.
   for (let p = inLink.receive(); p !== null; p = inLink.receive()) link.transmit(p);

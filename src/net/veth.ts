@@ -24,8 +24,10 @@ import { Ports, type OutPort } from '../engine/element.js';
 import type { Element } from '../engine/element.js';
 import type { Engine } from '../engine/engine.js';
 import type { Link } from '../engine/link.js';
+import type { Packet } from '../engine/packet.js';
 import type { Where } from '../engine/trace.js';
 import { ETHERNET_HEADER_LEN as ETH_HLEN, ETH_P_8021Q } from '../wire/ethernet.js';
+import type { Flowtable, FlowSlot } from './flowtable.js';
 
 export interface VethEnd {
   where: Where;
@@ -51,9 +53,21 @@ export class Veth implements Element {
   readonly counters = new Counters(VETH_COUNTERS);
   readonly drops = new Counters(VETH_DROPS);
   readonly ends: { readonly a: VethEnd; readonly b: VethEnd };
-  private readonly outA: OutPort;
-  private readonly outB: OutPort;
-  private readonly inA: number;
+  /** Output ports of end a and end b (the flowtable checks a path's wiring against them). */
+  readonly outA: OutPort;
+  readonly outB: OutPort;
+  /** Input port numbers of end a and end b. */
+  readonly inA: number;
+  readonly inB: number;
+  /**
+   * The flowtable asked about frames entering end a (a pod's eth0 transmitting), or null:
+   * a hit carries the frame past the bridge to the receiving pod (src/net/flowtable.ts).
+   */
+  flowtable: Flowtable | null = null;
+  /** Flowtable entries whose ingress is this veth (kept by the flowtable): none, no lookup. */
+  ftEntries = 0;
+  /** The flowtable entry this veth's last hit used (checked first; the flowtable owns it). */
+  ftLast: FlowSlot | null = null;
   /** Trace detail strings, built once. */
   private readonly aName: string;
   private readonly bName: string;
@@ -62,7 +76,7 @@ export class Veth implements Element {
     this.ends = ends;
     this.ports = new Ports(engine, this);
     this.inA = this.ports.addIn('a').index;
-    this.ports.addIn('b');
+    this.inB = this.ports.addIn('b').index;
     this.outA = this.ports.addOut('a');
     this.outB = this.ports.addOut('b');
     this.aName = `${ends.a.where.netns}/${ends.a.where.device}`;
@@ -82,6 +96,7 @@ export class Veth implements Element {
     let rxN = 0;
     let rxBytes = 0;
     const ifindex = dst.ifindex;
+    const ft = fromA ? this.flowtable : null;
     for (let p = link.receive(); p !== null; p = link.receive()) {
       const len = p.end - p.start;
       txN++;
@@ -101,6 +116,7 @@ export class Veth implements Element {
       p.inIf = ifindex;
       rxN++;
       rxBytes += len;
+      if (ft !== null && ft.forward(p, this, len)) continue;
       out.send(p);
     }
     const v = this.counters.values;
@@ -108,5 +124,19 @@ export class Veth implements Element {
     v[tx + 1]! += txBytes;
     v[rx]! += rxN;
     v[rx + 1]! += rxBytes;
+  }
+
+  /**
+   * A flowtable hit crossing this pair from end b to end a (bridge -> pod) without its ring:
+   * what `push` counts and stamps for such a frame (b-tx, a-rx, `p.inIf`). The caller has
+   * checked end a's MTU.
+   */
+  passB(p: Packet, bytes: number): void {
+    const v = this.counters.values;
+    v[B]!++;
+    v[B + 1]! += bytes;
+    v[2]!++;
+    v[3]! += bytes;
+    p.inIf = this.ends.a.ifindex;
   }
 }

@@ -10,6 +10,10 @@
  *                                   decapsulation on node2
  *   fwd.clusterip.cross-node.vxlan  pod1 -> ClusterIP of a UDP service whose only endpoint
  *                                   is pod3 on node2: conntrack + DNAT on node1, then VXLAN
+ *   flowtable.same-node.on / .off   fwd.same-node with the flowtable (src/net/flowtable.ts)
+ *                                   on and off, measured interleaved in one group;
+ *   flowtable.same-node.speedup     on over off, the median of per-round ratios (x).
+ *                                   The fwd.* figures measure the default (flowtable off).
  *
  * The topology is built here (two nodes; pod1, pod2 on node1; pod3 on node2; no DNS pod),
  * so the figures do not move when the examples change. kube-proxy's hooks (conntrack on
@@ -26,7 +30,10 @@ const load = (p) => import(new URL(p, dist).href);
 const BURST = 256;
 const PORT = 5001;
 
-export const NAMES = ['fwd.same-node', 'fwd.cross-node.routed', 'fwd.cross-node.vxlan', 'fwd.clusterip.cross-node.vxlan'];
+export const NAMES = [
+  'fwd.same-node', 'fwd.cross-node.routed', 'fwd.cross-node.vxlan', 'fwd.clusterip.cross-node.vxlan',
+  'flowtable.same-node.on', 'flowtable.same-node.off', 'flowtable.same-node.speedup',
+];
 
 /** The two-node bench topology (also tools/bench/flows.mjs). */
 export function topology(overlay) {
@@ -51,19 +58,23 @@ export async function benchmarks() {
     const reason = `cannot load the cluster from dist/ (${firstLine(e)})`;
     return NAMES.map((name) => ({ skip: name, reason }));
   }
-  const make = (overlay) => {
+  const make = (overlay, flowtable = false) => {
     const r = kube.validateTopology(topology(overlay));
     if (!r.ok) throw new Error(`bench topology invalid: ${JSON.stringify(r.errors)}`);
-    return new kube.Cluster(r.topology);
+    return new kube.Cluster(r.topology, { flowtable });
   };
-  const bench = (name, overlay, to, viaService = false) => ({
+  const bench = (name, overlay, to, viaService = false, flowtable = false, replied = false) => ({
     name, unit: 'Mpps', warmFactor: 4,
-    setup: () => forwarding(make(overlay), kube.traffic, to, viaService),
+    setup: () => forwarding(make(overlay, flowtable), kube.traffic, to, viaService, replied),
   });
   const out = [
     bench('fwd.same-node', 'vxlan', 'pod2'),
     bench('fwd.cross-node.routed', 'routed', 'pod3'),
     bench('fwd.cross-node.vxlan', 'vxlan', 'pod3'),
+    {
+      group: [bench('flowtable.same-node.on', 'vxlan', 'pod2', false, true, true), bench('flowtable.same-node.off', 'vxlan', 'pod2', false, false, true)],
+      ratios: [{ name: 'flowtable.same-node.speedup', of: 'flowtable.same-node.on', to: 'flowtable.same-node.off' }],
+    },
   ];
   let probe;
   try {
@@ -78,7 +89,12 @@ export async function benchmarks() {
   return out;
 }
 
-function forwarding(cluster, traffic, to, viaService) {
+/**
+ * `replied`: before the timed traffic, one datagram of the flow and one back from the sink's
+ * port, so that conntrack's entry has seen its reply (ESTABLISHED): only such a flow gets a
+ * flowtable entry (a one-way stream stays UNREPLIED and never does). Both flowtable figures do it.
+ */
+function forwarding(cluster, traffic, to, viaService, replied = false) {
   const engine = cluster.engine;
   const client = cluster.pod('pod1').ns;
   const server = cluster.pod(to);
@@ -89,6 +105,12 @@ function forwarding(cluster, traffic, to, viaService) {
   }
   const dst = viaService ? svc.clusterIP : server.plan.ip;
   const gen = new traffic.UdpGenerator(client, { dst, dport: PORT, sport: 40000 });
+  if (replied) {
+    gen.burst(1);
+    engine.runUntilIdle();
+    new traffic.UdpGenerator(server.ns, { dst: client.sourceFor(dst), dport: 40000, sport: PORT }).burst(1);
+    engine.runUntilIdle();
+  }
   let base = null;
   return {
     step(rounds) {
@@ -100,7 +122,10 @@ function forwarding(cluster, traffic, to, viaService) {
       return sink.packets - before;
     },
     afterWarmup() {
-      base = { sent: gen.sent, got: sink.packets, exhausted: gen.poolExhausted, drops: dropSnapshot(cluster), firstDrops: engine.firstDrops.length };
+      base = {
+        sent: gen.sent, got: sink.packets, exhausted: gen.poolExhausted, drops: dropSnapshot(cluster), firstDrops: engine.firstDrops.length,
+        hits: cluster.flowtable?.hits ?? 0,
+      };
     },
     report() {
       const sent = gen.sent - base.sent;
@@ -114,7 +139,11 @@ function forwarding(cluster, traffic, to, viaService) {
         for (const d of engine.firstDrops.slice(base.firstDrops)) warnings.push(`first drop: ${d.element} ${d.reason}`);
       }
       const warmupDrops = base.drops;
-      return { sent, delivered, drops, ...(Object.keys(warmupDrops).length > 0 ? { warmupDrops } : {}), warnings };
+      // With the flowtable on: the share of the timed datagrams it carried (it must be about all of them).
+      const ft = cluster.flowtable ?? null;
+      const flowtable = ft === null ? {} : { flowtableHitShare: sent === 0 ? 0 : (ft.hits - base.hits) / sent };
+      if (ft !== null && sent > 0 && (ft.hits - base.hits) < sent * 0.99) warnings.push(`flowtable carried only ${ft.hits - base.hits} of ${sent} datagrams`);
+      return { sent, delivered, drops, ...(Object.keys(warmupDrops).length > 0 ? { warmupDrops } : {}), ...flowtable, warnings };
     },
     teardown() {
       sink.close();

@@ -33,6 +33,8 @@ export class NetpolController {
   readonly deniedBy = new Map<string, number>();
   /** Bumped on every recompile. */
   version = 0;
+  /** Called after every recompile (the cluster's flowtable drops its entries). */
+  onRecompile: (() => void) | null = null;
 
   constructor(private readonly source: NetpolWorldSource, policies: readonly NetworkPolicy[] = [], namespaces: readonly NetpolNamespace[] = []) {
     for (const n of namespaces) this.nsLabels.set(n.name, { ...(n.labels ?? {}) });
@@ -128,6 +130,7 @@ export class NetpolController {
 
   private recompile(): void {
     this.version++;
+    this.onRecompile?.();
     this.current = this.byKey.size === 0 ? null : compileNetpol({
       policies: [...this.byKey.values()], namespaces: this.declaredNamespaces(), pods: this.source.pods(), nodes: this.source.nodes(),
     });
