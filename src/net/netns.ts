@@ -170,6 +170,16 @@ export class NetNamespace implements Element, IpHost {
 
   /** The DstCache slot holding the decision for `dst` (filled from the tables on a miss). */
   private decide(dst: number): number {
+    // The hit, kept small: receive and output inline it (V8's inlining budget); the fill is decideSlow.
+    const c = this.cache;
+    if (c !== null) {
+      const i = c.slot(dst);
+      if (c.dst[i] === (dst | 0) && c.rgen[i] === this.routes.version + this.ifs.gen) return i;
+    }
+    return this.decideSlow(dst);
+  }
+
+  private decideSlow(dst: number): number {
     const c = this.cache ?? (this.cache = new DstCache());
     const i = c.slot(dst);
     const gen = this.routes.version + this.ifs.gen;
@@ -263,6 +273,17 @@ export class NetNamespace implements Element, IpHost {
    * martian leaves no conntrack entry behind (Linux frees its unconfirmed entry with the packet).
    */
   private martian(src: number, dst: number): number {
+    // The common case first, in few bytes (receive inlines this): unicast source and
+    // destination outside 0/8, 127/8 and 224/3, so only the local-address check applies.
+    const s8 = src >>> 24;
+    const d8 = dst >>> 24;
+    if (s8 !== 0 && s8 !== 127 && s8 < 224 && d8 !== 0 && d8 !== 127 && d8 < 224) {
+      return this.ifs.localAddrs.has(src) ? NetnsDrop['martian-source'] : -1;
+    }
+    return this.martianSlow(src, dst);
+  }
+
+  private martianSlow(src: number, dst: number): number {
     const s8 = src >>> 24;
     const d8 = dst >>> 24;
     if (s8 >>> 4 === 0xe || src === 0xffffffff) return NetnsDrop['martian-source']; // multicast or limited broadcast
