@@ -258,6 +258,8 @@ napi_value tap_set_latency_probe(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  const char *no_reread = getenv("PODWIRE_TAP_NO_REREAD");
+  pw_reread_on = no_reread == NULL || no_reread[0] == '\0' || strcmp(no_reread, "0") == 0;
   static const struct { const char *name; napi_callback fn; } fns[] = {
     {"open", tap_open}, {"readStart", tap_read_start}, {"readStop", tap_read_stop},
     {"setRef", tap_set_ref}, {"write", tap_write}, {"writeBatch", tap_write_batch},

@@ -151,6 +151,7 @@ napi_value tap_read_start(napi_env env, napi_callback_info info);
 napi_value tap_read_stop(napi_env env, napi_callback_info info);
 napi_value tap_set_ref(napi_env env, napi_callback_info info);
 void pw_note_written(TapHandle *t);
+extern bool pw_reread_on;
 void pw_forget_written(TapHandle *t);
 
 /* udp.c */

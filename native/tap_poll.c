@@ -156,9 +156,12 @@ static double *probe_begin(int fd, bool reread) {
 static TapHandle *reread[PW_REREAD_MAX];
 static uint32_t reread_at, reread_n;
 static bool in_wake;
+/* PODWIRE_TAP_NO_REREAD=1 in the environment switches re-reads off (a diagnostic: before/after
+ * figures of tools/bench/tap-latency.mjs in one sitting); read once, when the addon loads. */
+bool pw_reread_on = true;
 
 void pw_note_written(TapHandle *t) {
-  if (!in_wake || !t->reading || t->udp != NULL || reread_n == PW_REREAD_MAX) return;
+  if (!in_wake || !pw_reread_on || !t->reading || t->udp != NULL || reread_n == PW_REREAD_MAX) return;
   for (uint32_t i = reread_at; i < reread_n; i++) if (reread[i] == t) return;
   reread[reread_n++] = t;
 }
