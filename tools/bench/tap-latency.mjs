@@ -30,6 +30,10 @@
  * Prints median and p90 in microseconds per stage and leg, and the JSON with `--json PATH`.
  *
  *   node tools/bench/tap-latency.mjs [--count 200] [--interval 0.01] [--rounds 1] [--no-js] [--json PATH]
+ *
+ * `PODWIRE_TAP_NO_REREAD=1` in the environment switches off the addon's read-after-write
+ * (native/tap_poll.c), for before/after figures in one sitting: the reply leg then waits for
+ * the event loop's next round (`req.ret-to-rep-wake`).
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
