@@ -29,7 +29,10 @@
  * `--no-js` leaves the JS untouched and reports napi-in + engine + napi-out as `js`.
  * Prints median and p90 in microseconds per stage and leg, and the JSON with `--json PATH`.
  *
- *   node tools/bench/tap-latency.mjs [--count 200] [--interval 0.01] [--rounds 1] [--no-js] [--json PATH]
+ *   node tools/bench/tap-latency.mjs [--count 200] [--interval 0.01] [--rounds 1] [--warmup 20000] [--no-js] [--json PATH]
+ *
+ * `--warmup N`: N echoes of `ping -f` first (default 20000; 0: none), so that the figures
+ * are those of optimised code, as after tap.mjs's flood and iperf3.
  *
  * `PODWIRE_TAP_NO_REREAD=1` in the environment switches off the addon's read-after-write
  * (native/tap_poll.c), for before/after figures in one sitting: the reply leg then waits for
@@ -123,6 +126,7 @@ export async function runTapLatency(opts, io = { out: (l) => console.log(l) }) {
   const count = opts.count ?? 200;
   const interval = opts.interval ?? 0.01;
   const js = opts.js ?? true;
+  const warmup = opts.warmup ?? 20000;
   const addon = createRequire(import.meta.url)(addonPath);
   if (typeof addon.setLatencyProbe !== 'function') throw new Error(`${addonPath} has no setLatencyProbe: rebuild it (node native/build.mjs)`);
   const probe = new Float64Array(HDR + REC * (count * 4 + 64));
@@ -156,6 +160,10 @@ export async function runTapLatency(opts, io = { out: (l) => console.log(l) }) {
     const fdOf = {};
     for (const a of cluster.attached.values()) fdOf[a.pod] = a.port.device.fd;
     await inNs(path.a, 'ping', '-q', '-c', '3', '-i', '0.05', path.ip).catch(() => ''); // ARP, FDB
+    // Warm-up: a flood ping, so the path's JavaScript is optimised (as in tap.mjs, where the
+    // pings follow the flood and iperf3); without it the first few hundred echoes time
+    // V8's interpreter, not podwire's steady state.
+    if (warmup > 0) await inNs(path.a, 'ping', '-q', '-f', '-c', String(warmup), path.ip).catch(() => '');
     const rounds = [];
     for (let round = 0; round < (opts.rounds ?? 1); round++) {
       const capA = capture(path.a);
@@ -251,7 +259,7 @@ async function main() {
   }
   await runTapLatency({
     count: Number(arg('--count') ?? 200), interval: Number(arg('--interval') ?? 0.01),
-    rounds: Number(arg('--rounds') ?? 1), js: !process.argv.includes('--no-js'), json: arg('--json'),
+    rounds: Number(arg('--rounds') ?? 1), warmup: Number(arg('--warmup') ?? 20000), js: !process.argv.includes('--no-js'), json: arg('--json'),
   });
 }
 
