@@ -57,7 +57,9 @@ const addonPath = fileURLToPath(new URL('../../build/Release/podwire_tap.node', 
  * Prints `dir type id seq realtime_ns` lines.
  */
 const CAPTURE = `
-import socket, struct, sys, select
+import socket, struct, sys, time
+def offset():
+    return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 ETH_P_ALL = 3
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
 s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE: every frame of the run is kept until read
@@ -65,6 +67,7 @@ s.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
 s.bind(('eth0', 0))
 print('ready', flush=True)
 sys.stdin.read()
+print('offset', offset())
 s.setblocking(False)
 while True:
     try:
@@ -174,6 +177,13 @@ export async function runTapLatency(opts, io = { out: (l) => console.log(l) }) {
       const pingOut = await inNs(path.a, 'ping', '-c', String(count), '-i', String(interval), '-W', '2', path.ip);
       addon.setLatencyProbe(null);
       const [ta, tb] = await Promise.all([capA.finish(), capB.finish()]);
+      // CLOCK_REALTIME - CLOCK_MONOTONIC after the pings (the frames' timestamps are
+      // CLOCK_REALTIME): a clock step or slew during the run is not carried from the start.
+      const offsets = [...`${ta}${tb}`.matchAll(/^offset (-?\d+)$/gm)].map((m) => Number(m[1]));
+      if (offsets.length > 0) {
+        if (Math.abs(offsets[0] - probe[2]) > 50e3) io.out(`# CLOCK_REALTIME moved by ${((offsets[0] - probe[2]) / 1e3).toFixed(0)} us against CLOCK_MONOTONIC during the run; using the offset measured after it`);
+        probe[2] = offsets[0];
+      }
       rounds.push(analyse({ probe, fdA: fdOf.a, fdB: fdOf.b, pingOut, capA: parseCapture(ta, 8, 0), capB: parseCapture(tb, 0, 8), js }));
     }
     const stages = {};
