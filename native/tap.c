@@ -170,11 +170,14 @@ static napi_value tap_write(napi_env env, napi_callback_info info) {
   }
   int ok = t->fd >= 0 ? write_frame(t, (uint8_t *)buf + off, len, false) : 0;
   if (t->fd < 0) t->counters[C_TX_DROPS] += 1;
+  if (ok == 1) pw_note_written(t);
   CHECK(napi_get_boolean(env, ok == 1, &out));
   return out;
 }
 
 static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
+  double *pr = pw_probe_cur; /* latency probe (tap.h): NULL when off or outside a TAP wake-up */
+  if (pr != NULL && pr[P_WB] == 0) pr[P_WB] = pw_now();
   size_t argc = 6;
   napi_value argv[6], out;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -198,6 +201,7 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint32_t written = 0;
+  if (pr != NULL && pr[P_WRITE0] == 0) { pr[P_WRITE0] = pw_now(); pr[P_WFD] = t->fd; }
   if (t->fd < 0) t->counters[C_TX_DROPS] += count;
   else {
     for (uint32_t i = 0; i < count; i++) {
@@ -212,17 +216,56 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
       else if (r == 0) { t->counters[C_TX_DROPS] += count - i - 1; break; }
     }
   }
+  if (written > 0) pw_note_written(t);
+  if (pr != NULL) { pr[P_WRITE1] = pw_now(); pr[P_WRITES] += written; }
   CHECK(napi_create_uint32(env, written, &out));
   return out;
 }
 
+double *pw_probe = NULL;
+double *pw_probe_cur = NULL;
+static napi_ref probe_ref = NULL;
+
+/* setLatencyProbe(Float64Array | null): see tap.h. */
+napi_value tap_set_latency_probe(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  pw_probe = NULL;
+  pw_probe_cur = NULL;
+  pw_drop_ref(env, &probe_ref);
+  napi_valuetype vt = napi_undefined;
+  if (argc >= 1) CHECK(napi_typeof(env, argv[0], &vt));
+  if (vt == napi_undefined || vt == napi_null) return NULL;
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || len < PW_PROBE_HDR + PW_PROBE_REC) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "setLatencyProbe: need a Float64Array of at least 16 slots, or null");
+    return NULL;
+  }
+  CHECK(napi_create_reference(env, argv[0], 1, &probe_ref));
+  double *p = data;
+  struct timespec rt, mt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  clock_gettime(CLOCK_MONOTONIC, &mt);
+  p[0] = 0;
+  p[1] = (double)((len - PW_PROBE_HDR) / PW_PROBE_REC);
+  p[2] = ((double)rt.tv_sec - (double)mt.tv_sec) * 1e9 + ((double)rt.tv_nsec - (double)mt.tv_nsec);
+  pw_probe = p;
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  const char *no_reread = getenv("PODWIRE_TAP_NO_REREAD");
+  pw_reread_on = no_reread == NULL || no_reread[0] == '\0' || strcmp(no_reread, "0") == 0;
   static const struct { const char *name; napi_callback fn; } fns[] = {
     {"open", tap_open}, {"readStart", tap_read_start}, {"readStop", tap_read_stop},
     {"setRef", tap_set_ref}, {"write", tap_write}, {"writeBatch", tap_write_batch},
     {"close", tap_close},
     {"udpOpen", udp_open}, {"udpSend", udp_send}, {"udpSendBatch", udp_send_batch}, {"udpDrops", udp_drops},
-    {"packetOpen", packet_open},
+    {"packetOpen", packet_open}, {"setLatencyProbe", tap_set_latency_probe},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -101,6 +102,39 @@ typedef struct {
 /* tap.c */
 void pw_finalize_handle(napi_env env, void *data, void *hint);
 
+/*
+ * Latency probe (tools/bench/tap-latency.mjs), off unless setLatencyProbe(Float64Array) was
+ * called: then every TAP wake-up appends a record of CLOCK_MONOTONIC nanoseconds (the clock
+ * of process.hrtime) to the array. Off, the cost is one NULL test per wake-up and per
+ * writeBatch. Layout: probe[0] records written, probe[1] capacity, probe[2] CLOCK_REALTIME -
+ * CLOCK_MONOTONIC (ns) when enabled; record r at PW_PROBE_HDR + r * PW_PROBE_REC:
+ */
+enum {
+  P_FD,          /* the fd that woke */
+  P_WAKE,        /* on_readable entered (epoll_wait returned, libuv dispatched) */
+  P_READ,        /* the read loop done (frames in the slab) */
+  P_JS,          /* JS callback entered (written by the tool's wrapper, 0 if none) */
+  P_FLUSH,       /* TapPort.flush entered (written by the tool's wrapper) */
+  P_WB,          /* first writeBatch of the callback entered the addon */
+  P_WRITE0,      /* first write() of it began */
+  P_WRITE1,      /* last write() of the callback returned */
+  P_RET,         /* the JS callback returned to on_readable */
+  P_FRAMES,      /* frames read */
+  P_WFD,         /* fd of the first write */
+  P_WRITES,      /* frames written during the callback */
+  P_REREAD,      /* 1: a read after a write within the same wake-up (tap_poll.c), not an epoll wake-up */
+  PW_PROBE_REC = 13
+};
+#define PW_PROBE_HDR 4
+extern double *pw_probe;       /* NULL: off */
+extern double *pw_probe_cur;   /* the record of the wake-up in flight, or NULL */
+static inline double pw_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+napi_value tap_set_latency_probe(napi_env env, napi_callback_info info);
+
 /* tap_errors.c */
 void pw_throw_last(napi_env env, const char *what);
 const char *pw_errno_name(int err, char *buf, size_t len);
@@ -116,6 +150,9 @@ void pw_close_handle(TapHandle *t);
 napi_value tap_read_start(napi_env env, napi_callback_info info);
 napi_value tap_read_stop(napi_env env, napi_callback_info info);
 napi_value tap_set_ref(napi_env env, napi_callback_info info);
+void pw_note_written(TapHandle *t);
+extern bool pw_reread_on;
+void pw_forget_written(TapHandle *t);
 
 /* udp.c */
 uint32_t pw_udp_read(TapHandle *t, int *err);

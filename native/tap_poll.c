@@ -15,6 +15,7 @@ void pw_drop_ref(napi_env env, napi_ref *ref) {
 void pw_stop_reading(TapHandle *t) {
   napi_env env = t->env;
   if (t->poll != NULL) uv_poll_stop(t->poll);
+  pw_forget_written(t);
   if (!t->reading) return;
   t->reading = false;
   pw_drop_ref(env, &t->cb_ref);
@@ -126,17 +127,52 @@ static void read_udp(TapHandle *t) {
   napi_close_handle_scope(env, scope);
 }
 
-static void on_readable(uv_poll_t *poll, int status, int events) {
-  TapHandle *t = (TapHandle *)poll->data;
-  if (t == NULL || !t->reading) return;
-  if (status < 0) {
-    t->counters[C_RX_ERRORS] += 1;
-    t->counters[C_LAST_RX_ERRNO] = -status;
-    deliver(t, 0, -status, "poll");
-    return;
-  }
-  if (!(events & UV_READABLE)) return;
-  if (t->udp != NULL) { read_udp(t); return; }
+/* Latency probe (tap.h): a fresh record for this wake-up, or NULL when off or full. */
+static double *probe_begin(int fd, bool reread) {
+  double *p = pw_probe;
+  uint32_t r = (uint32_t)p[0];
+  if (r >= (uint32_t)p[1]) return NULL;
+  double *rec = p + PW_PROBE_HDR + (size_t)r * PW_PROBE_REC;
+  memset(rec, 0, PW_PROBE_REC * sizeof *rec);
+  rec[P_FD] = fd;
+  rec[P_REREAD] = reread ? 1 : 0;
+  rec[P_WAKE] = pw_now();
+  return rec;
+}
+
+/*
+ * Read again after a wake-up: the TAPs written to during a wake-up's callbacks, read once
+ * more before control goes back to libuv. A write() into a TAP delivers the frame into the
+ * kernel stack behind it inside the system call (tun_get_user -> netif_receive_skb), so an
+ * answer the kernel makes at once (an ICMP echo reply, an ARP reply, a TCP ACK) is already
+ * queued on that TAP when write() returns; reading it now saves an event-loop round (timers,
+ * immediates, a second epoll_wait) on every request/response turn through podwire. Bounded:
+ * at most PW_REREAD_MAX re-reads per wake-up (a forwarding loop keeps going through epoll
+ * like any other wake-up), each one read of the same kind as a wake-up (up to the batch,
+ * delivered in one callback). What is not read here stays readable: uv_poll is
+ * level-triggered. A handle that stops reading is taken out of the list (pw_stop_reading).
+ */
+#define PW_REREAD_MAX 16
+static TapHandle *reread[PW_REREAD_MAX];
+static uint32_t reread_at, reread_n;
+static bool in_wake;
+/* PODWIRE_TAP_NO_REREAD=1 in the environment switches re-reads off (a diagnostic: before/after
+ * figures of tools/bench/tap-latency.mjs in one sitting); read once, when the addon loads. */
+bool pw_reread_on = true;
+
+void pw_note_written(TapHandle *t) {
+  if (!in_wake || !pw_reread_on || !t->reading || t->udp != NULL || reread_n == PW_REREAD_MAX) return;
+  for (uint32_t i = reread_at; i < reread_n; i++) if (reread[i] == t) return;
+  reread[reread_n++] = t;
+}
+
+void pw_forget_written(TapHandle *t) {
+  for (uint32_t i = reread_at; i < reread_n; i++) if (reread[i] == t) reread[i] = NULL;
+}
+
+/* A TAP's (or AF_PACKET ring's) read: up to the batch, one callback; false if nothing came. */
+static bool read_tap(TapHandle *t, bool again) {
+  double *pr = pw_probe != NULL && t->pkt == NULL ? probe_begin(t->fd, again) : NULL;
   uint32_t n = 0;
   int err = 0;
   if (t->pkt != NULL) n = pw_packet_read(t, &err); /* TPACKET_V3 ring, packet.c */
@@ -150,7 +186,39 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     err = r < 0 ? errno : EIO; /* r == 0: the device went away */
     break;
   }
-  deliver_read(t, n, err);
+  if (pr == NULL) return deliver_read(t, n, err);
+  double *probe = pw_probe;
+  pr[P_READ] = pw_now();
+  pr[P_FRAMES] = n;
+  pw_probe_cur = pr;
+  bool any = deliver_read(t, n, err);
+  pw_probe_cur = NULL;
+  if (pw_probe != probe) return any; /* the probe was switched off or replaced by the callback */
+  pr[P_RET] = pw_now();
+  if (any) probe[0] += 1; /* a spurious wake-up or an empty re-read (no frame) is not kept */
+  return any;
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  TapHandle *t = (TapHandle *)poll->data;
+  if (t == NULL || !t->reading) return;
+  if (status < 0) {
+    t->counters[C_RX_ERRORS] += 1;
+    t->counters[C_LAST_RX_ERRNO] = -status;
+    deliver(t, 0, -status, "poll");
+    return;
+  }
+  if (!(events & UV_READABLE)) return;
+  in_wake = true;
+  reread_at = reread_n = 0;
+  if (t->udp != NULL) read_udp(t);
+  else read_tap(t, false);
+  while (reread_at < reread_n) {
+    TapHandle *w = reread[reread_at++];
+    if (w != NULL && w->reading && w->fd >= 0) read_tap(w, true);
+  }
+  reread_at = reread_n = 0;
+  in_wake = false;
 }
 
 napi_value tap_read_start(napi_env env, napi_callback_info info) {

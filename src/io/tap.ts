@@ -74,6 +74,11 @@ export interface TapAddon {
   /** An AF_PACKET socket on an existing interface (native/packet.c); reads/writes as a vnet-hdr TAP. */
   packetOpen(ifname: string, netnsPath: string, blockSize: number, blockCount: number, counters: Float64Array):
     { handle: TapHandle; fd: number; name: string; ifindex: number };
+  /**
+   * Latency probe (native/tap.h; tools/bench/tap-latency.mjs): with a Float64Array every TAP
+   * wake-up appends a record of CLOCK_MONOTONIC timestamps; null switches it off (the default).
+   */
+  setLatencyProbe?(probe: Float64Array | null): void;
 }
 
 /** Where `npm install` puts the addon: <package root>/build/Release (from src/io or dist/io). */

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checksum } from '../../src/wire/checksum.js';
 import * as ipx from '../../src/io/netlink-ip.js';
-import { defaultAddonPath, TapCounter, TapDevice } from '../../src/io/tap.js';
+import { defaultAddonPath, loadTapAddon, TapCounter, TapDevice } from '../../src/io/tap.js';
 import { describeE2E, uniq } from './prereq.js';
 
 const run = promisify(execFile);
@@ -183,6 +183,93 @@ describeE2E('TAP device through the native addon', ['root', 'tun', 'netns', 'pin
     expect(tap.write(slab, 0, 10)).toBe(false); // shorter than an Ethernet header: EINVAL
     expect(tap.txErrors).toBe(1);
     expect(tap.counters[TapCounter.LastTxErrno]).toBe(22); // EINVAL
+  });
+
+  /** An ARP request from the "gateway" (GW_IP at GW_MAC) for the pod's address: the kernel answers it inside write(). */
+  const arpRequest = (): Buffer => {
+    const o = Buffer.alloc(42);
+    o.fill(0xff, 0, 6);
+    GW_MAC.copy(o, 6);
+    o.writeUInt16BE(0x0806, 12);
+    o.writeUInt32BE(0x00010800, 14);
+    o.writeUInt32BE(0x06040001, 18); // hlen 6, plen 4, op request
+    GW_MAC.copy(o, 22);
+    o.writeUInt32BE(GW_IP, 28);
+    o.writeUInt32BE(POD_IP, 38);
+    return o;
+  };
+  const isArpReplyFromPod = (slab: Buffer, off: number, len: number): boolean =>
+    len >= 42 && slab.readUInt16BE(off + 12) === 0x0806 && slab.readUInt16BE(off + 20) === 2 && slab.readUInt32BE(off + 28) === POD_IP;
+
+  it('reads a TAP written during a wake-up again before the event loop goes on: the kernel\'s answer comes in the same turn', async () => {
+    const req = arpRequest();
+    const replies: { immediateRan: boolean; batches: number }[] = [];
+    let immediateRan = false;
+    const rx0 = tap.rxFrames;
+    const tx0 = tap.txFrames;
+    try {
+      await new Promise<void>((resolve) => {
+        tap.onFrames((slab, slot, lengths, count) => {
+          for (let i = 0; i < count; i++) {
+            if (!isArpReplyFromPod(slab, i * slot, lengths[i]!)) continue;
+            replies.push({ immediateRan, batches: tap.rxBatches });
+            if (replies.length === 1) {
+              // Written inside the callback: the answer is queued on the TAP before write()
+              // returns, and read before libuv runs this immediate (check phase) or polls again.
+              setImmediate(() => { immediateRan = true; });
+              expect(tap.write(req, 0, 42)).toBe(true);
+            } else resolve();
+          }
+        });
+        expect(tap.write(req, 0, 42)).toBe(true); // outside a wake-up: the answer wakes the poll
+      });
+    } finally {
+      tap.onFrames(r.onFrames);
+    }
+    expect(replies).toHaveLength(2);
+    expect(replies[1]!.immediateRan).toBe(false);
+    expect(replies[1]!.batches).toBe(replies[0]!.batches + 1); // one batch each: nothing delivered twice
+    expect(tap.txFrames - tx0).toBe(2);
+    expect(tap.rxFrames - rx0).toBeGreaterThanOrEqual(2);
+    expect(tap.rxErrors).toBe(0);
+  });
+
+  it('the latency probe records every wake-up with frames while on, nothing once off', async () => {
+    const addon = loadTapAddon();
+    const HDR = 4;
+    const REC = 13;
+    const probe = new Float64Array(HDR + REC * 64);
+    const req = arpRequest();
+    const answered = (): Promise<void> => new Promise<void>((resolve) => {
+      tap.onFrames((slab, slot, lengths, count) => {
+        for (let i = 0; i < count; i++) if (isArpReplyFromPod(slab, i * slot, lengths[i]!)) resolve();
+      });
+      expect(tap.write(req, 0, 42)).toBe(true);
+    });
+    try {
+      addon.setLatencyProbe!(probe);
+      expect(probe[1]).toBe(64); // capacity in records
+      const before = process.hrtime.bigint();
+      await answered();
+      // The promise resolves in the callback's microtask checkpoint, before the addon closes
+      // the record: switch the probe off only once that wake-up has returned to libuv.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      addon.setLatencyProbe!(null);
+      const n = probe[0]!;
+      expect(n).toBeGreaterThanOrEqual(1);
+      const rec = probe.subarray(HDR, HDR + REC);
+      expect(rec[0]).toBe(tap.fd);
+      expect(rec[1]!).toBeGreaterThanOrEqual(Number(before) - 1e6); // wake, CLOCK_MONOTONIC ns like hrtime
+      expect(rec[2]!).toBeGreaterThanOrEqual(rec[1]!); // read done
+      expect(rec[8]!).toBeGreaterThanOrEqual(rec[2]!); // callback returned
+      expect(rec[9]!).toBeGreaterThanOrEqual(1); // frames
+      await answered();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(probe[0]).toBe(n); // off: nothing recorded
+    } finally {
+      addon.setLatencyProbe!(null);
+      tap.onFrames(r.onFrames);
+    }
   });
 
   it('rejects bad names with an Error naming the errno and the device', () => {
