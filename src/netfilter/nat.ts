@@ -27,10 +27,7 @@
 
 import { readU16, writeU16 } from '../wire/addr.js';
 import { udpFinal, update16, update32 } from '../wire/checksum.js';
-import {
-  ipv4Checksum, ipv4Dst, ipv4HeaderLength, ipv4IsLaterFragment, ipv4Protocol, ipv4SetDstFixChecksum, ipv4SetSrcFixChecksum, ipv4Src,
-  ipv4TotalLength,
-} from '../wire/ipv4.js';
+import { ipv4Checksum, ipv4HeaderLength, ipv4IsLaterFragment, ipv4Protocol, ipv4RewriteAddress, ipv4TotalLength } from '../wire/ipv4.js';
 import { SCTP_PROTOCOL as SCTP, fillSctpChecksum } from '../wire/sctp.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_PROTOCOL as ICMP } from '../wire/icmp.js';
 import { TCP_PROTOCOL as TCP } from '../wire/tcp.js';
@@ -80,11 +77,7 @@ export function natRewriteAt(buf: Uint8Array, l3: number, l4: number, proto: num
   const newPort = newPortIn & 0xffff;
   const ihl = l4 - l3;
   const total = ipv4TotalLength(buf, l3);
-  const oldIp = side === NatSide.Dst ? ipv4Dst(buf, l3) : ipv4Src(buf, l3);
-  if (oldIp !== newIp) {
-    if (side === NatSide.Dst) ipv4SetDstFixChecksum(buf, l3, newIp);
-    else ipv4SetSrcFixChecksum(buf, l3, newIp);
-  }
+  const oldIp = ipv4RewriteAddress(buf, l3, side === NatSide.Dst, newIp);
   if (ipv4IsLaterFragment(buf, l3)) return; // a non-first fragment has no L4 header
   const l4len = Math.min(total, buf.length - l3) - ihl;
   if (proto === TCP) {
@@ -134,13 +127,9 @@ export function natRewriteIcmpErrorInner(buf: Uint8Array, l3: number, side: numb
   if (innerIhl < 20 || innerIhl > quoteLen) return false;
   let ic = readU16(buf, icmp + 2);
 
-  const oldIp = side === NatSide.Dst ? ipv4Dst(buf, inner) : ipv4Src(buf, inner);
-  if (oldIp !== newIp) {
-    const ck = ipv4Checksum(buf, inner);
-    if (side === NatSide.Dst) ipv4SetDstFixChecksum(buf, inner, newIp);
-    else ipv4SetSrcFixChecksum(buf, inner, newIp);
-    ic = update32(update16(ic, ck, ipv4Checksum(buf, inner)), oldIp, newIp);
-  }
+  const ck = ipv4Checksum(buf, inner);
+  const oldIp = ipv4RewriteAddress(buf, inner, side === NatSide.Dst, newIp);
+  if (oldIp !== newIp) ic = update32(update16(ic, ck, ipv4Checksum(buf, inner)), oldIp, newIp);
   const proto = ipv4Protocol(buf, inner);
   const l4 = inner + innerIhl;
   const l4len = quoteLen - innerIhl;

@@ -164,6 +164,7 @@ export function ipv4SetSrc(b: Uint8Array, l3: number, ip: number): void { writeU
 export function ipv4SetDst(b: Uint8Array, l3: number, ip: number): void { writeU32(b, l3 + DST, ip); }
 export function ipv4SetTotalLength(b: Uint8Array, l3: number, v: number): void { writeU16(b, l3 + TOTAL_LEN, v); }
 export function ipv4SetIdent(b: Uint8Array, l3: number, v: number): void { writeU16(b, l3 + IDENT, v); }
+export function ipv4SetChecksum(b: Uint8Array, l3: number, v: number): void { writeU16(b, l3 + CHECKSUM, v); }
 /**
  * INET_ECN_set_ce (include/net/inet_ecn.h): marks an ECN-capable packet Congestion
  * Experienced, the checksum fixed incrementally; true when the packet is CE now, false for
@@ -193,6 +194,21 @@ export function ipv4SetDstFixChecksum(b: Uint8Array, l3: number, ip: number): vo
   writeU16(b, l3 + CHECKSUM, update32(readU16(b, l3 + CHECKSUM), ipv4Dst(b, l3), ip >>> 0));
   writeU32(b, l3 + DST, ip);
 }
+/**
+ * NAT's address rewrite (`natRewriteAt`): the destination (`dst`) or source address set to
+ * `ip` with the header checksum fixed incrementally when it changes; returns the address it
+ * replaced (the L4 checksum's fix-up needs it). One function on NAT's path, not four.
+ */
+export function ipv4RewriteAddress(b: Uint8Array, l3: number, dst: boolean, ip: number): number {
+  const off = l3 + (dst ? DST : SRC);
+  const old = readU32(b, off);
+  if (old !== ip) {
+    writeU16(b, l3 + CHECKSUM, update32(readU16(b, l3 + CHECKSUM), old, ip));
+    writeU32(b, off, ip);
+  }
+  return old;
+}
+
 /**
  * Turns a received header into its reply's, in place: source and destination swapped, TTL
  * and Total Length written, the checksum recomputed over the header's bytes (options kept).
