@@ -12,7 +12,9 @@
  * scheduler's link services (fewer with the flowtable, as documented) and the order of
  * `firstDrops` (frames of different flows may interleave differently within one instant).
  *
- * Runs: 120 by default (about 10 s), PODWIRE_FC_RUNS for more. The second test leaves the FDB
+ * Runs: 120 scenarios by default (about 10 s). Each is a whole cluster, not a frame, so the
+ * protocol tests' PODWIRE_FC_RUNS counts 250 cases per scenario here (CI's 100,000: 400
+ * scenarios, bounded); PODWIRE_FT_RUNS sets the number exactly. The second test leaves the FDB
  * invalidation out (`debugSkip: 'fdb'`) and expects the property to find the difference;
  * the third that the on-runs did take the fast path.
  */
@@ -31,7 +33,10 @@ import type { NetNamespace } from '../../src/net/netns.js';
 import { formatIpv4, writeU16, writeU32 } from '../../src/wire/addr.js';
 import { checksum, pseudoHeaderSum } from '../../src/wire/checksum.js';
 
-const RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 120);
+const FC_RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 0);
+const RUNS = process.env.PODWIRE_FT_RUNS !== undefined
+  ? Number(process.env.PODWIRE_FT_RUNS)
+  : Math.max(120, Number.isFinite(FC_RUNS) ? Math.floor(FC_RUNS / 250) : 0);
 const UDP_PORT = 7000;
 const TCP_PORT = 7001;
 
