@@ -4,7 +4,8 @@ import { parseIpv4 } from './addr.js';
 import { checksum } from './checksum.js';
 import { WireError } from './errors.js';
 import {
-  IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, emitIpv4, ipv4HeaderLen, ipv4TurnAround, isFragment, parseIpv4Header, writeIpv4Header,
+  IPV4_MIN_HEADER_LEN, IpProtocol, Ipv4Packet, checkIpv4, checkIpv4Slow, emitIpv4, ipv4Dst, ipv4HeaderLen, ipv4IsFragment, ipv4IsLaterFragment,
+  ipv4Src, ipv4TurnAround, isFragment, parseIpv4Header, writeIpv4Header,
 } from './ipv4.js';
 import type { Ipv4Repr } from './ipv4.js';
 
@@ -393,6 +394,26 @@ describe('IPv4 properties', () => {
         q.wrap(full, 0, hl).fillChecksum();
         expect(p.checksum()).toBe(q.checksum());
         expect(p.verifyChecksum()).toBe(true);
+      }
+    }), { numRuns: RUNS });
+  });
+});
+
+describe('the hot path\'s fast answers equal the full ones', () => {
+  it('checkIpv4 (common header first) answers as checkIpv4Slow (every check in order); the fragment readers as the flags word', () => {
+    const arb = [fc.uint8Array({ maxLength: 80, size: 'max' }), fc.nat(30), fc.nat(90), fc.boolean(), fc.integer({ min: -3, max: 3 }), fc.boolean()] as const;
+    fc.assert(fc.property(...arb, (bytes, off, len, plausible, d, near20) => {
+      const b = Uint8Array.from(bytes);
+      if (plausible && b.length > off) b[off] = 0x45;
+      // Total Length next to the bytes there are (and to the 20-byte minimum): the edges of the fast answer.
+      if (plausible && b.length > off + 3) { const tl = Math.max(0, (near20 ? 20 : len) + d); b[off + 2] = tl >>> 8; b[off + 3] = tl & 0xff; }
+      expect(checkIpv4(b, off, len)).toBe(checkIpv4Slow(b, off, len));
+      if (b.length >= off + 20) {
+        const w = ((b[off + 6]! << 8) | b[off + 7]!);
+        expect(ipv4IsFragment(b, off)).toBe((w & 0x3fff) !== 0);
+        expect(ipv4IsLaterFragment(b, off)).toBe((w & 0x1fff) !== 0);
+        const u32 = (i: number): number => ((b[i]! * 0x1000000) + (b[i + 1]! << 16) + (b[i + 2]! << 8) + b[i + 3]!);
+        expect([ipv4Src(b, off), ipv4Dst(b, off)]).toEqual([u32(off + 12), u32(off + 16)]);
       }
     }), { numRuns: RUNS });
   });
