@@ -170,7 +170,7 @@ describe('parseDnsMessage', () => {
   });
 
   it('never throws on arbitrary bytes, nor on mutated valid messages', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), fc.nat(20), (b, off) => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 600, size: 'max' }), fc.nat(20), (b, off) => {
       const r = parseDnsMessage(b, Math.min(off, b.length), b.length);
       expect(typeof r === 'number' || typeof r === 'object').toBe(true);
     }), { numRuns: RUNS });
