@@ -13,7 +13,9 @@ import type { Journey } from '../../src/kube/trace.js';
 import type { ClusterConfig, Topology } from '../../src/kube/types.js';
 import type { NetNamespace } from '../../src/net/netns.js';
 import { writeU16, writeU32 } from '../../src/wire/addr.js';
-import { checksum, pseudoHeaderSum } from '../../src/wire/checksum.js';
+import { checksum } from '../../src/wire/checksum.js';
+import { IpProtocol, writeIpv4Header } from '../../src/wire/ipv4.js';
+import { writeUdpHeader } from '../../src/wire/udp.js';
 
 /** Parses YAML (or reads an example file) and applies cluster-level overrides. */
 export function topology(yamlOrPath: string, cluster: Partial<ClusterConfig> = {}): Topology {
@@ -92,6 +94,19 @@ export function ping(c: Cluster, ns: NetNamespace, dst: number, ident = 0x5151, 
   return ttls;
 }
 
+/** Sends one UDP datagram of `payload` from `ns` (its own source address) to dst:dport, built with the wire writers. */
+export function sendUdp(ns: NetNamespace, dst: number, sport: number, dport: number, payload: Uint8Array): void {
+  const p = ns.alloc();
+  if (p === null) throw new Error('pool exhausted');
+  const s = p.start;
+  const src = ns.sourceFor(dst);
+  p.buf.set(payload, s + 28);
+  writeIpv4Header(p.buf, s, src, dst, IpProtocol.Udp, 28 + payload.length, 1);
+  writeUdpHeader(p.buf, s + 20, sport, dport, payload.length, src, dst);
+  p.end = s + 28 + payload.length;
+  ns.output(p);
+}
+
 /** One UDP datagram from `ns` to dst:port; returns the payloads echoed back within `ms`. */
 export function udpRoundTrip(c: Cluster, ns: NetNamespace, dst: number, port: number, payload: string, ms = 5000): string[] {
   const got: string[] = [];
@@ -99,23 +114,7 @@ export function udpRoundTrip(c: Cluster, ns: NetNamespace, dst: number, port: nu
     if (info.protocol === 17 && info.src === dst && info.sport === port) got.push(p.buf.toString('utf8', info.payload, info.payload + info.payloadLen));
     ns.free(p);
   });
-  const p = ns.alloc()!;
-  const b = p.buf;
-  const s = p.start;
-  const data = Buffer.from(payload);
-  const l4len = 8 + data.length;
-  const src = ns.sourceFor(dst);
-  b[s] = 0x45; b[s + 1] = 0;
-  writeU16(b, s + 2, 20 + l4len); writeU16(b, s + 4, 1); writeU16(b, s + 6, 0x4000);
-  b[s + 8] = 64; b[s + 9] = 17; writeU16(b, s + 10, 0);
-  writeU32(b, s + 12, src); writeU32(b, s + 16, dst);
-  writeU16(b, s + 10, checksum(b, s, 20));
-  writeU16(b, s + 20, sport); writeU16(b, s + 22, port); writeU16(b, s + 24, l4len); writeU16(b, s + 26, 0);
-  data.copy(b, s + 28);
-  const ck = checksum(b, s + 20, l4len, pseudoHeaderSum(src, dst, 17, l4len));
-  writeU16(b, s + 26, ck === 0 ? 0xffff : ck);
-  p.end = s + 20 + l4len;
-  ns.output(p);
+  sendUdp(ns, dst, sport, port, Buffer.from(payload));
   c.engine.advance(ms);
   ns.unbind(17, sport);
   return got;

@@ -30,8 +30,8 @@ import { validateTopology } from '../../src/kube/topology.js';
 import type { Topology } from '../../src/kube/types.js';
 import type { FlowtableDebugSkip } from '../../src/net/flowtable.js';
 import type { NetNamespace } from '../../src/net/netns.js';
-import { formatIpv4, writeU16, writeU32 } from '../../src/wire/addr.js';
-import { checksum, pseudoHeaderSum } from '../../src/wire/checksum.js';
+import { formatIpv4 } from '../../src/wire/addr.js';
+import { sendUdp } from './cluster-util.js';
 
 const FC_RUNS = Number(process.env.PODWIRE_FC_RUNS ?? 0);
 const RUNS = process.env.PODWIRE_FT_RUNS !== undefined
@@ -122,27 +122,6 @@ function topologyOf(s: Scenario): Topology {
   });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.topology;
-}
-
-/** Sends one UDP datagram of `payload` from `ns` (its own source address) to dst:dport. */
-function sendUdp(ns: NetNamespace, dst: number, sport: number, dport: number, payload: Buffer): void {
-  const p = ns.alloc();
-  if (p === null) throw new Error('pool exhausted');
-  const b = p.buf;
-  const s = p.start;
-  const l4len = 8 + payload.length;
-  const src = ns.sourceFor(dst);
-  b[s] = 0x45; b[s + 1] = 0;
-  writeU16(b, s + 2, 20 + l4len); writeU16(b, s + 4, 1); writeU16(b, s + 6, 0x4000);
-  b[s + 8] = 64; b[s + 9] = 17; writeU16(b, s + 10, 0);
-  writeU32(b, s + 12, src); writeU32(b, s + 16, dst);
-  writeU16(b, s + 10, checksum(b, s, 20));
-  writeU16(b, s + 20, sport); writeU16(b, s + 22, dport); writeU16(b, s + 24, l4len); writeU16(b, s + 26, 0);
-  payload.copy(b, s + 28);
-  const ck = checksum(b, s + 20, l4len, pseudoHeaderSum(src, dst, 17, l4len));
-  writeU16(b, s + 26, ck === 0 ? 0xffff : ck);
-  p.end = s + 20 + l4len;
-  ns.output(p);
 }
 
 /** Deterministic payload bytes (what is sent depends only on the op and a counter). */
