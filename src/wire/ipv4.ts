@@ -200,11 +200,19 @@ export function ipv4SetDstFixChecksum(b: Uint8Array, l3: number, ip: number): vo
  * replaced (the L4 checksum's fix-up needs it). One function on NAT's path, not four.
  */
 export function ipv4RewriteAddress(b: Uint8Array, l3: number, dst: boolean, ip: number): number {
+  // Reads and writes spelled out, not readU32/writeU16/writeU32: NAT's rewrite is not
+  // inlined into its caller, and every nested call it inlines counts against V8's budget
+  // for it (the nat.dnat figures lost ~25% with the helpers nested here).
   const off = l3 + (dst ? DST : SRC);
-  const old = readU32(b, off);
+  const old = ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
   if (old !== ip) {
-    writeU16(b, l3 + CHECKSUM, update32(readU16(b, l3 + CHECKSUM), old, ip));
-    writeU32(b, off, ip);
+    const c = update32((b[l3 + CHECKSUM]! << 8) | b[l3 + CHECKSUM + 1]!, old, ip);
+    b[l3 + CHECKSUM] = c >>> 8;
+    b[l3 + CHECKSUM + 1] = c;
+    b[off] = ip >>> 24;
+    b[off + 1] = ip >>> 16;
+    b[off + 2] = ip >>> 8;
+    b[off + 3] = ip;
   }
   return old;
 }
